@@ -1,0 +1,1 @@
+System.Console.WriteLine("CacheKit.Sample: not built yet.");

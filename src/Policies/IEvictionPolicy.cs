@@ -1,0 +1,78 @@
+namespace CacheKit.Policies;
+
+/// <summary>
+/// An eviction (and optionally admission) policy that tracks cache entries by integer handles.
+/// </summary>
+/// <remarks>
+/// <para><b>Handles.</b> The owner (the engine, or the simulator) hands out dense handles in
+/// <c>[0, <see cref="PolicyOptions.MaxHandles"/>)</c>. A handle is tracked at most once: it is
+/// added with <see cref="OnAdd"/>, may be hit and updated, and leaves with <see cref="OnRemove"/>;
+/// after that the owner may reuse it for another key. Per-entry metadata lives in arrays
+/// allocated once in the constructor, indexed by handle: no object per entry, no allocation per call.</para>
+/// <para><b>Weights.</b> Every entry has a weight: 1 when capacity counts entries, its size in bytes
+/// when capacity counts bytes. <see cref="Weight"/> is the sum of the weights tracked.</para>
+/// <para><b>Eviction protocol.</b> The owner adds the newcomer, then, while it needs room
+/// (<see cref="Weight"/> above <see cref="Capacity"/>, or any reason of its own such as memory),
+/// asks <see cref="SelectVictim"/>, evicts that entry and reports it with <see cref="OnRemove"/>.
+/// <see cref="SelectVictim"/> must return a tracked handle whenever <see cref="Count"/> is above
+/// zero, whatever the weight, and must do bounded work (a CLOCK sweep has a hard bound).
+/// It may return the newcomer itself (an admission policy rejecting it).</para>
+/// <para><b>Admission.</b> Before writing a newcomer that will need room, the owner may ask
+/// <see cref="ShouldAdmit"/>; a policy without an admission filter answers true.</para>
+/// <para><b>Concurrency.</b> All members except <see cref="OnHit"/> and <see cref="OnMiss"/>
+/// require the owner's lock (they end the call chain of a write). When
+/// <see cref="ConcurrentHits"/> is true, <see cref="OnHit"/> and <see cref="OnMiss"/> may be
+/// called from many threads without the lock, concurrently with each other and with a lock
+/// holder; races may lose an update but never corrupt the structure or throw. When it is false,
+/// the owner must serialise those calls too (for example by buffering hits and replaying them
+/// under the lock, see <c>ReadBuffer</c>).</para>
+/// </remarks>
+public interface IEvictionPolicy
+{
+    /// <summary>Short name used in tables and charts, e.g. "W-TinyLFU".</summary>
+    string Name { get; }
+
+    /// <summary>The weight budget: entries, or bytes.</summary>
+    long Capacity { get; }
+
+    /// <summary>Handles accepted are in [0, MaxHandles).</summary>
+    int MaxHandles { get; }
+
+    /// <summary>Number of entries tracked.</summary>
+    int Count { get; }
+
+    /// <summary>Sum of the weights of the entries tracked.</summary>
+    long Weight { get; }
+
+    /// <summary>True when <see cref="OnHit"/> and <see cref="OnMiss"/> are safe without the owner's lock.</summary>
+    bool ConcurrentHits { get; }
+
+    /// <summary>A tracked entry was read.</summary>
+    /// <param name="handle">The entry's handle (tracked).</param>
+    /// <param name="keyHash">The 64-bit hash of the entry's key (the same value given to <see cref="OnAdd"/>).</param>
+    void OnHit(int handle, ulong keyHash);
+
+    /// <summary>A lookup missed: frequency-based policies count the key; others ignore it.</summary>
+    void OnMiss(ulong keyHash);
+
+    /// <summary>A new entry was stored under <paramref name="handle"/>.</summary>
+    void OnAdd(int handle, ulong keyHash, long weight);
+
+    /// <summary>A tracked entry's value was replaced; its weight may have changed. Counts as an access.</summary>
+    void OnUpdate(int handle, ulong keyHash, long newWeight);
+
+    /// <summary>A tracked entry left the cache (evicted, expired, removed); the handle may be reused.</summary>
+    void OnRemove(int handle);
+
+    /// <summary>The handle of the entry to evict next, or -1 when nothing is tracked. Does not remove it.</summary>
+    int SelectVictim();
+
+    /// <summary>
+    /// Whether a newcomer with this key hash is worth storing when room must be made for it.
+    /// Policies without admission return true.
+    /// </summary>
+    bool ShouldAdmit(ulong candidateKeyHash, long weight);
+
+    /// <summary>Forgets every entry (the owner cleared the cache). Frequency history may be kept.</summary>
+    void Clear();
+}

@@ -1,0 +1,23 @@
+namespace CacheKit.Policies;
+
+/// <summary>How to build a policy: handle range, weight budget and the optional knobs.</summary>
+public sealed record PolicyOptions
+{
+    /// <summary>Handles accepted are in [0, MaxHandles). Sizes the per-entry arrays.</summary>
+    public required int MaxHandles { get; init; }
+
+    /// <summary>The weight budget (entries when every weight is 1, else bytes).</summary>
+    public required long Capacity { get; init; }
+
+    /// <summary>Wraps the policy in a TinyLFU admission filter (ignored by W-TinyLFU, which has its own).</summary>
+    public bool TinyLfuAdmission { get; init; }
+
+    /// <summary>Seed for policies that draw random numbers (Random) and for sketch hashing.</summary>
+    public int Seed { get; init; } = 0x5EED;
+
+    /// <summary>W-TinyLFU: fixed window fraction in (0, 1), or null for the adaptive hill climber (default).</summary>
+    public double? WindowFraction { get; init; }
+
+    /// <summary>LRU-K: K (default 2).</summary>
+    public int K { get; init; } = 2;
+}
