@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace CacheKit.Policies;
+
+/// <summary>
+/// Several intrusive doubly linked lists threaded through one pair of arrays indexed by handle:
+/// the building block of every list-ordered policy (LRU, SLRU, 2Q, ARC, S3-FIFO, ...).
+/// </summary>
+/// <remarks>
+/// <para>Layout: nodes <c>[0, maxHandles)</c> are entries; nodes <c>[maxHandles, maxHandles + listCount)</c>
+/// are one sentinel per list, so every list is circular and no operation branches on "empty".</para>
+/// <para>Invariants: a handle is in at most one list (<see cref="ListOf"/> is -1 when it is in none);
+/// <c>next[prev[n]] == n</c> and <c>prev[next[n]] == n</c> for every linked node; counts equal the
+/// number of handles linked. Every operation is O(1) and allocates nothing. Not thread-safe.</para>
+/// </remarks>
+internal sealed class HandleLists
+{
+    private readonly int[] _next;
+    private readonly int[] _prev;
+    private readonly sbyte[] _list;   // list id per handle, -1 when unlinked
+    private readonly int[] _counts;
+    private readonly int _maxHandles;
+
+    /// <summary>Creates <paramref name="listCount"/> empty lists over handles in [0, maxHandles).</summary>
+    public HandleLists(int maxHandles, int listCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxHandles);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(listCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(listCount, sbyte.MaxValue);
+        _maxHandles = maxHandles;
+        _next = new int[maxHandles + listCount];
+        _prev = new int[maxHandles + listCount];
+        _list = new sbyte[maxHandles];
+        _counts = new int[listCount];
+        Array.Fill(_list, (sbyte)-1);
+        for (int l = 0; l < listCount; l++)
+        {
+            int s = maxHandles + l;
+            _next[s] = s;
+            _prev[s] = s;
+        }
+    }
+
+    /// <summary>Bytes of managed memory these arrays hold (for reporting per-entry cost).</summary>
+    public long FootprintBytes => ((long)_next.Length + _prev.Length) * sizeof(int) + _list.Length + _counts.Length * sizeof(int);
+
+    /// <summary>Number of handles in list <paramref name="list"/>.</summary>
+    public int Count(int list) => _counts[list];
+
+    /// <summary>The list holding <paramref name="handle"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int ListOf(int handle) => _list[handle];
+
+    /// <summary>Whether <paramref name="handle"/> is linked in any list.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsLinked(int handle) => _list[handle] >= 0;
+
+    /// <summary>The head (most recently inserted at the front) of <paramref name="list"/>, or -1.</summary>
+    public int First(int list)
+    {
+        int n = _next[_maxHandles + list];
+        return n >= _maxHandles ? -1 : n;
+    }
+
+    /// <summary>The tail of <paramref name="list"/>, or -1.</summary>
+    public int Last(int list)
+    {
+        int n = _prev[_maxHandles + list];
+        return n >= _maxHandles ? -1 : n;
+    }
+
+    /// <summary>The node after <paramref name="handle"/> towards the tail, or -1 at the tail.</summary>
+    public int Next(int handle)
+    {
+        int n = _next[handle];
+        return n >= _maxHandles ? -1 : n;
+    }
+
+    /// <summary>The node before <paramref name="handle"/> towards the head, or -1 at the head.</summary>
+    public int Previous(int handle)
+    {
+        int n = _prev[handle];
+        return n >= _maxHandles ? -1 : n;
+    }
+
+    /// <summary>Links an unlinked handle at the head of <paramref name="list"/>.</summary>
+    public void AddFirst(int list, int handle) => InsertAfter(list, _maxHandles + list, handle);
+
+    /// <summary>Links an unlinked handle at the tail of <paramref name="list"/>.</summary>
+    public void AddLast(int list, int handle) => InsertAfter(list, _prev[_maxHandles + list], handle);
+
+    /// <summary>Unlinks a linked handle from whatever list holds it.</summary>
+    public void Remove(int handle)
+    {
+        int list = _list[handle];
+        Debug.Assert(list >= 0, "handle is not linked");
+        int p = _prev[handle], n = _next[handle];
+        _next[p] = n;
+        _prev[n] = p;
+        _list[handle] = -1;
+        _counts[list]--;
+    }
+
+    /// <summary>Moves a linked handle to the head of <paramref name="list"/> (possibly another list).</summary>
+    public void MoveToFirst(int list, int handle)
+    {
+        Remove(handle);
+        AddFirst(list, handle);
+    }
+
+    /// <summary>Moves a linked handle to the tail of <paramref name="list"/> (possibly another list).</summary>
+    public void MoveToLast(int list, int handle)
+    {
+        Remove(handle);
+        AddLast(list, handle);
+    }
+
+    /// <summary>Unlinks every handle of every list.</summary>
+    public void Clear()
+    {
+        Array.Fill(_list, (sbyte)-1);
+        Array.Clear(_counts);
+        for (int s = _maxHandles; s < _next.Length; s++)
+        {
+            _next[s] = s;
+            _prev[s] = s;
+        }
+    }
+
+    private void InsertAfter(int list, int node, int handle)
+    {
+        Debug.Assert((uint)handle < (uint)_maxHandles, "handle out of range");
+        Debug.Assert(_list[handle] < 0, "handle is already linked");
+        int n = _next[node];
+        _next[handle] = n;
+        _prev[handle] = node;
+        _next[node] = handle;
+        _prev[n] = handle;
+        _list[handle] = (sbyte)list;
+        _counts[list]++;
+    }
+
+    /// <summary>Debug check of the structural invariants; throws on the first violation.</summary>
+    internal void ValidateInvariants()
+    {
+        int total = 0;
+        for (int l = 0; l < _counts.Length; l++)
+        {
+            int s = _maxHandles + l, seen = 0;
+            for (int n = _next[s]; n != s; n = _next[n])
+            {
+                if (n >= _maxHandles || _list[n] != l || _next[_prev[n]] != n || _prev[_next[n]] != n)
+                {
+                    throw new InvalidOperationException($"list {l} is corrupt at node {n}");
+                }
+                if (++seen > _maxHandles)
+                {
+                    throw new InvalidOperationException($"list {l} has a cycle");
+                }
+            }
+            if (seen != _counts[l])
+            {
+                throw new InvalidOperationException($"list {l} counts {_counts[l]} but links {seen}");
+            }
+            total += seen;
+        }
+        int linked = 0;
+        foreach (sbyte l in _list)
+        {
+            if (l >= 0) linked++;
+        }
+        if (linked != total)
+        {
+            throw new InvalidOperationException($"{linked} handles marked linked, {total} found in lists");
+        }
+    }
+}
