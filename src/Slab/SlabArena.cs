@@ -67,6 +67,9 @@ public sealed unsafe class SlabArena
     // Pages this arena holds (in lists or being reclaimed).
     private int _pagesHeld;
 
+    // Demand counters halve when _recentDemandTotal exceeds this: max(_pagesHeld, 1) * PageSize / DemandWindowDivisor.
+    private long _demandWindowBytes;
+
     internal SlabArena(SlabPool pool, int id)
     {
         _pool = pool;
@@ -96,6 +99,7 @@ public sealed unsafe class SlabArena
         _tail = new int[2 * count];
         Array.Fill(_head, None);
         Array.Fill(_tail, None);
+        _demandWindowBytes = DemandWindowFor(0);
     }
 
     /// <summary>The pool this arena takes pages from.</summary>
@@ -133,7 +137,7 @@ public sealed unsafe class SlabArena
         int chunk = cls.ChunkSize;
         cls.RecentDemand += chunk;
         _recentDemandTotal += chunk;
-        if (_recentDemandTotal > Math.Max(_pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor)
+        if (_recentDemandTotal > _demandWindowBytes)
         {
             DecayDemand();
         }
@@ -149,6 +153,7 @@ public sealed unsafe class SlabArena
 
             cls.Pages++;
             _pagesHeld++;
+            _demandWindowBytes = DemandWindowFor(_pagesHeld);
             LinkFirst(2 * c, page);
         }
 
@@ -485,6 +490,8 @@ public sealed unsafe class SlabArena
         return offset;
     }
 
+    private long DemandWindowFor(int pagesHeld) => Math.Max(pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor;
+
     private void DecayDemand()
     {
         long total = 0;
@@ -501,6 +508,7 @@ public sealed unsafe class SlabArena
         Debug.Assert(_pages[page].Live == 0 && _pages[page].List == None, "only an empty, unlinked page goes back");
         _cls[c].Pages--;
         _pagesHeld--;
+        _demandWindowBytes = DemandWindowFor(_pagesHeld);
         _pool.ReleasePage(page);
     }
 
@@ -649,6 +657,7 @@ public sealed unsafe class SlabArena
         }
 
         Check(demand == _recentDemandTotal, "the demand total equals the sum over classes");
+        Check(_demandWindowBytes == DemandWindowFor(_pagesHeld), "the demand window follows the pages held");
         if (_reclaimPage != None)
         {
             Check(_pages[_reclaimPage].Owner == _id && _pages[_reclaimPage].List == None && _pages[_reclaimPage].Live > 0,
