@@ -25,6 +25,7 @@ public static class PolicyFactory
 
     private static IEvictionPolicy CreateCore(PolicyKind kind, PolicyOptions options) => kind switch
     {
+        PolicyKind.WTinyLfu => new WTinyLfuPolicy(options),
         PolicyKind.Fifo => new FifoPolicy(options),
         PolicyKind.Lru => new LruPolicy(options),
         PolicyKind.Clock => new ClockPolicy(options),
