@@ -25,10 +25,13 @@ public static class PolicyFactory
 
     private static IEvictionPolicy CreateCore(PolicyKind kind, PolicyOptions options) => kind switch
     {
+        PolicyKind.WTinyLfu => new WTinyLfuPolicy(options),
         PolicyKind.Fifo => new FifoPolicy(options),
         PolicyKind.Lru => new LruPolicy(options),
         PolicyKind.Clock => new ClockPolicy(options),
         PolicyKind.Sieve => new SievePolicy(options),
+        PolicyKind.Slru => new SlruPolicy(options),
+        PolicyKind.S3Fifo => new S3FifoPolicy(options),
         _ => throw new NotSupportedException($"Policy kind {kind} is not implemented in this build."),
     };
 }
