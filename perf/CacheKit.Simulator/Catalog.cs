@@ -69,7 +69,8 @@ public static class Catalog
             return null;
         }
         string name = probe.Name;
-        if (window is double w)
+        // A policy that already names its fixed window (e.g. "W-TinyLFU(0.01)") keeps its name.
+        if (window is double w && name == Probe(kind, admission, null)?.Name)
         {
             name += string.Create(CultureInfo.InvariantCulture, $" (w={w * 100:0.##}%)");
         }

@@ -114,7 +114,13 @@ public static class Report
     {
         var plot = new ScottPlot.Plot();
         double scale = r.Weighted ? 1.0 / (1024 * 1024) : 1.0;
-        var palette = new ScottPlot.Palettes.Category20();
+        // Up to 30 lines: 10 colours x 3 line patterns x marker shapes keep them apart; OPT is a thick
+        // black dashed line, the default policy a thick line, the peers dotted.
+        var palette = new ScottPlot.Palettes.Category10();
+        ScottPlot.LinePattern[] patterns = [ScottPlot.LinePattern.Solid, ScottPlot.LinePattern.Dashed, ScottPlot.LinePattern.DenselyDashed];
+        ScottPlot.MarkerShape[] markers = [ScottPlot.MarkerShape.FilledCircle, ScottPlot.MarkerShape.FilledSquare, ScottPlot.MarkerShape.FilledTriangleUp,
+            ScottPlot.MarkerShape.FilledDiamond, ScottPlot.MarkerShape.OpenCircle, ScottPlot.MarkerShape.OpenSquare];
+        string? defaultName = Catalog.Policy(CacheKit.Policies.PolicyFactory.Default)?.Name;
         int index = 0;
         foreach (string policy in r.Policies)
         {
@@ -134,14 +140,23 @@ public static class Report
             }
             var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
             line.LegendText = policy;
-            line.Color = palette.GetColor(index);
-            line.LineWidth = policy is "OPT" ? 3 : 1.5f;
-            if (policy is "OPT")
+            line.MarkerSize = 6;
+            if (policy == Catalog.OptName)
             {
-                line.LinePattern = ScottPlot.LinePattern.Dashed;
                 line.Color = ScottPlot.Colors.Black;
+                line.LineWidth = 3;
+                line.LinePattern = ScottPlot.LinePattern.Dashed;
+                continue;
             }
-            line.MarkerSize = 5;
+            line.Color = palette.GetColor(index);
+            line.LinePattern = patterns[(index / 10) % patterns.Length];
+            line.MarkerShape = markers[index % markers.Length];
+            line.LineWidth = policy == defaultName ? 3.5f : 1.5f;
+            if (policy is Catalog.BitFasterLru or Catalog.BitFasterLfu or Catalog.MemoryCacheName)
+            {
+                line.LinePattern = ScottPlot.LinePattern.Dotted;
+                line.LineWidth = 2.5f;
+            }
             index++;
         }
         plot.Title($"{r.TraceName}: hit ratio by cache size");

@@ -188,6 +188,7 @@ public static class Suite
                 lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: {trace}@{size}: {def} {cell.HitRatio:F2} % (Caffeine {bar:F2} %{opt})."));
             }
         }
+        var fixedNames = FixedWindows.Select(w => Catalog.Policy(PolicyFactory.Default, window: w)?.Name).OfType<string>().ToList();
         foreach (TraceResults? r in new[] { concat, phases })
         {
             if (r is null)
@@ -197,7 +198,7 @@ public static class Suite
             foreach (Capacity c in r.Capacities)
             {
                 CellResult? adaptive = r.Get(def, c);
-                var best = r.Policies.Where(p => p.StartsWith(def + " (w=", StringComparison.Ordinal)).Select(p => r.Get(p, c)).OfType<CellResult>()
+                var best = fixedNames.Select(p => r.Get(p, c)).OfType<CellResult>()
                     .OrderByDescending(x => x.HitRatio).FirstOrDefault();
                 if (adaptive is null || best is null)
                 {
