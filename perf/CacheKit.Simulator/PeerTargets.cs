@@ -96,7 +96,10 @@ public sealed class MemoryCacheTarget : IReplayTarget, IDisposable
             if (value is long w && w != request.Weight)
             {
                 _cache.Remove(key);
-                Store(key, request.Weight);
+                if (request.Weight <= _limit)
+                {
+                    Store(key, request.Weight);
+                }
             }
             return true;
         }
