@@ -61,7 +61,7 @@ public static class Catalog
     /// A library policy under <see cref="PolicyTarget"/>, or null when this build lacks it. The row name is
     /// the policy's own <c>Name</c>, with " (w=N%)" for a fixed window and " (drop N%)" for a lossy read path.
     /// </summary>
-    public static TargetSpec? Policy(PolicyKind kind, bool admission = false, double? window = null, double readDrop = 0)
+    public static TargetSpec? Policy(PolicyKind kind, bool admission = false, double? window = null, double readDrop = 0, bool readBuffer = false)
     {
         IEvictionPolicy? probe = Probe(kind, admission, window);
         if (probe is null)
@@ -78,6 +78,10 @@ public static class Catalog
         {
             name += string.Create(CultureInfo.InvariantCulture, $" (drop {readDrop * 100:0.##}%)");
         }
+        if (readBuffer)
+        {
+            name += " (ReadBuffer)";
+        }
         return new TargetSpec(name, (trace, cap) =>
         {
             int max = cap.MaxEntries(trace);
@@ -89,7 +93,7 @@ public static class Catalog
                 WindowFraction = window,
                 Seed = Seed,
             });
-            return new PolicyTarget(name, policy, trace.DistinctKeys, max, readDrop, (ulong)Seed);
+            return new PolicyTarget(name, policy, trace.DistinctKeys, max, readDrop, (ulong)Seed, readBuffer ? new ReadBuffer(1) : null);
         });
     }
 
@@ -142,7 +146,7 @@ public static class Catalog
     /// The rows for a <c>--policies</c> list and the variant options: OPT first, then each library policy
     /// (enum order) followed by its variants, then the peers.
     /// </summary>
-    public static List<TargetSpec> Build(string policies, bool admission, IReadOnlyList<double> windows, IReadOnlyList<double> readDrops)
+    public static List<TargetSpec> Build(string policies, bool admission, IReadOnlyList<double> windows, IReadOnlyList<double> readDrops, bool readBuffer = false)
     {
         var kinds = new List<PolicyKind>();
         bool opt = true, lru = false, lfu = false, mc = false;
@@ -197,7 +201,7 @@ public static class Catalog
             specs.Add(Opt());
         }
         var dropKinds = kinds.Intersect(ReadDropKinds).ToList();
-        if (readDrops.Count > 0 && dropKinds.Count == 0)
+        if ((readDrops.Count > 0 || readBuffer) && dropKinds.Count == 0)
         {
             dropKinds = ReadDropKinds.Where(k => IsAvailable(k)).ToList();
             kinds.AddRange(dropKinds);
@@ -220,6 +224,10 @@ public static class Catalog
             if (dropKinds.Contains(kind))
             {
                 specs.AddRange(readDrops.Select(p => Policy(kind, readDrop: p)).OfType<TargetSpec>());
+                if (readBuffer && Policy(kind, readBuffer: true) is { } buffered)
+                {
+                    specs.Add(buffered);
+                }
             }
         }
         if (lru)

@@ -26,9 +26,18 @@ public sealed class PolicyTarget : IReplayTarget
     private int _freeCount;
     private readonly double _readDrop;
     private readonly SplitMixRandom _dropRng;
+    private readonly ReadBuffer? _readBuffer;   // when set, hits go through it and every write drains it first
 
     /// <summary>Wraps <paramref name="policy"/>, whose MaxHandles must cover <paramref name="maxEntries"/>.</summary>
-    public PolicyTarget(string name, IEvictionPolicy policy, int distinctKeys, int maxEntries, double readDrop = 0, ulong seed = 0x5EED)
+    /// <param name="name">Row name.</param>
+    /// <param name="policy">The policy driven (empty).</param>
+    /// <param name="distinctKeys">Key ids are in [0, distinctKeys).</param>
+    /// <param name="maxEntries">Handles handed out are in [0, maxEntries).</param>
+    /// <param name="readDrop">Fraction of hits not passed to the policy, in [0, 1).</param>
+    /// <param name="seed">Seed of the drop stream.</param>
+    /// <param name="readBuffer">When given, hits are recorded into this (real, lossy) buffer and the
+    /// buffer is drained into the policy before every write and whenever it is found full (that hit is dropped).</param>
+    public PolicyTarget(string name, IEvictionPolicy policy, int distinctKeys, int maxEntries, double readDrop = 0, ulong seed = 0x5EED, ReadBuffer? readBuffer = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maxEntries, policy.MaxHandles);
@@ -52,6 +61,7 @@ public sealed class PolicyTarget : IReplayTarget
         _freeCount = maxEntries;
         _readDrop = readDrop;
         _dropRng = new SplitMixRandom(seed ^ (ulong)Hashing.OfString(name));
+        _readBuffer = readBuffer;
     }
 
     /// <inheritdoc />
@@ -60,7 +70,7 @@ public sealed class PolicyTarget : IReplayTarget
     /// <summary>The policy driven.</summary>
     public IEvictionPolicy Policy => _policy;
 
-    /// <summary>Hits that were not passed to the policy (lossy read path).</summary>
+    /// <summary>Hits that were not passed to the policy (lossy read path or a full read buffer).</summary>
     public long DroppedHits { get; private set; }
 
     /// <inheritdoc />
@@ -71,6 +81,7 @@ public sealed class PolicyTarget : IReplayTarget
         {
             if (request.Weight != _weightOfHandle[handle])
             {
+                _readBuffer?.DrainUnsynchronized(_policy);
                 _weightOfHandle[handle] = request.Weight;
                 _policy.OnUpdate(handle, request.KeyHash, request.Weight);
                 EvictWhileOver();
@@ -79,6 +90,16 @@ public sealed class PolicyTarget : IReplayTarget
             {
                 DroppedHits++;
             }
+            else if (_readBuffer is not null)
+            {
+                if (!_readBuffer.TryRecordHit(handle, request.KeyHash))
+                {
+                    // Full: this record is lost, and the reader that saw it full triggers a drain
+                    // (as Caffeine and BitFaster schedule maintenance when a read buffer fills).
+                    DroppedHits++;
+                    _readBuffer.DrainUnsynchronized(_policy);
+                }
+            }
             else
             {
                 _policy.OnHit(handle, request.KeyHash);
@@ -86,6 +107,9 @@ public sealed class PolicyTarget : IReplayTarget
             return true;
         }
 
+        // A miss is a write: drain pending hits first (no eviction happens between a hit's record and
+        // its drain, so buffered handles are never stale).
+        _readBuffer?.DrainUnsynchronized(_policy);
         _policy.OnMiss(request.KeyHash);
         if (request.Weight > _capacity)
         {

@@ -28,6 +28,8 @@ namespace CacheKit.Simulator
               --admission                   adds TinyLFU-admission variants of each policy
               --windows 0.01,0.1,...        adds W-TinyLFU with those fixed window fractions (adaptivity check)
               --read-drop 0.1,0.5           adds LRU/SLRU/W-TinyLFU variants that drop that fraction of hits (lossy read buffer)
+              --read-buffer                 adds LRU/SLRU/W-TinyLFU variants whose hits go through the library's ReadBuffer
+                                            (1 stripe of 64, drained before every write and when full; a full-buffer hit is dropped)
             Output and run:
               --out DIR                     default results/sim/<trace>/ (suite: results/sim/suite-<name>/)
               --traces-dir DIR              default ../shared/traces beside the repository root
@@ -101,7 +103,8 @@ namespace CacheKit.Simulator
                 opts.GetValueOrDefault("policies", "all"),
                 opts.ContainsKey("admission"),
                 ParseFractions(opts, "windows", allowOne: false),
-                ParseFractions(opts, "read-drop", allowOne: false));
+                ParseFractions(opts, "read-drop", allowOne: false),
+                opts.ContainsKey("read-buffer"));
             string dir = opts.TryGetValue("out", out string? od) ? od : Path.Combine(root ?? ".", "results", "sim", Report.Stem(trace.Name));
             TraceResults results = WithProgress(p => Runner.Run(trace, capacities, specs, jobs, p));
             Report.WriteAll(results, dir, Report.Stem(trace.Name));
@@ -205,7 +208,7 @@ namespace CacheKit.Simulator
             return null;
         }
 
-        private static readonly HashSet<string> Flags = ["help", "weighted", "admission", "self-test"];
+        private static readonly HashSet<string> Flags = ["help", "weighted", "admission", "self-test", "read-buffer"];
         private static readonly HashSet<string> Valued = ["trace", "format", "concat", "synthetic", "suite", "sizes", "policies", "windows", "read-drop", "out", "traces-dir", "twitter-stats", "jobs", "seed"];
 
         private static Dictionary<string, string> ParseArgs(string[] args)
