@@ -36,6 +36,10 @@ internal sealed class LruKPolicy : IEvictionPolicy
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.K, $"K must be in [1, {MaxK}].");
         }
+        if ((long)options.MaxHandles * options.K > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxHandles, $"MaxHandles × K must be at most {Array.MaxLength}.");
+        }
         _k = options.K;
         Capacity = options.Capacity;
         _entries = new EntryWeights(options.MaxHandles);
