@@ -4,12 +4,13 @@ namespace CacheKit.Policies;
 /// Not recently used: each entry has a referenced bit R (set by a read, without a lock) and a
 /// modified bit M (set by an update). The victim is the first entry of the lowest class
 /// (R,M) = (0,0) &lt; (0,1) &lt; (1,0) &lt; (1,1) found in a bounded window of
-/// <see cref="ScanWindow"/> entries from a rotating hand. R bits age like the operating-system
-/// timer: every eviction clears the R bits of the next <see cref="ClearPerEviction"/> entries at a
-/// separate cursor, so each bit is cleared once every Count/2 evictions.
+/// <see cref="ScanWindow"/> entries from a rotating hand over the entries in insertion order.
+/// R bits age like the operating-system timer: every eviction clears the R bits of the next
+/// <see cref="ClearPerEviction"/> entries at a separate cursor, so each bit is cleared once every
+/// Count/2 evictions. Unlike CLOCK, passing an entry does not clear its bit.
 /// </summary>
-/// <remarks>Invariants: <c>_dense[0.._count)</c> holds each tracked handle once and
-/// <c>_pos[_dense[i]] == i</c>; <c>_hand</c> and <c>_clearCursor</c> are below Count (0 when empty).</remarks>
+/// <remarks>Invariants: every tracked handle is in the single list (insertion order);
+/// <c>_hand</c> and <c>_clearCursor</c> are tracked handles, or -1 when nothing is tracked.</remarks>
 internal sealed class NruPolicy : IEvictionPolicy
 {
     /// <summary>Entries examined per eviction at most: a hard bound on the work.</summary>
@@ -19,23 +20,20 @@ internal sealed class NruPolicy : IEvictionPolicy
     internal const int ClearPerEviction = 2;
 
     private readonly EntryWeights _entries;
-    private readonly int[] _dense;
-    private readonly int[] _pos;
+    private readonly HandleLists _ring;
     private readonly byte[] _referenced;  // written by lock-free hits
     private readonly byte[] _modified;
-    private int _hand;
-    private int _clearCursor;
+    private int _hand = -1;
+    private int _clearCursor = -1;
 
     public NruPolicy(PolicyOptions options)
     {
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
         _entries = new EntryWeights(options.MaxHandles);
-        _dense = new int[options.MaxHandles];
-        _pos = new int[options.MaxHandles];
+        _ring = new HandleLists(options.MaxHandles, 1);
         _referenced = new byte[options.MaxHandles];
         _modified = new byte[options.MaxHandles];
-        Array.Fill(_pos, -1);
     }
 
     public string Name => "NRU";
@@ -55,11 +53,11 @@ internal sealed class NruPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
-        int i = _entries.Count - 1;
-        _dense[i] = handle;
-        _pos[handle] = i;
+        _ring.AddLast(0, handle);
         _referenced[handle] = 0;
         _modified[handle] = 0;
+        if (_hand < 0) _hand = handle;
+        if (_clearCursor < 0) _clearCursor = handle;
     }
 
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
@@ -72,16 +70,11 @@ internal sealed class NruPolicy : IEvictionPolicy
     public void OnRemove(int handle)
     {
         _entries.CheckRemove(handle);
-        int i = _pos[handle];
-        int last = _entries.Count - 1;
-        int moved = _dense[last];
-        _dense[i] = moved;
-        _pos[moved] = i;
-        _pos[handle] = -1;
+        if (_hand == handle) _hand = Step(handle);
+        if (_clearCursor == handle) _clearCursor = Step(handle);
+        _ring.Remove(handle);
+        if (_ring.Count(0) == 0) _hand = _clearCursor = -1;
         _entries.Forget(handle);
-        int n = _entries.Count;
-        if (_hand >= n) _hand = 0;
-        if (_clearCursor >= n) _clearCursor = 0;
     }
 
     public int SelectVictim()
@@ -93,33 +86,26 @@ internal sealed class NruPolicy : IEvictionPolicy
             return -1;
         }
         int newest = n > 1 ? _entries.Newest : -1;
-        int best = -1, bestClass = int.MaxValue, bestAt = 0;
+        int best = -1, bestClass = int.MaxValue;
         int window = Math.Min(n, ScanWindow);
-        for (int k = 0, i = _hand; k < window; k++, i = i + 1 == n ? 0 : i + 1)
+        for (int k = 0, h = _hand; k < window; k++, h = Step(h))
         {
-            int h = _dense[i];
             if (h == newest) continue;
             int cls = (_referenced[h] << 1) | _modified[h];
             if (cls < bestClass)
             {
                 best = h;
                 bestClass = cls;
-                bestAt = i;
                 if (cls == 0) break;
             }
         }
-        if (best < 0)
-        {
-            // Only the newcomer was in the window (n == 2 and it came first): take the other.
-            bestAt = _hand + 1 == n ? 0 : _hand + 1;
-            best = _dense[bestAt];
-        }
-        // The slot of the victim is refilled by swap-remove, so the hand stays there.
-        _hand = bestAt;
+        if (best < 0) best = Step(newest);   // the window held only the newcomer (n == 2)
+        // The hand rests on the victim; its removal moves the hand on.
+        _hand = best;
         for (int k = 0; k < ClearPerEviction && k < n; k++)
         {
-            _referenced[_dense[_clearCursor]] = 0;
-            _clearCursor = _clearCursor + 1 == n ? 0 : _clearCursor + 1;
+            _referenced[_clearCursor] = 0;
+            _clearCursor = Step(_clearCursor);
         }
         _entries.LastVictim = best;
         return best;
@@ -129,23 +115,27 @@ internal sealed class NruPolicy : IEvictionPolicy
 
     public void Clear()
     {
-        for (int i = 0; i < _entries.Count; i++) _pos[_dense[i]] = -1;
         _entries.Clear();
-        _hand = 0;
-        _clearCursor = 0;
+        _ring.Clear();
+        _hand = _clearCursor = -1;
+    }
+
+    /// <summary>The next handle around the ring.</summary>
+    private int Step(int handle)
+    {
+        int next = _ring.Next(handle);
+        return next >= 0 ? next : _ring.First(0);
     }
 
     internal void ValidateInvariants()
     {
         _entries.ValidateInvariants();
-        int n = _entries.Count;
-        for (int i = 0; i < n; i++)
+        _ring.ValidateInvariants();
+        if (_ring.Count(0) != _entries.Count) throw new InvalidOperationException("ring and entries disagree");
+        bool empty = _entries.Count == 0;
+        if (empty ? (_hand != -1 || _clearCursor != -1) : (!_ring.IsLinked(_hand) || !_ring.IsLinked(_clearCursor)))
         {
-            if (_pos[_dense[i]] != i || !_entries.IsTracked(_dense[i])) throw new InvalidOperationException($"dense slot {i} is wrong");
-        }
-        if ((n > 0 && (_hand >= n || _clearCursor >= n)) || (n == 0 && (_hand != 0 || _clearCursor != 0)))
-        {
-            throw new InvalidOperationException("hand out of range");
+            throw new InvalidOperationException("hand or cursor off the ring");
         }
     }
 }
