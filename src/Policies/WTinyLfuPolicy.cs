@@ -24,7 +24,9 @@ namespace CacheKit.Policies;
 /// accesses, once the cache has been full) the hit rate is compared with the previous period's;
 /// the window grows or shrinks by the step in the direction that improved it, the step decaying by
 /// 0.98 per period and restarting at 6.25% of capacity when the hit rate jumps by 5 points.
-/// Constants as in Caffeine's <c>BoundedLocalCache.climb</c>.</para>
+/// Constants as in Caffeine's <c>BoundedLocalCache.climb</c>. One addition: a change smaller than the
+/// sampling noise does not steer; the window then drifts back towards its initial size (see
+/// <c>MaybeClimb</c>).</para>
 /// <para>Invariants: window, probation and protected weights sum to <see cref="PolicyBase.Weight"/>
 /// (base class); <c>_maxWindow + _maxProtected &lt;= Capacity</c>; <c>_candidate</c> is -1 or a
 /// probation entry. Not thread-safe for hits (<see cref="ConcurrentHits"/> is false): the owner
@@ -48,6 +50,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private readonly bool _adaptive;
 
     private long _maxWindow;
+    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
     private long _maxProtected;
 
     private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
@@ -292,6 +295,17 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         double hitRate = (double)_hitsInSample / requests;
         double change = hitRate - _previousHitRate;
         double amount = change >= 0 ? _stepSize : -_stepSize;
+        // Noise gate (not in Caffeine): two samples of n requests differ by about sqrt(2p(1-p)/n) from
+        // chance alone. A smaller change says nothing about the last move, and following its sign made
+        // the window random-walk on stationary workloads (Zipf 0.9 at 200 entries: 38.0% against 41.0%
+        // for a fixed 1% window). Instead, drift back towards the small, frequency-biased window, or,
+        // already there, probe upwards by half a step; a real gain then shows as a larger change.
+        double noise = Math.Sqrt(2 * Math.Max(hitRate * (1 - hitRate), 1e-4) / requests);
+        if (Math.Abs(change) < noise)
+        {
+            double step = Math.Abs(_stepSize);
+            amount = _maxWindow <= MinWindow ? step * 0.5 : -step;
+        }
         _stepSize = Math.Abs(change) >= RestartThreshold
             ? StepPercent * Capacity * (amount >= 0 ? 1 : -1)
             : StepDecayRate * amount;
