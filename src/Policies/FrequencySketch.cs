@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace CacheKit.Policies;
+
+/// <summary>
+/// A 4-bit count-min sketch with periodic halving (aging) and a doorkeeper Bloom filter: the
+/// popularity estimate behind TinyLFU admission, after Caffeine's <c>FrequencySketch</c> and
+/// BitFaster's <c>CmSketchCore</c>.
+/// </summary>
+/// <remarks>
+/// <para><b>Layout.</b> <c>_table</c> is an array of 64-bit words, each holding sixteen 4-bit
+/// counters <c>[c15 .. c0]</c>, grouped in blocks of 8 words (one 64-byte cache line). A key picks
+/// one block from its hash, then one counter for each of the 4 rows, row <c>i</c> living in words
+/// <c>2i</c> and <c>2i+1</c> of the block. The estimate is the minimum of the 4 counters.</para>
+/// <para><b>Doorkeeper.</b> A key's first sighting only sets its bits in a Bloom filter; the
+/// counters start counting from the second. The estimate adds 1 when the doorkeeper holds the key.
+/// This keeps one-hit wonders out of the counters (TinyLFU, Einziger et al.). The doorkeeper has two
+/// generations, current and previous: a key in either is known.</para>
+/// <para><b>Aging.</b> After <see cref="SampleSize"/> recorded accesses (10 per expected entry) every
+/// counter is halved; the next halving comes half a period later, as in Caffeine. At each halving the
+/// doorkeeper ages by one generation (the previous one is dropped, the current one becomes previous)
+/// instead of being wiped: wiping it, as the TinyLFU paper does, cost 0.3 points of hit ratio on average
+/// over the LIRS traces and more on small caches (loop at 100 entries: 0% against 5%), because every key
+/// then lost its first count at every halving.</para>
+/// <para><b>Concurrency.</b> Not synchronised. Concurrent increments may lose updates (each word is
+/// read, modified and written) but can never corrupt the structure: every index is masked.</para>
+/// <para>Invariants: table length is a power of two, at least 8; every counter is at most 15;
+/// <c>_size &lt; SampleSize</c> between calls.</para>
+/// </remarks>
+internal sealed class FrequencySketch
+{
+    private const ulong ResetMask = 0x7777_7777_7777_7777UL;
+
+    private readonly ulong[] _table;
+    private readonly int _blockMask;          // (table length / 8) - 1
+    private ulong[] _doorkeeper;              // keys seen in the current half of the aging cycle
+    private ulong[] _doorkeeperOld;           // keys seen in the previous one
+    private readonly int _doorkeeperMask;     // bits - 1
+    private readonly ulong _seed;
+    private int _size;                        // accesses recorded since the last reset
+
+    /// <summary>Creates a sketch for about <paramref name="expectedEntries"/> distinct resident keys.</summary>
+    /// <param name="expectedEntries">The cache's maximum entry count (at least 1).</param>
+    /// <param name="seed">Seed folded into the hashing.</param>
+    /// <param name="doorkeeper">Whether to put a doorkeeper Bloom filter in front of the counters.</param>
+    public FrequencySketch(long expectedEntries, int seed, bool doorkeeper = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(expectedEntries);
+        long maximum = Math.Min(expectedEntries, 1 << 26);
+        int words = (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)maximum), 8);
+        _table = new ulong[words];
+        _blockMask = (words >> 3) - 1;
+        SampleSize = (int)(10 * maximum);
+        _seed = HashMix.SeedOf(seed);
+        if (doorkeeper)
+        {
+            // 4 to 8 bits per access of a sample period, per generation (at most half a period of distinct
+            // keys lands in one generation): 3 probes give a false-positive rate of a few percent.
+            // 8 bits measured no better than 4 on the traces.
+            int bits = (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)SampleSize * 4), 64);
+            _doorkeeper = new ulong[bits >> 6];
+            _doorkeeperOld = new ulong[bits >> 6];
+            _doorkeeperMask = bits - 1;
+        }
+        else
+        {
+            _doorkeeper = [];
+            _doorkeeperOld = [];
+        }
+    }
+
+    /// <summary>Accesses between two halvings.</summary>
+    public int SampleSize { get; }
+
+    /// <summary>Accesses recorded since the last halving.</summary>
+    public int Size => _size;
+
+    /// <summary>Whether a doorkeeper filter sits in front of the counters.</summary>
+    public bool HasDoorkeeper => _doorkeeper.Length > 0;
+
+    /// <summary>Bytes of managed memory held.</summary>
+    public long FootprintBytes => ((long)_table.Length + _doorkeeper.Length + _doorkeeperOld.Length) * sizeof(ulong);
+
+    /// <summary>The estimated number of accesses to <paramref name="keyHash"/> in the recent past, 0..16.</summary>
+    public int Frequency(ulong keyHash)
+    {
+        ulong h = HashMix.Mix(keyHash ^ _seed);
+        int block = (int)((uint)h & (uint)_blockMask) << 3;
+        uint counterHash = (uint)(h >> 32);
+        int min = 15;
+        for (int i = 0; i < 4; i++)
+        {
+            uint c = counterHash >> (i << 3);
+            int index = (int)(c >> 1) & 15;
+            int slot = block + (int)(c & 1) + (i << 1);
+            int count = (int)(_table[slot] >> (index << 2)) & 0xF;
+            min = Math.Min(min, count);
+        }
+        if (HasDoorkeeper && DoorkeeperContains(h))
+        {
+            min++;
+        }
+        return min;
+    }
+
+    /// <summary>Records one access to <paramref name="keyHash"/>; halves everything when a sample period ends.</summary>
+    public void Increment(ulong keyHash)
+    {
+        ulong h = HashMix.Mix(keyHash ^ _seed);
+        if (HasDoorkeeper && DoorkeeperAdd(h))
+        {
+            // First sighting in this period: only the doorkeeper remembers it.
+            CountAndMaybeReset();
+            return;
+        }
+        int block = (int)((uint)h & (uint)_blockMask) << 3;
+        uint counterHash = (uint)(h >> 32);
+        for (int i = 0; i < 4; i++)
+        {
+            uint c = counterHash >> (i << 3);
+            int index = (int)(c >> 1) & 15;
+            int slot = block + (int)(c & 1) + (i << 1);
+            ulong mask = 0xFUL << (index << 2);
+            ulong word = _table[slot];
+            if ((word & mask) != mask)
+            {
+                _table[slot] = word + (1UL << (index << 2));
+            }
+        }
+        CountAndMaybeReset();
+    }
+
+    /// <summary>Forgets all history.</summary>
+    public void Clear()
+    {
+        Array.Clear(_table);
+        Array.Clear(_doorkeeper);
+        Array.Clear(_doorkeeperOld);
+        _size = 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountAndMaybeReset()
+    {
+        if (++_size >= SampleSize)
+        {
+            Reset();
+        }
+    }
+
+    /// <summary>Halves every counter and ages the doorkeeper by one generation.</summary>
+    internal void Reset()
+    {
+        for (int i = 0; i < _table.Length; i++)
+        {
+            _table[i] = (_table[i] >> 1) & ResetMask;
+        }
+        (_doorkeeper, _doorkeeperOld) = (_doorkeeperOld, _doorkeeper);
+        Array.Clear(_doorkeeper);
+        // As in Caffeine: the halved counters still hold half the period's weight, so the next
+        // halving comes after half a period.
+        _size >>= 1;
+    }
+
+    /// <summary>Sets the key's doorkeeper bits; true when at least one was clear (the key was new).</summary>
+    private bool DoorkeeperAdd(ulong h)
+    {
+        if (DoorkeeperContainsIn(_doorkeeperOld, h))
+        {
+            DoorkeeperSet(h);
+            return false;
+        }
+        return DoorkeeperSet(h);
+    }
+
+    private bool DoorkeeperSet(ulong h)
+    {
+        bool added = false;
+        ulong probe = h;
+        for (int i = 0; i < 3; i++)
+        {
+            int bit = (int)(probe & (uint)_doorkeeperMask);
+            ref ulong word = ref _doorkeeper[bit >> 6];
+            ulong mask = 1UL << (bit & 63);
+            if ((word & mask) == 0)
+            {
+                word |= mask;
+                added = true;
+            }
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+        }
+        return added;
+    }
+
+    private bool DoorkeeperContains(ulong h) => DoorkeeperContainsIn(_doorkeeper, h) || DoorkeeperContainsIn(_doorkeeperOld, h);
+
+    private bool DoorkeeperContainsIn(ulong[] filter, ulong h)
+    {
+        ulong probe = h;
+        for (int i = 0; i < 3; i++)
+        {
+            int bit = (int)(probe & (uint)_doorkeeperMask);
+            if ((filter[bit >> 6] & (1UL << (bit & 63))) == 0)
+            {
+                return false;
+            }
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+        }
+        return true;
+    }
+
+    /// <summary>Debug check: counters are 4-bit by construction; the size is below the sample size.</summary>
+    internal void ValidateInvariants()
+    {
+        Debug.Assert(BitOperations.IsPow2(_table.Length), "table length must be a power of two");
+        if (_size >= SampleSize)
+        {
+            throw new InvalidOperationException($"sketch size {_size} reached the sample size {SampleSize} without a reset");
+        }
+    }
+}

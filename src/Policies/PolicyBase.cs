@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace CacheKit.Policies;
+
+/// <summary>
+/// Shared bookkeeping for the list-ordered policies of this library: argument checks, the
+/// tracked flag and weight per handle, the totals, and <see cref="HandleLists"/> whose
+/// per-list weights are kept here so segment sizes can be enforced by weight.
+/// </summary>
+/// <remarks>
+/// Invariants: <c>_tracked[h]</c> exactly for the handles added and not removed; <see cref="Count"/>
+/// is their number and <see cref="Weight"/> the sum of their <c>_weights</c>; every tracked handle is
+/// linked in exactly one list, and <c>_listWeight[l]</c> is the sum of the weights linked in list l.
+/// The public members check their arguments and throw before any state changes.
+/// </remarks>
+internal abstract class PolicyBase : IEvictionPolicy
+{
+    private readonly bool[] _tracked;
+    private readonly long[] _weights;
+    private readonly long[] _listWeight;
+    private int _count;
+    private long _weight;
+
+    /// <summary>The lists threaded through the handles; subclasses use them only through the weight-keeping helpers below.</summary>
+    protected readonly HandleLists Lists;
+
+    protected PolicyBase(PolicyOptions options, int listCount)
+    {
+        ValidateOptions(options);
+        MaxHandles = options.MaxHandles;
+        Capacity = options.Capacity;
+        _tracked = new bool[MaxHandles];
+        _weights = new long[MaxHandles];
+        _listWeight = new long[listCount];
+        Lists = new HandleLists(MaxHandles, listCount);
+    }
+
+    /// <summary>Throws when the options cannot build a policy.</summary>
+    internal static void ValidateOptions(PolicyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxHandles <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxHandles, "PolicyOptions.MaxHandles must be at least 1.");
+        }
+        if (options.MaxHandles > 1 << 30)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxHandles, "PolicyOptions.MaxHandles must be at most 2^30.");
+        }
+        if (options.Capacity <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Capacity, "PolicyOptions.Capacity must be at least 1.");
+        }
+        if (options.WindowFraction is double f && !(f > 0 && f < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), f, "PolicyOptions.WindowFraction must be in (0, 1) or null.");
+        }
+    }
+
+    public abstract string Name { get; }
+
+    public long Capacity { get; }
+
+    public int MaxHandles { get; }
+
+    public int Count => _count;
+
+    public long Weight => _weight;
+
+    public abstract bool ConcurrentHits { get; }
+
+    /// <summary>Whether <paramref name="handle"/> is tracked (racy read when called without the lock).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected bool IsTracked(int handle) => _tracked[handle];
+
+    /// <summary>The weight of a tracked handle.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected long WeightOf(int handle) => _weights[handle];
+
+    /// <summary>The sum of the weights linked in <paramref name="list"/>.</summary>
+    protected long ListWeight(int list) => _listWeight[list];
+
+    protected void LinkFirst(int list, int handle)
+    {
+        Lists.AddFirst(list, handle);
+        _listWeight[list] += _weights[handle];
+    }
+
+    protected void LinkLast(int list, int handle)
+    {
+        Lists.AddLast(list, handle);
+        _listWeight[list] += _weights[handle];
+    }
+
+    protected void Unlink(int handle)
+    {
+        _listWeight[Lists.ListOf(handle)] -= _weights[handle];
+        Lists.Remove(handle);
+    }
+
+    protected void MoveFirst(int list, int handle)
+    {
+        Unlink(handle);
+        LinkFirst(list, handle);
+    }
+
+    protected void MoveLast(int list, int handle)
+    {
+        Unlink(handle);
+        LinkLast(list, handle);
+    }
+
+    public void OnHit(int handle, ulong keyHash)
+    {
+        CheckRange(handle);
+        // A hit may race with the removal of the entry (lock-free readers, or a buffered hit
+        // drained later): an untracked handle is ignored, never an error.
+        if (_tracked[handle])
+        {
+            HitCore(handle, keyHash);
+        }
+    }
+
+    public virtual void OnMiss(ulong keyHash)
+    {
+    }
+
+    public void OnAdd(int handle, ulong keyHash, long weight)
+    {
+        CheckRange(handle);
+        CheckWeight(weight, nameof(weight));
+        if (_tracked[handle])
+        {
+            throw new ArgumentException($"Handle {handle} is already tracked; remove it before adding it again.", nameof(handle));
+        }
+        _tracked[handle] = true;
+        _weights[handle] = weight;
+        _count++;
+        _weight += weight;
+        AddCore(handle, keyHash);
+    }
+
+    public void OnUpdate(int handle, ulong keyHash, long newWeight)
+    {
+        CheckRange(handle);
+        CheckWeight(newWeight, nameof(newWeight));
+        CheckTracked(handle);
+        long delta = newWeight - _weights[handle];
+        _weights[handle] = newWeight;
+        _weight += delta;
+        int list = Lists.ListOf(handle);
+        if (list >= 0)
+        {
+            _listWeight[list] += delta;
+        }
+        UpdateCore(handle, keyHash, delta);
+    }
+
+    public void OnRemove(int handle)
+    {
+        CheckRange(handle);
+        CheckTracked(handle);
+        RemoveCore(handle);
+        if (Lists.IsLinked(handle))
+        {
+            Unlink(handle);
+        }
+        _tracked[handle] = false;
+        _count--;
+        _weight -= _weights[handle];
+        _weights[handle] = 0;
+    }
+
+    public abstract int SelectVictim();
+
+    public virtual bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;
+
+    public void Clear()
+    {
+        Array.Clear(_tracked);
+        Array.Clear(_weights);
+        Array.Clear(_listWeight);
+        Lists.Clear();
+        _count = 0;
+        _weight = 0;
+        ClearCore();
+    }
+
+    /// <summary>Links a newly tracked handle (weight and totals are already recorded).</summary>
+    protected abstract void AddCore(int handle, ulong keyHash);
+
+    /// <summary>Records an access to a tracked handle.</summary>
+    protected abstract void HitCore(int handle, ulong keyHash);
+
+    /// <summary>A tracked handle's weight changed by <paramref name="delta"/> (list weights already adjusted); counts as an access.</summary>
+    protected virtual void UpdateCore(int handle, ulong keyHash, long delta) => HitCore(handle, keyHash);
+
+    /// <summary>Called before the base unlinks a tracked handle that is leaving.</summary>
+    protected virtual void RemoveCore(int handle)
+    {
+    }
+
+    /// <summary>Resets the subclass's own state after the base forgot every entry.</summary>
+    protected virtual void ClearCore()
+    {
+    }
+
+    /// <summary>Debug check of every invariant; throws <see cref="InvalidOperationException"/> on the first violation.</summary>
+    internal virtual void ValidateInvariants()
+    {
+        Lists.ValidateInvariants();
+        int count = 0;
+        long weight = 0;
+        var listWeight = new long[_listWeight.Length];
+        for (int h = 0; h < MaxHandles; h++)
+        {
+            int list = Lists.ListOf(h);
+            if (_tracked[h] != (list >= 0))
+            {
+                throw new InvalidOperationException($"handle {h}: tracked={_tracked[h]} but list={list}");
+            }
+            if (_tracked[h])
+            {
+                count++;
+                weight += _weights[h];
+                listWeight[list] += _weights[h];
+            }
+        }
+        if (count != _count || weight != _weight)
+        {
+            throw new InvalidOperationException($"totals drifted: count {_count} vs {count}, weight {_weight} vs {weight}");
+        }
+        for (int l = 0; l < listWeight.Length; l++)
+        {
+            if (listWeight[l] != _listWeight[l])
+            {
+                throw new InvalidOperationException($"list {l} weight {_listWeight[l]} but holds {listWeight[l]}");
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckRange(int handle)
+    {
+        if ((uint)handle >= (uint)MaxHandles)
+        {
+            ThrowHandleOutOfRange(handle, MaxHandles);
+        }
+    }
+
+    private void CheckTracked(int handle)
+    {
+        if (!_tracked[handle])
+        {
+            throw new ArgumentException($"Handle {handle} is not tracked.", nameof(handle));
+        }
+    }
+
+    private static void CheckWeight(long weight, string name)
+    {
+        if (weight < 0)
+        {
+            throw new ArgumentOutOfRangeException(name, weight, "A weight must be zero or more.");
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowHandleOutOfRange(int handle, int max) =>
+        throw new ArgumentOutOfRangeException(nameof(handle), handle, $"A handle must be in [0, {max}).");
+
+    [Conditional("DEBUG")]
+    protected void AssertTracked(int handle) => Debug.Assert(_tracked[handle], $"handle {handle} should be tracked");
+}

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace CacheKit.Policies;
+
+/// <summary>
+/// A lossy, striped, allocation-free buffer of policy accesses (hits and misses) for policies whose
+/// <see cref="IEvictionPolicy.ConcurrentHits"/> is false: readers append without a lock and drop
+/// the record when their stripe is full; the holder of the owner's write lock drains the buffer
+/// into the policy. As in Caffeine's read buffer, losing a few accesses costs little hit ratio and
+/// keeps reads from queueing on a lock.
+/// </summary>
+/// <remarks>
+/// <para><b>Layout.</b> <c>stripes x SlotsPerStripe</c> slots. A slot is a (hash, tag) pair of
+/// 64-bit words; the tag is 0 when the slot is empty, <c>handle + 2</c> for a hit, 1 for a miss.
+/// Each stripe has a write counter (<c>_tails</c>) and a read counter (<c>_heads</c>), each on its own
+/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>.</para>
+/// <para><b>Concurrency notes.</b> A writer claims slot <c>tail</c> with a compare-and-swap on the
+/// stripe's tail, writes the hash, then publishes the tag with a release store. The single drainer
+/// (it holds the owner's lock) reads tags with acquire loads from head to tail, stops at the first
+/// slot not yet published (its writer is mid-way; it is picked up next drain), clears each slot it
+/// consumed, and then advances head with a release store, which lets writers reuse those slots.
+/// A claimed slot is never reused before it is drained, so a record is never torn.</para>
+/// </remarks>
+public sealed class ReadBuffer
+{
+    /// <summary>Records per stripe (a power of two).</summary>
+    public const int SlotsPerStripe = 64;
+
+    private const int PadLongs = 8;        // 64 bytes: one counter per cache line
+    private const long MissTag = 1;
+
+    private readonly long[] _tags;         // stripe * SlotsPerStripe + index
+    private readonly ulong[] _hashes;
+    private readonly long[] _tails;        // stripe * PadLongs
+    private readonly long[] _heads;        // stripe * PadLongs
+    private readonly int _stripeMask;
+
+    /// <summary>Creates a buffer with <paramref name="stripes"/> stripes (rounded up to a power of two), by default one per processor up to 64.</summary>
+    /// <param name="stripes">Number of stripes, 1 to 1024, or 0 for the default.</param>
+    public ReadBuffer(int stripes = 0)
+    {
+        if (stripes < 0 || stripes > 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(stripes), stripes, "stripes must be in [0, 1024] (0 picks one per processor).");
+        }
+        if (stripes == 0)
+        {
+            stripes = Math.Min(64, Environment.ProcessorCount);
+        }
+        int count = (int)BitOperations.RoundUpToPowerOf2((uint)stripes);
+        _stripeMask = count - 1;
+        _tags = new long[count * SlotsPerStripe];
+        _hashes = new ulong[count * SlotsPerStripe];
+        _tails = new long[count * PadLongs];
+        _heads = new long[count * PadLongs];
+    }
+
+    /// <summary>Number of stripes.</summary>
+    public int StripeCount => _stripeMask + 1;
+
+    /// <summary>Records that a tracked entry was read. Lock-free; returns false when the record was dropped.</summary>
+    /// <param name="handle">The entry's handle (non-negative).</param>
+    /// <param name="keyHash">The entry's key hash.</param>
+    public bool TryRecordHit(int handle, ulong keyHash)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(handle);
+        return TryAppend(handle + 2L, keyHash);
+    }
+
+    /// <summary>Records a lookup that missed. Lock-free; returns false when the record was dropped.</summary>
+    /// <param name="keyHash">The key hash that missed.</param>
+    public bool TryRecordMiss(ulong keyHash) => TryAppend(MissTag, keyHash);
+
+    /// <summary>
+    /// Replays every published record into <paramref name="policy"/> (hits as <see cref="IEvictionPolicy.OnHit"/>,
+    /// misses as <see cref="IEvictionPolicy.OnMiss"/>). Call with the owner's lock held, from one thread at a time.
+    /// Records of handles removed meanwhile are ignored by the policy.
+    /// </summary>
+    /// <param name="policy">The policy to feed.</param>
+    /// <returns>The number of records replayed.</returns>
+    public int DrainUnsynchronized(IEvictionPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        int drained = 0;
+        for (int s = 0; s <= _stripeMask; s++)
+        {
+            long head = _heads[s * PadLongs];
+            long tail = Volatile.Read(ref _tails[s * PadLongs]);
+            int baseSlot = s * SlotsPerStripe;
+            while (head < tail)
+            {
+                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+                long tag = Volatile.Read(ref _tags[slot]);
+                if (tag == 0)
+                {
+                    break;   // claimed but not yet published: next drain
+                }
+                ulong hash = _hashes[slot];
+                _tags[slot] = 0;
+                head++;
+                drained++;
+                if (tag == MissTag)
+                {
+                    policy.OnMiss(hash);
+                }
+                else if (tag - 2 < policy.MaxHandles)
+                {
+                    policy.OnHit((int)(tag - 2), hash);
+                }
+            }
+            Volatile.Write(ref _heads[s * PadLongs], head);
+        }
+        return drained;
+    }
+
+    /// <summary>Drops every pending record. Call with the owner's lock held.</summary>
+    public void ClearUnsynchronized()
+    {
+        for (int s = 0; s <= _stripeMask; s++)
+        {
+            long head = _heads[s * PadLongs];
+            long tail = Volatile.Read(ref _tails[s * PadLongs]);
+            int baseSlot = s * SlotsPerStripe;
+            while (head < tail)
+            {
+                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+                if (Volatile.Read(ref _tags[slot]) == 0)
+                {
+                    break;
+                }
+                _tags[slot] = 0;
+                head++;
+            }
+            Volatile.Write(ref _heads[s * PadLongs], head);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryAppend(long tag, ulong keyHash)
+    {
+        int stripe = Environment.CurrentManagedThreadId & _stripeMask;
+        ref long tailRef = ref _tails[stripe * PadLongs];
+        long tail = Volatile.Read(ref tailRef);
+        long head = Volatile.Read(ref _heads[stripe * PadLongs]);
+        if (tail - head >= SlotsPerStripe || Interlocked.CompareExchange(ref tailRef, tail + 1, tail) != tail)
+        {
+            return false;   // full, or another reader won the slot: drop (the buffer is lossy by design)
+        }
+        int slot = stripe * SlotsPerStripe + (int)(tail & (SlotsPerStripe - 1));
+        Debug.Assert(Volatile.Read(ref _tags[slot]) == 0, "a claimed slot must have been drained");
+        _hashes[slot] = keyHash;
+        Volatile.Write(ref _tags[slot], tag);
+        return true;
+    }
+}

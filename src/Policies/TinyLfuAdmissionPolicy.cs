@@ -1,0 +1,134 @@
+namespace CacheKit.Policies;
+
+/// <summary>
+/// TinyLFU admission in front of any eviction policy: a newcomer is kept only when the frequency
+/// sketch says it is more popular than the victim the inner policy would evict for it.
+/// </summary>
+/// <remarks>
+/// <para><b>Protocol.</b> <see cref="ShouldAdmit"/> duels the candidate's estimated frequency with that
+/// of the inner policy's next victim. Owners that do not ask <see cref="ShouldAdmit"/> still get
+/// admission: after <see cref="OnAdd"/>, while the owner is making room, <see cref="SelectVictim"/>
+/// duels the newcomer against each victim the inner policy proposes and returns the newcomer itself
+/// when it loses (the contract allows rejecting the newcomer this way). The duel ends when the
+/// newcomer is removed, or when the weight is back within capacity.</para>
+/// <para><b>Counting.</b> Every access is recorded once: a hit, a miss, an update; an add counts
+/// unless it follows a miss on the same key hash (the usual lookup-miss-then-add sequence).</para>
+/// <para><b>Concurrency.</b> <see cref="ConcurrentHits"/> is the inner policy's: the sketch tolerates
+/// racing increments (an update may be lost; indexes are always masked).</para>
+/// <para>Invariant: <c>_newcomer</c> is -1 or a handle tracked by the inner policy.</para>
+/// </remarks>
+internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
+{
+    private readonly IEvictionPolicy _inner;
+    private readonly FrequencySketch _sketch;
+    private readonly ulong[] _hashes;        // key hash per tracked handle
+    private int _newcomer = -1;              // the last added handle while its admission is undecided
+    private ulong _lastMissHash;
+    private bool _hasLastMiss;
+
+    public TinyLfuAdmissionPolicy(IEvictionPolicy inner, PolicyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        PolicyBase.ValidateOptions(options);
+        _inner = inner;
+        _hashes = new ulong[inner.MaxHandles];
+        _sketch = new FrequencySketch(Math.Min(inner.Capacity, inner.MaxHandles), options.Seed);
+        Name = inner.Name + "+TinyLFU";
+    }
+
+    public string Name { get; }
+
+    public long Capacity => _inner.Capacity;
+
+    public int MaxHandles => _inner.MaxHandles;
+
+    public int Count => _inner.Count;
+
+    public long Weight => _inner.Weight;
+
+    public bool ConcurrentHits => _inner.ConcurrentHits;
+
+    internal FrequencySketch Sketch => _sketch;
+
+    public void OnHit(int handle, ulong keyHash)
+    {
+        _inner.OnHit(handle, keyHash);   // validates the handle first
+        _sketch.Increment(keyHash);
+    }
+
+    public void OnMiss(ulong keyHash)
+    {
+        _inner.OnMiss(keyHash);
+        _sketch.Increment(keyHash);
+        _lastMissHash = keyHash;
+        _hasLastMiss = true;
+    }
+
+    public void OnAdd(int handle, ulong keyHash, long weight)
+    {
+        _inner.OnAdd(handle, keyHash, weight);
+        _hashes[handle] = keyHash;
+        if (!_hasLastMiss || _lastMissHash != keyHash)
+        {
+            _sketch.Increment(keyHash);
+        }
+        _hasLastMiss = false;
+        _newcomer = handle;
+    }
+
+    public void OnUpdate(int handle, ulong keyHash, long newWeight)
+    {
+        _inner.OnUpdate(handle, keyHash, newWeight);
+        _hashes[handle] = keyHash;
+        _sketch.Increment(keyHash);
+    }
+
+    public void OnRemove(int handle)
+    {
+        _inner.OnRemove(handle);
+        if (handle == _newcomer || _inner.Weight <= _inner.Capacity)
+        {
+            _newcomer = -1;
+        }
+    }
+
+    public int SelectVictim()
+    {
+        int victim = _inner.SelectVictim();
+        if (_newcomer >= 0 && victim >= 0 && victim != _newcomer && !Admit(_hashes[_newcomer], _hashes[victim]))
+        {
+            return _newcomer;
+        }
+        return victim;
+    }
+
+    public bool ShouldAdmit(ulong candidateKeyHash, long weight)
+    {
+        if (!_inner.ShouldAdmit(candidateKeyHash, weight))
+        {
+            return false;
+        }
+        int victim = _inner.SelectVictim();
+        return victim < 0 || Admit(candidateKeyHash, _hashes[victim]);
+    }
+
+    public void Clear()
+    {
+        _inner.Clear();
+        _newcomer = -1;
+        _hasLastMiss = false;
+    }
+
+    private bool Admit(ulong candidateHash, ulong victimHash) =>
+        _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
+
+    /// <summary>Debug check of the wrapper and the inner policy.</summary>
+    internal void ValidateInvariants()
+    {
+        if (_inner is PolicyBase b)
+        {
+            b.ValidateInvariants();
+        }
+        _sketch.ValidateInvariants();
+    }
+}

@@ -1,0 +1,395 @@
+using System.Diagnostics;
+
+namespace CacheKit.Policies;
+
+/// <summary>
+/// W-TinyLFU (Einziger, Friedman and Manes, 2017), as in Caffeine: a small LRU admission window in
+/// front of a segmented LRU main space (probation and protected), with a TinyLFU frequency sketch
+/// (4-bit count-min, periodic halving, doorkeeper) deciding at the window/main boundary whether an
+/// entry leaving the window may displace the main space's victim. The window size adapts with a
+/// hill climber unless <see cref="PolicyOptions.WindowFraction"/> fixes it.
+/// </summary>
+/// <remarks>
+/// <para><b>Structure.</b> Three lists in one <see cref="HandleLists"/>, head = most recent:
+/// window, probation, protected. Limits are in weight: window <c>_maxWindow</c> (1% at start),
+/// protected <c>_maxProtected</c> (80% of the main space); probation takes the rest.</para>
+/// <para><b>Eviction protocol.</b> <see cref="PolicyBase.OnAdd"/> links the newcomer at the window's head and
+/// moves the window's overflow to the probation head; the first entry moved in an eviction round
+/// is the <i>candidate</i>. <see cref="SelectVictim"/> duels the candidate with the probation tail
+/// (the <i>victim</i>): the one with the lower sketch frequency is returned (ties go against the
+/// candidate). After the owner removes the loser, the candidate
+/// pointer moves to the next newer probation entry, exactly as Caffeine's <c>evictFromMain</c>
+/// walks its candidates. With no candidate, the window's tail is the candidate.</para>
+/// <para><b>Hill climber.</b> Every sample period (<see cref="FrequencySketch.SampleSize"/>
+/// accesses, once the cache has been full) the hit rate is compared with the previous period's;
+/// the window grows or shrinks by the step in the direction that improved it, the step decaying by
+/// 0.98 per period and restarting at 6.25% of capacity when the hit rate jumps by 5 points.
+/// Constants as in Caffeine's <c>BoundedLocalCache.climb</c>. One addition: a change smaller than the
+/// sampling noise does not steer; the window then drifts back towards its initial size (see
+/// <c>MaybeClimb</c>).</para>
+/// <para>Invariants: window, probation and protected weights sum to <see cref="PolicyBase.Weight"/>
+/// (base class); <c>_maxWindow + _maxProtected &lt;= Capacity</c>; <c>_candidate</c> is -1 or a
+/// probation entry. Not thread-safe for hits (<see cref="ConcurrentHits"/> is false): the owner
+/// buffers reads (<see cref="ReadBuffer"/>).</para>
+/// </remarks>
+internal sealed class WTinyLfuPolicy : PolicyBase
+{
+    private const int Window = 0;
+    private const int Probation = 1;
+    private const int Protected = 2;
+
+    private const double InitialWindowFraction = 0.01;
+    private const double ProtectedFraction = 0.80;
+    private const double StepPercent = 0.0625;
+    private const double StepDecayRate = 0.98;
+    private const double RestartThreshold = 0.05;
+    private const int QueueTransferThreshold = 1000;
+
+    private readonly FrequencySketch _sketch;
+    private readonly ulong[] _hashes;
+    private readonly bool _adaptive;
+
+    private long _maxWindow;
+    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
+    private long _maxProtected;
+
+    private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
+    private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
+    private int _duelVictim = -1;
+    private bool _duelAdmitted;
+
+    private ulong _lastMissHash;
+    private bool _hasLastMiss;
+
+    private bool _filled;            // the cache has needed an eviction: the climber may sample
+    private int _hitsInSample;
+    private int _missesInSample;
+    private double _previousHitRate;
+    private double _stepSize;
+    private long _adjustment;
+
+    public WTinyLfuPolicy(PolicyOptions options)
+        : base(options, listCount: 3)
+    {
+        _hashes = new ulong[MaxHandles];
+        _sketch = new FrequencySketch(Math.Min(Capacity, MaxHandles), options.Seed);
+        _adaptive = options.WindowFraction is null;
+        InitialFraction = options.WindowFraction ?? InitialWindowFraction;
+        ResetLimits();
+    }
+
+    public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
+
+    public override bool ConcurrentHits => false;
+
+    /// <summary>The window's share of capacity at start (and always, when not adaptive).</summary>
+    internal double InitialFraction { get; }
+
+    /// <summary>The current window limit, in weight.</summary>
+    internal long WindowMaximum => _maxWindow;
+
+    /// <summary>The current protected-segment limit, in weight.</summary>
+    internal long ProtectedMaximum => _maxProtected;
+
+    internal FrequencySketch Sketch => _sketch;
+
+    public override void OnMiss(ulong keyHash)
+    {
+        _sketch.Increment(keyHash);
+        _missesInSample++;
+        _lastMissHash = keyHash;
+        _hasLastMiss = true;
+    }
+
+    public override int SelectVictim()
+    {
+        if (Count == 0)
+        {
+            return -1;
+        }
+        _filled = true;
+        int victim = Lists.Last(Probation);
+        if (victim < 0)
+        {
+            victim = Lists.Last(Protected);
+            if (victim < 0)
+            {
+                victim = Lists.Last(Window);
+            }
+        }
+        int candidate = _candidate >= 0 ? _candidate : Lists.Last(Window);
+        _duelVictim = -1;
+        if (candidate < 0 || candidate == victim)
+        {
+            return victim;
+        }
+        if (WeightOf(candidate) > Capacity)
+        {
+            return candidate;
+        }
+        _duelCandidate = candidate;
+        _duelVictim = victim;
+        _duelAdmitted = Admit(_hashes[candidate], _hashes[victim]);
+        return _duelAdmitted ? victim : candidate;
+    }
+
+    protected override void AddCore(int handle, ulong keyHash)
+    {
+        _hashes[handle] = keyHash;
+        if (!_hasLastMiss || _lastMissHash != keyHash)
+        {
+            // A put without a lookup before it: count the access here.
+            _sketch.Increment(keyHash);
+            _missesInSample++;
+        }
+        _hasLastMiss = false;
+        LinkFirst(Window, handle);
+        EvictFromWindow();
+        if (Weight <= Capacity)
+        {
+            _candidate = -1;   // no eviction round follows: the moved entries are plain probation entries
+        }
+        MaybeClimb();
+    }
+
+    protected override void HitCore(int handle, ulong keyHash)
+    {
+        _sketch.Increment(keyHash);
+        _hitsInSample++;
+        Touch(handle);
+        MaybeClimb();
+    }
+
+    protected override void UpdateCore(int handle, ulong keyHash, long delta)
+    {
+        _hashes[handle] = keyHash;
+        _sketch.Increment(keyHash);
+        Touch(handle);
+        EvictFromWindow();
+        DemoteFromProtected();
+    }
+
+    protected override void RemoveCore(int handle)
+    {
+        if (handle == _duelVictim && _duelAdmitted && _duelCandidate == _candidate && _candidate >= 0)
+        {
+            // The candidate won its duel and stays; the next newer one is up (Caffeine's evictFromMain).
+            _candidate = Lists.Previous(_candidate);
+        }
+        ForgetCandidate(handle);
+        _duelVictim = -1;
+        _duelCandidate = -1;
+        if (Weight - WeightOf(handle) <= Capacity)
+        {
+            _candidate = -1;   // the eviction round is over
+        }
+    }
+
+    protected override void ClearCore()
+    {
+        _candidate = -1;
+        _duelCandidate = -1;
+        _duelVictim = -1;
+        _hasLastMiss = false;
+        ResetLimits();
+    }
+
+    private void ResetLimits()
+    {
+        _maxWindow = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * InitialFraction)));
+        _maxProtected = (long)(ProtectedFraction * (Capacity - _maxWindow));
+        _filled = false;
+        _hitsInSample = 0;
+        _missesInSample = 0;
+        _previousHitRate = 0;
+        _stepSize = -StepPercent * Capacity;
+        _adjustment = 0;
+    }
+
+    /// <summary>Records an access in the segment order.</summary>
+    private void Touch(int handle)
+    {
+        switch (Lists.ListOf(handle))
+        {
+            case Window:
+                MoveFirst(Window, handle);
+                break;
+            case Probation:
+                ForgetCandidate(handle);
+                MoveFirst(Protected, handle);
+                DemoteFromProtected();
+                break;
+            default:
+                MoveFirst(Protected, handle);
+                break;
+        }
+    }
+
+    /// <summary>Moves the window's overflow to the probation head; the first moved starts the candidates.</summary>
+    private void EvictFromWindow()
+    {
+        while (ListWeight(Window) > _maxWindow)
+        {
+            int h = Lists.Last(Window);
+            if (h < 0)
+            {
+                break;
+            }
+            MoveFirst(Probation, h);
+            if (_candidate < 0)
+            {
+                _candidate = h;
+            }
+        }
+    }
+
+    /// <summary>Moves protected overflow to the probation head.</summary>
+    private void DemoteFromProtected()
+    {
+        while (ListWeight(Protected) > _maxProtected)
+        {
+            int h = Lists.Last(Protected);
+            if (h < 0)
+            {
+                break;
+            }
+            MoveFirst(Probation, h);
+        }
+    }
+
+    private void ForgetCandidate(int handle)
+    {
+        if (handle == _candidate)
+        {
+            _candidate = Lists.Previous(handle);
+        }
+    }
+
+    /// <summary>
+    /// The TinyLFU duel: the candidate displaces the victim only when strictly more frequent.
+    /// Caffeine also admits a frequent loser with probability 1/128 against hash flooding; here the
+    /// sketch hashes are seeded per instance, so colliding keys cannot be chosen from outside, and that
+    /// random admission cost up to 6 points on loop traces (loop at 1000: 92.6% with it, 97.8% without).
+    /// </summary>
+    private bool Admit(ulong candidateHash, ulong victimHash) =>
+        _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
+
+    /// <summary>One hill-climbing step per sample period once the cache is full (Caffeine's climb()).</summary>
+    private void MaybeClimb()
+    {
+        if (!_adaptive)
+        {
+            return;
+        }
+        if (!_filled)
+        {
+            _hitsInSample = 0;
+            _missesInSample = 0;
+            return;
+        }
+        int requests = _hitsInSample + _missesInSample;
+        if (requests < _sketch.SampleSize)
+        {
+            return;
+        }
+        double hitRate = (double)_hitsInSample / requests;
+        double change = hitRate - _previousHitRate;
+        double amount = change >= 0 ? _stepSize : -_stepSize;
+        // Noise gate (not in Caffeine): two samples of n requests differ by about sqrt(2p(1-p)/n) from
+        // chance alone. A smaller change says nothing about the last move, and following its sign made
+        // the window random-walk on stationary workloads (Zipf 0.9 at 200 entries: 38.0% against 41.0%
+        // for a fixed 1% window). Instead, drift back towards the small, frequency-biased window, or,
+        // already there, probe upwards by half a step; a real gain then shows as a larger change.
+        double noise = Math.Sqrt(2 * Math.Max(hitRate * (1 - hitRate), 1e-4) / requests);
+        if (Math.Abs(change) < noise)
+        {
+            double step = Math.Abs(_stepSize);
+            amount = _maxWindow <= MinWindow ? step * 0.5 : -step;
+        }
+        _stepSize = Math.Abs(change) >= RestartThreshold
+            ? StepPercent * Capacity * (amount >= 0 ? 1 : -1)
+            : StepDecayRate * amount;
+        _previousHitRate = hitRate;
+        _adjustment = (long)amount;
+        _hitsInSample = 0;
+        _missesInSample = 0;
+
+        DemoteFromProtected();
+        if (_adjustment > 0)
+        {
+            IncreaseWindow();
+        }
+        else if (_adjustment < 0)
+        {
+            DecreaseWindow();
+        }
+    }
+
+    private void IncreaseWindow()
+    {
+        if (_maxProtected == 0)
+        {
+            return;
+        }
+        long quota = Math.Min(_adjustment, _maxProtected);
+        _maxProtected -= quota;
+        _maxWindow += quota;
+        DemoteFromProtected();
+        for (int i = 0; i < QueueTransferThreshold; i++)
+        {
+            int h = Lists.Last(Probation);
+            if (h < 0 || quota < WeightOf(h))
+            {
+                h = Lists.Last(Protected);
+            }
+            if (h < 0 || quota < WeightOf(h))
+            {
+                break;
+            }
+            quota -= WeightOf(h);
+            ForgetCandidate(h);
+            MoveFirst(Window, h);
+        }
+        // Whatever could not be moved goes back to the main space.
+        _maxProtected += quota;
+        _maxWindow -= quota;
+    }
+
+    private void DecreaseWindow()
+    {
+        if (_maxWindow <= 1)
+        {
+            return;
+        }
+        long quota = Math.Min(-_adjustment, Math.Max(0, _maxWindow - 1));
+        _maxProtected += quota;
+        _maxWindow -= quota;
+        for (int i = 0; i < QueueTransferThreshold; i++)
+        {
+            int h = Lists.Last(Window);
+            if (h < 0 || quota < WeightOf(h))
+            {
+                break;
+            }
+            quota -= WeightOf(h);
+            MoveFirst(Probation, h);
+        }
+        _maxProtected -= quota;
+        _maxWindow += quota;
+    }
+
+    internal override void ValidateInvariants()
+    {
+        base.ValidateInvariants();
+        _sketch.ValidateInvariants();
+        if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
+        {
+            throw new InvalidOperationException($"W-TinyLFU candidate {_candidate} is not in probation");
+        }
+        if (_maxWindow < 0 || _maxProtected < 0 || _maxWindow + _maxProtected > Capacity)
+        {
+            throw new InvalidOperationException($"W-TinyLFU limits window {_maxWindow} protected {_maxProtected} exceed capacity {Capacity}");
+        }
+        Debug.Assert(ListWeight(Window) + ListWeight(Probation) + ListWeight(Protected) == Weight, "segment weights must sum to the total");
+    }
+}
