@@ -76,7 +76,7 @@ internal static class SlotWord
 ///  [ ValueLength u32 ][ KeyLength u16 ][ ProbeDistance u8 ][ Flags u8 ][ ExpiresAt i64 ]
 /// </code>
 /// <para><b>ExpiresAt</b>: <see cref="TimeProvider.GetTimestamp"/> value at which the entry expires; 0 = never.</para>
-/// <para><b>ProbeDistance</b>: how many buckets after its home bucket the entry's slot is (0..3), so
+/// <para><b>ProbeDistance</b>: how many buckets after its home bucket the entry's slot is (0..7), so
 /// removal can fix the overflow counts without rehashing the key.</para>
 /// <para>No hash is stored: the slot's 16-bit tag filters, the full key compare decides. Page reclaim,
 /// which starts from a chunk, rehashes the key.</para>

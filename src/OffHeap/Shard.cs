@@ -34,7 +34,7 @@ namespace CacheKit.OffHeap;
 internal sealed unsafe class Shard
 {
     /// <summary>Buckets in a key's probe window.</summary>
-    public const int ProbeBuckets = 4;
+    public const int ProbeBuckets = 8;
 
     /// <summary>Optimistic attempts before a reader falls back to the lock.</summary>
     public const int MaxOptimisticReads = 8;
@@ -361,7 +361,12 @@ internal sealed unsafe class Shard
         }
         _policy.OnAdd(slot, hash, 1);
 
-        // Entry-count bound: the policy picks; it may pick the newcomer (admission said no).
+        // Entry-count bound: expired entries go first; then the policy picks, and it may pick the
+        // newcomer (admission said no).
+        for (int step = 0; step < ExpiryScanSteps && _ttlCount > 0 && _policy.Weight > _policy.Capacity; step++)
+        {
+            ReclaimExpiredStepUnsynchronized();
+        }
         for (int guard = 0; _policy.Weight > _policy.Capacity && guard <= _maxEvictionsPerInsert; guard++)
         {
             int victim = _policy.SelectVictim();
@@ -484,11 +489,11 @@ internal sealed unsafe class Shard
 
     private int FindExpiredInWindowUnsynchronized(uint home)
     {
-        long now = _ttlCount > 0 ? _time.GetTimestamp() : 0;
         if (_ttlCount == 0)
         {
             return -1;
         }
+        long now = _time.GetTimestamp();
         for (uint d = 0; d < ProbeBuckets; d++)
         {
             uint bucketIndex = Wrap(home + d);
