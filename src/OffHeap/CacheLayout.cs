@@ -27,8 +27,11 @@ internal readonly record struct CacheLayout(
     /// <summary>With the MaxEntries bound, each shard keeps at least this many entries (so sharding does not cost hit ratio).</summary>
     private const long MinEntriesPerShard = 4096;
 
-    /// <summary>With automatic shards, each shard gets at least this many pages of budget.</summary>
-    private const long MinPagesPerShard = 8;
+    /// <summary>
+    /// With automatic shards, each shard gets at least this many pages of budget: a shard needs a page
+    /// per size class in use, or it keeps reclaiming whole pages (the default table has ~60 classes up to 4 KiB).
+    /// </summary>
+    private const long MinPagesPerShard = 64;
 
     /// <summary>Native bytes of all shards' indexes.</summary>
     public long IndexBytes => (long)ShardCount * BucketsPerShard * 64;
