@@ -287,7 +287,7 @@ public sealed partial class OffHeapCache : IDisposable
     internal ulong Hash(ReadOnlySpan<byte> key) => XxHash3.HashToUInt64(key, _seed);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Shard ShardOf(ulong hash) => _shards[(int)(hash >> 56) >> _shardShift];
+    internal Shard ShardOf(ulong hash) => _shards[ShardIndex(hash)];
 
     /// <summary>Registers an operation on the hash's shard stripe; throws if disposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
