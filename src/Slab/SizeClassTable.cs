@@ -139,7 +139,8 @@ public sealed class SizeClassTable
 
     /// <summary>
     /// A memcached-like table: from <paramref name="minSize"/>, each class <paramref name="factor"/> times the
-    /// previous (rounded up to 8), up to <paramref name="pageSize"/>. For comparisons (the fragmentation report).
+    /// previous, rounded up to 8 (memcached's rule), then <paramref name="pageSize"/>. For comparisons (the
+    /// fragmentation report).
     /// </summary>
     public static SizeClassTable CreateGeometric(int pageSize, int minSize, double factor)
     {
@@ -147,22 +148,14 @@ public sealed class SizeClassTable
         ArgumentOutOfRangeException.ThrowIfLessThan(minSize, 8);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minSize, pageSize);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(factor, 1.0);
+        // memcached's rule (slabs_init): next = align8(previous * factor), starting from align8(minSize).
         var sizes = new List<int>();
-        double s = minSize;
-        while (true)
+        int size = (minSize + 7) & ~7;
+        while (size < pageSize)
         {
-            int rounded = ((int)Math.Ceiling(s) + 7) & ~7;
-            if (rounded >= pageSize)
-            {
-                break;
-            }
-
-            if (sizes.Count == 0 || rounded > sizes[^1])
-            {
-                sizes.Add(rounded);
-            }
-
-            s *= factor;
+            sizes.Add(size);
+            int next = ((int)Math.Min(size * factor, pageSize) + 7) & ~7;
+            size = Math.Max(next, size + 8);
         }
 
         sizes.Add(pageSize);

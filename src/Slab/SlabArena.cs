@@ -34,6 +34,10 @@ public sealed unsafe class SlabArena
 {
     private const int None = SlabPool.None;
 
+    // Demand counters are halved each time a quarter of the held page bytes has been asked for: they weigh
+    // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
+    private const int DemandWindowDivisor = 4;
+
     private readonly SlabPool _pool;
     private readonly int _id;
     private readonly SizeClassTable _classes;
@@ -76,9 +80,10 @@ public sealed unsafe class SlabArena
     private readonly long[] _handedOutTotal;
     private readonly long[] _requestedTotal;
 
-    // Per class: value of _allocationStamp at the class's latest allocation (its recency of demand).
-    private readonly long[] _lastAllocationStamp;
-    private long _allocationStamp;
+    // Per class: recent demand, in chunk bytes asked for (allocations that failed included). All counters are
+    // halved whenever their sum exceeds a quarter of the bytes of the pages held (see DemandWindowDivisor). Invariant: _recentDemandTotal == sum of _recentDemand.
+    private readonly long[] _recentDemand;
+    private long _recentDemandTotal;
 
     // The page handed out by TryPickPageToReclaim whose live chunks are being freed, or None. It is in no
     // list, so nothing is allocated from it; it returns to the pool when its last chunk is freed.
@@ -126,7 +131,7 @@ public sealed unsafe class SlabArena
         _allocations = new long[count];
         _handedOutTotal = new long[count];
         _requestedTotal = new long[count];
-        _lastAllocationStamp = new long[count];
+        _recentDemand = new long[count];
     }
 
     /// <summary>The pool this arena takes pages from.</summary>
@@ -162,6 +167,13 @@ public sealed unsafe class SlabArena
         }
 
         int c = _classes.ClassOfUnchecked(size);
+        _recentDemand[c] += _chunkSize[c];
+        _recentDemandTotal += _chunkSize[c];
+        if (_recentDemandTotal > Math.Max(_pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor)
+        {
+            DecayDemand();
+        }
+
         int page = _head[2 * c];
         if (page == None)
         {
@@ -216,7 +228,6 @@ public sealed unsafe class SlabArena
         _allocations[c]++;
         _handedOutTotal[c] += chunk;
         _requestedTotal[c] += size;
-        _lastAllocationStamp[c] = ++_allocationStamp;
         handle = SlabHandle.Create(page, index * chunk);
         return true;
     }
@@ -310,13 +321,15 @@ public sealed unsafe class SlabArena
     /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
-    /// <see cref="GetLiveChunks"/> then returns 0); else, in the class whose latest allocation is oldest (least recent
-    /// demand), the page with the fewest live chunks. From then on nothing is allocated from that page; the caller
+    /// <see cref="GetLiveChunks"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
+    /// pages than its fair share (pages held * its share of recent demand, in chunk bytes asked for over about the last
+    /// half turnover of the arena's memory), the page with the fewest live chunks in the class furthest (and at least
+    /// one page) above its share. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
     /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks"/> lists, and the last Free returns the page to
     /// the pool. While a picked page still has live chunks, every call returns that same page again.
     /// Cost: O(classes + pages of the chosen class).
     /// </summary>
-    /// <returns>False if the arena holds no page of another class.</returns>
+    /// <returns>False if no page should move: evict an entry of the class instead.</returns>
     /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public bool TryPickPageToReclaim(int forClassIndex, out int pageId)
@@ -346,13 +359,34 @@ public sealed unsafe class SlabArena
             }
         }
 
+        // Fair share: a class deserves pages in proportion to its recent demand. Move a page only to a class
+        // below its share (or with no page at all), from the class furthest above its share and at least one
+        // page above it; otherwise the caller should evict within the class. The one-page margin is the
+        // hysteresis that keeps two classes of a steady mix from passing a page back and forth (each move
+        // costs a page of evictions): after a move the victim is still at or above its share.
+        double pagesPerDemandByte = _recentDemandTotal == 0 ? 0 : (double)_pagesHeld / _recentDemandTotal;
+        int needyPages = _pagesInClass[forClassIndex];
+        bool hasNoPage = needyPages == 0;
+        if (!hasNoPage && needyPages >= _recentDemand[forClassIndex] * pagesPerDemandByte)
+        {
+            pageId = None;
+            return false;
+        }
+
         int victimClass = None;
+        double victimExcess = hasNoPage ? 0 : 1 - 1e-9;
         for (int c = 0; c < _pagesInClass.Length; c++)
         {
-            if (c != forClassIndex && _pagesInClass[c] > 0
-                && (victimClass == None || _lastAllocationStamp[c] < _lastAllocationStamp[victimClass]))
+            if (c == forClassIndex || _pagesInClass[c] == 0)
+            {
+                continue;
+            }
+
+            double excess = _pagesInClass[c] - (_recentDemand[c] * pagesPerDemandByte);
+            if (excess > victimExcess)
             {
                 victimClass = c;
+                victimExcess = excess;
             }
         }
 
@@ -476,6 +510,17 @@ public sealed unsafe class SlabArena
         }
 
         return offset;
+    }
+
+    private void DecayDemand()
+    {
+        long total = 0;
+        for (int c = 0; c < _recentDemand.Length; c++)
+        {
+            total += _recentDemand[c] >>= 1;
+        }
+
+        _recentDemandTotal = total;
     }
 
     private void ReleaseToPool(int page, int c)
@@ -623,6 +668,14 @@ public sealed unsafe class SlabArena
             pagesSeen += pagesOfClass;
         }
 
+        long demand = 0;
+        foreach (long d in _recentDemand)
+        {
+            Check(d >= 0, "demand counters are non-negative");
+            demand += d;
+        }
+
+        Check(demand == _recentDemandTotal, "the demand total equals the sum over classes");
         if (_reclaimPage != None)
         {
             Check(_pageOwner[_reclaimPage] == _id && _pageList[_reclaimPage] == None && _pageLive[_reclaimPage] > 0,

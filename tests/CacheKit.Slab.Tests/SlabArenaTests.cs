@@ -177,8 +177,11 @@ public unsafe class SlabArenaTests
         Assert.That(pool.GetStatistics().FreePages, Is.EqualTo(1));
         Assert.That(arena.TryAllocate(1000, out SlabHandle big), Is.True);
         Assert.That(big.PageId, Is.EqualTo(page));
-        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(100), out int other), Is.True);
-        Assert.That(other, Is.EqualTo(page), "the only page of another class");
+        // The 1 KB class was just asked for, so its one page is within its fair share: no page moves back
+        // (the small class must evict within itself); a class with no page at all always gets one.
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(100), out _), Is.False);
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(5000), out int other), Is.True);
+        Assert.That(other, Is.EqualTo(page), "the small class is below its share; the 1 KB page is the one above it");
         Assert.That(small, Has.Count.EqualTo(Page / 104));
         pool.ValidateInvariants();
     }
