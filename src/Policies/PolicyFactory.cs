@@ -30,6 +30,8 @@ public static class PolicyFactory
         PolicyKind.Lru => new LruPolicy(options),
         PolicyKind.Clock => new ClockPolicy(options),
         PolicyKind.Sieve => new SievePolicy(options),
+        PolicyKind.Slru => new SlruPolicy(options),
+        PolicyKind.S3Fifo => new S3FifoPolicy(options),
         _ => throw new NotSupportedException($"Policy kind {kind} is not implemented in this build."),
     };
 }

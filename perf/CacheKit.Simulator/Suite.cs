@@ -1,0 +1,334 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using CacheKit.Policies;
+
+namespace CacheKit.Simulator;
+
+/// <summary>One trace of ../shared/traces with the sizes its README lists.</summary>
+/// <param name="File">File name in the traces folder.</param>
+/// <param name="Format">Its format.</param>
+/// <param name="Sizes">Capacities: entries, or bytes when <paramref name="Weighted"/>.</param>
+/// <param name="Weighted">Byte capacity.</param>
+/// <param name="Lirs">Part of the LIRS set (for the OPT-gap average).</param>
+public sealed record SuiteTrace(string File, TraceFormat Format, long[] Sizes, bool Weighted, bool Lirs)
+{
+    /// <summary>The trace's name ("gli").</summary>
+    public string Name => TraceReaders.NameOf(File);
+
+    /// <summary>The capacities as <see cref="Capacity"/> values.</summary>
+    public IReadOnlyList<Capacity> Capacities => Sizes.Select(s => new Capacity(s, Weighted)).ToList();
+}
+
+/// <summary>The suites: every trace at its README sizes, the quality bars, read-drop and adaptivity sections.</summary>
+public static class Suite
+{
+    private const long MiB = 1L << 20;
+
+    /// <summary>The traces of ../shared/traces/README.md and their sizes.</summary>
+    public static readonly SuiteTrace[] Traces =
+    [
+        new("2_pools.trace.gz", TraceFormat.A, [100, 500, 1000], false, true),
+        new("backf.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
+        new("cpp.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
+        new("cs.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
+        new("gli.trace.gz", TraceFormat.A, [250, 500, 750, 1000, 1250, 1500, 2000], false, true),
+        new("loop.trace.gz", TraceFormat.A, [100, 500, 1000], false, true),
+        new("multi1.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
+        new("multi2.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
+        new("multi3.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
+        new("ps.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
+        new("scan.trace.gz", TraceFormat.A, [100, 500, 1000], false, true),
+        new("sprite.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
+        new("zigzag.trace.gz", TraceFormat.A, [100, 500, 1000], false, true),
+        new("web07.trace.gz", TraceFormat.B, [500, 1000, 2000, 4000, 8000], false, false),
+        new("adaptsize-request.trace.gz", TraceFormat.C, [4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB], true, false),
+    ];
+
+    /// <summary>Caffeine's published W-TinyLFU hit ratios (issue 3's bar): trace, size, percent.</summary>
+    public static readonly (string Trace, long Size, double Percent)[] CaffeineBars =
+    [
+        ("gli", 250, 15.15), ("gli", 500, 33.08), ("gli", 750, 43.11), ("multi1", 500, 56.11),
+    ];
+
+    /// <summary>Fixed windows compared with the adaptive one.</summary>
+    public static readonly double[] FixedWindows = [0.01, 0.1, 0.2, 0.5, 0.8];
+
+    /// <summary>Fractions of hits dropped in the read-buffer section.</summary>
+    public static readonly double[] ReadDrops = [0.1, 0.25, 0.5];
+
+    /// <summary>Looks a trace up by file or trace name.</summary>
+    public static SuiteTrace? Find(string pathOrName)
+    {
+        string name = TraceReaders.NameOf(pathOrName);
+        return Traces.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Runs a suite ("lirs" or "all") and writes <c>hit-ratios.md</c>, <c>hit-ratios/*.png</c> and <c>hit-ratios/all.csv</c> under <paramref name="outDir"/>.</summary>
+    /// <returns>0 when every bar is met, 3 when a bar is missed (the report lists where).</returns>
+    public static int Run(string suite, string tracesDir, string outDir, int jobs, string commandLine, IProgressSink progress, TextWriter log)
+    {
+        bool all = suite switch
+        {
+            "lirs" => false,
+            "all" => true,
+            _ => throw new ArgumentException($"--suite must be 'lirs' or 'all' (got '{suite}')", nameof(suite)),
+        };
+        var sw = Stopwatch.StartNew();
+        string chartDir = Path.Combine(outDir, "hit-ratios");
+        Directory.CreateDirectory(chartDir);
+        List<TargetSpec> specs = Catalog.Build("all", admission: false, [], []);
+        var results = new List<(SuiteTrace Spec, TraceResults Results)>();
+        foreach (SuiteTrace st in Traces.Where(t => all || t.Lirs))
+        {
+            Trace trace = TraceReaders.Read(Path.Combine(tracesDir, st.File), st.Format);
+            TraceResults r = Runner.Run(trace, st.Capacities, specs, jobs, progress);
+            Report.Chart(r, Path.Combine(chartDir, Report.Stem(r.TraceName) + ".png"));
+            results.Add((st, r));
+        }
+
+        TraceResults? concat = null, phases = null;
+        List<TraceResults> drops = [];
+        if (all)
+        {
+            bool hasDefault = Catalog.IsAvailable(PolicyFactory.Default);
+            List<TargetSpec> adaptSpecs = Catalog.Build(Available("wtinylfu,lru,concurrentlfu"), false, hasDefault ? FixedWindows : [], []);
+            Trace adapt = TraceReaders.Concat(string.Join(',',
+                Path.Combine(tracesDir, "sprite.trace.gz"), Path.Combine(tracesDir, "loop.trace.gz") + "*5", Path.Combine(tracesDir, "sprite.trace.gz")), TraceFormat.A);
+            concat = Runner.Run(adapt, [.. new long[] { 250, 500, 1000, 2000 }.Select(s => new Capacity(s, false))], adaptSpecs, jobs, progress);
+            Report.Chart(concat, Path.Combine(chartDir, "adaptivity-concat.png"));
+            Trace ph = Synthetic.Create("phases", (ulong)Catalog.Seed, null);
+            phases = Runner.Run(ph, [.. new long[] { 500, 1000, 2000 }.Select(s => new Capacity(s, false))], adaptSpecs, jobs, progress);
+            Report.Chart(phases, Path.Combine(chartDir, "adaptivity-phases.png"));
+
+            List<TargetSpec> dropSpecs = Catalog.Build(Available("lru,slru,wtinylfu") + ",noopt", false, [], ReadDrops, readBuffer: true);
+            foreach (SuiteTrace st in Traces.Where(t => !t.Weighted))
+            {
+                Trace trace = TraceReaders.Read(Path.Combine(tracesDir, st.File), st.Format);
+                drops.Add(Runner.Run(trace, st.Capacities, dropSpecs, jobs, progress));
+            }
+        }
+
+        var csv = new List<string> { Report.CsvHeader };
+        foreach (var (_, r) in results)
+        {
+            csv.AddRange(Report.CsvRows(r));
+        }
+        foreach (TraceResults r in new[] { concat, phases }.OfType<TraceResults>().Concat(drops))
+        {
+            csv.AddRange(Report.CsvRows(r, (r == concat || r == phases ? "adaptivity:" : "read-drop:") + r.TraceName));
+        }
+        File.WriteAllLines(Path.Combine(chartDir, "all.csv"), csv);
+
+        var bars = CheckBars(results, concat, phases);
+        string md = Summary(suite, commandLine, sw.Elapsed, results, bars, concat, phases, drops);
+        string mdPath = Path.Combine(outDir, "hit-ratios.md");
+        File.WriteAllText(mdPath, md);
+        log.WriteLine($"wrote {mdPath} and {chartDir}/ in {sw.Elapsed.TotalSeconds:F0} s");
+        foreach (string line in bars.Lines)
+        {
+            log.WriteLine(line);
+        }
+        return bars.Failures == 0 ? 0 : 3;
+    }
+
+    /// <summary>The quality bars of issue 3, evaluated on the results: text lines and the number of failures.</summary>
+    private static (List<string> Lines, int Failures) CheckBars(List<(SuiteTrace Spec, TraceResults Results)> results, TraceResults? concat, TraceResults? phases)
+    {
+        var lines = new List<string>();
+        int failures = 0;
+        string? def = Catalog.Policy(PolicyFactory.Default)?.Name;
+        string? lru = Catalog.Policy(PolicyKind.Lru)?.Name;
+        if (def is null)
+        {
+            lines.Add($"- FAIL: the default policy ({PolicyFactory.Default}) is not in this build; no bar can be checked.");
+            return (lines, 1);
+        }
+        const double Slack = 0.2;
+        foreach (string peer in new[] { Catalog.BitFasterLfu, lru }.OfType<string>())
+        {
+            var misses = new List<string>();
+            int cells = 0;
+            foreach (var (_, r) in results)
+            {
+                foreach (Capacity c in r.Capacities)
+                {
+                    if (r.Get(def, c) is { } d && r.Get(peer, c) is { } p)
+                    {
+                        cells++;
+                        if (d.HitRatio < p.HitRatio - Slack)
+                        {
+                            misses.Add(Inv($"{r.TraceName}@{c.Label} ({d.HitRatio:F2} vs {p.HitRatio:F2})"));
+                        }
+                    }
+                }
+            }
+            failures += misses.Count;
+            lines.Add(misses.Count == 0
+                ? Inv($"- PASS: {def} >= {peer} - {Slack} in all {cells} cells.")
+                : Inv($"- FAIL: {def} below {peer} - {Slack} in {misses.Count} of {cells} cells: {string.Join(", ", misses)}."));
+        }
+        var gaps = results.Where(x => x.Spec.Lirs).SelectMany(x => x.Results.Capacities.Select(c => (x.Results.Get(Catalog.OptName, c), x.Results.Get(def, c))))
+            .Where(g => g.Item1 is not null && g.Item2 is not null).Select(g => g.Item1!.HitRatio - g.Item2!.HitRatio).ToList();
+        if (gaps.Count > 0)
+        {
+            double mean = gaps.Average();
+            bool ok = mean <= 3.0;
+            failures += ok ? 0 : 1;
+            lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: mean gap OPT - {def} over the LIRS set ({gaps.Count} cells) is {mean:F2} points (bar: 3)."));
+        }
+        foreach (var (trace, size, bar) in CaffeineBars)
+        {
+            var r = results.FirstOrDefault(x => x.Spec.Name == trace).Results;
+            if (r?.Get(def, new Capacity(size, false)) is { } cell)
+            {
+                bool ok = cell.HitRatio >= bar;
+                failures += ok ? 0 : 1;
+                string opt = r.Get(Catalog.OptName, new Capacity(size, false)) is { } o ? Inv($", OPT {o.HitRatio:F2}") : "";
+                lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: {trace}@{size}: {def} {cell.HitRatio:F2} % (Caffeine {bar:F2} %{opt})."));
+            }
+        }
+        var fixedNames = FixedWindows.Select(w => Catalog.Policy(PolicyFactory.Default, window: w)?.Name).OfType<string>().ToList();
+        foreach (TraceResults? r in new[] { concat, phases })
+        {
+            if (r is null)
+            {
+                continue;
+            }
+            foreach (Capacity c in r.Capacities)
+            {
+                CellResult? adaptive = r.Get(def, c);
+                var best = fixedNames.Select(p => r.Get(p, c)).OfType<CellResult>()
+                    .OrderByDescending(x => x.HitRatio).FirstOrDefault();
+                if (adaptive is null || best is null)
+                {
+                    continue;
+                }
+                bool ok = adaptive.HitRatio >= best.HitRatio - 2.0;
+                failures += ok ? 0 : 1;
+                lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: adaptivity {r.TraceName}@{c.Label}: adaptive {adaptive.HitRatio:F2} %, best fixed window {best.Policy} {best.HitRatio:F2} % (bar: within 2 points)."));
+            }
+        }
+        return (lines, failures);
+    }
+
+    private static string Summary(string suite, string commandLine, TimeSpan elapsed, List<(SuiteTrace Spec, TraceResults Results)> results,
+        (List<string> Lines, int Failures) bars, TraceResults? concat, TraceResults? phases, List<TraceResults> drops)
+    {
+        var sb = new StringBuilder();
+        sb.Append("# Hit ratios\n\n");
+        sb.Append("Every trace of `../shared/traces/` at the sizes its README lists, replayed through every policy of\n");
+        sb.Append("CacheKit.Policies, Belady's OPT and the peers (BitFaster.Caching ConcurrentLru and ConcurrentLfu,\n");
+        sb.Append("Microsoft.Extensions.Caching.Memory MemoryCache). Hit ratios in percent; the best non-OPT value of\n");
+        sb.Append("each column is in bold. Generated by the simulator (`perf/CacheKit.Simulator`); do not edit by hand.\n\n");
+        sb.Append("Reproduce (from the repository root, with `../shared/traces` beside it):\n\n```\n").Append(commandLine).Append("\n```\n\n");
+        sb.Append(Inv($"Machine: {Environment.ProcessorCount} cores ({CpuModel()}), {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, "));
+        sb.Append(Inv($".NET {Environment.Version}. Suite `{suite}` took {elapsed.TotalSeconds:F0} s. The numbers do not depend on the machine: every run is deterministic.\n\n"));
+        sb.Append("## Quality bars (issue 3), checked on these numbers\n\n");
+        foreach (string line in bars.Lines)
+        {
+            sb.Append(line).Append('\n');
+        }
+        sb.Append(Inv($"\n{(bars.Failures == 0 ? "Every bar is met." : $"{bars.Failures} bar check(s) missed, listed above.")}\n\n"));
+        sb.Append("## How the replay works\n\n");
+        sb.Append("- Each request is a lookup; a miss inserts the key (cache-aside). Library policies run under the\n");
+        sb.Append("  simulator's driver, which follows the engine's protocol: hit -> `OnHit`; miss -> `OnMiss`, then\n");
+        sb.Append("  `ShouldAdmit` when room is needed, `OnAdd`, and `SelectVictim`/`OnRemove` while over capacity.\n");
+        sb.Append("- OPT evicts the resident key whose next use is furthest away (an indexed heap over precomputed next\n");
+        sb.Append("  uses). For byte capacity it evicts by furthest next use until the newcomer fits: the usual\n");
+        sb.Append("  approximation (the exact weighted optimum is NP-hard), so there it is a strong reference, not a bound.\n");
+        sb.Append("- BitFaster ConcurrentLfu runs with `ForegroundScheduler`: its maintenance runs synchronously on the\n");
+        sb.Append("  replaying thread, so it is deterministic. ConcurrentLru/ConcurrentLfu count entries only: n/a under\n");
+        sb.Append("  byte capacity.\n");
+        sb.Append("- MemoryCache (SizeLimit = the budget, each entry's Size = its weight) compacts asynchronously on\n");
+        sb.Append("  the thread pool when a Set would overflow (and rejects that Set). To make it deterministic the\n");
+        sb.Append("  simulator calls `Compact(5%)` itself, synchronously, before each insert that would not fit, and\n");
+        sb.Append("  gives it a manual clock that ticks once per request (exact LRU order, no expiration scans).\n");
+        sb.Append("- Byte capacity (adaptsize-request): a hit whose object size changed counts as a hit and updates the\n");
+        sb.Append("  entry's weight (`OnUpdate`); objects larger than the budget are never stored.\n\n");
+        foreach (var (_, r) in results)
+        {
+            sb.Append(Report.Markdown(r)).Append('\n');
+            sb.Append(Inv($"![{r.TraceName}](hit-ratios/{Report.Stem(r.TraceName)}.png)\n\n"));
+        }
+        if (concat is not null || phases is not null)
+        {
+            sb.Append("## Adaptivity: the adaptive window against fixed windows\n\n");
+            sb.Append("A trace that changes character: sprite, then loop five times, then sprite again (`--concat`), and the\n");
+            sb.Append("synthetic `phases` workload (Zipf 0.9, then a recency-heavy stream of new keys, then Zipf again).\n\n");
+            foreach (TraceResults r in new[] { concat, phases }.OfType<TraceResults>())
+            {
+                sb.Append(Report.Markdown(r)).Append('\n');
+                string stem = r == concat ? "adaptivity-concat" : "adaptivity-phases";
+                sb.Append(Inv($"![{r.TraceName}](hit-ratios/{stem}.png)\n\n"));
+            }
+        }
+        if (drops.Count > 0)
+        {
+            sb.Append("## What a lossy read buffer costs\n\n");
+            sb.Append("`--read-drop P` passes each hit to the policy with probability 1 - P (seeded), as a lossy read buffer\n");
+            sb.Append("that drops when full would. Mean hit ratio over each trace's sizes, and the loss against P = 0 (the\n");
+            sb.Append("main tables). Rows marked (ReadBuffer) send hits through the library's `ReadBuffer` (one stripe of\n");
+            sb.Append("64 slots, drained into the policy before every write and when a read finds it full; that read's record\n");
+            sb.Append("is dropped, as in Caffeine), which is what a single-threaded engine with that buffer would do.\n\n");
+            sb.Append(ReadDropTable(results.Select(x => x.Results).ToList(), drops));
+        }
+        return sb.ToString();
+    }
+
+    private static string ReadDropTable(List<TraceResults> baseline, List<TraceResults> drops)
+    {
+        var sb = new StringBuilder();
+        sb.Append("| policy |");
+        foreach (TraceResults d in drops)
+        {
+            sb.Append(' ').Append(d.TraceName).Append(" |");
+        }
+        sb.Append(" mean loss (points) |\n| --- |");
+        foreach (TraceResults _ in drops)
+        {
+            sb.Append(" ---: |");
+        }
+        sb.Append(" ---: |\n");
+        foreach (string policy in drops[0].Policies)
+        {
+            string basePolicy = policy.Split(" (", 2)[0];
+            sb.Append("| ").Append(policy).Append(" |");
+            var losses = new List<double>();
+            foreach (TraceResults d in drops)
+            {
+                TraceResults? b = baseline.FirstOrDefault(x => x.TraceName == d.TraceName);
+                var cells = d.Capacities.Select(c => (d.Get(policy, c), b?.Get(basePolicy, c))).Where(x => x.Item1 is not null).ToList();
+                if (cells.Count == 0)
+                {
+                    sb.Append(" n/a |");
+                    continue;
+                }
+                double mean = cells.Average(x => x.Item1!.HitRatio);
+                sb.Append(Inv($" {mean:F2} |"));
+                losses.AddRange(cells.Where(x => x.Item2 is not null).Select(x => x.Item2!.HitRatio - x.Item1!.HitRatio));
+            }
+            sb.Append(losses.Count == 0 ? " n/a |\n" : Inv($" {losses.Average():F2} |\n"));
+        }
+        return sb.ToString();
+    }
+
+    private static string CpuModel()
+    {
+        try
+        {
+            string? line = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal)) : null;
+            return line is null ? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString() : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+
+    /// <summary>The items of a --policies list that this build can run (peers and keywords always can).</summary>
+    private static string Available(string list) => string.Join(',', list.Split(',')
+        .Where(item => !Catalog.TryParseKind(item, out PolicyKind kind) || Catalog.IsAvailable(kind)));
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
