@@ -303,7 +303,27 @@ internal sealed unsafe class Shard
         int existing = FindSlotUnsynchronized(hash, key, home);
 
         long removedBefore = _evictions + _expirations;
-        if (!TryAllocateWithRoomUnsynchronized(entrySize, hash, existing < 0, out SlabHandle handle))
+        bool admitted = false;
+        if (existing < 0 && _policy.Weight >= _policy.Capacity)
+        {
+            // At the entry-count bound: expired entries make room for free; else admission decides
+            // (the same protocol the simulator drives: ShouldAdmit when the newcomer needs room).
+            for (int step = 0; step < ExpiryScanSteps && _ttlCount > 0 && _policy.Weight >= _policy.Capacity; step++)
+            {
+                ReclaimExpiredStepUnsynchronized();
+            }
+            if (_policy.Weight >= _policy.Capacity)
+            {
+                if (!_policy.ShouldAdmit(hash, 1))
+                {
+                    _rejections++;
+                    return false;   // a new key: no older value to drop
+                }
+                admitted = true;
+            }
+        }
+
+        if (!TryAllocateWithRoomUnsynchronized(entrySize, hash, existing < 0 && !admitted, out SlabHandle handle))
         {
             existing = FindSlotUnsynchronized(hash, key, home);
             if (existing >= 0)
@@ -519,7 +539,7 @@ internal sealed unsafe class Shard
     /// else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
     /// from another size class. False when none of that made room.
     /// </summary>
-    private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool isNew, out SlabHandle handle)
+    private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool askAdmission, out SlabHandle handle)
     {
         if (_arena.TryAllocate(size, out handle))
         {
@@ -534,7 +554,7 @@ internal sealed unsafe class Shard
             }
         }
 
-        if (isNew && !_policy.ShouldAdmit(hash, 1))
+        if (askAdmission && !_policy.ShouldAdmit(hash, 1))
         {
             return false;
         }
