@@ -237,7 +237,7 @@ public sealed partial class OffHeapCache : IDisposable
         foreach (Shard shard in _shards)
         {
             var spin = new SpinWait();
-            while (Volatile.Read(ref shard.Active) != 0)
+            while (Volatile.Read(ref shard.Hot.Active) != 0)
             {
                 spin.SpinOnce();
             }
@@ -294,10 +294,10 @@ public sealed partial class OffHeapCache : IDisposable
     internal Shard Enter(ulong hash)
     {
         Shard shard = ShardOf(hash);
-        Interlocked.Increment(ref shard.Active);
+        Interlocked.Increment(ref shard.Hot.Active);
         if (Volatile.Read(ref _disposed) != 0)
         {
-            Interlocked.Decrement(ref shard.Active);
+            Interlocked.Decrement(ref shard.Hot.Active);
             ThrowDisposed();
         }
         return shard;
@@ -306,7 +306,7 @@ public sealed partial class OffHeapCache : IDisposable
     internal Shard EnterAny() => Enter(0);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Exit(Shard shard) => Interlocked.Decrement(ref shard.Active);
+    internal static void Exit(Shard shard) => Interlocked.Decrement(ref shard.Hot.Active);
 
     internal void ThrowIfDisposed()
     {

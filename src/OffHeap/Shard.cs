@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using CacheKit.Policies;
 using CacheKit.Slab;
 
@@ -61,13 +62,11 @@ internal sealed unsafe class Shard
     /// <summary>The shard's write lock.</summary>
     public readonly Lock Gate = new();
 
-    /// <summary>Operations inside this shard's stripe (see <see cref="OffHeapCache"/> Dispose).</summary>
-    public long Active;
+    /// <summary>Counters every lock-free reader writes, on a cache line of their own.</summary>
+    public readonly ReaderCounters Hot = new();
 
-    // Counters. Hits and misses are bumped by lock-free readers (Interlocked); the rest only under
-    // Gate and read without it (Volatile), so a snapshot may be a few operations behind.
-    private long _hits;
-    private long _misses;
+    // Counters written only under Gate and read without it (Volatile), so a snapshot may be a few
+    // operations behind. Hits and misses live in Hot (readers bump them with Interlocked).
     private long _evictions;
     private long _expirations;
     private long _rejections;
@@ -94,8 +93,8 @@ internal sealed unsafe class Shard
         _reclaimScratch = new SlabHandle[_arena.MaxChunksPerPage];
     }
 
-    public long Hits => Volatile.Read(ref _hits);
-    public long Misses => Volatile.Read(ref _misses);
+    public long Hits => Volatile.Read(ref Hot.Hits);
+    public long Misses => Volatile.Read(ref Hot.Misses);
     public long Evictions => Volatile.Read(ref _evictions);
     public long Expirations => Volatile.Read(ref _expirations);
     public long Rejections => Volatile.Read(ref _rejections);
@@ -147,7 +146,7 @@ internal sealed unsafe class Shard
     {
         if (result == ReadResult.Miss)
         {
-            Interlocked.Increment(ref _misses);
+            Interlocked.Increment(ref Hot.Misses);
             if (_readBuffer is null)
             {
                 _policy.OnMiss(hash);
@@ -159,7 +158,7 @@ internal sealed unsafe class Shard
             return;
         }
 
-        Interlocked.Increment(ref _hits);
+        Interlocked.Increment(ref Hot.Hits);
         if (_readBuffer is null)
         {
             _policy.OnHit(slot, hash);
@@ -766,4 +765,24 @@ internal sealed unsafe class Shard
             }
         }
     }
+}
+
+/// <summary>
+/// The counters lock-free readers write on every operation, padded onto one cache line of their own so
+/// they do not evict the shard's read-mostly fields from other cores' caches (false sharing).
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 192)]
+internal sealed class ReaderCounters
+{
+    /// <summary>Operations inside this shard's stripe (see <see cref="OffHeapCache"/> Dispose).</summary>
+    [FieldOffset(64)]
+    public long Active;
+
+    /// <summary>Lookups that hit.</summary>
+    [FieldOffset(72)]
+    public long Hits;
+
+    /// <summary>Lookups that missed.</summary>
+    [FieldOffset(80)]
+    public long Misses;
 }
