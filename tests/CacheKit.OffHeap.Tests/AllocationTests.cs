@@ -53,7 +53,7 @@ public class AllocationTests
             }
         }
 
-        Run(50_000);   // warm up: JIT, tiering, lazily created statics
+        Run(150_000);   // warm up: JIT, tiering, lazily created statics
         long before = GC.GetAllocatedBytesForCurrentThread();
         Run(100_000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
