@@ -24,7 +24,9 @@ namespace CacheKit.Slab;
 /// pages through the pool's lock.</para>
 /// <para><b>Rebalancing (no calcification).</b> When a class needs memory and the pool has none, the owner calls
 /// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks(int, Span{SlabHandle})"/>, evicts and
-/// frees each; when the last one is freed the page goes back to the pool, ready for any class.</para>
+/// frees each; when the last one is freed the page goes back to the pool, ready for any class. A page moves only
+/// towards a class below its fair share of pages (its share of recent demand), from a class at least one page above
+/// its share; otherwise TryPickPageToReclaim returns false and the owner evicts within the class.</para>
 /// <para><b>Limits of detection.</b> Free and GetChunkSize reject handles of other arenas, handles that do not
 /// name a chunk boundary of their page's current class, and chunks that are not live. A stale handle whose
 /// chunk was freed and handed out again (or whose page was re-cut so that the same offset is again a live
@@ -53,7 +55,7 @@ public sealed unsafe class SlabArena
     private readonly PageState[] _pages;
 
     // Page lists: list 2c = class c's partial pages, 2c + 1 = its full pages. None-terminated, doubly linked
-    // through _pagePrev/_pageNext; _pages[p].List names the list holding p.
+    // through _pages[p].Prev / .Next; _pages[p].List names the list holding p.
     private readonly int[] _head;
     private readonly int[] _tail;
 
