@@ -3,7 +3,7 @@ using CacheKit.Policies;
 namespace CacheKit.Policies.Tests.Extended;
 
 /// <summary>
-/// Differential tests: ARC, CAR and 2Q against direct transcriptions of the papers' pseudocode
+/// Differential tests: ARC, CAR, 2Q and LIRS against direct transcriptions of the papers' pseudocode
 /// over ordinary collections (slow, allocating, obviously faithful), on random key sequences with
 /// unit weights. The eviction sequences must be identical.
 /// </summary>
@@ -48,6 +48,9 @@ public sealed class ReferenceModelTests
         Assert.That(expected, Has.Count.GreaterThan(100));
         Assert.That(owner.Evicted, Is.EqualTo(expected));
     }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Lirs_matches_the_paper_with_bounded_history(int capacity, int seed) => Compare(PolicyKind.Lirs, capacity, seed, LirsReference);
 
     /// <summary>An insertion-ordered set: First is the oldest (LRU), Last the newest (MRU).</summary>
     private sealed class Ordered
@@ -150,6 +153,98 @@ public sealed class ReferenceModelTests
             if (!ghost) t1.AddLast(x);
             else if (b1.Contains(x)) { p = Math.Min(c, p + Math.Max(1, b2.Count / b1.Count)); b1.Remove(x); t2.AddLast(x); }
             else { p = Math.Max(0, p - Math.Max(1, b1.Count / b2.Count)); b2.Remove(x); t2.AddLast(x); }
+        }
+        return evicted;
+    }
+
+    // Jiang and Zhang, "LIRS: An Efficient Low Inter-reference Recency Set Replacement Policy",
+    // SIGMETRICS 2002, section 3.3, with the non-resident HIR entries in S bounded to c + 1 (the
+    // oldest-evicted leaves S first), which is this library's bound.
+    private static List<long> LirsReference(IReadOnlyList<long> keys, int c)
+    {
+        int lirTarget = Math.Max(1, c - Math.Max(1, c / 100));
+        int ghostLimit = c + 1;
+        Ordered s = new(), q = new(), ghosts = new();   // s: First = bottom; q: First = front
+        var lir = new HashSet<long>();
+        var resident = new HashSet<long>();
+        var evicted = new List<long>();
+        void Prune()
+        {
+            while (s.Count > 0 && !lir.Contains(s.First))
+            {
+                long y = s.RemoveFirst();
+                if (!resident.Contains(y) && ghosts.Contains(y)) ghosts.Remove(y);
+            }
+        }
+        void DemoteBottom()
+        {
+            long z = s.RemoveFirst();
+            lir.Remove(z);
+            q.AddLast(z);
+            Prune();
+        }
+        void ToTop(long x)
+        {
+            if (s.Contains(x)) s.Remove(x);
+            s.AddLast(x);
+        }
+        foreach (long x in keys)
+        {
+            if (lir.Contains(x))
+            {
+                bool bottom = s.First == x;
+                ToTop(x);
+                if (bottom) Prune();
+                continue;
+            }
+            if (resident.Contains(x))
+            {
+                if (s.Contains(x)) { ToTop(x); q.Remove(x); lir.Add(x); DemoteBottom(); }
+                else { ToTop(x); q.Remove(x); q.AddLast(x); }
+                continue;
+            }
+            // A miss. The newcomer's own history is consumed before the eviction it causes, so the
+            // history bound never drops it (the unbounded paper has no such case).
+            bool wasInS = s.Contains(x);
+            if (wasInS) ghosts.Remove(x);
+            // Make room (the front of Q, which stays in S as non-resident), then load X.
+            if (resident.Count == c)
+            {
+                long y;
+                if (q.Count > 0)
+                {
+                    y = q.RemoveFirst();
+                    if (s.Contains(y))
+                    {
+                        if (ghosts.Count == ghostLimit) s.Remove(ghosts.RemoveFirst());
+                        ghosts.AddLast(y);
+                    }
+                }
+                else
+                {
+                    y = s.First;   // no resident HIR entry (tiny caches): the bottom LIR entry
+                    s.RemoveFirst(); lir.Remove(y); Prune();
+                }
+                resident.Remove(y);
+                evicted.Add(y);
+            }
+            resident.Add(x);
+            if (wasInS)
+            {
+                ToTop(x);
+                lir.Add(x);
+                if (lir.Count > lirTarget) DemoteBottom();
+            }
+            else if (lir.Count < lirTarget)
+            {
+                ToTop(x);
+                lir.Add(x);
+            }
+            else
+            {
+                ToTop(x);
+                q.AddLast(x);
+            }
         }
         return evicted;
     }
