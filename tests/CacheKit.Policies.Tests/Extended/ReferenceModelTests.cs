@@ -52,6 +52,78 @@ public sealed class ReferenceModelTests
     [TestCaseSource(nameof(Cases))]
     public void Lirs_matches_the_paper_with_bounded_history(int capacity, int seed) => Compare(PolicyKind.Lirs, capacity, seed, LirsReference);
 
+    [TestCaseSource(nameof(Cases))]
+    public void LruK_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.LruK, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.LruK));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Lfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.Lfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Lfu));
+
+    [TestCaseSource(nameof(Cases))]
+    public void HeapLfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.HeapLfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Lfu));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Mfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.Mfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Mfu));
+
+    private enum ScanKind { LruK, Lfu, Mfu }
+
+    /// <summary>
+    /// Evict-then-insert by a full scan of the residents: LRU-2 (fewer than two accesses first, by
+    /// last access; else the oldest second-to-last access; access times of evicted keys retained,
+    /// the c + 1 most recently evicted, a newcomer's own taken before its eviction), LFU (fewest accesses, then least recently touched) and MFU
+    /// (most accesses, then least recently touched). Frequencies count in-cache accesses only.
+    /// </summary>
+    private static List<long> ScanModel(IReadOnlyList<long> keys, int c, ScanKind kind)
+    {
+        var last = new Dictionary<long, long>();        // resident -> last access time
+        var previous = new Dictionary<long, long>();    // resident -> access before that, 0 if none
+        var frequency = new Dictionary<long, long>();
+        var history = new Ordered();                    // evicted keys, oldest first (LRU-2)
+        var historyTimes = new Dictionary<long, (long Last, long Previous)>();
+        var evicted = new List<long>();
+        long clock = 0;
+        foreach (long x in keys)
+        {
+            clock++;
+            if (last.TryGetValue(x, out long t))
+            {
+                previous[x] = t;
+                last[x] = clock;
+                frequency[x]++;
+                continue;
+            }
+            // The newcomer's own history is consumed before the eviction it causes.
+            long before = 0;
+            if (kind == ScanKind.LruK && historyTimes.Remove(x, out var kept))
+            {
+                history.Remove(x);
+                before = kept.Last;
+            }
+            if (last.Count == c)
+            {
+                long victim = kind switch
+                {
+                    ScanKind.LruK => last.Keys.OrderBy(k => previous[k] == 0 ? 0 : 1).ThenBy(k => previous[k] == 0 ? last[k] : previous[k]).First(),
+                    ScanKind.Lfu => last.Keys.OrderBy(k => frequency[k]).ThenBy(k => last[k]).First(),
+                    _ => last.Keys.OrderByDescending(k => frequency[k]).ThenBy(k => last[k]).First(),
+                };
+                if (kind == ScanKind.LruK)
+                {
+                    if (history.Count == c + 1) historyTimes.Remove(history.RemoveFirst());
+                    history.AddLast(victim);
+                    historyTimes[victim] = (last[victim], previous[victim]);
+                }
+                last.Remove(victim);
+                previous.Remove(victim);
+                frequency.Remove(victim);
+                evicted.Add(victim);
+            }
+            last[x] = clock;
+            previous[x] = before;
+            frequency[x] = 1;
+        }
+        return evicted;
+    }
+
     /// <summary>An insertion-ordered set: First is the oldest (LRU), Last the newest (MRU).</summary>
     private sealed class Ordered
     {
