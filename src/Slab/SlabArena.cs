@@ -23,8 +23,10 @@ namespace CacheKit.Slab;
 /// page (the "spare", at the tail of its partial list) so that alternating allocate/free does not bounce
 /// pages through the pool's lock.</para>
 /// <para><b>Rebalancing (no calcification).</b> When a class needs memory and the pool has none, the owner calls
-/// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks"/>, evicts and
-/// frees each; when the last one is freed the page goes back to the pool, ready for any class.</para>
+/// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks(int, Span{SlabHandle})"/>, evicts and
+/// frees each; when the last one is freed the page goes back to the pool, ready for any class. A page moves only
+/// towards a class below its fair share of pages (its share of recent demand), from a class at least one page above
+/// its share; otherwise TryPickPageToReclaim returns false and the owner evicts within the class.</para>
 /// <para><b>Limits of detection.</b> Free and GetChunkSize reject handles of other arenas, handles that do not
 /// name a chunk boundary of their page's current class, and chunks that are not live. A stale handle whose
 /// chunk was freed and handed out again (or whose page was re-cut so that the same offset is again a live
@@ -45,44 +47,19 @@ public sealed unsafe class SlabArena
     private readonly int _maxPages;
     private readonly int _maxChunkSize;
 
-    // Per class: chunk size and chunks per page (capacity * size <= PageSize).
-    private readonly int[] _chunkSize;
-    private readonly int[] _capacity;
+    // Per-class state (see ClassState for each field's invariant).
+    private readonly ClassState[] _cls;
 
     // The pool's page table and per-page arrays (this arena writes the entries of the pages it holds).
     private readonly nint[] _pageBase;
-    private readonly int[] _pageOwner;
-    private readonly int[] _pageClass;
-    private readonly int[] _pageLive;
-    private readonly int[] _pageBump;
-    private readonly int[] _pageFreeHead;
-    private readonly int[] _pagePrev;
-    private readonly int[] _pageNext;
-    private readonly int[] _pageList;
-    private readonly ulong[]?[] _pageBitmap;
+    private readonly PageState[] _pages;
 
     // Page lists: list 2c = class c's partial pages, 2c + 1 = its full pages. None-terminated, doubly linked
-    // through _pagePrev/_pageNext; _pageList[p] names the list holding p.
+    // through _pages[p].Prev / .Next; _pages[p].List names the list holding p.
     private readonly int[] _head;
     private readonly int[] _tail;
 
-    // Per class: the one empty page kept (in the partial list, at its tail), or None.
-    private readonly int[] _spare;
-
-    // Per class: pages held (in its lists, plus the reclaim page if it is of this class).
-    private readonly int[] _pagesInClass;
-
-    // Per class: live chunks == sum of _pageLive over the class's pages.
-    private readonly long[] _liveChunks;
-
-    // Per class, cumulative: allocations, chunk bytes handed out, bytes requested.
-    private readonly long[] _allocations;
-    private readonly long[] _handedOutTotal;
-    private readonly long[] _requestedTotal;
-
-    // Per class: recent demand, in chunk bytes asked for (allocations that failed included). All counters are
-    // halved whenever their sum exceeds a quarter of the bytes of the pages held (see DemandWindowDivisor). Invariant: _recentDemandTotal == sum of _recentDemand.
-    private readonly long[] _recentDemand;
+    // Invariant: _recentDemandTotal == sum of _cls[c].RecentDemand.
     private long _recentDemandTotal;
 
     // The page handed out by TryPickPageToReclaim whose live chunks are being freed, or None. It is in no
@@ -91,6 +68,9 @@ public sealed unsafe class SlabArena
 
     // Pages this arena holds (in lists or being reclaimed).
     private int _pagesHeld;
+
+    // Demand counters halve when _recentDemandTotal exceeds this: max(_pagesHeld, 1) * PageSize / DemandWindowDivisor.
+    private long _demandWindowBytes;
 
     internal SlabArena(SlabPool pool, int id)
     {
@@ -101,37 +81,27 @@ public sealed unsafe class SlabArena
         _maxPages = pool.MaxPages;
         _maxChunkSize = _classes.MaxChunkSize;
         int count = _classes.Count;
-        _chunkSize = new int[count];
-        _capacity = new int[count];
+        _cls = new ClassState[count];
         for (int c = 0; c < count; c++)
         {
-            _chunkSize[c] = _classes[c];
-            _capacity[c] = _pageSize / _classes[c];
+            int size = _classes[c];
+            _cls[c] = new ClassState
+            {
+                ChunkSize = size,
+                Capacity = _pageSize / size,
+                DivideMagic = (ulong.MaxValue / (uint)size) + 1,
+                Spare = None,
+            };
         }
 
         _pageBase = pool.PageBase;
-        _pageOwner = pool.PageOwner;
-        _pageClass = pool.PageClass;
-        _pageLive = pool.PageLive;
-        _pageBump = pool.PageBump;
-        _pageFreeHead = pool.PageFreeHead;
-        _pagePrev = pool.PagePrev;
-        _pageNext = pool.PageNext;
-        _pageList = pool.PageList;
-        _pageBitmap = pool.PageBitmap;
+        _pages = pool.Pages;
 
         _head = new int[2 * count];
         _tail = new int[2 * count];
-        _spare = new int[count];
         Array.Fill(_head, None);
         Array.Fill(_tail, None);
-        Array.Fill(_spare, None);
-        _pagesInClass = new int[count];
-        _liveChunks = new long[count];
-        _allocations = new long[count];
-        _handedOutTotal = new long[count];
-        _requestedTotal = new long[count];
-        _recentDemand = new long[count];
+        _demandWindowBytes = DemandWindowFor(0);
     }
 
     /// <summary>The pool this arena takes pages from.</summary>
@@ -140,15 +110,13 @@ public sealed unsafe class SlabArena
     /// <summary>The size classes (the pool's).</summary>
     public SizeClassTable Classes => _classes;
 
-    /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks"/>.</summary>
+    /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage => _pool.MaxChunksPerPage;
 
     /// <summary>Pages this arena holds now.</summary>
     public int PagesHeld => _pagesHeld;
 
-    internal long FootprintBytes =>
-        (((long)_chunkSize.Length * 2) + _head.Length + _tail.Length + _spare.Length + _pagesInClass.Length) * sizeof(int)
-        + ((long)_liveChunks.Length * 5 * sizeof(long));
+    internal long FootprintBytes => ((long)_cls.Length * Unsafe.SizeOf<ClassState>()) + (((long)_head.Length + _tail.Length) * sizeof(int));
 
     /// <summary>
     /// Allocates a chunk of at least <paramref name="size"/> bytes: a free chunk of the class, else a page from the
@@ -167,9 +135,11 @@ public sealed unsafe class SlabArena
         }
 
         int c = _classes.ClassOfUnchecked(size);
-        _recentDemand[c] += _chunkSize[c];
-        _recentDemandTotal += _chunkSize[c];
-        if (_recentDemandTotal > Math.Max(_pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor)
+        ref ClassState cls = ref _cls[c];
+        int chunk = cls.ChunkSize;
+        cls.RecentDemand += chunk;
+        _recentDemandTotal += chunk;
+        if (_recentDemandTotal > _demandWindowBytes)
         {
             DecayDemand();
         }
@@ -183,51 +153,51 @@ public sealed unsafe class SlabArena
                 return false;
             }
 
-            _pagesInClass[c]++;
+            cls.Pages++;
             _pagesHeld++;
+            _demandWindowBytes = DemandWindowFor(_pagesHeld);
             LinkFirst(2 * c, page);
         }
 
-        int chunk = _chunkSize[c];
-        ulong[] bits = _pageBitmap[page]!;
+        ref PageState ps = ref _pages[page];
+        ulong[] bits = ps.Bitmap!;
         int index;
-        int freeHead = _pageFreeHead[page];
-        if (freeHead != 0)
+        if (ps.FreeHead != 0)
         {
-            index = freeHead - 1;
-            // SAFETY: index < _pageBump[page] <= capacity (checked when the link was stored or read), so the 4 bytes
-            // at index * chunk lie inside the page; the page is allocated (pool not disposed) and held by this arena.
+            index = ps.FreeHead - 1;
+            // SAFETY: index < ps.Bump <= capacity (checked when the link was stored or read), so the 4 bytes at
+            // index * chunk lie inside the page; the page is allocated (pool not disposed) and held by this arena.
             int next = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
-            if ((uint)next > (uint)_pageBump[page] || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
+            if ((uint)next > (uint)ps.Bump || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
             {
                 ThrowFreeListCorrupted(page);
             }
 
-            _pageFreeHead[page] = next;
+            ps.FreeHead = next;
         }
         else
         {
-            index = _pageBump[page]++;
-            Debug.Assert(index < _capacity[c], "a partial page with an empty free list has uncut chunks");
+            index = ps.Bump++;
+            Debug.Assert(index < cls.Capacity, "a partial page with an empty free list has uncut chunks");
         }
 
         Debug.Assert((bits[index >> 6] & (1UL << index)) == 0, "a free chunk is not live");
         bits[index >> 6] |= 1UL << index;
-        if (++_pageLive[page] == _capacity[c])
+        if (++ps.Live == cls.Capacity)
         {
             Unlink(page);
             LinkFirst((2 * c) + 1, page);
         }
 
-        if (_spare[c] == page)
+        if (cls.Spare == page)
         {
-            _spare[c] = None;
+            cls.Spare = None;
         }
 
-        _liveChunks[c]++;
-        _allocations[c]++;
-        _handedOutTotal[c] += chunk;
-        _requestedTotal[c] += size;
+        cls.Live++;
+        cls.Allocations++;
+        cls.HandedOutTotal += chunk;
+        cls.RequestedTotal += size;
         handle = SlabHandle.Create(page, index * chunk);
         return true;
     }
@@ -244,14 +214,15 @@ public sealed unsafe class SlabArena
     {
         _pool.ThrowIfDisposed();
         int page = ResolveLive(handle, out int c, out int index);
-        int chunk = _chunkSize[c];
-        _pageBitmap[page]![index >> 6] &= ~(1UL << index);
-        // SAFETY: ResolveLive proved index < _pageBump[page] <= capacity, so [index * chunk, +4) lies inside the page,
+        ref ClassState cls = ref _cls[c];
+        ref PageState ps = ref _pages[page];
+        ps.Bitmap![index >> 6] &= ~(1UL << index);
+        // SAFETY: ResolveLive proved index < ps.Bump <= capacity, so [index * chunk, +4) lies inside the page,
         // which is allocated (pool not disposed) and held by this arena.
-        *(int*)((byte*)_pageBase[page] + ((long)index * chunk)) = _pageFreeHead[page];
-        _pageFreeHead[page] = index + 1;
-        int live = --_pageLive[page];
-        _liveChunks[c]--;
+        *(int*)((byte*)_pageBase[page] + ((long)index * cls.ChunkSize)) = ps.FreeHead;
+        ps.FreeHead = index + 1;
+        int live = --ps.Live;
+        cls.Live--;
 
         if (page == _reclaimPage)
         {
@@ -264,7 +235,7 @@ public sealed unsafe class SlabArena
             return;
         }
 
-        if (_pageList[page] == (2 * c) + 1)
+        if (ps.List == (2 * c) + 1)
         {
             // It was full: it has a free chunk again.
             Unlink(page);
@@ -273,14 +244,19 @@ public sealed unsafe class SlabArena
 
         if (live == 0)
         {
-            Unlink(page);
-            if (_spare[c] == None)
+            if (cls.Spare == None)
             {
-                _spare[c] = page;
-                LinkLast(2 * c, page);
+                // Keep it as the class's spare, at the tail of the partial list (allocation fills other pages first).
+                cls.Spare = page;
+                if (_tail[2 * c] != page)
+                {
+                    Unlink(page);
+                    LinkLast(2 * c, page);
+                }
             }
             else
             {
+                Unlink(page);
                 ReleaseToPool(page, c);
             }
         }
@@ -293,7 +269,7 @@ public sealed unsafe class SlabArena
     {
         _pool.ThrowIfDisposed();
         ResolveLive(handle, out int c, out _);
-        return _chunkSize[c];
+        return _cls[c].ChunkSize;
     }
 
     /// <summary>
@@ -321,11 +297,11 @@ public sealed unsafe class SlabArena
     /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
-    /// <see cref="GetLiveChunks"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
+    /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
     /// pages than its fair share (pages held * its share of recent demand, in chunk bytes asked for over about the last
     /// half turnover of the arena's memory), the page with the fewest live chunks in the class furthest (and at least
     /// one page) above its share. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
-    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks"/> lists, and the last Free returns the page to
+    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists, and the last Free returns the page to
     /// the pool. While a picked page still has live chunks, every call returns that same page again.
     /// Cost: O(classes + pages of the chosen class).
     /// </summary>
@@ -346,12 +322,12 @@ public sealed unsafe class SlabArena
             return true;
         }
 
-        for (int c = 0; c < _spare.Length; c++)
+        for (int c = 0; c < _cls.Length; c++)
         {
-            int spare = _spare[c];
+            int spare = _cls[c].Spare;
             if (c != forClassIndex && spare != None)
             {
-                _spare[c] = None;
+                _cls[c].Spare = None;
                 Unlink(spare);
                 ReleaseToPool(spare, c);
                 pageId = spare;
@@ -365,9 +341,9 @@ public sealed unsafe class SlabArena
         // hysteresis that keeps two classes of a steady mix from passing a page back and forth (each move
         // costs a page of evictions): after a move the victim is still at or above its share.
         double pagesPerDemandByte = _recentDemandTotal == 0 ? 0 : (double)_pagesHeld / _recentDemandTotal;
-        int needyPages = _pagesInClass[forClassIndex];
+        int needyPages = _cls[forClassIndex].Pages;
         bool hasNoPage = needyPages == 0;
-        if (!hasNoPage && needyPages >= _recentDemand[forClassIndex] * pagesPerDemandByte)
+        if (!hasNoPage && needyPages >= _cls[forClassIndex].RecentDemand * pagesPerDemandByte)
         {
             pageId = None;
             return false;
@@ -375,14 +351,14 @@ public sealed unsafe class SlabArena
 
         int victimClass = None;
         double victimExcess = hasNoPage ? 0 : 1 - 1e-9;
-        for (int c = 0; c < _pagesInClass.Length; c++)
+        for (int c = 0; c < _cls.Length; c++)
         {
-            if (c == forClassIndex || _pagesInClass[c] == 0)
+            if (c == forClassIndex || _cls[c].Pages == 0)
             {
                 continue;
             }
 
-            double excess = _pagesInClass[c] - (_recentDemand[c] * pagesPerDemandByte);
+            double excess = _cls[c].Pages - (_cls[c].RecentDemand * pagesPerDemandByte);
             if (excess > victimExcess)
             {
                 victimClass = c;
@@ -399,16 +375,16 @@ public sealed unsafe class SlabArena
         int best = None;
         for (int list = 2 * victimClass; list <= (2 * victimClass) + 1; list++)
         {
-            for (int p = _head[list]; p != None; p = _pageNext[p])
+            for (int p = _head[list]; p != None; p = _pages[p].Next)
             {
-                if (best == None || _pageLive[p] < _pageLive[best])
+                if (best == None || _pages[p].Live < _pages[best].Live)
                 {
                     best = p;
                 }
             }
         }
 
-        Debug.Assert(best != None && _pageLive[best] > 0, "a class with pages and no spare has a non-empty page");
+        Debug.Assert(best != None && _pages[best].Live > 0, "a class with pages and no spare has a non-empty page");
         Unlink(best);
         _reclaimPage = best;
         pageId = best;
@@ -431,20 +407,20 @@ public sealed unsafe class SlabArena
             throw new ArgumentOutOfRangeException(nameof(pageId), pageId, $"pageId must be in [0, {_maxPages - 1}] (the pool's MaxPages - 1).");
         }
 
-        if (_pageOwner[pageId] != _id)
+        if (_pages[pageId].Owner != _id)
         {
             return 0;
         }
 
-        int live = _pageLive[pageId];
+        int live = _pages[pageId].Live;
         if (destination.Length < live)
         {
             throw new ArgumentException($"destination holds {destination.Length} handles but page {pageId} has {live} live chunks; a span of MaxChunksPerPage ({MaxChunksPerPage}) always suffices.", nameof(destination));
         }
 
-        int chunk = _chunkSize[_pageClass[pageId]];
-        ulong[] bits = _pageBitmap[pageId]!;
-        int words = (_pageBump[pageId] + 63) >> 6;
+        int chunk = _cls[_pages[pageId].Class].ChunkSize;
+        ulong[] bits = _pages[pageId].Bitmap!;
+        int words = (_pages[pageId].Bump + 63) >> 6;
         int n = 0;
         for (int w = 0; w < words; w++)
         {
@@ -461,25 +437,86 @@ public sealed unsafe class SlabArena
         return n;
     }
 
+    /// <summary>
+    /// Batched form of <see cref="GetLiveChunks(int, Span{SlabHandle})"/> for a small buffer: writes the handles of up
+    /// to <c>destination.Length</c> live chunks of the page at chunk index <paramref name="cursor"/> or above, advances
+    /// <paramref name="cursor"/> past the last one written, and returns how many (0 when no live chunk remains
+    /// there, or the arena does not hold the page). The caller may <see cref="Free"/> the listed chunks between calls.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">pageId is not a page id of this pool, or cursor is negative.</exception>
+    /// <exception cref="ArgumentException">destination is empty.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public int GetLiveChunks(int pageId, ref int cursor, Span<SlabHandle> destination)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)pageId >= (uint)_maxPages)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pageId), pageId, $"pageId must be in [0, {_maxPages - 1}] (the pool's MaxPages - 1).");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(cursor);
+        if (destination.IsEmpty)
+        {
+            throw new ArgumentException("destination must hold at least one handle.", nameof(destination));
+        }
+
+        ref PageState ps = ref _pages[pageId];
+        if (ps.Owner != _id)
+        {
+            return 0;
+        }
+
+        int chunk = _cls[ps.Class].ChunkSize;
+        ulong[] bits = ps.Bitmap!;
+        int bump = ps.Bump;
+        int n = 0;
+        int index = cursor;
+        while (index < bump && n < destination.Length)
+        {
+            ulong word = bits[index >> 6] >> (index & 63);
+            if (word == 0)
+            {
+                index = (index | 63) + 1; // next word
+                continue;
+            }
+
+            index += BitOperations.TrailingZeroCount(word);
+            if (index >= bump)
+            {
+                break;
+            }
+
+            destination[n++] = SlabHandle.Create(pageId, index * chunk);
+            index++;
+        }
+
+        cursor = index;
+        return n;
+    }
+
     /// <summary>Decodes a handle that must name a live chunk of this arena; throws (changing nothing) otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int ResolveLive(SlabHandle handle, out int classIndex, out int index)
     {
         int page = handle.PageId;
-        if ((uint)page >= (uint)_maxPages || _pageOwner[page] != _id)
+        if ((uint)page >= (uint)_maxPages || _pages[page].Owner != _id)
         {
             ThrowHelper.ThrowInvalidHandle(handle, "was not handed out by this arena (foreign, invalid, or its page was given back).");
         }
 
-        int c = _pageClass[page];
-        int chunk = _chunkSize[c];
-        int offset = handle.ByteOffset;
-        int i = offset / chunk;
-        if (i * chunk != offset || i >= _pageBump[page])
+        ref PageState ps = ref _pages[page];
+        int c = ps.Class;
+        ref ClassState cls = ref _cls[c];
+        uint offset = (uint)handle.ByteOffset;
+        // offset / ChunkSize by multiplication (exact for 32-bit offsets), then a check that it was a boundary.
+        int i = (int)Math.BigMul(offset, cls.DivideMagic, out _);
+        Debug.Assert(i == offset / (uint)cls.ChunkSize, "magic division is exact");
+        if ((uint)(i * cls.ChunkSize) != offset || i >= ps.Bump)
         {
-            ThrowHelper.ThrowInvalidHandle(handle, $"does not name a chunk of page {page} (class {c}, {chunk}-byte chunks): stale or foreign.");
+            ThrowHelper.ThrowInvalidHandle(handle, $"does not name a chunk of page {page} (class {c}, {cls.ChunkSize}-byte chunks): stale or foreign.");
         }
 
-        if ((_pageBitmap[page]![i >> 6] & (1UL << i)) == 0)
+        if ((ps.Bitmap![i >> 6] & (1UL << i)) == 0)
         {
             ThrowHelper.ThrowInvalidHandle(handle, "names a chunk that is not live: double free, or a stale handle.");
         }
@@ -512,12 +549,14 @@ public sealed unsafe class SlabArena
         return offset;
     }
 
+    private long DemandWindowFor(int pagesHeld) => Math.Max(pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor;
+
     private void DecayDemand()
     {
         long total = 0;
-        for (int c = 0; c < _recentDemand.Length; c++)
+        for (int c = 0; c < _cls.Length; c++)
         {
-            total += _recentDemand[c] >>= 1;
+            total += _cls[c].RecentDemand >>= 1;
         }
 
         _recentDemandTotal = total;
@@ -525,21 +564,22 @@ public sealed unsafe class SlabArena
 
     private void ReleaseToPool(int page, int c)
     {
-        Debug.Assert(_pageLive[page] == 0 && _pageList[page] == None, "only an empty, unlinked page goes back");
-        _pagesInClass[c]--;
+        Debug.Assert(_pages[page].Live == 0 && _pages[page].List == None, "only an empty, unlinked page goes back");
+        _cls[c].Pages--;
         _pagesHeld--;
+        _demandWindowBytes = DemandWindowFor(_pagesHeld);
         _pool.ReleasePage(page);
     }
 
     private void LinkFirst(int list, int page)
     {
-        Debug.Assert(_pageList[page] == None, "a page is in at most one list");
+        Debug.Assert(_pages[page].List == None, "a page is in at most one list");
         int head = _head[list];
-        _pagePrev[page] = None;
-        _pageNext[page] = head;
+        _pages[page].Prev = None;
+        _pages[page].Next = head;
         if (head != None)
         {
-            _pagePrev[head] = page;
+            _pages[head].Prev = page;
         }
         else
         {
@@ -547,18 +587,18 @@ public sealed unsafe class SlabArena
         }
 
         _head[list] = page;
-        _pageList[page] = list;
+        _pages[page].List = list;
     }
 
     private void LinkLast(int list, int page)
     {
-        Debug.Assert(_pageList[page] == None, "a page is in at most one list");
+        Debug.Assert(_pages[page].List == None, "a page is in at most one list");
         int tail = _tail[list];
-        _pageNext[page] = None;
-        _pagePrev[page] = tail;
+        _pages[page].Next = None;
+        _pages[page].Prev = tail;
         if (tail != None)
         {
-            _pageNext[tail] = page;
+            _pages[tail].Next = page;
         }
         else
         {
@@ -566,18 +606,18 @@ public sealed unsafe class SlabArena
         }
 
         _tail[list] = page;
-        _pageList[page] = list;
+        _pages[page].List = list;
     }
 
     private void Unlink(int page)
     {
-        int list = _pageList[page];
+        int list = _pages[page].List;
         Debug.Assert(list != None, "unlinking a page that is in no list");
-        int prev = _pagePrev[page];
-        int next = _pageNext[page];
+        int prev = _pages[page].Prev;
+        int next = _pages[page].Next;
         if (prev != None)
         {
-            _pageNext[prev] = next;
+            _pages[prev].Next = next;
         }
         else
         {
@@ -586,16 +626,16 @@ public sealed unsafe class SlabArena
 
         if (next != None)
         {
-            _pagePrev[next] = prev;
+            _pages[next].Prev = prev;
         }
         else
         {
             _tail[list] = prev;
         }
 
-        _pagePrev[page] = None;
-        _pageNext[page] = None;
-        _pageList[page] = None;
+        _pages[page].Prev = None;
+        _pages[page].Next = None;
+        _pages[page].List = None;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -604,13 +644,13 @@ public sealed unsafe class SlabArena
 
     internal void AddStatistics(int[] pages, long[] live, long[] allocations, long[] handedOutTotal, long[] requestedTotal)
     {
-        for (int c = 0; c < _pagesInClass.Length; c++)
+        for (int c = 0; c < _cls.Length; c++)
         {
-            pages[c] += Volatile.Read(ref _pagesInClass[c]);
-            live[c] += Volatile.Read(ref _liveChunks[c]);
-            allocations[c] += Volatile.Read(ref _allocations[c]);
-            handedOutTotal[c] += Volatile.Read(ref _handedOutTotal[c]);
-            requestedTotal[c] += Volatile.Read(ref _requestedTotal[c]);
+            pages[c] += Volatile.Read(ref _cls[c].Pages);
+            live[c] += Volatile.Read(ref _cls[c].Live);
+            allocations[c] += Volatile.Read(ref _cls[c].Allocations);
+            handedOutTotal[c] += Volatile.Read(ref _cls[c].HandedOutTotal);
+            requestedTotal[c] += Volatile.Read(ref _cls[c].RequestedTotal);
         }
     }
 
@@ -620,10 +660,10 @@ public sealed unsafe class SlabArena
         static void Check(bool condition, string invariant) => SlabPool.Check(condition, invariant);
 
         int pagesSeen = 0;
-        for (int c = 0; c < _chunkSize.Length; c++)
+        for (int c = 0; c < _cls.Length; c++)
         {
-            int chunk = _chunkSize[c];
-            Check(chunk % 8 == 0 && _capacity[c] * (long)chunk <= _pageSize, "chunks are 8-byte multiples that fit the page");
+            int chunk = _cls[c].ChunkSize;
+            Check(chunk % 8 == 0 && _cls[c].Capacity * (long)chunk <= _pageSize, "chunks are 8-byte multiples that fit the page");
             int pagesOfClass = 0;
             long live = 0;
             bool spareSeen = false;
@@ -631,17 +671,17 @@ public sealed unsafe class SlabArena
             {
                 int list = (2 * c) + kind;
                 int prev = None;
-                for (int p = _head[list]; p != None; p = _pageNext[p])
+                for (int p = _head[list]; p != None; p = _pages[p].Next)
                 {
                     Check(++pagesOfClass <= _maxPages, "page lists are acyclic");
-                    Check(_pagePrev[p] == prev && _pageList[p] == list, "page list links are consistent");
-                    Check(_pageOwner[p] == _id && _pageClass[p] == c, "a listed page is held by this arena and cut to the list's class");
+                    Check(_pages[p].Prev == prev && _pages[p].List == list, "page list links are consistent");
+                    Check(_pages[p].Owner == _id && _pages[p].Class == c, "a listed page is held by this arena and cut to the list's class");
                     ValidatePage(p, c);
-                    int pageLive = _pageLive[p];
-                    Check(kind == 0 ? pageLive < _capacity[c] : pageLive == _capacity[c], "partial pages have room, full pages none");
+                    int pageLive = _pages[p].Live;
+                    Check(kind == 0 ? pageLive < _cls[c].Capacity : pageLive == _cls[c].Capacity, "partial pages have room, full pages none");
                     if (pageLive == 0)
                     {
-                        Check(_spare[c] == p && !spareSeen, "the only empty listed page of a class is its spare");
+                        Check(_cls[c].Spare == p && !spareSeen, "the only empty listed page of a class is its spare");
                         spareSeen = true;
                     }
 
@@ -652,35 +692,36 @@ public sealed unsafe class SlabArena
                 Check(_tail[list] == prev, "a list's tail is its last page");
             }
 
-            Check(_spare[c] == None || spareSeen, "a class's spare is an empty page in its partial list");
-            if (_reclaimPage != None && _pageClass[_reclaimPage] == c)
+            Check(_cls[c].Spare == None || spareSeen, "a class's spare is an empty page in its partial list");
+            if (_reclaimPage != None && _pages[_reclaimPage].Class == c)
             {
                 pagesOfClass++;
-                live += _pageLive[_reclaimPage];
+                live += _pages[_reclaimPage].Live;
             }
 
-            Check(pagesOfClass == _pagesInClass[c], "per-class page count equals the pages listed");
-            Check(live == _liveChunks[c], "per-class live chunks equal the sum over its pages");
-            Check(_handedOutTotal[c] == _allocations[c] * chunk, "bytes handed out = allocations * chunk size");
-            int previousSize = c == 0 ? 0 : _chunkSize[c - 1];
-            Check(_requestedTotal[c] <= _handedOutTotal[c] && _requestedTotal[c] >= _allocations[c] * (previousSize + 1L),
+            Check(pagesOfClass == _cls[c].Pages, "per-class page count equals the pages listed");
+            Check(live == _cls[c].Live, "per-class live chunks equal the sum over its pages");
+            Check(_cls[c].HandedOutTotal == _cls[c].Allocations * chunk, "bytes handed out = allocations * chunk size");
+            int previousSize = c == 0 ? 0 : _cls[c - 1].ChunkSize;
+            Check(_cls[c].RequestedTotal <= _cls[c].HandedOutTotal && _cls[c].RequestedTotal >= _cls[c].Allocations * (previousSize + 1L),
                 "every request fits its chunk and is larger than the previous class");
             pagesSeen += pagesOfClass;
         }
 
         long demand = 0;
-        foreach (long d in _recentDemand)
+        foreach (ClassState cls in _cls)
         {
-            Check(d >= 0, "demand counters are non-negative");
-            demand += d;
+            Check(cls.RecentDemand >= 0, "demand counters are non-negative");
+            demand += cls.RecentDemand;
         }
 
         Check(demand == _recentDemandTotal, "the demand total equals the sum over classes");
+        Check(_demandWindowBytes == DemandWindowFor(_pagesHeld), "the demand window follows the pages held");
         if (_reclaimPage != None)
         {
-            Check(_pageOwner[_reclaimPage] == _id && _pageList[_reclaimPage] == None && _pageLive[_reclaimPage] > 0,
+            Check(_pages[_reclaimPage].Owner == _id && _pages[_reclaimPage].List == None && _pages[_reclaimPage].Live > 0,
                 "the page being reclaimed is held, unlisted, and still has live chunks");
-            ValidatePage(_reclaimPage, _pageClass[_reclaimPage]);
+            ValidatePage(_reclaimPage, _pages[_reclaimPage].Class);
         }
 
         Check(pagesSeen == _pagesHeld && _pagesHeld == pagesOwnedInPool, "pages held = pages listed = pages the pool says this arena owns");
@@ -690,9 +731,9 @@ public sealed unsafe class SlabArena
     {
         static void Check(bool condition, string invariant) => SlabPool.Check(condition, invariant);
 
-        int bump = _pageBump[page];
-        Check(bump >= 0 && bump <= _capacity[c], "cut chunks within the page's capacity");
-        ulong[] bits = _pageBitmap[page]!;
+        int bump = _pages[page].Bump;
+        Check(bump >= 0 && bump <= _cls[c].Capacity, "cut chunks within the page's capacity");
+        ulong[] bits = _pages[page].Bitmap!;
         int population = 0;
         for (int w = 0; w < bits.Length; w++)
         {
@@ -707,13 +748,13 @@ public sealed unsafe class SlabArena
             population += BitOperations.PopCount(word);
         }
 
-        Check(population == _pageLive[page], "a page's live count equals its bitmap population");
+        Check(population == _pages[page].Live, "a page's live count equals its bitmap population");
 
         // Walk the free list: distinct, cut, not live; free + live == cut.
         var seen = new bool[bump];
         int free = 0;
-        int chunk = _chunkSize[c];
-        for (int link = _pageFreeHead[page]; link != 0;)
+        int chunk = _cls[c].ChunkSize;
+        for (int link = _pages[page].FreeHead; link != 0;)
         {
             int index = link - 1;
             Check((uint)index < (uint)bump && !seen[index], "free-list entries are distinct cut chunks");
@@ -724,6 +765,40 @@ public sealed unsafe class SlabArena
             link = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
         }
 
-        Check(free + _pageLive[page] == bump, "free + live chunks = chunks cut");
+        Check(free + _pages[page].Live == bump, "free + live chunks = chunks cut");
     }
+}
+
+/// <summary>Per-class state of one arena.</summary>
+internal struct ClassState
+{
+    /// <summary>Chunk size in bytes (a multiple of 8).</summary>
+    public int ChunkSize;
+
+    /// <summary>Chunks per page: Capacity * ChunkSize &lt;= PageSize.</summary>
+    public int Capacity;
+
+    /// <summary>ceil(2^64 / ChunkSize): offset / ChunkSize == high 64 bits of (offset * DivideMagic) for any 32-bit offset (Lemire).</summary>
+    public ulong DivideMagic;
+
+    /// <summary>The one empty page the class keeps (in its partial list, at the tail), or -1.</summary>
+    public int Spare;
+
+    /// <summary>Pages held: those in the class's lists, plus the page being reclaimed if it is of this class.</summary>
+    public int Pages;
+
+    /// <summary>Live chunks: the sum of Live over the class's pages.</summary>
+    public long Live;
+
+    /// <summary>Allocations served so far.</summary>
+    public long Allocations;
+
+    /// <summary>Chunk bytes handed out so far (Allocations * ChunkSize).</summary>
+    public long HandedOutTotal;
+
+    /// <summary>Bytes requested so far.</summary>
+    public long RequestedTotal;
+
+    /// <summary>Recent demand in chunk bytes asked for (failed attempts included); halved with every demand window.</summary>
+    public long RecentDemand;
 }

@@ -42,19 +42,9 @@ public sealed unsafe class SlabPool : IDisposable
     // handed to an arena, zeroed only by Dispose. 64-byte aligned.
     internal readonly nint[] PageBase;
 
-    // The remaining per-page arrays are written by the pool (under _gate) while the page is free, and by
-    // the owning arena (single owner) while it holds it.
-    internal readonly int[] PageOwner;     // arena id, or None while the page is free in the pool
-    internal readonly int[] PageClass;     // size class the page is cut to, or None while free
-    internal readonly int[] PageLive;      // chunks handed out == set bits in PageBitmap[p]
-    internal readonly int[] PageBump;      // chunks [0, PageBump) have been cut; the rest are untouched
-    internal readonly int[] PageFreeHead;  // 1 + index of the first chunk of the page's free list; 0 = empty
-    internal readonly int[] PagePrev;      // links in the owning arena's per-class page list
-    internal readonly int[] PageNext;
-    internal readonly int[] PageList;      // which of the owning arena's lists holds the page, or None
-
-    // One bit per chunk slot (slot = PageSize / smallest class): set = handed out. All zero while free.
-    internal readonly ulong[]?[] PageBitmap;
+    // The rest of a page's state, one struct per page (one cache line to touch on the hot path). Written by
+    // the pool (under _gate) while the page is free, and by the owning arena (single owner) while it holds it.
+    internal readonly PageState[] Pages;
 
     // Free pages: _freeStack[0.._freeCount) hold distinct ids of allocated pages that no arena holds.
     private readonly int[] _freeStack;
@@ -99,21 +89,12 @@ public sealed unsafe class SlabPool : IDisposable
         _bitmapWords = (MaxChunksPerPage + 63) / 64;
 
         PageBase = new nint[_maxPages];
-        PageOwner = new int[_maxPages];
-        PageClass = new int[_maxPages];
-        PageLive = new int[_maxPages];
-        PageBump = new int[_maxPages];
-        PageFreeHead = new int[_maxPages];
-        PagePrev = new int[_maxPages];
-        PageNext = new int[_maxPages];
-        PageList = new int[_maxPages];
-        PageBitmap = new ulong[]?[_maxPages];
+        Pages = new PageState[_maxPages];
         _freeStack = new int[_maxPages];
-        Array.Fill(PageOwner, None);
-        Array.Fill(PageClass, None);
-        Array.Fill(PagePrev, None);
-        Array.Fill(PageNext, None);
-        Array.Fill(PageList, None);
+        for (int p = 0; p < _maxPages; p++)
+        {
+            Pages[p] = PageState.Unowned;
+        }
     }
 
     /// <summary>Finalizer: returns the native memory if the pool was never disposed.</summary>
@@ -137,7 +118,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <summary>Most pages this pool can ever hold: min(BudgetBytes / PageSize, the handle's page-id range).</summary>
     public int MaxPages => _maxPages;
 
-    /// <summary>Most chunks a page can hold (PageSize / smallest class): the span size for <see cref="SlabArena.GetLiveChunks"/>.</summary>
+    /// <summary>Most chunks a page can hold (PageSize / smallest class): the span size for <see cref="SlabArena.GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage { get; }
 
     internal bool IsDisposed => _disposed;
@@ -318,7 +299,7 @@ public sealed unsafe class SlabPool : IDisposable
                 void* memory = null;
                 try
                 {
-                    PageBitmap[page] ??= new ulong[_bitmapWords];
+                    Pages[page].Bitmap ??= new ulong[_bitmapWords];
                     memory = NativeMemory.AlignedAlloc((nuint)_pageSize, Alignment);
                 }
                 catch
@@ -338,15 +319,15 @@ public sealed unsafe class SlabPool : IDisposable
                 return false;
             }
 
-            Debug.Assert(PageOwner[page] == None && PageLive[page] == 0, "a free page must be unowned and empty");
-            PageOwner[page] = arenaId;
-            PageClass[page] = classIndex;
-            PageLive[page] = 0;
-            PageBump[page] = 0;
-            PageFreeHead[page] = 0;
-            PagePrev[page] = None;
-            PageNext[page] = None;
-            PageList[page] = None;
+            Debug.Assert(Pages[page].Owner == None && Pages[page].Live == 0, "a free page must be unowned and empty");
+            Pages[page].Owner = arenaId;
+            Pages[page].Class = classIndex;
+            Pages[page].Live = 0;
+            Pages[page].Bump = 0;
+            Pages[page].FreeHead = 0;
+            Pages[page].Prev = None;
+            Pages[page].Next = None;
+            Pages[page].List = None;
             pageId = page;
             return true;
         }
@@ -358,13 +339,13 @@ public sealed unsafe class SlabPool : IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            Debug.Assert(PageLive[pageId] == 0, "only an empty page goes back to the pool");
-            Debug.Assert(Array.TrueForAll(PageBitmap[pageId]!, w => w == 0), "an empty page's bitmap must be clear");
-            PageOwner[pageId] = None;
-            PageClass[pageId] = None;
-            PageList[pageId] = None;
-            PagePrev[pageId] = None;
-            PageNext[pageId] = None;
+            Debug.Assert(Pages[pageId].Live == 0, "only an empty page goes back to the pool");
+            Debug.Assert(Array.TrueForAll(Pages[pageId].Bitmap!, w => w == 0), "an empty page's bitmap must be clear");
+            Pages[pageId].Owner = None;
+            Pages[pageId].Class = None;
+            Pages[pageId].List = None;
+            Pages[pageId].Prev = None;
+            Pages[pageId].Next = None;
             _freeStack[_freeCount++] = pageId;
         }
     }
@@ -380,11 +361,11 @@ public sealed unsafe class SlabPool : IDisposable
 
     private long ManagedBookkeepingBytesUnsynchronized()
     {
-        long perPage = sizeof(nint) + (9L * sizeof(int)) + IntPtr.Size; // 8 int arrays + free stack, base, bitmap ref
+        long perPage = sizeof(nint) + Unsafe.SizeOf<PageState>() + sizeof(int); // page table, state, free stack
         long bitmaps = 0;
         for (int p = 0; p < _pageCount; p++)
         {
-            bitmaps += (long)(PageBitmap[p]?.Length ?? 0) * sizeof(ulong);
+            bitmaps += (long)(Pages[p].Bitmap?.Length ?? 0) * sizeof(ulong);
         }
 
         return (perPage * _maxPages) + bitmaps + Classes.FootprintBytes;
@@ -422,8 +403,8 @@ public sealed unsafe class SlabPool : IDisposable
                 int p = _freeStack[i];
                 Check((uint)p < (uint)_pageCount && !seenFree[p], "free stack holds distinct allocated pages");
                 seenFree[p] = true;
-                Check(PageOwner[p] == None && PageClass[p] == None && PageLive[p] == 0 && PageList[p] == None, "a free page is unowned, uncut and empty");
-                Check(Array.TrueForAll(PageBitmap[p]!, w => w == 0), "a free page's bitmap is clear");
+                Check(Pages[p].Owner == None && Pages[p].Class == None && Pages[p].Live == 0 && Pages[p].List == None, "a free page is unowned, uncut and empty");
+                Check(Array.TrueForAll(Pages[p].Bitmap!, w => w == 0), "a free page's bitmap is clear");
             }
 
             var pagesPerArena = new int[_arenas.Count];
@@ -431,20 +412,20 @@ public sealed unsafe class SlabPool : IDisposable
             {
                 if (p >= _pageCount)
                 {
-                    Check(PageBase[p] == 0 && PageOwner[p] == None, "pages beyond the allocated count are absent");
+                    Check(PageBase[p] == 0 && Pages[p].Owner == None, "pages beyond the allocated count are absent");
                     continue;
                 }
 
                 Check(PageBase[p] != 0 && (PageBase[p] & (Alignment - 1)) == 0, "an allocated page is 64-byte aligned");
-                Check(PageBitmap[p] is { } bits && bits.Length == _bitmapWords, "an allocated page has a bitmap");
-                if (PageOwner[p] == None)
+                Check(Pages[p].Bitmap is { } bits && bits.Length == _bitmapWords, "an allocated page has a bitmap");
+                if (Pages[p].Owner == None)
                 {
                     Check(seenFree[p], "an unowned page is on the free stack");
                 }
                 else
                 {
-                    Check((uint)PageOwner[p] < (uint)_arenas.Count && !seenFree[p], "an owned page belongs to one arena and is not free");
-                    pagesPerArena[PageOwner[p]]++;
+                    Check((uint)Pages[p].Owner < (uint)_arenas.Count && !seenFree[p], "an owned page belongs to one arena and is not free");
+                    pagesPerArena[Pages[p].Owner]++;
                 }
             }
 
@@ -462,4 +443,37 @@ public sealed unsafe class SlabPool : IDisposable
             throw new InvalidOperationException("Slab invariant broken: " + invariant);
         }
     }
+}
+
+/// <summary>The state of one page (see <see cref="SlabPool.Pages"/> for who may write it when).</summary>
+internal struct PageState
+{
+    /// <summary>Arena id, or -1 while the page is free in the pool.</summary>
+    public int Owner;
+
+    /// <summary>Size class the page is cut to, or -1 while free.</summary>
+    public int Class;
+
+    /// <summary>Chunks handed out; equals the number of set bits in <see cref="Bitmap"/>.</summary>
+    public int Live;
+
+    /// <summary>Chunks [0, Bump) have been cut; the rest are untouched. Bump &lt;= capacity of the class.</summary>
+    public int Bump;
+
+    /// <summary>1 + index of the first chunk of the page's free list; 0 = empty.</summary>
+    public int FreeHead;
+
+    /// <summary>Previous page in the owning arena's list, or -1.</summary>
+    public int Prev;
+
+    /// <summary>Next page in the owning arena's list, or -1.</summary>
+    public int Next;
+
+    /// <summary>Which of the owning arena's lists holds the page, or -1.</summary>
+    public int List;
+
+    /// <summary>One bit per chunk slot (PageSize / smallest class bits): set = handed out. All zero while free; null until first allocated.</summary>
+    public ulong[]? Bitmap;
+
+    public static PageState Unowned => new() { Owner = -1, Class = -1, Prev = -1, Next = -1, List = -1 };
 }
