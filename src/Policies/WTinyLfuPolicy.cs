@@ -72,10 +72,24 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         : base(options, listCount: 3)
     {
         _hashes = new ulong[MaxHandles];
-        _sketch = new FrequencySketch(Math.Min(Capacity, MaxHandles), options.Seed);
+        _sketch = CreateSketch(Capacity, MaxHandles, options.Seed);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
         ResetLimits();
+    }
+
+    /// <summary>
+    /// A sketch for the entries the cache will hold. With an entry-count capacity that is the capacity.
+    /// With a byte budget (capacity above the handle range) the count is unknown: the sketch starts
+    /// small and grows with the resident count (<see cref="FrequencySketch.EnsureCapacity"/>); sized for
+    /// the handle range instead, it never aged on the AdaptSize trace (10 x 36,816 accesses per period
+    /// for a 67,000-request trace).
+    /// </summary>
+    internal static FrequencySketch CreateSketch(long capacity, int maxHandles, int seed)
+    {
+        long maximum = Math.Min(capacity, maxHandles);
+        long expected = capacity <= maxHandles ? maximum : Math.Min(maximum, 64);
+        return new FrequencySketch(expected, seed, doorkeeper: true, maximumEntries: maximum);
     }
 
     public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
@@ -143,6 +157,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
             _missesInSample++;
         }
         _hasLastMiss = false;
+        _sketch.EnsureCapacity(Count);
         LinkFirst(Window, handle);
         EvictFromWindow();
         if (Weight <= Capacity)
