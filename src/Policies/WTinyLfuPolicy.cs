@@ -49,9 +49,8 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private readonly ulong[] _hashes;
     private readonly bool _adaptive;
 
-    private long _maxWindow;
-    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
-    private long _maxProtected;
+    private long _maxWindow;         // window limit by weight; _maxWindow + _maxProtected <= Capacity
+    private long _maxProtected;      // protected limit by weight; probation takes what is left
 
     private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
     private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
@@ -106,6 +105,9 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     internal long ProtectedMaximum => _maxProtected;
 
     internal FrequencySketch Sketch => _sketch;
+
+    /// <summary>The window size the climber drifts back to when samples carry no signal.</summary>
+    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
 
     public override void OnMiss(ulong keyHash)
     {
