@@ -229,6 +229,51 @@ public sealed class PolicyContractTests
         Assert.That(allocated, Is.Zero, $"{policy.Name} allocated {allocated} bytes over {keys.Length} operations");
     }
 
+    [TestCaseSource(nameof(Cases))]
+    public void Concurrent_hits_race_the_lock_holder_without_corruption(PolicyKind kind, bool weighted, bool admission)
+    {
+        var policy = Create(kind, weighted, admission);
+        if (!policy.ConcurrentHits)
+        {
+            Assert.Ignore($"{policy.Name} needs its hits serialised (ReadBuffer)");
+        }
+        var driver = new PolicyDriver(policy, KeySpace);
+        var rng = new Random(21);
+        using var stop = new CancellationTokenSource();
+        Exception? failure = null;
+        var readers = Enumerable.Range(0, 2).Select(r => new Thread(() =>
+        {
+            try
+            {
+                // Lock-free readers hit arbitrary handles, tracked or not, as racing lookups would.
+                for (int i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    int h = (i * 13 + r) % policy.MaxHandles;
+                    policy.OnHit(h, (ulong)h);
+                    policy.OnMiss((ulong)i);
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        })).ToList();
+        readers.ForEach(t => t.Start());
+        for (int step = 0; step < 20_000; step++)
+        {
+            driver.Access(NextKey(rng), WeightFor(weighted, rng));
+            if (step % 50 == 0)
+            {
+                driver.Remove(NextKey(rng));
+            }
+            Assert.That(policy.Weight, Is.LessThanOrEqualTo(policy.Capacity));
+        }
+        stop.Cancel();
+        readers.ForEach(t => t.Join());
+        Assert.That(failure, Is.Null, failure?.ToString());
+        driver.Validate();
+    }
+
     [Test]
     public void Factory_rejects_bad_options_naming_them()
     {

@@ -1,0 +1,175 @@
+using CacheKit.Policies;
+
+namespace CacheKit.Policies.Tests;
+
+/// <summary>Error bounds and aging of the 4-bit count-min sketch (after Caffeine's and BitFaster's sketch tests).</summary>
+[TestFixture]
+public sealed class FrequencySketchTests
+{
+    private static ulong Key(int i) => (ulong)i * 0x9E3779B97F4A7C15UL + 77;
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_lone_key_is_counted_exactly_up_to_saturation(bool doorkeeper)
+    {
+        var sketch = new FrequencySketch(1024, seed: 1, doorkeeper);
+        int max = doorkeeper ? 16 : 15;
+        for (int n = 1; n <= 40; n++)
+        {
+            sketch.Increment(Key(5));
+            Assert.That(sketch.Frequency(Key(5)), Is.EqualTo(Math.Min(n, max)), $"after {n} increments");
+        }
+        Assert.That(sketch.Frequency(Key(6)), Is.Zero);
+        sketch.ValidateInvariants();
+    }
+
+    [Test]
+    public void Never_underestimates_and_rarely_overestimates_before_aging()
+    {
+        // 512 keys with 1..10 accesses each in a sketch sized for 1024 entries (2,816 increments,
+        // below the first halving at 10,240). Each key sees 4 counters among 32 per row of its
+        // 64-byte block (4 keys per block on average), so all 4 collide only rarely.
+        var sketch = new FrequencySketch(1024, seed: 3);
+        var rng = new Random(42);
+        var truth = new int[512];
+        for (int k = 0; k < truth.Length; k++)
+        {
+            truth[k] = 1 + rng.Next(10);
+        }
+        var order = Enumerable.Range(0, truth.Length).SelectMany(k => Enumerable.Repeat(k, truth[k])).OrderBy(_ => rng.Next()).ToArray();
+        foreach (int k in order)
+        {
+            sketch.Increment(Key(k));
+        }
+        int over = 0, maxError = 0;
+        for (int k = 0; k < truth.Length; k++)
+        {
+            int est = sketch.Frequency(Key(k));
+            Assert.That(est, Is.GreaterThanOrEqualTo(truth[k]), $"key {k} underestimated");
+            over += est > truth[k] ? 1 : 0;
+            maxError = Math.Max(maxError, est - truth[k]);
+        }
+        Assert.That(over, Is.LessThanOrEqualTo(truth.Length / 50), "more than 2% of keys overestimated");
+        Assert.That(maxError, Is.LessThanOrEqualTo(3));
+    }
+
+    [Test]
+    public void Heavy_hitters_rank_above_one_hit_wonders_under_load()
+    {
+        // Count-min bound: an estimate exceeds the truth by at most e*N/w with probability 1-(1/e)^depth.
+        // Here N = 20,000 accesses and the load (20k one-hit keys in a sketch for 4,096 entries) is well
+        // past the first halving, the regime TinyLFU works in: hot keys must still stand out.
+        var sketch = new FrequencySketch(4096, seed: 9);
+        for (int i = 0; i < 20_000; i++)
+        {
+            sketch.Increment(Key(1_000_000 + i));
+            if (i % 20 == 0)
+            {
+                sketch.Increment(Key(i / 20 % 40));   // 40 hot keys, 25 accesses each
+            }
+        }
+        int hotMin = Enumerable.Range(0, 40).Min(k => sketch.Frequency(Key(k)));
+        int coldAbove = Enumerable.Range(0, 20_000).Count(i => sketch.Frequency(Key(1_000_000 + i)) >= hotMin);
+        Assert.That(hotMin, Is.GreaterThanOrEqualTo(3));
+        Assert.That(coldAbove, Is.LessThan(200), "fewer than 1% of one-hit keys may look as hot as the coldest hot key");
+        sketch.ValidateInvariants();
+    }
+
+    [Test]
+    public void Halving_ages_counters_and_the_doorkeeper_by_one_generation()
+    {
+        var sketch = new FrequencySketch(1024, seed: 2);
+        for (int i = 0; i < 10; i++)
+        {
+            sketch.Increment(Key(1));
+        }
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(10));      // 9 in the counters + the doorkeeper
+        sketch.Reset();
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(4 + 1));   // counters halved; doorkeeper now "previous"
+        sketch.Reset();
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(2));       // both doorkeeper generations forgot it
+        sketch.Increment(Key(1));
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(3));       // back in the doorkeeper
+    }
+
+    [Test]
+    public void Halving_happens_by_itself_after_a_sample_period()
+    {
+        var sketch = new FrequencySketch(64, seed: 4);
+        Assert.That(sketch.SampleSize, Is.EqualTo(640));
+        for (int i = 0; i < 15; i++)
+        {
+            sketch.Increment(Key(1));
+        }
+        int before = sketch.Frequency(Key(1));
+        for (int i = 15; i < sketch.SampleSize; i++)
+        {
+            sketch.Increment(Key(10_000 + i));
+        }
+        // The 640th access halved everything; the next halving is half a period away, as in Caffeine.
+        Assert.That(sketch.Size, Is.EqualTo(sketch.SampleSize / 2));
+        Assert.That(sketch.Frequency(Key(1)), Is.LessThanOrEqualTo(before / 2 + 1));
+        sketch.ValidateInvariants();
+    }
+
+    [Test]
+    public void Increment_and_frequency_allocate_nothing()
+    {
+        var sketch = new FrequencySketch(1024, seed: 5);
+        for (int i = 0; i < 50_000; i++)
+        {
+            sketch.Increment(Key(i & 4095));
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int sum = 0;
+        for (int i = 0; i < 50_000; i++)
+        {
+            sketch.Increment(Key(i & 4095));
+            sum += sketch.Frequency(Key(i & 255));
+        }
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(sum, Is.Positive);
+    }
+
+    [Test]
+    public void Grows_for_a_byte_budget_without_allocating_and_forgets_history()
+    {
+        var sketch = new FrequencySketch(64, seed: 6, doorkeeper: true, maximumEntries: 10_000);
+        Assert.That(sketch.SampleSize, Is.EqualTo(640));
+        for (int i = 0; i < 5; i++)
+        {
+            sketch.Increment(Key(1));
+        }
+        sketch.EnsureCapacity(64);   // not above the expected count: nothing happens
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(5));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        sketch.EnsureCapacity(65);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(sketch.ExpectedEntries, Is.EqualTo(128));
+        Assert.That(sketch.SampleSize, Is.EqualTo(1280));
+        Assert.That(sketch.Frequency(Key(1)), Is.Zero);
+        sketch.EnsureCapacity(1_000_000);
+        Assert.That(sketch.ExpectedEntries, Is.EqualTo(10_000));
+        for (int i = 0; i < 200_000; i++)
+        {
+            sketch.Increment(Key(i));
+        }
+        sketch.ValidateInvariants();
+    }
+
+    [Test]
+    public void WTinyLfu_sizes_its_sketch_by_entries_even_with_a_byte_budget()
+    {
+        var counted = WTinyLfuPolicy.CreateSketch(capacity: 1_000, maxHandles: 1_001, seed: 1);
+        Assert.That(counted.ExpectedEntries, Is.EqualTo(1_000));
+        var bytes = WTinyLfuPolicy.CreateSketch(capacity: 4 << 20, maxHandles: 40_000, seed: 1);
+        Assert.That(bytes.ExpectedEntries, Is.EqualTo(64));
+        Assert.That(bytes.MaximumEntries, Is.EqualTo(40_000));
+    }
+
+    [Test]
+    public void Bad_size_throws()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new FrequencySketch(0, seed: 1));
+    }
+}

@@ -1,0 +1,181 @@
+using CacheKit.Policies;
+
+namespace CacheKit.Policies.Tests;
+
+[TestFixture]
+public sealed class ReadBufferTests
+{
+    /// <summary>A policy that only records what it is told (for checking the replay).</summary>
+    private sealed class RecordingPolicy : IEvictionPolicy
+    {
+        public List<(int Handle, ulong Hash)> Hits { get; } = [];
+        public List<ulong> Misses { get; } = [];
+        public string Name => "recording";
+        public long Capacity => 1;
+        public int MaxHandles => 1 << 20;
+        public int Count => 0;
+        public long Weight => 0;
+        public bool ConcurrentHits => false;
+        public void OnHit(int handle, ulong keyHash)
+        {
+            Hits.Add((handle, keyHash));
+        }
+        public void OnMiss(ulong keyHash)
+        {
+            Misses.Add(keyHash);
+        }
+        public void OnAdd(int handle, ulong keyHash, long weight) { }
+        public void OnUpdate(int handle, ulong keyHash, long newWeight) { }
+        public void OnRemove(int handle) { }
+        public int SelectVictim() => -1;
+        public bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;
+        public void Clear() { }
+    }
+
+    [Test]
+    public void Drain_replays_hits_and_misses_in_order_then_the_buffer_is_empty()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy();
+        Assert.That(buffer.TryRecordHit(3, 30), Is.True);
+        Assert.That(buffer.TryRecordMiss(99), Is.True);
+        Assert.That(buffer.TryRecordHit(0, 7), Is.True);
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(3));
+        Assert.That(policy.Hits, Is.EqualTo(new[] { (3, 30UL), (0, 7UL) }));
+        Assert.That(policy.Misses, Is.EqualTo(new[] { 99UL }));
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.Zero);
+    }
+
+    [Test]
+    public void A_full_stripe_drops_and_accepts_again_after_a_drain()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy();
+        for (int i = 0; i < ReadBuffer.SlotsPerStripe; i++)
+        {
+            Assert.That(buffer.TryRecordHit(i, (ulong)i), Is.True);
+        }
+        Assert.That(buffer.TryRecordHit(1, 1), Is.False, "a full stripe drops");
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe));
+        Assert.That(buffer.TryRecordHit(5, 5), Is.True);
+        buffer.ClearUnsynchronized();
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.Zero);
+    }
+
+    [Test]
+    public void Drained_hits_of_removed_entries_are_ignored_by_the_policy()
+    {
+        var policy = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { MaxHandles = 4, Capacity = 4 });
+        var buffer = new ReadBuffer(stripes: 1);
+        policy.OnAdd(0, 10, 1);
+        policy.OnAdd(1, 11, 1);
+        buffer.TryRecordHit(0, 10);
+        buffer.TryRecordHit(1, 11);
+        policy.OnRemove(1);
+        Assert.DoesNotThrow(() => buffer.DrainUnsynchronized(policy));
+        Assert.That(policy.Count, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Bad_arguments_throw()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new ReadBuffer(-1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new ReadBuffer(2000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReadBuffer(1).TryRecordHit(-1, 0));
+        Assert.Throws<ArgumentNullException>(() => new ReadBuffer(1).DrainUnsynchronized(null!));
+        Assert.That(new ReadBuffer(3).StripeCount, Is.EqualTo(4));
+    }
+
+    [Test]
+    public void Recording_and_draining_allocate_nothing()
+    {
+        var buffer = new ReadBuffer();
+        var policy = PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 64, Capacity = 64 });
+        for (int h = 0; h < 64; h++)
+        {
+            policy.OnAdd(h, (ulong)h, 1);
+        }
+        void Run()
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                if (!buffer.TryRecordHit(i & 63, (ulong)(i & 63)))
+                {
+                    buffer.DrainUnsynchronized(policy);
+                }
+                if ((i & 7) == 0)
+                {
+                    buffer.TryRecordMiss((ulong)i);
+                }
+            }
+            buffer.DrainUnsynchronized(policy);
+        }
+        Run();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run();
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
+    [Test]
+    public void Concurrent_readers_and_one_drainer_lose_records_but_never_corrupt_them()
+    {
+        // Each reader records (handle, hash) pairs with hash = handle * 31 + 7, so a torn record would show.
+        int readers = Math.Max(2, Math.Min(4, Environment.ProcessorCount));
+        int perReader = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_STRESS_OPS"), out int n) ? n : 200_000;
+        var buffer = new ReadBuffer(stripes: 2);
+        var checker = new CheckingPolicy();
+        long accepted = 0;
+        using var done = new CountdownEvent(readers);
+        var threads = Enumerable.Range(0, readers).Select(r => new Thread(() =>
+        {
+            long mine = 0;
+            for (int i = 0; i < perReader; i++)
+            {
+                int handle = (i * 7 + r) & 0xFFFF;
+                if (buffer.TryRecordHit(handle, (ulong)handle * 31 + 7))
+                {
+                    mine++;
+                }
+            }
+            Interlocked.Add(ref accepted, mine);
+            done.Signal();
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        long drained = 0;
+        var gate = new object();
+        while (!done.IsSet)
+        {
+            lock (gate)
+            {
+                drained += buffer.DrainUnsynchronized(checker);
+            }
+        }
+        threads.ForEach(t => t.Join());
+        drained += buffer.DrainUnsynchronized(checker);
+        Assert.That(checker.Torn, Is.Zero, "a record was torn");
+        Assert.That(drained, Is.EqualTo(Interlocked.Read(ref accepted)), "every accepted record is drained exactly once");
+        Assert.That(drained, Is.Positive);
+    }
+
+    private sealed class CheckingPolicy : IEvictionPolicy
+    {
+        public long Torn;
+        public string Name => "checking";
+        public long Capacity => 1;
+        public int MaxHandles => 1 << 20;
+        public int Count => 0;
+        public long Weight => 0;
+        public bool ConcurrentHits => false;
+        public void OnHit(int handle, ulong keyHash)
+        {
+            if (keyHash != (ulong)handle * 31 + 7) Torn++;
+        }
+        public void OnMiss(ulong keyHash) => Torn++;
+        public void OnAdd(int handle, ulong keyHash, long weight) { }
+        public void OnUpdate(int handle, ulong keyHash, long newWeight) { }
+        public void OnRemove(int handle) { }
+        public int SelectVictim() => -1;
+        public bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;
+        public void Clear() { }
+    }
+}

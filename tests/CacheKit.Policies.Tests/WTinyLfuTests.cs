@@ -1,0 +1,184 @@
+using CacheKit.Policies;
+
+namespace CacheKit.Policies.Tests;
+
+/// <summary>W-TinyLFU specifics: admission protects the frequent set, and the hill climber moves the window.</summary>
+[TestFixture]
+public sealed class WTinyLfuTests
+{
+    private const int Capacity = 200;
+
+    private static WTinyLfuPolicy Create(double? window = null) =>
+        (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = Capacity + 1, Capacity = Capacity, WindowFraction = window });
+
+    /// <summary>Recency-heavy: a zig-zag sweep over 1.5x capacity keys (forward, then backward); LRU is optimal on it.</summary>
+    private static IEnumerable<int> ZigZag(int accesses)
+    {
+        int n = Capacity * 3 / 2, i = 0;
+        while (true)
+        {
+            for (int k = 0; k < n; k++, i++)
+            {
+                if (i == accesses) yield break;
+                yield return k;
+            }
+            for (int k = n - 1; k >= 0; k--, i++)
+            {
+                if (i == accesses) yield break;
+                yield return k;
+            }
+        }
+    }
+
+    /// <summary>Frequency-heavy: Zipf(1.0) over 20x capacity keys, with one-off scans mixed in.</summary>
+    private static IEnumerable<int> ZipfWithScans(int accesses, int seed)
+    {
+        int keys = Capacity * 20;
+        var cdf = new double[keys];
+        double sum = 0;
+        for (int k = 0; k < keys; k++)
+        {
+            sum += 1.0 / (k + 1);
+            cdf[k] = sum;
+        }
+        var rng = new Random(seed);
+        int scanKey = keys;
+        for (int i = 0; i < accesses; i++)
+        {
+            if (i % 10 == 9)
+            {
+                yield return scanKey++;   // never seen again
+                continue;
+            }
+            double u = rng.NextDouble() * sum;
+            int idx = Array.BinarySearch(cdf, u);
+            yield return idx >= 0 ? idx : ~idx;
+        }
+    }
+
+    private static (double HitRatio, long Window) Replay(WTinyLfuPolicy policy, IEnumerable<int> keys, int keySpace)
+    {
+        var driver = new PolicyDriver(policy, keySpace);
+        foreach (int k in keys)
+        {
+            driver.Access(k, 1);
+        }
+        return ((double)driver.Hits / (driver.Hits + driver.Misses), policy.WindowMaximum);
+    }
+
+    [Test]
+    public void Hill_climber_grows_the_window_on_a_recency_heavy_workload()
+    {
+        var policy = Create();
+        long initial = policy.WindowMaximum;
+        var (adaptive, window) = Replay(policy, ZigZag(400_000), Capacity * 2);
+        var (fixedSmall, _) = Replay(Create(0.01), ZigZag(400_000), Capacity * 2);
+        TestContext.Out.WriteLine($"zigzag: window {initial} -> {window}; hit ratio adaptive {adaptive:P2}, fixed 1% {fixedSmall:P2}");
+        Assert.That(window, Is.GreaterThan(initial * 10), "the window should have grown well past 1%");
+        Assert.That(adaptive, Is.GreaterThan(fixedSmall), "growing the window must pay off on this workload");
+    }
+
+    /// <summary>Frequency-heavy: a loop over 1.5x capacity keys; LRU gets nothing, a stable frequent set gets ~2/3.</summary>
+    private static IEnumerable<int> Loop(int accesses)
+    {
+        int n = Capacity * 3 / 2;
+        for (int i = 0; i < accesses; i++)
+        {
+            yield return i % n;
+        }
+    }
+
+    [Test]
+    public void Hill_climber_keeps_the_window_small_on_a_frequency_heavy_workload()
+    {
+        var policy = Create();
+        var (adaptive, window) = Replay(policy, Loop(400_000), Capacity * 2);
+        var (fixedLarge, _) = Replay(Create(0.5), Loop(400_000), Capacity * 2);
+        var (_, recencyWindow) = Replay(Create(), ZigZag(400_000), Capacity * 2);
+        TestContext.Out.WriteLine($"loop: window {window} (zigzag: {recencyWindow}); hit ratio adaptive {adaptive:P2}, fixed 50% {fixedLarge:P2}");
+        Assert.That(window, Is.LessThanOrEqualTo(Capacity / 10), "the window should stay small when frequency wins");
+        Assert.That(window, Is.LessThan(recencyWindow));
+        Assert.That(adaptive, Is.GreaterThan(fixedLarge));
+    }
+
+    [Test]
+    public void Hill_climber_follows_zipf_without_losing_to_a_fixed_window()
+    {
+        var (adaptive, window) = Replay(Create(), ZipfWithScans(400_000, seed: 1), Capacity * 20 + 400_000);
+        var (fixedSmall, _) = Replay(Create(0.01), ZipfWithScans(400_000, seed: 1), Capacity * 20 + 400_000);
+        TestContext.Out.WriteLine($"zipf+scans: window {window}; hit ratio adaptive {adaptive:P2}, fixed 1% {fixedSmall:P2}");
+        Assert.That(adaptive, Is.GreaterThan(fixedSmall - 0.01));
+    }
+
+    [Test]
+    public void Fixed_window_does_not_move()
+    {
+        var policy = Create(0.25);
+        Assert.That(policy.WindowMaximum, Is.EqualTo(50));
+        Replay(policy, ZigZag(100_000), Capacity * 2);
+        Assert.That(policy.WindowMaximum, Is.EqualTo(50));
+        Assert.That(policy.Name, Is.EqualTo("W-TinyLFU(0.25)"));
+    }
+
+    [Test]
+    public void A_scan_does_not_flush_the_frequent_set()
+    {
+        var policy = Create();
+        var driver = new PolicyDriver(policy, 100_000);
+        for (int round = 0; round < 20; round++)
+        {
+            for (int k = 0; k < Capacity / 2; k++)
+            {
+                driver.Access(k, 1);
+            }
+        }
+        for (int k = 1_000; k < 50_000; k++)
+        {
+            driver.Access(k, 1);   // a long one-pass scan
+        }
+        int resident = Enumerable.Range(0, Capacity / 2).Count(driver.IsResident);
+        Assert.That(resident, Is.GreaterThanOrEqualTo(Capacity / 2 - 5), "the hot set must survive the scan");
+    }
+
+    /// <summary>A hot set of 40 keys touched round-robin, one hot access after every one-off key:
+    /// the hot keys' reuse distance (80 distinct keys) exceeds the capacity (50), so recency alone
+    /// loses them, while TinyLFU admission keeps them.</summary>
+    private static int HotResidentAfterPollution(PolicyKind kind, bool admission, bool askAdmission)
+    {
+        var policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 51, Capacity = 50, TinyLfuAdmission = admission });
+        var driver = new PolicyDriver(policy, 100_000);
+        for (int round = 0; round < 5; round++)
+        {
+            for (int k = 0; k < 40; k++)
+            {
+                driver.Access(k, 1, askAdmission);
+            }
+        }
+        for (int i = 0; i < 20_000; i++)
+        {
+            driver.Access(1_000 + i, 1, askAdmission);
+            driver.Access(i % 40, 1, askAdmission);
+            if (i % 1000 == 0)
+            {
+                driver.Validate();
+            }
+        }
+        return Enumerable.Range(0, 40).Count(driver.IsResident);
+    }
+
+    [TestCase(PolicyKind.Lru)]
+    [TestCase(PolicyKind.Fifo)]
+    [TestCase(PolicyKind.Clock)]
+    [TestCase(PolicyKind.Sieve)]
+    [TestCase(PolicyKind.Slru)]
+    [TestCase(PolicyKind.S3Fifo)]
+    public void TinyLfu_admission_protects_any_policy_from_pollution(PolicyKind kind)
+    {
+        int without = HotResidentAfterPollution(kind, admission: false, askAdmission: true);
+        int asked = HotResidentAfterPollution(kind, admission: true, askAdmission: true);
+        int duel = HotResidentAfterPollution(kind, admission: true, askAdmission: false);
+        TestContext.Out.WriteLine($"{kind}: hot keys resident without admission {without}, with ShouldAdmit {asked}, with the SelectVictim duel {duel}");
+        Assert.That(asked, Is.GreaterThanOrEqualTo(38));
+        Assert.That(duel, Is.GreaterThanOrEqualTo(38));
+    }
+}
