@@ -359,14 +359,39 @@ public sealed partial class OffHeapCache : IDisposable
 
     internal SlabPool Pool => _pool;
 
-    /// <summary>Checks every shard's invariants under its lock (tests call it after each step).</summary>
+    /// <summary>
+    /// Checks the invariants of every shard (index, counters), its policy and the slab pool with all
+    /// shard locks held (taken in index order); tests call it after steps. Throws
+    /// <see cref="InvalidOperationException"/> naming the first invariant broken.
+    /// </summary>
     internal void ValidateInvariants()
     {
-        foreach (Shard shard in _shards)
+        int locked = 0;
+        try
         {
-            lock (shard.Gate)
+            for (; locked < _shards.Length; locked++)
+            {
+                _shards[locked].Gate.Enter();
+            }
+            foreach (Shard shard in _shards)
             {
                 shard.ValidateInvariantsUnsynchronized();
+                if (shard.Policy is PolicyBase policy)
+                {
+                    policy.ValidateInvariants();
+                }
+                else
+                {
+                    ExtendedPolicies.ValidateInvariants(shard.Policy);
+                }
+            }
+            _pool.ValidateInvariants();   // no arena is working: we hold every shard's lock
+        }
+        finally
+        {
+            for (int i = locked - 1; i >= 0; i--)
+            {
+                _shards[i].Gate.Exit();
             }
         }
         if (_pool.OwnedBytes > _capacityBytes)

@@ -536,7 +536,8 @@ internal sealed unsafe class Shard
     /// <summary>
     /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries;
     /// else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
-    /// from another size class. False when none of that made room.
+    /// from another size class if the arena says one should move; else evict policy victims up to the
+    /// cap once more. False when none of that made room.
     /// </summary>
     private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool askAdmission, out SlabHandle handle)
     {
@@ -572,9 +573,9 @@ internal sealed unsafe class Shard
             }
         }
 
-        // The victims freed chunks of other classes only: the size mix has shifted. Take one page of
-        // another class (the arena picks the class with the least demand / most free chunks) and evict
-        // what still lives on it.
+        // The victims freed chunks of other classes only: the size mix may have shifted. If this class
+        // holds less than its fair share of pages (the arena judges by recent demand), take one page
+        // of the class furthest above its share and evict what still lives on it.
         int classIndex = _classes.ClassOf(size);
         if (_arena.TryPickPageToReclaim(classIndex, out int pageId))
         {
@@ -583,6 +584,22 @@ internal sealed unsafe class Shard
             {
                 EvictChunkUnsynchronized(_reclaimScratch[i]);
             }
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+
+        // No page should move: the class has its share, so room must come from inside it. Keep
+        // following the policy's order, at most the cap once more, until one of its chunks frees.
+        for (int i = 0; i < _maxEvictionsPerInsert; i++)
+        {
+            int victim = _policy.SelectVictim();
+            if (victim < 0)
+            {
+                break;
+            }
+            EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
             if (_arena.TryAllocate(size, out handle))
             {
                 return true;
