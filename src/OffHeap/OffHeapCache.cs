@@ -376,13 +376,16 @@ public sealed partial class OffHeapCache : IDisposable
             foreach (Shard shard in _shards)
             {
                 shard.ValidateInvariantsUnsynchronized();
-                if (shard.Policy is PolicyBase policy)
+                switch (shard.Policy)
                 {
-                    policy.ValidateInvariants();
-                }
-                else
-                {
-                    ExtendedPolicies.ValidateInvariants(shard.Policy);
+                    case PolicyBase core:
+                        core.ValidateInvariants();
+                        break;
+                    case TinyLfuAdmissionPolicy:
+                        break;   // its inner policy is private to the wrapper; the shard checks still cover its count
+                    default:
+                        ExtendedPolicies.ValidateInvariants(shard.Policy);
+                        break;
                 }
             }
             _pool.ValidateInvariants();   // no arena is working: we hold every shard's lock
@@ -407,6 +410,7 @@ public sealed partial class OffHeapCache : IDisposable
             MaxHandles = layout.BucketsPerShard * IndexBucket.SlotCount,
             Capacity = layout.PolicyCapacity(shardIndex),
             Seed = 0x5EED + shardIndex,
+            TinyLfuAdmission = options.TinyLfuAdmission,
         };
         try
         {
