@@ -389,6 +389,20 @@ public sealed partial class OffHeapCache : IDisposable
                 }
             }
             _pool.ValidateInvariants();   // no arena is working: we hold every shard's lock
+            long entries = 0;
+            foreach (Shard shard in _shards)
+            {
+                entries += shard.Count;
+            }
+            long liveChunks = 0;
+            foreach (SlabClassStatistics c in _pool.GetStatistics().Classes)
+            {
+                liveChunks += c.LiveChunks;
+            }
+            if (liveChunks != entries)
+            {
+                throw new InvalidOperationException($"The slab holds {liveChunks} live chunks but the index {entries} entries: a chunk leaked or an entry lost its chunk.");
+            }
         }
         finally
         {

@@ -337,7 +337,16 @@ internal sealed unsafe class Shard
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
         }
 
-        int slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        int slot;
+        try
+        {
+            slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        }
+        catch
+        {
+            _arena.Free(handle);   // a throwing eviction listener: give the unpublished chunk back
+            throw;
+        }
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
         Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
@@ -672,15 +681,26 @@ internal sealed unsafe class Shard
         {
             _evictions++;
         }
-        if (_listener is not null)
+        if (_listener is null)
         {
-            uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-            SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-            EntryHeader header = ReadHeaderUnsynchronized(handle);
+            RemoveSlotUnsynchronized(slot);
+            return;
+        }
+
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        try
+        {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
             _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
         }
-        RemoveSlotUnsynchronized(slot);
+        finally
+        {
+            // Even if the listener throws, the eviction completes: the cache stays consistent and the
+            // exception reaches the caller of the operation that evicted.
+            RemoveSlotUnsynchronized(slot);
+        }
     }
 
     /// <summary>Unpublishes a slot, fixes the overflow counts, frees the chunk, tells the policy.</summary>
