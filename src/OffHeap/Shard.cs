@@ -197,6 +197,7 @@ internal sealed unsafe class Shard
         {
             uint bucketIndex = Wrap(home + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint version = Volatile.Read(ref bucket->Version);
             if ((version & 1) != 0)
             {
@@ -206,6 +207,7 @@ internal sealed unsafe class Shard
 
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = Volatile.Read(ref bucket->Slots[s]);
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -262,6 +264,7 @@ internal sealed unsafe class Shard
                 }
 
                 Interlocked.MemoryBarrier();   // the copy above completes before the version re-read
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
                     return false;
@@ -277,6 +280,7 @@ internal sealed unsafe class Shard
                 return true;
             }
 
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint overflow = Volatile.Read(ref bucket->Overflow);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref bucket->Version) != version)
@@ -369,6 +373,7 @@ internal sealed unsafe class Shard
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         if (existing >= 0)
         {
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             ulong oldWord = bucket->Slots[s];
             SlabHandle oldHandle = SlotWord.Handle(oldWord);
             EntryHeader old = ReadHeaderUnsynchronized(oldHandle);
@@ -435,6 +440,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(b);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (bucket->Slots[s] != 0)
                 {
                     RemoveSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s);
@@ -454,6 +460,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -468,6 +475,7 @@ internal sealed unsafe class Shard
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
             }
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             if (bucket->Overflow == 0)
             {
                 break;
@@ -486,6 +494,7 @@ internal sealed unsafe class Shard
                 IndexBucket* bucket = BucketAt(Wrap(home + d));
                 for (int s = 0; s < IndexBucket.SlotCount; s++)
                 {
+                    // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                     if (bucket->Slots[s] != 0)
                     {
                         continue;
@@ -493,6 +502,7 @@ internal sealed unsafe class Shard
                     for (uint k = 0; k < d; k++)
                     {
                         IndexBucket* passed = BucketAt(Wrap(home + k));
+                        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                         Volatile.Write(ref passed->Overflow, passed->Overflow + 1);
                     }
                     return (int)(Wrap(home + d) * IndexBucket.SlotCount) + s;
@@ -528,6 +538,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word != 0)
                 {
@@ -630,6 +641,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {
@@ -660,6 +672,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
                 {
                     EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
@@ -709,6 +722,7 @@ internal sealed unsafe class Shard
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         IndexBucket* bucket = BucketAt(bucketIndex);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         ulong word = bucket->Slots[s];
         Debug.Assert(word != 0, "removing an empty slot");
         SlabHandle handle = SlotWord.Handle(word);
@@ -718,6 +732,7 @@ internal sealed unsafe class Shard
         for (uint k = 1; k <= header.ProbeDistance; k++)
         {
             IndexBucket* passed = BucketAt(Wrap(bucketIndex + _bucketCount - k));
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Debug.Assert(passed->Overflow > 0, "overflow count underflow");
             Volatile.Write(ref passed->Overflow, passed->Overflow - 1);
         }
@@ -734,9 +749,11 @@ internal sealed unsafe class Shard
     /// <summary>Changes one slot inside the bucket's sequence lock.</summary>
     private static void PublishUnsynchronized(IndexBucket* bucket, int s, ulong word)
     {
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the slot changes
         Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
         Volatile.Write(ref bucket->Slots[s], word);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         Volatile.Write(ref bucket->Version, odd + 1);            // release: the slot is visible before even
     }
 
@@ -758,9 +775,11 @@ internal sealed unsafe class Shard
         for (uint b = 0; b < _bucketCount; b++)
         {
             IndexBucket* bucket = BucketAt(b);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Check((bucket->Version & 1) == 0, "bucket version odd outside a write");
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {
