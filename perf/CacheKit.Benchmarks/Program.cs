@@ -5,6 +5,18 @@ namespace CacheKit.Benchmarks;
 /// <summary>Entry point: <c>dotnet run -c Release --project perf/CacheKit.Benchmarks -- --filter '*'</c>.</summary>
 public static class Program
 {
-    /// <summary>Runs the benchmarks selected on the command line (BenchmarkDotNet's switcher).</summary>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>
+    /// Runs the benchmarks selected on the command line (BenchmarkDotNet's switcher), or a named report:
+    /// <c>fragmentation</c> (slab size classes against the Twitter size statistics).
+    /// </summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "fragmentation")
+        {
+            return Slab.FragmentationReport.Run(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

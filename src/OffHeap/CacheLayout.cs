@@ -1,0 +1,145 @@
+using System.Numerics;
+using CacheKit.Slab;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// The sizes an <see cref="OffHeapCache"/> is built with, derived from (and validating) its options.
+/// </summary>
+internal readonly record struct CacheLayout(
+    int PageSize,
+    int ShardCount,
+    int BucketsPerShard,
+    long? MaxEntries,
+    int MaxValueBytes,
+    int MaxEntryBytes)
+{
+    /// <summary>Most shards (the shard is picked by the top 8 bits of the hash).</summary>
+    public const int MaxShards = 256;
+
+    /// <summary>
+    /// Index load aimed for: slots = entries * 5 / 3 (load 0.6). With 8-bucket windows of 7 slots a
+    /// full window then hits about 1 insert in 40 000 (simulated), so nearly every eviction is the policy's.
+    /// </summary>
+    private const int SlotsPerEntryNumerator = 5;
+    private const int SlotsPerEntryDenominator = 3;
+
+    /// <summary>With the MaxEntries bound, each shard keeps at least this many entries (so sharding does not cost hit ratio).</summary>
+    private const long MinEntriesPerShard = 4096;
+
+    /// <summary>
+    /// With automatic shards, each shard gets at least this many pages of budget: a shard needs a page
+    /// per size class in use, or it keeps reclaiming whole pages (the default table has ~60 classes up to 4 KiB).
+    /// </summary>
+    private const long MinPagesPerShard = 64;
+
+    /// <summary>Native bytes of all shards' indexes.</summary>
+    public long IndexBytes => (long)ShardCount * BucketsPerShard * 64;
+
+    /// <summary>The least CapacityBytes that holds the index and one page per shard.</summary>
+    public long MinimumCapacity => IndexBytes + ((long)ShardCount * PageSize);
+
+    /// <summary>The policy's weight budget for shard <paramref name="shard"/> (entries; every weight is 1).</summary>
+    public long PolicyCapacity(int shard)
+    {
+        if (MaxEntries is long max)
+        {
+            return (max / ShardCount) + (shard < max % ShardCount ? 1 : 0);
+        }
+        // Bytes bound only: the policy keeps the index at load 0.6; memory usually binds first.
+        return (long)BucketsPerShard * IndexBucket.SlotCount * SlotsPerEntryDenominator / SlotsPerEntryNumerator;
+    }
+
+    public static CacheLayout Compute(OffHeapCacheOptions o)
+    {
+        if (o.CapacityBytes <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, "CapacityBytes must be positive (it must hold the index and one page per shard).");
+        }
+        if (o.MaxEntries is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, "MaxEntries must be at least 1 (or null for no entry-count bound).");
+        }
+        if (o.MaxKeyBytes is < 1 or > OffHeapCacheOptions.MaxKeyBytesLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxKeyBytes), o.MaxKeyBytes, $"MaxKeyBytes must be in [1, {OffHeapCacheOptions.MaxKeyBytesLimit}].");
+        }
+        if (o.ShardCount != 0 && (o.ShardCount < 0 || o.ShardCount > MaxShards || !BitOperations.IsPow2(o.ShardCount)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.ShardCount), o.ShardCount, $"ShardCount must be 0 (automatic) or a power of two in [1, {MaxShards}].");
+        }
+        if (o.PageSize != 0 && (o.PageSize < SlabOptions.MinPageSize || o.PageSize > SlabOptions.MaxPageSize || !BitOperations.IsPow2(o.PageSize)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.PageSize), o.PageSize, $"PageSize must be 0 (automatic) or a power of two in [{SlabOptions.MinPageSize}, {SlabOptions.MaxPageSize}].");
+        }
+        if (o.AverageEntrySizeHint is < 32 or > (1 << 20))
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.AverageEntrySizeHint), o.AverageEntrySizeHint, "AverageEntrySizeHint must be in [32, 1048576].");
+        }
+        if (o.MaxEvictionsPerInsert is < 1 or > 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxEvictionsPerInsert), o.MaxEvictionsPerInsert, "MaxEvictionsPerInsert must be in [1, 1024].");
+        }
+        if (!Enum.IsDefined(o.Policy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.Policy), o.Policy, "Policy must be a defined CachePolicy value.");
+        }
+        if (o.DefaultTimeToLive is { } ttl && ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.DefaultTimeToLive), ttl, "DefaultTimeToLive must be positive (greater than TimeSpan.Zero) or null.");
+        }
+
+        int pageSize = o.PageSize != 0
+            ? o.PageSize
+            : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / 64)), SlabOptions.MinPageSize, 1 << 20);
+
+        int maxEntryBytes = SizeClassTable.CreateDefault(pageSize).MaxChunkSize;
+        int largestValue = maxEntryBytes - EntryHeader.Size - o.MaxKeyBytes;
+        if (largestValue < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxKeyBytes), o.MaxKeyBytes, $"MaxKeyBytes must leave room for the 16-byte header in the largest chunk ({maxEntryBytes} bytes with PageSize {pageSize}).");
+        }
+        if (o.MaxValueBytes is int maxValue && (maxValue < 0 || maxValue > largestValue))
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte header - MaxKeyBytes {o.MaxKeyBytes}).");
+        }
+
+        int shards = o.ShardCount;
+        if (shards == 0)
+        {
+            shards = (int)Math.Min(MaxShards, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 4));
+            while (shards > 1 && o.CapacityBytes / shards < MinPagesPerShard * pageSize)
+            {
+                shards /= 2;
+            }
+            while (shards > 1 && o.MaxEntries is long m && m / shards < MinEntriesPerShard)
+            {
+                shards /= 2;
+            }
+        }
+
+        long slotsPerShard;
+        if (o.MaxEntries is long maxEntries)
+        {
+            long entriesPerShard = (maxEntries + shards - 1) / shards;
+            slotsPerShard = entriesPerShard * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
+        }
+        else
+        {
+            slotsPerShard = o.CapacityBytes / shards / o.AverageEntrySizeHint * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
+        }
+        long buckets = Math.Max(8, (slotsPerShard + IndexBucket.SlotCount - 1) / IndexBucket.SlotCount);
+        if (buckets > int.MaxValue / IndexBucket.SlotCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
+        }
+
+        var layout = new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);
+        if (o.CapacityBytes < layout.MinimumCapacity)
+        {
+            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
+                $"CapacityBytes must be at least {layout.MinimumCapacity}: the index ({layout.IndexBytes} bytes) and one page per shard ({shards} x {pageSize} bytes).");
+        }
+        return layout;
+    }
+}

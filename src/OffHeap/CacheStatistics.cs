@@ -1,0 +1,51 @@
+namespace CacheKit.OffHeap;
+
+/// <summary>A snapshot of an <see cref="OffHeapCache"/>'s counters (<see cref="OffHeapCache.GetStatistics"/>).</summary>
+/// <remarks>Counters are summed over shards without stopping writers, so under concurrent use the
+/// fields of one snapshot may be a few operations apart from each other.</remarks>
+public sealed class CacheStatistics
+{
+    internal CacheStatistics(long hits, long misses, long evictions, long expirations, long rejections,
+        long count, long payloadBytes, long nativeBytes, long capacityBytes)
+    {
+        Hits = hits;
+        Misses = misses;
+        Evictions = evictions;
+        Expirations = expirations;
+        Rejections = rejections;
+        Count = count;
+        PayloadBytes = payloadBytes;
+        NativeBytes = nativeBytes;
+        CapacityBytes = capacityBytes;
+    }
+
+    /// <summary>Lookups that returned a value (TryGet, ContainsKey and the lookups of GetOrAdd).</summary>
+    public long Hits { get; }
+
+    /// <summary>Lookups that found no live value (absent or expired).</summary>
+    public long Misses { get; }
+
+    /// <summary>Live entries removed to make room (policy victims, index overflow, page reclaim).</summary>
+    public long Evictions { get; }
+
+    /// <summary>Expired entries reclaimed.</summary>
+    public long Expirations { get; }
+
+    /// <summary>Sets that did not store their entry: refused by admission, or no room could be made within the per-insert eviction cap.</summary>
+    public long Rejections { get; }
+
+    /// <summary>Entries stored, including expired ones not yet reclaimed.</summary>
+    public long Count { get; }
+
+    /// <summary>Bytes of keys and values stored.</summary>
+    public long PayloadBytes { get; }
+
+    /// <summary>Every native byte the cache owns right now (pages, index); never above <see cref="CapacityBytes"/>.</summary>
+    public long NativeBytes { get; }
+
+    /// <summary>The configured budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>).</summary>
+    public long CapacityBytes { get; }
+
+    /// <summary>Hits / (Hits + Misses), or 0 when there was no lookup.</summary>
+    public double HitRatio => Hits + Misses == 0 ? 0 : (double)Hits / (Hits + Misses);
+}

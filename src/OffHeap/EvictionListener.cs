@@ -1,0 +1,21 @@
+namespace CacheKit.OffHeap;
+
+/// <summary>Why an entry left the cache without being removed by the user.</summary>
+public enum EvictionReason
+{
+    /// <summary>Evicted to make room (policy victim, entry-count bound, full index window).</summary>
+    Capacity,
+    /// <summary>Its time to live had passed.</summary>
+    Expired,
+    /// <summary>Its page was taken for another size class when the size mix shifted.</summary>
+    PageReclaimed,
+}
+
+/// <summary>
+/// Called for each entry the cache evicts or expires, with the entry's key bytes (valid only during
+/// the call). It runs under the shard's write lock: keep it short, allocate nothing if you can, and
+/// never call back into the cache from it.
+/// </summary>
+/// <param name="key">The evicted entry's key.</param>
+/// <param name="reason">Why it left.</param>
+public delegate void EvictionListener(ReadOnlySpan<byte> key, EvictionReason reason);

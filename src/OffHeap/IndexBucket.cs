@@ -1,0 +1,104 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using CacheKit.Slab;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// One bucket of a shard's index: exactly one 64-byte cache line in native memory (from
+/// <see cref="SlabPool.TryAllocateBlock"/>, so it counts in the budget).
+/// </summary>
+/// <remarks>
+/// <code>
+///  byte 0        4            8                                                   64
+///  [ Version u32 ][ Overflow u32 ][ slot 0 ][ slot 1 ] ... [ slot 6 ]  (7 x u64)
+/// </code>
+/// <para><b>Version</b>: a sequence lock. Odd while a writer (holding the shard lock) changes a slot
+/// of this bucket or its overflow count; each change adds 2. Readers validate against it.</para>
+/// <para><b>Overflow</b>: number of entries stored in a later bucket of their probe window whose
+/// window passes through this bucket (they found it full). A lookup stops at the first bucket whose
+/// overflow is 0, so misses usually read one cache line; at most <see cref="Shard.ProbeBuckets"/>.</para>
+/// <para><b>Slot word</b> (see <see cref="SlotWord"/>): 0 = empty, else
+/// <c>[ tag: 16 bits ][ SlabHandle.Value: 48 bits ]</c>.</para>
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+internal unsafe struct IndexBucket
+{
+    /// <summary>Slots per bucket: (64 - 8) / 8.</summary>
+    public const int SlotCount = 7;
+
+    /// <summary>Sequence lock (odd = being written). Written only under the shard lock.</summary>
+    public uint Version;
+
+    /// <summary>Entries whose probe window passes over this bucket and are stored further on.</summary>
+    public uint Overflow;
+
+    /// <summary>The slots (<see cref="SlotWord"/>); 0 = empty.</summary>
+    public fixed ulong Slots[SlotCount];
+}
+
+/// <summary>Bit layout of an index slot: <c>[ tag (16) | SlabHandle.Value (48) ]</c>; 0 = empty.</summary>
+internal static class SlotWord
+{
+    /// <summary>Bits of the tag.</summary>
+    public const int TagBits = 16;
+
+    /// <summary>Position of the tag.</summary>
+    public const int TagShift = SlabHandle.Bits;
+
+    /// <summary>Mask of the handle field.</summary>
+    public const ulong HandleMask = (1UL << SlabHandle.Bits) - 1;
+
+    /// <summary>Position in the key hash of the 16 tag bits (bits 40..55: disjoint from the shard bits 56..63 and the bucket bits 0..31).</summary>
+    public const int HashTagShift = 40;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong TagOf(ulong hash) => (hash >> HashTagShift) & 0xFFFF;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Make(ulong hash, SlabHandle handle) => (TagOf(hash) << TagShift) | handle.Value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TagMatches(ulong word, ulong hash) => (word >> TagShift) == TagOf(hash);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SlabHandle Handle(ulong word) => SlabHandle.FromValue(word & HandleMask);
+}
+
+/// <summary>
+/// The 16-byte header at the start of every entry's slab chunk, followed by the key bytes and then
+/// the value bytes: <c>[ header 16 ][ key ][ value ]</c>, so an entry needs
+/// <c>16 + key + value</c> bytes rounded up to its size class.
+/// </summary>
+/// <remarks>
+/// <code>
+///  byte 0               4              6                7          8                         16
+///  [ ValueLength u32 ][ KeyLength u16 ][ ProbeDistance u8 ][ Flags u8 ][ ExpiresAt i64 ]
+/// </code>
+/// <para><b>ExpiresAt</b>: <see cref="TimeProvider.GetTimestamp"/> value at which the entry expires; 0 = never.</para>
+/// <para><b>ProbeDistance</b>: how many buckets after its home bucket the entry's slot is (0..7), so
+/// removal can fix the overflow counts without rehashing the key.</para>
+/// <para>No hash is stored: the slot's 16-bit tag filters, the full key compare decides. Page reclaim,
+/// which starts from a chunk, rehashes the key.</para>
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Size = 16)]
+internal struct EntryHeader
+{
+    /// <summary>Size of the header in bytes.</summary>
+    public const int Size = 16;
+
+    /// <summary>Length of the value in bytes.</summary>
+    public uint ValueLength;
+
+    /// <summary>Length of the key in bytes.</summary>
+    public ushort KeyLength;
+
+    /// <summary>Buckets between the entry's home bucket and the bucket holding its slot.</summary>
+    public byte ProbeDistance;
+
+    /// <summary>Reserved, 0.</summary>
+    public byte Flags;
+
+    /// <summary>Expiry timestamp (TimeProvider ticks), 0 = never.</summary>
+    public long ExpiresAt;
+}

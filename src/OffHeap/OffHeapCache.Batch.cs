@@ -1,0 +1,127 @@
+using System.Buffers;
+
+namespace CacheKit.OffHeap;
+
+public sealed partial class OffHeapCache
+{
+    /// <summary>
+    /// Stores many entries, taking each shard's write lock once for all of that shard's entries.
+    /// Entries of one key are applied in order (the last wins). Every key and value is checked before
+    /// anything is stored, so bad input leaves the cache unchanged.
+    /// </summary>
+    /// <param name="items">Keys and values.</param>
+    /// <param name="timeToLive">Time to live of every entry; null = the default.</param>
+    /// <returns>How many entries were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A key or value is too long, or the time to live is not positive; nothing was stored.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public int SetMany(ReadOnlySpan<KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>> items, TimeSpan? timeToLive = null)
+    {
+        long ttlTicks = timeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(timeToLive)) : _defaultTtlTicks;
+        ThrowIfDisposed();
+        foreach (KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>> item in items)
+        {
+            CheckKey(item.Key.Span);
+            CheckValue(item.Key.Span, item.Value.Span);
+        }
+        if (items.IsEmpty)
+        {
+            return 0;
+        }
+
+        // Stable counting sort of the items by shard, so each shard is locked once.
+        ulong[] hashes = ArrayPool<ulong>.Shared.Rent(items.Length);
+        int[] order = ArrayPool<int>.Shared.Rent(items.Length);
+        int[] starts = ArrayPool<int>.Shared.Rent(_shards.Length + 1);
+        try
+        {
+            Array.Clear(starts, 0, _shards.Length + 1);
+            for (int i = 0; i < items.Length; i++)
+            {
+                hashes[i] = Hash(items[i].Key.Span);
+                starts[ShardIndex(hashes[i]) + 1]++;
+            }
+            for (int s = 0; s < _shards.Length; s++)
+            {
+                starts[s + 1] += starts[s];
+            }
+            for (int i = 0; i < items.Length; i++)
+            {
+                order[starts[ShardIndex(hashes[i])]++] = i;
+            }
+            // starts[s] is now the end of shard s's run (and the start of shard s + 1's).
+
+            int stored = 0, begin = 0;
+            for (int s = 0; s < _shards.Length; s++)
+            {
+                int end = starts[s];
+                if (end == begin)
+                {
+                    continue;
+                }
+                Shard shard = Enter(hashes[order[begin]]);
+                try
+                {
+                    long expiresAt = ExpiresAt(ttlTicks);
+                    lock (shard.Gate)
+                    {
+                        for (int k = begin; k < end; k++)
+                        {
+                            int i = order[k];
+                            if (shard.SetUnsynchronized(hashes[i], items[i].Key.Span, items[i].Value.Span, expiresAt))
+                            {
+                                stored++;
+                            }
+                        }
+                    }
+                }
+                finally
+                {
+                    Exit(shard);
+                }
+                begin = end;
+            }
+            return stored;
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(hashes);
+            ArrayPool<int>.Shared.Return(order);
+            ArrayPool<int>.Shared.Return(starts);
+        }
+    }
+
+    /// <summary>
+    /// Looks many keys up (lock-free, like <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>),
+    /// appending each value found to <paramref name="destination"/> in key order.
+    /// </summary>
+    /// <param name="keys">The keys.</param>
+    /// <param name="destination">Receives the values found, one after another.</param>
+    /// <param name="valueLengths">Per key: the length of its value in <paramref name="destination"/>, or -1 on a miss. At least as long as <paramref name="keys"/>.</param>
+    /// <returns>Number of hits.</returns>
+    /// <exception cref="ArgumentException"><paramref name="valueLengths"/> is shorter than <paramref name="keys"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public int TryGetMany(ReadOnlySpan<ReadOnlyMemory<byte>> keys, IBufferWriter<byte> destination, Span<int> valueLengths)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        if (valueLengths.Length < keys.Length)
+        {
+            throw new ArgumentException($"valueLengths must hold at least keys.Length ({keys.Length}) items, not {valueLengths.Length}.", nameof(valueLengths));
+        }
+        foreach (ReadOnlyMemory<byte> key in keys)
+        {
+            CheckKey(key.Span);
+        }
+        int hits = 0;
+        var sink = new BufferWriterSink(destination);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            bool hit = Read(keys[i].Span, ref sink, out int length) == ReadResult.Hit;
+            valueLengths[i] = hit ? length : -1;
+            hits += hit ? 1 : 0;
+        }
+        return hits;
+    }
+
+    private int ShardIndex(ulong hash) => (int)(hash >> 56) >> _shardShift;
+}

@@ -1,0 +1,414 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.IO.Hashing;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using CacheKit.Policies;
+using CacheKit.Slab;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// A cache of byte keys and byte values held in native memory, outside the garbage-collected heap,
+/// within an exact byte budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>). Thread-safe in any
+/// mix of calls: reads take no lock, writes lock one shard.
+/// </summary>
+/// <remarks>
+/// <para>A key is hashed with a per-instance seeded XxHash3; the top 8 bits pick the shard. Each shard
+/// holds an index of 64-byte buckets and a slab arena of entries; an eviction policy per shard picks
+/// victims. See docs/engine.md for layouts and the concurrency argument.</para>
+/// <para>The span get and set paths allocate nothing on the managed heap, on hits, misses, evictions
+/// and expirations alike.</para>
+/// </remarks>
+public sealed partial class OffHeapCache : IDisposable
+{
+    private readonly SlabPool _pool;
+    private readonly Shard[] _shards;
+    private readonly int _shardShift;          // shard = (hash >> 56) >> _shardShift
+    private readonly long _seed;
+    private readonly TimeProvider _time;
+    private readonly long _defaultTtlTicks;    // 0 = never expire
+    private readonly int _maxKeyBytes;
+    private readonly int _maxValueBytes;
+    private readonly int _maxEntryBytes;       // the largest chunk: header + key + value must fit
+    private readonly long _capacityBytes;
+    private int _disposed;                     // 0 = open, 1 = disposed (or disposing)
+
+    /// <summary>Creates a cache; allocates its index at once (counted in the budget), pages on demand.</summary>
+    /// <param name="options">The configuration; validated, then copied (later changes have no effect).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> or its TimeProvider is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A value is outside its documented range; the message names it and the limit.</exception>
+    /// <exception cref="ArgumentException">The policy is not available.</exception>
+    public OffHeapCache(OffHeapCacheOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.TimeProvider, nameof(options.TimeProvider));
+        CacheLayout layout = CacheLayout.Compute(options);
+
+        _capacityBytes = options.CapacityBytes;
+        _time = options.TimeProvider;
+        _defaultTtlTicks = options.DefaultTimeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(options.DefaultTimeToLive)) : 0;
+        _maxKeyBytes = options.MaxKeyBytes;
+        _maxEntryBytes = layout.MaxEntryBytes;
+        _maxValueBytes = layout.MaxValueBytes;
+        _seed = options.HashSeed ?? BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
+        _shardShift = 8 - BitOperations.Log2((uint)layout.ShardCount);
+
+        _pool = new SlabPool(new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize });
+        try
+        {
+            _shards = new Shard[layout.ShardCount];
+            for (int i = 0; i < _shards.Length; i++)
+            {
+                nuint indexBytes = (nuint)layout.BucketsPerShard * (nuint)Unsafe.SizeOf<IndexBucket>();
+                if (!_pool.TryAllocateBlock(indexBytes, out NativeBlock block))
+                {
+                    throw new ArgumentOutOfRangeException(nameof(options.CapacityBytes), options.CapacityBytes,
+                        $"CapacityBytes is too small for the index ({layout.IndexBytes} bytes) and one page per shard ({layout.ShardCount} x {layout.PageSize}); the minimum for these options is {layout.MinimumCapacity}.");
+                }
+                IEvictionPolicy policy = CreatePolicy(options, layout, i);
+                _shards[i] = new Shard(_pool, block, (uint)layout.BucketsPerShard, policy, _time,
+                    options.EvictionListener, _seed, options.MaxEvictionsPerInsert);
+            }
+        }
+        catch
+        {
+            _pool.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Number of entries stored, including expired ones not yet reclaimed.</summary>
+    public long Count
+    {
+        get
+        {
+            ThrowIfDisposed();
+            long count = 0;
+            foreach (Shard shard in _shards)
+            {
+                count += shard.Count;
+            }
+            return count;
+        }
+    }
+
+    /// <summary>The largest key accepted (<see cref="OffHeapCacheOptions.MaxKeyBytes"/>).</summary>
+    public int MaxKeyBytes => _maxKeyBytes;
+
+    /// <summary>The largest value accepted with a key of <see cref="MaxKeyBytes"/>; shorter keys leave room for no more (the limit is per value).</summary>
+    public int MaxValueBytes => _maxValueBytes;
+
+    /// <summary>Number of shards.</summary>
+    public int ShardCount => _shards.Length;
+
+    /// <summary>
+    /// Copies the value of <paramref name="key"/> into <paramref name="destination"/>.
+    /// </summary>
+    /// <returns>
+    /// True on a hit (<paramref name="bytesWritten"/> = the value's length). False on a miss
+    /// (<paramref name="bytesWritten"/> = 0) and when <paramref name="destination"/> is too small
+    /// (<paramref name="bytesWritten"/> = the value's length, always &gt; 0, so the two are told apart;
+    /// retry with a buffer at least that long). After false the destination's content is unspecified.
+    /// </returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryGet(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
+    {
+        var sink = new SpanSink(destination);
+        ReadResult result = Read(key, ref sink, out int length);
+        bytesWritten = result == ReadResult.Miss ? 0 : length;
+        return result == ReadResult.Hit;
+    }
+
+    /// <summary>Appends the value of <paramref name="key"/> to <paramref name="destination"/>; false (nothing written) on a miss.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryGet(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var sink = new BufferWriterSink(destination);
+        return Read(key, ref sink, out _) == ReadResult.Hit;
+    }
+
+    /// <summary>Whether a live (not expired) entry for <paramref name="key"/> is stored. Counts as a lookup.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool ContainsKey(ReadOnlySpan<byte> key)
+    {
+        var sink = default(NoCopySink);
+        return Read(key, ref sink, out _) == ReadResult.Hit;
+    }
+
+    /// <summary>
+    /// Stores <paramref name="value"/> under <paramref name="key"/> with the default time to live.
+    /// </summary>
+    /// <returns>
+    /// Whether the entry is now stored. False when admission refused it or no room could be made
+    /// within the per-insert eviction cap; then any earlier value of the key is gone too.
+    /// </returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks);
+
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, expiring after <paramref name="timeToLive"/>.</summary>
+    /// <returns>Whether the entry is now stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative; the key or value is too long. The cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
+        => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)));
+
+    /// <summary>Removes the entry of <paramref name="key"/>; false if there was none.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Remove(ReadOnlySpan<byte> key)
+    {
+        CheckKey(key);
+        ulong hash = Hash(key);
+        Shard shard = Enter(hash);
+        try
+        {
+            lock (shard.Gate)
+            {
+                return shard.RemoveUnsynchronized(hash, key);
+            }
+        }
+        finally
+        {
+            Exit(shard);
+        }
+    }
+
+    /// <summary>Removes every entry (statistics counters are kept).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public void Clear()
+    {
+        Shard first = EnterAny();
+        try
+        {
+            foreach (Shard shard in _shards)
+            {
+                lock (shard.Gate)
+                {
+                    shard.ClearUnsynchronized();
+                }
+            }
+        }
+        finally
+        {
+            Exit(first);
+        }
+    }
+
+    /// <summary>A snapshot of the counters; cheap (sums one set of counters per shard).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public CacheStatistics GetStatistics()
+    {
+        ThrowIfDisposed();
+        long hits = 0, misses = 0, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0;
+        foreach (Shard shard in _shards)
+        {
+            hits += shard.Hits;
+            misses += shard.Misses;
+            evictions += shard.Evictions;
+            expirations += shard.Expirations;
+            rejections += shard.Rejections;
+            count += shard.Count;
+            payload += shard.PayloadBytes;
+        }
+        return new CacheStatistics(hits, misses, evictions, expirations, rejections, count, payload, _pool.OwnedBytes, _capacityBytes);
+    }
+
+    /// <summary>
+    /// Waits until no operation is inside the cache, then frees every native byte. A second call does
+    /// nothing; any later call throws <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        // Dekker handshake with Enter: it increments Active then reads _disposed; we wrote _disposed
+        // (full fence) and now read Active. Either it sees 1 and backs out, or we see its count and wait.
+        foreach (Shard shard in _shards)
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref shard.Hot.Active) != 0)
+            {
+                spin.SpinOnce();
+            }
+        }
+        _pool.Dispose();
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    private ReadResult Read<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+        where TSink : IValueSink, allows ref struct
+    {
+        CheckKey(key);
+        ulong hash = Hash(key);
+        Shard shard = Enter(hash);
+        try
+        {
+            return shard.Read(hash, key, ref sink, out valueLength);
+        }
+        finally
+        {
+            Exit(shard);
+        }
+    }
+
+    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
+    {
+        CheckKey(key);
+        CheckValue(key, value);
+        ulong hash = Hash(key);
+        Shard shard = Enter(hash);
+        try
+        {
+            long expiresAt = ExpiresAt(ttlTicks);
+            lock (shard.Gate)
+            {
+                return shard.SetUnsynchronized(hash, key, value, expiresAt);
+            }
+        }
+        finally
+        {
+            Exit(shard);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong Hash(ReadOnlySpan<byte> key) => XxHash3.HashToUInt64(key, _seed);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Shard ShardOf(ulong hash) => _shards[ShardIndex(hash)];
+
+    /// <summary>Registers an operation on the hash's shard stripe; throws if disposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Shard Enter(ulong hash)
+    {
+        Shard shard = ShardOf(hash);
+        Interlocked.Increment(ref shard.Hot.Active);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Decrement(ref shard.Hot.Active);
+            ThrowDisposed();
+        }
+        return shard;
+    }
+
+    internal Shard EnterAny() => Enter(0);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Exit(Shard shard) => Interlocked.Decrement(ref shard.Hot.Active);
+
+    internal void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    internal long ExpiresAt(long ttlTicks)
+    {
+        if (ttlTicks == 0)
+        {
+            return 0;
+        }
+        long now = _time.GetTimestamp();
+        long at = now > long.MaxValue - ttlTicks ? long.MaxValue : now + ttlTicks;
+        return at == 0 ? 1 : at;   // 0 means "never"
+    }
+
+    internal long ToTimestampTicks(TimeSpan timeToLive, string paramName)
+    {
+        if (timeToLive <= TimeSpan.Zero)
+        {
+            ThrowTtl(timeToLive, paramName);
+        }
+        Int128 ticks = (Int128)timeToLive.Ticks * _time.TimestampFrequency / TimeSpan.TicksPerSecond;
+        return ticks >= long.MaxValue ? long.MaxValue : Math.Max(1, (long)ticks);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckKey(ReadOnlySpan<byte> key)
+    {
+        if (key.Length > _maxKeyBytes)
+        {
+            ThrowKeyTooLong(key.Length, _maxKeyBytes);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > _maxValueBytes || EntryHeader.Size + key.Length + value.Length > _maxEntryBytes)
+        {
+            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.Size - key.Length));
+        }
+    }
+
+    internal IReadOnlyList<Shard> Shards => _shards;
+
+    internal SlabPool Pool => _pool;
+
+    /// <summary>Checks every shard's invariants under its lock (tests call it after each step).</summary>
+    internal void ValidateInvariants()
+    {
+        foreach (Shard shard in _shards)
+        {
+            lock (shard.Gate)
+            {
+                shard.ValidateInvariantsUnsynchronized();
+            }
+        }
+        if (_pool.OwnedBytes > _capacityBytes)
+        {
+            throw new InvalidOperationException($"Native bytes {_pool.OwnedBytes} exceed CapacityBytes {_capacityBytes}.");
+        }
+    }
+
+    private static IEvictionPolicy CreatePolicy(OffHeapCacheOptions options, CacheLayout layout, int shardIndex)
+    {
+        var policyOptions = new PolicyOptions
+        {
+            MaxHandles = layout.BucketsPerShard * IndexBucket.SlotCount,
+            Capacity = layout.PolicyCapacity(shardIndex),
+            Seed = 0x5EED + shardIndex,
+        };
+        try
+        {
+            return PolicyFactory.Create(options.Policy.ToPolicyKind(), policyOptions);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new ArgumentException($"Policy {options.Policy} is not available in this build: {e.Message}", nameof(options.Policy), e);
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(OffHeapCache));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowKeyTooLong(int length, int limit)
+        => throw new ArgumentOutOfRangeException("key", length, $"key is {length} bytes; the limit is {limit} bytes (MaxKeyBytes).");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowValueTooLarge(int length, int limit)
+        => throw new ArgumentOutOfRangeException("value", length, $"value is {length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk).");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowTtl(TimeSpan ttl, string paramName)
+        => throw new ArgumentOutOfRangeException(paramName, ttl, $"{paramName} must be positive (greater than TimeSpan.Zero).");
+}

@@ -1,0 +1,60 @@
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// How to build an <see cref="OffHeapCache"/>. Plain settable properties so the options bind from
+/// configuration; every value is validated when the cache is constructed (an
+/// <see cref="ArgumentOutOfRangeException"/> naming the property and its limit).
+/// </summary>
+public sealed class OffHeapCacheOptions
+{
+    /// <summary>The largest key the format can hold (the entry header keeps the key length in 16 bits).</summary>
+    public const int MaxKeyBytesLimit = ushort.MaxValue;
+
+    /// <summary>
+    /// The exact budget, in bytes, for every native byte the cache owns: slab pages and the index.
+    /// Must hold at least the index and one page per shard.
+    /// </summary>
+    public long CapacityBytes { get; set; }
+
+    /// <summary>Optional bound on the number of entries as well (at least 1); null = bytes only.</summary>
+    public long? MaxEntries { get; set; }
+
+    /// <summary>The eviction policy (one instance per shard). Default: <see cref="CachePolicy.WTinyLfu"/>.</summary>
+    public CachePolicy Policy { get; set; } = CachePolicy.WTinyLfu;
+
+    /// <summary>Time to live of entries set without an explicit one; null = they never expire. Must be positive.</summary>
+    public TimeSpan? DefaultTimeToLive { get; set; }
+
+    /// <summary>The clock for time to live (its monotonic <see cref="TimeProvider.GetTimestamp"/> is used). Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Number of shards, a power of two in [1, 256], or 0 (default) to choose from the processor count and the budget.</summary>
+    public int ShardCount { get; set; }
+
+    /// <summary>Longest key accepted, in [1, <see cref="MaxKeyBytesLimit"/>]. Default 8 KiB.</summary>
+    public int MaxKeyBytes { get; set; } = 8 * 1024;
+
+    /// <summary>
+    /// Largest value accepted; null (default) = the largest that fits one slab chunk together with a
+    /// key of <see cref="MaxKeyBytes"/> and the entry header. A value above what a chunk can hold is rejected at construction.
+    /// </summary>
+    public int? MaxValueBytes { get; set; }
+
+    /// <summary>Slab page size: a power of two in [64 KiB, 64 MiB], or 0 (default) to choose from the budget (1 MiB, smaller for small budgets).</summary>
+    public int PageSize { get; set; }
+
+    /// <summary>
+    /// Expected average entry size (header + key + value) when <see cref="MaxEntries"/> is not set, used
+    /// only to size the index: one slot per this many bytes of budget. Default 256; in [32, 1 MiB].
+    /// </summary>
+    public int AverageEntrySizeHint { get; set; } = 256;
+
+    /// <summary>Most live entries one insert may evict through the policy before giving up (then at most one page reclaim). Default 16; in [1, 1024].</summary>
+    public int MaxEvictionsPerInsert { get; set; } = 16;
+
+    /// <summary>Called for each evicted or expired entry; null (default) costs nothing.</summary>
+    public EvictionListener? EvictionListener { get; set; }
+
+    /// <summary>Hash seed for tests that need a reproducible layout; null (default) = random per instance.</summary>
+    internal long? HashSeed { get; set; }
+}

@@ -1,0 +1,788 @@
+using System.Diagnostics;
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using CacheKit.Policies;
+using CacheKit.Slab;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// One shard of an <see cref="OffHeapCache"/>: an open-addressing index of 64-byte buckets in
+/// native memory, a slab arena holding the entries, and an eviction policy over the index slots.
+/// </summary>
+/// <remarks>
+/// <para><b>Handles.</b> The policy handle of an entry is its slot number in the index
+/// (<c>bucket * 7 + slot</c>). Entries never move between slots while they live (an update replaces
+/// the chunk in the same slot), so the handle is stable from OnAdd to OnRemove.</para>
+/// <para><b>Probing.</b> A key's window is its home bucket and the next <see cref="ProbeBuckets"/> - 1
+/// buckets (wrapping). Inserts take the first empty slot of the window and raise the overflow count
+/// of every bucket they passed; a full window evicts one of its entries. Lookups stop at the first
+/// bucket whose overflow count is 0. Bounded by construction: no key set can make a lookup read more
+/// than <see cref="ProbeBuckets"/> cache lines.</para>
+/// <para><b>Concurrency notes.</b> Every mutation happens under <see cref="Gate"/> (methods ending in
+/// <c>Unsynchronized</c> need it). Lookups take no lock: per bucket they read the version (even),
+/// the slots, the entry bytes, then after a full fence the version again, and accept only if it is
+/// unchanged. A writer bumps a bucket's version to odd before changing one of its slots and to even
+/// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
+/// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
+/// meanwhile (a chunk is written only while free or before its slot is published). Pages are never
+/// returned to the system before Dispose, and every read is bounded by
+/// <see cref="SlabArena.GetBytesToPageEnd"/>, so even a stale pointer reads inside a live page.
+/// After <see cref="MaxOptimisticReads"/> failed validations a reader takes the lock (progress).
+/// The argument in full is in docs/engine.md.</para>
+/// </remarks>
+internal sealed unsafe class Shard
+{
+    /// <summary>Buckets in a key's probe window.</summary>
+    public const int ProbeBuckets = 8;
+
+    /// <summary>Optimistic attempts before a reader falls back to the lock.</summary>
+    public const int MaxOptimisticReads = 8;
+
+    /// <summary>Buckets the expiry hand examines per step, and steps per insert that needs room.</summary>
+    private const int ExpiryScanBuckets = 16;
+    private const int ExpiryScanSteps = 4;
+
+    private readonly SlabArena _arena;
+    private readonly SizeClassTable _classes;
+
+    // SAFETY invariant: _buckets points at _bucketCount * 64 bytes from _pool.TryAllocateBlock, alive
+    // until the pool is disposed, which happens only after no operation is inside the cache.
+    private readonly IndexBucket* _buckets;
+    private readonly uint _bucketCount;
+    private readonly IEvictionPolicy _policy;
+    private readonly ReadBuffer? _readBuffer;      // null when the policy takes concurrent hits
+    private readonly TimeProvider _time;
+    private readonly EvictionListener? _listener;
+    private readonly long _seed;
+    private readonly int _maxEvictionsPerInsert;
+    private readonly SlabHandle[] _reclaimScratch;  // page reclaim: live chunks of one page
+
+    /// <summary>The shard's write lock.</summary>
+    public readonly Lock Gate = new();
+
+    /// <summary>Counters every lock-free reader writes, on a cache line of their own.</summary>
+    public readonly ReaderCounters Hot = new();
+
+    // Counters written only under Gate and read without it (Volatile), so a snapshot may be a few
+    // operations behind. Hits and misses live in Hot (readers bump them with Interlocked).
+    private long _evictions;
+    private long _expirations;
+    private long _rejections;
+    private long _count;          // == entries published in the index == _policy.Count
+    private long _payloadBytes;   // == sum of key + value lengths of published entries
+    private long _ttlCount;       // == published entries with ExpiresAt != 0
+    private uint _expiryHand;     // next bucket the expiry scan examines
+
+    public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
+        EvictionListener? listener, long seed, int maxEvictionsPerInsert)
+    {
+        Debug.Assert(indexBlock.Length >= (nuint)bucketCount * (nuint)sizeof(IndexBucket), "index block too small");
+        Debug.Assert(policy.MaxHandles >= (long)bucketCount * IndexBucket.SlotCount, "policy handles must cover every slot");
+        _arena = pool.CreateArena();
+        _classes = pool.Classes;
+        _buckets = (IndexBucket*)indexBlock.Pointer;
+        _bucketCount = bucketCount;
+        _policy = policy;
+        _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer();
+        _time = time;
+        _listener = listener;
+        _seed = seed;
+        _maxEvictionsPerInsert = maxEvictionsPerInsert;
+        _reclaimScratch = new SlabHandle[_arena.MaxChunksPerPage];
+    }
+
+    public long Hits => Volatile.Read(ref Hot.Hits);
+    public long Misses => Volatile.Read(ref Hot.Misses);
+    public long Evictions => Volatile.Read(ref _evictions);
+    public long Expirations => Volatile.Read(ref _expirations);
+    public long Rejections => Volatile.Read(ref _rejections);
+    public long Count => Volatile.Read(ref _count);
+    public long PayloadBytes => Volatile.Read(ref _payloadBytes);
+    public IEvictionPolicy Policy => _policy;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint HomeBucket(ulong hash) => (uint)(((ulong)(uint)hash * _bucketCount) >> 32);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint Wrap(uint bucket) => bucket >= _bucketCount ? bucket - _bucketCount : bucket;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private IndexBucket* BucketAt(uint index)
+    {
+        Debug.Assert(index < _bucketCount, "bucket index out of range");
+        // SAFETY: index < _bucketCount and the index block holds _bucketCount buckets (see _buckets).
+        return _buckets + index;
+    }
+
+    // ------------------------------------------------------------------ reads (lock-free)
+
+    /// <summary>Looks the key up without a lock; copies the value into <paramref name="sink"/> on a hit.</summary>
+    public ReadResult Read<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+        where TSink : IValueSink, allows ref struct
+    {
+        uint home = HomeBucket(hash);
+        for (int attempt = 0; attempt < MaxOptimisticReads; attempt++)
+        {
+            if (TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result))
+            {
+                RecordRead(result, slot, hash);
+                return result;
+            }
+        }
+
+        // Writers kept changing our buckets: read under the lock, where versions cannot move.
+        lock (Gate)
+        {
+            bool done = TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result);
+            Debug.Assert(done, "a read under the lock cannot fail validation");
+            RecordRead(result, slot, hash);
+            return result;
+        }
+    }
+
+    private void RecordRead(ReadResult result, int slot, ulong hash)
+    {
+        if (result == ReadResult.Miss)
+        {
+            Interlocked.Increment(ref Hot.Misses);
+            if (_readBuffer is null)
+            {
+                _policy.OnMiss(hash);
+            }
+            else if (!_readBuffer.TryRecordMiss(hash))
+            {
+                TryDrainReadBuffer();
+            }
+            return;
+        }
+
+        Interlocked.Increment(ref Hot.Hits);
+        if (_readBuffer is null)
+        {
+            _policy.OnHit(slot, hash);
+        }
+        else if (!_readBuffer.TryRecordHit(slot, hash))
+        {
+            TryDrainReadBuffer();
+        }
+    }
+
+    private void TryDrainReadBuffer()
+    {
+        // The buffer is full: replay it now if the lock is free, else drop (the buffer is lossy).
+        if (Gate.TryEnter())
+        {
+            try
+            {
+                _readBuffer!.DrainUnsynchronized(_policy);
+            }
+            finally
+            {
+                Gate.Exit();
+            }
+        }
+    }
+
+    /// <summary>One optimistic pass over the probe window; false when a bucket changed under it.</summary>
+    private bool TryReadOnce<TSink>(ulong hash, ReadOnlySpan<byte> key, uint home, ref TSink sink,
+        out int valueLength, out int slotIndex, out ReadResult result)
+        where TSink : IValueSink, allows ref struct
+    {
+        valueLength = 0;
+        slotIndex = -1;
+        result = ReadResult.Miss;
+        for (uint d = 0; d < ProbeBuckets; d++)
+        {
+            uint bucketIndex = Wrap(home + d);
+            IndexBucket* bucket = BucketAt(bucketIndex);
+            uint version = Volatile.Read(ref bucket->Version);
+            if ((version & 1) != 0)
+            {
+                Thread.SpinWait(4);
+                return false;   // a writer is inside this bucket
+            }
+
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                ulong word = Volatile.Read(ref bucket->Slots[s]);
+                if (word == 0 || !SlotWord.TagMatches(word, hash))
+                {
+                    continue;
+                }
+
+                SlabHandle handle = SlotWord.Handle(word);
+                byte* entry = _arena.GetPointer(handle);
+                int available = _arena.GetBytesToPageEnd(handle);
+                if (available < EntryHeader.Size)
+                {
+                    continue;   // only a torn read can get here; the version check below decides
+                }
+
+                // SAFETY: entry points into a live page (pages live until Dispose, and Dispose waits for
+                // us) with at least 16 bytes to the page end; the header may be stale, so every length
+                // from it is checked against `available` before use.
+                EntryHeader header = Unsafe.ReadUnaligned<EntryHeader>(entry);
+                long total = (long)EntryHeader.Size + header.KeyLength + header.ValueLength;
+                if (header.KeyLength != key.Length || total > available)
+                {
+                    continue;
+                }
+
+                // SAFETY: 16 + KeyLength <= available, checked above.
+                if (!new ReadOnlySpan<byte>(entry + EntryHeader.Size, key.Length).SequenceEqual(key))
+                {
+                    continue;
+                }
+
+                int length = (int)header.ValueLength;
+                ReadResult found;
+                if (header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt)
+                {
+                    found = ReadResult.Miss;   // expired: never returned; a writer reclaims it
+                }
+                else if (!sink.CopiesValue)
+                {
+                    found = ReadResult.Hit;
+                }
+                else
+                {
+                    Span<byte> buffer = sink.GetBuffer(length);
+                    if (buffer.Length < length)
+                    {
+                        found = ReadResult.DestinationTooSmall;
+                    }
+                    else
+                    {
+                        // SAFETY: 16 + KeyLength + ValueLength <= available, checked above.
+                        new ReadOnlySpan<byte>(entry + EntryHeader.Size + key.Length, length).CopyTo(buffer);
+                        found = ReadResult.Hit;
+                    }
+                }
+
+                Interlocked.MemoryBarrier();   // the copy above completes before the version re-read
+                if (Volatile.Read(ref bucket->Version) != version)
+                {
+                    return false;
+                }
+
+                if (found == ReadResult.Hit && sink.CopiesValue)
+                {
+                    sink.Commit(length);
+                }
+                valueLength = found == ReadResult.Miss ? 0 : length;
+                slotIndex = (int)(bucketIndex * IndexBucket.SlotCount) + s;
+                result = found;
+                return true;
+            }
+
+            uint overflow = Volatile.Read(ref bucket->Overflow);
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref bucket->Version) != version)
+            {
+                return false;
+            }
+            if (overflow == 0)
+            {
+                break;
+            }
+        }
+        return true;   // validated miss
+    }
+
+    // ------------------------------------------------------------------ writes (under Gate)
+
+    /// <summary>Stores key -> value. Returns false when it was not stored (then no older value of the key remains).</summary>
+    public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
+    {
+        _readBuffer?.DrainUnsynchronized(_policy);
+        uint home = HomeBucket(hash);
+        int entrySize = EntryHeader.Size + key.Length + value.Length;
+        int existing = FindSlotUnsynchronized(hash, key, home);
+
+        long removedBefore = _evictions + _expirations;
+        bool admitted = false;
+        if (existing < 0 && _policy.Weight >= _policy.Capacity)
+        {
+            // At the entry-count bound: expired entries make room for free; else admission decides
+            // (the same protocol the simulator drives: ShouldAdmit when the newcomer needs room).
+            for (int step = 0; step < ExpiryScanSteps && _ttlCount > 0 && _policy.Weight >= _policy.Capacity; step++)
+            {
+                ReclaimExpiredStepUnsynchronized();
+            }
+            if (_policy.Weight >= _policy.Capacity)
+            {
+                if (!_policy.ShouldAdmit(hash, 1))
+                {
+                    _rejections++;
+                    return false;   // a new key: no older value to drop
+                }
+                admitted = true;
+            }
+        }
+
+        if (!TryAllocateWithRoomUnsynchronized(entrySize, hash, existing < 0 && !admitted, out SlabHandle handle))
+        {
+            existing = FindSlotUnsynchronized(hash, key, home);
+            if (existing >= 0)
+            {
+                RemoveSlotUnsynchronized(existing);   // a reader must never get a value older than the last set
+            }
+            _rejections++;
+            return false;
+        }
+        if (_evictions + _expirations != removedBefore)
+        {
+            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
+        }
+
+        int slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
+        Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
+
+        // SAFETY: handle was just allocated from our arena with a chunk of at least entrySize bytes,
+        // and no slot points at it yet, so no reader validates against it and we are its only writer.
+        byte* entry = _arena.GetPointer(handle);
+        Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
+        Unsafe.WriteUnaligned(entry, new EntryHeader
+        {
+            ValueLength = (uint)value.Length,
+            KeyLength = (ushort)key.Length,
+            ProbeDistance = (byte)distance,
+            ExpiresAt = expiresAt,
+        });
+        key.CopyTo(new Span<byte>(entry + EntryHeader.Size, key.Length));
+        value.CopyTo(new Span<byte>(entry + EntryHeader.Size + key.Length, value.Length));
+
+        IndexBucket* bucket = BucketAt(bucketIndex);
+        int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
+        if (existing >= 0)
+        {
+            ulong oldWord = bucket->Slots[s];
+            SlabHandle oldHandle = SlotWord.Handle(oldWord);
+            EntryHeader old = ReadHeaderUnsynchronized(oldHandle);
+            PublishUnsynchronized(bucket, s, SlotWord.Make(hash, handle));
+            _arena.Free(oldHandle);   // after unpublishing: readers of the old word fail validation
+            _payloadBytes += value.Length - (long)old.ValueLength;
+            _ttlCount += (expiresAt != 0 ? 1 : 0) - (old.ExpiresAt != 0 ? 1 : 0);
+            _policy.OnUpdate(slot, hash, 1);
+            return true;
+        }
+
+        PublishUnsynchronized(bucket, s, SlotWord.Make(hash, handle));
+        _count++;
+        _payloadBytes += key.Length + value.Length;
+        if (expiresAt != 0)
+        {
+            _ttlCount++;
+        }
+        _policy.OnAdd(slot, hash, 1);
+
+        // Entry-count bound: expired entries go first; then the policy picks, and it may pick the
+        // newcomer (admission said no).
+        for (int step = 0; step < ExpiryScanSteps && _ttlCount > 0 && _policy.Weight > _policy.Capacity; step++)
+        {
+            ReclaimExpiredStepUnsynchronized();
+        }
+        for (int guard = 0; _policy.Weight > _policy.Capacity && guard <= _maxEvictionsPerInsert; guard++)
+        {
+            int victim = _policy.SelectVictim();
+            if (victim < 0)
+            {
+                break;
+            }
+            if (victim == slot)
+            {
+                RemoveSlotUnsynchronized(slot);
+                _rejections++;
+                return false;
+            }
+            EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
+        }
+        return true;
+    }
+
+    /// <summary>Removes the key's entry; false if absent.</summary>
+    public bool RemoveUnsynchronized(ulong hash, ReadOnlySpan<byte> key)
+    {
+        _readBuffer?.DrainUnsynchronized(_policy);
+        int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
+        if (slot < 0)
+        {
+            return false;
+        }
+        RemoveSlotUnsynchronized(slot);
+        return true;
+    }
+
+    /// <summary>Removes every entry. Counters of hits and misses are kept.</summary>
+    public void ClearUnsynchronized()
+    {
+        _readBuffer?.ClearUnsynchronized();
+        for (uint b = 0; b < _bucketCount; b++)
+        {
+            IndexBucket* bucket = BucketAt(b);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                if (bucket->Slots[s] != 0)
+                {
+                    RemoveSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s);
+                }
+            }
+        }
+        Debug.Assert(_count == 0 && _payloadBytes == 0 && _ttlCount == 0, "clear left entries");
+        _policy.Clear();
+    }
+
+    /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>
+    private int FindSlotUnsynchronized(ulong hash, ReadOnlySpan<byte> key, uint home)
+    {
+        for (uint d = 0; d < ProbeBuckets; d++)
+        {
+            uint bucketIndex = Wrap(home + d);
+            IndexBucket* bucket = BucketAt(bucketIndex);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                ulong word = bucket->Slots[s];
+                if (word == 0 || !SlotWord.TagMatches(word, hash))
+                {
+                    continue;
+                }
+                SlabHandle handle = SlotWord.Handle(word);
+                EntryHeader header = ReadHeaderUnsynchronized(handle);
+                // SAFETY: a published entry under the lock is consistent: 16 + key + value fit its chunk.
+                if (header.KeyLength == key.Length
+                    && new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, key.Length).SequenceEqual(key))
+                {
+                    return (int)(bucketIndex * IndexBucket.SlotCount) + s;
+                }
+            }
+            if (bucket->Overflow == 0)
+            {
+                break;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>An empty slot in the key's window (evicting one entry of the window if it is full), overflow counts raised.</summary>
+    private int AcquireSlotUnsynchronized(ulong hash, uint home)
+    {
+        for (int round = 0; round < 2; round++)
+        {
+            for (uint d = 0; d < ProbeBuckets; d++)
+            {
+                IndexBucket* bucket = BucketAt(Wrap(home + d));
+                for (int s = 0; s < IndexBucket.SlotCount; s++)
+                {
+                    if (bucket->Slots[s] != 0)
+                    {
+                        continue;
+                    }
+                    for (uint k = 0; k < d; k++)
+                    {
+                        IndexBucket* passed = BucketAt(Wrap(home + k));
+                        Volatile.Write(ref passed->Overflow, passed->Overflow + 1);
+                    }
+                    return (int)(Wrap(home + d) * IndexBucket.SlotCount) + s;
+                }
+            }
+
+            // The window is full (rare at the load the index is sized for): free one of its slots,
+            // an expired entry if there is one, else a slot of the home bucket chosen by the hash.
+            int victim = FindExpiredInWindowUnsynchronized(home);
+            if (victim >= 0)
+            {
+                EvictSlotUnsynchronized(victim, EvictionReason.Expired);
+            }
+            else
+            {
+                int s = (int)((hash >> 20) % IndexBucket.SlotCount);
+                EvictSlotUnsynchronized((int)(home * IndexBucket.SlotCount) + s, EvictionReason.Capacity);
+            }
+        }
+        throw new InvalidOperationException("Index window still full after an eviction: internal invariant broken.");
+    }
+
+    private int FindExpiredInWindowUnsynchronized(uint home)
+    {
+        if (_ttlCount == 0)
+        {
+            return -1;
+        }
+        long now = _time.GetTimestamp();
+        for (uint d = 0; d < ProbeBuckets; d++)
+        {
+            uint bucketIndex = Wrap(home + d);
+            IndexBucket* bucket = BucketAt(bucketIndex);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                ulong word = bucket->Slots[s];
+                if (word != 0)
+                {
+                    EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
+                    if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
+                    {
+                        return (int)(bucketIndex * IndexBucket.SlotCount) + s;
+                    }
+                }
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries;
+    /// else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
+    /// from another size class. False when none of that made room.
+    /// </summary>
+    private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool askAdmission, out SlabHandle handle)
+    {
+        if (_arena.TryAllocate(size, out handle))
+        {
+            return true;
+        }
+
+        for (int step = 0; step < ExpiryScanSteps && _ttlCount > 0; step++)
+        {
+            if (ReclaimExpiredStepUnsynchronized() > 0 && _arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+
+        if (askAdmission && !_policy.ShouldAdmit(hash, 1))
+        {
+            return false;
+        }
+
+        for (int i = 0; i < _maxEvictionsPerInsert; i++)
+        {
+            int victim = _policy.SelectVictim();
+            if (victim < 0)
+            {
+                break;
+            }
+            EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+
+        // The victims freed chunks of other classes only: the size mix has shifted. Take one page of
+        // another class (the arena picks the class with the least demand / most free chunks) and evict
+        // what still lives on it.
+        int classIndex = _classes.ClassOf(size);
+        if (_arena.TryPickPageToReclaim(classIndex, out int pageId))
+        {
+            int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
+            for (int i = 0; i < live; i++)
+            {
+                EvictChunkUnsynchronized(_reclaimScratch[i]);
+            }
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Examines the next buckets of the expiry hand and evicts expired entries; returns how many.</summary>
+    private int ReclaimExpiredStepUnsynchronized()
+    {
+        long now = _time.GetTimestamp();
+        int reclaimed = 0;
+        uint scan = Math.Min(ExpiryScanBuckets, _bucketCount);
+        for (uint i = 0; i < scan; i++)
+        {
+            uint bucketIndex = _expiryHand;
+            _expiryHand = Wrap(_expiryHand + 1);
+            IndexBucket* bucket = BucketAt(bucketIndex);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                ulong word = bucket->Slots[s];
+                if (word == 0)
+                {
+                    continue;
+                }
+                EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
+                if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
+                {
+                    EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.Expired);
+                    reclaimed++;
+                }
+            }
+        }
+        return reclaimed;
+    }
+
+    /// <summary>Evicts the entry living in chunk <paramref name="handle"/> (page reclaim starts from chunks).</summary>
+    private void EvictChunkUnsynchronized(SlabHandle handle)
+    {
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        // SAFETY: a live chunk of this arena holds a published entry: 16 + key + value fit the chunk.
+        ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength);
+        ulong hash = XxHash3.HashToUInt64(key, _seed);
+        uint home = HomeBucket(hash);
+        for (uint d = 0; d < ProbeBuckets; d++)
+        {
+            uint bucketIndex = Wrap(home + d);
+            IndexBucket* bucket = BucketAt(bucketIndex);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
+                {
+                    EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
+                    return;
+                }
+            }
+        }
+        Debug.Fail("a live chunk is not indexed");
+        _arena.Free(handle);
+    }
+
+    private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
+    {
+        if (reason == EvictionReason.Expired)
+        {
+            _expirations++;
+        }
+        else
+        {
+            _evictions++;
+        }
+        if (_listener is not null)
+        {
+            uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+            SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+            EntryHeader header = ReadHeaderUnsynchronized(handle);
+            // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
+            _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
+        }
+        RemoveSlotUnsynchronized(slot);
+    }
+
+    /// <summary>Unpublishes a slot, fixes the overflow counts, frees the chunk, tells the policy.</summary>
+    private void RemoveSlotUnsynchronized(int slot)
+    {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
+        IndexBucket* bucket = BucketAt(bucketIndex);
+        ulong word = bucket->Slots[s];
+        Debug.Assert(word != 0, "removing an empty slot");
+        SlabHandle handle = SlotWord.Handle(word);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+
+        PublishUnsynchronized(bucket, s, 0);
+        for (uint k = 1; k <= header.ProbeDistance; k++)
+        {
+            IndexBucket* passed = BucketAt(Wrap(bucketIndex + _bucketCount - k));
+            Debug.Assert(passed->Overflow > 0, "overflow count underflow");
+            Volatile.Write(ref passed->Overflow, passed->Overflow - 1);
+        }
+        _arena.Free(handle);   // after unpublishing (see Concurrency notes)
+        _policy.OnRemove(slot);
+        _count--;
+        _payloadBytes -= header.KeyLength + (long)header.ValueLength;
+        if (header.ExpiresAt != 0)
+        {
+            _ttlCount--;
+        }
+    }
+
+    /// <summary>Changes one slot inside the bucket's sequence lock.</summary>
+    private static void PublishUnsynchronized(IndexBucket* bucket, int s, ulong word)
+    {
+        uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the slot changes
+        Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
+        Volatile.Write(ref bucket->Slots[s], word);
+        Volatile.Write(ref bucket->Version, odd + 1);            // release: the slot is visible before even
+    }
+
+    private EntryHeader ReadHeaderUnsynchronized(SlabHandle handle)
+    {
+        Debug.Assert(_arena.GetBytesToPageEnd(handle) >= EntryHeader.Size, "chunk shorter than a header");
+        // SAFETY: handle names a live chunk of this arena (we hold the lock) of at least 16 bytes.
+        return Unsafe.ReadUnaligned<EntryHeader>(_arena.GetPointer(handle));
+    }
+
+    /// <summary>
+    /// Checks every invariant of the index against the entries and counters (tests call it after
+    /// each step). Throws <see cref="InvalidOperationException"/> naming the first one broken.
+    /// </summary>
+    internal void ValidateInvariantsUnsynchronized()
+    {
+        long count = 0, payload = 0, ttl = 0;
+        var overflow = new uint[_bucketCount];
+        for (uint b = 0; b < _bucketCount; b++)
+        {
+            IndexBucket* bucket = BucketAt(b);
+            Check((bucket->Version & 1) == 0, "bucket version odd outside a write");
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                ulong word = bucket->Slots[s];
+                if (word == 0)
+                {
+                    continue;
+                }
+                SlabHandle handle = SlotWord.Handle(word);
+                EntryHeader header = ReadHeaderUnsynchronized(handle);
+                int size = EntryHeader.Size + header.KeyLength + (int)header.ValueLength;
+                Check(size <= _arena.GetChunkSize(handle), "entry larger than its chunk");
+                // SAFETY: size <= chunk size, checked just above.
+                ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength);
+                ulong hash = XxHash3.HashToUInt64(key, _seed);
+                Check(SlotWord.TagMatches(word, hash), "slot tag does not match the key's hash");
+                uint home = HomeBucket(hash);
+                Check(Wrap(home + header.ProbeDistance) == b, "probe distance does not lead to the slot");
+                for (uint k = 0; k < header.ProbeDistance; k++)
+                {
+                    overflow[Wrap(home + k)]++;
+                }
+                count++;
+                payload += header.KeyLength + (long)header.ValueLength;
+                ttl += header.ExpiresAt != 0 ? 1 : 0;
+            }
+        }
+        for (uint b = 0; b < _bucketCount; b++)
+        {
+            Check(BucketAt(b)->Overflow == overflow[b], "bucket overflow count differs from the entries passing it");
+        }
+        Check(count == _count, "entry count differs from the index");
+        Check(payload == _payloadBytes, "payload bytes differ from the index");
+        Check(ttl == _ttlCount, "TTL entry count differs from the index");
+        Check(_policy.Count == _count, "policy tracks a different number of entries");
+
+        static void Check(bool condition, string what)
+        {
+            if (!condition)
+            {
+                throw new InvalidOperationException("Shard invariant broken: " + what);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The counters lock-free readers write on every operation, padded onto one cache line of their own so
+/// they do not evict the shard's read-mostly fields from other cores' caches (false sharing).
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 192)]
+internal sealed class ReaderCounters
+{
+    /// <summary>Operations inside this shard's stripe (see <see cref="OffHeapCache"/> Dispose).</summary>
+    [FieldOffset(64)]
+    public long Active;
+
+    /// <summary>Lookups that hit.</summary>
+    [FieldOffset(72)]
+    public long Hits;
+
+    /// <summary>Lookups that missed.</summary>
+    [FieldOffset(80)]
+    public long Misses;
+}

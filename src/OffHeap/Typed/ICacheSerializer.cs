@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>Turns keys or values of <typeparamref name="T"/> into bytes for <see cref="OffHeapCache{TKey, TValue}"/> and back.</summary>
+/// <typeparam name="T">The type serialized.</typeparam>
+public interface ICacheSerializer<T>
+{
+    /// <summary>Writes <paramref name="value"/> to <paramref name="destination"/>.</summary>
+    void Serialize(T value, IBufferWriter<byte> destination);
+
+    /// <summary>Reads a value from exactly the bytes <see cref="Serialize"/> wrote.</summary>
+    T Deserialize(ReadOnlySpan<byte> source);
+}
+
+/// <summary>The built-in serializers.</summary>
+public static class CacheSerializers
+{
+    /// <summary>
+    /// The built-in serializer for <typeparamref name="T"/>: <see cref="string"/> (UTF-8), <see cref="byte"/>[],
+    /// <see cref="ReadOnlyMemory{T}"/> of bytes, or any type without references (its raw bytes, no allocation).
+    /// </summary>
+    /// <exception cref="ArgumentException">No built-in serializer fits <typeparamref name="T"/>; pass one.</exception>
+    public static ICacheSerializer<T> GetDefault<T>()
+    {
+        if (typeof(T) == typeof(string))
+        {
+            return (ICacheSerializer<T>)(object)Utf8StringSerializer.Instance;
+        }
+        if (typeof(T) == typeof(byte[]))
+        {
+            return (ICacheSerializer<T>)(object)ByteArraySerializer.Instance;
+        }
+        if (typeof(T) == typeof(ReadOnlyMemory<byte>))
+        {
+            return (ICacheSerializer<T>)(object)ReadOnlyMemorySerializer.Instance;
+        }
+        if (!RuntimeHelpers.IsReferenceOrContainsReferences<T>())
+        {
+            return new UnmanagedSerializer<T>();
+        }
+        throw new ArgumentException($"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>.", nameof(T));
+    }
+}
+
+/// <summary>
+/// Raw bytes of a type without references (int, long, Guid, a struct of such): <c>sizeof(T)</c> bytes,
+/// in the machine's byte order. No allocation either way.
+/// </summary>
+/// <typeparam name="T">A type for which <see cref="RuntimeHelpers.IsReferenceOrContainsReferences{T}"/> is false.</typeparam>
+public sealed class UnmanagedSerializer<T> : ICacheSerializer<T>
+{
+    /// <summary>Creates the serializer.</summary>
+    /// <exception cref="ArgumentException"><typeparamref name="T"/> is or contains a reference.</exception>
+    public UnmanagedSerializer()
+    {
+        if (RuntimeHelpers.IsReferenceOrContainsReferences<T>())
+        {
+            throw new ArgumentException($"{typeof(T)} is or contains references; its raw bytes cannot be cached.", nameof(T));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Serialize(T value, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        int size = Unsafe.SizeOf<T>();
+        Span<byte> span = destination.GetSpan(size);
+        Unsafe.WriteUnaligned(ref span[0], value);
+        destination.Advance(size);
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The source is not exactly sizeof(T) bytes.</exception>
+    public T Deserialize(ReadOnlySpan<byte> source)
+    {
+        if (source.Length != Unsafe.SizeOf<T>())
+        {
+            throw new ArgumentException($"source must be {Unsafe.SizeOf<T>()} bytes (sizeof {typeof(T).Name}), not {source.Length}.", nameof(source));
+        }
+        return Unsafe.ReadUnaligned<T>(in source[0]);
+    }
+}
+
+/// <summary>Strings as UTF-8.</summary>
+public sealed class Utf8StringSerializer : ICacheSerializer<string>
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly Utf8StringSerializer Instance = new();
+
+    /// <inheritdoc/>
+    public void Serialize(string value, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(destination);
+        Encoding.UTF8.GetBytes(value, destination);
+    }
+
+    /// <inheritdoc/>
+    public string Deserialize(ReadOnlySpan<byte> source) => Encoding.UTF8.GetString(source);
+}
+
+/// <summary>Byte arrays as themselves (a copy each way).</summary>
+public sealed class ByteArraySerializer : ICacheSerializer<byte[]>
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly ByteArraySerializer Instance = new();
+
+    /// <inheritdoc/>
+    public void Serialize(byte[] value, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(destination);
+        destination.Write(value);
+    }
+
+    /// <inheritdoc/>
+    public byte[] Deserialize(ReadOnlySpan<byte> source) => source.ToArray();
+}
+
+/// <summary>Read-only byte memory as its bytes (deserialized into a new array).</summary>
+public sealed class ReadOnlyMemorySerializer : ICacheSerializer<ReadOnlyMemory<byte>>
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly ReadOnlyMemorySerializer Instance = new();
+
+    /// <inheritdoc/>
+    public void Serialize(ReadOnlyMemory<byte> value, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        destination.Write(value.Span);
+    }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<byte> Deserialize(ReadOnlySpan<byte> source) => source.ToArray();
+}

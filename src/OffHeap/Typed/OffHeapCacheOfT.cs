@@ -1,0 +1,177 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>
+/// A typed cache over <see cref="OffHeapCache"/>: keys and values are serialized into native memory
+/// with an <see cref="ICacheSerializer{T}"/> (defaults from <see cref="CacheSerializers.GetDefault{T}"/>),
+/// shaped like <c>ConcurrentDictionary</c> / <c>MemoryCache</c>. Thread-safe.
+/// </summary>
+/// <remarks>
+/// With <see cref="UnmanagedSerializer{T}"/> keys and values, <see cref="TryGetValue"/> and
+/// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
+/// Serializers must not call back into the same cache.
+/// </remarks>
+/// <typeparam name="TKey">Key type.</typeparam>
+/// <typeparam name="TValue">Value type.</typeparam>
+public sealed class OffHeapCache<TKey, TValue> : IDisposable
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_keyBuffer;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_valueBuffer;
+
+    private readonly OffHeapCache _cache;
+    private readonly ICacheSerializer<TKey> _keys;
+    private readonly ICacheSerializer<TValue> _values;
+
+    /// <summary>Creates a typed cache that owns a new <see cref="OffHeapCache"/>.</summary>
+    /// <param name="options">The byte cache's options.</param>
+    /// <param name="keySerializer">Key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
+    /// <param name="valueSerializer">Value serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
+    /// <exception cref="ArgumentException">No serializer was given and no built-in one fits the type.</exception>
+    public OffHeapCache(OffHeapCacheOptions options, ICacheSerializer<TKey>? keySerializer = null, ICacheSerializer<TValue>? valueSerializer = null)
+    {
+        _keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
+        _values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
+        _cache = new OffHeapCache(options);
+    }
+
+    /// <summary>The byte cache underneath (statistics, span access).</summary>
+    public OffHeapCache Bytes => _cache;
+
+    /// <summary>Number of entries stored (see <see cref="OffHeapCache.Count"/>).</summary>
+    public long Count => _cache.Count;
+
+    /// <summary>Gets the value of <paramref name="key"/>.</summary>
+    /// <returns>True on a hit.</returns>
+    public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
+    {
+        ArrayBufferWriter<byte> valueBuffer = ValueBuffer();
+        if (_cache.TryGet(SerializeKey(key), valueBuffer))
+        {
+            value = _values.Deserialize(valueBuffer.WrittenSpan);
+            return true;
+        }
+        value = default;
+        return false;
+    }
+
+    /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
+    public bool Set(TKey key, TValue value) => _cache.Set(SerializeKey(key), SerializeValue(value));
+
+    /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/>; false if admission refused it.</summary>
+    public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
+
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    public TValue GetOrAdd(TKey key, Func<TKey, TValue> valueFactory, TimeSpan? timeToLive = null)
+    {
+        ArgumentNullException.ThrowIfNull(valueFactory);
+        return GetOrAdd(key, static (k, f) => f(k), valueFactory, timeToLive);
+    }
+
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    public TValue GetOrAdd<TArg>(TKey key, Func<TKey, TArg, TValue> valueFactory, TArg factoryArgument, TimeSpan? timeToLive = null)
+    {
+        ArgumentNullException.ThrowIfNull(valueFactory);
+        if (TryGetValue(key, out TValue? cached))
+        {
+            return cached;
+        }
+        byte[] keyBytes = SerializeKey(key).ToArray();
+        var destination = new ArrayBufferWriter<byte>();
+        var state = (Key: key, Factory: valueFactory, Argument: factoryArgument, Values: _values);
+        _cache.GetOrAdd(keyBytes, state,
+            static (_, s, writer) => s.Values.Serialize(s.Factory(s.Key, s.Argument), writer),
+            destination, timeToLive);
+        return _values.Deserialize(destination.WrittenSpan);
+    }
+
+    /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached).</summary>
+    public async ValueTask<TValue> GetOrAddAsync(TKey key, Func<TKey, CancellationToken, ValueTask<TValue>> valueFactory,
+        TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(valueFactory);
+        if (TryGetValue(key, out TValue? cached))
+        {
+            return cached;
+        }
+        byte[] keyBytes = SerializeKey(key).ToArray();
+        var destination = new ArrayBufferWriter<byte>();
+        var state = (Key: key, Factory: valueFactory, Values: _values);
+        await _cache.GetOrAddAsync(keyBytes, state,
+            static async (_, s, writer, ct) => s.Values.Serialize(await s.Factory(s.Key, ct).ConfigureAwait(false), writer),
+            destination, timeToLive, cancellationToken).ConfigureAwait(false);
+        return _values.Deserialize(destination.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Stores <paramref name="addValue"/> if the key is absent, else the update factory's result for
+    /// the current value. Not atomic: a concurrent writer of the same key may interleave (the last
+    /// write wins), as with ConcurrentDictionary's factory overloads when factories race.
+    /// </summary>
+    /// <returns>The value stored.</returns>
+    public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
+    {
+        ArgumentNullException.ThrowIfNull(updateValueFactory);
+        TValue value = TryGetValue(key, out TValue? current) ? updateValueFactory(key, current) : addValue;
+        if (timeToLive is { } ttl)
+        {
+            Set(key, value, ttl);
+        }
+        else
+        {
+            Set(key, value);
+        }
+        return value;
+    }
+
+    /// <summary>Removes the key; false if it was absent.</summary>
+    public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
+
+    /// <summary>Removes the key and returns the value it had (read then removed; not atomic with a concurrent set).</summary>
+    public bool TryRemove(TKey key, [MaybeNullWhen(false)] out TValue value)
+    {
+        if (!TryGetValue(key, out value))
+        {
+            return false;
+        }
+        return TryRemove(key);
+    }
+
+    /// <summary>Whether a live entry exists for the key.</summary>
+    public bool ContainsKey(TKey key) => _cache.ContainsKey(SerializeKey(key));
+
+    /// <summary>Removes every entry.</summary>
+    public void Clear() => _cache.Clear();
+
+    /// <summary>The byte cache's counters.</summary>
+    public CacheStatistics GetStatistics() => _cache.GetStatistics();
+
+    /// <summary>Disposes the byte cache (waits for operations in flight, frees all native memory).</summary>
+    public void Dispose() => _cache.Dispose();
+
+    private ReadOnlySpan<byte> SerializeKey(TKey key)
+    {
+        ArrayBufferWriter<byte> buffer = t_keyBuffer ??= new ArrayBufferWriter<byte>(256);
+        buffer.ResetWrittenCount();
+        _keys.Serialize(key, buffer);
+        return buffer.WrittenSpan;
+    }
+
+    private ReadOnlySpan<byte> SerializeValue(TValue value)
+    {
+        ArrayBufferWriter<byte> buffer = ValueBuffer();
+        _values.Serialize(value, buffer);
+        return buffer.WrittenSpan;
+    }
+
+    private static ArrayBufferWriter<byte> ValueBuffer()
+    {
+        ArrayBufferWriter<byte> buffer = t_valueBuffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        return buffer;
+    }
+}

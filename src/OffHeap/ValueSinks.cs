@@ -1,0 +1,59 @@
+using System.Buffers;
+
+namespace CacheKit.OffHeap;
+
+/// <summary>Where a lookup copies a value: a span, a buffer writer, or nowhere (ContainsKey).</summary>
+/// <remarks>A read may copy more than once (a concurrent writer forces a retry); only the copy
+/// followed by <see cref="Commit"/> is valid.</remarks>
+internal interface IValueSink
+{
+    /// <summary>Whether the value is wanted at all.</summary>
+    bool CopiesValue { get; }
+
+    /// <summary>A buffer for a value of <paramref name="length"/> bytes; shorter means "too small".</summary>
+    Span<byte> GetBuffer(int length);
+
+    /// <summary>The last buffer now holds a validated value of <paramref name="length"/> bytes.</summary>
+    void Commit(int length);
+}
+
+internal ref struct SpanSink(Span<byte> destination) : IValueSink
+{
+    private readonly Span<byte> _destination = destination;
+
+    public readonly bool CopiesValue => true;
+
+    public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
+
+    public readonly void Commit(int length)
+    {
+    }
+}
+
+internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSink
+{
+    public bool CopiesValue => true;
+
+    public Span<byte> GetBuffer(int length) => writer.GetSpan(length)[..length];
+
+    public void Commit(int length) => writer.Advance(length);
+}
+
+internal readonly struct NoCopySink : IValueSink
+{
+    public bool CopiesValue => false;
+
+    public Span<byte> GetBuffer(int length) => default;
+
+    public void Commit(int length)
+    {
+    }
+}
+
+/// <summary>Outcome of a lookup.</summary>
+internal enum ReadResult
+{
+    Miss,
+    Hit,
+    DestinationTooSmall,
+}

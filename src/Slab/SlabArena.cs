@@ -1,0 +1,745 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace CacheKit.Slab;
+
+/// <summary>
+/// A single-owner chunk allocator over pages of a shared <see cref="SlabPool"/> (one arena per shard).
+/// </summary>
+/// <remarks>
+/// <para><b>Thread-safety contract.</b> NOT thread-safe: one owner serialises every call (the engine's shard
+/// lock), except <see cref="GetPointer"/> and <see cref="GetBytesToPageEnd"/>, which any thread may call at
+/// any time before the pool is disposed, for any handle this pool ever handed out. Page acquisition and
+/// release go through the pool, which is thread-safe, so arenas of one pool run in parallel.</para>
+/// <para><b>Layout.</b> A page cut to class <c>c</c> holds <c>PageSize / size(c)</c> chunks at offsets
+/// <c>i * size(c)</c>; pages are 64-byte aligned and sizes multiples of 8, so every chunk is 8-byte aligned.
+/// Per page: a bump index (chunks never cut yet), an intrusive free list of freed chunks (the link is the
+/// first 4 bytes of the freed chunk, which therefore change when a chunk is freed) and a bitmap of live
+/// chunks (the bitmap makes double frees and foreign handles detectable in every build).</para>
+/// <para><b>Page lists.</b> Each page the arena holds is in exactly one list: its class's "partial" list
+/// (has a free chunk; allocation takes the head) or "full" list, except the one page being reclaimed (in
+/// none). A page that becomes empty goes back to the pool, except that each class keeps at most one empty
+/// page (the "spare", at the tail of its partial list) so that alternating allocate/free does not bounce
+/// pages through the pool's lock.</para>
+/// <para><b>Rebalancing (no calcification).</b> When a class needs memory and the pool has none, the owner calls
+/// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks"/>, evicts and
+/// frees each; when the last one is freed the page goes back to the pool, ready for any class.</para>
+/// <para><b>Limits of detection.</b> Free and GetChunkSize reject handles of other arenas, handles that do not
+/// name a chunk boundary of their page's current class, and chunks that are not live. A stale handle whose
+/// chunk was freed and handed out again (or whose page was re-cut so that the same offset is again a live
+/// chunk) cannot be told from the new owner's handle: keep a generation beside the handle (16 free bits).</para>
+/// </remarks>
+public sealed unsafe class SlabArena
+{
+    private const int None = SlabPool.None;
+
+    // Demand counters are halved each time a quarter of the held page bytes has been asked for: they weigh
+    // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
+    private const int DemandWindowDivisor = 4;
+
+    private readonly SlabPool _pool;
+    private readonly int _id;
+    private readonly SizeClassTable _classes;
+    private readonly int _pageSize;
+    private readonly int _maxPages;
+    private readonly int _maxChunkSize;
+
+    // Per-class state (see ClassState for each field's invariant).
+    private readonly ClassState[] _cls;
+
+    // The pool's page table and per-page arrays (this arena writes the entries of the pages it holds).
+    private readonly nint[] _pageBase;
+    private readonly PageState[] _pages;
+
+    // Page lists: list 2c = class c's partial pages, 2c + 1 = its full pages. None-terminated, doubly linked
+    // through _pagePrev/_pageNext; _pages[p].List names the list holding p.
+    private readonly int[] _head;
+    private readonly int[] _tail;
+
+    // Invariant: _recentDemandTotal == sum of _cls[c].RecentDemand.
+    private long _recentDemandTotal;
+
+    // The page handed out by TryPickPageToReclaim whose live chunks are being freed, or None. It is in no
+    // list, so nothing is allocated from it; it returns to the pool when its last chunk is freed.
+    private int _reclaimPage = None;
+
+    // Pages this arena holds (in lists or being reclaimed).
+    private int _pagesHeld;
+
+    // Demand counters halve when _recentDemandTotal exceeds this: max(_pagesHeld, 1) * PageSize / DemandWindowDivisor.
+    private long _demandWindowBytes;
+
+    internal SlabArena(SlabPool pool, int id)
+    {
+        _pool = pool;
+        _id = id;
+        _classes = pool.Classes;
+        _pageSize = pool.PageSize;
+        _maxPages = pool.MaxPages;
+        _maxChunkSize = _classes.MaxChunkSize;
+        int count = _classes.Count;
+        _cls = new ClassState[count];
+        for (int c = 0; c < count; c++)
+        {
+            int size = _classes[c];
+            _cls[c] = new ClassState
+            {
+                ChunkSize = size,
+                Capacity = _pageSize / size,
+                DivideMagic = (ulong.MaxValue / (uint)size) + 1,
+                Spare = None,
+            };
+        }
+
+        _pageBase = pool.PageBase;
+        _pages = pool.Pages;
+
+        _head = new int[2 * count];
+        _tail = new int[2 * count];
+        Array.Fill(_head, None);
+        Array.Fill(_tail, None);
+        _demandWindowBytes = DemandWindowFor(0);
+    }
+
+    /// <summary>The pool this arena takes pages from.</summary>
+    public SlabPool Pool => _pool;
+
+    /// <summary>The size classes (the pool's).</summary>
+    public SizeClassTable Classes => _classes;
+
+    /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks"/>.</summary>
+    public int MaxChunksPerPage => _pool.MaxChunksPerPage;
+
+    /// <summary>Pages this arena holds now.</summary>
+    public int PagesHeld => _pagesHeld;
+
+    internal long FootprintBytes => ((long)_cls.Length * Unsafe.SizeOf<ClassState>()) + (((long)_head.Length + _tail.Length) * sizeof(int));
+
+    /// <summary>
+    /// Allocates a chunk of at least <paramref name="size"/> bytes: a free chunk of the class, else a page from the
+    /// pool within the budget (cut to the class), else returns false (then make room, e.g. with
+    /// <see cref="TryPickPageToReclaim"/>). Allocates nothing on the managed heap.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">size &lt;= 0 or size &gt; <see cref="SizeClassTable.MaxChunkSize"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    /// <exception cref="InvalidOperationException">The page's free list was corrupted (a freed chunk was written to after Free).</exception>
+    public bool TryAllocate(int size, out SlabHandle handle)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)(size - 1) >= (uint)_maxChunkSize)
+        {
+            ThrowHelper.ThrowSizeOutOfRange(size, _maxChunkSize);
+        }
+
+        int c = _classes.ClassOfUnchecked(size);
+        ref ClassState cls = ref _cls[c];
+        int chunk = cls.ChunkSize;
+        cls.RecentDemand += chunk;
+        _recentDemandTotal += chunk;
+        if (_recentDemandTotal > _demandWindowBytes)
+        {
+            DecayDemand();
+        }
+
+        int page = _head[2 * c];
+        if (page == None)
+        {
+            if (!_pool.TryAcquirePage(_id, c, out page))
+            {
+                handle = default;
+                return false;
+            }
+
+            cls.Pages++;
+            _pagesHeld++;
+            _demandWindowBytes = DemandWindowFor(_pagesHeld);
+            LinkFirst(2 * c, page);
+        }
+
+        ref PageState ps = ref _pages[page];
+        ulong[] bits = ps.Bitmap!;
+        int index;
+        if (ps.FreeHead != 0)
+        {
+            index = ps.FreeHead - 1;
+            // SAFETY: index < ps.Bump <= capacity (checked when the link was stored or read), so the 4 bytes at
+            // index * chunk lie inside the page; the page is allocated (pool not disposed) and held by this arena.
+            int next = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
+            if ((uint)next > (uint)ps.Bump || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
+            {
+                ThrowFreeListCorrupted(page);
+            }
+
+            ps.FreeHead = next;
+        }
+        else
+        {
+            index = ps.Bump++;
+            Debug.Assert(index < cls.Capacity, "a partial page with an empty free list has uncut chunks");
+        }
+
+        Debug.Assert((bits[index >> 6] & (1UL << index)) == 0, "a free chunk is not live");
+        bits[index >> 6] |= 1UL << index;
+        if (++ps.Live == cls.Capacity)
+        {
+            Unlink(page);
+            LinkFirst((2 * c) + 1, page);
+        }
+
+        if (cls.Spare == page)
+        {
+            cls.Spare = None;
+        }
+
+        cls.Live++;
+        cls.Allocations++;
+        cls.HandedOutTotal += chunk;
+        cls.RequestedTotal += size;
+        handle = SlabHandle.Create(page, index * chunk);
+        return true;
+    }
+
+    /// <summary>
+    /// Frees a chunk this arena handed out. Its first 4 bytes become a free-list link; the page stays readable.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The handle is not a live chunk of this arena (double free, another arena's or pool's handle, not a chunk
+    /// boundary); nothing is changed.
+    /// </exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public void Free(SlabHandle handle)
+    {
+        _pool.ThrowIfDisposed();
+        int page = ResolveLive(handle, out int c, out int index);
+        ref ClassState cls = ref _cls[c];
+        ref PageState ps = ref _pages[page];
+        ps.Bitmap![index >> 6] &= ~(1UL << index);
+        // SAFETY: ResolveLive proved index < ps.Bump <= capacity, so [index * chunk, +4) lies inside the page,
+        // which is allocated (pool not disposed) and held by this arena.
+        *(int*)((byte*)_pageBase[page] + ((long)index * cls.ChunkSize)) = ps.FreeHead;
+        ps.FreeHead = index + 1;
+        int live = --ps.Live;
+        cls.Live--;
+
+        if (page == _reclaimPage)
+        {
+            if (live == 0)
+            {
+                _reclaimPage = None;
+                ReleaseToPool(page, c);
+            }
+
+            return;
+        }
+
+        if (ps.List == (2 * c) + 1)
+        {
+            // It was full: it has a free chunk again.
+            Unlink(page);
+            LinkFirst(2 * c, page);
+        }
+
+        if (live == 0)
+        {
+            if (cls.Spare == None)
+            {
+                // Keep it as the class's spare, at the tail of the partial list (allocation fills other pages first).
+                cls.Spare = page;
+                if (_tail[2 * c] != page)
+                {
+                    Unlink(page);
+                    LinkLast(2 * c, page);
+                }
+            }
+            else
+            {
+                Unlink(page);
+                ReleaseToPool(page, c);
+            }
+        }
+    }
+
+    /// <summary>The chunk size (bytes usable) of a live chunk of this arena.</summary>
+    /// <exception cref="InvalidOperationException">The handle is not a live chunk of this arena.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public int GetChunkSize(SlabHandle handle)
+    {
+        _pool.ThrowIfDisposed();
+        ResolveLive(handle, out int c, out _);
+        return _cls[c].ChunkSize;
+    }
+
+    /// <summary>
+    /// The address of the chunk <paramref name="handle"/> names. Any thread, any time before Dispose, for any handle
+    /// this pool ever handed out (even freed, even after its page was re-cut): the result lies inside an allocated
+    /// page, 8-byte aligned; read at most <see cref="GetBytesToPageEnd"/> bytes from it. The bytes of a freed
+    /// chunk may change at any time: validate what you read.
+    /// </summary>
+    /// <exception cref="ArgumentException">The handle names no allocated page or an offset beyond the page size.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* GetPointer(SlabHandle handle)
+    {
+        int offset = ResolveAnyPage(handle, out nint pageBase);
+        // SAFETY: offset < PageSize and pageBase is an allocated page of PageSize bytes (ResolveAnyPage).
+        return (byte*)pageBase + offset;
+    }
+
+    /// <summary>Bytes from <see cref="GetPointer"/>'s result to the end of its page (&gt;= 8). Same rules as GetPointer.</summary>
+    /// <exception cref="ArgumentException">The handle names no allocated page or an offset beyond the page size.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int GetBytesToPageEnd(SlabHandle handle) => _pageSize - ResolveAnyPage(handle, out _);
+
+    /// <summary>
+    /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
+    /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
+    /// <see cref="GetLiveChunks"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
+    /// pages than its fair share (pages held * its share of recent demand, in chunk bytes asked for over about the last
+    /// half turnover of the arena's memory), the page with the fewest live chunks in the class furthest (and at least
+    /// one page) above its share. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
+    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks"/> lists, and the last Free returns the page to
+    /// the pool. While a picked page still has live chunks, every call returns that same page again.
+    /// Cost: O(classes + pages of the chosen class).
+    /// </summary>
+    /// <returns>False if no page should move: evict an entry of the class instead.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public bool TryPickPageToReclaim(int forClassIndex, out int pageId)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)forClassIndex >= (uint)_classes.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
+        }
+
+        if (_reclaimPage != None)
+        {
+            pageId = _reclaimPage;
+            return true;
+        }
+
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            int spare = _cls[c].Spare;
+            if (c != forClassIndex && spare != None)
+            {
+                _cls[c].Spare = None;
+                Unlink(spare);
+                ReleaseToPool(spare, c);
+                pageId = spare;
+                return true;
+            }
+        }
+
+        // Fair share: a class deserves pages in proportion to its recent demand. Move a page only to a class
+        // below its share (or with no page at all), from the class furthest above its share and at least one
+        // page above it; otherwise the caller should evict within the class. The one-page margin is the
+        // hysteresis that keeps two classes of a steady mix from passing a page back and forth (each move
+        // costs a page of evictions): after a move the victim is still at or above its share.
+        double pagesPerDemandByte = _recentDemandTotal == 0 ? 0 : (double)_pagesHeld / _recentDemandTotal;
+        int needyPages = _cls[forClassIndex].Pages;
+        bool hasNoPage = needyPages == 0;
+        if (!hasNoPage && needyPages >= _cls[forClassIndex].RecentDemand * pagesPerDemandByte)
+        {
+            pageId = None;
+            return false;
+        }
+
+        int victimClass = None;
+        double victimExcess = hasNoPage ? 0 : 1 - 1e-9;
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            if (c == forClassIndex || _cls[c].Pages == 0)
+            {
+                continue;
+            }
+
+            double excess = _cls[c].Pages - (_cls[c].RecentDemand * pagesPerDemandByte);
+            if (excess > victimExcess)
+            {
+                victimClass = c;
+                victimExcess = excess;
+            }
+        }
+
+        if (victimClass == None)
+        {
+            pageId = None;
+            return false;
+        }
+
+        int best = None;
+        for (int list = 2 * victimClass; list <= (2 * victimClass) + 1; list++)
+        {
+            for (int p = _head[list]; p != None; p = _pages[p].Next)
+            {
+                if (best == None || _pages[p].Live < _pages[best].Live)
+                {
+                    best = p;
+                }
+            }
+        }
+
+        Debug.Assert(best != None && _pages[best].Live > 0, "a class with pages and no spare has a non-empty page");
+        Unlink(best);
+        _reclaimPage = best;
+        pageId = best;
+        return true;
+    }
+
+    /// <summary>
+    /// Writes handles of the live chunks of page <paramref name="pageId"/> into <paramref name="destination"/> and returns
+    /// how many; 0 if this arena does not hold the page (for example a spare already given back to the pool).
+    /// A span of <see cref="MaxChunksPerPage"/> always suffices.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">pageId is not a page id of this pool.</exception>
+    /// <exception cref="ArgumentException">destination is shorter than the page's live chunk count.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public int GetLiveChunks(int pageId, Span<SlabHandle> destination)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)pageId >= (uint)_maxPages)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pageId), pageId, $"pageId must be in [0, {_maxPages - 1}] (the pool's MaxPages - 1).");
+        }
+
+        if (_pages[pageId].Owner != _id)
+        {
+            return 0;
+        }
+
+        int live = _pages[pageId].Live;
+        if (destination.Length < live)
+        {
+            throw new ArgumentException($"destination holds {destination.Length} handles but page {pageId} has {live} live chunks; a span of MaxChunksPerPage ({MaxChunksPerPage}) always suffices.", nameof(destination));
+        }
+
+        int chunk = _cls[_pages[pageId].Class].ChunkSize;
+        ulong[] bits = _pages[pageId].Bitmap!;
+        int words = (_pages[pageId].Bump + 63) >> 6;
+        int n = 0;
+        for (int w = 0; w < words; w++)
+        {
+            ulong word = bits[w];
+            while (word != 0)
+            {
+                int index = (w << 6) + BitOperations.TrailingZeroCount(word);
+                destination[n++] = SlabHandle.Create(pageId, index * chunk);
+                word &= word - 1;
+            }
+        }
+
+        Debug.Assert(n == live, "bitmap population equals the live count");
+        return n;
+    }
+
+    /// <summary>Decodes a handle that must name a live chunk of this arena; throws (changing nothing) otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ResolveLive(SlabHandle handle, out int classIndex, out int index)
+    {
+        int page = handle.PageId;
+        if ((uint)page >= (uint)_maxPages || _pages[page].Owner != _id)
+        {
+            ThrowHelper.ThrowInvalidHandle(handle, "was not handed out by this arena (foreign, invalid, or its page was given back).");
+        }
+
+        ref PageState ps = ref _pages[page];
+        int c = ps.Class;
+        ref ClassState cls = ref _cls[c];
+        uint offset = (uint)handle.ByteOffset;
+        // offset / ChunkSize by multiplication (exact for 32-bit offsets), then a check that it was a boundary.
+        int i = (int)Math.BigMul(offset, cls.DivideMagic, out _);
+        Debug.Assert(i == offset / (uint)cls.ChunkSize, "magic division is exact");
+        if ((uint)(i * cls.ChunkSize) != offset || i >= ps.Bump)
+        {
+            ThrowHelper.ThrowInvalidHandle(handle, $"does not name a chunk of page {page} (class {c}, {cls.ChunkSize}-byte chunks): stale or foreign.");
+        }
+
+        if ((ps.Bitmap![i >> 6] & (1UL << i)) == 0)
+        {
+            ThrowHelper.ThrowInvalidHandle(handle, "names a chunk that is not live: double free, or a stale handle.");
+        }
+
+        classIndex = c;
+        index = i;
+        return page;
+    }
+
+    /// <summary>Decodes any handle of this pool to (allocated page base, offset &lt; PageSize); throws otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ResolveAnyPage(SlabHandle handle, out nint pageBase)
+    {
+        _pool.ThrowIfDisposed();
+        ulong value = handle.Value;
+        int page = (int)((value >> SlabHandle.PageShift) & SlabHandle.PageMask) - 1;
+        int offset = (int)((value >> SlabHandle.OffsetShift) & SlabHandle.OffsetMask) << SlabHandle.OffsetGranularityShift;
+        if ((uint)page >= (uint)_maxPages || offset >= _pageSize)
+        {
+            ThrowHelper.ThrowBadHandleArgument(handle, $"names no chunk of this pool (page id below {_maxPages}, offset below {_pageSize} required).");
+        }
+
+        pageBase = Volatile.Read(ref _pageBase[page]);
+        if (pageBase == 0)
+        {
+            _pool.ThrowIfDisposed();
+            ThrowHelper.ThrowBadHandleArgument(handle, "names a page this pool never allocated.");
+        }
+
+        return offset;
+    }
+
+    private long DemandWindowFor(int pagesHeld) => Math.Max(pagesHeld, 1) * (long)_pageSize / DemandWindowDivisor;
+
+    private void DecayDemand()
+    {
+        long total = 0;
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            total += _cls[c].RecentDemand >>= 1;
+        }
+
+        _recentDemandTotal = total;
+    }
+
+    private void ReleaseToPool(int page, int c)
+    {
+        Debug.Assert(_pages[page].Live == 0 && _pages[page].List == None, "only an empty, unlinked page goes back");
+        _cls[c].Pages--;
+        _pagesHeld--;
+        _demandWindowBytes = DemandWindowFor(_pagesHeld);
+        _pool.ReleasePage(page);
+    }
+
+    private void LinkFirst(int list, int page)
+    {
+        Debug.Assert(_pages[page].List == None, "a page is in at most one list");
+        int head = _head[list];
+        _pages[page].Prev = None;
+        _pages[page].Next = head;
+        if (head != None)
+        {
+            _pages[head].Prev = page;
+        }
+        else
+        {
+            _tail[list] = page;
+        }
+
+        _head[list] = page;
+        _pages[page].List = list;
+    }
+
+    private void LinkLast(int list, int page)
+    {
+        Debug.Assert(_pages[page].List == None, "a page is in at most one list");
+        int tail = _tail[list];
+        _pages[page].Next = None;
+        _pages[page].Prev = tail;
+        if (tail != None)
+        {
+            _pages[tail].Next = page;
+        }
+        else
+        {
+            _head[list] = page;
+        }
+
+        _tail[list] = page;
+        _pages[page].List = list;
+    }
+
+    private void Unlink(int page)
+    {
+        int list = _pages[page].List;
+        Debug.Assert(list != None, "unlinking a page that is in no list");
+        int prev = _pages[page].Prev;
+        int next = _pages[page].Next;
+        if (prev != None)
+        {
+            _pages[prev].Next = next;
+        }
+        else
+        {
+            _head[list] = next;
+        }
+
+        if (next != None)
+        {
+            _pages[next].Prev = prev;
+        }
+        else
+        {
+            _tail[list] = prev;
+        }
+
+        _pages[page].Prev = None;
+        _pages[page].Next = None;
+        _pages[page].List = None;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowFreeListCorrupted(int page) =>
+        throw new InvalidOperationException($"The free list of page {page} is corrupted: a chunk was written to after it was freed.");
+
+    internal void AddStatistics(int[] pages, long[] live, long[] allocations, long[] handedOutTotal, long[] requestedTotal)
+    {
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            pages[c] += Volatile.Read(ref _cls[c].Pages);
+            live[c] += Volatile.Read(ref _cls[c].Live);
+            allocations[c] += Volatile.Read(ref _cls[c].Allocations);
+            handedOutTotal[c] += Volatile.Read(ref _cls[c].HandedOutTotal);
+            requestedTotal[c] += Volatile.Read(ref _cls[c].RequestedTotal);
+        }
+    }
+
+    /// <summary>Checks the arena's invariants (called by <see cref="SlabPool.ValidateInvariants"/>, under the pool's lock).</summary>
+    internal void ValidateInvariants(int pagesOwnedInPool)
+    {
+        static void Check(bool condition, string invariant) => SlabPool.Check(condition, invariant);
+
+        int pagesSeen = 0;
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            int chunk = _cls[c].ChunkSize;
+            Check(chunk % 8 == 0 && _cls[c].Capacity * (long)chunk <= _pageSize, "chunks are 8-byte multiples that fit the page");
+            int pagesOfClass = 0;
+            long live = 0;
+            bool spareSeen = false;
+            for (int kind = 0; kind < 2; kind++)
+            {
+                int list = (2 * c) + kind;
+                int prev = None;
+                for (int p = _head[list]; p != None; p = _pages[p].Next)
+                {
+                    Check(++pagesOfClass <= _maxPages, "page lists are acyclic");
+                    Check(_pages[p].Prev == prev && _pages[p].List == list, "page list links are consistent");
+                    Check(_pages[p].Owner == _id && _pages[p].Class == c, "a listed page is held by this arena and cut to the list's class");
+                    ValidatePage(p, c);
+                    int pageLive = _pages[p].Live;
+                    Check(kind == 0 ? pageLive < _cls[c].Capacity : pageLive == _cls[c].Capacity, "partial pages have room, full pages none");
+                    if (pageLive == 0)
+                    {
+                        Check(_cls[c].Spare == p && !spareSeen, "the only empty listed page of a class is its spare");
+                        spareSeen = true;
+                    }
+
+                    live += pageLive;
+                    prev = p;
+                }
+
+                Check(_tail[list] == prev, "a list's tail is its last page");
+            }
+
+            Check(_cls[c].Spare == None || spareSeen, "a class's spare is an empty page in its partial list");
+            if (_reclaimPage != None && _pages[_reclaimPage].Class == c)
+            {
+                pagesOfClass++;
+                live += _pages[_reclaimPage].Live;
+            }
+
+            Check(pagesOfClass == _cls[c].Pages, "per-class page count equals the pages listed");
+            Check(live == _cls[c].Live, "per-class live chunks equal the sum over its pages");
+            Check(_cls[c].HandedOutTotal == _cls[c].Allocations * chunk, "bytes handed out = allocations * chunk size");
+            int previousSize = c == 0 ? 0 : _cls[c - 1].ChunkSize;
+            Check(_cls[c].RequestedTotal <= _cls[c].HandedOutTotal && _cls[c].RequestedTotal >= _cls[c].Allocations * (previousSize + 1L),
+                "every request fits its chunk and is larger than the previous class");
+            pagesSeen += pagesOfClass;
+        }
+
+        long demand = 0;
+        foreach (ClassState cls in _cls)
+        {
+            Check(cls.RecentDemand >= 0, "demand counters are non-negative");
+            demand += cls.RecentDemand;
+        }
+
+        Check(demand == _recentDemandTotal, "the demand total equals the sum over classes");
+        Check(_demandWindowBytes == DemandWindowFor(_pagesHeld), "the demand window follows the pages held");
+        if (_reclaimPage != None)
+        {
+            Check(_pages[_reclaimPage].Owner == _id && _pages[_reclaimPage].List == None && _pages[_reclaimPage].Live > 0,
+                "the page being reclaimed is held, unlisted, and still has live chunks");
+            ValidatePage(_reclaimPage, _pages[_reclaimPage].Class);
+        }
+
+        Check(pagesSeen == _pagesHeld && _pagesHeld == pagesOwnedInPool, "pages held = pages listed = pages the pool says this arena owns");
+    }
+
+    private void ValidatePage(int page, int c)
+    {
+        static void Check(bool condition, string invariant) => SlabPool.Check(condition, invariant);
+
+        int bump = _pages[page].Bump;
+        Check(bump >= 0 && bump <= _cls[c].Capacity, "cut chunks within the page's capacity");
+        ulong[] bits = _pages[page].Bitmap!;
+        int population = 0;
+        for (int w = 0; w < bits.Length; w++)
+        {
+            ulong word = bits[w];
+            int firstBeyondBump = bump - (w << 6);
+            if (firstBeyondBump < 64)
+            {
+                ulong allowed = firstBeyondBump <= 0 ? 0 : (1UL << firstBeyondBump) - 1;
+                Check((word & ~allowed) == 0, "no chunk beyond the bump index is live");
+            }
+
+            population += BitOperations.PopCount(word);
+        }
+
+        Check(population == _pages[page].Live, "a page's live count equals its bitmap population");
+
+        // Walk the free list: distinct, cut, not live; free + live == cut.
+        var seen = new bool[bump];
+        int free = 0;
+        int chunk = _cls[c].ChunkSize;
+        for (int link = _pages[page].FreeHead; link != 0;)
+        {
+            int index = link - 1;
+            Check((uint)index < (uint)bump && !seen[index], "free-list entries are distinct cut chunks");
+            Check((bits[index >> 6] & (1UL << index)) == 0, "a free-list chunk is not live");
+            seen[index] = true;
+            free++;
+            // SAFETY: index < bump <= capacity, so the link lies inside the allocated page this arena holds.
+            link = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
+        }
+
+        Check(free + _pages[page].Live == bump, "free + live chunks = chunks cut");
+    }
+}
+
+/// <summary>Per-class state of one arena.</summary>
+internal struct ClassState
+{
+    /// <summary>Chunk size in bytes (a multiple of 8).</summary>
+    public int ChunkSize;
+
+    /// <summary>Chunks per page: Capacity * ChunkSize &lt;= PageSize.</summary>
+    public int Capacity;
+
+    /// <summary>ceil(2^64 / ChunkSize): offset / ChunkSize == high 64 bits of (offset * DivideMagic) for any 32-bit offset (Lemire).</summary>
+    public ulong DivideMagic;
+
+    /// <summary>The one empty page the class keeps (in its partial list, at the tail), or -1.</summary>
+    public int Spare;
+
+    /// <summary>Pages held: those in the class's lists, plus the page being reclaimed if it is of this class.</summary>
+    public int Pages;
+
+    /// <summary>Live chunks: the sum of Live over the class's pages.</summary>
+    public long Live;
+
+    /// <summary>Allocations served so far.</summary>
+    public long Allocations;
+
+    /// <summary>Chunk bytes handed out so far (Allocations * ChunkSize).</summary>
+    public long HandedOutTotal;
+
+    /// <summary>Bytes requested so far.</summary>
+    public long RequestedTotal;
+
+    /// <summary>Recent demand in chunk bytes asked for (failed attempts included); halved with every demand window.</summary>
+    public long RecentDemand;
+}

@@ -1,0 +1,141 @@
+using System.Buffers;
+
+namespace CacheKit.OffHeap.Tests;
+
+/// <summary>The bad-input table of docs/engine.md: each row a clear exception, the cache unchanged.</summary>
+public class BadInputTests
+{
+    private static OffHeapCache CreateWithOneEntry(out byte[] key, out byte[] value)
+    {
+        var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20, PageSize = 64 * 1024, MaxKeyBytes = 100, HashSeed = 3 });
+        key = TestKeys.Key(7);
+        value = TestKeys.Value(7, 1, 40);
+        Assert.That(cache.Set(key, value), Is.True);
+        return cache;
+    }
+
+    private static void AssertUnchanged(OffHeapCache cache, byte[] key, byte[] value, CacheStatistics before)
+    {
+        var buffer = new byte[value.Length];
+        Assert.That(cache.TryGet(key, buffer, out int written), Is.True, "the earlier value must survive");
+        Assert.That(buffer.AsSpan(0, written).SequenceEqual(value), Is.True);
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That(after.Count, Is.EqualTo(before.Count));
+        Assert.That(after.PayloadBytes, Is.EqualTo(before.PayloadBytes));
+        Assert.That(after.NativeBytes, Is.EqualTo(before.NativeBytes));
+        Assert.That(after.Rejections, Is.EqualTo(before.Rejections));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void KeyLongerThanTheLimitIsRejectedByEveryOperation()
+    {
+        using OffHeapCache cache = CreateWithOneEntry(out byte[] key, out byte[] value);
+        CacheStatistics before = cache.GetStatistics();
+        byte[] longKey = new byte[cache.MaxKeyBytes + 1];
+        var buffer = new byte[10];
+        AssertKey(() => cache.Set(longKey, value));
+        AssertKey(() => cache.TryGet(longKey, buffer, out _));
+        AssertKey(() => cache.TryGet(longKey, new ArrayBufferWriter<byte>()));
+        AssertKey(() => cache.ContainsKey(longKey));
+        AssertKey(() => cache.Remove(longKey));
+        AssertUnchanged(cache, key, value, before);
+
+        static void AssertKey(Action action)
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => action())!;
+            Assert.That(e.ParamName, Is.EqualTo("key"));
+            Assert.That(e.Message, Does.Contain("100"), "the message names the limit");
+        }
+    }
+
+    [Test]
+    public void ValueLargerThanTheLargestEntryIsRejectedAndTheOldValueStays()
+    {
+        using OffHeapCache cache = CreateWithOneEntry(out byte[] key, out byte[] value);
+        CacheStatistics before = cache.GetStatistics();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => cache.Set(key, new byte[cache.MaxValueBytes + 1]))!;
+        Assert.That(e.ParamName, Is.EqualTo("value"));
+        Assert.That(e.Message, Does.Contain(cache.MaxValueBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        AssertUnchanged(cache, key, value, before);
+        // The largest value is accepted.
+        Assert.That(cache.Set(TestKeys.Key(8), new byte[cache.MaxValueBytes]), Is.True);
+    }
+
+    [TestCase(0L)]
+    [TestCase(-1L)]
+    [TestCase(64L * 1024)]   // one page, but no room for the index as well
+    public void CapacityTooSmallIsRejected(long capacity)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = capacity, PageSize = 64 * 1024 }))!;
+        Assert.That(e.ParamName, Is.EqualTo("CapacityBytes"));
+    }
+
+    [Test]
+    public void TimeToLiveZeroOrNegativeIsRejectedAndTheOldValueStays()
+    {
+        using OffHeapCache cache = CreateWithOneEntry(out byte[] key, out byte[] value);
+        CacheStatistics before = cache.GetStatistics();
+        foreach (TimeSpan ttl in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(-1), TimeSpan.MinValue })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => cache.Set(key, TestKeys.Value(7, 2, 40), ttl))!;
+            Assert.That(e.ParamName, Is.EqualTo("timeToLive"));
+        }
+        AssertUnchanged(cache, key, value, before);
+        var d = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20, DefaultTimeToLive = TimeSpan.Zero }))!;
+        Assert.That(d.ParamName, Is.EqualTo("DefaultTimeToLive"));
+    }
+
+    [TestCase(0L)]
+    [TestCase(-5L)]
+    public void MaxEntriesBelowOneIsRejected(long maxEntries)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20, MaxEntries = maxEntries }))!;
+        Assert.That(e.ParamName, Is.EqualTo("MaxEntries"));
+        Assert.That(e.Message, Does.Contain("at least 1"));
+    }
+
+    [TestCase("ShardCount", 3)]
+    [TestCase("ShardCount", 512)]
+    [TestCase("PageSize", 1000)]
+    [TestCase("MaxKeyBytes", 0)]
+    [TestCase("MaxKeyBytes", 70_000)]
+    [TestCase("MaxValueBytes", -1)]
+    [TestCase("AverageEntrySizeHint", 1)]
+    [TestCase("MaxEvictionsPerInsert", 0)]
+    public void OtherOptionsOutOfRangeAreRejected(string property, int bad)
+    {
+        var options = new OffHeapCacheOptions { CapacityBytes = 2 << 20 };
+        typeof(OffHeapCacheOptions).GetProperty(property)!.SetValue(options, bad);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(options))!;
+        Assert.That(e.ParamName, Is.EqualTo(property));
+    }
+
+    [Test]
+    public void EveryOperationAfterDisposeThrowsObjectDisposed()
+    {
+        OffHeapCache cache = CreateWithOneEntry(out byte[] key, out byte[] value);
+        SlabPoolProbe pool = new(cache);
+        cache.Dispose();
+        cache.Dispose();   // harmless
+        Assert.That(pool.OwnedBytes, Is.Zero, "every native byte returned");
+        var buffer = new byte[64];
+        Assert.Throws<ObjectDisposedException>(() => cache.Set(key, value));
+        Assert.Throws<ObjectDisposedException>(() => cache.Set(key, value, TimeSpan.FromSeconds(1)));
+        Assert.Throws<ObjectDisposedException>(() => cache.TryGet(key, buffer, out _));
+        Assert.Throws<ObjectDisposedException>(() => cache.TryGet(key, new ArrayBufferWriter<byte>()));
+        Assert.Throws<ObjectDisposedException>(() => cache.ContainsKey(key));
+        Assert.Throws<ObjectDisposedException>(() => cache.Remove(key));
+        Assert.Throws<ObjectDisposedException>(() => cache.Clear());
+        Assert.Throws<ObjectDisposedException>(() => _ = cache.Count);
+        Assert.Throws<ObjectDisposedException>(() => cache.GetStatistics());
+    }
+
+    /// <summary>Keeps the pool to read OwnedBytes after the cache is disposed.</summary>
+    private sealed class SlabPoolProbe(OffHeapCache cache)
+    {
+        private readonly CacheKit.Slab.SlabPool _pool = cache.Pool;
+
+        public long OwnedBytes => _pool.OwnedBytes;
+    }
+}

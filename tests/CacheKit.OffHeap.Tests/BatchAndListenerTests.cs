@@ -1,0 +1,82 @@
+using System.Buffers;
+
+namespace CacheKit.OffHeap.Tests;
+
+public class BatchAndListenerTests
+{
+    [Test]
+    public void SetManyThenTryGetManyMatchSingleOperations()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, PageSize = 64 * 1024, ShardCount = 4 });
+        var items = Enumerable.Range(0, 300)
+            .Select(i => new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>(TestKeys.Key(i % 250), TestKeys.Value(i, i, i % 90)))
+            .ToArray();
+        Assert.That(cache.SetMany(items), Is.EqualTo(300));
+        Assert.That(cache.Count, Is.EqualTo(250), "duplicates: the later item wins");
+        cache.ValidateInvariants();
+
+        ReadOnlyMemory<byte>[] keys = Enumerable.Range(0, 260).Select(i => (ReadOnlyMemory<byte>)TestKeys.Key(i)).ToArray();
+        var destination = new ArrayBufferWriter<byte>();
+        var lengths = new int[keys.Length];
+        Assert.That(cache.TryGetMany(keys, destination, lengths), Is.EqualTo(250));
+        int offset = 0;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (i >= 250)
+            {
+                Assert.That(lengths[i], Is.EqualTo(-1));
+                continue;
+            }
+            int last = i < 50 ? i + 250 : i;   // items 250..299 overwrote keys 0..49
+            byte[] expected = TestKeys.Value(last, last, last % 90);
+            Assert.That(destination.WrittenSpan.Slice(offset, lengths[i]).SequenceEqual(expected), Is.True, $"key {i}");
+            offset += lengths[i];
+        }
+    }
+
+    [Test]
+    public void SetManyWithABadItemStoresNothing()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024, MaxKeyBytes = 50 });
+        var items = new[]
+        {
+            new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>(TestKeys.Key(1), new byte[10]),
+            new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>(new byte[51], new byte[10]),
+        };
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SetMany(items));
+        Assert.That(cache.Count, Is.Zero);
+    }
+
+    [Test]
+    public void ListenerHearsEvictionsAndExpirationsWithTheirKeys()
+    {
+        var clock = new ManualClock();
+        var heard = new List<(int Id, EvictionReason Reason)>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20,
+            PageSize = 64 * 1024,
+            ShardCount = 1,
+            MaxEntries = 100,
+            Policy = CachePolicy.Fifo,
+            TimeProvider = clock,
+            EvictionListener = (key, reason) => heard.Add((TestKeys.IdOf(key), reason)),
+        });
+        for (int i = 0; i < 100; i++)
+        {
+            cache.Set(TestKeys.Key(i), TestKeys.Value(i, 0, 20));
+        }
+        cache.Set(TestKeys.Key(100), TestKeys.Value(100, 0, 20));
+        Assert.That(heard, Is.EqualTo(new[] { (0, EvictionReason.Capacity) }), "FIFO evicts the first key");
+
+        cache.Remove(TestKeys.Key(50));   // a removal is not an eviction
+        cache.Set(TestKeys.Key(500), TestKeys.Value(500, 0, 20), TimeSpan.FromSeconds(1));
+        clock.Advance(TimeSpan.FromSeconds(2));
+        cache.Set(TestKeys.Key(501), TestKeys.Value(501, 0, 20));   // at the bound: the expired entry goes first
+        Assert.That(heard, Has.Member((500, EvictionReason.Expired)));
+        Assert.That(heard.Count(h => h.Reason == EvictionReason.Capacity), Is.EqualTo(1));
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.Evictions, Is.EqualTo(1));
+        Assert.That(stats.Expirations, Is.EqualTo(1));
+    }
+}

@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Hashing;
+
+namespace CacheKit.OffHeap.Tests;
+
+/// <summary>
+/// Writers store values that carry their key id and a checksum; readers verify every byte they get.
+/// Short by default; CACHEKIT_STRESS_OPS sets the operations per thread for a long local run.
+/// </summary>
+public class ConcurrencyTests
+{
+    private static readonly int OpsPerThread = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_STRESS_OPS"), out int n) ? n : 40_000;
+
+    private static byte[] MakeValue(int id, int seq, int payload, Random rng)
+    {
+        var v = new byte[8 + payload + 8];
+        BinaryPrimitives.WriteInt32LittleEndian(v, id);
+        BinaryPrimitives.WriteInt32LittleEndian(v.AsSpan(4), seq);
+        rng.NextBytes(v.AsSpan(8, payload));
+        BinaryPrimitives.WriteUInt64LittleEndian(v.AsSpan(8 + payload), XxHash3.HashToUInt64(v.AsSpan(0, 8 + payload)));
+        return v;
+    }
+
+    private static bool IsValid(ReadOnlySpan<byte> v, int id)
+        => v.Length >= 16
+           && BinaryPrimitives.ReadInt32LittleEndian(v) == id
+           && BinaryPrimitives.ReadUInt64LittleEndian(v[^8..]) == XxHash3.HashToUInt64(v[..^8]);
+
+    [TestCase(64, 4 << 20, CachePolicy.WTinyLfu, TestName = "Stress_FewHotKeys_WTinyLfu")]
+    [TestCase(6_000, 4 << 20, CachePolicy.WTinyLfu, TestName = "Stress_EvictingAndReclaiming_WTinyLfu")]
+    [TestCase(6_000, 4 << 20, CachePolicy.Clock, TestName = "Stress_EvictingAndReclaiming_Clock")]
+    public void ReadersNeverSeeTornOrForeignValues(int keySpace, long capacity, CachePolicy policy)
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = capacity,
+            PageSize = 64 * 1024,
+            ShardCount = 2,
+            Policy = policy,
+            MaxKeyBytes = 64,
+        });
+        var keys = Enumerable.Range(0, keySpace).Select(TestKeys.Key).ToArray();
+        long mismatches = 0, hits = 0, errors = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+
+        void Writer(int seed)
+        {
+            var rng = new Random(seed);
+            for (int i = 0; i < OpsPerThread; i++)
+            {
+                int id = rng.Next(keySpace);
+                int r = rng.Next(100);
+                if (r < 85)
+                {
+                    // the size mix shifts over time so pages move between classes under the readers
+                    int payload = (i / 5000) % 2 == 0 ? rng.Next(0, 200) : rng.Next(500, 3000);
+                    byte[] v = MakeValue(id, i, payload, rng);
+                    if (r < 10)
+                    {
+                        cache.Set(keys[id], v, TimeSpan.FromMilliseconds(rng.Next(1, 50)));
+                    }
+                    else
+                    {
+                        cache.Set(keys[id], v);
+                    }
+                }
+                else if (r < 99)
+                {
+                    cache.Remove(keys[id]);
+                }
+                else if (rng.Next(200) == 0)
+                {
+                    cache.Clear();
+                }
+            }
+        }
+
+        void Reader(int seed)
+        {
+            var rng = new Random(seed);
+            var buffer = new byte[4096];
+            var writer = new ArrayBufferWriter<byte>();
+            for (int i = 0; i < OpsPerThread; i++)
+            {
+                int id = rng.Next(keySpace);
+                if ((i & 1) == 0)
+                {
+                    if (cache.TryGet(keys[id], buffer, out int written))
+                    {
+                        Interlocked.Increment(ref hits);
+                        if (!IsValid(buffer.AsSpan(0, written), id))
+                        {
+                            Interlocked.Increment(ref mismatches);
+                        }
+                    }
+                }
+                else
+                {
+                    writer.ResetWrittenCount();
+                    if (cache.TryGet(keys[id], writer))
+                    {
+                        Interlocked.Increment(ref hits);
+                        if (!IsValid(writer.WrittenSpan, id))
+                        {
+                            Interlocked.Increment(ref mismatches);
+                        }
+                    }
+                    else if (writer.WrittenCount != 0)
+                    {
+                        Interlocked.Increment(ref mismatches);   // a miss must write nothing
+                    }
+                }
+            }
+        }
+
+        var threads = new List<Thread>();
+        for (int t = 0; t < 4; t++)
+        {
+            int seed = t;
+            Action body = t < 2 ? () => Writer(seed) : () => Reader(seed);
+            threads.Add(new Thread(() =>
+            {
+                try
+                {
+                    body();
+                }
+                catch (Exception e)
+                {
+                    Interlocked.Increment(ref errors);
+                    failures.Enqueue(e);
+                }
+            }));
+        }
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        Assert.That(failures, Is.Empty, string.Join("\n", failures));
+        Assert.That(mismatches, Is.Zero, "a reader got bytes that were never the value of its key");
+        cache.ValidateInvariants();
+        CacheStatistics stats = cache.GetStatistics();
+        TestContext.Out.WriteLine($"{keySpace} keys: {OpsPerThread} ops/thread, reader hits {hits}, evictions {stats.Evictions}, expirations {stats.Expirations}, count {stats.Count}, native {stats.NativeBytes}");
+        Assert.That(hits, Is.GreaterThan(0));
+        Assert.That(stats.NativeBytes, Is.LessThanOrEqualTo(capacity));
+    }
+
+    [Test]
+    public void DisposeRacingWithReadersAndWritersOnlyEverThrowsObjectDisposed([Range(1, 5)] int round)
+    {
+        var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024, ShardCount = 2 });
+        CacheKit.Slab.SlabPool pool = cache.Pool;
+        var keys = Enumerable.Range(0, 2000).Select(TestKeys.Key).ToArray();
+        var unexpected = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        long operations = 0;
+        using var started = new CountdownEvent(4);
+
+        void Loop(int seed, bool write)
+        {
+            var rng = new Random(seed);
+            var buffer = new byte[4096];
+            byte[] value = new byte[300];
+            started.Signal();
+            try
+            {
+                while (true)
+                {
+                    int id = rng.Next(keys.Length);
+                    if (write)
+                    {
+                        cache.Set(keys[id], value.AsSpan(0, rng.Next(value.Length)));
+                        if (rng.Next(10) == 0)
+                        {
+                            cache.Remove(keys[id]);
+                        }
+                    }
+                    else
+                    {
+                        cache.TryGet(keys[id], buffer, out _);
+                        cache.ContainsKey(keys[id]);
+                    }
+                    Interlocked.Increment(ref operations);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // the only exception allowed
+            }
+            catch (Exception e)
+            {
+                unexpected.Enqueue(e);
+            }
+        }
+
+        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() => Loop(t + (round * 10), t < 2))).ToList();
+        threads.ForEach(t => t.Start());
+        started.Wait();
+        SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 2000 * round);
+        cache.Dispose();
+        threads.ForEach(t => t.Join());
+
+        Assert.That(unexpected, Is.Empty, string.Join("\n", unexpected));
+        Assert.That(pool.OwnedBytes, Is.Zero, "Dispose returns every native byte");
+    }
+}

@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Text;
+
+namespace CacheKit.OffHeap.Tests;
+
+public class GetOrAddTests
+{
+    private static OffHeapCache Create() => new(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });
+
+    [Test]
+    public void ConcurrentMissesRunTheFactoryOnceAndEveryCallerGetsItsValue()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(1);
+        var calls = new System.Runtime.CompilerServices.StrongBox<int>();
+        using var release = new ManualResetEventSlim();
+        const int Callers = 8;
+        var results = new byte[Callers][];
+        var fromCache = new bool[Callers];
+        var threads = Enumerable.Range(0, Callers).Select(t => new Thread(() =>
+        {
+            var destination = new ArrayBufferWriter<byte>();
+            fromCache[t] = cache.GetOrAdd(key, (release, calls), static (k, s, writer) =>
+            {
+                Interlocked.Increment(ref s.calls.Value);
+                s.release.Wait();   // hold every caller inside the flight
+                writer.Write(Encoding.ASCII.GetBytes("made once"));
+            }, destination);
+            results[t] = destination.WrittenSpan.ToArray();
+        })).ToList();
+
+        threads.ForEach(t => t.Start());
+        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        Thread.Sleep(50);   // let the others join the flight (correctness does not depend on it)
+        release.Set();
+        threads.ForEach(t => t.Join());
+
+        foreach (byte[] r in results)
+        {
+            Assert.That(Encoding.ASCII.GetString(r), Is.EqualTo("made once"));
+        }
+        Assert.That(cache.FlightCount, Is.Zero);
+        var buffer = new byte[32];
+        Assert.That(cache.TryGet(key, buffer, out int n) && Encoding.ASCII.GetString(buffer, 0, n) == "made once", Is.True, "the value was cached");
+        Assert.That(calls.Value, Is.EqualTo(1));
+        Assert.That(fromCache.Count(c => !c), Is.GreaterThanOrEqualTo(1), "at least the leader reports a factory value");
+    }
+
+    [Test]
+    public void CountingFactoryRunsOncePerMissAcrossManyThreads()
+    {
+        using OffHeapCache cache = Create();
+        var counts = new int[50];
+        var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                for (int id = 0; id < counts.Length; id++)
+                {
+                    var destination = new ArrayBufferWriter<byte>();
+                    cache.GetOrAdd(TestKeys.Key(id), (counts, id), static (k, s, writer) =>
+                    {
+                        Interlocked.Increment(ref s.counts[s.id]);
+                        Thread.SpinWait(2000);
+                        writer.Write(TestKeys.Value(s.id, 0, 64));
+                    }, destination);
+                    Assert.That(destination.WrittenSpan.SequenceEqual(TestKeys.Value(id, 0, 64)), Is.True);
+                }
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.That(counts, Is.All.EqualTo(1), "each key's factory ran exactly once (nothing is evicted at this size)");
+    }
+
+    [Test]
+    public void ThrowingFactoryCachesNothingAndEveryWaiterSeesTheException()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(2);
+        using var gate = new ManualResetEventSlim();
+        var seen = new Exception?[4];
+        var threads = Enumerable.Range(0, seen.Length).Select(t => new Thread(() =>
+        {
+            try
+            {
+                cache.GetOrAdd(key, gate, static (k, g, w) =>
+                {
+                    g.Wait();
+                    throw new InvalidOperationException("factory failed");
+                }, new ArrayBufferWriter<byte>());
+            }
+            catch (Exception e)
+            {
+                seen[t] = e;
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        Thread.Sleep(50);
+        gate.Set();
+        threads.ForEach(t => t.Join());
+        Assert.That(seen, Has.All.InstanceOf<InvalidOperationException>().And.Property("Message").EqualTo("factory failed"));
+        Assert.That(cache.ContainsKey(key), Is.False);
+        Assert.That(cache.Count, Is.Zero);
+        Assert.That(cache.FlightCount, Is.Zero);
+
+        // The next call runs a factory again.
+        var destination = new ArrayBufferWriter<byte>();
+        Assert.That(cache.GetOrAdd(key, 0, static (k, s, w) => w.Write("ok"u8), destination), Is.False);
+        Assert.That(destination.WrittenSpan.SequenceEqual("ok"u8), Is.True);
+    }
+
+    [Test]
+    public void CancelledWaiterStopsWaitingAndCancelledLeaderLetsAWaiterTakeOver()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(3);
+        using var leaderStarted = new ManualResetEventSlim();
+        using var leaderCts = new CancellationTokenSource();
+        Exception? leaderError = null;
+        var leader = new Thread(() =>
+        {
+            try
+            {
+                cache.GetOrAdd(key, (leaderStarted, leaderCts.Token), static (k, s, w) =>
+                {
+                    s.leaderStarted.Set();
+                    s.Token.WaitHandle.WaitOne();
+                    s.Token.ThrowIfCancellationRequested();
+                }, new ArrayBufferWriter<byte>(), cancellationToken: leaderCts.Token);
+            }
+            catch (Exception e)
+            {
+                leaderError = e;
+            }
+        });
+        leader.Start();
+        leaderStarted.Wait();
+
+        // A waiter that cancels gets OperationCanceledException while the factory still runs.
+        using var waiterCts = new CancellationTokenSource();
+        Task<bool> cancelledWaiter = Task.Run(() => cache.GetOrAdd(key, 0, static (k, s, w) => w.Write("late"u8), new ArrayBufferWriter<byte>(), cancellationToken: waiterCts.Token));
+        waiterCts.CancelAfter(20);
+        Assert.That(() => cancelledWaiter.GetAwaiter().GetResult(), Throws.InstanceOf<OperationCanceledException>());
+
+        // A patient waiter takes over when the leader is cancelled.
+        var patientDestination = new ArrayBufferWriter<byte>();
+        Task<bool> patient = Task.Run(() => cache.GetOrAdd(key, 0, static (k, s, w) => w.Write("second"u8), patientDestination));
+        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        leaderCts.Cancel();
+        leader.Join();
+        Assert.That(leaderError, Is.InstanceOf<OperationCanceledException>());
+        Assert.That(patient.GetAwaiter().GetResult(), Is.False);
+        Assert.That(Encoding.ASCII.GetString(patientDestination.WrittenSpan), Is.EqualTo("second"));
+    }
+
+    [Test]
+    public async Task GetOrAddAsyncRunsTheFactoryOnceForConcurrentCallers()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(4);
+        int calls = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var destinations = Enumerable.Range(0, 6).Select(_ => new ArrayBufferWriter<byte>()).ToArray();
+        Task<bool>[] tasks = destinations.Select(d => cache.GetOrAddAsync(key, gate, async (k, g, w, ct) =>
+        {
+            Interlocked.Increment(ref calls);
+            await g.Task.WaitAsync(ct);
+            w.Write("async value"u8);
+        }, d).AsTask()).ToArray();
+        SpinWait.SpinUntil(() => cache.FlightCount == 1 && Volatile.Read(ref calls) == 1);
+        await Task.Delay(20);
+        gate.SetResult();
+        await Task.WhenAll(tasks);
+        Assert.That(calls, Is.EqualTo(1));
+        foreach (ArrayBufferWriter<byte> d in destinations)
+        {
+            Assert.That(Encoding.ASCII.GetString(d.WrittenSpan), Is.EqualTo("async value"));
+        }
+        Assert.That(await cache.GetOrAddAsync(key, 0, (k, s, w, ct) => throw new InvalidOperationException("not called on a hit"), new ArrayBufferWriter<byte>()), Is.True);
+    }
+
+    [Test]
+    public void GetOrAddAsyncThrowingFactoryCachesNothing()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(5);
+        Assert.That(async () => await cache.GetOrAddAsync(key, 0, (k, s, w, ct) => throw new FormatException("bad"), new ArrayBufferWriter<byte>()),
+            Throws.InstanceOf<FormatException>());
+        Assert.That(cache.ContainsKey(key), Is.False);
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public void GetOrAddAsyncHonoursCancellationBeforeTheFactoryRuns()
+    {
+        using OffHeapCache cache = Create();
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        bool ran = false;
+        Assert.That(async () => await cache.GetOrAddAsync(TestKeys.Key(6), 0, (k, s, w, ct) => { ran = true; return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>(), cancellationToken: cts.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(ran, Is.False);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Runtime.CompilerServices;
+using CacheKit.Policies;
+
+namespace CacheKit.OffHeap.Tests;
+
+public class LayoutTests
+{
+    [Test]
+    public void NativeStructuresHaveTheirDocumentedSizes()
+    {
+        Assert.That(Unsafe.SizeOf<IndexBucket>(), Is.EqualTo(64), "one cache line per bucket");
+        Assert.That(Unsafe.SizeOf<EntryHeader>(), Is.EqualTo(EntryHeader.Size).And.EqualTo(16), "entry metadata <= 16 bytes");
+        Assert.That(IndexBucket.SlotCount, Is.EqualTo(7));
+    }
+
+    [Test]
+    public void SlotWordPacksTagAndHandle()
+    {
+        var handle = CacheKit.Slab.SlabHandle.FromValue(0xABCD_1234_5678UL);
+        ulong hash = 0x0123_4567_89AB_CDEFUL;
+        ulong word = SlotWord.Make(hash, handle);
+        Assert.That(SlotWord.Handle(word), Is.EqualTo(handle));
+        Assert.That(SlotWord.TagMatches(word, hash), Is.True);
+        Assert.That(word >> 48, Is.EqualTo((hash >> 40) & 0xFFFF));
+        Assert.That(SlotWord.TagMatches(word, hash ^ (1UL << 45)), Is.False);
+    }
+
+    [Test]
+    public void EveryCachePolicyMapsToThePolicyKindOfTheSameName()
+    {
+        foreach (CachePolicy p in Enum.GetValues<CachePolicy>())
+        {
+            Assert.That(p.ToPolicyKind().ToString(), Is.EqualTo(p.ToString()));
+        }
+        Assert.That(Enum.GetValues<CachePolicy>().Length, Is.EqualTo(Enum.GetValues<PolicyKind>().Length));
+        Assert.That(new OffHeapCacheOptions().Policy, Is.EqualTo(CachePolicy.WTinyLfu));
+    }
+
+    [Test]
+    public void TooSmallDestinationIsToldApartFromAMiss()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20 });
+        cache.Set("k"u8, new byte[100]);
+        Assert.That(cache.TryGet("k"u8, new byte[99], out int needed), Is.False);
+        Assert.That(needed, Is.EqualTo(100));
+        Assert.That(cache.TryGet("absent"u8, new byte[99], out int none), Is.False);
+        Assert.That(none, Is.Zero);
+        cache.Set("empty"u8, ReadOnlySpan<byte>.Empty);
+        Assert.That(cache.TryGet("empty"u8, Span<byte>.Empty, out int zero), Is.True, "an empty value fits any destination");
+        Assert.That(zero, Is.Zero);
+    }
+
+    [Test]
+    public void IndexCountsInTheBudgetAndAutoLayoutIsSane()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64L << 20 });
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.NativeBytes, Is.GreaterThan(0), "the index is allocated from the budget at construction");
+        Assert.That(stats.NativeBytes, Is.LessThan(stats.CapacityBytes / 10));
+        Assert.That(cache.ShardCount, Is.GreaterThanOrEqualTo(1));
+        TestContext.Out.WriteLine($"64 MiB: {cache.ShardCount} shards, index {stats.NativeBytes} bytes, max value {cache.MaxValueBytes}");
+    }
+}

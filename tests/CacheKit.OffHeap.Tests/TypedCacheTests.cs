@@ -1,0 +1,83 @@
+namespace CacheKit.OffHeap.Tests;
+
+public class TypedCacheTests
+{
+    private static OffHeapCacheOptions Options() => new() { CapacityBytes = 4 << 20, PageSize = 64 * 1024 };
+
+    private readonly record struct Point(int X, long Y, double Z);
+
+    [Test]
+    public void UnmanagedKeysAndValuesRoundTripWithoutAllocating()
+    {
+        using var cache = new OffHeapCache<int, Point>(Options());
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.That(cache.Set(i, new Point(i, -i, i / 2.0)), Is.True);
+        }
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.That(cache.TryGetValue(i, out Point p), Is.True);
+            Assert.That(p, Is.EqualTo(new Point(i, -i, i / 2.0)));
+        }
+        Assert.That(cache.TryGetValue(5000, out _), Is.False);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            cache.Set(i % 1000, new Point(i, i, i));
+            cache.TryGetValue(i % 1500, out _);
+        }
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
+    [Test]
+    public void StringBytesAndMemoryBuiltInsRoundTrip()
+    {
+        using var strings = new OffHeapCache<string, string>(Options());
+        strings.Set("héllo", "wörld ✓");
+        Assert.That(strings.TryGetValue("héllo", out string? s) ? s : null, Is.EqualTo("wörld ✓"));
+
+        using var arrays = new OffHeapCache<string, byte[]>(Options());
+        arrays.Set("a", [1, 2, 3]);
+        Assert.That(arrays.TryGetValue("a", out byte[]? a) ? a : null, Is.EqualTo(new byte[] { 1, 2, 3 }));
+
+        using var memory = new OffHeapCache<long, ReadOnlyMemory<byte>>(Options());
+        memory.Set(7L, new byte[] { 9, 8 });
+        Assert.That(memory.TryGetValue(7L, out ReadOnlyMemory<byte> m) ? m.ToArray() : null, Is.EqualTo(new byte[] { 9, 8 }));
+    }
+
+    [Test]
+    public void DictionaryShapedOperations()
+    {
+        using var cache = new OffHeapCache<string, int>(Options());
+        int calls = 0;
+        Assert.That(cache.GetOrAdd("k", _ => { calls++; return 41; }), Is.EqualTo(41));
+        Assert.That(cache.GetOrAdd("k", _ => { calls++; return 0; }), Is.EqualTo(41));
+        Assert.That(calls, Is.EqualTo(1));
+        Assert.That(cache.AddOrUpdate("k", 0, (_, old) => old + 1), Is.EqualTo(42));
+        Assert.That(cache.AddOrUpdate("new", 5, (_, old) => old + 1), Is.EqualTo(5));
+        Assert.That(cache.GetOrAdd("arg", (k, x) => k.Length + x, 10), Is.EqualTo(13));
+        Assert.That(cache.ContainsKey("k"), Is.True);
+        Assert.That(cache.Count, Is.EqualTo(3));
+        Assert.That(cache.TryRemove("k", out int removed) ? removed : -1, Is.EqualTo(42));
+        Assert.That(cache.TryRemove("k"), Is.False);
+        cache.Clear();
+        Assert.That(cache.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task GetOrAddAsyncTyped()
+    {
+        using var cache = new OffHeapCache<int, string>(Options());
+        string v = await cache.GetOrAddAsync(1, async (k, ct) => { await Task.Yield(); return "v" + k; });
+        Assert.That(v, Is.EqualTo("v1"));
+        Assert.That(cache.TryGetValue(1, out string? again) ? again : null, Is.EqualTo("v1"));
+    }
+
+    [Test]
+    public void TypeWithoutABuiltInSerializerIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new OffHeapCache<int, List<int>>(Options()))!;
+        Assert.That(e.Message, Does.Contain("ICacheSerializer"));
+    }
+}

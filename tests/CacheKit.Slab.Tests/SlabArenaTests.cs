@@ -1,0 +1,246 @@
+using CacheKit.Slab;
+
+namespace CacheKit.Slab.Tests;
+
+public unsafe class SlabArenaTests
+{
+    private const int Page = 1 << 16;
+
+    private static SlabPool NewPool(int pages = 8) => new(new SlabOptions { BudgetBytes = (long)pages * Page, PageSize = Page });
+
+    [Test]
+    public void Allocate_write_read_free_reuses_the_chunk()
+    {
+        using SlabPool pool = NewPool();
+        SlabArena arena = pool.CreateArena();
+        Assert.That(arena.TryAllocate(100, out SlabHandle h), Is.True);
+        Assert.That(h.IsNone, Is.False);
+        Assert.That(arena.GetChunkSize(h), Is.EqualTo(104));
+        byte* p = arena.GetPointer(h);
+        Assert.That((long)p % 8, Is.Zero);
+        Assert.That(arena.GetBytesToPageEnd(h), Is.EqualTo(Page - h.ByteOffset));
+        new Span<byte>(p, 100).Fill(0xAB);
+        Assert.That(new ReadOnlySpan<byte>(arena.GetPointer(h), 100).IndexOfAnyExcept((byte)0xAB), Is.EqualTo(-1));
+        pool.ValidateInvariants();
+        arena.Free(h);
+        pool.ValidateInvariants();
+        Assert.That(arena.TryAllocate(99, out SlabHandle again), Is.True);
+        Assert.That(again, Is.EqualTo(h), "the freed chunk is handed out again");
+        pool.ValidateInvariants();
+    }
+
+    [TestCase(0)]
+    [TestCase(-5)]
+    [TestCase(Page + 1)]
+    [TestCase(int.MaxValue)]
+    public void Size_out_of_range_throws_naming_the_limit_and_changes_nothing(int size)
+    {
+        using SlabPool pool = NewPool();
+        SlabArena arena = pool.CreateArena();
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryAllocate(size, out _));
+        Assert.That(ex!.ParamName, Is.EqualTo("size"));
+        Assert.That(ex.Message, Does.Contain(pool.Classes.MaxChunkSize.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.That(pool.OwnedBytes, Is.Zero);
+        pool.ValidateInvariants();
+    }
+
+    [Test]
+    public void Double_free_is_detected_and_leaves_accounting_untouched()
+    {
+        using SlabPool pool = NewPool();
+        SlabArena arena = pool.CreateArena();
+        Assert.That(arena.TryAllocate(64, out SlabHandle a), Is.True);
+        Assert.That(arena.TryAllocate(64, out SlabHandle b), Is.True);
+        arena.Free(a);
+        SlabStatistics before = pool.GetStatistics();
+        var ex = Assert.Throws<InvalidOperationException>(() => arena.Free(a));
+        Assert.That(ex!.Message, Does.Contain("not live"));
+        SlabStatistics after = pool.GetStatistics();
+        Assert.That(after.HandedOutBytes, Is.EqualTo(before.HandedOutBytes));
+        pool.ValidateInvariants();
+        arena.Free(b);
+        pool.ValidateInvariants();
+    }
+
+    [Test]
+    public void Foreign_and_invalid_handles_are_rejected()
+    {
+        using SlabPool pool = NewPool();
+        using SlabPool otherPool = NewPool();
+        SlabArena arena = pool.CreateArena();
+        SlabArena sibling = pool.CreateArena();
+        SlabArena stranger = otherPool.CreateArena();
+        Assert.That(arena.TryAllocate(200, out SlabHandle mine), Is.True);
+        Assert.That(sibling.TryAllocate(200, out SlabHandle siblings), Is.True);
+        Assert.That(stranger.TryAllocate(200, out SlabHandle strangers), Is.True);
+
+        Assert.Throws<InvalidOperationException>(() => arena.Free(siblings));      // another arena's page
+        Assert.Throws<InvalidOperationException>(() => arena.Free(default));        // none
+        Assert.Throws<InvalidOperationException>(() => arena.Free(SlabHandle.Create(mine.PageId, mine.ByteOffset + 8))); // not a chunk boundary
+        Assert.Throws<InvalidOperationException>(() => arena.Free(SlabHandle.Create(mine.PageId, 10 * 208)));  // never cut
+        Assert.Throws<InvalidOperationException>(() => arena.Free(SlabHandle.Create(1000, 0)));                 // beyond the page table
+        Assert.Throws<InvalidOperationException>(() => arena.GetChunkSize(SlabHandle.Create(1000, 0)));
+        // The other pool's first page has id 0 too, but in this pool page 0 belongs to `arena`: an offset that is
+        // a boundary of a live chunk here cannot be told apart (documented); a non-live one is rejected.
+        Assert.Throws<InvalidOperationException>(() => sibling.Free(strangers));
+        Assert.Throws<ArgumentException>(() => arena.GetPointer(SlabHandle.Create(1000, 0)));
+        Assert.Throws<ArgumentException>(() => arena.GetPointer(SlabHandle.Create(7, 0)));       // page id in range but never allocated
+        Assert.Throws<ArgumentException>(() => arena.GetPointer(SlabHandle.Create(0, Page)));    // offset beyond the page
+        Assert.Throws<ArgumentException>(() => arena.GetPointer(default));
+
+        SlabStatistics s = pool.GetStatistics();
+        Assert.That(s.Classes.Sum(c => c.LiveChunks), Is.EqualTo(2));
+        pool.ValidateInvariants();
+        otherPool.ValidateInvariants();
+    }
+
+    [Test]
+    public void GetPointer_of_a_stale_handle_stays_inside_a_live_page_after_recut()
+    {
+        using SlabPool pool = NewPool(pages: 1);
+        SlabArena arena = pool.CreateArena();
+        var handles = new List<SlabHandle>();
+        while (arena.TryAllocate(24, out SlabHandle h))
+        {
+            handles.Add(h);
+        }
+
+        Assert.That(handles, Has.Count.EqualTo(Page / 24));
+        SlabHandle last = handles[^1];
+        foreach (SlabHandle h in handles)
+        {
+            arena.Free(h);
+        }
+
+        // The emptied page is kept as the class's spare; give it back and cut it to 1000-byte chunks.
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(1000), out int reclaimed), Is.True);
+        Assert.That(arena.GetLiveChunks(reclaimed, new SlabHandle[arena.MaxChunksPerPage]), Is.Zero);
+        Assert.That(arena.TryAllocate(1000, out SlabHandle big), Is.True);
+        Assert.That(big.PageId, Is.EqualTo(last.PageId));
+        byte* p = arena.GetPointer(last);
+        byte* pageStart = arena.GetPointer(SlabHandle.Create(last.PageId, 0));
+        Assert.That(p >= pageStart && p + arena.GetBytesToPageEnd(last) == pageStart + Page, Is.True);
+        Assert.Throws<InvalidOperationException>(() => arena.Free(last));
+        pool.ValidateInvariants();
+    }
+
+    [Test]
+    public void Budget_is_never_exceeded_and_allocation_fails_cleanly_when_full()
+    {
+        using SlabPool pool = NewPool(pages: 3);
+        SlabArena arena = pool.CreateArena();
+        int count = 0;
+        while (arena.TryAllocate(4000, out _))
+        {
+            count++;
+            Assert.That(pool.OwnedBytes, Is.LessThanOrEqualTo(pool.BudgetBytes));
+        }
+
+        Assert.That(count, Is.EqualTo(3 * (Page / pool.Classes[pool.Classes.ClassOf(4000)])));
+        Assert.That(pool.OwnedBytes, Is.EqualTo(3L * Page));
+        Assert.That(arena.TryAllocate(16, out SlabHandle none), Is.False);
+        Assert.That(none.IsNone, Is.True);
+        pool.ValidateInvariants();
+    }
+
+    [Test]
+    public void Reclaim_empties_a_page_of_another_class_back_into_the_pool()
+    {
+        using SlabPool pool = NewPool(pages: 2);
+        SlabArena arena = pool.CreateArena();
+        var small = new List<SlabHandle>();
+        while (arena.TryAllocate(100, out SlabHandle h))
+        {
+            small.Add(h);
+        }
+
+        int bigClass = pool.Classes.ClassOf(1000);
+        Assert.That(arena.TryAllocate(1000, out _), Is.False);
+        Assert.That(arena.TryPickPageToReclaim(bigClass, out int page), Is.True);
+        Assert.That(arena.TryPickPageToReclaim(bigClass, out int again), Is.True);
+        Assert.That(again, Is.EqualTo(page), "the page being reclaimed is returned until it is empty");
+        var live = new SlabHandle[arena.MaxChunksPerPage];
+        int n = arena.GetLiveChunks(page, live);
+        Assert.That(n, Is.EqualTo(Page / 104));
+        Assert.Throws<ArgumentException>(() => arena.GetLiveChunks(page, new SlabHandle[n - 1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.GetLiveChunks(-1, live));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryPickPageToReclaim(pool.Classes.Count, out _));
+        pool.ValidateInvariants();
+        for (int i = 0; i < n; i++)
+        {
+            Assert.That(live[i].PageId, Is.EqualTo(page));
+            arena.Free(live[i]);
+            small.Remove(live[i]);
+            pool.ValidateInvariants();
+        }
+
+        Assert.That(pool.GetStatistics().FreePages, Is.EqualTo(1));
+        Assert.That(arena.TryAllocate(1000, out SlabHandle big), Is.True);
+        Assert.That(big.PageId, Is.EqualTo(page));
+        // The 1 KB class was just asked for, so its one page is within its fair share: no page moves back
+        // (the small class must evict within itself); a class with no page at all always gets one.
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(100), out _), Is.False);
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(5000), out int other), Is.True);
+        Assert.That(other, Is.EqualTo(page), "the small class is below its share; the 1 KB page is the one above it");
+        Assert.That(small, Has.Count.EqualTo(Page / 104));
+        pool.ValidateInvariants();
+    }
+
+    [Test]
+    public void Pages_are_acquired_and_released_safely_by_many_threads()
+    {
+        const int Threads = 8;
+        using var pool = new SlabPool(new SlabOptions { BudgetBytes = 64L * Page, PageSize = Page });
+        var arenas = Enumerable.Range(0, Threads).Select(_ => pool.CreateArena()).ToArray();
+        var held = new List<SlabHandle>[Threads];
+        using var start = new Barrier(Threads);
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
+        {
+            var rng = new Random(t);
+            var mine = held[t] = [];
+            SlabArena arena = arenas[t];
+            start.SignalAndWait();
+            for (int round = 0; round < 20; round++)
+            {
+                // Grab pages until the shared budget runs out, then give most back.
+                while (mine.Count < 4000 && arena.TryAllocate(rng.Next(2000, 9000), out SlabHandle h))
+                {
+                    *(int*)arena.GetPointer(h) = t;
+                    mine.Add(h);
+                }
+
+                for (int i = mine.Count - 1; i >= mine.Count / 4; i--)
+                {
+                    Assert.That(*(int*)arena.GetPointer(mine[i]), Is.EqualTo(t));
+                    arena.Free(mine[i]);
+                    mine.RemoveAt(i);
+                }
+            }
+        });
+
+        pool.ValidateInvariants();
+        Assert.That(pool.OwnedBytes, Is.LessThanOrEqualTo(pool.BudgetBytes));
+        var pagesSeen = new Dictionary<int, int>();
+        for (int t = 0; t < Threads; t++)
+        {
+            foreach (SlabHandle h in held[t])
+            {
+                Assert.That(*(int*)arenas[t].GetPointer(h), Is.EqualTo(t), "no chunk was handed to two threads");
+                Assert.That(pagesSeen.TryAdd(h.PageId, t) || pagesSeen[h.PageId] == t, Is.True, "no page is held by two arenas");
+            }
+        }
+
+        for (int t = 0; t < Threads; t++)
+        {
+            foreach (SlabHandle h in held[t])
+            {
+                arenas[t].Free(h);
+            }
+        }
+
+        pool.ValidateInvariants();
+        SlabStatistics s = pool.GetStatistics();
+        Assert.That(s.HandedOutBytes, Is.Zero);
+        Assert.That(s.Pages - s.FreePages, Is.LessThanOrEqualTo(s.Classes.Count(c => c.Pages > 0) * Threads), "only spares remain held");
+    }
+}
