@@ -86,8 +86,17 @@ internal sealed class ArcPolicy : IEvictionPolicy
             return;
         }
         // A complete miss (case IV): make room in the directory before inserting.
-        while (_t1Weight + _ghosts.Weight(B1) + weight > Capacity && _ghosts.RemoveOldest(B1)) { }
-        while (DirectoryWeight + weight > 2 * Capacity && _ghosts.RemoveOldest(B2)) { }
+        if (_t1Weight + _ghosts.Weight(B1) + weight > Capacity)
+        {
+            // Case A, |L1| = c: drop B1's LRU (when T1 fills L1 alone, its LRU leaves unremembered,
+            // which OnRemove's trim does).
+            while (_t1Weight + _ghosts.Weight(B1) + weight > Capacity && _ghosts.RemoveOldest(B1)) { }
+        }
+        else
+        {
+            // Case B, |L1| < c: when the directory is full, drop B2's LRU.
+            while (DirectoryWeight + weight > 2 * Capacity && _ghosts.RemoveOldest(B2)) { }
+        }
         _lists.AddFirst(T1, handle);
         _t1Weight += weight;
     }

@@ -29,6 +29,8 @@ internal sealed class CarPolicy : IEvictionPolicy
     private readonly byte[] _referenced;   // written by lock-free hits
     private long _t1Weight, _t2Weight;
     private long _p;
+    private int _pendingGhostList = -1;   // the ghost list the newcomer came from, until p adapts
+    private long _pendingWeight;
 
     public CarPolicy(PolicyOptions options)
     {
@@ -47,7 +49,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     public long Weight => _entries.Total;
     public bool ConcurrentHits => true;   // a hit is one byte store
 
-    /// <summary>The adaptive target weight of T1 (for tests).</summary>
+    /// <summary>The adaptive target weight of T1 (for tests; a ghost hit counts once its evictions are done).</summary>
     internal long TargetT1 => _p;
 
     public void OnHit(int handle, ulong keyHash)
@@ -60,13 +62,14 @@ internal sealed class CarPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
+        AdaptTarget();
         _referenced[handle] = 0;
         int ghost = _ghosts.Find(keyHash);
         if (ghost >= 0)
         {
-            long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2);
-            if (_ghosts.ListOf(ghost) == B1) _p = Math.Min(Capacity, _p + weight * Math.Max(1, b2 / b1));
-            else _p = Math.Max(0, _p - weight * Math.Max(1, b1 / b2));
+            // The paper adapts p after REPLACE: remember the hit until the evictions are done.
+            _pendingGhostList = _ghosts.ListOf(ghost);
+            _pendingWeight = weight;
             _ghosts.Remove(ghost);
             _clocks.AddFirst(T2, handle);
             _t2Weight += weight;
@@ -81,6 +84,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
     {
         long old = _entries.Update(handle, keyHash, newWeight);
+        AdaptTarget();
         if (_clocks.ListOf(handle) == T1) _t1Weight += newWeight - old; else _t2Weight += newWeight - old;
         _referenced[handle] = 1;
     }
@@ -88,6 +92,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     public void OnRemove(int handle)
     {
         bool evicted = _entries.CheckRemove(handle);
+        if (!evicted) AdaptTarget();
         long weight = _entries.WeightOf(handle);
         int list = _clocks.ListOf(handle);
         _clocks.Remove(handle);
@@ -141,6 +146,8 @@ internal sealed class CarPolicy : IEvictionPolicy
             _clocks.MoveToFirst(T2, x);
         }
         if (victim == newest) victim = First(Tail(T1, newest), Tail(T2, newest));
+        // The paper appends the newcomer after REPLACE: keep it behind everything the sweep moved.
+        if (newest >= 0) _clocks.MoveToFirst(_clocks.ListOf(newest), newest);
         _entries.LastVictim = victim;
         return victim;
     }
@@ -154,6 +161,26 @@ internal sealed class CarPolicy : IEvictionPolicy
         _ghosts.Clear();
         _t1Weight = _t2Weight = 0;
         _p = 0;
+        _pendingGhostList = -1;
+    }
+
+    /// <summary>Applies a pending ghost hit to p, counting the newcomer in its ghost list as the
+    /// paper does (it is still there when p adapts).</summary>
+    private void AdaptTarget()
+    {
+        if (_pendingGhostList < 0) return;
+        long w = _pendingWeight;
+        if (_pendingGhostList == B1)
+        {
+            long b1 = _ghosts.Weight(B1) + w, b2 = _ghosts.Weight(B2);
+            _p = Math.Min(Capacity, _p + w * Math.Max(1, b2 / b1));
+        }
+        else
+        {
+            long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2) + w;
+            _p = Math.Max(0, _p - w * Math.Max(1, b1 / b2));
+        }
+        _pendingGhostList = -1;
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);

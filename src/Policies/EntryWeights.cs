@@ -183,6 +183,7 @@ internal sealed class EntryWeights
     }
 
     /// <summary>Ghost slots for a policy: one per unit of capacity, at most one per handle (so byte
-    /// budgets do not allocate per byte), at least one.</summary>
-    public static int GhostSlots(PolicyOptions options) => (int)Math.Max(1, Math.Min(options.Capacity, options.MaxHandles));
+    /// budgets do not allocate per byte), plus one: an evicted key is remembered before the
+    /// directory is trimmed back to its bound.</summary>
+    public static int GhostSlots(PolicyOptions options) => (int)Math.Min(options.Capacity, options.MaxHandles) + 1;
 }

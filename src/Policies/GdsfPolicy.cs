@@ -16,6 +16,7 @@ internal sealed class GdsfPolicy : IEvictionPolicy
     private readonly long[] _frequency;
     private double _inflation;
     private long _clock;
+    private int _freshNewcomer = -1;   // added and not touched since: re-keyed when L rises
 
     public GdsfPolicy(PolicyOptions options)
     {
@@ -51,6 +52,7 @@ internal sealed class GdsfPolicy : IEvictionPolicy
         _entries.Add(handle, keyHash, weight);
         _frequency[handle] = 1;
         _heap.Insert(handle, Key(handle), ++_clock);
+        _freshNewcomer = handle;
     }
 
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
@@ -61,12 +63,17 @@ internal sealed class GdsfPolicy : IEvictionPolicy
 
     public void OnRemove(int handle)
     {
-        if (_entries.CheckRemove(handle))
-        {
-            // An eviction: inflate L to the victim's priority (never backwards).
-            _inflation = Math.Max(_inflation, PriorityOf(handle));
-        }
+        bool evicted = _entries.CheckRemove(handle);
+        double priority = PriorityOf(handle);
         _heap.Remove(handle);
+        if (handle == _freshNewcomer) _freshNewcomer = -1;
+        if (evicted && priority > _inflation)
+        {
+            // An eviction: inflate L to the victim's priority (never backwards). The paper evicts
+            // before it inserts, so a newcomer not touched since is priced with the new L.
+            _inflation = priority;
+            if (_freshNewcomer >= 0) _heap.Update(_freshNewcomer, Key(_freshNewcomer), _heap.TieOf(_freshNewcomer));
+        }
         _entries.Forget(handle);
     }
 
@@ -86,10 +93,12 @@ internal sealed class GdsfPolicy : IEvictionPolicy
         _entries.Clear();
         _heap.Clear();
         _inflation = 0;
+        _freshNewcomer = -1;
     }
 
     private void Touch(int handle)
     {
+        if (handle == _freshNewcomer) _freshNewcomer = -1;
         _frequency[handle]++;
         _heap.Update(handle, Key(handle), ++_clock);
     }

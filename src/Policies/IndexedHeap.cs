@@ -33,6 +33,8 @@ internal sealed class IndexedHeap
 
     public long KeyOf(int handle) => _key[handle];
 
+    public long TieOf(int handle) => _tie[handle];
+
     /// <summary>The minimum, or -1 when empty.</summary>
     public int Min => Count > 0 ? _heap[0] : -1;
 

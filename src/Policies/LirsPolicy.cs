@@ -99,9 +99,10 @@ internal sealed class LirsPolicy : IEvictionPolicy
             _stack.MoveToFirst(0, ghost);
             MakeLir(handle);
         }
-        else if (_lirWeight + weight <= LirTarget)
+        else if (_lirWeight + weight <= LirTarget || _lirWeight == 0)
         {
             // Warm-up (or room left by removals): newcomers are LIR until the LIR set is full.
+            // With no LIR entry at all the newcomer is LIR whatever its weight: S needs a LIR bottom.
             int slot = AllocSlot();
             Bind(slot, handle);
             _stack.AddFirst(0, slot);
@@ -222,6 +223,16 @@ internal sealed class LirsPolicy : IEvictionPolicy
             _stack.MoveToFirst(0, slot);
             _queue.Remove(handle);
             MakeLir(handle);
+        }
+        else if (_lirWeight + _entries.WeightOf(handle) <= LirTarget || _lirWeight == 0)
+        {
+            // Room in the LIR set (after removals): a re-accessed HIR entry takes it.
+            slot = AllocSlot();
+            Bind(slot, handle);
+            _stack.AddFirst(0, slot);
+            _queue.Remove(handle);
+            _isLir[handle] = true;
+            _lirWeight += _entries.WeightOf(handle);
         }
         else
         {

@@ -32,6 +32,8 @@ public static class PolicyFactory
         PolicyKind.Sieve => new SievePolicy(options),
         PolicyKind.Slru => new SlruPolicy(options),
         PolicyKind.S3Fifo => new S3FifoPolicy(options),
-        _ => throw new NotSupportedException($"Policy kind {kind} is not implemented in this build."),
+        _ => ExtendedPolicies.TryCreate(kind, options, out IEvictionPolicy? extended) && extended is not null
+            ? extended
+            : throw new NotSupportedException($"Policy kind {kind} is not implemented in this build."),
     };
 }
