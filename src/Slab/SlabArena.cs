@@ -36,7 +36,7 @@ public sealed unsafe class SlabArena
 {
     private const int None = SlabPool.None;
 
-    // Demand counters are halved each time a quarter of the held page bytes has been asked for: they weigh
+    // Demand counters are halved each time a quarter of the held page bytes has been allocated: they weigh
     // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
     private const int DemandWindowDivisor = 4;
 
