@@ -36,7 +36,7 @@ public sealed unsafe class SlabArena
 {
     private const int None = SlabPool.None;
 
-    // Demand counters are halved each time a quarter of the held page bytes has been asked for: they weigh
+    // Demand counters are halved each time a quarter of the held page bytes has been allocated: they weigh
     // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
     private const int DemandWindowDivisor = 4;
 
@@ -307,9 +307,10 @@ public sealed unsafe class SlabArena
     /// at least half a page less than its fair share (pages held * its part of recent demand, in chunk bytes allocated
     /// over about the last half turnover of the arena's memory), the page with the fewest live chunks in the class
     /// furthest (and at least half a page) above its share; a class with no page takes one only from a class holding
-    /// two or more. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
-    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists, and the last Free returns the page to
-    /// the pool. While a picked page still has live chunks, every call returns that same page again.
+    /// two or more. Returns false otherwise: then evict within the class. Once a page is picked nothing is allocated
+    /// from it; the caller evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/>
+    /// lists, and the last Free returns the page to the pool. While a picked page still has live chunks, every call
+    /// returns that same page again.
     /// Cost: O(classes + pages of the chosen class).
     /// </summary>
     /// <returns>False if no page should move: evict an entry of the class instead.</returns>
@@ -359,7 +360,7 @@ public sealed unsafe class SlabArena
 
         // A class with no page gets one from the class furthest above its share among those holding at least two
         // pages (taking another class's only page would just start a chain of classes taking it back). Otherwise
-        // the victim must stay at or above its share after the move.
+        // the victim must be at least half a page above its share.
         int victimClass = None;
         double victimExcess = hasNoPage ? double.NegativeInfinity : ShareMargin - 1e-9;
         for (int c = 0; c < _cls.Length; c++)

@@ -115,8 +115,11 @@ public class NoCalcificationTests
             SlabArena arena = _arenas[a];
             int c = pool.Classes.ClassOf(size);
             SlabHandle h;
+            int attempts = 0;
             while (!arena.TryAllocate(size, out h))
             {
+                // Each round frees at least one chunk of this arena, so a few rounds must make room.
+                Assert.That(++attempts, Is.LessThan(100), "making room for one value does not converge");
                 if (arena.TryPickPageToReclaim(c, out int page))
                 {
                     int n = arena.GetLiveChunks(page, _scratch);
