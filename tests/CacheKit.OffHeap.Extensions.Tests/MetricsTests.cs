@@ -85,6 +85,53 @@ public sealed class MetricsTests
     }
 
     [Test]
+    public void Page_reclaims_are_a_reason_of_their_own()
+    {
+        int reclaimedSeen = 0, capacitySeen = 0;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 1 << 20,
+            ShardCount = 1,
+            PageSize = 64 * 1024,
+            AverageEntrySizeHint = 64,   // enough index slots for the small values to take every page
+            EvictionListener = (_, reason) =>
+            {
+                if (reason == EvictionReason.PageReclaimed)
+                {
+                    reclaimedSeen++;
+                }
+                else if (reason == EvictionReason.Capacity)
+                {
+                    capacitySeen++;
+                }
+            },
+        });
+        string name = "reclaim-" + Guid.NewGuid().ToString("N");
+        using var metrics = new OffHeapCacheMetrics(cache, name);
+        using var evictions = new MetricCollector<long>(null, OffHeapCacheMetrics.MeterName, "cachekit.offheap.evictions");
+
+        // Small values take every page; then large values need pages of another size class.
+        Span<byte> key = stackalloc byte[8];
+        for (int i = 0; i < 20_000; i++)
+        {
+            BitConverter.TryWriteBytes(key, (long)i);
+            cache.Set(key, new byte[100]);
+        }
+        for (int i = 0; i < 2_000; i++)
+        {
+            BitConverter.TryWriteBytes(key, (long)(1_000_000 + i));
+            cache.Set(key, new byte[4000]);
+        }
+
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.PageReclaims, Is.GreaterThan(0), "the size mix shift must reclaim pages");
+        Assert.That(stats.PageReclaims, Is.EqualTo(reclaimedSeen));
+        Assert.That(stats.Evictions - stats.PageReclaims, Is.EqualTo(capacitySeen));
+        Assert.That(Last(evictions, name, "reason", "page_reclaimed"), Is.EqualTo(reclaimedSeen));
+        Assert.That(Last(evictions, name, "reason", "capacity"), Is.EqualTo(capacitySeen));
+    }
+
+    [Test]
     public void Expirations_are_counted()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
