@@ -39,4 +39,22 @@ public sealed class HybridCacheTests
         await hybrid.RemoveAsync("user:42");
         Assert.That(offHeap.Count, Is.Zero, "remove reaches L2");
     }
+
+    [Test]
+    public async Task A_value_too_large_for_L2_is_still_served_and_nothing_is_stored_off_heap()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(s => { s.CapacityBytes = 8 << 20; s.ShardCount = 1; s.PageSize = 64 * 1024; });
+        services.AddOffHeapDistributedCache();
+        services.AddHybridCache();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        HybridCache hybrid = provider.GetRequiredService<HybridCache>();
+        var distributed = provider.GetRequiredService<OffHeapDistributedCache>();
+        string big = new('x', distributed.MaxValueBytes + 1000);
+
+        string value = await hybrid.GetOrCreateAsync("big", _ => ValueTask.FromResult(big));
+
+        Assert.That(value, Is.EqualTo(big), "HybridCache serves the value even though its L2 refused it");
+        Assert.That(provider.GetRequiredService<OffHeapCache>().Count, Is.Zero);
+    }
 }
