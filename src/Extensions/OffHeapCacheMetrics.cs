@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace CacheKit.OffHeap.Extensions;
 
@@ -28,18 +29,24 @@ public sealed class OffHeapCacheMetrics : IDisposable
     /// <summary>The tag carrying the cache's name on every measurement.</summary>
     public const string CacheNameTag = "cache.name";
 
+    // One instrument set per Meter, shared by every cache observed through that meter (a container's
+    // factory hands all its caches the same meter; a collector or exporter then sees one instrument per
+    // name, with one series per cache.name). Weak, so the set goes with its meter.
+    private static readonly ConditionalWeakTable<Meter, InstrumentSet> InstrumentSets = new();
+
     private readonly OffHeapCache _cache;
     private readonly Meter _meter;
     private readonly bool _ownsMeter;          // true when no IMeterFactory was given: we dispose the meter
+    private readonly InstrumentSet _instruments;
     private readonly KeyValuePair<string, object?> _nameTag;
     private readonly Histogram<double>? _duration;   // null unless the latency histogram was enabled
     private int _disposed;
 
-    /// <summary>Creates the instruments for <paramref name="cache"/>.</summary>
+    /// <summary>Creates (or joins) the instruments and adds <paramref name="cache"/>'s series to them.</summary>
     /// <param name="cache">The cache to observe; it stays owned by the caller.</param>
-    /// <param name="cacheName">The value of the <c>cache.name</c> tag; not empty.</param>
+    /// <param name="cacheName">The value of the <c>cache.name</c> tag; not empty, and unique among the caches of one meter factory.</param>
     /// <param name="meterFactory">The container's meter factory (recommended with DI); null = a meter of our own.</param>
-    /// <param name="enableLatencyHistogram">Create the opt-in <c>cachekit.offheap.operation.duration</c> histogram.</param>
+    /// <param name="enableLatencyHistogram">Record the opt-in <c>cachekit.offheap.operation.duration</c> histogram.</param>
     /// <exception cref="ArgumentNullException"><paramref name="cache"/> or <paramref name="cacheName"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="cacheName"/> is empty or white space.</exception>
     public OffHeapCacheMetrics(OffHeapCache cache, string cacheName, IMeterFactory? meterFactory = null, bool enableLatencyHistogram = false)
@@ -50,44 +57,22 @@ public sealed class OffHeapCacheMetrics : IDisposable
         CacheName = cacheName;
         _nameTag = new KeyValuePair<string, object?>(CacheNameTag, cacheName);
 
-        // One meter per cache (the name tag on the meter too), so two caches never share an instrument object.
-        var meterOptions = new MeterOptions(MeterName) { Tags = [_nameTag] };
+        // The cache's name goes on every measurement, not on the meter: exporters keep measurement tags
+        // (dotnet-counters would show a meter tag twice, some exporters drop meter tags).
         if (meterFactory is null)
         {
-            _meter = new Meter(meterOptions);
+            _meter = new Meter(MeterName);
             _ownsMeter = true;
         }
         else
         {
-            _meter = meterFactory.Create(meterOptions);
+            _meter = meterFactory.Create(new MeterOptions(MeterName));
         }
-
-        _meter.CreateObservableCounter("cachekit.offheap.requests", ObserveRequests, "{request}",
-            "Lookups, tagged result = hit or miss.");
-        _meter.CreateObservableCounter("cachekit.offheap.evictions", ObserveEvictions, "{entry}",
-            "Live entries removed to make room, tagged reason = capacity (policy victim, entry bound) or page_reclaimed (page taken for another size class).");
-        _meter.CreateObservableCounter("cachekit.offheap.expirations", () => Observe(s => s.Expirations), "{entry}",
-            "Expired entries reclaimed.");
-        _meter.CreateObservableCounter("cachekit.offheap.admission_rejections", () => Observe(s => s.Rejections), "{entry}",
-            "Sets that did not store their entry (refused by admission, or no room within the per-insert eviction cap).");
-        _meter.CreateObservableUpDownCounter("cachekit.offheap.entries", () => Observe(s => s.Count), "{entry}",
-            "Entries stored, including expired ones not yet reclaimed.");
-        _meter.CreateObservableUpDownCounter("cachekit.offheap.payload_bytes", () => Observe(s => s.PayloadBytes), "By",
-            "Bytes of keys and values stored.");
-        _meter.CreateObservableUpDownCounter("cachekit.offheap.native_bytes", () => Observe(s => s.NativeBytes), "By",
-            "Native bytes the cache owns (pages and index), never above the capacity.");
-        _meter.CreateObservableUpDownCounter("cachekit.offheap.capacity_bytes", () => Observe(s => s.CapacityBytes), "By",
-            "The configured budget in bytes.");
-
+        _instruments = InstrumentSets.GetValue(_meter, static meter => new InstrumentSet(meter));
+        _instruments.Add(this);
         if (enableLatencyHistogram)
         {
-            _duration = _meter.CreateHistogram<double>("cachekit.offheap.operation.duration", "s",
-                "Duration of the integration's cache operations, tagged operation.", tags: null,
-                advice: new InstrumentAdvice<double>
-                {
-                    // Microseconds to tens of milliseconds: an in-process cache lives at the low end.
-                    HistogramBucketBoundaries = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2],
-                });
+            _duration = _instruments.Duration();
         }
     }
 
@@ -119,6 +104,7 @@ public sealed class OffHeapCacheMetrics : IDisposable
         {
             return;
         }
+        _instruments.Remove(this);
         if (_ownsMeter)
         {
             _meter.Dispose();
@@ -142,29 +128,83 @@ public sealed class OffHeapCacheMetrics : IDisposable
         }
     }
 
-    private IEnumerable<Measurement<long>> Observe(Func<CacheStatistics, long> field)
+    /// <summary>The instruments of one meter; each callback reports one series per live source.</summary>
+    private sealed class InstrumentSet
     {
-        CacheStatistics? s = Snapshot();
-        return s is null ? [] : [new Measurement<long>(field(s), _nameTag)];
-    }
+        private static readonly KeyValuePair<string, object?> Hit = new("result", "hit");
+        private static readonly KeyValuePair<string, object?> Miss = new("result", "miss");
+        private static readonly KeyValuePair<string, object?> Capacity = new("reason", "capacity");
+        private static readonly KeyValuePair<string, object?> PageReclaimed = new("reason", "page_reclaimed");
 
-    private IEnumerable<Measurement<long>> ObserveRequests()
-    {
-        CacheStatistics? s = Snapshot();
-        return s is null ? [] :
-        [
-            new Measurement<long>(s.Hits, _nameTag, new KeyValuePair<string, object?>("result", "hit")),
-            new Measurement<long>(s.Misses, _nameTag, new KeyValuePair<string, object?>("result", "miss")),
-        ];
-    }
+        private readonly Meter _meter;
+        private readonly Lock _gate = new();
+        private OffHeapCacheMetrics[] _sources = [];   // copy on write under _gate; callbacks read it without a lock
+        private Histogram<double>? _duration;           // created on first demand, under _gate
 
-    private IEnumerable<Measurement<long>> ObserveEvictions()
-    {
-        CacheStatistics? s = Snapshot();
-        return s is null ? [] :
-        [
-            new Measurement<long>(s.Evictions - s.PageReclaims, _nameTag, new KeyValuePair<string, object?>("reason", "capacity")),
-            new Measurement<long>(s.PageReclaims, _nameTag, new KeyValuePair<string, object?>("reason", "page_reclaimed")),
-        ];
+        public InstrumentSet(Meter meter)
+        {
+            _meter = meter;
+            meter.CreateObservableCounter("cachekit.offheap.requests", () => Observe(static (s, tag) =>
+                [new Measurement<long>(s.Hits, tag, Hit), new Measurement<long>(s.Misses, tag, Miss)]),
+                "{request}", "Lookups, tagged result = hit or miss.");
+            meter.CreateObservableCounter("cachekit.offheap.evictions", () => Observe(static (s, tag) =>
+                [new Measurement<long>(s.Evictions - s.PageReclaims, tag, Capacity), new Measurement<long>(s.PageReclaims, tag, PageReclaimed)]),
+                "{entry}", "Live entries removed to make room, tagged reason = capacity (policy victim, entry bound) or page_reclaimed (page taken for another size class).");
+            meter.CreateObservableCounter("cachekit.offheap.expirations", () => Observe(static (s, tag) => [new Measurement<long>(s.Expirations, tag)]),
+                "{entry}", "Expired entries reclaimed.");
+            meter.CreateObservableCounter("cachekit.offheap.admission_rejections", () => Observe(static (s, tag) => [new Measurement<long>(s.Rejections, tag)]),
+                "{entry}", "Sets that did not store their entry (refused by admission, or no room within the per-insert eviction cap).");
+            meter.CreateObservableUpDownCounter("cachekit.offheap.entries", () => Observe(static (s, tag) => [new Measurement<long>(s.Count, tag)]),
+                "{entry}", "Entries stored, including expired ones not yet reclaimed.");
+            meter.CreateObservableUpDownCounter("cachekit.offheap.payload_bytes", () => Observe(static (s, tag) => [new Measurement<long>(s.PayloadBytes, tag)]),
+                "By", "Bytes of keys and values stored.");
+            meter.CreateObservableUpDownCounter("cachekit.offheap.native_bytes", () => Observe(static (s, tag) => [new Measurement<long>(s.NativeBytes, tag)]),
+                "By", "Native bytes the cache owns (pages and index), never above the capacity.");
+            meter.CreateObservableUpDownCounter("cachekit.offheap.capacity_bytes", () => Observe(static (s, tag) => [new Measurement<long>(s.CapacityBytes, tag)]),
+                "By", "The configured budget in bytes.");
+        }
+
+        public void Add(OffHeapCacheMetrics source)
+        {
+            lock (_gate)
+            {
+                _sources = [.. _sources, source];
+            }
+        }
+
+        public void Remove(OffHeapCacheMetrics source)
+        {
+            lock (_gate)
+            {
+                _sources = [.. _sources.Where(s => !ReferenceEquals(s, source))];
+            }
+        }
+
+        public Histogram<double> Duration()
+        {
+            lock (_gate)
+            {
+                return _duration ??= _meter.CreateHistogram<double>("cachekit.offheap.operation.duration", "s",
+                    "Duration of the integration's cache operations, tagged operation.", tags: null,
+                    advice: new InstrumentAdvice<double>
+                    {
+                        // Microseconds to tens of milliseconds: an in-process cache lives at the low end.
+                        HistogramBucketBoundaries = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2],
+                    });
+            }
+        }
+
+        private List<Measurement<long>> Observe(Func<CacheStatistics, KeyValuePair<string, object?>, Measurement<long>[]> measure)
+        {
+            var measurements = new List<Measurement<long>>();
+            foreach (OffHeapCacheMetrics source in Volatile.Read(ref _sources))
+            {
+                if (source.Snapshot() is { } stats)
+                {
+                    measurements.AddRange(measure(stats, source._nameTag));
+                }
+            }
+            return measurements;
+        }
     }
 }

@@ -51,6 +51,31 @@ public sealed class MetricsTests
     }
 
     [Test]
+    public void Two_caches_of_one_container_report_separate_series()
+    {
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddOffHeapCache("a", s => { s.CapacityBytes = 1 << 20; s.ShardCount = 1; });
+        services.AddOffHeapCache("b", s => { s.CapacityBytes = 2 << 20; s.ShardCount = 1; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<IMeterFactory>();
+        OffHeapCache a = provider.GetRequiredKeyedService<OffHeapCache>("a");
+        OffHeapCache b = provider.GetRequiredKeyedService<OffHeapCache>("b");
+        using var capacity = new MetricCollector<long>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.capacity_bytes");
+        using var entries = new MetricCollector<long>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.entries");
+
+        a.Set("k"u8, "v"u8);
+        a.Set("k2"u8, "v"u8);
+        b.Set("k"u8, "v"u8);
+
+        Assert.That(Last(capacity, "a"), Is.EqualTo(1 << 20));
+        Assert.That(Last(capacity, "b"), Is.EqualTo(2 << 20));
+        Assert.That(Last(entries, "a"), Is.EqualTo(2));
+        Assert.That(Last(entries, "b"), Is.EqualTo(1));
+        Assert.That(capacity.LastMeasurement!.Tags.Count(t => t.Key == OffHeapCacheMetrics.CacheNameTag), Is.EqualTo(1));
+    }
+
+    [Test]
     public void Gauges_follow_the_statistics_and_evictions_carry_a_reason()
     {
         using ServiceProvider provider = BuildProvider("small", 1 << 20);
