@@ -199,22 +199,38 @@ public sealed class DistributedCacheTests(string implementation)
         Assert.That(_cache.Get(new string('é', 399)), Is.Null);
     }
 
+    private sealed class FakeClock(TimeProvider time) : ISystemClock
+    {
+        public DateTimeOffset UtcNow => time.GetUtcNow();
+    }
+
+    private sealed class NoOp : IDisposable
+    {
+        public void Dispose()
+        {
+        }
+    }
+}
+
+/// <summary>What only the off-heap implementation has (buffer API, limits, header), and the differential run.</summary>
+public sealed class OffHeapDistributedCacheTests
+{
+    private FakeTimeProvider _time = null!;
+
     [Test]
     public void Buffer_api_reads_and_writes_sequences()
     {
-        if (_cache is not IBufferDistributedCache buffers)
-        {
-            Assert.Ignore($"{implementation} does not implement IBufferDistributedCache");
-            return;
-        }
+        var time = new FakeTimeProvider();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, TimeProvider = time });
+        IBufferDistributedCache buffers = new OffHeapDistributedCache(cache, time);   // MemoryDistributedCache does not implement it
         byte[] big = Enumerable.Range(0, 5000).Select(i => (byte)i).ToArray();   // past the first read buffer
-        buffers.Set("big", new ReadOnlySequence<byte>(big), Sliding(10));
+        buffers.Set("big", new ReadOnlySequence<byte>(big), new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromSeconds(10) });
         var writer = new ArrayBufferWriter<byte>();
         Assert.That(buffers.TryGet("big", writer), Is.True);
         Assert.That(writer.WrittenSpan.ToArray(), Is.EqualTo(big));
         Assert.That(buffers.TryGet("nope", writer), Is.False);
         Assert.That(writer.WrittenCount, Is.EqualTo(big.Length), "a miss writes nothing");
-        Advance(11);
+        time.Advance(TimeSpan.FromSeconds(11));
         Assert.That(buffers.TryGet("big", new ArrayBufferWriter<byte>()), Is.False);
     }
 
@@ -226,13 +242,12 @@ public sealed class DistributedCacheTests(string implementation)
     [Test]
     public void Random_operations_agree_with_MemoryDistributedCache([Values(1, 2, 3)] int seed)
     {
-        if (implementation != "offheap")
-        {
-            Assert.Pass("the differential run lives in the offheap fixture");
-        }
         var random = new Random(seed);
-        (IDistributedCache reference, IDisposable referenceOwner) = Create("memory", _time);
+        _time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        (IDistributedCache reference, IDisposable referenceOwner) = DistributedCacheTests.Create("memory", _time);
+        (IDistributedCache ours, IDisposable oursOwner) = DistributedCacheTests.Create("offheap", _time);
         using (referenceOwner)
+        using (oursOwner)
         {
             for (int step = 0; step < 3000; step++)
             {
@@ -244,21 +259,21 @@ public sealed class DistributedCacheTests(string implementation)
                     random.NextBytes(value);
                     DistributedCacheEntryOptions options = RandomOptions(random);
                     reference.Set(key, value, options);
-                    _cache.Set(key, value, options);
+                    ours.Set(key, value, options);
                 }
                 else if (op < 7)
                 {
-                    Assert.That(_cache.Get(key), Is.EqualTo(reference.Get(key)), $"step {step}: get {key}");
+                    Assert.That(ours.Get(key), Is.EqualTo(reference.Get(key)), $"step {step}: get {key}");
                 }
                 else if (op == 7)
                 {
                     reference.Refresh(key);
-                    _cache.Refresh(key);
+                    ours.Refresh(key);
                 }
                 else if (op == 8)
                 {
                     reference.Remove(key);
-                    _cache.Remove(key);
+                    ours.Remove(key);
                 }
                 else
                 {
@@ -292,22 +307,6 @@ public sealed class DistributedCacheTests(string implementation)
         return options;
     }
 
-    private sealed class FakeClock(TimeProvider time) : ISystemClock
-    {
-        public DateTimeOffset UtcNow => time.GetUtcNow();
-    }
-
-    private sealed class NoOp : IDisposable
-    {
-        public void Dispose()
-        {
-        }
-    }
-}
-
-/// <summary>What only the off-heap implementation has: limits and its header.</summary>
-public sealed class OffHeapDistributedCacheTests
-{
     [Test]
     public void Too_large_values_and_keys_are_refused_and_nothing_changes()
     {
