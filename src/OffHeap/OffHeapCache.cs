@@ -208,18 +208,22 @@ public sealed partial class OffHeapCache : IDisposable
     public CacheStatistics GetStatistics()
     {
         ThrowIfDisposed();
-        long hits = 0, misses = 0, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0;
+        long hits = 0, misses = 0, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0, reclaims = 0;
         foreach (Shard shard in _shards)
         {
             hits += shard.Hits;
             misses += shard.Misses;
             evictions += shard.Evictions;
             expirations += shard.Expirations;
+            reclaims += shard.PageReclaims;
             rejections += shard.Rejections;
             count += shard.Count;
             payload += shard.PayloadBytes;
         }
-        return new CacheStatistics(hits, misses, evictions, expirations, rejections, count, payload, _pool.OwnedBytes, _capacityBytes);
+        return new CacheStatistics(hits, misses, evictions, expirations, rejections, count, payload, _pool.OwnedBytes, _capacityBytes)
+        {
+            PageReclaims = reclaims,
+        };
     }
 
     /// <summary>

@@ -69,6 +69,7 @@ internal sealed unsafe class Shard
     // operations behind. Hits and misses live in Hot (readers bump them with Interlocked).
     private long _evictions;
     private long _expirations;
+    private long _pageReclaims;   // the part of _evictions whose reason was PageReclaimed
     private long _rejections;
     private long _count;          // == entries published in the index == _policy.Count
     private long _payloadBytes;   // == sum of key + value lengths of published entries
@@ -97,6 +98,7 @@ internal sealed unsafe class Shard
     public long Misses => Volatile.Read(ref Hot.Misses);
     public long Evictions => Volatile.Read(ref _evictions);
     public long Expirations => Volatile.Read(ref _expirations);
+    public long PageReclaims => Volatile.Read(ref _pageReclaims);
     public long Rejections => Volatile.Read(ref _rejections);
     public long Count => Volatile.Read(ref _count);
     public long PayloadBytes => Volatile.Read(ref _payloadBytes);
@@ -693,6 +695,10 @@ internal sealed unsafe class Shard
         else
         {
             _evictions++;
+            if (reason == EvictionReason.PageReclaimed)
+            {
+                _pageReclaims++;
+            }
         }
         if (_listener is null)
         {
