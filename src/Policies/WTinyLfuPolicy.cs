@@ -60,6 +60,8 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private ulong _lastMissHash;
     private bool _hasLastMiss;
 
+    private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed)
+
     private bool _filled;            // the cache has needed an eviction: the climber may sample
     private int _hitsInSample;
     private int _missesInSample;
@@ -74,6 +76,10 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _sketch = CreateSketch(Capacity, MaxHandles, options.Seed);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
+        if (_adaptive && Environment.GetEnvironmentVariable("WT_CLIMB") != "1")
+        {
+            _shadows = new WindowShadows(Capacity, MaxHandles, options.Seed);
+        }
         ResetLimits();
     }
 
@@ -166,7 +172,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         {
             _candidate = -1;   // no eviction round follows: the moved entries are plain probation entries
         }
-        MaybeClimb();
+        Adapt(keyHash, WeightOf(handle));
     }
 
     protected override void HitCore(int handle, ulong keyHash)
@@ -174,7 +180,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _sketch.Increment(keyHash);
         _hitsInSample++;
         Touch(handle);
-        MaybeClimb();
+        Adapt(keyHash, WeightOf(handle));
     }
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
@@ -208,6 +214,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _duelCandidate = -1;
         _duelVictim = -1;
         _hasLastMiss = false;
+        _shadows?.Clear();
         ResetLimits();
     }
 
@@ -290,6 +297,31 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     /// </summary>
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
+
+    /// <summary>Adaptive mode: the shadows pick the window; without them, the hill climber.</summary>
+    private void Adapt(ulong keyHash, long weight)
+    {
+        if (_shadows is null)
+        {
+            MaybeClimb();
+            return;
+        }
+        if (!_shadows.Record(keyHash, weight))
+        {
+            return;
+        }
+        long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.Fractions[_shadows.Best])));
+        _adjustment = target - _maxWindow;
+        DemoteFromProtected();
+        if (_adjustment > 0)
+        {
+            IncreaseWindow();
+        }
+        else if (_adjustment < 0)
+        {
+            DecreaseWindow();
+        }
+    }
 
     /// <summary>One hill-climbing step per sample period once the cache is full (Caffeine's climb()).</summary>
     private void MaybeClimb()
@@ -399,6 +431,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     {
         base.ValidateInvariants();
         _sketch.ValidateInvariants();
+        _shadows?.ValidateInvariants();
         if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
         {
             throw new InvalidOperationException($"W-TinyLFU candidate {_candidate} is not in probation");
