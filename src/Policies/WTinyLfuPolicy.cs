@@ -167,12 +167,12 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _hasLastMiss = false;
         _sketch.EnsureCapacity(Count);
         LinkFirst(Window, handle);
+        Adapt(keyHash, WeightOf(handle));
         EvictFromWindow();
         if (Weight <= Capacity)
         {
             _candidate = -1;   // no eviction round follows: the moved entries are plain probation entries
         }
-        Adapt(keyHash, WeightOf(handle));
     }
 
     protected override void HitCore(int handle, ulong keyHash)
@@ -311,16 +311,42 @@ internal sealed class WTinyLfuPolicy : PolicyBase
             return;
         }
         long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.Fractions[_shadows.Best])));
-        _adjustment = target - _maxWindow;
+        SetWindow(target);
+    }
+
+    /// <summary>
+    /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
+    /// first, as Caffeine's <c>increaseWindow</c>) into the window, at most <c>QueueTransferThreshold</c>
+    /// per call; shrinking only lowers the limit, and the next add's <see cref="EvictFromWindow"/> moves the
+    /// overflow to probation (amortised O(1): a decision comes at most once per sampled turnover).
+    /// </summary>
+    private void SetWindow(long target)
+    {
+        if (target == _maxWindow)
+        {
+            return;
+        }
+        bool growing = target > _maxWindow;
+        _maxWindow = target;
+        _maxProtected = (long)(ProtectedFraction * (Capacity - target));
+        if (growing)
+        {
+            for (int i = 0; i < QueueTransferThreshold; i++)
+            {
+                int h = Lists.Last(Probation);
+                if (h < 0)
+                {
+                    h = Lists.Last(Protected);
+                }
+                if (h < 0 || ListWeight(Window) + WeightOf(h) > _maxWindow)
+                {
+                    break;
+                }
+                ForgetCandidate(h);
+                MoveFirst(Window, h);
+            }
+        }
         DemoteFromProtected();
-        if (_adjustment > 0)
-        {
-            IncreaseWindow();
-        }
-        else if (_adjustment < 0)
-        {
-            DecreaseWindow();
-        }
     }
 
     /// <summary>One hill-climbing step per sample period once the cache is full (Caffeine's climb()).</summary>

@@ -40,7 +40,7 @@ internal sealed class WindowShadows
     private readonly int _epochLength;   // sampled requests per decision: about one shadow turnover
     private int _epochRequests;
     private static readonly bool Dbg = Environment.GetEnvironmentVariable("WT_DEBUG") == "1";
-    private static readonly double Decay = double.Parse(Environment.GetEnvironmentVariable("WT_DECAY") ?? "0.875", System.Globalization.CultureInfo.InvariantCulture);
+    private static readonly double Decay = double.Parse(Environment.GetEnvironmentVariable("WT_DECAY") ?? "0.98", System.Globalization.CultureInfo.InvariantCulture);
     private static readonly double Margin = double.Parse(Environment.GetEnvironmentVariable("WT_MARGIN") ?? "0.02", System.Globalization.CultureInfo.InvariantCulture);
 
     public WindowShadows(long capacity, int maxHandles, int seed)
