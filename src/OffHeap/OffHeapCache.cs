@@ -376,16 +376,33 @@ public sealed partial class OffHeapCache : IDisposable
             foreach (Shard shard in _shards)
             {
                 shard.ValidateInvariantsUnsynchronized();
-                if (shard.Policy is PolicyBase policy)
+                switch (shard.Policy)
                 {
-                    policy.ValidateInvariants();
-                }
-                else
-                {
-                    ExtendedPolicies.ValidateInvariants(shard.Policy);
+                    case PolicyBase core:
+                        core.ValidateInvariants();
+                        break;
+                    case TinyLfuAdmissionPolicy:
+                        break;   // its inner policy is private to the wrapper; the shard checks still cover its count
+                    default:
+                        ExtendedPolicies.ValidateInvariants(shard.Policy);
+                        break;
                 }
             }
             _pool.ValidateInvariants();   // no arena is working: we hold every shard's lock
+            long entries = 0;
+            foreach (Shard shard in _shards)
+            {
+                entries += shard.Count;
+            }
+            long liveChunks = 0;
+            foreach (SlabClassStatistics c in _pool.GetStatistics().Classes)
+            {
+                liveChunks += c.LiveChunks;
+            }
+            if (liveChunks != entries)
+            {
+                throw new InvalidOperationException($"The slab holds {liveChunks} live chunks but the index {entries} entries: a chunk leaked or an entry lost its chunk.");
+            }
         }
         finally
         {
@@ -407,6 +424,7 @@ public sealed partial class OffHeapCache : IDisposable
             MaxHandles = layout.BucketsPerShard * IndexBucket.SlotCount,
             Capacity = layout.PolicyCapacity(shardIndex),
             Seed = 0x5EED + shardIndex,
+            TinyLfuAdmission = options.TinyLfuAdmission,
         };
         try
         {

@@ -197,6 +197,7 @@ internal sealed unsafe class Shard
         {
             uint bucketIndex = Wrap(home + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint version = Volatile.Read(ref bucket->Version);
             if ((version & 1) != 0)
             {
@@ -206,6 +207,7 @@ internal sealed unsafe class Shard
 
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = Volatile.Read(ref bucket->Slots[s]);
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -262,6 +264,7 @@ internal sealed unsafe class Shard
                 }
 
                 Interlocked.MemoryBarrier();   // the copy above completes before the version re-read
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
                     return false;
@@ -277,6 +280,7 @@ internal sealed unsafe class Shard
                 return true;
             }
 
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint overflow = Volatile.Read(ref bucket->Overflow);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref bucket->Version) != version)
@@ -337,7 +341,16 @@ internal sealed unsafe class Shard
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
         }
 
-        int slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        int slot;
+        try
+        {
+            slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        }
+        catch
+        {
+            _arena.Free(handle);   // a throwing eviction listener: give the unpublished chunk back
+            throw;
+        }
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
         Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
@@ -360,6 +373,7 @@ internal sealed unsafe class Shard
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         if (existing >= 0)
         {
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             ulong oldWord = bucket->Slots[s];
             SlabHandle oldHandle = SlotWord.Handle(oldWord);
             EntryHeader old = ReadHeaderUnsynchronized(oldHandle);
@@ -426,6 +440,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(b);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (bucket->Slots[s] != 0)
                 {
                     RemoveSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s);
@@ -445,6 +460,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -459,6 +475,7 @@ internal sealed unsafe class Shard
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
             }
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             if (bucket->Overflow == 0)
             {
                 break;
@@ -477,6 +494,7 @@ internal sealed unsafe class Shard
                 IndexBucket* bucket = BucketAt(Wrap(home + d));
                 for (int s = 0; s < IndexBucket.SlotCount; s++)
                 {
+                    // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                     if (bucket->Slots[s] != 0)
                     {
                         continue;
@@ -484,6 +502,7 @@ internal sealed unsafe class Shard
                     for (uint k = 0; k < d; k++)
                     {
                         IndexBucket* passed = BucketAt(Wrap(home + k));
+                        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                         Volatile.Write(ref passed->Overflow, passed->Overflow + 1);
                     }
                     return (int)(Wrap(home + d) * IndexBucket.SlotCount) + s;
@@ -519,6 +538,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word != 0)
                 {
@@ -621,6 +641,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {
@@ -651,6 +672,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
                 {
                     EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
@@ -672,15 +694,26 @@ internal sealed unsafe class Shard
         {
             _evictions++;
         }
-        if (_listener is not null)
+        if (_listener is null)
         {
-            uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-            SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-            EntryHeader header = ReadHeaderUnsynchronized(handle);
+            RemoveSlotUnsynchronized(slot);
+            return;
+        }
+
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        try
+        {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
             _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
         }
-        RemoveSlotUnsynchronized(slot);
+        finally
+        {
+            // Even if the listener throws, the eviction completes: the cache stays consistent and the
+            // exception reaches the caller of the operation that evicted.
+            RemoveSlotUnsynchronized(slot);
+        }
     }
 
     /// <summary>Unpublishes a slot, fixes the overflow counts, frees the chunk, tells the policy.</summary>
@@ -689,6 +722,7 @@ internal sealed unsafe class Shard
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         IndexBucket* bucket = BucketAt(bucketIndex);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         ulong word = bucket->Slots[s];
         Debug.Assert(word != 0, "removing an empty slot");
         SlabHandle handle = SlotWord.Handle(word);
@@ -698,6 +732,7 @@ internal sealed unsafe class Shard
         for (uint k = 1; k <= header.ProbeDistance; k++)
         {
             IndexBucket* passed = BucketAt(Wrap(bucketIndex + _bucketCount - k));
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Debug.Assert(passed->Overflow > 0, "overflow count underflow");
             Volatile.Write(ref passed->Overflow, passed->Overflow - 1);
         }
@@ -714,9 +749,11 @@ internal sealed unsafe class Shard
     /// <summary>Changes one slot inside the bucket's sequence lock.</summary>
     private static void PublishUnsynchronized(IndexBucket* bucket, int s, ulong word)
     {
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the slot changes
         Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
         Volatile.Write(ref bucket->Slots[s], word);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         Volatile.Write(ref bucket->Version, odd + 1);            // release: the slot is visible before even
     }
 
@@ -738,9 +775,11 @@ internal sealed unsafe class Shard
         for (uint b = 0; b < _bucketCount; b++)
         {
             IndexBucket* bucket = BucketAt(b);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Check((bucket->Version & 1) == 0, "bucket version odd outside a write");
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {
