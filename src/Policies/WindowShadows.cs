@@ -23,25 +23,36 @@ namespace CacheKit.Policies;
 internal sealed class WindowShadows
 {
     /// <summary>The window fractions the shadows run with, smallest first.</summary>
-    internal static readonly double[] Fractions = [0.01, 0.05, 0.2, 0.5, 0.8, 0.99];
+    internal static readonly double[] Fractions = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.99];
 
     /// <summary>The most entries a shadow is sized for; above it the requests are sampled.</summary>
     internal const int MaxShadowEntries = 2048;
+
+    // A decision every quarter of a sampled turnover (at least 64 sampled requests); scores decay by
+    // 0.995 per decision (half-life about 35 turnovers' quarters, ~9 turnovers): a shorter memory made the
+    // window flip between phases of zigzag and of cs, and each flip cost more than it gained.
+    private const int EpochsPerTurnover = 4;
+    private const int MinEpoch = 64;
+    private const double ScoreDecay = 0.995;
+
+    // Hysteresis: hits are roughly Poisson, so a lead smaller than two standard deviations (2 sqrt(n))
+    // is noise. A switch on noise at the start of cs at 200 entries (1 % -> 5 % and back) cost 3 points.
+    private const double NoiseSigmas = 2;
+
+    /// <summary>The index of 1 %, the window the cache starts with (as Caffeine).</summary>
+    internal const int InitialBest = 1;
 
     private readonly WTinyLfuPolicy[] _caches;
     private readonly HashIndex[] _index;
     private readonly ulong[][] _hashes;
     private readonly int[][] _free;      // stack of untracked handles per shadow
     private readonly int[] _freeCount;
-    private readonly double[] _score;    // hits, halved every epoch (recent epochs weigh most)
+    private readonly double[] _score;    // hits with exponential decay per epoch (recent epochs weigh most)
     private readonly int[] _epochHits;
     private readonly ulong _threshold;   // sampled when the mixed hash's top 24 bits are below it
     private readonly ulong _salt;
     private readonly int _epochLength;   // sampled requests per decision: about one shadow turnover
     private int _epochRequests;
-    private static readonly bool Dbg = Environment.GetEnvironmentVariable("WT_DEBUG") == "1";
-    private static readonly double Decay = double.Parse(Environment.GetEnvironmentVariable("WT_DECAY") ?? "0.98", System.Globalization.CultureInfo.InvariantCulture);
-    private static readonly double Margin = double.Parse(Environment.GetEnvironmentVariable("WT_MARGIN") ?? "0.02", System.Globalization.CultureInfo.InvariantCulture);
 
     public WindowShadows(long capacity, int maxHandles, int seed)
     {
@@ -51,7 +62,7 @@ internal sealed class WindowShadows
         _salt = HashMix.SeedOf(seed ^ 0x51AD0);
         long shadowCapacity = Math.Max(1, (long)Math.Round(capacity * rate));
         int shadowHandles = (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
-        _epochLength = (int)Math.Max(64, Math.Min(entries * rate, MaxShadowEntries));
+        _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length;
         _caches = new WTinyLfuPolicy[n];
         _index = new HashIndex[n];
@@ -74,7 +85,7 @@ internal sealed class WindowShadows
             _free[s] = new int[shadowHandles];
         }
         Clear();
-        Best = 0;
+        Best = InitialBest;
     }
 
     /// <summary>The index in <see cref="Fractions"/> of the shadow with the best recent score.</summary>
@@ -100,18 +111,24 @@ internal sealed class WindowShadows
         int best = Best;
         for (int s = 0; s < _caches.Length; s++)
         {
-            _score[s] = Decay * _score[s] + _epochHits[s];
+            _score[s] = ScoreDecay * _score[s] + _epochHits[s];
             _epochHits[s] = 0;
         }
-        for (int s = 0; s < _caches.Length; s++)
+        int top = 0;
+        for (int s = 1; s < _caches.Length; s++)
         {
-            if (_score[s] > _score[best] * (1 + Margin) + 1)
+            if (_score[s] > _score[top])
             {
-                best = s;
+                top = s;
             }
         }
+        // Hysteresis: leave the current window only for a shadow that beats it by more than noise.
+        if (_score[top] > _score[best] + NoiseSigmas * Math.Sqrt(_score[best] + 1))
+        {
+            best = top;
+        }
         Best = best;
-        if (Dbg) Console.Error.WriteLine("shadow " + string.Join(" ", _score.Select(x => x.ToString("F0"))) + " best " + best);
+
         return true;
     }
 
@@ -170,7 +187,7 @@ internal sealed class WindowShadows
             _epochHits[s] = 0;
         }
         _epochRequests = 0;
-        Best = 0;
+        Best = InitialBest;
     }
 
     internal void ValidateInvariants()
