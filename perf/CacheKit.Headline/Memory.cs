@@ -88,7 +88,7 @@ public static class Memory
         new Random(1).NextBytes(value);
 
         FullGc();
-        long managed0 = GC.GetTotalMemory(forceFullCollection: true);
+        long managed0 = GC.GetTotalMemory(forceFullCollection: false);
         long process0 = Rss();
 
         var sw = Stopwatch.StartNew();
@@ -100,9 +100,10 @@ public static class Memory
             target.Insert(id, key, value);
         }
         double fillSeconds = sw.Elapsed.TotalSeconds;
+        Console.Error.WriteLine($"fill {fillSeconds:F1} s");
 
         FullGc();
-        long managed = GC.GetTotalMemory(forceFullCollection: true) - managed0;
+        long managed = GC.GetTotalMemory(forceFullCollection: false) - managed0;
         long process = Rss() - process0;
         long native = target.NativeBytes;
 
@@ -114,6 +115,7 @@ public static class Memory
             gcMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
         double[] sorted = [.. gcMs.Order()];
+        Console.Error.WriteLine($"gc done at {sw.Elapsed.TotalSeconds:F1} s");
 
         var scratch = new byte[64 * 1024];
         LatencyResult l = MeasureLatency(k => target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), scratch), latencySeconds);
@@ -180,9 +182,9 @@ public static class Memory
 
     private static void FullGc()
     {
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        // One full blocking collection: with 10M entries each one costs seconds for the managed caches.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
         GC.WaitForPendingFinalizers();
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     /// <summary>Resident set size of this process (Linux: VmRSS; elsewhere the working set).</summary>
