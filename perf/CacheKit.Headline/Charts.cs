@@ -46,6 +46,8 @@ public static class Charts
             line.LineWidth = name.StartsWith("OffHeap", StringComparison.Ordinal) ? 3.5f : 1.5f;
             line.MarkerSize = 7;
         }
+        double[] threadTicks = [.. series.SelectMany(x => x.Xs).Distinct().Order()];
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(threadTicks, [.. threadTicks.Select(t => t.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
         plot.Title(title);
         plot.XLabel("threads");
         plot.YLabel(yLabel);

@@ -30,6 +30,22 @@ try
     {
         return Memory.ChildMain(opts["cache"], (long)Num("entries", 1_000_000), (int)Num("value", 100), Num("latency-seconds", 2));
     }
+    if (verb == "profile")
+    {
+        // For valgrind --tool=callgrind: fill, then a fixed number of gets (or 90/10 ops); run twice with
+        // different --gets and subtract the instruction totals to get instructions per operation.
+        var w = Workload.Create((int)Num("entries", 100_000), ValueMix.Bytes100, 1 << 18);
+        string name = Caches.FromShortName(opts.GetValueOrDefault("cache", "offheap"));
+        bool mixed = opts.ContainsKey("mixed");
+        using CacheAdapter cache = Caches.Create(name, w, mixed ? w.KeyCount / 10 : w.KeyCount + w.KeyCount / 20);
+        if (!mixed)
+        {
+            Throughput.Fill(cache, w);
+        }
+        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, (long)Num("gets", 100_000));
+        Console.WriteLine($"{name}: {cache.Count} entries");
+        return 0;
+    }
     var settings = new Settings { CommandLine = "dotnet run -c Release --project perf/CacheKit.Headline" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "") };
     switch (verb)
     {
