@@ -49,9 +49,8 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private readonly ulong[] _hashes;
     private readonly bool _adaptive;
 
-    private long _maxWindow;
-    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
-    private long _maxProtected;
+    private long _maxWindow;         // window limit by weight; _maxWindow + _maxProtected <= Capacity
+    private long _maxProtected;      // protected limit by weight; probation takes what is left
 
     private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
     private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
@@ -72,10 +71,24 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         : base(options, listCount: 3)
     {
         _hashes = new ulong[MaxHandles];
-        _sketch = new FrequencySketch(Math.Min(Capacity, MaxHandles), options.Seed);
+        _sketch = CreateSketch(Capacity, MaxHandles, options.Seed);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
         ResetLimits();
+    }
+
+    /// <summary>
+    /// A sketch for the entries the cache will hold. With an entry-count capacity that is the capacity.
+    /// With a byte budget (capacity above the handle range) the count is unknown: the sketch starts
+    /// small and grows with the resident count (<see cref="FrequencySketch.EnsureCapacity"/>); sized for
+    /// the handle range instead, it never aged on the AdaptSize trace (10 x 36,816 accesses per period
+    /// for a 67,000-request trace).
+    /// </summary>
+    internal static FrequencySketch CreateSketch(long capacity, int maxHandles, int seed)
+    {
+        long maximum = Math.Min(capacity, maxHandles);
+        long expected = capacity <= maxHandles ? maximum : Math.Min(maximum, 64);
+        return new FrequencySketch(expected, seed, doorkeeper: true, maximumEntries: maximum);
     }
 
     public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
@@ -92,6 +105,9 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     internal long ProtectedMaximum => _maxProtected;
 
     internal FrequencySketch Sketch => _sketch;
+
+    /// <summary>The window size the climber drifts back to when samples carry no signal.</summary>
+    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
 
     public override void OnMiss(ulong keyHash)
     {
@@ -143,6 +159,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
             _missesInSample++;
         }
         _hasLastMiss = false;
+        _sketch.EnsureCapacity(Count);
         LinkFirst(Window, handle);
         EvictFromWindow();
         if (Weight <= Capacity)
