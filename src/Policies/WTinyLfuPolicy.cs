@@ -290,7 +290,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
     /// first, as Caffeine's <c>increaseWindow</c>) into the window, at most <c>QueueTransferThreshold</c>
     /// per call; shrinking only lowers the limit, and the next add's <see cref="EvictFromWindow"/> moves the
-    /// overflow to probation (amortised O(1): a decision comes at most once per sampled turnover).
+    /// overflow to probation (amortised O(1): a decision comes at most every eighth of a turnover).
     /// </summary>
     private void SetWindow(long target)
     {
