@@ -275,7 +275,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
 
-    /// <summary>Adaptive mode: the shadows pick the window; without them, the hill climber.</summary>
+    /// <summary>Adaptive mode: when the shadows end a decision epoch, the window takes the chosen size.</summary>
     private void Adapt(ulong keyHash, long weight)
     {
         if (_shadows is null || !_shadows.Record(keyHash, weight))
