@@ -3,7 +3,7 @@ namespace CacheKit.Policies;
 /// <summary>Every eviction policy in the library. Belady's OPT is not here: it needs the future and lives in the simulator.</summary>
 public enum PolicyKind
 {
-    /// <summary>W-TinyLFU with an adaptive window (hill climber), as in Caffeine. The default.</summary>
+    /// <summary>W-TinyLFU with an adaptive window (miniature simulation of several window sizes). The default.</summary>
     WTinyLfu = 0,
     /// <summary>First in, first out.</summary>
     Fifo,

@@ -15,7 +15,7 @@ public sealed record PolicyOptions
     /// <summary>Seed for policies that draw random numbers (Random) and for sketch hashing.</summary>
     public int Seed { get; init; } = 0x5EED;
 
-    /// <summary>W-TinyLFU: fixed window fraction in (0, 1), or null for the adaptive hill climber (default).</summary>
+    /// <summary>W-TinyLFU: fixed window fraction in (0, 1), or null for the adaptive window chosen by shadow caches (default).</summary>
     public double? WindowFraction { get; init; }
 
     /// <summary>LRU-K: K (default 2).</summary>

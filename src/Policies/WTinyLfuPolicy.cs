@@ -275,7 +275,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
 
-    /// <summary>Adaptive mode: the shadows pick the window; without them, the hill climber.</summary>
+    /// <summary>Adaptive mode: when the shadows end a decision epoch, the window takes the chosen size.</summary>
     private void Adapt(ulong keyHash, long weight)
     {
         if (_shadows is null || !_shadows.Record(keyHash, weight))
@@ -290,7 +290,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
     /// first, as Caffeine's <c>increaseWindow</c>) into the window, at most <c>QueueTransferThreshold</c>
     /// per call; shrinking only lowers the limit, and the next add's <see cref="EvictFromWindow"/> moves the
-    /// overflow to probation (amortised O(1): a decision comes at most once per sampled turnover).
+    /// overflow to probation (amortised O(1): a decision comes at most every eighth of a turnover).
     /// </summary>
     private void SetWindow(long target)
     {
