@@ -28,10 +28,11 @@ internal readonly record struct CacheLayout(
     private const long MinEntriesPerShard = 4096;
 
     /// <summary>
-    /// With automatic shards, each shard gets at least this many pages of budget: a shard needs a page
-    /// per size class in use, or it keeps reclaiming whole pages (the default table has ~60 classes up to 4 KiB).
+    /// With automatic shards and page size, each shard gets at least this many pages of budget: a
+    /// shard needs a page per size class in use, or it keeps reclaiming whole pages (the default
+    /// table has 70 classes with 64 KiB pages, 102 with 1 MiB pages).
     /// </summary>
-    private const long MinPagesPerShard = 64;
+    private const long MinPagesPerShard = 128;
 
     /// <summary>Native bytes of all shards' indexes.</summary>
     public long IndexBytes => (long)ShardCount * BucketsPerShard * 64;
@@ -89,9 +90,26 @@ internal readonly record struct CacheLayout(
             throw new ArgumentOutOfRangeException(nameof(o.DefaultTimeToLive), ttl, "DefaultTimeToLive must be positive (greater than TimeSpan.Zero) or null.");
         }
 
+        // Automatic shards first (a shard needs a page per size class in use, so each gets at least
+        // MinPagesPerShard pages of the smallest size), then the page size that gives each shard
+        // MinPagesPerShard pages (64 KiB to 1 MiB).
+        int shards = o.ShardCount;
+        if (shards == 0)
+        {
+            shards = (int)Math.Min(MaxShards, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 4));
+            long minPerShard = MinPagesPerShard * (o.PageSize != 0 ? o.PageSize : SlabOptions.MinPageSize);
+            while (shards > 1 && o.CapacityBytes / shards < minPerShard)
+            {
+                shards /= 2;
+            }
+            while (shards > 1 && o.MaxEntries is long m && m / shards < MinEntriesPerShard)
+            {
+                shards /= 2;
+            }
+        }
         int pageSize = o.PageSize != 0
             ? o.PageSize
-            : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / 64)), SlabOptions.MinPageSize, 1 << 20);
+            : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / shards / MinPagesPerShard) + 1) / 2, SlabOptions.MinPageSize, 1 << 20);
 
         int maxEntryBytes = SizeClassTable.CreateDefault(pageSize).MaxChunkSize;
         int largestValue = maxEntryBytes - EntryHeader.Size - o.MaxKeyBytes;
@@ -102,20 +120,6 @@ internal readonly record struct CacheLayout(
         if (o.MaxValueBytes is int maxValue && (maxValue < 0 || maxValue > largestValue))
         {
             throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte header - MaxKeyBytes {o.MaxKeyBytes}).");
-        }
-
-        int shards = o.ShardCount;
-        if (shards == 0)
-        {
-            shards = (int)Math.Min(MaxShards, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 4));
-            while (shards > 1 && o.CapacityBytes / shards < MinPagesPerShard * pageSize)
-            {
-                shards /= 2;
-            }
-            while (shards > 1 && o.MaxEntries is long m && m / shards < MinEntriesPerShard)
-            {
-                shards /= 2;
-            }
         }
 
         long slotsPerShard;

@@ -23,8 +23,10 @@ namespace CacheKit.Slab;
 /// page (the "spare", at the tail of its partial list) so that alternating allocate/free does not bounce
 /// pages through the pool's lock.</para>
 /// <para><b>Rebalancing (no calcification).</b> When a class needs memory and the pool has none, the owner calls
-/// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks"/>, evicts and
-/// frees each; when the last one is freed the page goes back to the pool, ready for any class.</para>
+/// <see cref="TryPickPageToReclaim"/>, lists the page's live chunks with <see cref="GetLiveChunks(int, Span{SlabHandle})"/>, evicts and
+/// frees each; when the last one is freed the page goes back to the pool, ready for any class. A page moves only
+/// towards a class below its fair share of pages (its share of recent demand), from a class at least one page above
+/// its share; otherwise TryPickPageToReclaim returns false and the owner evicts within the class.</para>
 /// <para><b>Limits of detection.</b> Free and GetChunkSize reject handles of other arenas, handles that do not
 /// name a chunk boundary of their page's current class, and chunks that are not live. A stale handle whose
 /// chunk was freed and handed out again (or whose page was re-cut so that the same offset is again a live
@@ -53,7 +55,7 @@ public sealed unsafe class SlabArena
     private readonly PageState[] _pages;
 
     // Page lists: list 2c = class c's partial pages, 2c + 1 = its full pages. None-terminated, doubly linked
-    // through _pagePrev/_pageNext; _pages[p].List names the list holding p.
+    // through _pages[p].Prev / .Next; _pages[p].List names the list holding p.
     private readonly int[] _head;
     private readonly int[] _tail;
 
@@ -108,7 +110,7 @@ public sealed unsafe class SlabArena
     /// <summary>The size classes (the pool's).</summary>
     public SizeClassTable Classes => _classes;
 
-    /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks"/>.</summary>
+    /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage => _pool.MaxChunksPerPage;
 
     /// <summary>Pages this arena holds now.</summary>
@@ -295,11 +297,11 @@ public sealed unsafe class SlabArena
     /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
-    /// <see cref="GetLiveChunks"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
+    /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
     /// pages than its fair share (pages held * its share of recent demand, in chunk bytes asked for over about the last
     /// half turnover of the arena's memory), the page with the fewest live chunks in the class furthest (and at least
     /// one page) above its share. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
-    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks"/> lists, and the last Free returns the page to
+    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists, and the last Free returns the page to
     /// the pool. While a picked page still has live chunks, every call returns that same page again.
     /// Cost: O(classes + pages of the chosen class).
     /// </summary>
@@ -432,6 +434,63 @@ public sealed unsafe class SlabArena
         }
 
         Debug.Assert(n == live, "bitmap population equals the live count");
+        return n;
+    }
+
+    /// <summary>
+    /// Batched form of <see cref="GetLiveChunks(int, Span{SlabHandle})"/> for a small buffer: writes the handles of up
+    /// to <c>destination.Length</c> live chunks of the page at chunk index <paramref name="cursor"/> or above, advances
+    /// <paramref name="cursor"/> past the last one written, and returns how many (0 when no live chunk remains
+    /// there, or the arena does not hold the page). The caller may <see cref="Free"/> the listed chunks between calls.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">pageId is not a page id of this pool, or cursor is negative.</exception>
+    /// <exception cref="ArgumentException">destination is empty.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public int GetLiveChunks(int pageId, ref int cursor, Span<SlabHandle> destination)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)pageId >= (uint)_maxPages)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pageId), pageId, $"pageId must be in [0, {_maxPages - 1}] (the pool's MaxPages - 1).");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(cursor);
+        if (destination.IsEmpty)
+        {
+            throw new ArgumentException("destination must hold at least one handle.", nameof(destination));
+        }
+
+        ref PageState ps = ref _pages[pageId];
+        if (ps.Owner != _id)
+        {
+            return 0;
+        }
+
+        int chunk = _cls[ps.Class].ChunkSize;
+        ulong[] bits = ps.Bitmap!;
+        int bump = ps.Bump;
+        int n = 0;
+        int index = cursor;
+        while (index < bump && n < destination.Length)
+        {
+            ulong word = bits[index >> 6] >> (index & 63);
+            if (word == 0)
+            {
+                index = (index | 63) + 1; // next word
+                continue;
+            }
+
+            index += BitOperations.TrailingZeroCount(word);
+            if (index >= bump)
+            {
+                break;
+            }
+
+            destination[n++] = SlabHandle.Create(pageId, index * chunk);
+            index++;
+        }
+
+        cursor = index;
         return n;
     }
 

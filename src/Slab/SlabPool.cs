@@ -118,7 +118,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <summary>Most pages this pool can ever hold: min(BudgetBytes / PageSize, the handle's page-id range).</summary>
     public int MaxPages => _maxPages;
 
-    /// <summary>Most chunks a page can hold (PageSize / smallest class): the span size for <see cref="SlabArena.GetLiveChunks"/>.</summary>
+    /// <summary>Most chunks a page can hold (PageSize / smallest class): the span size for <see cref="SlabArena.GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage { get; }
 
     internal bool IsDisposed => _disposed;

@@ -60,4 +60,22 @@ public class LayoutTests
         Assert.That(cache.ShardCount, Is.GreaterThanOrEqualTo(1));
         TestContext.Out.WriteLine($"64 MiB: {cache.ShardCount} shards, index {stats.NativeBytes} bytes, max value {cache.MaxValueBytes}");
     }
+
+    [Test]
+    public void AutoLayoutKeepsASmallLiveSetOfWidelyMixedSizesWithoutEvicting()
+    {
+        // A shard needs a page per size class in use; the automatic layout gives each >= 128 pages,
+        // so 64 keys rewritten with sizes over ~45 classes never force an eviction.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64L << 20 });
+        var rng = new Random(4);
+        var value = new byte[3000];
+        for (int i = 0; i < 50_000; i++)
+        {
+            Assert.That(cache.Set(TestKeys.Key(rng.Next(64)), value.AsSpan(0, rng.Next(value.Length))), Is.True);
+        }
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.Evictions, Is.Zero);
+        Assert.That(stats.Count, Is.EqualTo(64));
+        cache.ValidateInvariants();
+    }
 }

@@ -16,13 +16,14 @@ public class ModelTests
     {
         foreach (CachePolicy policy in Enum.GetValues<CachePolicy>())
         {
-            yield return new TestCaseData(policy, false, 1).SetName($"Model_{policy}_BytesOnly");
-            yield return new TestCaseData(policy, true, 2).SetName($"Model_{policy}_MaxEntries");
+            yield return new TestCaseData(policy, null, 1, Ops, 500).SetName($"Model_{policy}_BytesOnly");
+            yield return new TestCaseData(policy, 3000L, 2, Ops, 500).SetName($"Model_{policy}_MaxEntries");
+            yield return new TestCaseData(policy, 400L, 3, 6_000, 1).SetName($"Model_{policy}_InvariantsEveryStep");
         }
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void RandomOperationsMatchDictionaryModel(CachePolicy policy, bool maxEntries, int seed)
+    public void RandomOperationsMatchDictionaryModel(CachePolicy policy, long? maxEntries, int seed, int ops, int validateEvery)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var model = new Dictionary<int, (byte[] Value, DateTimeOffset? Expires)>();
@@ -33,7 +34,7 @@ public class ModelTests
             PageSize = 64 * 1024,
             ShardCount = 2,
             MaxKeyBytes = 64,
-            MaxEntries = maxEntries ? 3000 : null,
+            MaxEntries = maxEntries,
             Policy = policy,
             TimeProvider = time,
             HashSeed = seed,
@@ -72,9 +73,9 @@ public class ModelTests
             var buffer = new byte[8192];
             long hits = 0, misses = 0, sets = 0, stored = 0;
             const int KeySpace = 4_000;
-            for (int step = 0; step < Ops; step++)
+            for (int step = 0; step < ops; step++)
             {
-                int phase = step * 3 / Ops;   // 0: small values, 1: large values, 2: mixed (the size mix shifts)
+                int phase = (int)((long)step * 3 / ops);   // 0: small values, 1: large values, 2: mixed (the size mix shifts)
                 int id = rng.Next(KeySpace);
                 byte[] key = TestKeys.Key(id);
                 int op = rng.Next(100);
@@ -158,11 +159,11 @@ public class ModelTests
                 CacheStatistics stats = cache.GetStatistics();
                 Assert.That(stats.NativeBytes, Is.LessThanOrEqualTo(options.CapacityBytes), "native bytes above the budget");
                 Assert.That(stats.Count, Is.EqualTo(model.Count), $"step {step}: count differs from the model");
-                if (maxEntries)
+                if (maxEntries is not null)
                 {
                     Assert.That(stats.Count, Is.LessThanOrEqualTo(options.MaxEntries!.Value));
                 }
-                if (step % 500 == 0)
+                if (step % validateEvery == 0)
                 {
                     cache.ValidateInvariants();
                 }
@@ -176,7 +177,7 @@ public class ModelTests
             Assert.That(final.Expirations, Is.EqualTo(listenedExpirations), "expirations");
             Assert.That(final.Rejections, Is.EqualTo(sets - stored), "rejections");
             Assert.That(final.PayloadBytes, Is.EqualTo(model.Sum(kv => TestKeys.Key(kv.Key).Length + (long)kv.Value.Value.Length)), "payload bytes");
-            TestContext.Out.WriteLine($"{policy}: {Ops} ops, hits {hits}, misses {misses}, evictions {final.Evictions}, expirations {final.Expirations}, rejections {final.Rejections}, count {final.Count}, native {final.NativeBytes}, page-reclaim evictions {listenedReclaims}");
+            TestContext.Out.WriteLine($"{policy}: {ops} ops, hits {hits}, misses {misses}, evictions {final.Evictions}, expirations {final.Expirations}, rejections {final.Rejections}, count {final.Count}, native {final.NativeBytes}, page-reclaim evictions {listenedReclaims}");
             Assert.That(final.Evictions + final.Expirations, Is.GreaterThan(0), "the sequence must exercise eviction");
         }
     }
