@@ -357,6 +357,12 @@ public sealed partial class OffHeapCache : IDisposable
 
     internal IReadOnlyList<Shard> Shards => _shards;
 
+    /// <summary>Largest probe distance any insert has used, over all shards (0..<see cref="Shard.ProbeBuckets"/> - 1).</summary>
+    internal int LongestProbe => _shards.Max(static s => s.LongestProbe);
+
+    /// <summary>Inserts that found their probe window full (one window entry removed), over all shards.</summary>
+    internal long FullWindowEvictions => _shards.Sum(static s => s.FullWindowEvictions);
+
     internal SlabPool Pool => _pool;
 
     /// <summary>Checks every shard's invariants under its lock (tests call it after each step).</summary>
