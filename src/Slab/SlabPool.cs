@@ -87,6 +87,7 @@ public sealed unsafe class SlabPool : IDisposable
                 $"BudgetBytes must be at least one page ({options.PageSize} bytes, the PageSize).");
         }
 
+        PoisonFreedMemory = options.PoisonFreedMemory;
         _budgetBytes = options.BudgetBytes;
         _pageSize = options.PageSize;
         Classes = options.SizeClasses is null
@@ -130,6 +131,9 @@ public sealed unsafe class SlabPool : IDisposable
     public int MaxChunksPerPage { get; }
 
     internal bool IsDisposed => _disposed;
+
+    /// <summary>Whether freed chunks and recycled pages are poisoned (<see cref="SlabOptions.PoisonFreedMemory"/>).</summary>
+    internal bool PoisonFreedMemory { get; }
 
     internal int BitmapWords => _bitmapWords;
 
