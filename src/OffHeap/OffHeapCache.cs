@@ -56,7 +56,12 @@ public sealed partial class OffHeapCache : IDisposable
         _seed = options.HashSeed ?? BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
         _shardShift = 8 - BitOperations.Log2((uint)layout.ShardCount);
 
-        _pool = new SlabPool(new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize });
+        var slabOptions = new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize };
+        if (options.PoisonFreedMemory is bool poison)
+        {
+            slabOptions.PoisonFreedMemory = poison;
+        }
+        _pool = new SlabPool(slabOptions);
         try
         {
             _shards = new Shard[layout.ShardCount];
