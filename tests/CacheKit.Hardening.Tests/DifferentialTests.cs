@@ -26,6 +26,11 @@ public class DifferentialTests
         yield return new DiffConfig("maxentries", policy, 4 << 20, 64 * 1024, 2, MaxEntries: 150, KeySpace: 600, MaxKeyPad: 12, MaxValue: 20_000, Roomy: false);
         // Roomy: everything fits, so no set may be refused.
         yield return new DiffConfig("roomy", policy, 64 << 20, 1 << 20, 4, null, KeySpace: 300, MaxKeyPad: 200, MaxValue: 16_000, Roomy: true);
+        // Fault injection under the model: 30 % of native page allocations fail (OutOfMemoryException); the failed
+        // write must leave no trace, everything else must still agree. Pages come from the system only until the
+        // budget is reached, so the faults land early: many small pages, a key space that keeps needing new ones.
+        yield return new DiffConfig("faults", policy, 6 << 20, 64 * 1024, 2, null, KeySpace: 800, MaxKeyPad: 20, MaxValue: 30_000, Roomy: false,
+            FaultPercent: 30);
     }
 
     public static IEnumerable<TestCaseData> Cases()
@@ -40,6 +45,7 @@ public class DifferentialTests
     }
 
     [TestCaseSource(nameof(Cases))]
+    [NonParallelizable]
     public void EngineAgreesWithTheModel(object configObject)
     {
         var config = (DiffConfig)configObject;
@@ -74,5 +80,6 @@ public class DifferentialTests
     }
 
     [OneTimeTearDown]
-    public void Report() => TestContext.Out.WriteLine($"differential operations run in this process: {DifferentialRunner.OperationsRun}");
+    public void Report() => TestContext.Out.WriteLine(
+        $"differential operations run: {DifferentialRunner.OperationsRun}; native allocations failed on purpose: {DifferentialRunner.FaultsInjected}, surfaced as OutOfMemoryException: {DifferentialRunner.FaultsSurfaced}");
 }

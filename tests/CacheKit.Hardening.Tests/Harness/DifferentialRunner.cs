@@ -17,7 +17,8 @@ internal sealed record DiffConfig(
     bool Roomy,
     bool Poison = false,
     long HashSeed = 12345,
-    int? PlantedForgetRemoveOfKey = null)
+    int? PlantedForgetRemoveOfKey = null,
+    int FaultPercent = 0)
 {
     public OffHeapCacheOptions Options(TimeProvider clock, EvictionListener listener) => new()
     {
@@ -65,6 +66,12 @@ internal sealed class DifferentialRunner
 
     /// <summary>Totals over every run of this process (reported by the tests).</summary>
     public static long OperationsRun;
+
+    /// <summary>Native allocations failed on purpose (FaultPercent), over every run of this process.</summary>
+    public static long FaultsInjected;
+
+    /// <summary>Operations that surfaced an injected allocation failure as OutOfMemoryException.</summary>
+    public static long FaultsSurfaced;
 
     private DifferentialRunner(DiffConfig config) => _config = config;
 
@@ -167,6 +174,21 @@ internal sealed class DifferentialRunner
             return new Failure(-1, "construction", e.ToString());
         }
 
+        // Fault mode: once the cache is built, fail FaultPercent of native page allocations (deterministically).
+        var faults = new Random(_config.HashSeed.GetHashCode());
+        if (_config.FaultPercent > 0)
+        {
+            SlabHook.Install(_ =>
+            {
+                bool fail = faults.Next(100) < _config.FaultPercent;
+                if (fail)
+                {
+                    Interlocked.Increment(ref FaultsInjected);
+                }
+                return !fail;
+            });
+        }
+        using var unhook = new SlabHook.Scope(_config.FaultPercent > 0);
         using (cache)
         {
             var buffer = new byte[cache.MaxValueBytes + 1];
@@ -176,7 +198,16 @@ internal sealed class DifferentialRunner
                 string? error;
                 try
                 {
-                    error = Apply(cache, ops[step], buffer);
+                    try
+                    {
+                        error = Apply(cache, _config.FaultPercent > 0 && ops[step].Kind == OpKind.SetMany ? ops[step] with { Kind = OpKind.Set } : ops[step], buffer);
+                    }
+                    catch (OutOfMemoryException) when (_config.FaultPercent > 0)
+                    {
+                        // An injected failure: the write must leave no trace, so the model stays as it was.
+                        Interlocked.Increment(ref FaultsSurfaced);
+                        error = null;
+                    }
                     error ??= _listenerError;
                     error ??= CheckState(cache, step, validateEvery);
                     if (error is null && (step + 1) % 2000 == 0)
@@ -476,7 +507,31 @@ internal sealed class DifferentialRunner
         {
             cache.ValidateInvariants();
             cache.Pool.ValidateInvariants();
+            long chunks = cache.Pool.GetStatistics().Classes.Sum(c => c.LiveChunks);
+            if (chunks != stats.Count)
+            {
+                return $"chunk leak: the slab holds {chunks} live chunks for {stats.Count} entries";
+            }
         }
         return null;
+    }
+}
+
+/// <summary>Installs and removes the slab's native allocation hook (process-wide: fault tests are non-parallel).</summary>
+internal static class SlabHook
+{
+    public static void Install(Func<nuint, bool> hook) => CacheKit.Slab.SlabPool.AllocationHook = hook;
+
+    public static void Remove() => CacheKit.Slab.SlabPool.AllocationHook = null;
+
+    public readonly struct Scope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active)
+            {
+                Remove();
+            }
+        }
     }
 }
