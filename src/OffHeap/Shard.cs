@@ -345,7 +345,19 @@ internal sealed unsafe class Shard
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
         }
 
-        int slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        int slot = existing;
+        if (slot < 0)
+        {
+            try
+            {
+                slot = AcquireSlotUnsynchronized(hash, home);
+            }
+            catch
+            {
+                _arena.Free(handle);   // a full window's eviction listener threw: the unpublished chunk goes back
+                throw;
+            }
+        }
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
         Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
@@ -660,23 +672,31 @@ internal sealed unsafe class Shard
 
     private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
     {
-        if (reason == EvictionReason.Expired)
+        try
         {
-            _expirations++;
+            if (_listener is not null)
+            {
+                uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+                SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+                EntryHeader header = ReadHeaderUnsynchronized(handle);
+                // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
+                _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
+            }
         }
-        else
+        finally
         {
-            _evictions++;
+            // Even if the listener throws, the eviction completes (its exception then reaches the caller), so
+            // the bounds hold and the counters match the index.
+            if (reason == EvictionReason.Expired)
+            {
+                _expirations++;
+            }
+            else
+            {
+                _evictions++;
+            }
+            RemoveSlotUnsynchronized(slot);
         }
-        if (_listener is not null)
-        {
-            uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-            SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-            EntryHeader header = ReadHeaderUnsynchronized(handle);
-            // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
-            _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
-        }
-        RemoveSlotUnsynchronized(slot);
     }
 
     /// <summary>Unpublishes a slot, fixes the overflow counts, frees the chunk, tells the policy.</summary>
