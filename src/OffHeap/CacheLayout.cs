@@ -135,7 +135,10 @@ internal readonly record struct CacheLayout(
         long buckets = Math.Max(8, (slotsPerShard + IndexBucket.SlotCount - 1) / IndexBucket.SlotCount);
         if (buckets > int.MaxValue / IndexBucket.SlotCount)
         {
-            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
+            // Name the option that sized the index: MaxEntries when set, else CapacityBytes (with the entry size hint).
+            throw o.MaxEntries is null
+                ? new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower CapacityBytes, or raise AverageEntrySizeHint or ShardCount).")
+                : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
         }
 
         var layout = new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);
