@@ -125,14 +125,17 @@ internal readonly record struct CacheLayout(
         long slotsPerShard;
         if (o.MaxEntries is long maxEntries)
         {
-            long entriesPerShard = (maxEntries + shards - 1) / shards;
-            slotsPerShard = entriesPerShard * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
+            // Overflow-safe: a MaxEntries near long.MaxValue must be rejected below, not wrap into a tiny index.
+            long entriesPerShard = (maxEntries / shards) + (maxEntries % shards == 0 ? 0 : 1);
+            slotsPerShard = entriesPerShard > long.MaxValue / SlotsPerEntryNumerator
+                ? long.MaxValue
+                : entriesPerShard * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
         }
         else
         {
             slotsPerShard = o.CapacityBytes / shards / o.AverageEntrySizeHint * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
         }
-        long buckets = Math.Max(8, (slotsPerShard + IndexBucket.SlotCount - 1) / IndexBucket.SlotCount);
+        long buckets = Math.Max(8, (slotsPerShard / IndexBucket.SlotCount) + (slotsPerShard % IndexBucket.SlotCount == 0 ? 0 : 1));
         if (buckets > int.MaxValue / IndexBucket.SlotCount)
         {
             // Name the option that sized the index: MaxEntries when set, else CapacityBytes (with the entry size hint).
