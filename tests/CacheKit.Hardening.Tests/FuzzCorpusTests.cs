@@ -14,7 +14,7 @@ public class FuzzCorpusTests
     [Test]
     public void EveryCorpusInputAgreesWithTheModel()
     {
-        string[] files = Directory.Exists(CorpusDirectory) ? Directory.GetFiles(CorpusDirectory) : [];
+        string[] files = Directory.Exists(CorpusDirectory) ? Directory.GetFiles(CorpusDirectory, "*", SearchOption.AllDirectories) : [];
         Assert.That(files, Is.Not.Empty, "the corpus is copied next to the tests");
         long before = DifferentialRunner.OperationsRun;
         foreach (string file in files.Order(StringComparer.Ordinal))
