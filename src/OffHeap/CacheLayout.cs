@@ -122,6 +122,12 @@ internal readonly record struct CacheLayout(
             throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte header - MaxKeyBytes {o.MaxKeyBytes}).");
         }
 
+        if (o.MaxEntries is long fewEntries && fewEntries < shards)
+        {
+            // Contradictory options: the bound is split over the shards, and a policy needs room for one entry.
+            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), fewEntries, $"MaxEntries ({fewEntries}) must be at least ShardCount ({shards}): the bound is split over the shards and each holds at least one entry.");
+        }
+
         long slotsPerShard;
         if (o.MaxEntries is long maxEntries)
         {
