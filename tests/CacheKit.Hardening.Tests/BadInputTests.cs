@@ -168,6 +168,7 @@ public class BadInputTests
                     _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64 << 20, ShardCount = shards, MaxEntries = max }));
             }
         }
+        yield return new("OffHeapCacheOptions.MaxEntries", "3 with ShardCount 4 (fewer entries than shards)", aoore, "MaxEntries", "at least ShardCount (4)", _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 4, MaxEntries = 3 }));
         yield return new("OffHeapCacheOptions.MaxEntries", "10 million with a 4 MiB budget (index does not fit)", aoore, "CapacityBytes", "must be at least", _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, MaxEntries = 10_000_000 }));
         foreach (int shards in new[] { 3, -1, 512 })
         {

@@ -26,6 +26,8 @@ public class DifferentialTests
         yield return new DiffConfig("maxentries", policy, 4 << 20, 64 * 1024, 2, MaxEntries: 150, KeySpace: 600, MaxKeyPad: 12, MaxValue: 20_000, Roomy: false);
         // Roomy: everything fits, so no set may be refused.
         yield return new DiffConfig("roomy", policy, 64 << 20, 1 << 20, 4, null, KeySpace: 300, MaxKeyPad: 200, MaxValue: 16_000, Roomy: true);
+        // A bound barely above the shard count: per-shard policy capacities of 2, 1, 1, 1.
+        yield return new DiffConfig("tinybound", policy, 4 << 20, 64 * 1024, 4, MaxEntries: 5, KeySpace: 50, MaxKeyPad: 4, MaxValue: 2_000, Roomy: false);
         // Fault injection under the model: 30 % of native page allocations fail (OutOfMemoryException); the failed
         // write must leave no trace, everything else must still agree. Pages come from the system only until the
         // budget is reached, so the faults land early: many small pages, a key space that keeps needing new ones.
