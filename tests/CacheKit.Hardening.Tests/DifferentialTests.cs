@@ -82,6 +82,6 @@ public class DifferentialTests
     }
 
     [OneTimeTearDown]
-    public void Report() => TestContext.Out.WriteLine(
+    public void Report() => TestContext.Progress.WriteLine(
         $"differential operations run: {DifferentialRunner.OperationsRun}; native allocations failed on purpose: {DifferentialRunner.FaultsInjected}, surfaced as OutOfMemoryException: {DifferentialRunner.FaultsSurfaced}");
 }
