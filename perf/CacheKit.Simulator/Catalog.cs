@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using CacheKit.Policies;
 
 namespace CacheKit.Simulator;
@@ -19,28 +18,8 @@ public static class Catalog
     /// <summary>Seed handed to every policy (Random, sketch hashing) and to the read-drop streams.</summary>
     public static int Seed { get; set; } = 0x5EED;
 
-    /// <summary>Builds a policy: the factory, or the second policy set's <c>ExtendedPolicies.TryCreate</c>
-    /// for kinds the factory does not know yet (until both are wired together). Throws NotSupportedException otherwise.</summary>
-    public static IEvictionPolicy CreatePolicy(PolicyKind kind, PolicyOptions options)
-    {
-        try
-        {
-            return PolicyFactory.Create(kind, options);
-        }
-        catch (NotSupportedException) when (!options.TinyLfuAdmission && ExtendedTryCreate is { } tryCreate)
-        {
-            object?[] args = [kind, options, null];
-            if (tryCreate.Invoke(null, args) is true && args[2] is IEvictionPolicy policy)
-            {
-                return policy;
-            }
-            throw;
-        }
-    }
-
-    private static readonly MethodInfo? ExtendedTryCreate = typeof(PolicyFactory).Assembly
-        .GetType("CacheKit.Policies.ExtendedPolicies")
-        ?.GetMethod("TryCreate", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic);
+    /// <summary>Builds a policy through the library's factory; throws NotSupportedException for an unknown kind.</summary>
+    public static IEvictionPolicy CreatePolicy(PolicyKind kind, PolicyOptions options) => PolicyFactory.Create(kind, options);
 
     /// <summary>Whether this build can create <paramref name="kind"/> (with or without admission).</summary>
     public static bool IsAvailable(PolicyKind kind, bool admission = false) => Probe(kind, admission, null) is not null;

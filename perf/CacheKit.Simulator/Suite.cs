@@ -229,7 +229,7 @@ public static class Suite
         {
             sb.Append(line).Append('\n');
         }
-        sb.Append(Inv($"\n{(bars.Failures == 0 ? "Every bar is met." : $"{bars.Failures} bar check(s) missed, listed above.")}\n\n"));
+        sb.Append(Inv($"\n{(bars.Failures == 0 ? "Every bar is met." : $"{bars.Failures} check(s) missed (each failing cell counts once), listed above.")}\n\n"));
         sb.Append("## How the replay works\n\n");
         sb.Append("- Each request is a lookup; a miss inserts the key (cache-aside). Library policies run under the\n");
         sb.Append("  simulator's driver, which follows the engine's protocol: hit -> `OnHit`; miss -> `OnMiss`, then\n");

@@ -1,1 +1,51 @@
-System.Console.WriteLine("CacheKit.Sample: not built yet.");
+// A first use of CacheKit.OffHeap: a byte cache with an exact native budget, read back through
+// spans, and the typed facade for strings. Run: dotnet run -c Release --project samples/CacheKit.Sample
+using CacheKit.OffHeap;
+
+var options = new OffHeapCacheOptions
+{
+    CapacityBytes = 64L * 1024 * 1024,   // every native byte the cache owns: pages, index, metadata
+    Policy = CachePolicy.WTinyLfu,
+};
+
+using (var cache = new OffHeapCache(options))
+{
+    // Span API: the key and value are copied into native memory; nothing is allocated on the GC heap.
+    Span<byte> key = stackalloc byte[16];
+    Span<byte> value = stackalloc byte[100];
+    Span<byte> readBack = stackalloc byte[100];
+    for (int i = 0; i < 100_000; i++)
+    {
+        BitConverter.TryWriteBytes(key, (long)i);
+        value.Fill((byte)i);
+        cache.Set(key, value);
+    }
+
+    int verified = 0;
+    for (int i = 0; i < 100_000; i++)
+    {
+        BitConverter.TryWriteBytes(key, (long)i);
+        if (cache.TryGet(key, readBack, out int written) && written == 100 && readBack[99] == (byte)i)
+        {
+            verified++;
+        }
+    }
+
+    CacheStatistics stats = cache.GetStatistics();
+    Console.WriteLine($"byte cache : {verified:N0} of 100,000 values read back intact");
+    Console.WriteLine($"             count {stats.Count:N0}, payload {stats.PayloadBytes:N0} B, native {stats.NativeBytes:N0} B of {stats.CapacityBytes:N0} B budget");
+    Console.WriteLine($"             hits {stats.Hits:N0}, misses {stats.Misses:N0}, evictions {stats.Evictions:N0}");
+}
+
+// Typed facade: feels like ConcurrentDictionary, values live off the managed heap.
+using (var users = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 8L * 1024 * 1024 }))
+{
+    users.Set("user:42", "Ada Lovelace");
+    string name = users.GetOrAdd("user:7", static id => $"loaded {id} from the database");
+    Console.WriteLine($"typed cache: user:42 -> {(users.TryGetValue("user:42", out var v) ? v : "(miss)")}, user:7 -> {name}");
+
+    // TTL on a monotonic clock: an expired entry is never returned.
+    users.Set("session:1", "short-lived", TimeSpan.FromMilliseconds(50));
+    Thread.Sleep(120);
+    Console.WriteLine($"             session:1 after its TTL -> {(users.TryGetValue("session:1", out _) ? "still there (bug!)" : "gone, as it should be")}");
+}

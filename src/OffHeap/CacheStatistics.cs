@@ -28,6 +28,9 @@ public sealed class CacheStatistics
     /// <summary>Live entries removed to make room (policy victims, index overflow, page reclaim).</summary>
     public long Evictions { get; }
 
+    /// <summary>The part of <see cref="Evictions"/> whose entries left because their page was taken for another size class (<see cref="EvictionReason.PageReclaimed"/>).</summary>
+    public long PageReclaims { get; internal init; }
+
     /// <summary>Expired entries reclaimed.</summary>
     public long Expirations { get; }
 

@@ -58,9 +58,15 @@ public sealed partial class OffHeapCache
                 try
                 {
                     var buffer = new ArrayBufferWriter<byte>();
+                    if (TryGet(flight.Key, buffer))
+                    {
+                        // A flight that ended between our miss and our join stored it: no second run.
+                        CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
+                        return true;
+                    }
                     factory(flight.Key, state, buffer);
                     cancellationToken.ThrowIfCancellationRequested();
-                    CompleteFlight(flight, buffer, ttlTicks, destination);
+                    CompleteFlight(flight, buffer, store: true, ttlTicks, destination);
                     return false;
                 }
                 catch (Exception e)
@@ -111,9 +117,14 @@ public sealed partial class OffHeapCache
                 try
                 {
                     var buffer = new ArrayBufferWriter<byte>();
+                    if (TryGet(flight.Key, buffer))
+                    {
+                        CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
+                        return true;
+                    }
                     await factory(flight.Key, state, buffer, cancellationToken).ConfigureAwait(false);
                     cancellationToken.ThrowIfCancellationRequested();
-                    CompleteFlight(flight, buffer, ttlTicks, destination);
+                    CompleteFlight(flight, buffer, store: true, ttlTicks, destination);
                     return false;
                 }
                 catch (Exception e)
@@ -168,14 +179,19 @@ public sealed partial class OffHeapCache
         }
     }
 
-    private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, long ttlTicks, IBufferWriter<byte> destination)
+    private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, bool store, long ttlTicks, IBufferWriter<byte> destination)
     {
         try
         {
-            SetCore(flight.Key, value.WrittenSpan, ttlTicks);   // stored if admitted; the callers get the value either way
+            if (store)
+            {
+                SetCore(flight.Key, value.WrittenSpan, ttlTicks);   // stored if admitted; the callers get the value either way
+            }
         }
         finally
         {
+            // Stored before the flight leaves, so a caller that joins a new flight afterwards finds it
+            // with the leader's second lookup (above) instead of running the factory again.
             LeaveFlight(flight);
         }
         byte[] result = value.WrittenSpan.ToArray();

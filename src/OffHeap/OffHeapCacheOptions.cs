@@ -22,6 +22,13 @@ public sealed class OffHeapCacheOptions
     /// <summary>The eviction policy (one instance per shard). Default: <see cref="CachePolicy.WTinyLfu"/>.</summary>
     public CachePolicy Policy { get; set; } = CachePolicy.WTinyLfu;
 
+    /// <summary>
+    /// Puts a TinyLFU admission filter in front of <see cref="Policy"/> (W-TinyLFU has its own and ignores
+    /// this): a newcomer that needs room is stored only if it is estimated more frequent than the victim.
+    /// Default false.
+    /// </summary>
+    public bool TinyLfuAdmission { get; set; }
+
     /// <summary>Time to live of entries set without an explicit one; null = they never expire. Must be positive.</summary>
     public TimeSpan? DefaultTimeToLive { get; set; }
 

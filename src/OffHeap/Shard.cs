@@ -69,6 +69,7 @@ internal sealed unsafe class Shard
     // operations behind. Hits and misses live in Hot (readers bump them with Interlocked).
     private long _evictions;
     private long _expirations;
+    private long _pageReclaims;   // the part of _evictions whose reason was PageReclaimed
     private long _rejections;
     private long _count;          // == entries published in the index == _policy.Count
     private long _payloadBytes;   // == sum of key + value lengths of published entries
@@ -99,6 +100,7 @@ internal sealed unsafe class Shard
     public long Misses => Volatile.Read(ref Hot.Misses);
     public long Evictions => Volatile.Read(ref _evictions);
     public long Expirations => Volatile.Read(ref _expirations);
+    public long PageReclaims => Volatile.Read(ref _pageReclaims);
     public long Rejections => Volatile.Read(ref _rejections);
     public long Count => Volatile.Read(ref _count);
     public long PayloadBytes => Volatile.Read(ref _payloadBytes);
@@ -205,6 +207,7 @@ internal sealed unsafe class Shard
         {
             uint bucketIndex = Wrap(home + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint version = Volatile.Read(ref bucket->Version);
             if ((version & 1) != 0)
             {
@@ -214,6 +217,7 @@ internal sealed unsafe class Shard
 
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = Volatile.Read(ref bucket->Slots[s]);
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -270,6 +274,7 @@ internal sealed unsafe class Shard
                 }
 
                 Interlocked.MemoryBarrier();   // the copy above completes before the version re-read
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
                     return false;
@@ -285,6 +290,7 @@ internal sealed unsafe class Shard
                 return true;
             }
 
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint overflow = Volatile.Read(ref bucket->Overflow);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref bucket->Version) != version)
@@ -345,18 +351,15 @@ internal sealed unsafe class Shard
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
         }
 
-        int slot = existing;
-        if (slot < 0)
+        int slot;
+        try
         {
-            try
-            {
-                slot = AcquireSlotUnsynchronized(hash, home);
-            }
-            catch
-            {
-                _arena.Free(handle);   // a full window's eviction listener threw: the unpublished chunk goes back
-                throw;
-            }
+            slot = existing >= 0 ? existing : AcquireSlotUnsynchronized(hash, home);
+        }
+        catch
+        {
+            _arena.Free(handle);   // a throwing eviction listener: give the unpublished chunk back
+            throw;
         }
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
@@ -380,6 +383,7 @@ internal sealed unsafe class Shard
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         if (existing >= 0)
         {
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             ulong oldWord = bucket->Slots[s];
             SlabHandle oldHandle = SlotWord.Handle(oldWord);
             EntryHeader old = ReadHeaderUnsynchronized(oldHandle);
@@ -446,6 +450,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(b);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (bucket->Slots[s] != 0)
                 {
                     RemoveSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s);
@@ -465,6 +470,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
@@ -479,6 +485,7 @@ internal sealed unsafe class Shard
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
             }
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             if (bucket->Overflow == 0)
             {
                 break;
@@ -497,6 +504,7 @@ internal sealed unsafe class Shard
                 IndexBucket* bucket = BucketAt(Wrap(home + d));
                 for (int s = 0; s < IndexBucket.SlotCount; s++)
                 {
+                    // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                     if (bucket->Slots[s] != 0)
                     {
                         continue;
@@ -504,6 +512,7 @@ internal sealed unsafe class Shard
                     for (uint k = 0; k < d; k++)
                     {
                         IndexBucket* passed = BucketAt(Wrap(home + k));
+                        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                         Volatile.Write(ref passed->Overflow, passed->Overflow + 1);
                     }
                     if ((int)d > _longestProbe)
@@ -544,6 +553,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word != 0)
                 {
@@ -561,7 +571,8 @@ internal sealed unsafe class Shard
     /// <summary>
     /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries;
     /// else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
-    /// from another size class. False when none of that made room.
+    /// from another size class if the arena says one should move; else evict policy victims up to the
+    /// cap once more. False when none of that made room.
     /// </summary>
     private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool askAdmission, out SlabHandle handle)
     {
@@ -597,9 +608,9 @@ internal sealed unsafe class Shard
             }
         }
 
-        // The victims freed chunks of other classes only: the size mix has shifted. Take one page of
-        // another class (the arena picks the class with the least demand / most free chunks) and evict
-        // what still lives on it.
+        // The victims freed chunks of other classes only: the size mix may have shifted. If this class
+        // holds less than its fair share of pages (the arena judges by recent demand), take one page
+        // of the class furthest above its share and evict what still lives on it.
         int classIndex = _classes.ClassOf(size);
         if (_arena.TryPickPageToReclaim(classIndex, out int pageId))
         {
@@ -608,6 +619,22 @@ internal sealed unsafe class Shard
             {
                 EvictChunkUnsynchronized(_reclaimScratch[i]);
             }
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+
+        // No page should move: the class has its share, so room must come from inside it. Keep
+        // following the policy's order, at most the cap once more, until one of its chunks frees.
+        for (int i = 0; i < _maxEvictionsPerInsert; i++)
+        {
+            int victim = _policy.SelectVictim();
+            if (victim < 0)
+            {
+                break;
+            }
+            EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
             if (_arena.TryAllocate(size, out handle))
             {
                 return true;
@@ -629,6 +656,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {
@@ -659,6 +687,7 @@ internal sealed unsafe class Shard
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
                 {
                     EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
@@ -672,29 +701,36 @@ internal sealed unsafe class Shard
 
     private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
     {
+        if (reason == EvictionReason.Expired)
+        {
+            _expirations++;
+        }
+        else
+        {
+            _evictions++;
+            if (reason == EvictionReason.PageReclaimed)
+            {
+                _pageReclaims++;
+            }
+        }
+        if (_listener is null)
+        {
+            RemoveSlotUnsynchronized(slot);
+            return;
+        }
+
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
         try
         {
-            if (_listener is not null)
-            {
-                uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-                SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-                EntryHeader header = ReadHeaderUnsynchronized(handle);
-                // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
-                _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
-            }
+            // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
+            _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
         }
         finally
         {
-            // Even if the listener throws, the eviction completes (its exception then reaches the caller), so
-            // the bounds hold and the counters match the index.
-            if (reason == EvictionReason.Expired)
-            {
-                _expirations++;
-            }
-            else
-            {
-                _evictions++;
-            }
+            // Even if the listener throws, the eviction completes: the cache stays consistent and the
+            // exception reaches the caller of the operation that evicted.
             RemoveSlotUnsynchronized(slot);
         }
     }
@@ -705,6 +741,7 @@ internal sealed unsafe class Shard
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
         IndexBucket* bucket = BucketAt(bucketIndex);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         ulong word = bucket->Slots[s];
         Debug.Assert(word != 0, "removing an empty slot");
         SlabHandle handle = SlotWord.Handle(word);
@@ -714,6 +751,7 @@ internal sealed unsafe class Shard
         for (uint k = 1; k <= header.ProbeDistance; k++)
         {
             IndexBucket* passed = BucketAt(Wrap(bucketIndex + _bucketCount - k));
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Debug.Assert(passed->Overflow > 0, "overflow count underflow");
             Volatile.Write(ref passed->Overflow, passed->Overflow - 1);
         }
@@ -730,9 +768,11 @@ internal sealed unsafe class Shard
     /// <summary>Changes one slot inside the bucket's sequence lock.</summary>
     private static void PublishUnsynchronized(IndexBucket* bucket, int s, ulong word)
     {
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the slot changes
         Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
         Volatile.Write(ref bucket->Slots[s], word);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         Volatile.Write(ref bucket->Version, odd + 1);            // release: the slot is visible before even
     }
 
@@ -754,9 +794,11 @@ internal sealed unsafe class Shard
         for (uint b = 0; b < _bucketCount; b++)
         {
             IndexBucket* bucket = BucketAt(b);
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             Check((bucket->Version & 1) == 0, "bucket version odd outside a write");
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 ulong word = bucket->Slots[s];
                 if (word == 0)
                 {

@@ -9,9 +9,10 @@ namespace CacheKit.Policies;
 /// hands sweep it: the cold hand evicts unreferenced cold entries (promoting referenced ones to
 /// hot), the hot hand demotes unreferenced hot entries while hot ones exceed their share, and the
 /// test hand ends test periods. A cold entry re-accessed during its test period turns hot and
-/// grows the cold target; a test period that ends unused shrinks it. The hands follow the
-/// authors' reference implementation, with weights in place of counts; newcomers start hot while
-/// the cache warms up, and the cold target stays within 1 % to 99 % of the capacity.
+/// grows the cold target; a test period that ends unused shrinks it. The hands follow the compact
+/// three-hand formulation of the pure-Python implementation that go-clockpro ports, with weights
+/// in place of counts; unlike it, newcomers start hot while the cache warms up and the cold target
+/// stays within 1 % to 99 % of the capacity (as the Caffeine simulator's CLOCK-Pro does).
 /// </summary>
 /// <remarks>
 /// <para>Protocol mapping: the reference implementation evicts, then inserts the newcomer just
@@ -23,8 +24,9 @@ namespace CacheKit.Policies;
 /// ghost slots, indexed by key hash in a fixed <see cref="HashIndex"/>.</para>
 /// <para>Invariants: every tracked handle except <c>_pending</c> is in the ring; every used ghost
 /// node is in the ring and indexed; <c>_hotWeight</c>/<c>_coldWeight</c>/<c>_testWeight</c> are
-/// the weights of hot, resident cold and ghost nodes; the cold target stays in [1 %, 99 %] of c; hands are ring
-/// nodes, or all -1 when the ring is empty. A cold sweep takes at most <see cref="MaxSweep"/> steps.</para>
+/// the weights of hot, resident cold and ghost nodes; the cold target stays in [1 %, 99 %] of c;
+/// hands are ring nodes, or all -1 when the ring is empty. A cold sweep takes at most
+/// <see cref="MaxSweep"/> steps.</para>
 /// </remarks>
 internal sealed class ClockProPolicy : IEvictionPolicy
 {

@@ -26,53 +26,81 @@ namespace CacheKit.Policies;
 /// then lost its first count at every halving.</para>
 /// <para><b>Concurrency.</b> Not synchronised. Concurrent increments may lose updates (each word is
 /// read, modified and written) but can never corrupt the structure: every index is masked.</para>
-/// <para>Invariants: table length is a power of two, at least 8; every counter is at most 15;
+/// <para>Invariants: the words in use are a power of two, at least 8, and at most the table length;
+/// the doorkeeper bits in use likewise; every counter is at most 15;
 /// <c>_size &lt; SampleSize</c> between calls.</para>
 /// </remarks>
 internal sealed class FrequencySketch
 {
     private const ulong ResetMask = 0x7777_7777_7777_7777UL;
 
-    private readonly ulong[] _table;
-    private readonly int _blockMask;          // (table length / 8) - 1
+    private readonly ulong[] _table;          // allocated for MaximumEntries; the first _words are in use
+    private int _blockMask;                   // (_words / 8) - 1
     private ulong[] _doorkeeper;              // keys seen in the current half of the aging cycle
     private ulong[] _doorkeeperOld;           // keys seen in the previous one
-    private readonly int _doorkeeperMask;     // bits - 1
+    private int _doorkeeperMask;              // bits in use - 1
     private readonly ulong _seed;
     private int _size;                        // accesses recorded since the last reset
 
     /// <summary>Creates a sketch for about <paramref name="expectedEntries"/> distinct resident keys.</summary>
-    /// <param name="expectedEntries">The cache's maximum entry count (at least 1).</param>
+    /// <param name="expectedEntries">The cache's entry count, at least 1 (for a byte budget: a first guess).</param>
     /// <param name="seed">Seed folded into the hashing.</param>
     /// <param name="doorkeeper">Whether to put a doorkeeper Bloom filter in front of the counters.</param>
-    public FrequencySketch(long expectedEntries, int seed, bool doorkeeper = true)
+    /// <param name="maximumEntries">The most entries <see cref="EnsureCapacity"/> may grow to (memory is
+    /// allocated for it now); defaults to <paramref name="expectedEntries"/>.</param>
+    public FrequencySketch(long expectedEntries, int seed, bool doorkeeper = true, long maximumEntries = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(expectedEntries);
-        long maximum = Math.Min(expectedEntries, 1 << 26);
-        int words = (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)maximum), 8);
-        _table = new ulong[words];
-        _blockMask = (words >> 3) - 1;
-        SampleSize = (int)(10 * maximum);
+        MaximumEntries = Math.Min(Math.Max(maximumEntries, expectedEntries), MaxEntries);
+        int maxWords = WordsFor(MaximumEntries);
+        _table = new ulong[maxWords];
         _seed = HashMix.SeedOf(seed);
-        if (doorkeeper)
+        int maxBits = doorkeeper ? DoorkeeperBitsFor(MaximumEntries) : 0;
+        _doorkeeper = new ulong[maxBits >> 6];
+        _doorkeeperOld = new ulong[maxBits >> 6];
+        Resize(Math.Min(expectedEntries, MaximumEntries));
+    }
+
+    private const long MaxEntries = 1 << 26;
+
+    /// <summary>The entry count the sketch is sized for now.</summary>
+    public long ExpectedEntries { get; private set; }
+
+    /// <summary>The largest entry count the preallocated memory can serve.</summary>
+    public long MaximumEntries { get; }
+
+    /// <summary>Accesses between two halvings (10 per expected entry).</summary>
+    public int SampleSize { get; private set; }
+
+    /// <summary>
+    /// Grows the sketch when a cache with a byte budget holds more entries than it was sized for, as
+    /// Caffeine does for weighted caches. No allocation: the memory for <see cref="MaximumEntries"/> was
+    /// taken up front. Growing doubles the size at least and forgets the history, so it happens at most
+    /// log2(maximum / expected) times.
+    /// </summary>
+    /// <param name="entries">The number of entries now resident.</param>
+    public void EnsureCapacity(long entries)
+    {
+        if (entries > ExpectedEntries && ExpectedEntries < MaximumEntries)
         {
-            // 4 to 8 bits per access of a sample period, per generation (at most half a period of distinct
-            // keys lands in one generation): 3 probes give a false-positive rate of a few percent.
-            // 8 bits measured no better than 4 on the traces.
-            int bits = (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)SampleSize * 4), 64);
-            _doorkeeper = new ulong[bits >> 6];
-            _doorkeeperOld = new ulong[bits >> 6];
-            _doorkeeperMask = bits - 1;
-        }
-        else
-        {
-            _doorkeeper = [];
-            _doorkeeperOld = [];
+            Resize(Math.Min(Math.Max(entries, 2 * ExpectedEntries), MaximumEntries));
+            Clear();
         }
     }
 
-    /// <summary>Accesses between two halvings.</summary>
-    public int SampleSize { get; }
+    private static int WordsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)entries), 8);
+
+    // 4 bits per access of a sample period, per generation (at most half a period of distinct keys lands
+    // in one generation): 3 probes give a false-positive rate of a few percent. 8 bits measured no better.
+    private static int DoorkeeperBitsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)(10 * entries * 4)), 64);
+
+    private void Resize(long entries)
+    {
+        ExpectedEntries = entries;
+        _blockMask = (WordsFor(entries) >> 3) - 1;
+        SampleSize = (int)(10 * entries);
+        _doorkeeperMask = HasDoorkeeper ? DoorkeeperBitsFor(entries) - 1 : 0;
+    }
 
     /// <summary>Accesses recorded since the last halving.</summary>
     public int Size => _size;
@@ -153,12 +181,16 @@ internal sealed class FrequencySketch
     /// <summary>Halves every counter and ages the doorkeeper by one generation.</summary>
     internal void Reset()
     {
-        for (int i = 0; i < _table.Length; i++)
+        int words = (_blockMask + 1) * 8;
+        for (int i = 0; i < words; i++)
         {
             _table[i] = (_table[i] >> 1) & ResetMask;
         }
         (_doorkeeper, _doorkeeperOld) = (_doorkeeperOld, _doorkeeper);
-        Array.Clear(_doorkeeper);
+        if (HasDoorkeeper)
+        {
+            Array.Clear(_doorkeeper, 0, (_doorkeeperMask + 1) >> 6);
+        }
         // As in Caffeine: the halved counters still hold half the period's weight, so the next
         // halving comes after half a period.
         _size >>= 1;
@@ -214,7 +246,11 @@ internal sealed class FrequencySketch
     /// <summary>Debug check: counters are 4-bit by construction; the size is below the sample size.</summary>
     internal void ValidateInvariants()
     {
-        Debug.Assert(BitOperations.IsPow2(_table.Length), "table length must be a power of two");
+        Debug.Assert(BitOperations.IsPow2(_blockMask + 1), "blocks in use must be a power of two");
+        if ((_blockMask + 1) * 8 > _table.Length || (HasDoorkeeper && _doorkeeperMask >= _doorkeeper.Length * 64))
+        {
+            throw new InvalidOperationException("sketch masks exceed the allocated memory");
+        }
         if (_size >= SampleSize)
         {
             throw new InvalidOperationException($"sketch size {_size} reached the sample size {SampleSize} without a reset");

@@ -32,7 +32,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         PolicyBase.ValidateOptions(options);
         _inner = inner;
         _hashes = new ulong[inner.MaxHandles];
-        _sketch = new FrequencySketch(Math.Min(inner.Capacity, inner.MaxHandles), options.Seed);
+        _sketch = WTinyLfuPolicy.CreateSketch(inner.Capacity, inner.MaxHandles, options.Seed);
         Name = inner.Name + "+TinyLFU";
     }
 
@@ -67,6 +67,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _inner.OnAdd(handle, keyHash, weight);
+        _sketch.EnsureCapacity(_inner.Count);
         _hashes[handle] = keyHash;
         if (!_hasLastMiss || _lastMissHash != keyHash)
         {

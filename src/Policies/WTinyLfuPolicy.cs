@@ -7,7 +7,7 @@ namespace CacheKit.Policies;
 /// front of a segmented LRU main space (probation and protected), with a TinyLFU frequency sketch
 /// (4-bit count-min, periodic halving, doorkeeper) deciding at the window/main boundary whether an
 /// entry leaving the window may displace the main space's victim. The window size adapts with a
-/// hill climber unless <see cref="PolicyOptions.WindowFraction"/> fixes it.
+/// miniature simulation of several window sizes unless <see cref="PolicyOptions.WindowFraction"/> fixes it.
 /// </summary>
 /// <remarks>
 /// <para><b>Structure.</b> Three lists in one <see cref="HandleLists"/>, head = most recent:
@@ -20,13 +20,12 @@ namespace CacheKit.Policies;
 /// candidate). After the owner removes the loser, the candidate
 /// pointer moves to the next newer probation entry, exactly as Caffeine's <c>evictFromMain</c>
 /// walks its candidates. With no candidate, the window's tail is the candidate.</para>
-/// <para><b>Hill climber.</b> Every sample period (<see cref="FrequencySketch.SampleSize"/>
-/// accesses, once the cache has been full) the hit rate is compared with the previous period's;
-/// the window grows or shrinks by the step in the direction that improved it, the step decaying by
-/// 0.98 per period and restarting at 6.25% of capacity when the hit rate jumps by 5 points.
-/// Constants as in Caffeine's <c>BoundedLocalCache.climb</c>. One addition: a change smaller than the
-/// sampling noise does not steer; the window then drifts back towards its initial size (see
-/// <c>MaybeClimb</c>).</para>
+/// <para><b>Adaptive window.</b> Unless <see cref="PolicyOptions.WindowFraction"/> fixes it, the window
+/// follows <see cref="WindowShadows"/>: shadow W-TinyLFU caches with fixed windows (0.1 % to 99 %) replay a
+/// sample of the requests, and the window takes the size of the one with the most recent hits, once its
+/// lead exceeds the noise. This replaced Caffeine's hill climber, which sampled 10 accesses per entry
+/// between steps and never reached the right window on short or changing traces (sprite at 1,000
+/// entries: 85.0 % against LRU's 90.6 %; now 90.5 %).</para>
 /// <para>Invariants: window, probation and protected weights sum to <see cref="PolicyBase.Weight"/>
 /// (base class); <c>_maxWindow + _maxProtected &lt;= Capacity</c>; <c>_candidate</c> is -1 or a
 /// probation entry. Not thread-safe for hits (<see cref="ConcurrentHits"/> is false): the owner
@@ -40,18 +39,14 @@ internal sealed class WTinyLfuPolicy : PolicyBase
 
     private const double InitialWindowFraction = 0.01;
     private const double ProtectedFraction = 0.80;
-    private const double StepPercent = 0.0625;
-    private const double StepDecayRate = 0.98;
-    private const double RestartThreshold = 0.05;
     private const int QueueTransferThreshold = 1000;
 
     private readonly FrequencySketch _sketch;
     private readonly ulong[] _hashes;
     private readonly bool _adaptive;
 
-    private long _maxWindow;
-    private long MinWindow => Math.Max(1, (long)Math.Round(Capacity * InitialFraction));
-    private long _maxProtected;
+    private long _maxWindow;         // window limit by weight; _maxWindow + _maxProtected <= Capacity
+    private long _maxProtected;      // protected limit by weight; probation takes what is left
 
     private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
     private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
@@ -61,21 +56,35 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private ulong _lastMissHash;
     private bool _hasLastMiss;
 
-    private bool _filled;            // the cache has needed an eviction: the climber may sample
-    private int _hitsInSample;
-    private int _missesInSample;
-    private double _previousHitRate;
-    private double _stepSize;
-    private long _adjustment;
+    private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed)
+
 
     public WTinyLfuPolicy(PolicyOptions options)
         : base(options, listCount: 3)
     {
         _hashes = new ulong[MaxHandles];
-        _sketch = new FrequencySketch(Math.Min(Capacity, MaxHandles), options.Seed);
+        _sketch = CreateSketch(Capacity, MaxHandles, options.Seed);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
+        if (_adaptive)
+        {
+            _shadows = new WindowShadows(Capacity, MaxHandles, options.Seed);
+        }
         ResetLimits();
+    }
+
+    /// <summary>
+    /// A sketch for the entries the cache will hold. With an entry-count capacity that is the capacity.
+    /// With a byte budget (capacity above the handle range) the count is unknown: the sketch starts
+    /// small and grows with the resident count (<see cref="FrequencySketch.EnsureCapacity"/>); sized for
+    /// the handle range instead, it never aged on the AdaptSize trace (10 x 36,816 accesses per period
+    /// for a 67,000-request trace).
+    /// </summary>
+    internal static FrequencySketch CreateSketch(long capacity, int maxHandles, int seed)
+    {
+        long maximum = Math.Min(capacity, maxHandles);
+        long expected = capacity <= maxHandles ? maximum : Math.Min(maximum, 64);
+        return new FrequencySketch(expected, seed, doorkeeper: true, maximumEntries: maximum);
     }
 
     public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
@@ -96,7 +105,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     public override void OnMiss(ulong keyHash)
     {
         _sketch.Increment(keyHash);
-        _missesInSample++;
         _lastMissHash = keyHash;
         _hasLastMiss = true;
     }
@@ -107,7 +115,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         {
             return -1;
         }
-        _filled = true;
         int victim = Lists.Last(Probation);
         if (victim < 0)
         {
@@ -140,24 +147,23 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         {
             // A put without a lookup before it: count the access here.
             _sketch.Increment(keyHash);
-            _missesInSample++;
         }
         _hasLastMiss = false;
+        _sketch.EnsureCapacity(Count);
         LinkFirst(Window, handle);
+        Adapt(keyHash, WeightOf(handle));
         EvictFromWindow();
         if (Weight <= Capacity)
         {
             _candidate = -1;   // no eviction round follows: the moved entries are plain probation entries
         }
-        MaybeClimb();
     }
 
     protected override void HitCore(int handle, ulong keyHash)
     {
         _sketch.Increment(keyHash);
-        _hitsInSample++;
         Touch(handle);
-        MaybeClimb();
+        Adapt(keyHash, WeightOf(handle));
     }
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
@@ -191,6 +197,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
         _duelCandidate = -1;
         _duelVictim = -1;
         _hasLastMiss = false;
+        _shadows?.Clear();
         ResetLimits();
     }
 
@@ -198,12 +205,6 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     {
         _maxWindow = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * InitialFraction)));
         _maxProtected = (long)(ProtectedFraction * (Capacity - _maxWindow));
-        _filled = false;
-        _hitsInSample = 0;
-        _missesInSample = 0;
-        _previousHitRate = 0;
-        _stepSize = -StepPercent * Capacity;
-        _adjustment = 0;
     }
 
     /// <summary>Records an access in the segment order.</summary>
@@ -274,114 +275,57 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
 
-    /// <summary>One hill-climbing step per sample period once the cache is full (Caffeine's climb()).</summary>
-    private void MaybeClimb()
+    /// <summary>Adaptive mode: the shadows pick the window; without them, the hill climber.</summary>
+    private void Adapt(ulong keyHash, long weight)
     {
-        if (!_adaptive)
+        if (_shadows is null || !_shadows.Record(keyHash, weight))
         {
             return;
         }
-        if (!_filled)
-        {
-            _hitsInSample = 0;
-            _missesInSample = 0;
-            return;
-        }
-        int requests = _hitsInSample + _missesInSample;
-        if (requests < _sketch.SampleSize)
-        {
-            return;
-        }
-        double hitRate = (double)_hitsInSample / requests;
-        double change = hitRate - _previousHitRate;
-        double amount = change >= 0 ? _stepSize : -_stepSize;
-        // Noise gate (not in Caffeine): two samples of n requests differ by about sqrt(2p(1-p)/n) from
-        // chance alone. A smaller change says nothing about the last move, and following its sign made
-        // the window random-walk on stationary workloads (Zipf 0.9 at 200 entries: 38.0% against 41.0%
-        // for a fixed 1% window). Instead, drift back towards the small, frequency-biased window, or,
-        // already there, probe upwards by half a step; a real gain then shows as a larger change.
-        double noise = Math.Sqrt(2 * Math.Max(hitRate * (1 - hitRate), 1e-4) / requests);
-        if (Math.Abs(change) < noise)
-        {
-            double step = Math.Abs(_stepSize);
-            amount = _maxWindow <= MinWindow ? step * 0.5 : -step;
-        }
-        _stepSize = Math.Abs(change) >= RestartThreshold
-            ? StepPercent * Capacity * (amount >= 0 ? 1 : -1)
-            : StepDecayRate * amount;
-        _previousHitRate = hitRate;
-        _adjustment = (long)amount;
-        _hitsInSample = 0;
-        _missesInSample = 0;
-
-        DemoteFromProtected();
-        if (_adjustment > 0)
-        {
-            IncreaseWindow();
-        }
-        else if (_adjustment < 0)
-        {
-            DecreaseWindow();
-        }
+        long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.Fractions[_shadows.Best])));
+        SetWindow(target);
     }
 
-    private void IncreaseWindow()
+    /// <summary>
+    /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
+    /// first, as Caffeine's <c>increaseWindow</c>) into the window, at most <c>QueueTransferThreshold</c>
+    /// per call; shrinking only lowers the limit, and the next add's <see cref="EvictFromWindow"/> moves the
+    /// overflow to probation (amortised O(1): a decision comes at most once per sampled turnover).
+    /// </summary>
+    private void SetWindow(long target)
     {
-        if (_maxProtected == 0)
+        if (target == _maxWindow)
         {
             return;
         }
-        long quota = Math.Min(_adjustment, _maxProtected);
-        _maxProtected -= quota;
-        _maxWindow += quota;
+        bool growing = target > _maxWindow;
+        _maxWindow = target;
+        _maxProtected = (long)(ProtectedFraction * (Capacity - target));
+        if (growing)
+        {
+            for (int i = 0; i < QueueTransferThreshold; i++)
+            {
+                int h = Lists.Last(Probation);
+                if (h < 0)
+                {
+                    h = Lists.Last(Protected);
+                }
+                if (h < 0 || ListWeight(Window) + WeightOf(h) > _maxWindow)
+                {
+                    break;
+                }
+                ForgetCandidate(h);
+                MoveFirst(Window, h);
+            }
+        }
         DemoteFromProtected();
-        for (int i = 0; i < QueueTransferThreshold; i++)
-        {
-            int h = Lists.Last(Probation);
-            if (h < 0 || quota < WeightOf(h))
-            {
-                h = Lists.Last(Protected);
-            }
-            if (h < 0 || quota < WeightOf(h))
-            {
-                break;
-            }
-            quota -= WeightOf(h);
-            ForgetCandidate(h);
-            MoveFirst(Window, h);
-        }
-        // Whatever could not be moved goes back to the main space.
-        _maxProtected += quota;
-        _maxWindow -= quota;
-    }
-
-    private void DecreaseWindow()
-    {
-        if (_maxWindow <= 1)
-        {
-            return;
-        }
-        long quota = Math.Min(-_adjustment, Math.Max(0, _maxWindow - 1));
-        _maxProtected += quota;
-        _maxWindow -= quota;
-        for (int i = 0; i < QueueTransferThreshold; i++)
-        {
-            int h = Lists.Last(Window);
-            if (h < 0 || quota < WeightOf(h))
-            {
-                break;
-            }
-            quota -= WeightOf(h);
-            MoveFirst(Probation, h);
-        }
-        _maxProtected -= quota;
-        _maxWindow += quota;
     }
 
     internal override void ValidateInvariants()
     {
         base.ValidateInvariants();
         _sketch.ValidateInvariants();
+        _shadows?.ValidateInvariants();
         if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
         {
             throw new InvalidOperationException($"W-TinyLFU candidate {_candidate} is not in probation");

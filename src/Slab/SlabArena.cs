@@ -39,9 +39,12 @@ public sealed unsafe class SlabArena
     /// <summary>The byte freed memory is filled with in poison mode (<see cref="SlabOptions.PoisonFreedMemory"/>).</summary>
     internal const byte PoisonByte = 0xDB;
 
-    // Demand counters are halved each time a quarter of the held page bytes has been asked for: they weigh
+    // Demand counters are halved each time a quarter of the held page bytes has been allocated: they weigh
     // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
     private const int DemandWindowDivisor = 4;
+
+    // Pages a class must be below its fair share to receive a page, and above it to give one (see TryPickPageToReclaim).
+    private const double ShareMargin = 0.5;
 
     private readonly SlabPool _pool;
     private readonly int _id;
@@ -142,13 +145,6 @@ public sealed unsafe class SlabArena
         int c = _classes.ClassOfUnchecked(size);
         ref ClassState cls = ref _cls[c];
         int chunk = cls.ChunkSize;
-        cls.RecentDemand += chunk;
-        _recentDemandTotal += chunk;
-        if (_recentDemandTotal > _demandWindowBytes)
-        {
-            DecayDemand();
-        }
-
         int page = _head[2 * c];
         if (page == None)
         {
@@ -212,6 +208,16 @@ public sealed unsafe class SlabArena
         cls.Allocations++;
         cls.HandedOutTotal += chunk;
         cls.RequestedTotal += size;
+
+        // Demand counts served allocations only: counting failed attempts too would inflate the share of a class
+        // that is evicting within itself (each of its allocations retried) and make pages chase it back and forth.
+        cls.RecentDemand += chunk;
+        _recentDemandTotal += chunk;
+        if (_recentDemandTotal > _demandWindowBytes)
+        {
+            DecayDemand();
+        }
+
         handle = SlabHandle.Create(page, index * chunk);
         return true;
     }
@@ -316,12 +322,14 @@ public sealed unsafe class SlabArena
     /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
-    /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page or fewer
-    /// pages than its fair share (pages held * its share of recent demand, in chunk bytes asked for over about the last
-    /// half turnover of the arena's memory), the page with the fewest live chunks in the class furthest (and at least
-    /// one page) above its share. Returns false otherwise: then evict within the class. From then on nothing is allocated from that page; the caller
-    /// evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists, and the last Free returns the page to
-    /// the pool. While a picked page still has live chunks, every call returns that same page again.
+    /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page, or
+    /// at least half a page less than its fair share (pages held * its part of recent demand, in chunk bytes allocated
+    /// over about the last half turnover of the arena's memory), the page with the fewest live chunks in the class
+    /// furthest (and at least half a page) above its share; a class with no page takes one only from a class holding
+    /// two or more. Returns false otherwise: then evict within the class. Once a page is picked nothing is allocated
+    /// from it; the caller evicts and <see cref="Free"/>s every chunk <see cref="GetLiveChunks(int, Span{SlabHandle})"/>
+    /// lists, and the last Free returns the page to the pool. While a picked page still has live chunks, every call
+    /// returns that same page again.
     /// Cost: O(classes + pages of the chosen class).
     /// </summary>
     /// <returns>False if no page should move: evict an entry of the class instead.</returns>
@@ -354,30 +362,35 @@ public sealed unsafe class SlabArena
             }
         }
 
-        // Fair share: a class deserves pages in proportion to its recent demand. Move a page only to a class
-        // below its share (or with no page at all), from the class furthest above its share and at least one
-        // page above it; otherwise the caller should evict within the class. The one-page margin is the
-        // hysteresis that keeps two classes of a steady mix from passing a page back and forth (each move
-        // costs a page of evictions): after a move the victim is still at or above its share.
+        // Fair share: a class deserves pages in proportion to its recent demand (share = pages held * its part of
+        // the demand). Move a page only to a class at least half a page below its share (or with no page at
+        // all), from the class furthest above its share and at least half a page above it; otherwise the caller
+        // should evict within the class. The two half-page margins add up to the one page of hysteresis that
+        // keeps two classes of a steady mix from passing a page back and forth (each move costs a page of
+        // evictions): after a move neither class is on the other side of its share by half a page.
         double pagesPerDemandByte = _recentDemandTotal == 0 ? 0 : (double)_pagesHeld / _recentDemandTotal;
         int needyPages = _cls[forClassIndex].Pages;
         bool hasNoPage = needyPages == 0;
-        if (!hasNoPage && needyPages >= _cls[forClassIndex].RecentDemand * pagesPerDemandByte)
+        if (!hasNoPage && needyPages + ShareMargin > _cls[forClassIndex].RecentDemand * pagesPerDemandByte)
         {
             pageId = None;
             return false;
         }
 
+        // A class with no page gets one from the class furthest above its share among those holding at least two
+        // pages (taking another class's only page would just start a chain of classes taking it back). Otherwise
+        // the victim must be at least half a page above its share.
         int victimClass = None;
-        double victimExcess = hasNoPage ? 0 : 1 - 1e-9;
+        double victimExcess = hasNoPage ? double.NegativeInfinity : ShareMargin - 1e-9;
         for (int c = 0; c < _cls.Length; c++)
         {
-            if (c == forClassIndex || _cls[c].Pages == 0)
+            ref ClassState cls = ref _cls[c];
+            if (c == forClassIndex || cls.Pages < (hasNoPage ? 2 : 1))
             {
                 continue;
             }
 
-            double excess = _cls[c].Pages - (_cls[c].RecentDemand * pagesPerDemandByte);
+            double excess = cls.Pages - (cls.RecentDemand * pagesPerDemandByte);
             if (excess > victimExcess)
             {
                 victimClass = c;
@@ -848,6 +861,6 @@ internal struct ClassState
     /// <summary>Bytes requested so far.</summary>
     public long RequestedTotal;
 
-    /// <summary>Recent demand in chunk bytes asked for (failed attempts included); halved with every demand window.</summary>
+    /// <summary>Recent demand in chunk bytes of allocations served; halved with every demand window.</summary>
     public long RecentDemand;
 }

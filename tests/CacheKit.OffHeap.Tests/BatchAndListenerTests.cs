@@ -80,3 +80,45 @@ public class BatchAndListenerTests
         Assert.That(stats.Expirations, Is.EqualTo(1));
     }
 }
+
+public class ThrowingListenerTests
+{
+    [Test]
+    public void AThrowingListenerLeavesTheCacheConsistent()
+    {
+        int calls = 0;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 2 << 20,
+            PageSize = 64 * 1024,
+            ShardCount = 1,
+            MaxEntries = 300,
+            AverageEntrySizeHint = 512,
+            EvictionListener = (key, reason) =>
+            {
+                if (++calls % 3 == 0)
+                {
+                    throw new InvalidOperationException("listener failed");
+                }
+            },
+        });
+        var rng = new Random(9);
+        int thrown = 0;
+        for (int i = 0; i < 5000; i++)
+        {
+            try
+            {
+                cache.Set(TestKeys.Key(rng.Next(2000)), new byte[rng.Next(0, 2000)]);
+            }
+            catch (InvalidOperationException e) when (e.Message == "listener failed")
+            {
+                thrown++;
+            }
+            cache.ValidateInvariants();
+            Assert.That(cache.Count, Is.LessThanOrEqualTo(300));
+        }
+        Assert.That(thrown, Is.GreaterThan(0));
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.NativeBytes, Is.LessThanOrEqualTo(stats.CapacityBytes));
+    }
+}

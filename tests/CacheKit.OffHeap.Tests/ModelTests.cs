@@ -19,6 +19,10 @@ public class ModelTests
             yield return new TestCaseData(policy, null, 1, Ops, 500).SetName($"Model_{policy}_BytesOnly");
             yield return new TestCaseData(policy, 3000L, 2, Ops, 500).SetName($"Model_{policy}_MaxEntries");
             yield return new TestCaseData(policy, 400L, 3, 6_000, 1).SetName($"Model_{policy}_InvariantsEveryStep");
+            if (policy != CachePolicy.WTinyLfu)
+            {
+                yield return new TestCaseData(policy, 2000L, 4, Ops / 2, 500).SetName($"Model_{policy}_TinyLfuAdmission");
+            }
         }
     }
 
@@ -38,6 +42,7 @@ public class ModelTests
             Policy = policy,
             TimeProvider = time,
             HashSeed = seed,
+            TinyLfuAdmission = seed == 4,
             AverageEntrySizeHint = 128,
             EvictionListener = (key, reason) =>
             {

@@ -132,6 +132,42 @@ public sealed class FrequencySketchTests
     }
 
     [Test]
+    public void Grows_for_a_byte_budget_without_allocating_and_forgets_history()
+    {
+        var sketch = new FrequencySketch(64, seed: 6, doorkeeper: true, maximumEntries: 10_000);
+        Assert.That(sketch.SampleSize, Is.EqualTo(640));
+        for (int i = 0; i < 5; i++)
+        {
+            sketch.Increment(Key(1));
+        }
+        sketch.EnsureCapacity(64);   // not above the expected count: nothing happens
+        Assert.That(sketch.Frequency(Key(1)), Is.EqualTo(5));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        sketch.EnsureCapacity(65);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(sketch.ExpectedEntries, Is.EqualTo(128));
+        Assert.That(sketch.SampleSize, Is.EqualTo(1280));
+        Assert.That(sketch.Frequency(Key(1)), Is.Zero);
+        sketch.EnsureCapacity(1_000_000);
+        Assert.That(sketch.ExpectedEntries, Is.EqualTo(10_000));
+        for (int i = 0; i < 200_000; i++)
+        {
+            sketch.Increment(Key(i));
+        }
+        sketch.ValidateInvariants();
+    }
+
+    [Test]
+    public void WTinyLfu_sizes_its_sketch_by_entries_even_with_a_byte_budget()
+    {
+        var counted = WTinyLfuPolicy.CreateSketch(capacity: 1_000, maxHandles: 1_001, seed: 1);
+        Assert.That(counted.ExpectedEntries, Is.EqualTo(1_000));
+        var bytes = WTinyLfuPolicy.CreateSketch(capacity: 4 << 20, maxHandles: 40_000, seed: 1);
+        Assert.That(bytes.ExpectedEntries, Is.EqualTo(64));
+        Assert.That(bytes.MaximumEntries, Is.EqualTo(40_000));
+    }
+
+    [Test]
     public void Bad_size_throws()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new FrequencySketch(0, seed: 1));

@@ -2,7 +2,7 @@ using CacheKit.Policies;
 
 namespace CacheKit.Policies.Tests;
 
-/// <summary>W-TinyLFU specifics: admission protects the frequent set, and the hill climber moves the window.</summary>
+/// <summary>W-TinyLFU specifics: admission protects the frequent set, and the adaptive window (shadow caches) moves.</summary>
 [TestFixture]
 public sealed class WTinyLfuTests
 {
@@ -67,7 +67,7 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
-    public void Hill_climber_grows_the_window_on_a_recency_heavy_workload()
+    public void Adaptive_window_grows_on_a_recency_heavy_workload()
     {
         var policy = Create();
         long initial = policy.WindowMaximum;
@@ -89,7 +89,7 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
-    public void Hill_climber_keeps_the_window_small_on_a_frequency_heavy_workload()
+    public void Adaptive_window_stays_small_on_a_frequency_heavy_workload()
     {
         var policy = Create();
         var (adaptive, window) = Replay(policy, Loop(400_000), Capacity * 2);
@@ -102,12 +102,50 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
-    public void Hill_climber_follows_zipf_without_losing_to_a_fixed_window()
+    public void Adaptive_window_follows_zipf_without_losing_to_a_fixed_window()
     {
         var (adaptive, window) = Replay(Create(), ZipfWithScans(400_000, seed: 1), Capacity * 20 + 400_000);
         var (fixedSmall, _) = Replay(Create(0.01), ZipfWithScans(400_000, seed: 1), Capacity * 20 + 400_000);
         TestContext.Out.WriteLine($"zipf+scans: window {window}; hit ratio adaptive {adaptive:P2}, fixed 1% {fixedSmall:P2}");
         Assert.That(adaptive, Is.GreaterThan(fixedSmall - 0.01));
+    }
+
+    [Test]
+    public void Adaptive_window_shrinks_when_a_recency_phase_turns_into_a_frequency_phase()
+    {
+        var policy = Create();
+        var driver = new PolicyDriver(policy, Capacity * 2);
+        long grown = 0;
+        int step = 0;
+        foreach (int k in ZigZag(100_000))
+        {
+            driver.Access(k, 1);
+            if (++step % 10_000 == 0)
+            {
+                driver.Validate();
+            }
+        }
+        grown = policy.WindowMaximum;
+        foreach (int k in Loop(200_000))
+        {
+            driver.Access(k, 1);
+        }
+        driver.Validate();
+        TestContext.Out.WriteLine($"window after zigzag {grown}, after the loop {policy.WindowMaximum}");
+        Assert.That(grown, Is.GreaterThan(Capacity / 2), "the zigzag phase should have grown the window");
+        Assert.That(policy.WindowMaximum, Is.LessThanOrEqualTo(Capacity / 10), "the loop phase should shrink it again");
+    }
+
+    [Test]
+    public void Adaptive_window_is_deterministic()
+    {
+        static (double, long, long) Run()
+        {
+            var policy = Create();
+            var (hitRatio, _) = Replay(policy, ZigZag(50_000).Concat(Loop(50_000)).Concat(ZipfWithScans(50_000, seed: 3)), Capacity * 20 + 50_000);
+            return (hitRatio, policy.WindowMaximum, policy.ProtectedMaximum);
+        }
+        Assert.That(Run(), Is.EqualTo(Run()));
     }
 
     [Test]

@@ -36,6 +36,34 @@ public unsafe class RandomSequenceTests
         var liveList = new List<SlabHandle>();
         var totalRequested = new long[pool.Classes.Count];
         var scratch = new SlabHandle[pool.MaxChunksPerPage];
+        int reclaims = 0;
+        long reclaimedChunks = 0;
+        int failedAllocations = 0;
+
+        void Reclaim(SlabArena arena, int a, int forClass, int step)
+        {
+            if (!arena.TryPickPageToReclaim(forClass, out int page))
+            {
+                return;
+            }
+
+            int n = arena.GetLiveChunks(page, scratch);
+            reclaims++;
+            reclaimedChunks += n;
+            for (int i = 0; i < n; i++)
+            {
+                SlabHandle h = scratch[i];
+                Assert.That(model.TryGetValue(h, out Held? held) && held.Arena == a, Is.True, $"step {step}: listed chunk {h} is live in this arena");
+                Assert.That(pool.Classes.ClassOf(held!.Size), Is.Not.EqualTo(forClass));
+                CheckContents(arena, h, held);
+                arena.Free(h);
+                model.Remove(h);
+                liveList.Remove(h);
+            }
+
+            Assert.That(arena.GetLiveChunks(page, scratch), Is.Zero, $"step {step}: a reclaimed page is given back");
+            Assert.That(pool.GetStatistics().FreePages, Is.Positive, $"step {step}: the reclaimed page is in the pool");
+        }
 
         for (int step = 0; step < Steps; step++)
         {
@@ -62,9 +90,16 @@ public unsafe class RandomSequenceTests
                 else
                 {
                     // Allocation may fail only when the pool can give no page.
+                    failedAllocations++;
                     SlabStatistics s = pool.GetStatistics();
                     Assert.That(s.FreePages, Is.Zero, $"step {step}");
                     Assert.That(s.OwnedBytes + Page, Is.GreaterThan(s.BudgetBytes), $"step {step}");
+
+                    // Half the time, make room the engine's way: empty a page of another class for this one.
+                    if (rng.Next(2) == 0)
+                    {
+                        Reclaim(arena, a, pool.Classes.ClassOf(size), step);
+                    }
                 }
             }
             else if (op < 92)
@@ -80,24 +115,8 @@ public unsafe class RandomSequenceTests
             }
             else if (op < 96)
             {
-                // Reclaim: empty a page of another class, as the engine does when a class needs room.
-                int forClass = rng.Next(pool.Classes.Count);
-                if (arena.TryPickPageToReclaim(forClass, out int page))
-                {
-                    int n = arena.GetLiveChunks(page, scratch);
-                    for (int i = 0; i < n; i++)
-                    {
-                        SlabHandle h = scratch[i];
-                        Assert.That(model.TryGetValue(h, out Held? held) && held.Arena == a, Is.True, $"step {step}: listed chunk {h} is live in this arena");
-                        Assert.That(pool.Classes.ClassOf(held!.Size), Is.Not.EqualTo(forClass));
-                        CheckContents(arena, h, held);
-                        arena.Free(h);
-                        model.Remove(h);
-                        liveList.Remove(h);
-                    }
-
-                    Assert.That(arena.GetLiveChunks(page, scratch), Is.Zero, $"step {step}: a reclaimed page is given back");
-                }
+                // Reclaim for a random class.
+                Reclaim(arena, a, rng.Next(pool.Classes.Count), step);
             }
             else
             {
@@ -120,6 +139,7 @@ public unsafe class RandomSequenceTests
         }
 
         CheckNoOverlapAndContents(pool, arenas, model);
+        TestContext.Out.WriteLine($"seed {seed}: {pages} pages, {arenaCount} arenas, {failedAllocations} failed allocations, {reclaims} pages reclaimed ({reclaimedChunks} live chunks freed)");
         foreach ((SlabHandle h, Held held) in model)
         {
             arenas[held.Arena].Free(h);

@@ -58,9 +58,10 @@ internal static class FragmentationReport
         var totalHanded = new double[tables.Length];
         double totalRequested = 0;
         long skipped = 0;
-        foreach (Cluster cluster in clusters)
+        for (int ci = 0; ci < clusters.Count; ci++)
         {
-            var rng = new Random(cluster.Name.GetHashCode(StringComparison.Ordinal) & 0x7fffffff ^ 12345);
+            Cluster cluster = clusters[ci];
+            var rng = new Random(12345 + ci); // seeded per cluster: the report is reproducible
             var handed = new long[tables.Length];
             long requested = 0;
             for (int i = 0; i < samples; i++)

@@ -197,6 +197,23 @@ public sealed class KnownAnswerTests
         Assert.That(o.Hits, Is.EqualTo(19 * 9));
     }
 
+    [TestCase(PolicyKind.ClockPro, 120)]
+    [TestCase(PolicyKind.TwoQ, 120)]
+    [TestCase(PolicyKind.Mru, 150)]
+    [TestCase(PolicyKind.Lifo, 150)]
+    [TestCase(PolicyKind.Random, 100)]
+    public void Loop_resistant_policies_keep_part_of_a_loop_larger_than_the_cache(PolicyKind kind, int minimumHits)
+    {
+        // LRU (and ARC, CAR, LRU-K, LFU here) gets no hit on this loop; these keep some of it.
+        Assert.That(ExtendedPolicies.TryCreate(kind, new PolicyOptions { MaxHandles = 11, Capacity = 10 }, out var p), Is.True);
+        var o = new PolicyOwner(p!);
+        for (int round = 0; round < 20; round++)
+        {
+            for (int k = 0; k < 12; k++) o.Access(k);
+        }
+        Assert.That(o.Hits, Is.GreaterThanOrEqualTo(minimumHits));
+    }
+
     [Test]
     public void Gdsf_prefers_small_popular_entries_and_inflates_L()
     {

@@ -3,7 +3,7 @@ using CacheKit.Policies;
 namespace CacheKit.Policies.Tests.Extended;
 
 /// <summary>
-/// Differential tests: ARC, CAR and 2Q against direct transcriptions of the papers' pseudocode
+/// Differential tests: ARC, CAR, 2Q and LIRS against direct transcriptions of the papers' pseudocode
 /// over ordinary collections (slow, allocating, obviously faithful), on random key sequences with
 /// unit weights. The eviction sequences must be identical.
 /// </summary>
@@ -47,6 +47,81 @@ public sealed class ReferenceModelTests
         var expected = reference(keys, capacity);
         Assert.That(expected, Has.Count.GreaterThan(100));
         Assert.That(owner.Evicted, Is.EqualTo(expected));
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Lirs_matches_the_paper_with_bounded_history(int capacity, int seed) => Compare(PolicyKind.Lirs, capacity, seed, LirsReference);
+
+    [TestCaseSource(nameof(Cases))]
+    public void LruK_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.LruK, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.LruK));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Lfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.Lfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Lfu));
+
+    [TestCaseSource(nameof(Cases))]
+    public void HeapLfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.HeapLfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Lfu));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Mfu_matches_a_scan_model(int capacity, int seed) => Compare(PolicyKind.Mfu, capacity, seed, (keys, c) => ScanModel(keys, c, ScanKind.Mfu));
+
+    private enum ScanKind { LruK, Lfu, Mfu }
+
+    /// <summary>
+    /// Evict-then-insert by a full scan of the residents: LRU-2 (fewer than two accesses first, by
+    /// last access; else the oldest second-to-last access; access times of evicted keys retained,
+    /// the c + 1 most recently evicted, a newcomer's own taken before its eviction), LFU (fewest accesses, then least recently touched) and MFU
+    /// (most accesses, then least recently touched). Frequencies count in-cache accesses only.
+    /// </summary>
+    private static List<long> ScanModel(IReadOnlyList<long> keys, int c, ScanKind kind)
+    {
+        var last = new Dictionary<long, long>();        // resident -> last access time
+        var previous = new Dictionary<long, long>();    // resident -> access before that, 0 if none
+        var frequency = new Dictionary<long, long>();
+        var history = new Ordered();                    // evicted keys, oldest first (LRU-2)
+        var historyTimes = new Dictionary<long, (long Last, long Previous)>();
+        var evicted = new List<long>();
+        long clock = 0;
+        foreach (long x in keys)
+        {
+            clock++;
+            if (last.TryGetValue(x, out long t))
+            {
+                previous[x] = t;
+                last[x] = clock;
+                frequency[x]++;
+                continue;
+            }
+            // The newcomer's own history is consumed before the eviction it causes.
+            long before = 0;
+            if (kind == ScanKind.LruK && historyTimes.Remove(x, out var kept))
+            {
+                history.Remove(x);
+                before = kept.Last;
+            }
+            if (last.Count == c)
+            {
+                long victim = kind switch
+                {
+                    ScanKind.LruK => last.Keys.OrderBy(k => previous[k] == 0 ? 0 : 1).ThenBy(k => previous[k] == 0 ? last[k] : previous[k]).First(),
+                    ScanKind.Lfu => last.Keys.OrderBy(k => frequency[k]).ThenBy(k => last[k]).First(),
+                    _ => last.Keys.OrderByDescending(k => frequency[k]).ThenBy(k => last[k]).First(),
+                };
+                if (kind == ScanKind.LruK)
+                {
+                    if (history.Count == c + 1) historyTimes.Remove(history.RemoveFirst());
+                    history.AddLast(victim);
+                    historyTimes[victim] = (last[victim], previous[victim]);
+                }
+                last.Remove(victim);
+                previous.Remove(victim);
+                frequency.Remove(victim);
+                evicted.Add(victim);
+            }
+            last[x] = clock;
+            previous[x] = before;
+            frequency[x] = 1;
+        }
+        return evicted;
     }
 
     /// <summary>An insertion-ordered set: First is the oldest (LRU), Last the newest (MRU).</summary>
@@ -150,6 +225,98 @@ public sealed class ReferenceModelTests
             if (!ghost) t1.AddLast(x);
             else if (b1.Contains(x)) { p = Math.Min(c, p + Math.Max(1, b2.Count / b1.Count)); b1.Remove(x); t2.AddLast(x); }
             else { p = Math.Max(0, p - Math.Max(1, b1.Count / b2.Count)); b2.Remove(x); t2.AddLast(x); }
+        }
+        return evicted;
+    }
+
+    // Jiang and Zhang, "LIRS: An Efficient Low Inter-reference Recency Set Replacement Policy",
+    // SIGMETRICS 2002, section 3.3, with the non-resident HIR entries in S bounded to c + 1 (the
+    // oldest-evicted leaves S first), which is this library's bound.
+    private static List<long> LirsReference(IReadOnlyList<long> keys, int c)
+    {
+        int lirTarget = Math.Max(1, c - Math.Max(1, c / 100));
+        int ghostLimit = c + 1;
+        Ordered s = new(), q = new(), ghosts = new();   // s: First = bottom; q: First = front
+        var lir = new HashSet<long>();
+        var resident = new HashSet<long>();
+        var evicted = new List<long>();
+        void Prune()
+        {
+            while (s.Count > 0 && !lir.Contains(s.First))
+            {
+                long y = s.RemoveFirst();
+                if (!resident.Contains(y) && ghosts.Contains(y)) ghosts.Remove(y);
+            }
+        }
+        void DemoteBottom()
+        {
+            long z = s.RemoveFirst();
+            lir.Remove(z);
+            q.AddLast(z);
+            Prune();
+        }
+        void ToTop(long x)
+        {
+            if (s.Contains(x)) s.Remove(x);
+            s.AddLast(x);
+        }
+        foreach (long x in keys)
+        {
+            if (lir.Contains(x))
+            {
+                bool bottom = s.First == x;
+                ToTop(x);
+                if (bottom) Prune();
+                continue;
+            }
+            if (resident.Contains(x))
+            {
+                if (s.Contains(x)) { ToTop(x); q.Remove(x); lir.Add(x); DemoteBottom(); }
+                else { ToTop(x); q.Remove(x); q.AddLast(x); }
+                continue;
+            }
+            // A miss. The newcomer's own history is consumed before the eviction it causes, so the
+            // history bound never drops it (the unbounded paper has no such case).
+            bool wasInS = s.Contains(x);
+            if (wasInS) ghosts.Remove(x);
+            // Make room (the front of Q, which stays in S as non-resident), then load X.
+            if (resident.Count == c)
+            {
+                long y;
+                if (q.Count > 0)
+                {
+                    y = q.RemoveFirst();
+                    if (s.Contains(y))
+                    {
+                        if (ghosts.Count == ghostLimit) s.Remove(ghosts.RemoveFirst());
+                        ghosts.AddLast(y);
+                    }
+                }
+                else
+                {
+                    y = s.First;   // no resident HIR entry (tiny caches): the bottom LIR entry
+                    s.RemoveFirst(); lir.Remove(y); Prune();
+                }
+                resident.Remove(y);
+                evicted.Add(y);
+            }
+            resident.Add(x);
+            if (wasInS)
+            {
+                ToTop(x);
+                lir.Add(x);
+                if (lir.Count > lirTarget) DemoteBottom();
+            }
+            else if (lir.Count < lirTarget)
+            {
+                ToTop(x);
+                lir.Add(x);
+            }
+            else
+            {
+                ToTop(x);
+                q.AddLast(x);
+            }
         }
         return evicted;
     }

@@ -1,0 +1,153 @@
+using System.Buffers;
+using BenchmarkDotNet.Attributes;
+using CacheKit.Perf;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace CacheKit.Benchmarks.OffHeap;
+
+/// <summary>GetOrAdd hit: 1M entries cached, Zipf(0.99) GetOrAdd calls that all hit (the factory never runs).</summary>
+[Config(typeof(ShortConfig))]
+public class GetOrAddHitBenchmarks : CacheBenchmarkBase
+{
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(ConcurrentDictionary))]
+    public void A()
+    {
+        SetupDictionary();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(MemoryCacheSized))]
+    public void B()
+    {
+        SetupMemoryCache();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(ConcurrentLru))]
+    public void C()
+    {
+        SetupLru();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(FastConcurrentLru))]
+    public void D()
+    {
+        SetupFastLru();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(ConcurrentLfu))]
+    public void E()
+    {
+        SetupLfu();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(OffHeapSpan))]
+    public void F()
+    {
+        SetupSpan();
+    }
+
+    /// <summary>Setup.</summary>
+    [GlobalSetup(Target = nameof(OffHeapTyped))]
+    public void G()
+    {
+        SetupTyped();
+    }
+
+    /// <summary>ConcurrentDictionary&lt;string, byte[]&gt;.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
+    public int ConcurrentDictionary()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += Dictionary.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+        }
+        return hits;
+    }
+
+    /// <summary>MemoryCache with SizeLimit.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int MemoryCacheSized()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += MemoryCache.GetOrCreate(W.Keys[id], e => { e.Size = 1; return W.Values[id]; })!.Length;
+        }
+        return hits;
+    }
+
+    /// <summary>BitFaster ConcurrentLru.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int ConcurrentLru()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += Lru.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+        }
+        return hits;
+    }
+
+    /// <summary>BitFaster FastConcurrentLru.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int FastConcurrentLru()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += FastLru.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+        }
+        return hits;
+    }
+
+    /// <summary>BitFaster ConcurrentLfu.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int ConcurrentLfu()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += Lfu.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+        }
+        return hits;
+    }
+
+    /// <summary>OffHeapCache, span API.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int OffHeapSpan()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            Writer.ResetWrittenCount();
+            Span.GetOrAdd(W.KeyBytes(id), W.Values[id], static (_, v, w) => w.Write(v), Writer);
+            hits += Writer.WrittenCount;
+        }
+        return hits;
+    }
+
+    /// <summary>OffHeapCache&lt;string, byte[]&gt;.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public int OffHeapTyped()
+    {
+        int hits = 0;
+        for (int i = 0; i < Ops; i++)
+        {
+            int id = Next();
+            hits += Typed.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+        }
+        return hits;
+    }
+}

@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using CacheKit.Perf;
+using CacheKit.Simulator;
+
+namespace CacheKit.Headline;
+
+/// <summary>One line of the ratio table: ours against a peer, with the issue's target.</summary>
+public sealed record TargetRow(string Metric, string Ours, string Peer, string PeerValue, double Ratio, string Target, bool? Met);
+
+/// <summary>Turns results into the ratio table, a markdown report and PNG charts.</summary>
+public static class HeadlineReport
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The ratio rows (each a same-run comparison).</summary>
+    public static List<TargetRow> Targets(Results r, Settings s)
+    {
+        var rows = new List<TargetRow>();
+        double Ops(string cache, Mix mix, int threads) => r.Points.FirstOrDefault(p => p.Cache == cache && p.Mix == mix && p.Threads == threads)?.OpsPerSecond ?? double.NaN;
+        double Ns(string cache, Mix mix) => 1e9 / Ops(cache, mix, 1);
+        string F(double v, string unit) => double.IsFinite(v) ? v.ToString(v >= 100 ? "F0" : v >= 10 ? "F1" : "F2", Inv) + unit : "n/a";
+        void Time(string metric, string ours, string peer, double o, double p, string unit, double? limit)
+        {
+            double ratio = o / p;
+            rows.Add(new TargetRow(metric, F(o, unit), peer, F(p, unit), ratio, limit is { } l ? $"≤ {l:0.0#}×" : "", limit is { } lim && double.IsFinite(ratio) ? ratio <= lim : null));
+        }
+        void More(string metric, string peer, double o, double p, string unit, double? limit)
+        {
+            double ratio = o / p;
+            rows.Add(new TargetRow(metric, F(o, unit), peer, F(p, unit), ratio, limit is { } l ? $"≥ {l:0.0#}×" : "", limit is { } lim && double.IsFinite(ratio) ? ratio >= lim : null));
+        }
+        const string Ours = Caches.OffHeapSpan;
+        if (r.Points.Count > 0)
+        {
+            Time("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentDictionary, Ns(Ours, Mix.GetOnly), Ns(Caches.ConcurrentDictionary, Mix.GetOnly), "", 0.9);
+            Time("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentLfu, Ns(Ours, Mix.GetOnly), Ns(Caches.ConcurrentLfu, Mix.GetOnly), "", 0.6);
+            Time("get hit, 1 thread (ns/op)", Ours, Caches.FastConcurrentLru, Ns(Ours, Mix.GetOnly), Ns(Caches.FastConcurrentLru, Mix.GetOnly), "", null);
+            Time("get hit, typed facade, 1 thread (ns/op)", Caches.OffHeapTyped, Caches.ConcurrentDictionary, Ns(Caches.OffHeapTyped, Mix.GetOnly), Ns(Caches.ConcurrentDictionary, Mix.GetOnly), "", null);
+            if (s.MaxThreads >= 2)
+            {
+                More("get hit, 2 threads vs 1 (ops/s)", Ours + " @1", Ops(Ours, Mix.GetOnly, 2), Ops(Ours, Mix.GetOnly, 1), "", 1.8);
+                More("get hit, 2 threads vs 1, for reference (ops/s)", Caches.ConcurrentDictionary + " @1", Ops(Caches.ConcurrentDictionary, Mix.GetOnly, 2), Ops(Caches.ConcurrentDictionary, Mix.GetOnly, 1), "", null);
+            }
+            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.ConcurrentLfu, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.ConcurrentLfu, Mix.GetSet90_10, 1) / 1e6, "", 1.5);
+            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.MemoryCache, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.MemoryCache, Mix.GetSet90_10, 1) / 1e6, "", 2.5);
+            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.ConcurrentLru, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.ConcurrentLru, Mix.GetSet90_10, 1) / 1e6, "", null);
+            int n = s.MaxThreads;
+            if (n > 1)
+            {
+                More($"90/10 get/set with eviction, {n} threads (Mops/s)", Caches.ConcurrentLfu, Ops(Ours, Mix.GetSet90_10, n) / 1e6, Ops(Caches.ConcurrentLfu, Mix.GetSet90_10, n) / 1e6, "", 1.5);
+                More($"90/10 get/set with eviction, {n} threads (Mops/s)", Caches.MemoryCache, Ops(Ours, Mix.GetSet90_10, n) / 1e6, Ops(Caches.MemoryCache, Mix.GetSet90_10, n) / 1e6, "", 2.5);
+            }
+            double allocGet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetOnly && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
+            double allocSet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetSet90_10 && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
+            rows.Add(new TargetRow("allocated per span get (B/op)", F(allocGet, ""), "", "", double.NaN, "0 B", allocGet < 0.01));
+            rows.Add(new TargetRow("allocated per span 90/10 op with eviction (B/op)", F(allocSet, ""), "", "", double.NaN, "0 B", allocSet < 0.01));
+            rows.Add(new TargetRow("allocated per typed <long,Guid> get/set (B/op)", F(r.TypedUnmanagedBytesPerOp, ""), "", "", double.NaN, "0 B", r.TypedUnmanagedBytesPerOp < 0.01));
+        }
+        foreach (long n in r.Memory.Select(m => m.Entries).Distinct().Order())
+        {
+            MemoryResult? ours = r.Memory.FirstOrDefault(m => m.Cache == Ours && m.Entries == n);
+            MemoryResult? cd = r.Memory.FirstOrDefault(m => m.Cache == Caches.ConcurrentDictionary && m.Entries == n);
+            if (ours is null || cd is null)
+            {
+                continue;
+            }
+            string size = n >= 1_000_000 ? $"{n / 1_000_000}M" : n.ToString("N0", Inv);
+            Time($"process bytes per entry, {size}", Ours, Caches.ConcurrentDictionary, ours.ProcessBytesPerEntry, cd.ProcessBytesPerEntry, " B", n == 1_000_000 ? 0.6 : null);
+            rows.Add(new TargetRow($"full blocking GC, {size} entries (median of 5)", F(ours.GcMedianMs, " ms"), Caches.ConcurrentDictionary, F(cd.GcMedianMs, " ms"), ours.GcMedianMs / cd.GcMedianMs,
+                n >= 10_000_000 ? "≤ 2 ms" : "", n >= 10_000_000 ? ours.GcMedianMs <= 2 : null));
+            Time($"get p99.9 under an allocating thread, {size} (µs)", Ours, Caches.ConcurrentDictionary, ours.P999Us, cd.P999Us, "", 0.1);
+            Time($"… the same, corrected for coordinated omission (µs)", Ours, Caches.ConcurrentDictionary, ours.P999CorrectedUs, cd.P999CorrectedUs, "", 0.1);
+        }
+        if (r.RedisLatency is { } rl && r.Memory.FirstOrDefault(m => m.Cache == Ours && m.Entries == s.MemoryEntries.FirstOrDefault()) is { } o1)
+        {
+            Time("get p50 (µs), in-process vs Redis", Ours, RedisAdapter.RowName, o1.P50Us, rl.P50Us, "", null);
+        }
+        if (r.Points.Any(p => p.Cache == RedisAdapter.RowName))
+        {
+            More("get hit, 1 thread (ops/s), vs Redis", RedisAdapter.RowName, Ops(Ours, Mix.GetOnly, 1), Ops(RedisAdapter.RowName, Mix.GetOnly, 1), "", null);
+        }
+        foreach (TraceResults t in r.HitRatios)
+        {
+            foreach (Capacity c in t.Capacities)
+            {
+                double ours = t.Get(HitRatios.OursName, c)?.HitRatio ?? double.NaN;
+                foreach (string peer in new[] { Catalog.BitFasterLfu, Catalog.BitFasterLru })
+                {
+                    double p = t.Get(peer, c)?.HitRatio ?? double.NaN;
+                    rows.Add(new TargetRow($"hit ratio {t.TraceName} @{c.Label} (%)", F(ours, ""), peer, F(p, ""), ours / p, "", null));
+                }
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>The ratio table as markdown.</summary>
+    public static string RatioTable(List<TargetRow> rows)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| measure | OffHeap | peer | peer's | ratio | target | |");
+        sb.AppendLine("| --- | ---: | --- | ---: | ---: | --- | --- |");
+        foreach (TargetRow row in rows)
+        {
+            string ratio = double.IsFinite(row.Ratio) ? row.Ratio.ToString("F2", Inv) + "×" : "";
+            string verdict = row.Met switch { true => "met", false => "**missed**", null => "" };
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {row.Metric} | {row.Ours} | {row.Peer} | {row.PeerValue} | {ratio} | {row.Target} | {verdict} |");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Writes report.md, results.json and the charts; returns the report's path.</summary>
+    public static string Write(Results r, Settings s, List<TargetRow> rows)
+    {
+        string dir = Path.GetFullPath(s.OutputDirectory);
+        Directory.CreateDirectory(dir);
+        var md = new StringBuilder();
+        md.AppendLine("# CacheKit.OffHeap: the headline comparison");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Command: `{s.CommandLine}`  ");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine()}  ");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Date (UTC): {DateTime.UtcNow:yyyy-MM-dd HH:mm}; run time {r.Elapsed.TotalSeconds:F0} s  ");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Workload: {s.Entries:N0} keys of 16 B, values {s.Values}, Zipf(0.99); {s.Seconds} s per point, median of {s.Repeats}; 90/10 bound {s.EvictionCapacity:N0} entries; latency {s.LatencySeconds} s per cache.");
+        md.AppendLine();
+        md.AppendLine("Ratios are measured in the same run (other processes may share the machine, so absolute times move; ratios move less).");
+        md.AppendLine();
+        md.AppendLine("## Ratios against the peers");
+        md.AppendLine();
+        md.AppendLine(RatioTable(rows));
+        if (r.Points.Count > 0)
+        {
+            md.AppendLine("## Throughput (operations per second)");
+            md.AppendLine();
+            foreach (Mix mix in new[] { Mix.GetOnly, Mix.GetSet90_10 })
+            {
+                int[] threads = [.. r.Points.Where(p => p.Mix == mix).Select(p => p.Threads).Distinct().Order()];
+                md.AppendLine(CultureInfo.InvariantCulture, $"**{(mix == Mix.GetOnly ? "get hit (all keys cached)" : $"90 % get / 10 % set, bound {s.EvictionCapacity:N0} entries over {s.Entries:N0} keys")}**");
+                md.AppendLine();
+                md.AppendLine("| cache | " + string.Join(" | ", threads.Select(t => $"{t} thr (Mops/s)")) + " | ns/op @1 | B/op @1 | hit ratio |");
+                md.AppendLine("| --- |" + string.Concat(threads.Select(_ => " ---: |")) + " ---: | ---: | ---: |");
+                foreach (string cache in r.Points.Where(p => p.Mix == mix).Select(p => p.Cache).Distinct())
+                {
+                    var ps = r.Points.Where(p => p.Mix == mix && p.Cache == cache).ToDictionary(p => p.Threads);
+                    ThroughputPoint? one = ps.GetValueOrDefault(1);
+                    string cells = string.Join(" | ", threads.Select(t => ps.TryGetValue(t, out var p) ? (p.OpsPerSecond / 1e6).ToString("F2", Inv) : ""));
+                    string ns = one is null ? "" : (1e9 / one.OpsPerSecond).ToString("F0", Inv);
+                    md.AppendLine("| " + cache + " | " + cells + " | " + ns + " | " + one?.AllocatedBytesPerOp.ToString("F1", Inv) + " | " + one?.HitRatio.ToString("P1", Inv) + " |");
+                }
+                md.AppendLine();
+                string png = mix == Mix.GetOnly ? "throughput-get.png" : "throughput-90-10.png";
+                Charts.Lines(Path.Combine(dir, png), mix == Mix.GetOnly ? "get hit: operations per second" : "90/10 get/set with eviction: operations per second", "Mops/s",
+                    r.Points.Where(p => p.Mix == mix).GroupBy(p => p.Cache).Select(g => (g.Key, g.Select(p => (double)p.Threads).ToArray(), g.Select(p => p.OpsPerSecond / 1e6).ToArray())).ToList());
+                md.AppendLine(CultureInfo.InvariantCulture, $"![{png}]({png})");
+                md.AppendLine();
+            }
+            Charts.Bars(Path.Combine(dir, "get-ns.png"), "get hit, 1 thread: ns per operation (lower is better)", "ns/op",
+                r.Points.Where(p => p.Mix == Mix.GetOnly && p.Threads == 1).Select(p => (p.Cache, 1e9 / p.OpsPerSecond)).ToList());
+            md.AppendLine("![get-ns.png](get-ns.png)");
+            md.AppendLine();
+        }
+        md.AppendLine("## Redis");
+        md.AppendLine();
+        md.AppendLine(r.RedisMessage + ".");
+        if (r.RedisBytesPerEntry is { } rb)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $" Server memory per entry at {s.Entries:N0} keys: used_memory {rb.Used:F0} B, RSS {rb.Rss:F0} B.");
+        }
+        if (r.RedisLatency is { } rl)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $" Client-side get latency (1 thread, allocating thread beside it): p50 {rl.P50Us:F1} µs, p99 {rl.P99Us:F1} µs, p99.9 {rl.P999Us:F1} µs, max {rl.MaxUs:F0} µs.");
+        }
+        md.AppendLine();
+        if (r.Memory.Count > 0)
+        {
+            md.AppendLine("## Memory, GC and latency (one child process per cache and size)");
+            md.AppendLine();
+            md.AppendLine("| cache | entries | fill s | managed B/entry | native B/entry | process B/entry | full GC ms (median of 5) | get p50 µs | p99 µs | p99.9 µs | max µs | p99.9 µs corrected | gen0/1/2 during | GC pause ms during |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+            foreach (MemoryResult m in r.Memory)
+            {
+                md.AppendLine(m.Error is not null
+                    ? $"| {m.Cache} | {m.Entries:N0} | failed: {m.Error} | | | | | | | | | | | |"
+                    : FormattableString.Invariant($"| {m.Cache} | {m.Entries:N0} | {m.FillSeconds:F1} | {m.ManagedBytesPerEntry:F0} | {m.NativeBytesPerEntry:F0} | {m.ProcessBytesPerEntry:F0} | {m.GcMedianMs:F2} | {m.P50Us:F2} | {m.P99Us:F1} | {m.P999Us:F1} | {m.MaxUs:F0} | {m.P999CorrectedUs:F0} | {m.Gen0}/{m.Gen1}/{m.Gen2} | {m.PauseMsDuringLatency:F0} |"));
+            }
+            md.AppendLine();
+            long first = r.Memory[0].Entries;
+            var ok = r.Memory.Where(m => m.Error is null).ToList();
+            Charts.Bars(Path.Combine(dir, "memory-per-entry.png"), $"process bytes per entry, {first:N0} entries (lower is better)", "bytes",
+                ok.Where(m => m.Entries == first).Select(m => (m.Cache, m.ProcessBytesPerEntry)).ToList());
+            Charts.Bars(Path.Combine(dir, "full-gc.png"), "forced full blocking GC, median of 5 (lower is better)", "ms",
+                ok.Select(m => ($"{m.Cache} × {m.Entries / 1_000_000.0:0.#}M", m.GcMedianMs)).ToList(), logScale: true);
+            Charts.Bars(Path.Combine(dir, "latency-p999.png"), "get p99.9 while another thread allocates (lower is better)", "µs",
+                ok.Select(m => ($"{m.Cache} × {m.Entries / 1_000_000.0:0.#}M", m.P999Us)).ToList(), logScale: true);
+            md.AppendLine("![memory-per-entry.png](memory-per-entry.png)");
+            md.AppendLine();
+            md.AppendLine("![full-gc.png](full-gc.png)");
+            md.AppendLine();
+            md.AppendLine("![latency-p999.png](latency-p999.png)");
+            md.AppendLine();
+        }
+        if (r.HitRatios.Count > 0)
+        {
+            md.AppendLine("## Hit ratios (the simulator's replay, same code as perf/CacheKit.Simulator)");
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Ours is the engine's default policy ({HitRatios.OursName}) replayed alone; the engine stays within 0.23 points of it (docs/engine.md).");
+            md.AppendLine();
+            foreach (TraceResults t in r.HitRatios)
+            {
+                md.AppendLine(Report.Markdown(t));
+                string png = "hit-" + Report.Stem(t.TraceName) + ".png";
+                Report.Chart(t, Path.Combine(dir, png));
+                md.AppendLine(CultureInfo.InvariantCulture, $"![{png}]({png})");
+                md.AppendLine();
+            }
+        }
+        string path = Path.Combine(dir, "report.md");
+        File.WriteAllText(path, md.ToString());
+        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(new
+        {
+            r.Points,
+            r.Memory,
+            r.RedisLatency,
+            RedisBytesPerEntry = r.RedisBytesPerEntry is { } b ? new[] { b.Used, b.Rss } : null,
+            r.RedisMessage,
+            r.TypedUnmanagedBytesPerOp,
+            Targets = rows,
+        }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        return path;
+    }
+
+    /// <summary>The machine in one line.</summary>
+    public static string Machine()
+    {
+        string cpu = "";
+        if (File.Exists("/proc/cpuinfo"))
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "";
+        }
+        return $"{cpu} ({Environment.ProcessorCount} logical cores), {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, concurrent";
+    }
+}

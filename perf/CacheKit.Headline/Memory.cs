@@ -1,0 +1,319 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using BitFaster.Caching.Lfu;
+using BitFaster.Caching.Lru;
+using CacheKit.OffHeap;
+using CacheKit.Perf;
+using HdrHistogram;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace CacheKit.Headline;
+
+/// <summary>What one child process measured for one cache and size.</summary>
+public sealed record MemoryResult(
+    string Cache, long Entries, int ValueBytes, double FillSeconds,
+    double ManagedBytesPerEntry, double NativeBytesPerEntry, double ProcessBytesPerEntry,
+    double GcMedianMs, double[] GcMs,
+    double P50Us, double P99Us, double P999Us, double MaxUs, long Gets, double LatencySeconds,
+    int Gen0, int Gen1, int Gen2, double PauseMsDuringLatency, string? Error = null, double P999CorrectedUs = double.NaN);
+
+/// <summary>Get latency percentiles (microseconds) and the collections that happened meanwhile.</summary>
+/// <remarks>
+/// <see cref="P999CorrectedUs"/> corrects for coordinated omission: the reader is closed-loop, so a pause
+/// delays only the one get that straddles it; the corrected histogram back-fills the gets a steady
+/// client issuing one every 2 µs would have seen delayed (HdrHistogram's RecordValueWithExpectedInterval).
+/// </remarks>
+public sealed record LatencyResult(double P50Us, double P99Us, double P999Us, double MaxUs, long Gets, int Gen0, int Gen1, int Gen2, double PauseMs, double P999CorrectedUs);
+
+/// <summary>
+/// Memory, full-GC time and get latency under an allocating thread, for one cache and one size, in a
+/// process of its own (so nothing one cache leaves behind changes another's numbers).
+/// </summary>
+public static class Memory
+{
+    /// <summary>Length of the latency key stream (a power of two).</summary>
+    public const int LatencyStream = 1 << 16;
+
+    /// <summary>Runs in the parent: starts a child of this program and parses its result line.</summary>
+    public static MemoryResult RunInChild(string cache, long entries, int valueBytes, double latencySeconds, TimeSpan timeout)
+    {
+        string? exe = Environment.ProcessPath;
+        var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (exe is null || Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            psi.FileName = exe ?? "dotnet";
+            psi.ArgumentList.Add(typeof(Memory).Assembly.Location);
+        }
+        else
+        {
+            psi.FileName = exe;
+        }
+        foreach (string a in new[] { "child", "--cache", Caches.ShortName(cache), "--entries", entries.ToString(CultureInfo.InvariantCulture),
+            "--value", valueBytes.ToString(CultureInfo.InvariantCulture), "--latency-seconds", latencySeconds.ToString(CultureInfo.InvariantCulture) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the child process");
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            return Failed(cache, entries, valueBytes, $"timed out after {timeout.TotalSeconds:F0} s");
+        }
+        string line = stdout.Result.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal)) ?? "";
+        if (p.ExitCode != 0 || line.Length == 0)
+        {
+            string err = stderr.Result.Trim();
+            return Failed(cache, entries, valueBytes, $"exit {p.ExitCode}: {(err.Length > 300 ? err[..300] : err)}");
+        }
+        return JsonSerializer.Deserialize<MemoryResult>(line["RESULT ".Length..])
+            ?? Failed(cache, entries, valueBytes, "unreadable result");
+    }
+
+    private static MemoryResult Failed(string cache, long entries, int valueBytes, string error)
+        => new(cache, entries, valueBytes, 0, double.NaN, double.NaN, double.NaN, double.NaN, [], double.NaN, double.NaN, double.NaN, double.NaN, 0, 0, 0, 0, 0, 0, error);
+
+    /// <summary>The child's work: prints one <c>RESULT {json}</c> line.</summary>
+    public static int ChildMain(string cacheShortName, long entries, int valueBytes, double latencySeconds)
+    {
+        string cache = Caches.FromShortName(cacheShortName);
+        // The latency stream (keys built before the baseline, so they are not counted per entry).
+        int[] ids = Workload.ZipfStream((int)entries, LatencyStream, 0.99, 7);
+        var keyStrings = new string[LatencyStream];
+        var keyBytes = new byte[LatencyStream * Workload.KeyLength];
+        for (int i = 0; i < LatencyStream; i++)
+        {
+            keyStrings[i] = Workload.KeyString(ids[i]);
+            Workload.FormatKey(ids[i], keyBytes.AsSpan(i * Workload.KeyLength, Workload.KeyLength));
+        }
+        ids = [];
+        var value = new byte[valueBytes];
+        new Random(1).NextBytes(value);
+
+        FullGc();
+        long managed0 = GC.GetTotalMemory(forceFullCollection: false);
+        long process0 = Rss();
+
+        var sw = Stopwatch.StartNew();
+        using IMemoryTarget target = Create(cache, entries, valueBytes);
+        Span<byte> key = stackalloc byte[Workload.KeyLength];
+        for (long id = 0; id < entries; id++)
+        {
+            Workload.FormatKey(id, key);
+            target.Insert(id, key, value);
+        }
+        double fillSeconds = sw.Elapsed.TotalSeconds;
+        Console.Error.WriteLine($"fill {fillSeconds:F1} s");
+
+        FullGc();
+        long managed = GC.GetTotalMemory(forceFullCollection: false) - managed0;
+        long process = Rss() - process0;
+        long native = target.NativeBytes;
+
+        var gcMs = new double[5];
+        for (int i = 0; i < gcMs.Length; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+            gcMs[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        double[] sorted = [.. gcMs.Order()];
+        Console.Error.WriteLine($"gc done at {sw.Elapsed.TotalSeconds:F1} s");
+
+        var scratch = new byte[64 * 1024];
+        LatencyResult l = MeasureLatency(k => target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), scratch), latencySeconds);
+        var result = new MemoryResult(cache, entries, valueBytes, fillSeconds,
+            (double)managed / entries, (double)native / entries, (double)process / entries,
+            sorted[sorted.Length / 2], gcMs,
+            l.P50Us, l.P99Us, l.P999Us, l.MaxUs, l.Gets, latencySeconds, l.Gen0, l.Gen1, l.Gen2, l.PauseMs, null, l.P999CorrectedUs);
+        GC.KeepAlive(keyStrings);
+        Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    /// <summary>
+    /// Times each call of <paramref name="get"/> (given a stream index) on one thread for
+    /// <paramref name="seconds"/> while another thread allocates garbage steadily.
+    /// </summary>
+    public static LatencyResult MeasureLatency(Func<int, bool> get, double seconds)
+    {
+        long highest = TimeSpan.FromSeconds(10).Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        var histogram = new LongHistogram(highest, 3);
+        var corrected = new LongHistogram(highest, 3);
+        long expectedInterval = Math.Max(1, Stopwatch.Frequency / 500_000);   // one get every 2 µs
+        bool stop = false;
+        long gets = 0;
+        // The garbage maker: steady allocation of short- and mid-lived arrays (a ring of 100 000
+        // keeps ~30 MB alive, so some survive into gen1 and gen2, as in a real server).
+        var garbage = new Thread(() =>
+        {
+            var ring = new byte[100_000][];
+            long i = 0;
+            while (!Volatile.Read(ref stop))
+            {
+                ring[i % ring.Length] = new byte[64 + (int)(i & 511)];
+                i++;
+            }
+        })
+        { IsBackground = true, Name = "garbage" };
+        var reader = new Thread(() =>
+        {
+            int i = 0;
+            long n = 0;
+            while (!Volatile.Read(ref stop))
+            {
+                int k = i++ & (LatencyStream - 1);
+                long t0 = Stopwatch.GetTimestamp();
+                get(k);
+                long t1 = Stopwatch.GetTimestamp();
+                long ticks = Math.Min(highest, Math.Max(1, t1 - t0));
+                histogram.RecordValue(ticks);
+                corrected.RecordValueWithExpectedInterval(ticks, expectedInterval);
+                n++;
+            }
+            gets = n;
+        })
+        { IsBackground = true, Name = "reader" };
+        int g0 = GC.CollectionCount(0), g1 = GC.CollectionCount(1), g2 = GC.CollectionCount(2);
+        TimeSpan pause0 = GC.GetTotalPauseDuration();
+        garbage.Start();
+        reader.Start();
+        Thread.Sleep(TimeSpan.FromSeconds(seconds));
+        Volatile.Write(ref stop, true);
+        reader.Join();
+        garbage.Join();
+        double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
+        return new LatencyResult(Us(histogram.GetValueAtPercentile(50)), Us(histogram.GetValueAtPercentile(99)), Us(histogram.GetValueAtPercentile(99.9)),
+            Us(histogram.GetMaxValue()), gets, GC.CollectionCount(0) - g0, GC.CollectionCount(1) - g1, GC.CollectionCount(2) - g2,
+            (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds, Us(corrected.GetValueAtPercentile(99.9)));
+    }
+
+    private static void FullGc()
+    {
+        // One full blocking collection: with 10M entries each one costs seconds for the managed caches.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+        GC.WaitForPendingFinalizers();
+    }
+
+    /// <summary>Resident set size of this process (Linux: VmRSS; elsewhere the working set).</summary>
+    public static long Rss()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        using var p = Process.GetCurrentProcess();
+        return p.WorkingSet64;
+    }
+
+    private static IMemoryTarget Create(string cache, long entries, int valueBytes)
+    {
+        int capacity = (int)Math.Min(int.MaxValue, entries + entries / 20 + 16);
+        return cache switch
+        {
+            Caches.ConcurrentDictionary => new CdTarget(capacity, valueBytes),
+            Caches.MemoryCache => new McTarget(capacity, valueBytes),
+            Caches.ConcurrentLru => new BitFasterTarget(new ConcurrentLru<string, byte[]>(capacity), valueBytes),
+            Caches.FastConcurrentLru => new BitFasterTarget(new FastConcurrentLru<string, byte[]>(capacity), valueBytes),
+            Caches.ConcurrentLfu => new BitFasterTarget(new ConcurrentLfu<string, byte[]>(capacity), valueBytes),
+            Caches.OffHeapSpan => new SpanTarget(Caches.OffHeapOptions(capacity, valueBytes)),
+            Caches.OffHeapTyped => new TypedTarget(Caches.OffHeapOptions(capacity, valueBytes)),
+            _ => throw new ArgumentException($"unknown cache {cache}", nameof(cache)),
+        };
+    }
+
+    private interface IMemoryTarget : IDisposable
+    {
+        long NativeBytes { get; }
+
+        void Insert(long id, ReadOnlySpan<byte> key, byte[] value);
+
+        bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch);
+    }
+
+    // Managed caches store their own copy of each key (a string) and value (a byte[]), as users' do.
+    private sealed class CdTarget(int capacity, int valueBytes) : IMemoryTarget
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _map = new(Environment.ProcessorCount, capacity);
+
+        public long NativeBytes => 0;
+
+        public void Insert(long id, ReadOnlySpan<byte> key, byte[] value) => _map[Workload.KeyString(id)] = Copy(value, valueBytes);
+
+        public bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch) => _map.TryGetValue(key, out _);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class McTarget(int capacity, int valueBytes) : IMemoryTarget
+    {
+        private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = capacity });
+
+        public long NativeBytes => 0;
+
+        public void Insert(long id, ReadOnlySpan<byte> key, byte[] value)
+        {
+            using ICacheEntry entry = _cache.CreateEntry(Workload.KeyString(id));
+            entry.Size = 1;
+            entry.Value = Copy(value, valueBytes);
+        }
+
+        public bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch) => _cache.TryGetValue(key, out _);
+
+        public void Dispose() => _cache.Dispose();
+    }
+
+    private sealed class BitFasterTarget(BitFaster.Caching.ICache<string, byte[]> cache, int valueBytes) : IMemoryTarget
+    {
+        public long NativeBytes => 0;
+
+        public void Insert(long id, ReadOnlySpan<byte> key, byte[] value) => cache.AddOrUpdate(Workload.KeyString(id), Copy(value, valueBytes));
+
+        public bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch) => cache.TryGet(key, out _);
+
+        public void Dispose() => (cache as IDisposable)?.Dispose();
+    }
+
+    private sealed class SpanTarget(OffHeapCacheOptions options) : IMemoryTarget
+    {
+        private readonly OffHeapCache _cache = new(options);
+
+        public long NativeBytes => _cache.GetStatistics().NativeBytes;
+
+        public void Insert(long id, ReadOnlySpan<byte> key, byte[] value) => _cache.Set(key, value);
+
+        public bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch) => _cache.TryGet(keyBytes, scratch, out _);
+
+        public void Dispose() => _cache.Dispose();
+    }
+
+    private sealed class TypedTarget(OffHeapCacheOptions options) : IMemoryTarget
+    {
+        private readonly OffHeapCache<string, byte[]> _cache = new(options);
+
+        public long NativeBytes => _cache.GetStatistics().NativeBytes;
+
+        public void Insert(long id, ReadOnlySpan<byte> key, byte[] value) => _cache.Set(Workload.KeyString(id), value);
+
+        public bool Get(string key, ReadOnlySpan<byte> keyBytes, byte[] scratch) => _cache.TryGetValue(key, out _);
+
+        public void Dispose() => _cache.Dispose();
+    }
+
+    private static byte[] Copy(byte[] value, int length)
+    {
+        var copy = new byte[length];
+        value.AsSpan(0, length).CopyTo(copy);
+        return copy;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Globalization;
+using CacheKit.Headline;
+using CacheKit.Perf;
+
+// dotnet run -c Release --project perf/CacheKit.Headline                 the headline (compact, < 3 min on 2 cores)
+// dotnet run -c Release --project perf/CacheKit.Headline -- throughput   1..N threads, longer points, every cache + Redis
+// dotnet run -c Release --project perf/CacheKit.Headline -- memory       1M and 10M entries for every cache, 30 s latency
+// options: --seconds S --repeats R --threads N --entries N --values 100|1k|twitter --memory-entries 1000000,10000000
+//          --latency-seconds S --caches cd,mc,lru,fastlru,lfu,offheap,typed --no-redis --install-redis --out DIR
+//          --no-throughput --no-memory --no-hit
+string verb = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "headline";
+string[] rest = verb == "headline" && (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal)) ? args : args[1..];
+var opts = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+for (int i = 0; i < rest.Length; i++)
+{
+    if (!rest[i].StartsWith("--", StringComparison.Ordinal))
+    {
+        Console.Error.WriteLine($"unexpected argument '{rest[i]}'");
+        return 2;
+    }
+    bool hasValue = i + 1 < rest.Length && !rest[i + 1].StartsWith("--", StringComparison.Ordinal);
+    opts[rest[i][2..]] = hasValue ? rest[++i] : "true";
+}
+double Num(string name, double fallback) => opts.TryGetValue(name, out string? v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',').Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
+
+try
+{
+    if (verb == "child")
+    {
+        return Memory.ChildMain(opts["cache"], (long)Num("entries", 1_000_000), (int)Num("value", 100), Num("latency-seconds", 2));
+    }
+    if (verb == "profile")
+    {
+        // For valgrind --tool=callgrind: fill, then a fixed number of gets (or 90/10 ops); run twice with
+        // different --gets and subtract the instruction totals to get instructions per operation.
+        var w = Workload.Create((int)Num("entries", 100_000), ValueMix.Bytes100, 1 << 18);
+        string name = Caches.FromShortName(opts.GetValueOrDefault("cache", "offheap"));
+        bool mixed = opts.ContainsKey("mixed");
+        using CacheAdapter cache = Caches.Create(name, w, mixed ? w.KeyCount / 10 : w.KeyCount + w.KeyCount / 20);
+        if (!mixed)
+        {
+            Throughput.Fill(cache, w);
+        }
+        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, (long)Num("gets", 100_000));
+        Console.WriteLine($"{name}: {cache.Count} entries");
+        return 0;
+    }
+    var settings = new Settings { CommandLine = "dotnet run -c Release --project perf/CacheKit.Headline" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "") };
+    switch (verb)
+    {
+        case "headline":
+            break;
+        case "throughput":
+            settings.Seconds = 2;
+            settings.Repeats = 3;
+            settings.RunMemory = false;
+            settings.RunHitRatios = false;
+            settings.OutputDirectory = Path.Combine("results", "throughput");
+            break;
+        case "memory":
+            settings.RunThroughput = false;
+            settings.RunRedis = false;
+            settings.RunHitRatios = false;
+            settings.MemoryEntries = [1_000_000, 10_000_000];
+            settings.BigEntries = [];
+            settings.LatencySeconds = 30;
+            settings.OutputDirectory = Path.Combine("results", "memory");
+            break;
+        default:
+            Console.Error.WriteLine($"unknown verb '{verb}' (headline, throughput, memory)");
+            return 2;
+    }
+    settings.Seconds = Num("seconds", settings.Seconds);
+    settings.Repeats = (int)Num("repeats", settings.Repeats);
+    settings.MaxThreads = (int)Num("threads", settings.MaxThreads);
+    settings.Entries = (int)Num("entries", settings.Entries);
+    settings.EvictionCapacity = (int)Num("bound", settings.EvictionCapacity);
+    settings.LatencySeconds = Num("latency-seconds", Num("latency", settings.LatencySeconds));
+    settings.MemoryEntries = Longs("memory-entries", [.. settings.MemoryEntries]);
+    settings.BigEntries = Longs("big-entries", [.. settings.BigEntries]);
+    if (opts.TryGetValue("values", out string? values))
+    {
+        settings.Values = values.ToLowerInvariant() switch
+        {
+            "100" => ValueMix.Bytes100,
+            "1k" or "1024" => ValueMix.Bytes1K,
+            "twitter" => ValueMix.Twitter,
+            _ => throw new ArgumentException($"--values must be 100, 1k or twitter (got '{values}')"),
+        };
+    }
+    if (opts.TryGetValue("caches", out string? caches))
+    {
+        settings.Caches = [.. caches.Split(',').Select(Caches.FromShortName)];
+    }
+    settings.RunRedis &= !opts.ContainsKey("no-redis");
+    settings.RunThroughput &= !opts.ContainsKey("no-throughput");
+    settings.RunMemory &= !opts.ContainsKey("no-memory");
+    settings.RunHitRatios &= !opts.ContainsKey("no-hit");
+    settings.InstallRedis = opts.ContainsKey("install-redis");
+    settings.OutputDirectory = opts.GetValueOrDefault("out", settings.OutputDirectory);
+    if (settings.Seconds <= 0 || settings.Repeats < 1 || settings.MaxThreads < 1 || settings.Entries < 1000 || settings.LatencySeconds <= 0)
+    {
+        throw new ArgumentException("--seconds and --latency-seconds must be > 0, --repeats and --threads ≥ 1, --entries ≥ 1000");
+    }
+
+    Console.WriteLine($"CacheKit.OffHeap headline ({verb}) on {HeadlineReport.Machine()}");
+    Results results = Suite.Run(settings);
+    List<TargetRow> rows = HeadlineReport.Targets(results, settings);
+    string report = HeadlineReport.Write(results, settings, rows);
+    Console.WriteLine();
+    Console.WriteLine(HeadlineReport.RatioTable(rows));
+    Console.WriteLine($"Report: {report} (run time {results.Elapsed.TotalSeconds:F0} s)");
+    return 0;
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}

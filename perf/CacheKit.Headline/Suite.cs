@@ -1,0 +1,299 @@
+using System.Diagnostics;
+using CacheKit.OffHeap;
+using CacheKit.Perf;
+using CacheKit.Simulator;
+using Trace = CacheKit.Simulator.Trace;
+
+namespace CacheKit.Headline;
+
+/// <summary>What to run; the headline uses the compact defaults, the verbs override them.</summary>
+public sealed class Settings
+{
+    /// <summary>Keys in the throughput workload (all cached for the get runs).</summary>
+    public int Entries { get; set; } = 1_000_000;
+
+    /// <summary>Value sizes.</summary>
+    public ValueMix Values { get; set; } = ValueMix.Bytes100;
+
+    /// <summary>Seconds per throughput point.</summary>
+    public double Seconds { get; set; } = 0.3;
+
+    /// <summary>Runs per point (the median is kept).</summary>
+    public int Repeats { get; set; } = 3;
+
+    /// <summary>Largest thread count (1, 2, 4, … up to it).</summary>
+    public int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Entry bound of the 90/10 runs (over <see cref="Entries"/> keys).</summary>
+    public int EvictionCapacity { get; set; } = 100_000;
+
+    /// <summary>The in-process caches.</summary>
+    public IReadOnlyList<string> Caches { get; set; } = Perf.Caches.All;
+
+    /// <summary>Sizes for the memory children of every cache.</summary>
+    public IReadOnlyList<long> MemoryEntries { get; set; } = [1_000_000];
+
+    /// <summary>Extra sizes for only <see cref="BigCaches"/> (the headline runs 10M for the two that the GC target compares).</summary>
+    public IReadOnlyList<long> BigEntries { get; set; } = [10_000_000];
+
+    /// <summary>The caches measured at <see cref="BigEntries"/>.</summary>
+    public IReadOnlyList<string> BigCaches { get; set; } = [Perf.Caches.ConcurrentDictionary, Perf.Caches.OffHeapSpan];
+
+    /// <summary>Seconds of the latency measurement per child.</summary>
+    public double LatencySeconds { get; set; } = 1;
+
+    /// <summary>Which parts run.</summary>
+    public bool RunThroughput { get; set; } = true;
+
+    /// <summary>Which parts run.</summary>
+    public bool RunMemory { get; set; } = true;
+
+    /// <summary>Which parts run.</summary>
+    public bool RunRedis { get; set; } = true;
+
+    /// <summary>Which parts run.</summary>
+    public bool RunHitRatios { get; set; } = true;
+
+    /// <summary>Try apt-get when redis-server is missing.</summary>
+    public bool InstallRedis { get; set; }
+
+    /// <summary>Output folder.</summary>
+    public string OutputDirectory { get; set; } = Path.Combine("results", "headline");
+
+    /// <summary>The command line, for the report.</summary>
+    public string CommandLine { get; set; } = "";
+}
+
+/// <summary>Everything one run measured.</summary>
+public sealed class Results
+{
+    /// <summary>Throughput points of every cache, thread count and mix.</summary>
+    public List<ThroughputPoint> Points { get; } = [];
+
+    /// <summary>Memory children.</summary>
+    public List<MemoryResult> Memory { get; } = [];
+
+    /// <summary>Redis: get latency under the allocating thread (client side).</summary>
+    public LatencyResult? RedisLatency { get; set; }
+
+    /// <summary>Redis: used_memory and used_memory_rss per entry at <see cref="Settings.Entries"/>.</summary>
+    public (double Used, double Rss)? RedisBytesPerEntry { get; set; }
+
+    /// <summary>Why Redis did or did not run.</summary>
+    public string RedisMessage { get; set; } = "not run";
+
+    /// <summary>Hit-ratio tables.</summary>
+    public List<TraceResults> HitRatios { get; } = [];
+
+    /// <summary>Bytes allocated per get/set of OffHeapCache&lt;long, Guid&gt; (typed facade, unmanaged types).</summary>
+    public double TypedUnmanagedBytesPerOp { get; set; } = double.NaN;
+
+    /// <summary>Wall time of the run.</summary>
+    public TimeSpan Elapsed { get; set; }
+}
+
+/// <summary>Runs the parts in order with a progress display.</summary>
+public static class Suite
+{
+    private const string PThroughput = "get, 1..N threads";
+    private const string PEviction = "90/10 with eviction";
+    private const string PRedis = "Redis";
+    private const string PMemory = "memory & GC (child processes)";
+    private const string PHit = "hit ratios (simulator)";
+
+    /// <summary>Runs what <paramref name="settings"/> selects.</summary>
+    public static Results Run(Settings settings)
+    {
+        var results = new Results();
+        var clock = Stopwatch.StartNew();
+        int[] threads = Throughput.ThreadCounts(settings.MaxThreads);
+        var hitCases = settings.RunHitRatios ? HitRatios.Cases(Workload.FindShared("traces")) : [];
+        int memorySteps = settings.Caches.Count * settings.MemoryEntries.Count + settings.BigCaches.Count(settings.Caches.Contains) * settings.BigEntries.Count;
+        var phases = new List<(string, int)>();
+        if (settings.RunThroughput)
+        {
+            phases.Add((PThroughput, settings.Caches.Count));
+            phases.Add((PEviction, settings.Caches.Count));
+        }
+        if (settings.RunRedis)
+        {
+            phases.Add((PRedis, 4));
+        }
+        if (settings.RunMemory)
+        {
+            phases.Add((PMemory, memorySteps));
+        }
+        if (settings.RunHitRatios)
+        {
+            phases.Add((PHit, hitCases.Count));
+        }
+        Workload? workload = null;
+        Steps.Run(phases, steps =>
+        {
+            if (settings.RunThroughput || settings.RunRedis)
+            {
+                steps.Note($"workload: {settings.Entries:N0} keys of 16 B, values {settings.Values}, Zipf(0.99) stream");
+                workload = Workload.Create(settings.Entries, settings.Values);
+            }
+            if (settings.RunThroughput)
+            {
+                RunThroughput(settings, workload!, threads, results, steps);
+                results.TypedUnmanagedBytesPerOp = TypedUnmanagedAllocation();
+            }
+            if (settings.RunRedis)
+            {
+                RunRedis(settings, workload!, threads, results, steps);
+            }
+            workload = null;
+            GC.Collect();
+            if (settings.RunMemory)
+            {
+                RunMemory(settings, results, steps);
+            }
+            if (settings.RunHitRatios)
+            {
+                steps.Begin(PHit, "replaying");
+                foreach ((Func<Trace> load, long[] sizes, string label) in hitCases)
+                {
+                    steps.Begin(PHit, label);
+                    results.HitRatios.Add(HitRatios.Run(load(), sizes));
+                    steps.Advance(PHit);
+                }
+                steps.End(PHit);
+            }
+        });
+        results.Elapsed = clock.Elapsed;
+        return results;
+    }
+
+    private static void RunThroughput(Settings settings, Workload w, int[] threads, Results results, Steps steps)
+    {
+        int fullCapacity = w.KeyCount + w.KeyCount / 20;
+        foreach (string name in settings.Caches)
+        {
+            steps.Begin(PThroughput, $"{name}: fill {w.KeyCount:N0}");
+            using (CacheAdapter cache = Caches.Create(name, w, fullCapacity))
+            {
+                Throughput.Fill(cache, w);
+                steps.Begin(PThroughput, $"{name}: measure");
+                Measure(cache, w, Mix.GetOnly, threads, settings, results);
+            }
+            GC.Collect();
+            steps.Advance(PThroughput);
+        }
+        steps.End(PThroughput);
+        foreach (string name in settings.Caches)
+        {
+            steps.Begin(PEviction, $"{name}: warm (bound {settings.EvictionCapacity:N0})");
+            using (CacheAdapter cache = Caches.Create(name, w, settings.EvictionCapacity))
+            {
+                Throughput.Warm(cache, w, Mix.GetSet90_10, Math.Min(2_000_000, w.Stream.Length));
+                steps.Begin(PEviction, $"{name}: measure");
+                Measure(cache, w, Mix.GetSet90_10, threads, settings, results);
+            }
+            GC.Collect();
+            steps.Advance(PEviction);
+        }
+        steps.End(PEviction);
+    }
+
+    private static void Measure(CacheAdapter cache, Workload w, Mix mix, int[] threads, Settings settings, Results results)
+    {
+        Throughput.Run(cache, w, mix, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
+        foreach (int t in threads)
+        {
+            ThroughputPoint[] runs = Enumerable.Range(0, settings.Repeats).Select(_ => Throughput.Run(cache, w, mix, t, settings.Seconds))
+                .OrderBy(p => p.OpsPerSecond).ToArray();
+            results.Points.Add(runs[runs.Length / 2]);
+        }
+    }
+
+    /// <summary>Bytes allocated per operation by the typed facade with unmanaged key and value types (expected 0).</summary>
+    public static double TypedUnmanagedAllocation()
+    {
+        using var typed = new OffHeapCache<long, Guid>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, MaxEntries = 10_000 });
+        var value = Guid.NewGuid();
+        for (long i = 0; i < 20_000; i++)
+        {
+            typed.Set(i, value);
+            typed.TryGetValue(i / 2, out _);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        const int ops = 200_000;
+        for (long i = 0; i < ops / 2; i++)
+        {
+            typed.Set(i % 30_000, value);          // sets that update, insert and evict
+            typed.TryGetValue(i % 20_000, out _);  // hits and misses
+        }
+        return (double)(GC.GetAllocatedBytesForCurrentThread() - before) / ops;
+    }
+
+    private static void RunRedis(Settings settings, Workload w, int[] threads, Results results, Steps steps)
+    {
+        steps.Begin(PRedis, "starting redis-server");
+        if (RedisServer.Find() is null && settings.InstallRedis)
+        {
+            steps.Note(RedisServer.TryInstall());
+        }
+        using RedisServer? server = RedisServer.TryStart(out string message);
+        results.RedisMessage = message;
+        steps.Note("Redis: " + message);
+        if (server is null)
+        {
+            steps.End(PRedis);
+            return;
+        }
+        steps.Advance(PRedis);
+        using var redis = new RedisAdapter(w, server);
+        server.Reset(0);
+        (long used0, _) = server.MemoryInfo();
+        steps.Begin(PRedis, $"MSET {w.KeyCount:N0} keys");
+        redis.FillBatched();
+        (long used, long rss) = server.MemoryInfo();
+        results.RedisBytesPerEntry = ((double)(used - used0) / w.KeyCount, (double)rss / w.KeyCount);
+        steps.Advance(PRedis);
+        steps.Begin(PRedis, "gets, 1..N threads");
+        Measure(redis, w, Mix.GetOnly, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results);
+        int[] stream = w.Stream;
+        var scratch = new byte[w.MaxValueLength];
+        results.RedisLatency = Memory.MeasureLatency(k => redis.Get(stream[k], scratch), settings.LatencySeconds);
+        steps.Advance(PRedis);
+        steps.Begin(PRedis, $"90/10 with eviction (maxmemory for ~{settings.EvictionCapacity:N0} entries, allkeys-lru)");
+        double perEntry = (double)(used - used0) / w.KeyCount;
+        server.Reset(used0 + (long)(perEntry * settings.EvictionCapacity));
+        Throughput.Warm(redis, w, Mix.GetSet90_10, 20_000);   // ~7k round trips a second: keep it short
+        Measure(redis, w, Mix.GetSet90_10, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results);
+        steps.Advance(PRedis);
+        steps.End(PRedis);
+    }
+
+    private static void RunMemory(Settings settings, Results results, Steps steps)
+    {
+        int valueBytes = settings.Values switch
+        {
+            ValueMix.Bytes1K => 1024,
+            _ => 100,
+        };
+        var jobs = new List<(string Cache, long Entries)>();
+        foreach (long n in settings.MemoryEntries)
+        {
+            jobs.AddRange(settings.Caches.Select(c => (c, n)));
+        }
+        foreach (long n in settings.BigEntries)
+        {
+            jobs.AddRange(settings.BigCaches.Where(settings.Caches.Contains).Select(c => (c, n)));
+        }
+        foreach ((string cache, long n) in jobs)
+        {
+            steps.Begin(PMemory, $"{cache} × {n:N0}");
+            MemoryResult r = Memory.RunInChild(cache, n, valueBytes, settings.LatencySeconds, TimeSpan.FromMinutes(10));
+            if (r.Error is not null)
+            {
+                steps.Note($"{cache} × {n:N0}: {r.Error}");
+            }
+            results.Memory.Add(r);
+            steps.Advance(PMemory);
+        }
+        steps.End(PMemory);
+    }
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CacheKit.OffHeap.Extensions;
+
+/// <summary>
+/// Creates each registered cache once (settings → engine options → cache → metrics), turns an engine
+/// argument error into an <see cref="OptionsValidationException"/> naming the configuration key, and
+/// disposes metrics and caches with the container.
+/// </summary>
+internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
+{
+    private readonly Dictionary<string, CacheRegistration> _registrations;
+    private readonly IOptionsMonitor<OffHeapCacheSettings> _settings;
+    private readonly TimeProvider _time;
+    private readonly IMeterFactory? _meterFactory;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    // Invariant: every key is a registered name; guarded by _gate; emptied (and everything disposed) once _disposed.
+    private readonly Dictionary<string, CreatedCache> _created = new(StringComparer.Ordinal);
+    private bool _disposed;
+
+    public OffHeapCacheProvider(IEnumerable<CacheRegistration> registrations, IOptionsMonitor<OffHeapCacheSettings> settings,
+        TimeProvider time, IMeterFactory? meterFactory, ILoggerFactory? loggerFactory)
+    {
+        _registrations = registrations.ToDictionary(r => r.Name, StringComparer.Ordinal);
+        _settings = settings;
+        _time = time;
+        _meterFactory = meterFactory;
+        _logger = (ILogger?)loggerFactory?.CreateLogger("CacheKit.OffHeap") ?? NullLogger.Instance;
+    }
+
+    public IReadOnlyCollection<string> CacheNames => _registrations.Keys;
+
+    public OffHeapCache GetCache(string name) => GetOrCreate(name).Cache;
+
+    public OffHeapCacheMetrics GetMetrics(string name) => GetOrCreate(name).Metrics;
+
+    /// <summary>Logs one summary line per created cache (the host's stop calls it, before the container disposes anything).</summary>
+    public void LogSummaries()
+    {
+        lock (_gate)
+        {
+            foreach ((string name, CreatedCache created) in _created)
+            {
+                try
+                {
+                    CacheStatistics s = created.Cache.GetStatistics();
+                    Log.CacheSummary(_logger, name, s.Hits, s.Misses, s.Evictions, s.Expirations, s.Rejections);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Disposed by its owner already: nothing left to report.
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            foreach (CreatedCache created in _created.Values)
+            {
+                created.Metrics.Dispose();
+                created.Cache.Dispose();
+            }
+            _created.Clear();
+        }
+    }
+
+    private CreatedCache GetOrCreate(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!_registrations.TryGetValue(name, out CacheRegistration? registration))
+        {
+            throw new ArgumentException(
+                $"No off-heap cache named '{name}' is registered; registered: {string.Join(", ", _registrations.Keys.Select(n => $"'{n}'"))}. Register it with services.AddOffHeapCache(\"{name}\", ...).",
+                nameof(name));
+        }
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_created.TryGetValue(name, out CreatedCache? created))
+            {
+                created = Create(registration);
+                _created.Add(name, created);
+            }
+            return created;
+        }
+    }
+
+    private CreatedCache Create(CacheRegistration registration)
+    {
+        string name = registration.Name;
+        OffHeapCacheSettings settings = _settings.Get(name);
+        OffHeapCacheOptions options = settings.ToCacheOptions(_time);
+        registration.ConfigureCacheOptions?.Invoke(options);
+
+        OffHeapCache cache;
+        try
+        {
+            cache = new OffHeapCache(options);
+        }
+        catch (ArgumentException e)
+        {
+            string setting = registration.ConfigurationPath is { Length: > 0 } path && e.ParamName is not null
+                ? $"{path}:{e.ParamName}"
+                : e.ParamName ?? "(unknown)";
+            throw new OptionsValidationException(name, typeof(OffHeapCacheSettings),
+                [$"Off-heap cache '{name}': setting '{setting}' is invalid: {e.Message}"]);
+        }
+
+        OffHeapCacheMetrics metrics;
+        try
+        {
+            metrics = new OffHeapCacheMetrics(cache, name, _meterFactory, settings.EnableLatencyHistogram);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+
+        Log.CacheStarted(_logger, name, options.CapacityBytes, options.Policy, cache.ShardCount, cache.MaxKeyBytes, cache.MaxValueBytes);
+        long available = AvailableMemoryBytes();
+        if (available > 0 && options.CapacityBytes > available)
+        {
+            Log.BudgetAboveAvailableMemory(_logger, name, options.CapacityBytes, available);
+        }
+        if (options.Policy is CachePolicy.Lifo or CachePolicy.Mru or CachePolicy.Mfu or CachePolicy.Random)
+        {
+            Log.StudyPolicy(_logger, name, options.Policy);
+        }
+        return new CreatedCache(cache, metrics);
+    }
+
+    /// <summary>
+    /// Memory the process may use (physical memory or the container's limit), or 0 when unknown.
+    /// With a GC heap hard limit the GC reports that limit instead, which says nothing about native
+    /// memory, so then there is no check.
+    /// </summary>
+    private static long AvailableMemoryBytes()
+    {
+        if (AppContext.GetData("GCHeapHardLimit") is not null || AppContext.GetData("GCHeapHardLimitPercent") is not null)
+        {
+            return 0;
+        }
+        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+    }
+
+    private sealed record CreatedCache(OffHeapCache Cache, OffHeapCacheMetrics Metrics);
+}

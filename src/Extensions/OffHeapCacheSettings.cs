@@ -1,0 +1,67 @@
+namespace CacheKit.OffHeap.Extensions;
+
+/// <summary>
+/// The bindable settings of one named <see cref="OffHeapCache"/> registered with
+/// <c>services.AddOffHeapCache(...)</c>: the plain values of <see cref="OffHeapCacheOptions"/> (so
+/// they bind from appsettings.json) plus the integration's own switches. The clock comes from the
+/// container's <see cref="TimeProvider"/>; code-only settings (eviction listener) go through
+/// <see cref="OffHeapCacheBuilder.ConfigureCacheOptions"/>.
+/// </summary>
+/// <remarks>Ranges are the engine's (see <see cref="OffHeapCacheOptions"/>); a bad value fails when the
+/// host starts with an <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> whose
+/// message names the setting's configuration key and the limit.</remarks>
+public sealed class OffHeapCacheSettings
+{
+    /// <summary>The exact budget in bytes for every native byte of the cache (pages and index). Required.</summary>
+    public long CapacityBytes { get; set; }
+
+    /// <summary>Optional bound on the number of entries; null = bytes only.</summary>
+    public long? MaxEntries { get; set; }
+
+    /// <summary>The eviction policy; binds from its name, e.g. "WTinyLfu", "S3Fifo", "Lru".</summary>
+    public CachePolicy Policy { get; set; } = CachePolicy.WTinyLfu;
+
+    /// <summary>Time to live of entries stored without one, e.g. "00:05:00"; null = never expire.</summary>
+    public TimeSpan? DefaultTimeToLive { get; set; }
+
+    /// <summary>Number of shards: a power of two in [1, 256], or 0 to let the engine choose.</summary>
+    public int ShardCount { get; set; }
+
+    /// <summary>Longest key accepted, in [1, 65535]. Default 8 KiB.</summary>
+    public int MaxKeyBytes { get; set; } = 8 * 1024;
+
+    /// <summary>Largest value accepted; null = the largest one slab chunk holds.</summary>
+    public int? MaxValueBytes { get; set; }
+
+    /// <summary>Slab page size: a power of two in [64 KiB, 64 MiB], or 0 to let the engine choose.</summary>
+    public int PageSize { get; set; }
+
+    /// <summary>Expected average entry size (header + key + value), used to size the index. Default 256.</summary>
+    public int AverageEntrySizeHint { get; set; } = 256;
+
+    /// <summary>Most live entries one insert may evict before giving up. Default 16.</summary>
+    public int MaxEvictionsPerInsert { get; set; } = 16;
+
+    /// <summary>
+    /// Records the opt-in histogram <c>cachekit.offheap.operation.duration</c> for the operations the
+    /// integration performs (the distributed cache). Off by default: the span API is never timed.
+    /// </summary>
+    public bool EnableLatencyHistogram { get; set; }
+
+    /// <summary>Copies the engine's settings into a fresh <see cref="OffHeapCacheOptions"/>.</summary>
+    /// <param name="timeProvider">The clock of the cache.</param>
+    internal OffHeapCacheOptions ToCacheOptions(TimeProvider timeProvider) => new()
+    {
+        CapacityBytes = CapacityBytes,
+        MaxEntries = MaxEntries,
+        Policy = Policy,
+        DefaultTimeToLive = DefaultTimeToLive,
+        ShardCount = ShardCount,
+        MaxKeyBytes = MaxKeyBytes,
+        MaxValueBytes = MaxValueBytes,
+        PageSize = PageSize,
+        AverageEntrySizeHint = AverageEntrySizeHint,
+        MaxEvictionsPerInsert = MaxEvictionsPerInsert,
+        TimeProvider = timeProvider,
+    };
+}

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Hosting;
+
+namespace CacheKit.OffHeap.Extensions;
+
+/// <summary>
+/// Creates every registered cache when the host starts, so a bad setting stops the start with a
+/// message naming it instead of failing on the first request; logs a summary when the host stops.
+/// </summary>
+internal sealed class OffHeapCacheStartup(OffHeapCacheProvider provider) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (string name in provider.CacheNames)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            provider.GetCache(name);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        provider.LogSummaries();
+        return Task.CompletedTask;
+    }
+}

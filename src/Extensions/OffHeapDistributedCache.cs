@@ -1,0 +1,360 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Caching.Distributed;
+
+namespace CacheKit.OffHeap.Extensions;
+
+/// <summary>
+/// An <see cref="IDistributedCache"/> and <see cref="IBufferDistributedCache"/> over an
+/// <see cref="OffHeapCache"/>: a drop-in for <c>MemoryDistributedCache</c> whose values live outside
+/// the GC heap, and the L2 of HybridCache. Honours <see cref="DistributedCacheEntryOptions"/>:
+/// absolute, relative-to-now and sliding expiration, as MemoryDistributedCache does.
+/// </summary>
+/// <remarks>
+/// <para>Keys are stored as UTF-8. Each value carries a 16-byte header (absolute expiry in UTC ticks,
+/// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
+/// expired entries free their memory without being read. A read of a sliding entry rewrites it with
+/// a fresh time to live (the engine has no in-place touch).</para>
+/// <para>Writes (set, refresh, remove) take one of 64 striped locks by key, so a refresh never
+/// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
+/// that writes the underlying cache should therefore go through this object.</para>
+/// <para>The async methods complete synchronously (the work is a memory copy) and honour cancellation
+/// before they start.</para>
+/// </remarks>
+public sealed class OffHeapDistributedCache : IBufferDistributedCache
+{
+    /// <summary>Bytes of the expiration header in front of each stored value.</summary>
+    public const int HeaderBytes = 16;
+
+    private const int StackKeyBytes = 256;
+    private const int InitialReadBytes = 1024;
+    private const int LockStripes = 64;   // a power of two
+
+    private readonly OffHeapCache _cache;
+    private readonly TimeProvider _time;
+    private readonly OffHeapCacheMetrics? _metrics;
+    private readonly Lock[] _stripes;
+
+    /// <summary>Wraps <paramref name="cache"/>; the caller keeps owning (and disposes) it.</summary>
+    /// <param name="cache">The off-heap cache that stores the entries.</param>
+    /// <param name="timeProvider">The clock; must be the cache's own <see cref="OffHeapCacheOptions.TimeProvider"/> (default <see cref="TimeProvider.System"/>).</param>
+    /// <param name="metrics">Where to record the opt-in latency histogram; null = no timing.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="cache"/> is null.</exception>
+    public OffHeapDistributedCache(OffHeapCache cache, TimeProvider? timeProvider = null, OffHeapCacheMetrics? metrics = null)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        _cache = cache;
+        _time = timeProvider ?? TimeProvider.System;
+        _metrics = metrics is { LatencyHistogramEnabled: true } ? metrics : null;
+        _stripes = new Lock[LockStripes];
+        for (int i = 0; i < _stripes.Length; i++)
+        {
+            _stripes[i] = new Lock();
+        }
+    }
+
+    /// <summary>The largest value (payload) accepted with a short key: the cache's limit less <see cref="HeaderBytes"/>.</summary>
+    public int MaxValueBytes => _cache.MaxValueBytes - HeaderBytes;
+
+    /// <inheritdoc />
+    public byte[]? Get(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        long start = Stopwatch.GetTimestamp();
+        var writer = new ArrayBufferWriter<byte>();
+        byte[]? result = ReadLive(key, writer) ? writer.WrittenSpan.ToArray() : null;
+        _metrics?.RecordDuration("get", start);
+        return result;
+    }
+
+    /// <inheritdoc />
+    public Task<byte[]?> GetAsync(string key, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        return Task.FromResult(Get(key));
+    }
+
+    /// <inheritdoc />
+    public bool TryGet(string key, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(destination);
+        long start = Stopwatch.GetTimestamp();
+        bool hit = ReadLive(key, destination);
+        _metrics?.RecordDuration("get", start);
+        return hit;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> TryGetAsync(string key, IBufferWriter<byte> destination, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(TryGet(key, destination));
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The key (as UTF-8) or the value is longer than the cache accepts; nothing changed.</exception>
+    public void Set(string key, byte[] value, DistributedCacheEntryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Set(key, new ReadOnlySequence<byte>(value), options);
+    }
+
+    /// <inheritdoc />
+    public Task SetAsync(string key, byte[] value, DistributedCacheEntryOptions options, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        Set(key, value, options);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The key (as UTF-8) or the value is longer than the cache accepts; nothing changed.</exception>
+    public void Set(string key, ReadOnlySequence<byte> value, DistributedCacheEntryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(options);
+        if (value.Length > MaxValueBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value.Length,
+                $"value is {value.Length} bytes; the limit is {MaxValueBytes} bytes (the cache's MaxValueBytes less the {HeaderBytes}-byte expiration header).");
+        }
+        long start = Stopwatch.GetTimestamp();
+        long nowTicks = _time.GetUtcNow().UtcTicks;
+        long absolute = AbsoluteExpiryTicks(options, nowTicks);
+        long sliding = options.SlidingExpiration is { } s ? s.Ticks : 0;
+
+        int length = HeaderBytes + (int)value.Length;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            WriteHeader(buffer, absolute, sliding);
+            value.CopyTo(buffer.AsSpan(HeaderBytes));
+            WithKey(key, (this, buffer, length, absolute, sliding, nowTicks), static (keyBytes, state) =>
+            {
+                (OffHeapDistributedCache self, byte[] buf, int len, long abs, long slide, long now) = state;
+                lock (self.StripeOf(keyBytes))
+                {
+                    if (abs != 0 && abs <= now)
+                    {
+                        // Already expired: store nothing and drop the old value, as MemoryDistributedCache does.
+                        self._cache.Remove(keyBytes);
+                        return true;
+                    }
+                    self.Store(keyBytes, buf.AsSpan(0, len), abs, slide, now);
+                    return true;
+                }
+            });
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        _metrics?.RecordDuration("set", start);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SetAsync(string key, ReadOnlySequence<byte> value, DistributedCacheEntryOptions options, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        Set(key, value, options);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public void Refresh(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        long start = Stopwatch.GetTimestamp();
+        var writer = new ArrayBufferWriter<byte>();
+        ReadLive(key, writer);   // a live sliding entry is re-stored with a fresh window by the read itself
+        _metrics?.RecordDuration("refresh", start);
+    }
+
+    /// <inheritdoc />
+    public Task RefreshAsync(string key, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        Refresh(key);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public void Remove(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        long start = Stopwatch.GetTimestamp();
+        WithKey(key, this, static (keyBytes, self) =>
+        {
+            lock (self.StripeOf(keyBytes))
+            {
+                return self._cache.Remove(keyBytes);
+            }
+        });
+        _metrics?.RecordDuration("remove", start);
+    }
+
+    /// <inheritdoc />
+    public Task RemoveAsync(string key, CancellationToken token = default)
+    {
+        token.ThrowIfCancellationRequested();
+        Remove(key);
+        return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// <summary>Appends the live payload of <paramref name="key"/> to <paramref name="destination"/>; renews a sliding entry.</summary>
+    private bool ReadLive(string key, IBufferWriter<byte> destination)
+        => WithKey(key, (this, destination), static (keyBytes, state) => state.Item1.ReadLive(keyBytes, state.destination));
+
+    private bool ReadLive(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBytes);
+        try
+        {
+            if (!ReadRaw(key, ref buffer, out int length))
+            {
+                return false;
+            }
+            (long absolute, long sliding) = ReadHeader(buffer);
+            long now = _time.GetUtcNow().UtcTicks;
+            if (absolute != 0 && absolute <= now)
+            {
+                return false;   // the engine's time to live ends at the same instant; it frees the entry itself
+            }
+            if (sliding != 0)
+            {
+                lock (StripeOf(key))
+                {
+                    // Re-read under the stripe lock: the value to renew is the latest one, never an older copy.
+                    if (!ReadRaw(key, ref buffer, out length))
+                    {
+                        return false;
+                    }
+                    (absolute, sliding) = ReadHeader(buffer);
+                    if (absolute != 0 && absolute <= now)
+                    {
+                        return false;
+                    }
+                    if (sliding != 0)
+                    {
+                        Store(key, buffer.AsSpan(0, length), absolute, sliding, now);
+                    }
+                }
+            }
+            destination.Write(buffer.AsSpan(HeaderBytes, length - HeaderBytes));
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Reads the stored bytes (header included) into <paramref name="buffer"/>, growing it (pooled) as needed.</summary>
+    private bool ReadRaw(ReadOnlySpan<byte> key, ref byte[] buffer, out int length)
+    {
+        while (true)
+        {
+            if (_cache.TryGet(key, buffer, out length))
+            {
+                if (length < HeaderBytes)
+                {
+                    throw new InvalidOperationException(
+                        $"The entry is {length} bytes, shorter than the {HeaderBytes}-byte header: the cache was written around OffHeapDistributedCache.");
+                }
+                return true;
+            }
+            if (length == 0)
+            {
+                return false;   // miss
+            }
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = ArrayPool<byte>.Shared.Rent(length);   // too small: the value's length is known now
+        }
+    }
+
+    /// <summary>Stores header + payload with the engine time to live that ends at the nearer expiry.</summary>
+    private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now)
+    {
+        long ttl = long.MaxValue;
+        if (absolute != 0)
+        {
+            ttl = absolute - now;
+        }
+        if (sliding != 0)
+        {
+            ttl = Math.Min(ttl, sliding);
+        }
+        if (ttl == long.MaxValue)
+        {
+            _cache.Set(key, entry);
+        }
+        else
+        {
+            _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
+        }
+    }
+
+    /// <summary>Absolute expiry in UTC ticks, or 0 for none; relative-to-now wins over absolute, as in MemoryCache.</summary>
+    private static long AbsoluteExpiryTicks(DistributedCacheEntryOptions options, long nowTicks)
+    {
+        if (options.AbsoluteExpirationRelativeToNow is { } relative)
+        {
+            return relative.Ticks > long.MaxValue - nowTicks ? long.MaxValue : nowTicks + relative.Ticks;
+        }
+        if (options.AbsoluteExpiration is { } absolute)
+        {
+            return Math.Max(1, absolute.UtcTicks);
+        }
+        return 0;
+    }
+
+    private static void WriteHeader(Span<byte> buffer, long absolute, long sliding)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(buffer, absolute);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer[8..], sliding);
+    }
+
+    private static (long Absolute, long Sliding) ReadHeader(ReadOnlySpan<byte> buffer)
+        => (BinaryPrimitives.ReadInt64LittleEndian(buffer), BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]));
+
+    private Lock StripeOf(ReadOnlySpan<byte> key)
+    {
+        // FNV-1a over at most the first 64 bytes: cheap, and spreads typical keys ("user:123") over the stripes.
+        uint hash = 2166136261;
+        foreach (byte b in key.Length > 64 ? key[..64] : key)
+        {
+            hash = (hash ^ b) * 16777619;
+        }
+        hash ^= (uint)key.Length * 0x9E3779B9;
+        return _stripes[(hash ^ (hash >> 16)) & (LockStripes - 1)];
+    }
+
+    /// <summary>Runs <paramref name="action"/> over the UTF-8 bytes of <paramref name="key"/> (on the stack when short).</summary>
+    private static bool WithKey<TState>(string key, TState state, KeyAction<TState> action)
+    {
+        int max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        if (max <= StackKeyBytes)
+        {
+            Span<byte> bytes = stackalloc byte[StackKeyBytes];
+            int n = Encoding.UTF8.GetBytes(key, bytes);
+            return action(bytes[..n], state);
+        }
+        byte[] rented = ArrayPool<byte>.Shared.Rent(max);
+        try
+        {
+            int n = Encoding.UTF8.GetBytes(key, rented);
+            return action(rented.AsSpan(0, n), state);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private delegate bool KeyAction<in TState>(ReadOnlySpan<byte> key, TState state);
+}

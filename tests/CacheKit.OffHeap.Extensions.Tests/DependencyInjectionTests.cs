@@ -1,0 +1,164 @@
+using System.Text;
+using CacheKit.OffHeap.Extensions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CacheKit.OffHeap.Extensions.Tests;
+
+public sealed class DependencyInjectionTests
+{
+    private static IConfiguration Json(string json)
+        => new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+
+    private static IHost BuildHost(string json, Action<IServiceCollection>? more = null)
+    {
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddConfiguration(Json(json));
+        builder.Services.AddOffHeapCache(builder.Configuration.GetSection("OffHeapCache"));
+        more?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    [Test]
+    public void The_default_cache_binds_from_appsettings_json()
+    {
+        IConfiguration configuration = Json("""
+            { "OffHeapCache": { "CapacityBytes": 8388608, "Policy": "S3Fifo", "ShardCount": 2, "MaxKeyBytes": 100, "DefaultTimeToLive": "00:01:00" } }
+            """);
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(configuration.GetSection("OffHeapCache"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OffHeapCache cache = provider.GetRequiredService<OffHeapCache>();
+        Assert.That(cache.ShardCount, Is.EqualTo(2));
+        Assert.That(cache.MaxKeyBytes, Is.EqualTo(100));
+        Assert.That(cache.GetStatistics().CapacityBytes, Is.EqualTo(8388608));
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache>(OffHeapCacheServiceCollectionExtensions.DefaultCacheName), Is.SameAs(cache));
+        OffHeapCacheSettings settings = provider.GetRequiredService<IOptionsMonitor<OffHeapCacheSettings>>().Get("Default");
+        Assert.That(settings.Policy, Is.EqualTo(CachePolicy.S3Fifo));
+        Assert.That(settings.DefaultTimeToLive, Is.EqualTo(TimeSpan.FromMinutes(1)));
+    }
+
+    [Test]
+    public void Named_caches_are_distinct_keyed_singletons()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache("sessions", s => { s.CapacityBytes = 2 << 20; s.ShardCount = 1; });
+        services.AddOffHeapCache("pages", s => { s.CapacityBytes = 4 << 20; s.ShardCount = 4; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OffHeapCache sessions = provider.GetRequiredKeyedService<OffHeapCache>("sessions");
+        OffHeapCache pages = provider.GetRequiredKeyedService<OffHeapCache>("pages");
+        Assert.That(sessions, Is.Not.SameAs(pages));
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache>("sessions"), Is.SameAs(sessions));
+        Assert.That(sessions.ShardCount, Is.EqualTo(1));
+        Assert.That(pages.ShardCount, Is.EqualTo(4));
+        var cacheProvider = provider.GetRequiredService<IOffHeapCacheProvider>();
+        Assert.That(cacheProvider.CacheNames, Is.EquivalentTo(new[] { "sessions", "pages" }));
+        Assert.That(cacheProvider.GetCache("pages"), Is.SameAs(pages));
+        Assert.That(provider.GetService<OffHeapCache>(), Is.Null, "no default cache was registered");
+
+        sessions.Set("k"u8, "v"u8);
+        Assert.That(pages.ContainsKey("k"u8), Is.False);
+    }
+
+    [Test]
+    public void An_unknown_name_or_a_second_registration_is_refused()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache("a", s => s.CapacityBytes = 1 << 20);
+        Assert.That(() => services.AddOffHeapCache("a", s => s.CapacityBytes = 1 << 20),
+            Throws.ArgumentException.With.Message.Contains("'a' is already registered"));
+        Assert.That(() => services.AddOffHeapCache(" ", s => { }), Throws.ArgumentException.With.Property("ParamName").EqualTo("name"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.That(() => provider.GetRequiredService<IOffHeapCacheProvider>().GetCache("b"),
+            Throws.ArgumentException.With.Message.Contains("No off-heap cache named 'b'").And.Message.Contains("'a'"));
+    }
+
+    [Test]
+    public async Task A_bad_value_stops_the_host_at_start_naming_the_setting()
+    {
+        using IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 1000 } }""");
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(e!.Message, Does.Contain("OffHeapCache:CapacityBytes").And.Contain("at least"));
+        Assert.That(e.OptionsName, Is.EqualTo("Default"));
+    }
+
+    [TestCase("""{ "OffHeapCache": { "CapacityBytes": 8388608, "ShardCount": 3 } }""", "OffHeapCache:ShardCount")]
+    [TestCase("""{ "OffHeapCache": { "CapacityBytes": 8388608, "MaxKeyBytes": 0 } }""", "OffHeapCache:MaxKeyBytes")]
+    [TestCase("""{ "OffHeapCache": { "CapacityBytes": 8388608, "DefaultTimeToLive": "-00:00:01" } }""", "OffHeapCache:DefaultTimeToLive")]
+    public async Task Range_errors_name_the_configuration_key(string json, string key)
+    {
+        using IHost host = BuildHost(json);
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(e!.Message, Does.Contain(key));
+    }
+
+    [Test]
+    public async Task A_misspelt_key_or_a_wrong_type_fails_at_start_naming_it()
+    {
+        using (IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 8388608, "CapacityByte": 5 } }"""))
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+            Assert.That(e!.Message, Does.Contain("CapacityByte"));
+        }
+        using (IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 8388608, "Policy": "Nope" } }"""))
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+            Assert.That(e!.Message, Does.Contain("OffHeapCache:Policy"));
+        }
+    }
+
+    [Test]
+    public async Task Caches_are_created_at_start_logged_and_disposed_with_the_container()
+    {
+        var logs = new FakeLogCollector();
+        IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 8388608, "Policy": "Mru" } }""",
+            s => s.AddLogging(b => b.AddProvider(new FakeLoggerProvider(logs))));
+        await host.StartAsync();
+        string[] started = logs.GetSnapshot().Select(r => r.Message).ToArray();
+        Assert.That(started, Has.Some.Contains("'Default' started: budget 8388608 bytes, policy Mru"));
+        Assert.That(started, Has.Some.Contains("kept for study"), "a study-only policy is worth a warning");
+
+        OffHeapCache cache = host.Services.GetRequiredService<OffHeapCache>();
+        Span<byte> buffer = stackalloc byte[4];
+        for (int i = 0; i < 1000; i++)
+        {
+            cache.Set("k"u8, "v"u8);
+            cache.TryGet("k"u8, buffer, out _);
+        }
+        Assert.That(logs.Count, Is.EqualTo(started.Length), "nothing is logged per operation");
+
+        await host.StopAsync();
+        Assert.That(logs.LatestRecord.Message, Does.Contain("1000 hits"));
+        host.Dispose();
+        Assert.That(() => cache.Set("k"u8, "v"u8), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => host.Services.GetRequiredService<IOffHeapCacheProvider>().GetCache("Default"), Throws.TypeOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public void The_container_clock_drives_time_to_live_and_code_can_add_a_listener()
+    {
+        var time = new FakeTimeProvider();
+        var evicted = new List<string>();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddOffHeapCache(s => { s.CapacityBytes = 1 << 20; s.ShardCount = 1; s.MaxEntries = 1; s.DefaultTimeToLive = TimeSpan.FromSeconds(30); })
+            .ConfigureCacheOptions(o => o.EvictionListener = (key, reason) => evicted.Add($"{Encoding.UTF8.GetString(key)}:{reason}"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+        OffHeapCache cache = provider.GetRequiredService<OffHeapCache>();
+
+        cache.Set("a"u8, "1"u8);
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.That(cache.ContainsKey("a"u8), Is.True);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.That(cache.ContainsKey("a"u8), Is.False);
+        cache.Set("b"u8, "2"u8);
+        Assert.That(evicted, Is.EqualTo(new[] { "a:Expired" }));
+    }
+}

@@ -1,0 +1,378 @@
+using System.Buffers;
+using CacheKit.OffHeap.Extensions;
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Internal;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CacheKit.OffHeap.Extensions.Tests;
+
+/// <summary>
+/// The same scenarios against MemoryDistributedCache (the reference) and OffHeapDistributedCache, both
+/// on one fake clock; every expectation written here holds for both.
+/// </summary>
+[TestFixture("memory")]
+[TestFixture("offheap")]
+public sealed class DistributedCacheTests(string implementation)
+{
+    private FakeTimeProvider _time = null!;
+    private IDistributedCache _cache = null!;
+    private IDisposable? _owned;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        (_cache, _owned) = Create(implementation, _time);
+    }
+
+    [TearDown]
+    public void TearDown() => _owned?.Dispose();
+
+    internal static (IDistributedCache Cache, IDisposable Owner) Create(string implementation, FakeTimeProvider time)
+    {
+        if (implementation == "memory")
+        {
+            var memory = new MemoryDistributedCache(Options.Create(new MemoryDistributedCacheOptions { Clock = new FakeClock(time) }));
+            return (memory, new NoOp());
+        }
+        var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 2, TimeProvider = time });
+        return (new OffHeapDistributedCache(cache, time), cache);
+    }
+
+    private static DistributedCacheEntryOptions Relative(int seconds) => new() { AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(seconds) };
+
+    private static DistributedCacheEntryOptions Sliding(int seconds) => new() { SlidingExpiration = TimeSpan.FromSeconds(seconds) };
+
+    private void Advance(double seconds) => _time.Advance(TimeSpan.FromSeconds(seconds));
+
+    [Test]
+    public void Set_get_overwrite_remove()
+    {
+        Assert.That(_cache.Get("k"), Is.Null);
+        _cache.Set("k", [1, 2, 3], new DistributedCacheEntryOptions());
+        Assert.That(_cache.Get("k"), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        _cache.Set("k", [9], new DistributedCacheEntryOptions());
+        Assert.That(_cache.Get("k"), Is.EqualTo(new byte[] { 9 }));
+        _cache.Set("empty", [], new DistributedCacheEntryOptions());
+        Assert.That(_cache.Get("empty"), Is.EqualTo(Array.Empty<byte>()));
+        _cache.Remove("k");
+        Assert.That(_cache.Get("k"), Is.Null);
+        _cache.Remove("never-there");
+    }
+
+    [Test]
+    public void Without_options_entries_do_not_expire()
+    {
+        _cache.Set("k", [1], new DistributedCacheEntryOptions());
+        Advance(TimeSpan.FromDays(3650).TotalSeconds);
+        Assert.That(_cache.Get("k"), Is.EqualTo(new byte[] { 1 }));
+    }
+
+    [Test]
+    public void Relative_expiration()
+    {
+        _cache.Set("k", [1], Relative(10));
+        Advance(9.5);
+        Assert.That(_cache.Get("k"), Is.Not.Null);
+        Advance(1);
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Absolute_expiration()
+    {
+        _cache.Set("k", [1], new DistributedCacheEntryOptions { AbsoluteExpiration = _time.GetUtcNow().AddSeconds(10) });
+        Advance(9.5);
+        Assert.That(_cache.Get("k"), Is.Not.Null);
+        Advance(1);
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Absolute_expiration_in_the_past_stores_nothing_and_drops_the_old_value()
+    {
+        _cache.Set("k", [1], new DistributedCacheEntryOptions());
+        _cache.Set("k", [2], new DistributedCacheEntryOptions { AbsoluteExpiration = _time.GetUtcNow().AddSeconds(-1) });
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Relative_wins_over_absolute()
+    {
+        _cache.Set("k", [1], new DistributedCacheEntryOptions
+        {
+            AbsoluteExpiration = _time.GetUtcNow().AddSeconds(100),
+            AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(5),
+        });
+        Advance(5.5);
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Sliding_expiration_is_renewed_by_each_read()
+    {
+        _cache.Set("k", [1], Sliding(10));
+        for (int i = 0; i < 5; i++)
+        {
+            Advance(7);
+            Assert.That(_cache.Get("k"), Is.EqualTo(new byte[] { 1 }), $"read {i}");
+        }
+        Advance(10.5);
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Refresh_renews_a_sliding_entry()
+    {
+        _cache.Set("k", [1], Sliding(10));
+        Advance(7);
+        _cache.Refresh("k");
+        Advance(7);
+        _cache.Refresh("k");
+        Advance(7);
+        Assert.That(_cache.Get("k"), Is.EqualTo(new byte[] { 1 }));
+        _cache.Refresh("absent");
+        Assert.That(_cache.Get("absent"), Is.Null);
+    }
+
+    [Test]
+    public void Sliding_never_outlives_the_absolute_expiration()
+    {
+        _cache.Set("k", [1], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromSeconds(10), AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(15) });
+        Advance(6);
+        Assert.That(_cache.Get("k"), Is.Not.Null);
+        Advance(6);
+        Assert.That(_cache.Get("k"), Is.Not.Null);
+        Advance(3.5);   // 15.5 s after the set: within the sliding window, past the absolute one
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public void Refresh_does_not_extend_an_absolute_expiration()
+    {
+        _cache.Set("k", [1], Relative(10));
+        Advance(6);
+        _cache.Refresh("k");
+        Advance(6);
+        Assert.That(_cache.Get("k"), Is.Null);
+    }
+
+    [Test]
+    public async Task Async_methods_behave_like_the_sync_ones()
+    {
+        await _cache.SetAsync("k", [4, 5], Sliding(10));
+        Advance(7);
+        await _cache.RefreshAsync("k");
+        Advance(7);
+        Assert.That(await _cache.GetAsync("k"), Is.EqualTo(new byte[] { 4, 5 }));
+        await _cache.RemoveAsync("k");
+        Assert.That(await _cache.GetAsync("k"), Is.Null);
+        if (implementation == "offheap")
+        {
+            // MemoryDistributedCache ignores the token; ours checks it before starting.
+            using var cancelled = new CancellationTokenSource();
+            await cancelled.CancelAsync();
+            Assert.That(async () => await _cache.GetAsync("k", cancelled.Token), Throws.InstanceOf<OperationCanceledException>());
+        }
+    }
+
+    [Test]
+    public void Null_arguments_are_refused()
+    {
+        Assert.That(() => _cache.Get(null!), Throws.ArgumentNullException);
+        Assert.That(() => _cache.Set(null!, [1], new DistributedCacheEntryOptions()), Throws.ArgumentNullException);
+        Assert.That(() => _cache.Set("k", null!, new DistributedCacheEntryOptions()), Throws.ArgumentNullException);
+        Assert.That(() => _cache.Remove(null!), Throws.ArgumentNullException);
+        Assert.That(() => _cache.Refresh(null!), Throws.ArgumentNullException);
+    }
+
+    [Test]
+    public void Long_and_non_ascii_keys_round_trip()
+    {
+        string longKey = new('é', 400);   // 800 UTF-8 bytes: past the stack buffer
+        _cache.Set(longKey, [7], new DistributedCacheEntryOptions());
+        _cache.Set("clé-ü-日本", [8], new DistributedCacheEntryOptions());
+        Assert.That(_cache.Get(longKey), Is.EqualTo(new byte[] { 7 }));
+        Assert.That(_cache.Get("clé-ü-日本"), Is.EqualTo(new byte[] { 8 }));
+        Assert.That(_cache.Get(new string('é', 399)), Is.Null);
+    }
+
+    private sealed class FakeClock(TimeProvider time) : ISystemClock
+    {
+        public DateTimeOffset UtcNow => time.GetUtcNow();
+    }
+
+    private sealed class NoOp : IDisposable
+    {
+        public void Dispose()
+        {
+        }
+    }
+}
+
+/// <summary>What only the off-heap implementation has (buffer API, limits, header), and the differential run.</summary>
+public sealed class OffHeapDistributedCacheTests
+{
+    private FakeTimeProvider _time = null!;
+
+    [Test]
+    public void Buffer_api_reads_and_writes_sequences()
+    {
+        var time = new FakeTimeProvider();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, TimeProvider = time });
+        IBufferDistributedCache buffers = new OffHeapDistributedCache(cache, time);   // MemoryDistributedCache does not implement it
+        byte[] big = Enumerable.Range(0, 5000).Select(i => (byte)i).ToArray();   // past the first read buffer
+        buffers.Set("big", new ReadOnlySequence<byte>(big), new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromSeconds(10) });
+        var writer = new ArrayBufferWriter<byte>();
+        Assert.That(buffers.TryGet("big", writer), Is.True);
+        Assert.That(writer.WrittenSpan.ToArray(), Is.EqualTo(big));
+        Assert.That(buffers.TryGet("nope", writer), Is.False);
+        Assert.That(writer.WrittenCount, Is.EqualTo(big.Length), "a miss writes nothing");
+        time.Advance(TimeSpan.FromSeconds(11));
+        Assert.That(buffers.TryGet("big", new ArrayBufferWriter<byte>()), Is.False);
+    }
+
+    /// <summary>
+    /// A random mix of sets (every kind of expiration), gets, refreshes, removes and clock steps, run on
+    /// both caches in lock step: every read must agree. Steps are whole seconds + 7 ms and options whole
+    /// seconds, so no check lands exactly on an expiry instant (where "expired at" conventions differ).
+    /// </summary>
+    [Test]
+    public void Random_operations_agree_with_MemoryDistributedCache([Values(1, 2, 3)] int seed)
+    {
+        var random = new Random(seed);
+        _time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        (IDistributedCache reference, IDisposable referenceOwner) = DistributedCacheTests.Create("memory", _time);
+        (IDistributedCache ours, IDisposable oursOwner) = DistributedCacheTests.Create("offheap", _time);
+        using (referenceOwner)
+        using (oursOwner)
+        {
+            for (int step = 0; step < 3000; step++)
+            {
+                string key = "key" + random.Next(20);
+                int op = random.Next(10);
+                if (op < 3)
+                {
+                    byte[] value = new byte[random.Next(0, 64)];
+                    random.NextBytes(value);
+                    DistributedCacheEntryOptions options = RandomOptions(random);
+                    reference.Set(key, value, options);
+                    ours.Set(key, value, options);
+                }
+                else if (op < 7)
+                {
+                    Assert.That(ours.Get(key), Is.EqualTo(reference.Get(key)), $"step {step}: get {key}");
+                }
+                else if (op == 7)
+                {
+                    reference.Refresh(key);
+                    ours.Refresh(key);
+                }
+                else if (op == 8)
+                {
+                    reference.Remove(key);
+                    ours.Remove(key);
+                }
+                else
+                {
+                    _time.Advance(TimeSpan.FromMilliseconds(random.Next(0, 8) * 1000 + 7));
+                }
+            }
+        }
+    }
+
+    private DistributedCacheEntryOptions RandomOptions(Random random)
+    {
+        var options = new DistributedCacheEntryOptions();
+        switch (random.Next(5))
+        {
+            case 0:
+                break;
+            case 1:
+                options.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(random.Next(1, 30));
+                break;
+            case 2:
+                options.AbsoluteExpiration = _time.GetUtcNow().AddSeconds(random.Next(-5, 30));
+                break;
+            case 3:
+                options.SlidingExpiration = TimeSpan.FromSeconds(random.Next(1, 15));
+                break;
+            default:
+                options.SlidingExpiration = TimeSpan.FromSeconds(random.Next(1, 15));
+                options.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(random.Next(1, 40));
+                break;
+        }
+        return options;
+    }
+
+    [Test]
+    public void Too_large_values_and_keys_are_refused_and_nothing_changes()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxKeyBytes = 16, MaxValueBytes = 1000 });
+        var distributed = new OffHeapDistributedCache(cache);
+        Assert.That(distributed.MaxValueBytes, Is.EqualTo(1000 - OffHeapDistributedCache.HeaderBytes));
+        distributed.Set("k", [1], new DistributedCacheEntryOptions());
+
+        Assert.That(() => distributed.Set("k", new byte[distributed.MaxValueBytes + 1], new DistributedCacheEntryOptions()),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("value").And.Message.Contains("limit is 984"));
+        Assert.That(() => distributed.Set(new string('x', 17), [1], new DistributedCacheEntryOptions()),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"));
+        Assert.That(distributed.Get("k"), Is.EqualTo(new byte[] { 1 }));
+        distributed.Set("k", new byte[distributed.MaxValueBytes], new DistributedCacheEntryOptions());
+        Assert.That(distributed.Get("k")!.Length, Is.EqualTo(distributed.MaxValueBytes));
+    }
+
+    [Test]
+    public void The_engine_frees_expired_entries_without_a_read()
+    {
+        var time = new FakeTimeProvider();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, TimeProvider = time });
+        var distributed = new OffHeapDistributedCache(cache, time);
+        distributed.Set("a", [1], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromSeconds(5) });
+        time.Advance(TimeSpan.FromSeconds(6));
+        distributed.Set("b", [2], new DistributedCacheEntryOptions());   // at the entry bound: reclaims the expired "a"
+        Assert.That(cache.GetStatistics().Expirations, Is.EqualTo(1));
+        Assert.That(cache.GetStatistics().Rejections, Is.Zero);
+    }
+
+    [Test]
+    public void A_value_written_around_it_is_reported_not_misread()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        cache.Set("raw"u8, "short"u8);
+        Assert.That(() => distributed.Get("raw"), Throws.InvalidOperationException.With.Message.Contains("16-byte header"));
+    }
+
+    [Test]
+    public void Concurrent_refreshes_never_resurrect_a_replaced_value()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        var sliding = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(5) };
+        distributed.Set("k", BitConverter.GetBytes(0), sliding);
+        int last = 0;
+        using var stop = new CancellationTokenSource();
+        Task reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                int before = Volatile.Read(ref last);
+                distributed.Refresh("k");
+                byte[]? seen = distributed.Get("k");
+                Assert.That(seen, Is.Not.Null);
+                Assert.That(BitConverter.ToInt32(seen!), Is.GreaterThanOrEqualTo(before), "a refresh brought back an older value");
+            }
+        });
+        for (int i = 1; i <= 5000; i++)
+        {
+            distributed.Set("k", BitConverter.GetBytes(i), sliding);
+            Volatile.Write(ref last, i);
+        }
+        stop.Cancel();
+        reader.Wait();
+        Assert.That(BitConverter.ToInt32(distributed.Get("k")!), Is.EqualTo(5000));
+    }
+}
