@@ -327,6 +327,12 @@ internal sealed class DifferentialRunner
             {
                 bool live = Live(op.Key, out byte[] current);
                 Count(live);
+                if (!live)
+                {
+                    // Engine semantics since 08775b2: the flight's leader looks the key up again before running the
+                    // factory, and that re-check counts as a second miss (reported: an uncounted re-check would be exact).
+                    Count(false);
+                }
                 byte[] produced = Keys.Value(op.Key, ++_version, length);
                 var writer = new ArrayBufferWriter<byte>();
                 bool fromCache = cache.GetOrAdd(key, produced, static (_, v, w) => w.Write(v), writer);
