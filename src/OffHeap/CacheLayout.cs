@@ -122,20 +122,32 @@ internal readonly record struct CacheLayout(
             throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte header - MaxKeyBytes {o.MaxKeyBytes}).");
         }
 
+        if (o.MaxEntries is long fewEntries && fewEntries < shards)
+        {
+            // Contradictory options: the bound is split over the shards, and a policy needs room for one entry.
+            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), fewEntries, $"MaxEntries ({fewEntries}) must be at least ShardCount ({shards}): the bound is split over the shards and each holds at least one entry.");
+        }
+
         long slotsPerShard;
         if (o.MaxEntries is long maxEntries)
         {
-            long entriesPerShard = (maxEntries + shards - 1) / shards;
-            slotsPerShard = entriesPerShard * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
+            // Overflow-safe: a MaxEntries near long.MaxValue must be rejected below, not wrap into a tiny index.
+            long entriesPerShard = (maxEntries / shards) + (maxEntries % shards == 0 ? 0 : 1);
+            slotsPerShard = entriesPerShard > long.MaxValue / SlotsPerEntryNumerator
+                ? long.MaxValue
+                : entriesPerShard * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
         }
         else
         {
             slotsPerShard = o.CapacityBytes / shards / o.AverageEntrySizeHint * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
         }
-        long buckets = Math.Max(8, (slotsPerShard + IndexBucket.SlotCount - 1) / IndexBucket.SlotCount);
+        long buckets = Math.Max(8, (slotsPerShard / IndexBucket.SlotCount) + (slotsPerShard % IndexBucket.SlotCount == 0 ? 0 : 1));
         if (buckets > int.MaxValue / IndexBucket.SlotCount)
         {
-            throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
+            // Name the option that sized the index: MaxEntries when set, else CapacityBytes (with the entry size hint).
+            throw o.MaxEntries is null
+                ? new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower CapacityBytes, or raise AverageEntrySizeHint or ShardCount).")
+                : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
         }
 
         var layout = new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);

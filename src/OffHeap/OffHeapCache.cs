@@ -56,7 +56,12 @@ public sealed partial class OffHeapCache : IDisposable
         _seed = options.HashSeed ?? BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
         _shardShift = 8 - BitOperations.Log2((uint)layout.ShardCount);
 
-        _pool = new SlabPool(new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize });
+        var slabOptions = new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize };
+        if (options.PoisonFreedMemory is bool poison)
+        {
+            slabOptions.PoisonFreedMemory = poison;
+        }
+        _pool = new SlabPool(slabOptions);
         try
         {
             _shards = new Shard[layout.ShardCount];
@@ -360,6 +365,12 @@ public sealed partial class OffHeapCache : IDisposable
     }
 
     internal IReadOnlyList<Shard> Shards => _shards;
+
+    /// <summary>Largest probe distance any insert has used, over all shards (0..<see cref="Shard.ProbeBuckets"/> - 1).</summary>
+    internal int LongestProbe => _shards.Max(static s => s.LongestProbe);
+
+    /// <summary>Inserts that found their probe window full (one window entry removed), over all shards.</summary>
+    internal long FullWindowEvictions => _shards.Sum(static s => s.FullWindowEvictions);
 
     internal SlabPool Pool => _pool;
 

@@ -64,4 +64,7 @@ public sealed class OffHeapCacheOptions
 
     /// <summary>Hash seed for tests that need a reproducible layout; null (default) = random per instance.</summary>
     internal long? HashSeed { get; set; }
+
+    /// <summary>Test mode: poison freed chunks and recycled pages (see the slab's PoisonFreedMemory); null = the slab's default (CACHEKIT_POISON).</summary>
+    internal bool? PoisonFreedMemory { get; set; }
 }

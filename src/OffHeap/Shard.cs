@@ -75,6 +75,8 @@ internal sealed unsafe class Shard
     private long _payloadBytes;   // == sum of key + value lengths of published entries
     private long _ttlCount;       // == published entries with ExpiresAt != 0
     private uint _expiryHand;     // next bucket the expiry scan examines
+    private int _longestProbe;    // largest ProbeDistance any insert used (0..ProbeBuckets - 1); never lowered
+    private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
 
     public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
         EvictionListener? listener, long seed, int maxEvictionsPerInsert)
@@ -103,6 +105,12 @@ internal sealed unsafe class Shard
     public long Count => Volatile.Read(ref _count);
     public long PayloadBytes => Volatile.Read(ref _payloadBytes);
     public IEvictionPolicy Policy => _policy;
+
+    /// <summary>Largest probe distance (buckets past the home bucket) any insert has used; bounded by <see cref="ProbeBuckets"/> - 1.</summary>
+    public int LongestProbe => Volatile.Read(ref _longestProbe);
+
+    /// <summary>Inserts that found their whole probe window full, so one entry of the window was evicted (colliding keys).</summary>
+    public long FullWindowEvictions => Volatile.Read(ref _fullWindowEvictions);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint HomeBucket(ulong hash) => (uint)(((ulong)(uint)hash * _bucketCount) >> 32);
@@ -507,12 +515,17 @@ internal sealed unsafe class Shard
                         // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                         Volatile.Write(ref passed->Overflow, passed->Overflow + 1);
                     }
+                    if ((int)d > _longestProbe)
+                    {
+                        _longestProbe = (int)d;
+                    }
                     return (int)(Wrap(home + d) * IndexBucket.SlotCount) + s;
                 }
             }
 
             // The window is full (rare at the load the index is sized for): free one of its slots,
             // an expired entry if there is one, else a slot of the home bucket chosen by the hash.
+            _fullWindowEvictions++;
             int victim = FindExpiredInWindowUnsynchronized(home);
             if (victim >= 0)
             {

@@ -36,6 +36,9 @@ public sealed unsafe class SlabArena
 {
     private const int None = SlabPool.None;
 
+    /// <summary>The byte freed memory is filled with in poison mode (<see cref="SlabOptions.PoisonFreedMemory"/>).</summary>
+    internal const byte PoisonByte = 0xDB;
+
     // Demand counters are halved each time a quarter of the held page bytes has been allocated: they weigh
     // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
     private const int DemandWindowDivisor = 4;
@@ -49,6 +52,7 @@ public sealed unsafe class SlabArena
     private readonly int _pageSize;
     private readonly int _maxPages;
     private readonly int _maxChunkSize;
+    private readonly bool _poison;   // SlabOptions.PoisonFreedMemory (test mode)
 
     // Per-class state (see ClassState for each field's invariant).
     private readonly ClassState[] _cls;
@@ -83,6 +87,7 @@ public sealed unsafe class SlabArena
         _pageSize = pool.PageSize;
         _maxPages = pool.MaxPages;
         _maxChunkSize = _classes.MaxChunkSize;
+        _poison = pool.PoisonFreedMemory;
         int count = _classes.Count;
         _cls = new ClassState[count];
         for (int c = 0; c < count; c++)
@@ -153,6 +158,10 @@ public sealed unsafe class SlabArena
             _pagesHeld++;
             _demandWindowBytes = DemandWindowFor(_pagesHeld);
             LinkFirst(2 * c, page);
+            if (_poison)
+            {
+                Poison(page, 0, _pageSize);
+            }
         }
 
         ref PageState ps = ref _pages[page];
@@ -178,6 +187,11 @@ public sealed unsafe class SlabArena
         }
 
         Debug.Assert((bits[index >> 6] & (1UL << index)) == 0, "a free chunk is not live");
+        if (_poison)
+        {
+            CheckPoison(page, index * chunk, chunk);
+        }
+
         bits[index >> 6] |= 1UL << index;
         if (++ps.Live == cls.Capacity)
         {
@@ -227,6 +241,11 @@ public sealed unsafe class SlabArena
         // which is allocated (pool not disposed) and held by this arena.
         *(int*)((byte*)_pageBase[page] + ((long)index * cls.ChunkSize)) = ps.FreeHead;
         ps.FreeHead = index + 1;
+        if (_poison)
+        {
+            Poison(page, (index * cls.ChunkSize) + sizeof(int), cls.ChunkSize - sizeof(int));
+        }
+
         int live = --ps.Live;
         cls.Live--;
 
@@ -581,7 +600,37 @@ public sealed unsafe class SlabArena
         _cls[c].Pages--;
         _pagesHeld--;
         _demandWindowBytes = DemandWindowFor(_pagesHeld);
+        if (_poison)
+        {
+            Poison(page, 0, _pageSize);
+        }
+
         _pool.ReleasePage(page);
+    }
+
+    /// <summary>Poison mode: fills [offset, offset + length) of a page this arena holds with <see cref="PoisonByte"/>.</summary>
+    private void Poison(int page, int offset, int length)
+    {
+        Debug.Assert(offset >= 0 && length >= 0 && offset + length <= _pageSize, "poisoned range inside the page");
+        // SAFETY: the range lies inside the page (asserted; callers pass chunk bounds or the whole page), which is
+        // allocated and held by this arena (single owner, pool not disposed).
+        new Span<byte>((byte*)_pageBase[page] + offset, length).Fill(PoisonByte);
+    }
+
+    /// <summary>
+    /// Poison mode: the chunk about to be handed out must still hold the poison (after the free-list link, which
+    /// is the only thing the allocator writes into a free chunk); anything else was written after Free.
+    /// </summary>
+    private void CheckPoison(int page, int offset, int chunk)
+    {
+        // SAFETY: [offset + 4, offset + chunk) is the chunk minus its link, inside the page this arena holds.
+        var body = new ReadOnlySpan<byte>((byte*)_pageBase[page] + offset + sizeof(int), chunk - sizeof(int));
+        int bad = body.IndexOfAnyExcept(PoisonByte);
+        if (bad >= 0)
+        {
+            throw new InvalidOperationException(
+                $"Poison check: byte {bad + sizeof(int)} of the {chunk}-byte chunk at offset {offset} of page {page} was written after the chunk was freed.");
+        }
     }
 
     private void LinkFirst(int list, int page)

@@ -63,6 +63,14 @@ public sealed unsafe class SlabPool : IDisposable
     private readonly List<SlabArena> _arenas = [];
     private volatile bool _disposed;
 
+    /// <summary>
+    /// Fault-injection hook for tests: when set, asked before every native allocation (a page or a block)
+    /// with its size; false makes that allocation fail as the system allocator does, with
+    /// <see cref="OutOfMemoryException"/>. Null by default: one static read per page or block allocation,
+    /// nothing on the chunk paths.
+    /// </summary>
+    internal static volatile Func<nuint, bool>? AllocationHook;
+
     /// <summary>Creates a pool; allocates no native memory until pages or blocks are asked for.</summary>
     /// <exception cref="ArgumentNullException">options is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">
@@ -79,6 +87,7 @@ public sealed unsafe class SlabPool : IDisposable
                 $"BudgetBytes must be at least one page ({options.PageSize} bytes, the PageSize).");
         }
 
+        PoisonFreedMemory = options.PoisonFreedMemory;
         _budgetBytes = options.BudgetBytes;
         _pageSize = options.PageSize;
         Classes = options.SizeClasses is null
@@ -123,6 +132,9 @@ public sealed unsafe class SlabPool : IDisposable
 
     internal bool IsDisposed => _disposed;
 
+    /// <summary>Whether freed chunks and recycled pages are poisoned (<see cref="SlabOptions.PoisonFreedMemory"/>).</summary>
+    internal bool PoisonFreedMemory { get; }
+
     internal int BitmapWords => _bitmapWords;
 
     /// <summary>
@@ -154,7 +166,7 @@ public sealed unsafe class SlabPool : IDisposable
             void* p = null;
             try
             {
-                p = NativeMemory.AlignedAlloc(bytes, Alignment);
+                p = AllocateNative(bytes);
                 // SAFETY: p was just allocated with exactly `bytes` bytes.
                 NativeMemory.Clear(p, bytes);
                 _blocks.Add((nint)p, bytes);
@@ -300,7 +312,7 @@ public sealed unsafe class SlabPool : IDisposable
                 try
                 {
                     Pages[page].Bitmap ??= new ulong[_bitmapWords];
-                    memory = NativeMemory.AlignedAlloc((nuint)_pageSize, Alignment);
+                    memory = AllocateNative((nuint)_pageSize);
                 }
                 catch
                 {
@@ -348,6 +360,18 @@ public sealed unsafe class SlabPool : IDisposable
             Pages[pageId].Next = None;
             _freeStack[_freeCount++] = pageId;
         }
+    }
+
+    /// <summary>The one place native memory is asked of the system (so <see cref="AllocationHook"/> sees every request).</summary>
+    private static void* AllocateNative(nuint bytes)
+    {
+        Func<nuint, bool>? hook = AllocationHook;
+        if (hook is not null && !hook(bytes))
+        {
+            throw new OutOfMemoryException($"Native allocation of {bytes} bytes refused by SlabPool.AllocationHook (fault injection).");
+        }
+
+        return NativeMemory.AlignedAlloc(bytes, Alignment);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -155,6 +155,10 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     private ReadOnlySpan<byte> SerializeKey(TKey key)
     {
+        if (key is null)
+        {
+            ThrowKeyNull();   // not the serializer's "value": every public member calls its parameter "key"
+        }
         ArrayBufferWriter<byte> buffer = t_keyBuffer ??= new ArrayBufferWriter<byte>(256);
         buffer.ResetWrittenCount();
         _keys.Serialize(key, buffer);
@@ -167,6 +171,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         _values.Serialize(value, buffer);
         return buffer.WrittenSpan;
     }
+
+    [DoesNotReturn]
+    private static void ThrowKeyNull() => throw new ArgumentNullException("key");
 
     private static ArrayBufferWriter<byte> ValueBuffer()
     {

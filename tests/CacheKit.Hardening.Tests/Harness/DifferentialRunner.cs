@@ -1,0 +1,543 @@
+using System.Buffers;
+using CacheKit.OffHeap;
+
+namespace CacheKit.Hardening.Harness;
+
+/// <summary>A cache configuration for the differential harness and the fuzzer.</summary>
+internal sealed record DiffConfig(
+    string Name,
+    CachePolicy Policy,
+    long Capacity,
+    int PageSize,
+    int Shards,
+    long? MaxEntries,
+    int KeySpace,
+    int MaxKeyPad,
+    int MaxValue,
+    bool Roomy,
+    bool Poison = false,
+    long HashSeed = 12345,
+    int? PlantedForgetRemoveOfKey = null,
+    int FaultPercent = 0)
+{
+    public OffHeapCacheOptions Options(TimeProvider clock, EvictionListener listener) => new()
+    {
+        CapacityBytes = Capacity,
+        PageSize = PageSize,
+        ShardCount = Shards,
+        MaxEntries = MaxEntries,
+        MaxKeyBytes = 4 + MaxKeyPad,
+        Policy = Policy,
+        TimeProvider = clock,
+        EvictionListener = listener,
+        HashSeed = HashSeed,
+        PoisonFreedMemory = Poison,
+    };
+
+    public override string ToString() => $"{Name}/{Policy}";
+}
+
+/// <summary>The first disagreement between the cache and the model.</summary>
+/// <param name="Step">Index of the operation after which it showed.</param>
+/// <param name="Kind">Its category (shrinking keeps failures of the same category).</param>
+/// <param name="Message">What disagreed.</param>
+internal sealed record Failure(int Step, string Kind, string Message)
+{
+    public override string ToString() => $"step {Step}: [{Kind}] {Message}";
+}
+
+/// <summary>
+/// Runs an operation list against an <see cref="OffHeapCache"/> and a plain dictionary model side by side and
+/// returns the first disagreement (null if none). The eviction listener tells the model every entry the cache
+/// drops, so the model is exact: a live model key must hit with exactly its last value, every other key must
+/// miss; counts, payload bytes, hits, misses, evictions and expirations must agree; native bytes never exceed the
+/// budget; with MaxEntries the count never exceeds it; invariants hold (every <c>validateEvery</c> steps).
+/// </summary>
+internal sealed class DifferentialRunner
+{
+    private readonly DiffConfig _config;
+    private readonly TestClock _clock = new();
+    private readonly Dictionary<int, (byte[] Value, long ExpiresAt)> _model = [];
+    private readonly Dictionary<int, byte[]> _keys = [];
+    private long _listenedEvictions, _listenedExpirations, _expectedHits, _expectedMisses;
+    private bool _lenientListener;
+    private string? _listenerError;
+    private int _version;
+
+    /// <summary>Totals over every run of this process (reported by the tests).</summary>
+    public static long OperationsRun;
+
+    /// <summary>Native allocations failed on purpose (FaultPercent), over every run of this process.</summary>
+    public static long FaultsInjected;
+
+    /// <summary>Operations that surfaced an injected allocation failure as OutOfMemoryException.</summary>
+    public static long FaultsSurfaced;
+
+    private DifferentialRunner(DiffConfig config) => _config = config;
+
+    public static Failure? Run(DiffConfig config, IReadOnlyList<Op> ops, int validateEvery = 64)
+        => new DifferentialRunner(config).Execute(ops, validateEvery);
+
+    /// <summary>
+    /// Delta debugging: removes chunks of operations (halves, then smaller) while the run still fails with the
+    /// same kind of failure, and trims after the failing step. At most <paramref name="maxRuns"/> replays.
+    /// </summary>
+    public static (List<Op> Ops, Failure Failure) Shrink(DiffConfig config, IReadOnlyList<Op> ops, Failure failure,
+        int validateEvery = 1, int maxRuns = 400)
+    {
+        var current = ops.Take(failure.Step + 1).ToList();
+        Failure best = Run(config, current, validateEvery) ?? failure;
+        int runs = 1;
+        for (int chunk = Math.Max(1, current.Count / 2); chunk >= 1 && runs < maxRuns; chunk /= 2)
+        {
+            bool removed = true;
+            while (removed && runs < maxRuns)
+            {
+                removed = false;
+                for (int start = 0; start < current.Count && runs < maxRuns; start += chunk)
+                {
+                    var candidate = new List<Op>(current);
+                    candidate.RemoveRange(start, Math.Min(chunk, candidate.Count - start));
+                    Failure? f = Run(config, candidate, validateEvery);
+                    runs++;
+                    if (f is not null && f.Kind == best.Kind)
+                    {
+                        current = candidate.Take(f.Step + 1).ToList();
+                        best = f;
+                        removed = true;
+                    }
+                }
+            }
+            if (chunk == 1)
+            {
+                break;
+            }
+        }
+        return (current, best);
+    }
+
+    private byte[] KeyOf(int id)
+    {
+        if (!_keys.TryGetValue(id, out byte[]? key))
+        {
+            key = Keys.Of(id, _config.MaxKeyPad);
+            _keys[id] = key;
+        }
+        return key;
+    }
+
+    private bool Live(int id, out byte[] value)
+    {
+        if (_model.TryGetValue(id, out var e) && (e.ExpiresAt == 0 || _clock.GetTimestamp() < e.ExpiresAt))
+        {
+            value = e.Value;
+            return true;
+        }
+        value = [];
+        return false;
+    }
+
+    private void OnEvicted(ReadOnlySpan<byte> key, EvictionReason reason)
+    {
+        int id = Keys.IdOf(key);
+        if (!_model.TryGetValue(id, out var entry))
+        {
+            if (!_lenientListener)
+            {
+                _listenerError ??= $"listener reported k{id} ({reason}), which the model does not hold";
+            }
+        }
+        else if (reason == EvictionReason.Expired && !(entry.ExpiresAt != 0 && _clock.GetTimestamp() >= entry.ExpiresAt))
+        {
+            _listenerError ??= $"listener reported k{id} expired but it expires at {entry.ExpiresAt} (now {_clock.GetTimestamp()})";
+        }
+        if (reason == EvictionReason.Expired)
+        {
+            _listenedExpirations++;
+        }
+        else
+        {
+            _listenedEvictions++;
+        }
+        _model.Remove(id);
+    }
+
+    private Failure? Execute(IReadOnlyList<Op> ops, int validateEvery)
+    {
+        OffHeapCache cache;
+        try
+        {
+            cache = new OffHeapCache(_config.Options(_clock, OnEvicted));
+        }
+        catch (Exception e)
+        {
+            return new Failure(-1, "construction", e.ToString());
+        }
+
+        // Fault mode: once the cache is built, fail FaultPercent of native page allocations (deterministically).
+        var faults = new Random(_config.HashSeed.GetHashCode());
+        if (_config.FaultPercent > 0)
+        {
+            SlabHook.Install(_ =>
+            {
+                bool fail = faults.Next(100) < _config.FaultPercent;
+                if (fail)
+                {
+                    Interlocked.Increment(ref FaultsInjected);
+                }
+                return !fail;
+            });
+        }
+        using var unhook = new SlabHook.Scope(_config.FaultPercent > 0);
+        using (cache)
+        {
+            var buffer = new byte[cache.MaxValueBytes + 1];
+            for (int step = 0; step < ops.Count; step++)
+            {
+                Interlocked.Increment(ref OperationsRun);
+                string? error;
+                try
+                {
+                    try
+                    {
+                        error = Apply(cache, _config.FaultPercent > 0 && ops[step].Kind == OpKind.SetMany ? ops[step] with { Kind = OpKind.Set } : ops[step], buffer);
+                    }
+                    catch (OutOfMemoryException) when (_config.FaultPercent > 0)
+                    {
+                        // An injected failure: the write must leave no trace, so the model stays as it was.
+                        Interlocked.Increment(ref FaultsSurfaced);
+                        error = null;
+                    }
+                    error ??= _listenerError;
+                    error ??= CheckState(cache, step, validateEvery);
+                    if (error is null && (step + 1) % 2000 == 0)
+                    {
+                        error = Sweep(cache, buffer);
+                    }
+                }
+                catch (Exception e)
+                {
+                    return new Failure(step, "exception " + e.GetType().Name, $"{ops[step]} threw {e}");
+                }
+                if (error is not null)
+                {
+                    return new Failure(step, Category(error), $"{ops[step]}: {error}");
+                }
+            }
+            try
+            {
+                string? end = Sweep(cache, buffer) ?? CheckState(cache, ops.Count - 1, 1);
+                if (end is not null)
+                {
+                    return new Failure(ops.Count - 1, Category(end), "final sweep: " + end);
+                }
+            }
+            catch (Exception e)
+            {
+                return new Failure(ops.Count - 1, "exception " + e.GetType().Name, "final sweep threw " + e);
+            }
+        }
+        return null;
+    }
+
+    private static string Category(string error)
+    {
+        int colon = error.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 ? error[..colon] : error;
+    }
+
+    private string? Apply(OffHeapCache cache, Op op, byte[] buffer)
+    {
+        byte[] key = KeyOf(op.Key);
+        int length = Math.Min(op.Length, cache.MaxValueBytes);
+        switch (op.Kind)
+        {
+            case OpKind.Get:
+            {
+                bool hit = cache.TryGet(key, buffer, out int written);
+                return CheckRead(op.Key, hit, written, buffer);
+            }
+            case OpKind.GetTooSmall:
+            {
+                bool live = Live(op.Key, out byte[] value);
+                Span<byte> destination = buffer.AsSpan(0, live && value.Length > 0 ? value.Length - 1 : 0);
+                bool hit = cache.TryGet(key, destination, out int written);
+                Count(live);
+                if (live && value.Length > 0)
+                {
+                    return !hit && written == value.Length ? null : $"too small: too-small destination gave hit={hit}, bytesWritten={written}, want false/{value.Length}";
+                }
+                if (live)
+                {
+                    return hit && written == 0 ? null : $"too small: empty value into empty destination gave hit={hit}, bytesWritten={written}";
+                }
+                return !hit && written == 0 ? null : $"stale hit: k{op.Key} is not live but TryGet gave hit={hit}, bytesWritten={written}";
+            }
+            case OpKind.Set:
+            case OpKind.SetTtl:
+            {
+                byte[] value = Keys.Value(op.Key, ++_version, length);
+                long expiresAt = 0;
+                bool stored;
+                if (op.Kind == OpKind.SetTtl)
+                {
+                    expiresAt = _clock.GetTimestamp() + TimeSpan.FromSeconds(op.Arg).Ticks;
+                    stored = cache.Set(key, value, TimeSpan.FromSeconds(op.Arg));
+                }
+                else
+                {
+                    stored = cache.Set(key, value);
+                }
+                if (stored)
+                {
+                    _model[op.Key] = (value, expiresAt);
+                }
+                else
+                {
+                    _model.Remove(op.Key);
+                    if (_config.Roomy)
+                    {
+                        return $"refused: a set of {length} bytes was refused although the budget has room to spare";
+                    }
+                }
+                return null;
+            }
+            case OpKind.Remove:
+            {
+                // A planted fault (tests of the harness itself): the model forgets removals of one key.
+                bool expected = _config.PlantedForgetRemoveOfKey == op.Key ? _model.ContainsKey(op.Key) : _model.Remove(op.Key);
+                bool removed = cache.Remove(key);
+                return removed == expected ? null : $"remove: Remove(k{op.Key}) = {removed}, model says {expected}";
+            }
+            case OpKind.Contains:
+            {
+                bool live = Live(op.Key, out _);
+                Count(live);
+                bool contains = cache.ContainsKey(key);
+                return contains == live ? null : $"contains: ContainsKey(k{op.Key}) = {contains}, model says {live}";
+            }
+            case OpKind.Advance:
+                _clock.Advance(TimeSpan.FromSeconds(op.Arg));
+                return null;
+            case OpKind.Clear:
+                cache.Clear();
+                _model.Clear();
+                return null;
+            case OpKind.GetOrAdd:
+            {
+                bool live = Live(op.Key, out byte[] current);
+                Count(live);
+                if (!live)
+                {
+                    // Engine semantics since 08775b2: the flight's leader looks the key up again before running the
+                    // factory, and that re-check counts as a second miss (reported: an uncounted re-check would be exact).
+                    Count(false);
+                }
+                byte[] produced = Keys.Value(op.Key, ++_version, length);
+                var writer = new ArrayBufferWriter<byte>();
+                bool fromCache = cache.GetOrAdd(key, produced, static (_, v, w) => w.Write(v), writer);
+                if (live)
+                {
+                    return fromCache && writer.WrittenSpan.SequenceEqual(current) ? null
+                        : $"getoradd: live k{op.Key} gave fromCache={fromCache} and {writer.WrittenCount} bytes (model {current.Length})";
+                }
+                if (fromCache || !writer.WrittenSpan.SequenceEqual(produced))
+                {
+                    return $"getoradd: absent k{op.Key} gave fromCache={fromCache}, {writer.WrittenCount} bytes, want the factory's {produced.Length}";
+                }
+                bool stored = cache.ContainsKey(key);
+                Count(stored);
+                if (stored)
+                {
+                    _model[op.Key] = (produced, 0);
+                }
+                else
+                {
+                    _model.Remove(op.Key);
+                }
+                return null;
+            }
+            case OpKind.SetMany:
+            {
+                var items = new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[op.Arg];
+                var last = new Dictionary<int, byte[]>();
+                for (int i = 0; i < items.Length; i++)
+                {
+                    int id = (op.Key + i) % Math.Max(1, _config.KeySpace);
+                    byte[] value = Keys.Value(id, ++_version, length);
+                    items[i] = new(KeyOf(id), value);
+                    last[id] = value;
+                }
+                _lenientListener = true;
+                int storedCount;
+                try
+                {
+                    storedCount = cache.SetMany(items);
+                }
+                finally
+                {
+                    _lenientListener = false;
+                }
+                if (storedCount > items.Length)
+                {
+                    return $"setmany: stored {storedCount} of {items.Length}";
+                }
+                foreach ((int id, byte[] value) in last)
+                {
+                    bool stored = cache.ContainsKey(KeyOf(id));
+                    Count(stored);
+                    if (stored)
+                    {
+                        _model[id] = (value, 0);
+                    }
+                    else
+                    {
+                        _model.Remove(id);
+                    }
+                }
+                return null;
+            }
+            case OpKind.GetMany:
+            {
+                var keys = new ReadOnlyMemory<byte>[op.Arg];
+                for (int i = 0; i < keys.Length; i++)
+                {
+                    keys[i] = KeyOf((op.Key + i) % Math.Max(1, _config.KeySpace));
+                }
+                var writer = new ArrayBufferWriter<byte>();
+                var lengths = new int[keys.Length];
+                int hits = cache.TryGetMany(keys, writer, lengths);
+                int offset = 0, expectedHits = 0;
+                for (int i = 0; i < keys.Length; i++)
+                {
+                    int id = (op.Key + i) % Math.Max(1, _config.KeySpace);
+                    bool live = Live(id, out byte[] value);
+                    Count(live);
+                    expectedHits += live ? 1 : 0;
+                    if (!live)
+                    {
+                        if (lengths[i] != -1)
+                        {
+                            return $"stale hit: TryGetMany gave k{id} ({lengths[i]} bytes), model says absent";
+                        }
+                        continue;
+                    }
+                    if (lengths[i] != value.Length || !writer.WrittenSpan.Slice(offset, value.Length).SequenceEqual(value))
+                    {
+                        return $"value mismatch: TryGetMany k{id}: {lengths[i]} bytes, model {value.Length}";
+                    }
+                    offset += value.Length;
+                }
+                return hits == expectedHits && offset == writer.WrittenCount ? null : $"getmany: {hits} hits / {writer.WrittenCount} bytes, model {expectedHits} / {offset}";
+            }
+            default:
+                throw new InvalidOperationException("unknown op " + op.Kind);
+        }
+    }
+
+    private void Count(bool hit)
+    {
+        if (hit)
+        {
+            _expectedHits++;
+        }
+        else
+        {
+            _expectedMisses++;
+        }
+    }
+
+    private string? CheckRead(int id, bool hit, int written, byte[] buffer)
+    {
+        bool live = Live(id, out byte[] value);
+        Count(live);
+        if (!live)
+        {
+            return !hit && written == 0 ? null : $"stale hit: k{id} is not live in the model but TryGet returned {written} bytes";
+        }
+        if (!hit)
+        {
+            return $"lost: k{id} is live in the model ({value.Length} bytes) but TryGet missed (bytesWritten {written})";
+        }
+        return written == value.Length && buffer.AsSpan(0, written).SequenceEqual(value) ? null
+            : $"value mismatch: k{id} returned {written} bytes that differ from the model's {value.Length}";
+    }
+
+    private string? Sweep(OffHeapCache cache, byte[] buffer)
+    {
+        for (int id = 0; id < _config.KeySpace; id++)
+        {
+            bool hit = cache.TryGet(KeyOf(id), buffer, out int written);
+            string? error = CheckRead(id, hit, written, buffer);
+            if (error is not null)
+            {
+                return error;
+            }
+        }
+        return null;
+    }
+
+    private string? CheckState(OffHeapCache cache, int step, int validateEvery)
+    {
+        CacheStatistics stats = cache.GetStatistics();
+        if (stats.NativeBytes > _config.Capacity)
+        {
+            return $"budget: native bytes {stats.NativeBytes} exceed CapacityBytes {_config.Capacity}";
+        }
+        if (stats.Count != _model.Count)
+        {
+            return $"count: cache holds {stats.Count} entries, model {_model.Count}";
+        }
+        if (_config.MaxEntries is long max && stats.Count > max)
+        {
+            return $"entry bound: {stats.Count} entries exceed MaxEntries {max}";
+        }
+        long payload = 0;
+        foreach ((int id, var entry) in _model)
+        {
+            payload += KeyOf(id).Length + entry.Value.Length;
+        }
+        if (stats.PayloadBytes != payload)
+        {
+            return $"payload: cache reports {stats.PayloadBytes} payload bytes, model {payload}";
+        }
+        if (stats.Hits != _expectedHits || stats.Misses != _expectedMisses)
+        {
+            return $"statistics: hits/misses {stats.Hits}/{stats.Misses}, model {_expectedHits}/{_expectedMisses}";
+        }
+        if (stats.Evictions != _listenedEvictions || stats.Expirations != _listenedExpirations)
+        {
+            return $"statistics: evictions/expirations {stats.Evictions}/{stats.Expirations}, listener saw {_listenedEvictions}/{_listenedExpirations}";
+        }
+        if ((step + 1) % validateEvery == 0)
+        {
+            cache.ValidateInvariants();
+            cache.Pool.ValidateInvariants();
+            long chunks = cache.Pool.GetStatistics().Classes.Sum(c => c.LiveChunks);
+            if (chunks != stats.Count)
+            {
+                return $"chunk leak: the slab holds {chunks} live chunks for {stats.Count} entries";
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>Installs and removes the slab's native allocation hook (process-wide: fault tests are non-parallel).</summary>
+internal static class SlabHook
+{
+    public static void Install(Func<nuint, bool> hook) => CacheKit.Slab.SlabPool.AllocationHook = hook;
+
+    public static void Remove() => CacheKit.Slab.SlabPool.AllocationHook = null;
+
+    public readonly struct Scope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active)
+            {
+                Remove();
+            }
+        }
+    }
+}
