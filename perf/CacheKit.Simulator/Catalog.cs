@@ -87,6 +87,14 @@ public static class Catalog
         yield return new TargetSpec(MemoryCacheName, (_, cap) => new MemoryCacheTarget(cap.Value));
     }
 
+    /// <summary>The real engine with <paramref name="kind"/>, bounded by entry count (null under byte capacity).</summary>
+    public static TargetSpec Engine(PolicyKind kind, int shards = 1)
+    {
+        string name = new EngineTarget(kind, 16, shards) is var probe ? probe.Name : "";
+        probe.Dispose();
+        return new TargetSpec(name, (_, cap) => cap.Weighted ? null : new EngineTarget(kind, cap.Value, shards));
+    }
+
     /// <summary>Every kind of <see cref="PolicyKind"/> this build can create, in enum order.</summary>
     public static IEnumerable<PolicyKind> AvailableKinds() => Enum.GetValues<PolicyKind>().Where(k => IsAvailable(k));
 
@@ -128,6 +136,7 @@ public static class Catalog
     public static List<TargetSpec> Build(string policies, bool admission, IReadOnlyList<double> windows, IReadOnlyList<double> readDrops, bool readBuffer = false)
     {
         var kinds = new List<PolicyKind>();
+        var engines = new List<PolicyKind>();
         bool opt = true, lru = false, lfu = false, mc = false;
         foreach (string item in policies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -159,11 +168,21 @@ public static class Catalog
                 case "memorycache":
                     mc = true;
                     break;
+                case "engine":
+                    engines.Add(PolicyFactory.Default);
+                    break;
+                case var e when e.StartsWith("engine:", StringComparison.Ordinal):
+                    if (!TryParseKind(e["engine:".Length..], out PolicyKind engineKind))
+                    {
+                        throw new ArgumentException($"unknown policy in '{item}': use engine or engine:<policy>", nameof(policies));
+                    }
+                    engines.Add(engineKind);
+                    break;
                 default:
                     if (!TryParseKind(item, out PolicyKind kind))
                     {
                         throw new ArgumentException(
-                            $"unknown policy '{item}' in --policies: use all, policies, peers, opt, noopt, concurrentlru, concurrentlfu, memorycache or one of {string.Join(", ", Enum.GetNames<PolicyKind>())}",
+                            $"unknown policy '{item}' in --policies: use all, policies, peers, opt, noopt, engine, engine:<policy>, concurrentlru, concurrentlfu, memorycache or one of {string.Join(", ", Enum.GetNames<PolicyKind>())}",
                             nameof(policies));
                     }
                     if (!IsAvailable(kind))
@@ -209,6 +228,7 @@ public static class Catalog
                 }
             }
         }
+        specs.AddRange(engines.Distinct().Select(k => Engine(k)));
         if (lru)
         {
             specs.Add(Peers().First(p => p.Name == BitFasterLru));

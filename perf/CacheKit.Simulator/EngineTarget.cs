@@ -1,0 +1,61 @@
+using System.Buffers.Binary;
+using CacheKit.OffHeap;
+using CacheKit.Policies;
+
+namespace CacheKit.Simulator;
+
+/// <summary>
+/// Replays a trace through the real engine (<see cref="OffHeapCache"/>) bounded by
+/// <see cref="OffHeapCacheOptions.MaxEntries"/>: cache-aside, a <c>TryGet</c> and on a miss a <c>Set</c>,
+/// so the engine's hit ratio can be held against its policy's own row in the same table. Entry-count
+/// capacity only (the engine bounds bytes by memory, not by object sizes from the trace).
+/// </summary>
+/// <remarks>
+/// Keys are the dense key id as 8 little-endian bytes, values 8 bytes. The hash seed is fixed
+/// (<see cref="Catalog.Seed"/>) so the replay is deterministic; one shard by default, so the bound is
+/// exact (with several shards each shard holds its share of the entries, as in production).
+/// </remarks>
+public sealed class EngineTarget : IReplayTarget, IDisposable
+{
+    private readonly OffHeapCache _cache;
+    private readonly byte[] _key = new byte[8];
+    private readonly byte[] _value = new byte[8];
+    private readonly byte[] _read = new byte[8];
+
+    /// <summary>An engine with <paramref name="policy"/> bounded to <paramref name="entries"/> entries.</summary>
+    public EngineTarget(PolicyKind policy, long entries, int shards)
+    {
+        Name = shards == 1 ? $"Engine({PolicyName(policy)})" : $"Engine({PolicyName(policy)}, {shards} shards)";
+        _cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            MaxEntries = entries,
+            CapacityBytes = Math.Max(16L << 20, entries * 512),
+            Policy = Enum.Parse<CachePolicy>(policy.ToString()),
+            ShardCount = shards,
+            PageSize = 64 * 1024,
+            HashSeed = Catalog.Seed,
+        });
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public bool Access(in Request request)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(_key, request.KeyId);
+        if (_cache.TryGet(_key, _read, out _))
+        {
+            return true;
+        }
+        BinaryPrimitives.WriteInt64LittleEndian(_value, request.KeyId);
+        _cache.Set(_key, _value);
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _cache.Dispose();
+
+    private static string PolicyName(PolicyKind kind) =>
+        PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 8 }).Name;
+}
