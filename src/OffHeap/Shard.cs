@@ -62,11 +62,8 @@ internal sealed unsafe class Shard
     /// <summary>The shard's write lock.</summary>
     public readonly Lock Gate = new();
 
-    /// <summary>Counters every lock-free reader writes, on a cache line of their own.</summary>
-    public readonly ReaderCounters Hot = new();
-
     // Counters written only under Gate and read without it (Volatile), so a snapshot may be a few
-    // operations behind. Hits and misses live in Hot (readers bump them with Interlocked).
+    // operations behind. Hits and misses are the cache's (OperationCounters, striped per processor).
     private long _evictions;
     private long _expirations;
     private long _pageReclaims;   // the part of _evictions whose reason was PageReclaimed
@@ -94,8 +91,6 @@ internal sealed unsafe class Shard
         _reclaimScratch = new SlabHandle[_arena.MaxChunksPerPage];
     }
 
-    public long Hits => Volatile.Read(ref Hot.Hits);
-    public long Misses => Volatile.Read(ref Hot.Misses);
     public long Evictions => Volatile.Read(ref _evictions);
     public long Expirations => Volatile.Read(ref _expirations);
     public long PageReclaims => Volatile.Read(ref _pageReclaims);
@@ -148,7 +143,6 @@ internal sealed unsafe class Shard
     {
         if (result == ReadResult.Miss)
         {
-            Interlocked.Increment(ref Hot.Misses);
             if (_readBuffer is null)
             {
                 _policy.OnMiss(hash);
@@ -160,7 +154,6 @@ internal sealed unsafe class Shard
             return;
         }
 
-        Interlocked.Increment(ref Hot.Hits);
         if (_readBuffer is null)
         {
             _policy.OnHit(slot, hash);
@@ -827,24 +820,4 @@ internal sealed unsafe class Shard
             }
         }
     }
-}
-
-/// <summary>
-/// The counters lock-free readers write on every operation, padded onto one cache line of their own so
-/// they do not evict the shard's read-mostly fields from other cores' caches (false sharing).
-/// </summary>
-[StructLayout(LayoutKind.Explicit, Size = 192)]
-internal sealed class ReaderCounters
-{
-    /// <summary>Operations inside this shard's stripe (see <see cref="OffHeapCache"/> Dispose).</summary>
-    [FieldOffset(64)]
-    public long Active;
-
-    /// <summary>Lookups that hit.</summary>
-    [FieldOffset(72)]
-    public long Hits;
-
-    /// <summary>Lookups that missed.</summary>
-    [FieldOffset(80)]
-    public long Misses;
 }
