@@ -86,32 +86,57 @@ public sealed class ReadBuffer
         int drained = 0;
         for (int s = 0; s <= _stripeMask; s++)
         {
-            long head = _heads[s * PadLongs];
-            long tail = Volatile.Read(ref _tails[s * PadLongs]);
-            int baseSlot = s * SlotsPerStripe;
-            while (head < tail)
-            {
-                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
-                long tag = Volatile.Read(ref _tags[slot]);
-                if (tag == 0)
-                {
-                    break;   // claimed but not yet published: next drain
-                }
-                ulong hash = _hashes[slot];
-                _tags[slot] = 0;
-                head++;
-                drained++;
-                if (tag == MissTag)
-                {
-                    policy.OnMiss(hash);
-                }
-                else if (tag - 2 < policy.MaxHandles)
-                {
-                    policy.OnHit((int)(tag - 2), hash);
-                }
-            }
-            Volatile.Write(ref _heads[s * PadLongs], head);
+            drained += DrainStripe(policy, s, int.MaxValue);
         }
+        return drained;
+    }
+
+    /// <summary>
+    /// Replays at most <paramref name="maxRecords"/> of the oldest published records of the calling
+    /// thread's stripe (the one its <see cref="TryRecordHit"/> and <see cref="TryRecordMiss"/> append
+    /// to) into <paramref name="policy"/>. A reader that finds its stripe full calls this, so the
+    /// work one read does under the lock is bounded (a full drain replays up to 64 records per
+    /// stripe, each touching the policy's memory at random). Same locking rule as
+    /// <see cref="DrainUnsynchronized"/>.
+    /// </summary>
+    /// <param name="policy">The policy to feed.</param>
+    /// <param name="maxRecords">The most records to replay, at least 1.</param>
+    /// <returns>The number of records replayed.</returns>
+    public int DrainOwnStripeUnsynchronized(IEvictionPolicy policy, int maxRecords)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        return DrainStripe(policy, CurrentStripe, maxRecords);
+    }
+
+    private int DrainStripe(IEvictionPolicy policy, int s, int maxRecords)
+    {
+        long head = _heads[s * PadLongs];
+        long tail = Volatile.Read(ref _tails[s * PadLongs]);
+        int baseSlot = s * SlotsPerStripe;
+        int drained = 0;
+        while (head < tail && drained < maxRecords)
+        {
+            int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+            long tag = Volatile.Read(ref _tags[slot]);
+            if (tag == 0)
+            {
+                break;   // claimed but not yet published: next drain
+            }
+            ulong hash = _hashes[slot];
+            _tags[slot] = 0;
+            head++;
+            drained++;
+            if (tag == MissTag)
+            {
+                policy.OnMiss(hash);
+            }
+            else if (tag - 2 < policy.MaxHandles)
+            {
+                policy.OnHit((int)(tag - 2), hash);
+            }
+        }
+        Volatile.Write(ref _heads[s * PadLongs], head);
         return drained;
     }
 
@@ -137,10 +162,12 @@ public sealed class ReadBuffer
         }
     }
 
+    private int CurrentStripe => Environment.CurrentManagedThreadId & _stripeMask;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAppend(long tag, ulong keyHash)
     {
-        int stripe = Environment.CurrentManagedThreadId & _stripeMask;
+        int stripe = CurrentStripe;
         ref long tailRef = ref _tails[stripe * PadLongs];
         long tail = Volatile.Read(ref tailRef);
         long head = Volatile.Read(ref _heads[stripe * PadLongs]);
