@@ -22,8 +22,8 @@ namespace CacheKit.OffHeap;
 /// than <see cref="ProbeBuckets"/> cache lines.</para>
 /// <para><b>Concurrency notes.</b> Every mutation happens under <see cref="Gate"/> (methods ending in
 /// <c>Unsynchronized</c> need it). Lookups take no lock: per bucket they read the version (even),
-/// the slots, the entry bytes, then after a full fence the version again, and accept only if it is
-/// unchanged. A writer bumps a bucket's version to odd before changing one of its slots and to even
+/// the slots, the entry bytes, then after a read barrier (<c>Volatile.ReadBarrier</c>) the version
+/// again, and accept only if it is unchanged. A writer bumps a bucket's version to odd before changing one of its slots and to even
 /// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
 /// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
 /// meanwhile (a chunk is written only while free or before its slot is published). Pages are never
@@ -269,7 +269,9 @@ internal sealed unsafe class Shard
                     }
                 }
 
-                Interlocked.MemoryBarrier();   // the copy above completes before the version re-read
+                // Read-ReadWrite barrier: the copy's reads complete before the version re-read (the
+                // seqlock's acquire fence; free on x64, `dmb ishld` on Arm64; a full fence is not needed).
+                Volatile.ReadBarrier();
                 // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
@@ -288,7 +290,7 @@ internal sealed unsafe class Shard
 
             // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
             uint overflow = Volatile.Read(ref bucket->Overflow);
-            Interlocked.MemoryBarrier();
+            Volatile.ReadBarrier();   // the slot reads above complete before the version re-read
             if (Volatile.Read(ref bucket->Version) != version)
             {
                 return false;
