@@ -15,7 +15,8 @@ namespace CacheKit.Policies;
 /// <para><b>Layout.</b> <c>stripes x SlotsPerStripe</c> slots. A slot is a (hash, tag) pair of
 /// 64-bit words; the tag is 0 when the slot is empty, <c>handle + 2</c> for a hit, 1 for a miss.
 /// Each stripe has a write counter (<c>_tails</c>) and a read counter (<c>_heads</c>), each on its own
-/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>.</para>
+/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>. An appender uses the stripe of
+/// the processor it runs on (<see cref="Thread.GetCurrentProcessorId"/>).</para>
 /// <para><b>Concurrency notes.</b> A writer claims slot <c>tail</c> with a compare-and-swap on the
 /// stripe's tail, writes the hash, then publishes the tag with a release store. The single drainer
 /// (it holds the owner's lock) reads tags with acquire loads from head to tail, stops at the first
@@ -162,7 +163,11 @@ public sealed class ReadBuffer
         }
     }
 
-    private int CurrentStripe => Environment.CurrentManagedThreadId & _stripeMask;
+    // The current processor's stripe: threads running on different cores append to different stripes
+    // (by managed thread id, two threads with ids of the same parity shared one of 2 stripes, and its
+    // tail's cache line). A thread that migrates just appends to, or drains, another stripe; every
+    // stripe is safe for any number of appenders (the tail is claimed with a compare-and-swap).
+    private int CurrentStripe => Thread.GetCurrentProcessorId() & _stripeMask;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAppend(long tag, ulong keyHash)
