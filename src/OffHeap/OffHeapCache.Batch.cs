@@ -58,7 +58,7 @@ public sealed partial class OffHeapCache
                 {
                     continue;
                 }
-                Shard shard = Enter(hashes[order[begin]]);
+                Shard shard = Enter(hashes[order[begin]], out int stripe);
                 try
                 {
                     long expiresAt = ExpiresAt(ttlTicks);
@@ -76,7 +76,7 @@ public sealed partial class OffHeapCache
                 }
                 finally
                 {
-                    Exit(shard);
+                    Exit(stripe);
                 }
                 begin = end;
             }

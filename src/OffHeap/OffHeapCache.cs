@@ -34,6 +34,7 @@ public sealed partial class OffHeapCache : IDisposable
     private readonly int _maxValueBytes;
     private readonly int _maxEntryBytes;       // the largest chunk: header + key + value must fit
     private readonly long _capacityBytes;
+    private readonly OperationCounters _counters = new();   // in-flight (Dispose), hits, misses; per processor
     private int _disposed;                     // 0 = open, 1 = disposed (or disposing)
 
     /// <summary>Creates a cache; allocates its index at once (counted in the budget), pages on demand.</summary>
@@ -173,7 +174,7 @@ public sealed partial class OffHeapCache : IDisposable
     {
         CheckKey(key);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash);
+        Shard shard = Enter(hash, out int stripe);
         try
         {
             lock (shard.Gate)
@@ -183,7 +184,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(shard);
+            Exit(stripe);
         }
     }
 
@@ -191,7 +192,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear()
     {
-        Shard first = EnterAny();
+        Enter(0, out int stripe);
         try
         {
             foreach (Shard shard in _shards)
@@ -204,7 +205,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(first);
+            Exit(stripe);
         }
     }
 
@@ -213,11 +214,9 @@ public sealed partial class OffHeapCache : IDisposable
     public CacheStatistics GetStatistics()
     {
         ThrowIfDisposed();
-        long hits = 0, misses = 0, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0, reclaims = 0;
+        long hits = _counters.Hits, misses = _counters.Misses, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0, reclaims = 0;
         foreach (Shard shard in _shards)
         {
-            hits += shard.Hits;
-            misses += shard.Misses;
             evictions += shard.Evictions;
             expirations += shard.Expirations;
             reclaims += shard.PageReclaims;
@@ -241,16 +240,10 @@ public sealed partial class OffHeapCache : IDisposable
         {
             return;
         }
-        // Dekker handshake with Enter: it increments Active then reads _disposed; we wrote _disposed
-        // (full fence) and now read Active. Either it sees 1 and backs out, or we see its count and wait.
-        foreach (Shard shard in _shards)
-        {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref shard.Hot.Active) != 0)
-            {
-                spin.SpinOnce();
-            }
-        }
+        // Dekker handshake with Enter: it increments its stripe's Active (full fence) then reads
+        // _disposed; we wrote _disposed (full fence) and now read every stripe's Active. Either it sees 1
+        // and backs out, or we see its count and wait (Exit decrements the stripe Enter incremented).
+        _counters.WaitUntilIdle();
         _pool.Dispose();
     }
 
@@ -261,14 +254,23 @@ public sealed partial class OffHeapCache : IDisposable
     {
         CheckKey(key);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash);
+        Shard shard = Enter(hash, out int stripe);
         try
         {
-            return shard.Read(hash, key, ref sink, out valueLength);
+            ReadResult result = shard.Read(hash, key, ref sink, out valueLength);
+            if (result == ReadResult.Miss)
+            {
+                _counters.RecordMiss(stripe);
+            }
+            else
+            {
+                _counters.RecordHit(stripe);
+            }
+            return result;
         }
         finally
         {
-            Exit(shard);
+            Exit(stripe);
         }
     }
 
@@ -277,7 +279,7 @@ public sealed partial class OffHeapCache : IDisposable
         CheckKey(key);
         CheckValue(key, value);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash);
+        Shard shard = Enter(hash, out int stripe);
         try
         {
             long expiresAt = ExpiresAt(ttlTicks);
@@ -288,7 +290,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(shard);
+            Exit(stripe);
         }
     }
 
@@ -298,24 +300,25 @@ public sealed partial class OffHeapCache : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Shard ShardOf(ulong hash) => _shards[ShardIndex(hash)];
 
-    /// <summary>Registers an operation on the hash's shard stripe; throws if disposed.</summary>
+    /// <summary>
+    /// Registers an operation (on the current processor's stripe of <see cref="_counters"/>; pass
+    /// <paramref name="stripe"/> to <see cref="Exit"/>) and returns the hash's shard; throws if disposed.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Shard Enter(ulong hash)
+    internal Shard Enter(ulong hash, out int stripe)
     {
-        Shard shard = ShardOf(hash);
-        Interlocked.Increment(ref shard.Hot.Active);
+        stripe = _counters.Enter();   // full fence before the read of _disposed (see Dispose)
         if (Volatile.Read(ref _disposed) != 0)
         {
-            Interlocked.Decrement(ref shard.Hot.Active);
+            _counters.Exit(stripe);
             ThrowDisposed();
         }
-        return shard;
+        return ShardOf(hash);
     }
 
-    internal Shard EnterAny() => Enter(0);
-
+    /// <summary>Ends an operation registered by <see cref="Enter"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Exit(Shard shard) => Interlocked.Decrement(ref shard.Hot.Active);
+    internal void Exit(int stripe) => _counters.Exit(stripe);
 
     internal void ThrowIfDisposed()
     {

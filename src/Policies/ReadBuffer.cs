@@ -15,7 +15,8 @@ namespace CacheKit.Policies;
 /// <para><b>Layout.</b> <c>stripes x SlotsPerStripe</c> slots. A slot is a (hash, tag) pair of
 /// 64-bit words; the tag is 0 when the slot is empty, <c>handle + 2</c> for a hit, 1 for a miss.
 /// Each stripe has a write counter (<c>_tails</c>) and a read counter (<c>_heads</c>), each on its own
-/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>.</para>
+/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>. An appender uses the stripe of
+/// the processor it runs on (<see cref="Thread.GetCurrentProcessorId"/>).</para>
 /// <para><b>Concurrency notes.</b> A writer claims slot <c>tail</c> with a compare-and-swap on the
 /// stripe's tail, writes the hash, then publishes the tag with a release store. The single drainer
 /// (it holds the owner's lock) reads tags with acquire loads from head to tail, stops at the first
@@ -86,32 +87,57 @@ public sealed class ReadBuffer
         int drained = 0;
         for (int s = 0; s <= _stripeMask; s++)
         {
-            long head = _heads[s * PadLongs];
-            long tail = Volatile.Read(ref _tails[s * PadLongs]);
-            int baseSlot = s * SlotsPerStripe;
-            while (head < tail)
-            {
-                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
-                long tag = Volatile.Read(ref _tags[slot]);
-                if (tag == 0)
-                {
-                    break;   // claimed but not yet published: next drain
-                }
-                ulong hash = _hashes[slot];
-                _tags[slot] = 0;
-                head++;
-                drained++;
-                if (tag == MissTag)
-                {
-                    policy.OnMiss(hash);
-                }
-                else if (tag - 2 < policy.MaxHandles)
-                {
-                    policy.OnHit((int)(tag - 2), hash);
-                }
-            }
-            Volatile.Write(ref _heads[s * PadLongs], head);
+            drained += DrainStripe(policy, s, int.MaxValue);
         }
+        return drained;
+    }
+
+    /// <summary>
+    /// Replays at most <paramref name="maxRecords"/> of the oldest published records of the calling
+    /// thread's stripe (the one its <see cref="TryRecordHit"/> and <see cref="TryRecordMiss"/> append
+    /// to) into <paramref name="policy"/>. A reader that finds its stripe full calls this, so the
+    /// work one read does under the lock is bounded (a full drain replays up to 64 records per
+    /// stripe, each touching the policy's memory at random). Same locking rule as
+    /// <see cref="DrainUnsynchronized"/>.
+    /// </summary>
+    /// <param name="policy">The policy to feed.</param>
+    /// <param name="maxRecords">The most records to replay, at least 1.</param>
+    /// <returns>The number of records replayed.</returns>
+    public int DrainOwnStripeUnsynchronized(IEvictionPolicy policy, int maxRecords)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        return DrainStripe(policy, CurrentStripe, maxRecords);
+    }
+
+    private int DrainStripe(IEvictionPolicy policy, int s, int maxRecords)
+    {
+        long head = _heads[s * PadLongs];
+        long tail = Volatile.Read(ref _tails[s * PadLongs]);
+        int baseSlot = s * SlotsPerStripe;
+        int drained = 0;
+        while (head < tail && drained < maxRecords)
+        {
+            int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+            long tag = Volatile.Read(ref _tags[slot]);
+            if (tag == 0)
+            {
+                break;   // claimed but not yet published: next drain
+            }
+            ulong hash = _hashes[slot];
+            _tags[slot] = 0;
+            head++;
+            drained++;
+            if (tag == MissTag)
+            {
+                policy.OnMiss(hash);
+            }
+            else if (tag - 2 < policy.MaxHandles)
+            {
+                policy.OnHit((int)(tag - 2), hash);
+            }
+        }
+        Volatile.Write(ref _heads[s * PadLongs], head);
         return drained;
     }
 
@@ -137,10 +163,16 @@ public sealed class ReadBuffer
         }
     }
 
+    // The current processor's stripe: threads running on different cores append to different stripes
+    // (by managed thread id, two threads with ids of the same parity shared one of 2 stripes, and its
+    // tail's cache line). A thread that migrates just appends to, or drains, another stripe; every
+    // stripe is safe for any number of appenders (the tail is claimed with a compare-and-swap).
+    private int CurrentStripe => Thread.GetCurrentProcessorId() & _stripeMask;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAppend(long tag, ulong keyHash)
     {
-        int stripe = Environment.CurrentManagedThreadId & _stripeMask;
+        int stripe = CurrentStripe;
         ref long tailRef = ref _tails[stripe * PadLongs];
         long tail = Volatile.Read(ref tailRef);
         long head = Volatile.Read(ref _heads[stripe * PadLongs]);

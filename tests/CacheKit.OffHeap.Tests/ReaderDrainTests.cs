@@ -1,0 +1,90 @@
+using CacheKit.Policies;
+
+namespace CacheKit.OffHeap.Tests;
+
+/// <summary>The bounded drain a reader does when its read-buffer stripe is full (Shard.TryDrainOwnStripe).</summary>
+[TestFixture]
+public sealed class ReaderDrainTests
+{
+    /// <summary>A policy that only records the hits it is told (for checking the replay order).</summary>
+    private sealed class RecordingPolicy : IEvictionPolicy
+    {
+        public List<(int Handle, ulong Hash)> Hits { get; } = [];
+        public string Name => "recording";
+        public long Capacity => 1;
+        public int MaxHandles => 1 << 20;
+        public int Count => 0;
+        public long Weight => 0;
+        public bool ConcurrentHits => false;
+        public void OnHit(int handle, ulong keyHash) => Hits.Add((handle, keyHash));
+        public void OnMiss(ulong keyHash) { }
+        public void OnAdd(int handle, ulong keyHash, long weight) { }
+        public void OnUpdate(int handle, ulong keyHash, long newWeight) { }
+        public void OnRemove(int handle) { }
+        public int SelectVictim() => -1;
+        public bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;
+        public void Clear() { }
+    }
+
+    [Test]
+    public void BoundedDrainReplaysTheOldestRecordsOfTheFullStripeAndFreesExactlyThatManySlots()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy();
+        for (int i = 0; i < ReadBuffer.SlotsPerStripe; i++)
+        {
+            Assert.That(buffer.TryRecordHit(i, (ulong)i), Is.True);
+        }
+        Assert.That(buffer.TryRecordHit(999, 999), Is.False, "a full stripe drops");
+
+        Assert.That(buffer.DrainOwnStripeUnsynchronized(policy, Shard.ReaderDrainRecords), Is.EqualTo(Shard.ReaderDrainRecords));
+        Assert.That(policy.Hits, Is.EqualTo(Enumerable.Range(0, Shard.ReaderDrainRecords).Select(i => (i, (ulong)i))), "oldest first, in order");
+
+        for (int i = 0; i < Shard.ReaderDrainRecords; i++)
+        {
+            Assert.That(buffer.TryRecordHit(100 + i, (ulong)(100 + i)), Is.True, "a drained slot is reusable");
+        }
+        Assert.That(buffer.TryRecordHit(999, 999), Is.False, "full again after exactly the drained count");
+
+        policy.Hits.Clear();
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe), "the writer's full drain takes the rest");
+        var expected = Enumerable.Range(Shard.ReaderDrainRecords, ReadBuffer.SlotsPerStripe - Shard.ReaderDrainRecords).Select(i => (i, (ulong)i))
+            .Concat(Enumerable.Range(100, Shard.ReaderDrainRecords).Select(i => (i, (ulong)i)));
+        Assert.That(policy.Hits, Is.EqualTo(expected), "nothing lost or replayed twice");
+        Assert.That(buffer.DrainOwnStripeUnsynchronized(policy, 1), Is.Zero);
+    }
+
+    [Test]
+    public void BoundedDrainRejectsABoundBelowOne()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => buffer.DrainOwnStripeUnsynchronized(new RecordingPolicy(), 0));
+        Assert.That(ex!.ParamName, Is.EqualTo("maxRecords"));
+    }
+
+    [Test]
+    public void ReadsThatKeepFillingTheStripeAreAllCountedAndTheCacheStaysValid()
+    {
+        // One thread, W-TinyLFU: every 9th read finds its stripe full and drains 8 records under the lock.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000, HashSeed = 7 });
+        byte[] value = new byte[100];
+        for (int k = 0; k < 500; k++)
+        {
+            cache.Set(BitConverter.GetBytes(k), value);
+        }
+        Span<byte> destination = stackalloc byte[128];
+        long hits = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            hits += cache.TryGet(BitConverter.GetBytes(i % 700), destination, out _) ? 1 : 0;
+            if (i % 2000 == 0)
+            {
+                cache.ValidateInvariants();
+            }
+        }
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.Hits, Is.EqualTo(hits));
+        Assert.That(stats.Misses, Is.EqualTo(20_000 - hits));
+        cache.ValidateInvariants();
+    }
+}
