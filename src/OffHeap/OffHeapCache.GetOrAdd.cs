@@ -58,7 +58,7 @@ public sealed partial class OffHeapCache
                 try
                 {
                     var buffer = new ArrayBufferWriter<byte>();
-                    if (TryGet(flight.Key, buffer))
+                    if (TryGetUncounted(flight.Key, buffer))
                     {
                         // A flight that ended between our miss and our join stored it: no second run.
                         CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
@@ -117,7 +117,7 @@ public sealed partial class OffHeapCache
                 try
                 {
                     var buffer = new ArrayBufferWriter<byte>();
-                    if (TryGet(flight.Key, buffer))
+                    if (TryGetUncounted(flight.Key, buffer))
                     {
                         CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
                         return true;

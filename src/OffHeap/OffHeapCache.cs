@@ -249,6 +249,25 @@ public sealed partial class OffHeapCache : IDisposable
 
     // ------------------------------------------------------------------ internals
 
+    /// <summary>
+    /// A lookup that neither the statistics nor the policy see: GetOrAdd's flight leader re-checks the key
+    /// after joining, and the caller's own lookup was already counted.
+    /// </summary>
+    private bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    {
+        var sink = new BufferWriterSink(destination);
+        ulong hash = Hash(key);
+        Shard shard = Enter(hash, out int stripe);
+        try
+        {
+            return shard.Read(hash, key, ref sink, out _, recordAccess: false) == ReadResult.Hit;
+        }
+        finally
+        {
+            Exit(stripe);
+        }
+    }
+
     private ReadResult Read<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {

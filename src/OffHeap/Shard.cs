@@ -127,7 +127,8 @@ internal sealed unsafe class Shard
     // ------------------------------------------------------------------ reads (lock-free)
 
     /// <summary>Looks the key up without a lock; copies the value into <paramref name="sink"/> on a hit.</summary>
-    public ReadResult Read<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+    /// <remarks><paramref name="recordAccess"/> is false for an internal re-check (GetOrAdd's flight leader): the policy is not told.</remarks>
+    public ReadResult Read<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength, bool recordAccess = true)
         where TSink : IValueSink, allows ref struct
     {
         uint home = HomeBucket(hash);
@@ -135,7 +136,10 @@ internal sealed unsafe class Shard
         {
             if (TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result))
             {
-                RecordRead(result, slot, hash);
+                if (recordAccess)
+                {
+                    RecordRead(result, slot, hash);
+                }
                 return result;
             }
         }
@@ -145,7 +149,10 @@ internal sealed unsafe class Shard
         {
             bool done = TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result);
             Debug.Assert(done, "a read under the lock cannot fail validation");
-            RecordRead(result, slot, hash);
+            if (recordAccess)
+            {
+                RecordRead(result, slot, hash);
+            }
             return result;
         }
     }

@@ -8,6 +8,19 @@ public class GetOrAddTests
     private static OffHeapCache Create() => new(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });
 
     [Test]
+    public void AMissThenAHitCountOneMissAndOneHit()
+    {
+        // Regression: the flight leader's re-check used to count as a second miss.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(3);
+        var destination = new ArrayBufferWriter<byte>();
+        Assert.That(cache.GetOrAdd(key, 0, static (_, _, w) => w.Write("v"u8), destination), Is.False);
+        Assert.That(cache.GetOrAdd(key, 0, static (_, _, w) => w.Write("v"u8), destination), Is.True);
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That((stats.Misses, stats.Hits), Is.EqualTo((1L, 1L)));
+    }
+
+    [Test]
     public void ConcurrentMissesRunTheFactoryOnceAndEveryCallerGetsItsValue()
     {
         using OffHeapCache cache = Create();

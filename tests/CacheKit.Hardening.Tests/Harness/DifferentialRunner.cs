@@ -326,13 +326,7 @@ internal sealed class DifferentialRunner
             case OpKind.GetOrAdd:
             {
                 bool live = Live(op.Key, out byte[] current);
-                Count(live);
-                if (!live)
-                {
-                    // Engine semantics since 08775b2: the flight's leader looks the key up again before running the
-                    // factory, and that re-check counts as a second miss (reported: an uncounted re-check would be exact).
-                    Count(false);
-                }
+                Count(live);   // one lookup: the flight leader's re-check is not counted
                 byte[] produced = Keys.Value(op.Key, ++_version, length);
                 var writer = new ArrayBufferWriter<byte>();
                 bool fromCache = cache.GetOrAdd(key, produced, static (_, v, w) => w.Write(v), writer);
