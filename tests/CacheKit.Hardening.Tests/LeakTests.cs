@@ -108,7 +108,10 @@ public class LeakTests
             // Native bytes: the C allocator has back everything the caches took (a little runtime noise allowed).
             Assert.That(mallocEnd - mallocStart, Is.LessThan(4L << 20), "native bytes return to their starting level");
         }
-        // Process memory: after the allocator and the GC settle (first half), it stops growing.
-        Assert.That(end - half, Is.LessThan(32L << 20), "resident memory plateaus: no per-cache leak");
+        // Process memory: after the allocator and the GC settle (first half), it stops growing. RSS moves
+        // by tens of MiB with glibc arena trimming and GC heap decommit (39 MiB seen in one CI run with no
+        // leak), so the bound is 8 caches' budgets: leaking the caches of the second half (30 x 16 MiB)
+        // would exceed it many times over. Small leaks are caught exactly by the two checks above.
+        Assert.That(end - half, Is.LessThan(8 * Capacity), "resident memory plateaus: no per-cache leak");
     }
 }
