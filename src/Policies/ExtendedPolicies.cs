@@ -35,7 +35,7 @@ internal static class ExtendedPolicies
             PolicyKind.Nru => new NruPolicy(options),
             PolicyKind.Lfu => new LfuPolicy(options),
             PolicyKind.HeapLfu => new HeapLfuPolicy(options),
-            PolicyKind.Mfu => new MfuPolicy(options),
+            PolicyKind.Mfu => new LfuPolicy(options, evictMostFrequent: true),
             PolicyKind.Lirs => new LirsPolicy(options),
             PolicyKind.Gdsf => new GdsfPolicy(options),
             _ => null,
@@ -59,7 +59,6 @@ internal static class ExtendedPolicies
             case NruPolicy p: p.ValidateInvariants(); break;
             case LfuPolicy p: p.ValidateInvariants(); break;
             case HeapLfuPolicy p: p.ValidateInvariants(); break;
-            case MfuPolicy p: p.ValidateInvariants(); break;
             case LirsPolicy p: p.ValidateInvariants(); break;
             case GdsfPolicy p: p.ValidateInvariants(); break;
             default: throw new ArgumentException($"{policy.GetType().Name} is not an extended policy.", nameof(policy));

@@ -3,6 +3,8 @@ namespace CacheKit.Policies;
 /// <summary>
 /// Least frequently used with O(1) frequency buckets (Shah, Mitra and Matani): the entry with the
 /// fewest reads since it was stored leaves first, the least recently touched among equals.
+/// With <c>evictMostFrequent</c> it is MFU: the entry with the most reads leaves first (the least
+/// recently touched among equals), on the idea that a much-read entry has had its turn.
 /// </summary>
 /// <remarks>Invariants: every tracked handle is in exactly one frequency bucket; its frequency is
 /// 1 plus its reads and updates since it was added (in-cache frequency: history is not kept after
@@ -11,16 +13,18 @@ internal sealed class LfuPolicy : IEvictionPolicy
 {
     private readonly EntryWeights _entries;
     private readonly FrequencyBuckets _buckets;
+    private readonly bool _evictMostFrequent;
 
-    public LfuPolicy(PolicyOptions options)
+    public LfuPolicy(PolicyOptions options, bool evictMostFrequent = false)
     {
+        _evictMostFrequent = evictMostFrequent;
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
         _entries = new EntryWeights(options.MaxHandles);
         _buckets = new FrequencyBuckets(options.MaxHandles);
     }
 
-    public string Name => "LFU";
+    public string Name => _evictMostFrequent ? "MFU" : "LFU";
     public long Capacity { get; }
     public int MaxHandles => _entries.MaxHandles;
     public int Count => _entries.Count;
@@ -58,9 +62,12 @@ internal sealed class LfuPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
-        int victim = _buckets.LeastFrequent;
+        int victim = _evictMostFrequent ? _buckets.MostFrequent : _buckets.LeastFrequent;
         // The newcomer is shielded: the classical policy evicts before it inserts.
-        if (victim >= 0 && victim == _entries.Newest && _entries.Count > 1) victim = _buckets.NextForLfu(victim);
+        if (victim >= 0 && victim == _entries.Newest && _entries.Count > 1)
+        {
+            victim = _evictMostFrequent ? _buckets.NextForMfu(victim) : _buckets.NextForLfu(victim);
+        }
         _entries.LastVictim = victim;
         return victim;
     }
