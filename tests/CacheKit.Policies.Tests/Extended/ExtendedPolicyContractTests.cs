@@ -183,33 +183,6 @@ public sealed class ExtendedPolicyContractTests(PolicyKind kind)
         Assert.That(allocated, Is.Zero);
         ExtendedPolicies.ValidateInvariants(p);
     }
-
-    [Test]
-    public void Concurrent_hits_never_corrupt_the_structure()
-    {
-        var p = Create(128, 100);
-        if (!p.ConcurrentHits)
-        {
-            Assert.Pass($"{p.Name} needs the owner's lock for hits; nothing to race.");
-        }
-        var owner = new PolicyOwner(p, validate: false);
-        object gate = new();
-        using var stop = new CancellationTokenSource();
-        var readers = Enumerable.Range(0, 2).Select(t => Task.Run(() =>
-        {
-            var rng = new System.Random(t);
-            while (!stop.IsCancellationRequested) p.OnHit(rng.Next(128), 0);
-        })).ToArray();
-        var rng = new System.Random(3);
-        for (int i = 0; i < 20_000; i++)
-        {
-            lock (gate) owner.Access(rng.Next(300));
-        }
-        stop.Cancel();
-        Task.WaitAll(readers);
-        ExtendedPolicies.ValidateInvariants(p);
-        Assert.That(p.Weight, Is.LessThanOrEqualTo(p.Capacity));
-    }
 }
 
 /// <summary>What the factory hook builds and refuses.</summary>
