@@ -19,6 +19,7 @@ namespace CacheKit.Simulator
               --synthetic SPEC              zipf:ALPHA:KEYS:N | scan[:KEYS[:N]] | loop[:KEYS[:N]] | phases[:KEYS[:N]]
                                             | twitter:CLUSTER[:KEYS[:N]]  (seeded, deterministic)
               --suite lirs|all              every trace of --traces-dir at its README sizes; writes hit-ratios.md
+                                            (with --policies: only those rows and no read-drop section, a quick bar check)
             Sizes and policies:
               --sizes 250,500               capacities in entries; with --weighted, byte budgets (4MiB,16MiB, ...)
                                             (default for a known trace: the sizes its README lists)
@@ -89,7 +90,7 @@ namespace CacheKit.Simulator
                     return 2;
                 }
                 string outDir = opts.TryGetValue("out", out string? o) ? o : Path.Combine(root ?? ".", "results", "sim", "suite-" + suite);
-                return WithProgress(p => Suite.Run(suite, tracesDir, outDir, jobs, commandLine, p, Console.Out));
+                return WithProgress(p => Suite.Run(suite, tracesDir, outDir, jobs, commandLine, p, Console.Out, opts.GetValueOrDefault("policies", "all")));
             }
 
             bool weighted = opts.ContainsKey("weighted");
