@@ -136,6 +136,53 @@ public sealed class WTinyLfuTests
         Assert.That(policy.WindowMaximum, Is.LessThanOrEqualTo(Capacity / 10), "the loop phase should shrink it again");
     }
 
+    /// <summary>
+    /// A loop over 15x capacity keys: longer than the sketch's sample period (10 accesses per entry), so the
+    /// usual memory forgets every resident key before it comes round again, the just-seen candidate always
+    /// wins the duel and the cache churns like LRU. The long memory (4x the period) remembers them: the main
+    /// space freezes and keeps about capacity / keys of the requests (OPT: 199 / 3,000 = 6.6 %).
+    /// </summary>
+    [Test]
+    public void Adaptive_policy_takes_the_long_sketch_memory_on_a_loop_longer_than_the_sample_period()
+    {
+        const int keys = Capacity * 15;
+        static IEnumerable<int> LongLoop(int accesses)
+        {
+            for (int i = 0; i < accesses; i++)
+            {
+                yield return i % keys;
+            }
+        }
+        var policy = Create();
+        var (adaptive, _) = Replay(policy, LongLoop(300_000), keys);
+        var (fixedWindow, _) = Replay(Create(0.01), LongLoop(300_000), keys);
+        TestContext.Out.WriteLine($"loop of {keys} keys: adaptive {adaptive:P2} (long memory: {policy.UsesLongMemory}), fixed 1% window {fixedWindow:P2}");
+        Assert.That(policy.UsesLongMemory, Is.True, "the long-memory shadows should lead on this loop");
+        Assert.That(fixedWindow, Is.LessThan(0.01), "with the usual memory the loop churns");
+        Assert.That(adaptive, Is.GreaterThan(0.04), "with the long memory the main space keeps part of the loop");
+    }
+
+    [Test]
+    public void Adaptive_policy_keeps_the_usual_sketch_memory_on_zipf()
+    {
+        var policy = Create();
+        Replay(policy, ZipfWithScans(200_000, seed: 2), Capacity * 20 + 200_000);
+        Assert.That(policy.UsesLongMemory, Is.False);
+    }
+
+    [Test]
+    public void Byte_budget_runs_no_long_memory()
+    {
+        var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 100, Capacity = 1 << 20 });
+        var driver = new PolicyDriver(policy, 1_000);
+        for (int i = 0; i < 20_000; i++)
+        {
+            driver.Access(i % 1_000, 4_096);
+        }
+        driver.Validate();
+        Assert.That(policy.UsesLongMemory, Is.False);
+    }
+
     [Test]
     public void Adaptive_window_is_deterministic()
     {
