@@ -27,7 +27,8 @@ namespace CacheKit.Policies;
 /// lead exceeds the noise. This replaced Caffeine's hill climber, which sampled 10 accesses per entry
 /// between steps and never reached the right window on short or changing traces (sprite at 1,000
 /// entries: 85.0 % against LRU's 90.6 %; now 90.5 %).</para>
-/// <para><b>Adaptive sketch memory.</b> With an entry-count capacity the adaptive policy also keeps a second
+/// <para><b>Adaptive sketch memory.</b> With an entry-count capacity of at most 2,048 entries
+/// (<see cref="WindowShadows.HasLongMemory"/>) the adaptive policy also keeps a second
 /// sketch with four times the sample period (<see cref="WindowShadows.LongMemory"/>, no doorkeeper), and
 /// the shadows replay both memories; the duel consults the long one while its shadows lead. A sample period
 /// of 10 accesses per entry forgets a key of a loop longer than that between two of its accesses, so the
@@ -51,7 +52,7 @@ internal sealed class WTinyLfuPolicy : PolicyBase
     private const int QueueTransferThreshold = 1000;
 
     private readonly FrequencySketch _sketch;
-    private readonly FrequencySketch? _longSketch;   // adaptive mode, entry capacity: LongMemory x the period
+    private readonly FrequencySketch? _longSketch;   // adaptive, small entry capacity: LongMemory x the period
     private bool _useLongSketch;                     // the shadows chose the long memory for the duels
     private readonly ulong[] _hashes;
     private readonly bool _adaptive;

@@ -7,8 +7,9 @@ namespace CacheKit.Policies;
 /// and Optimization using Miniature Simulations", USENIX ATC 2017): a few shadow W-TinyLFU caches with
 /// fixed window fractions replay a spatially hashed sample of the requests (all of them for small
 /// caches); the real cache takes the window of the shadow with the most recent hits. With an entry-count
-/// capacity a second set of shadows runs with a sketch of <see cref="LongMemory"/> times the sample
-/// period, and the real cache's duels follow the memory of the best shadow.
+/// capacity of at most <see cref="MaxShadowEntries"/> entries a second set of shadows runs with a sketch
+/// of <see cref="LongMemory"/> times the sample period, and the real cache's duels follow the memory of
+/// the best shadow.
 /// </summary>
 /// <remarks>
 /// <para>Why not only a hill climber: it needs many samples per step and on short or changing traces it
@@ -17,8 +18,8 @@ namespace CacheKit.Policies;
 /// <para><b>Cost.</b> Each shadow holds tags only (key hash, its own sketch and lists) for at most
 /// <see cref="MaxShadowEntries"/> entries; a request is replayed into every shadow when its hash falls in
 /// the sample (rate 1 up to that many entries, <c>MaxShadowEntries / entries</c> above), so the work per
-/// request is O(number of shadows: 14, or 7 under a byte budget) on a sampled request and O(1) otherwise,
-/// and no call allocates.</para>
+/// request is O(number of shadows: 14 up to 2,048 entries, 7 above it or under a byte budget) on a
+/// sampled request and O(1) otherwise, and no call allocates.</para>
 /// <para>Invariants: for every shadow, <c>_index[s]</c> maps exactly the hashes of its tracked handles
 /// to those handles, <c>_hashes[s][h]</c> is the hash of tracked handle <c>h</c>, and its free stack holds
 /// exactly the untracked handles.</para>
@@ -78,7 +79,10 @@ internal sealed class WindowShadows
     {
         // Under a byte budget the sketches are sized by a first guess and grow with the resident count, at
         // different moments in the shadows and the real cache: a memory switch would compare unlike sketches.
-        HasLongMemory = capacity <= maxHandles;
+        // Above MaxShadowEntries entries the period (10 x entries accesses) is long in absolute terms, and a
+        // long sketch would cost 32 to 64 bytes per entry and a second increment per access (1M entries:
+        // 32 MB); no suite cell above 2,048 entries moved with it, so small caches only.
+        HasLongMemory = capacity <= maxHandles && capacity <= MaxShadowEntries;
         long entries = Math.Max(1, Math.Min(capacity, maxHandles));
         double rate = Math.Min(1.0, (double)MaxShadowEntries / entries);
         _threshold = rate >= 1.0 ? 1UL << 24 : (ulong)Math.Max(1, rate * (1 << 24));
@@ -115,7 +119,8 @@ internal sealed class WindowShadows
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
 
-    /// <summary>Whether a second set of shadows runs the long memory (entry-count capacity only).</summary>
+    /// <summary>Whether a second set of shadows runs the long memory (entry-count capacity up to
+    /// <see cref="MaxShadowEntries"/> entries only).</summary>
     public bool HasLongMemory { get; }
 
     /// <summary>The window fraction of <see cref="Best"/>.</summary>
