@@ -84,6 +84,31 @@ internal sealed class HandleLists
         return n >= _maxHandles ? -1 : n;
     }
 
+    /// <summary>Prefetch hint: the node's own words (list id, next, previous). Ignores a handle out of range.</summary>
+    public void PrefetchNode(int handle)
+    {
+        if ((uint)handle < (uint)_maxHandles)
+        {
+            MemoryPrefetch.Element(_list, handle);
+            MemoryPrefetch.Element(_next, handle);
+            MemoryPrefetch.Element(_prev, handle);
+        }
+    }
+
+    /// <summary>
+    /// Prefetch hint: the words an unlink of <paramref name="handle"/> writes in its neighbours
+    /// (<c>next[prev]</c> and <c>prev[next]</c>). Reads the node's own links, so call it after
+    /// <see cref="PrefetchNode"/> has had time to bring them in. Ignores a handle out of range or unlinked.
+    /// </summary>
+    public void PrefetchNeighbours(int handle)
+    {
+        if ((uint)handle < (uint)_maxHandles && _list[handle] >= 0)
+        {
+            MemoryPrefetch.Element(_next, _prev[handle]);
+            MemoryPrefetch.Element(_prev, _next[handle]);
+        }
+    }
+
     /// <summary>Links an unlinked handle at the head of <paramref name="list"/>.</summary>
     public void AddFirst(int list, int handle) => InsertAfter(list, _maxHandles + list, handle);
 

@@ -172,6 +172,24 @@ internal abstract class PolicyBase : IEvictionPolicy
         _weights[handle] = 0;
     }
 
+    /// <inheritdoc/>
+    public virtual void Prefetch(int handle, ulong keyHash)
+    {
+    }
+
+    /// <inheritdoc/>
+    public virtual void PrefetchDependent(int handle)
+    {
+    }
+
+    /// <summary>Prefetches the per-handle metadata a hit reads (tracked flag, weight, list node); ignores a handle out of range.</summary>
+    protected void PrefetchEntry(int handle)
+    {
+        MemoryPrefetch.Element(_tracked, handle);
+        MemoryPrefetch.Element(_weights, handle);
+        Lists.PrefetchNode(handle);
+    }
+
     public abstract int SelectVictim();
 
     public virtual bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;

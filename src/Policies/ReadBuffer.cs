@@ -32,6 +32,9 @@ public sealed class ReadBuffer
     private const int PadLongs = 8;        // 64 bytes: one counter per cache line
     private const long MissTag = 1;
 
+    /// <summary>Records announced to the policy (<see cref="IEvictionPolicy.Prefetch"/>) before they are replayed.</summary>
+    internal const int ReplayBatch = 8;
+
     private readonly long[] _tags;         // stripe * SlotsPerStripe + index
     private readonly ulong[] _hashes;
     private readonly long[] _tails;        // stripe * PadLongs
@@ -115,27 +118,61 @@ public sealed class ReadBuffer
         long head = _heads[s * PadLongs];
         long tail = Volatile.Read(ref _tails[s * PadLongs]);
         int baseSlot = s * SlotsPerStripe;
+        int maxHandles = policy.MaxHandles;
+        Span<long> tags = stackalloc long[ReplayBatch];
+        Span<ulong> hashes = stackalloc ulong[ReplayBatch];
         int drained = 0;
-        while (head < tail && drained < maxRecords)
+        bool blocked = false;
+        while (!blocked && head < tail && drained < maxRecords)
         {
-            int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
-            long tag = Volatile.Read(ref _tags[slot]);
-            if (tag == 0)
+            // Take a batch of published records (clearing their tags: head moves only at the end, so
+            // no appender reuses these slots meanwhile).
+            int n = 0;
+            int batch = Math.Min(ReplayBatch, maxRecords - drained);
+            while (n < batch && head < tail)
             {
-                break;   // claimed but not yet published: next drain
+                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+                long tag = Volatile.Read(ref _tags[slot]);
+                if (tag == 0)
+                {
+                    blocked = true;   // claimed but not yet published: next drain
+                    break;
+                }
+                tags[n] = tag;
+                hashes[n] = _hashes[slot];
+                _tags[slot] = 0;
+                head++;
+                n++;
             }
-            ulong hash = _hashes[slot];
-            _tags[slot] = 0;
-            head++;
-            drained++;
-            if (tag == MissTag)
+
+            // Announce the whole batch, so its cache misses overlap, then replay it in order (the
+            // hints change nothing, so the policy sees exactly the calls of a record-by-record drain).
+            if (n > 1)
             {
-                policy.OnMiss(hash);
+                for (int i = 0; i < n; i++)
+                {
+                    policy.Prefetch(tags[i] == MissTag || tags[i] - 2 >= maxHandles ? -1 : (int)(tags[i] - 2), hashes[i]);
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    if (tags[i] != MissTag && tags[i] - 2 < maxHandles)
+                    {
+                        policy.PrefetchDependent((int)(tags[i] - 2));
+                    }
+                }
             }
-            else if (tag - 2 < policy.MaxHandles)
+            for (int i = 0; i < n; i++)
             {
-                policy.OnHit((int)(tag - 2), hash);
+                if (tags[i] == MissTag)
+                {
+                    policy.OnMiss(hashes[i]);
+                }
+                else if (tags[i] - 2 < maxHandles)
+                {
+                    policy.OnHit((int)(tags[i] - 2), hashes[i]);
+                }
             }
+            drained += n;
         }
         Volatile.Write(ref _heads[s * PadLongs], head);
         return drained;
