@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 namespace CacheKit.Policies;
 
 /// <summary>
-/// Several intrusive doubly linked lists threaded through one pair of arrays indexed by handle:
+/// Several intrusive doubly linked lists threaded through one array of (next, previous) pairs indexed by handle:
 /// the building block of every list-ordered policy (LRU, SLRU, 2Q, ARC, S3-FIFO, ...).
 /// </summary>
 /// <remarks>
@@ -16,8 +16,7 @@ namespace CacheKit.Policies;
 /// </remarks>
 internal sealed class HandleLists
 {
-    private readonly int[] _next;
-    private readonly int[] _prev;
+    private readonly Link[] _links;   // next and previous of each node side by side: one cache line per node
     private readonly sbyte[] _list;   // list id per handle, -1 when unlinked
     private readonly int[] _counts;
     private readonly int _maxHandles;
@@ -29,21 +28,20 @@ internal sealed class HandleLists
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(listCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(listCount, sbyte.MaxValue);
         _maxHandles = maxHandles;
-        _next = new int[maxHandles + listCount];
-        _prev = new int[maxHandles + listCount];
+        _links = new Link[maxHandles + listCount];
         _list = new sbyte[maxHandles];
         _counts = new int[listCount];
         Array.Fill(_list, (sbyte)-1);
         for (int l = 0; l < listCount; l++)
         {
             int s = maxHandles + l;
-            _next[s] = s;
-            _prev[s] = s;
+            _links[s].Next = s;
+            _links[s].Prev = s;
         }
     }
 
     /// <summary>Bytes of managed memory these arrays hold (for reporting per-entry cost).</summary>
-    public long FootprintBytes => ((long)_next.Length + _prev.Length) * sizeof(int) + _list.Length + _counts.Length * sizeof(int);
+    public long FootprintBytes => (long)_links.Length * 2 * sizeof(int) + _list.Length + _counts.Length * sizeof(int);
 
     /// <summary>Number of handles in list <paramref name="list"/>.</summary>
     public int Count(int list) => _counts[list];
@@ -59,45 +57,69 @@ internal sealed class HandleLists
     /// <summary>The head (most recently inserted at the front) of <paramref name="list"/>, or -1.</summary>
     public int First(int list)
     {
-        int n = _next[_maxHandles + list];
+        int n = _links[_maxHandles + list].Next;
         return n >= _maxHandles ? -1 : n;
     }
 
     /// <summary>The tail of <paramref name="list"/>, or -1.</summary>
     public int Last(int list)
     {
-        int n = _prev[_maxHandles + list];
+        int n = _links[_maxHandles + list].Prev;
         return n >= _maxHandles ? -1 : n;
     }
 
     /// <summary>The node after <paramref name="handle"/> towards the tail, or -1 at the tail.</summary>
     public int Next(int handle)
     {
-        int n = _next[handle];
+        int n = _links[handle].Next;
         return n >= _maxHandles ? -1 : n;
     }
 
     /// <summary>The node before <paramref name="handle"/> towards the head, or -1 at the head.</summary>
     public int Previous(int handle)
     {
-        int n = _prev[handle];
+        int n = _links[handle].Prev;
         return n >= _maxHandles ? -1 : n;
+    }
+
+    /// <summary>Prefetch hint: the node's own words (list id, next, previous). Ignores a handle out of range.</summary>
+    public void PrefetchNode(int handle)
+    {
+        if ((uint)handle < (uint)_maxHandles)
+        {
+            MemoryPrefetch.Element(_list, handle);
+            MemoryPrefetch.Element(_links, handle);
+        }
+    }
+
+    /// <summary>
+    /// Prefetch hint: the words an unlink of <paramref name="handle"/> writes in its neighbours
+    /// (<c>next[prev]</c> and <c>prev[next]</c>). Reads the node's own links, so call it after
+    /// <see cref="PrefetchNode"/> has had time to bring them in. Ignores a handle out of range or unlinked.
+    /// </summary>
+    public void PrefetchNeighbours(int handle)
+    {
+        if ((uint)handle < (uint)_maxHandles && _list[handle] >= 0)
+        {
+            MemoryPrefetch.Element(_links, _links[handle].Prev);
+            MemoryPrefetch.Element(_links, _links[handle].Next);
+        }
     }
 
     /// <summary>Links an unlinked handle at the head of <paramref name="list"/>.</summary>
     public void AddFirst(int list, int handle) => InsertAfter(list, _maxHandles + list, handle);
 
     /// <summary>Links an unlinked handle at the tail of <paramref name="list"/>.</summary>
-    public void AddLast(int list, int handle) => InsertAfter(list, _prev[_maxHandles + list], handle);
+    public void AddLast(int list, int handle) => InsertAfter(list, _links[_maxHandles + list].Prev, handle);
 
     /// <summary>Unlinks a linked handle from whatever list holds it.</summary>
     public void Remove(int handle)
     {
         int list = _list[handle];
         Debug.Assert(list >= 0, "handle is not linked");
-        int p = _prev[handle], n = _next[handle];
-        _next[p] = n;
-        _prev[n] = p;
+        int p = _links[handle].Prev, n = _links[handle].Next;
+        _links[p].Next = n;
+        _links[n].Prev = p;
         _list[handle] = -1;
         _counts[list]--;
     }
@@ -121,10 +143,10 @@ internal sealed class HandleLists
     {
         Array.Fill(_list, (sbyte)-1);
         Array.Clear(_counts);
-        for (int s = _maxHandles; s < _next.Length; s++)
+        for (int s = _maxHandles; s < _links.Length; s++)
         {
-            _next[s] = s;
-            _prev[s] = s;
+            _links[s].Next = s;
+            _links[s].Prev = s;
         }
     }
 
@@ -132,13 +154,20 @@ internal sealed class HandleLists
     {
         Debug.Assert((uint)handle < (uint)_maxHandles, "handle out of range");
         Debug.Assert(_list[handle] < 0, "handle is already linked");
-        int n = _next[node];
-        _next[handle] = n;
-        _prev[handle] = node;
-        _next[node] = handle;
-        _prev[n] = handle;
+        int n = _links[node].Next;
+        _links[handle].Next = n;
+        _links[handle].Prev = node;
+        _links[node].Next = handle;
+        _links[n].Prev = handle;
         _list[handle] = (sbyte)list;
         _counts[list]++;
+    }
+
+    /// <summary>A node's two links, adjacent so that an unlink or a move reads one cache line per node.</summary>
+    private struct Link
+    {
+        public int Next;
+        public int Prev;
     }
 
     /// <summary>Debug check of the structural invariants; throws on the first violation.</summary>
@@ -148,9 +177,9 @@ internal sealed class HandleLists
         for (int l = 0; l < _counts.Length; l++)
         {
             int s = _maxHandles + l, seen = 0;
-            for (int n = _next[s]; n != s; n = _next[n])
+            for (int n = _links[s].Next; n != s; n = _links[n].Next)
             {
-                if (n >= _maxHandles || _list[n] != l || _next[_prev[n]] != n || _prev[_next[n]] != n)
+                if (n >= _maxHandles || _list[n] != l || _links[_links[n].Prev].Next != n || _links[_links[n].Next].Prev != n)
                 {
                     throw new InvalidOperationException($"list {l} is corrupt at node {n}");
                 }

@@ -75,4 +75,26 @@ public interface IEvictionPolicy
 
     /// <summary>Forgets every entry (the owner cleared the cache). Frequency history may be kept.</summary>
     void Clear();
+
+    /// <summary>
+    /// Hint, first stage: a record for this key (and, when <paramref name="handle"/> ≥ 0, this entry)
+    /// will be replayed soon with <see cref="OnHit"/> or <see cref="OnMiss"/>; the policy may prefetch
+    /// the memory that call will touch. Changes no state and has no observable effect; the default
+    /// does nothing. Called under the same rule as <see cref="OnHit"/>.
+    /// </summary>
+    /// <param name="handle">The entry's handle, or -1 for a miss. May be out of range or untracked (ignored).</param>
+    /// <param name="keyHash">The key hash of the record.</param>
+    void Prefetch(int handle, ulong keyHash)
+    {
+    }
+
+    /// <summary>
+    /// Hint, second stage, after <see cref="Prefetch"/> was called for a whole batch: prefetch what can
+    /// be found only by reading the first stage's memory (e.g. the list neighbours of the entry).
+    /// No state change, no observable effect; the default does nothing.
+    /// </summary>
+    /// <param name="handle">The entry's handle (may be out of range or untracked: ignored).</param>
+    void PrefetchDependent(int handle)
+    {
+    }
 }

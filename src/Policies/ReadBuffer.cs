@@ -15,7 +15,7 @@ namespace CacheKit.Policies;
 /// <para><b>Layout.</b> <c>stripes x SlotsPerStripe</c> slots. A slot is a (hash, tag) pair of
 /// 64-bit words; the tag is 0 when the slot is empty, <c>handle + 2</c> for a hit, 1 for a miss.
 /// Each stripe has a write counter (<c>_tails</c>) and a read counter (<c>_heads</c>), each on its own
-/// cache line, and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>. An appender uses the stripe of
+/// pair of cache lines (128 bytes apart, and 128 bytes after the array header), and <c>head &lt;= tail &lt;= head + SlotsPerStripe</c>. An appender uses the stripe of
 /// the processor it runs on (<see cref="Thread.GetCurrentProcessorId"/>).</para>
 /// <para><b>Concurrency notes.</b> A writer claims slot <c>tail</c> with a compare-and-swap on the
 /// stripe's tail, writes the hash, then publishes the tag with a release store. The single drainer
@@ -29,13 +29,22 @@ public sealed class ReadBuffer
     /// <summary>Records per stripe (a power of two).</summary>
     public const int SlotsPerStripe = 64;
 
-    private const int PadLongs = 8;        // 64 bytes: one counter per cache line
+    // Padding, in 8-byte elements. 128 bytes, not 64: the adjacent-line prefetcher pairs 64-byte lines,
+    // so a counter needs its own pair. Every array also starts its data 128 bytes after the header: the
+    // length word there is read by every bounds check on every core, so no element that an appender
+    // writes may share its line (with stripe 0's tail right after the length, two threads on two stripes
+    // moved that line between cores on every append).
+    private const int PadLongs = 16;       // between two stripes' counters
+    private const int EdgePad = 16;        // before the first and after the last element in use
     private const long MissTag = 1;
 
-    private readonly long[] _tags;         // stripe * SlotsPerStripe + index
-    private readonly ulong[] _hashes;
-    private readonly long[] _tails;        // stripe * PadLongs
-    private readonly long[] _heads;        // stripe * PadLongs
+    /// <summary>Records announced to the policy (<see cref="IEvictionPolicy.Prefetch"/>) before they are replayed.</summary>
+    internal const int ReplayBatch = 8;
+
+    private readonly long[] _tags;         // EdgePad + stripe * SlotsPerStripe + index (SlotBase)
+    private readonly ulong[] _hashes;      // same indexing
+    private readonly long[] _tails;        // EdgePad + stripe * PadLongs (CounterIndex)
+    private readonly long[] _heads;        // same indexing
     private readonly int _stripeMask;
 
     /// <summary>Creates a buffer with <paramref name="stripes"/> stripes (rounded up to a power of two), by default one per processor up to 64.</summary>
@@ -52,10 +61,10 @@ public sealed class ReadBuffer
         }
         int count = (int)BitOperations.RoundUpToPowerOf2((uint)stripes);
         _stripeMask = count - 1;
-        _tags = new long[count * SlotsPerStripe];
-        _hashes = new ulong[count * SlotsPerStripe];
-        _tails = new long[count * PadLongs];
-        _heads = new long[count * PadLongs];
+        _tags = new long[EdgePad + count * SlotsPerStripe + EdgePad];
+        _hashes = new ulong[EdgePad + count * SlotsPerStripe + EdgePad];
+        _tails = new long[EdgePad + count * PadLongs + EdgePad];
+        _heads = new long[EdgePad + count * PadLongs + EdgePad];
     }
 
     /// <summary>Number of stripes.</summary>
@@ -112,32 +121,66 @@ public sealed class ReadBuffer
 
     private int DrainStripe(IEvictionPolicy policy, int s, int maxRecords)
     {
-        long head = _heads[s * PadLongs];
-        long tail = Volatile.Read(ref _tails[s * PadLongs]);
-        int baseSlot = s * SlotsPerStripe;
+        long head = _heads[CounterIndex(s)];
+        long tail = Volatile.Read(ref _tails[CounterIndex(s)]);
+        int baseSlot = SlotBase(s);
+        int maxHandles = policy.MaxHandles;
+        Span<long> tags = stackalloc long[ReplayBatch];
+        Span<ulong> hashes = stackalloc ulong[ReplayBatch];
         int drained = 0;
-        while (head < tail && drained < maxRecords)
+        bool blocked = false;
+        while (!blocked && head < tail && drained < maxRecords)
         {
-            int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
-            long tag = Volatile.Read(ref _tags[slot]);
-            if (tag == 0)
+            // Take a batch of published records (clearing their tags: head moves only at the end, so
+            // no appender reuses these slots meanwhile).
+            int n = 0;
+            int batch = Math.Min(ReplayBatch, maxRecords - drained);
+            while (n < batch && head < tail)
             {
-                break;   // claimed but not yet published: next drain
+                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+                long tag = Volatile.Read(ref _tags[slot]);
+                if (tag == 0)
+                {
+                    blocked = true;   // claimed but not yet published: next drain
+                    break;
+                }
+                tags[n] = tag;
+                hashes[n] = _hashes[slot];
+                _tags[slot] = 0;
+                head++;
+                n++;
             }
-            ulong hash = _hashes[slot];
-            _tags[slot] = 0;
-            head++;
-            drained++;
-            if (tag == MissTag)
+
+            // Announce the whole batch, so its cache misses overlap, then replay it in order (the
+            // hints change nothing, so the policy sees exactly the calls of a record-by-record drain).
+            if (n > 1)
             {
-                policy.OnMiss(hash);
+                for (int i = 0; i < n; i++)
+                {
+                    policy.Prefetch(tags[i] == MissTag || tags[i] - 2 >= maxHandles ? -1 : (int)(tags[i] - 2), hashes[i]);
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    if (tags[i] != MissTag && tags[i] - 2 < maxHandles)
+                    {
+                        policy.PrefetchDependent((int)(tags[i] - 2));
+                    }
+                }
             }
-            else if (tag - 2 < policy.MaxHandles)
+            for (int i = 0; i < n; i++)
             {
-                policy.OnHit((int)(tag - 2), hash);
+                if (tags[i] == MissTag)
+                {
+                    policy.OnMiss(hashes[i]);
+                }
+                else if (tags[i] - 2 < maxHandles)
+                {
+                    policy.OnHit((int)(tags[i] - 2), hashes[i]);
+                }
             }
+            drained += n;
         }
-        Volatile.Write(ref _heads[s * PadLongs], head);
+        Volatile.Write(ref _heads[CounterIndex(s)], head);
         return drained;
     }
 
@@ -146,9 +189,9 @@ public sealed class ReadBuffer
     {
         for (int s = 0; s <= _stripeMask; s++)
         {
-            long head = _heads[s * PadLongs];
-            long tail = Volatile.Read(ref _tails[s * PadLongs]);
-            int baseSlot = s * SlotsPerStripe;
+            long head = _heads[CounterIndex(s)];
+            long tail = Volatile.Read(ref _tails[CounterIndex(s)]);
+            int baseSlot = SlotBase(s);
             while (head < tail)
             {
                 int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
@@ -159,7 +202,7 @@ public sealed class ReadBuffer
                 _tags[slot] = 0;
                 head++;
             }
-            Volatile.Write(ref _heads[s * PadLongs], head);
+            Volatile.Write(ref _heads[CounterIndex(s)], head);
         }
     }
 
@@ -170,17 +213,23 @@ public sealed class ReadBuffer
     private int CurrentStripe => Thread.GetCurrentProcessorId() & _stripeMask;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CounterIndex(int stripe) => EdgePad + stripe * PadLongs;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SlotBase(int stripe) => EdgePad + stripe * SlotsPerStripe;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAppend(long tag, ulong keyHash)
     {
         int stripe = CurrentStripe;
-        ref long tailRef = ref _tails[stripe * PadLongs];
+        ref long tailRef = ref _tails[CounterIndex(stripe)];
         long tail = Volatile.Read(ref tailRef);
-        long head = Volatile.Read(ref _heads[stripe * PadLongs]);
+        long head = Volatile.Read(ref _heads[CounterIndex(stripe)]);
         if (tail - head >= SlotsPerStripe || Interlocked.CompareExchange(ref tailRef, tail + 1, tail) != tail)
         {
             return false;   // full, or another reader won the slot: drop (the buffer is lossy by design)
         }
-        int slot = stripe * SlotsPerStripe + (int)(tail & (SlotsPerStripe - 1));
+        int slot = SlotBase(stripe) + (int)(tail & (SlotsPerStripe - 1));
         Debug.Assert(Volatile.Read(ref _tags[slot]) == 0, "a claimed slot must have been drained");
         _hashes[slot] = keyHash;
         Volatile.Write(ref _tags[slot], tag);

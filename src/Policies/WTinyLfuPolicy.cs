@@ -41,7 +41,7 @@ namespace CacheKit.Policies;
 /// probation entry. Not thread-safe for hits (<see cref="ConcurrentHits"/> is false): the owner
 /// buffers reads (<see cref="ReadBuffer"/>).</para>
 /// </remarks>
-internal sealed class WTinyLfuPolicy : PolicyBase
+internal sealed partial class WTinyLfuPolicy : PolicyBase
 {
     private const int Window = 0;
     private const int Probation = 1;

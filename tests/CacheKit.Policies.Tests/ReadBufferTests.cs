@@ -10,6 +10,8 @@ public sealed class ReadBufferTests
     {
         public List<(int Handle, ulong Hash)> Hits { get; } = [];
         public List<ulong> Misses { get; } = [];
+        public List<string> Events { get; } = [];
+        public bool LogPrefetch { get; init; }
         public string Name => "recording";
         public long Capacity => 1;
         public int MaxHandles => 1 << 20;
@@ -19,10 +21,26 @@ public sealed class ReadBufferTests
         public void OnHit(int handle, ulong keyHash)
         {
             Hits.Add((handle, keyHash));
+            Events.Add($"hit {handle}");
         }
         public void OnMiss(ulong keyHash)
         {
             Misses.Add(keyHash);
+            Events.Add($"miss {keyHash}");
+        }
+        public void Prefetch(int handle, ulong keyHash)
+        {
+            if (LogPrefetch)
+            {
+                Events.Add(handle < 0 ? $"prefetch miss {keyHash}" : $"prefetch {handle}");
+            }
+        }
+        public void PrefetchDependent(int handle)
+        {
+            if (LogPrefetch)
+            {
+                Events.Add($"dependent {handle}");
+            }
         }
         public void OnAdd(int handle, ulong keyHash, long weight) { }
         public void OnUpdate(int handle, ulong keyHash, long newWeight) { }
@@ -44,6 +62,65 @@ public sealed class ReadBufferTests
         Assert.That(policy.Hits, Is.EqualTo(new[] { (3, 30UL), (0, 7UL) }));
         Assert.That(policy.Misses, Is.EqualTo(new[] { 99UL }));
         Assert.That(buffer.DrainUnsynchronized(policy), Is.Zero);
+    }
+
+    [Test]
+    public void Drain_announces_each_batch_before_replaying_it_in_the_recorded_order()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy { LogPrefetch = true };
+        int records = 2 * ReadBuffer.ReplayBatch + 3;   // two full batches and a partial one
+        var expectedReplay = new List<string>();
+        for (int i = 0; i < records; i++)
+        {
+            if (i % 5 == 4)
+            {
+                Assert.That(buffer.TryRecordMiss((ulong)(1000 + i)), Is.True);
+                expectedReplay.Add($"miss {1000 + i}");
+            }
+            else
+            {
+                Assert.That(buffer.TryRecordHit(i, (ulong)i), Is.True);
+                expectedReplay.Add($"hit {i}");
+            }
+        }
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(records));
+
+        // The replay is exactly the recorded sequence, hints aside.
+        Assert.That(policy.Events.Where(e => e.StartsWith("hit", StringComparison.Ordinal) || e.StartsWith("miss", StringComparison.Ordinal)),
+            Is.EqualTo(expectedReplay));
+        // Every batch: first its hints (each record, then each hit's dependent stage), then its replay.
+        int position = 0;
+        for (int start = 0; start < records; start += ReadBuffer.ReplayBatch)
+        {
+            int n = Math.Min(ReadBuffer.ReplayBatch, records - start);
+            var batch = expectedReplay.GetRange(start, n);
+            var expected = new List<string>();
+            if (n > 1)
+            {
+                expected.AddRange(batch.Select(e => e.StartsWith("miss", StringComparison.Ordinal) ? "prefetch " + e : "prefetch " + e[4..]));
+                expected.AddRange(batch.Where(e => e.StartsWith("hit", StringComparison.Ordinal)).Select(e => "dependent " + e[4..]));
+            }
+            expected.AddRange(batch);
+            Assert.That(policy.Events.GetRange(position, expected.Count), Is.EqualTo(expected), $"batch at record {start}");
+            position += expected.Count;
+        }
+        Assert.That(position, Is.EqualTo(policy.Events.Count));
+    }
+
+    [Test]
+    public void A_bounded_drain_replays_only_the_oldest_records_and_keeps_the_rest()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy();
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.That(buffer.TryRecordHit(i, (ulong)i), Is.True);
+        }
+        Assert.That(buffer.DrainOwnStripeUnsynchronized(policy, 11), Is.EqualTo(11));
+        Assert.That(policy.Hits.Select(h => h.Handle), Is.EqualTo(Enumerable.Range(0, 11)));
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(9));
+        Assert.That(policy.Hits.Select(h => h.Handle), Is.EqualTo(Enumerable.Range(0, 20)));
     }
 
     [Test]

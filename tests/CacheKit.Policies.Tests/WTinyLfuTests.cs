@@ -184,6 +184,55 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
+    public void Prefetch_hints_change_nothing()
+    {
+        // Two adaptive policies fed the same stream; one also gets every kind of hint (valid, untracked,
+        // out of range, misses) before each call. Victims and final state must be identical.
+        const int capacity = 200, maxHandles = 256;
+        var plain = PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = maxHandles, Capacity = capacity });
+        var hinted = PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = maxHandles, Capacity = capacity });
+        var handleOf = new Dictionary<int, int>();
+        var keyOf = new Dictionary<int, int>();
+        var free = new Stack<int>(Enumerable.Range(0, maxHandles).Reverse());
+        var random = new Random(7);
+        for (int step = 0; step < 40_000; step++)
+        {
+            int key = random.Next(3) == 0 ? random.Next(5_000) : random.Next(300);
+            ulong hash = (ulong)key * 0x9E3779B97F4A7C15UL;
+            hinted.Prefetch(random.Next(-2, maxHandles + 3), hash);
+            hinted.PrefetchDependent(random.Next(-2, maxHandles + 3));
+            if (handleOf.TryGetValue(key, out int handle))
+            {
+                hinted.Prefetch(handle, hash);
+                hinted.PrefetchDependent(handle);
+                plain.OnHit(handle, hash);
+                hinted.OnHit(handle, hash);
+                continue;
+            }
+            hinted.Prefetch(-1, hash);
+            plain.OnMiss(hash);
+            hinted.OnMiss(hash);
+            handle = free.Pop();
+            handleOf[key] = handle;
+            keyOf[handle] = key;
+            plain.OnAdd(handle, hash, 1);
+            hinted.OnAdd(handle, hash, 1);
+            while (plain.Weight > plain.Capacity)
+            {
+                int victim = plain.SelectVictim();
+                Assert.That(hinted.SelectVictim(), Is.EqualTo(victim), $"step {step}");
+                plain.OnRemove(victim);
+                hinted.OnRemove(victim);
+                handleOf.Remove(keyOf[victim]);
+                free.Push(victim);
+            }
+        }
+        ((WTinyLfuPolicy)hinted).ValidateInvariants();
+        Assert.That(hinted.Count, Is.EqualTo(plain.Count));
+        Assert.That(((WTinyLfuPolicy)hinted).WindowMaximum, Is.EqualTo(((WTinyLfuPolicy)plain).WindowMaximum));
+    }
+
+    [Test]
     public void Adaptive_window_is_deterministic()
     {
         static (double, long, long) Run()
