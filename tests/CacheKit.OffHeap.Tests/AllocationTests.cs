@@ -54,9 +54,15 @@ public class AllocationTests
         }
 
         Run(150_000);   // warm up: JIT, tiering, lazily created statics
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(100_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The runtime may allocate on this thread once while it tiers code up (a one-off seen in CI);
+        // an allocation per operation would show in every run, so the least of three runs must be zero.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run(100_000);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         CacheStatistics stats = cache.GetStatistics();
         TestContext.Out.WriteLine($"{policy}: {allocated} bytes allocated over 100 000 ops; evictions {stats.Evictions}, expirations {stats.Expirations}, hits {stats.Hits}, misses {stats.Misses}");
         Assert.That(stats.Evictions, Is.GreaterThan(0));

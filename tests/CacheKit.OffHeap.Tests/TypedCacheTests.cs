@@ -21,13 +21,25 @@ public class TypedCacheTests
         }
         Assert.That(cache.TryGetValue(5000, out _), Is.False);
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10_000; i++)
+        void Run()
         {
-            cache.Set(i % 1000, new Point(i, i, i));
-            cache.TryGetValue(i % 1500, out _);
+            for (int i = 0; i < 10_000; i++)
+            {
+                cache.Set(i % 1000, new Point(i, i, i));
+                cache.TryGetValue(i % 1500, out _);
+            }
         }
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Run();   // warm up
+        // The least of three runs: a one-off allocation by the runtime while it tiers code up is not ours,
+        // an allocation per call would show in every run.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.That(allocated, Is.Zero);
     }
 
     [Test]

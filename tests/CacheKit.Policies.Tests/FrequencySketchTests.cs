@@ -120,14 +120,21 @@ public sealed class FrequencySketchTests
         {
             sketch.Increment(Key(i & 4095));
         }
-        long before = GC.GetAllocatedBytesForCurrentThread();
+        // The least of three runs: a one-off allocation by the runtime while it tiers code up is not the
+        // sketch's, an allocation per call would show in every run.
         int sum = 0;
-        for (int i = 0; i < 50_000; i++)
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3 && allocated != 0; round++)
         {
-            sketch.Increment(Key(i & 4095));
-            sum += sketch.Frequency(Key(i & 255));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50_000; i++)
+            {
+                sketch.Increment(Key(i & 4095));
+                sum += sketch.Frequency(Key(i & 255));
+            }
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(allocated, Is.Zero);
         Assert.That(sum, Is.Positive);
     }
 

@@ -236,10 +236,17 @@ public sealed class PolicyContractTests
             }
         }
         Run();   // warm-up: JIT, tiering
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.That(allocated, Is.Zero, $"{policy.Name} allocated {allocated} bytes over {keys.Length} operations");
+        // The runtime may allocate on this thread once while it tiers code up or patches an OSR method
+        // (seen once in CI: 3,152 bytes in one run); an allocation per call would show in every run.
+        // So the least of three measured runs must be zero.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.That(allocated, Is.Zero, $"{policy.Name} allocated {allocated} bytes over {keys.Length} operations in each of 3 runs");
     }
 
     [TestCaseSource(nameof(ConcurrentHitCases))]
