@@ -37,6 +37,8 @@ public sealed class ReadBuffer
     private const int PadLongs = 16;       // between two stripes' counters
     private const int EdgePad = 16;        // before the first and after the last element in use
     private const long MissTag = 1;
+    private const int MissRecord = -1;      // a drained miss, decoded
+    private const int IgnoredRecord = -2;   // a drained hit of a handle beyond the policy's range (ignored)
 
     /// <summary>Records announced to the policy (<see cref="IEvictionPolicy.Prefetch"/>) before they are replayed.</summary>
     internal const int ReplayBatch = 8;
@@ -125,7 +127,7 @@ public sealed class ReadBuffer
         long tail = Volatile.Read(ref _tails[CounterIndex(s)]);
         int baseSlot = SlotBase(s);
         int maxHandles = policy.MaxHandles;
-        Span<long> tags = stackalloc long[ReplayBatch];
+        Span<int> handles = stackalloc int[ReplayBatch];   // a hit's handle, or MissRecord / IgnoredRecord
         Span<ulong> hashes = stackalloc ulong[ReplayBatch];
         int drained = 0;
         bool blocked = false;
@@ -144,7 +146,7 @@ public sealed class ReadBuffer
                     blocked = true;   // claimed but not yet published: next drain
                     break;
                 }
-                tags[n] = tag;
+                handles[n] = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
                 hashes[n] = _hashes[slot];
                 _tags[slot] = 0;
                 head++;
@@ -157,25 +159,25 @@ public sealed class ReadBuffer
             {
                 for (int i = 0; i < n; i++)
                 {
-                    policy.Prefetch(tags[i] == MissTag || tags[i] - 2 >= maxHandles ? -1 : (int)(tags[i] - 2), hashes[i]);
+                    policy.Prefetch(Math.Max(handles[i], -1), hashes[i]);
                 }
                 for (int i = 0; i < n; i++)
                 {
-                    if (tags[i] != MissTag && tags[i] - 2 < maxHandles)
+                    if (handles[i] >= 0)
                     {
-                        policy.PrefetchDependent((int)(tags[i] - 2));
+                        policy.PrefetchDependent(handles[i]);
                     }
                 }
             }
             for (int i = 0; i < n; i++)
             {
-                if (tags[i] == MissTag)
+                if (handles[i] >= 0)
+                {
+                    policy.OnHit(handles[i], hashes[i]);
+                }
+                else if (handles[i] == MissRecord)
                 {
                     policy.OnMiss(hashes[i]);
-                }
-                else if (tags[i] - 2 < maxHandles)
-                {
-                    policy.OnHit((int)(tags[i] - 2), hashes[i]);
                 }
             }
             drained += n;

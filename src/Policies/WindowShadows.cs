@@ -186,7 +186,7 @@ internal sealed class WindowShadows
             }
         }
         // Hysteresis: leave the current window only for a shadow that beats it by more than noise.
-        double sigmas = (top >= Fractions.Length) != (best >= Fractions.Length) ? MemorySigmas : NoiseSigmas;
+        double sigmas = CrossesMemory(top, best) ? MemorySigmas : NoiseSigmas;
         if (_score[top] > _score[best] + sigmas * Math.Sqrt(_score[best] + 1))
         {
             best = top;
@@ -204,7 +204,7 @@ internal sealed class WindowShadows
                     challenger = s;
                 }
             }
-            double pairSigmas = (challenger >= Fractions.Length) != (best >= Fractions.Length) ? 2 * PairSigmas : PairSigmas;
+            double pairSigmas = CrossesMemory(challenger, best) ? 2 * PairSigmas : PairSigmas;
             if (challenger >= 0 && _lead[challenger] > pairSigmas * Math.Sqrt(_disagree[challenger] + 1) && _score[challenger] > _score[best])
             {
                 best = challenger;
@@ -219,6 +219,9 @@ internal sealed class WindowShadows
 
         return true;
     }
+
+    /// <summary>Whether shadows <paramref name="a"/> and <paramref name="b"/> run different sketch memories.</summary>
+    private static bool CrossesMemory(int a, int b) => (a >= Fractions.Length) != (b >= Fractions.Length);
 
     /// <summary>Replays one request into shadow <paramref name="s"/>; true when it was a hit there.</summary>
     private bool Replay(int s, ulong keyHash, long weight)
