@@ -33,6 +33,9 @@ public sealed class PolicyContractTests
         }
     }
 
+    /// <summary>The byte-capacity cases (entries of different weights).</summary>
+    public static IEnumerable<TestCaseData> WeightedCases() => Cases().Where(data => (bool)data.Arguments[1]!);
+
     /// <summary>The cases whose policy takes hits without the owner's lock (ConcurrentHits); the others need a ReadBuffer.</summary>
     public static IEnumerable<TestCaseData> ConcurrentHitCases()
     {
@@ -182,6 +185,44 @@ public sealed class PolicyContractTests
         }
         Assert.That(policy.Weight, Is.Zero);
         Assert.That(policy.SelectVictim(), Is.EqualTo(-1));
+    }
+
+    /// <summary>
+    /// Policies keep no per-handle weights while every weight is 1 (the engine's case); the first other
+    /// weight switches them to stored weights. The totals and list weights must survive the switch, by
+    /// an update or by an add, and after a Clear.
+    /// </summary>
+    [TestCaseSource(nameof(WeightedCases))]
+    public void First_weight_other_than_one_keeps_totals_right(PolicyKind kind, bool weighted, bool admission)
+    {
+        var policy = Create(kind, weighted, admission);
+        var driver = new PolicyDriver(policy, KeySpace);
+        for (int k = 0; k < 10; k++)
+        {
+            driver.Access(k, 1);
+        }
+        driver.Validate();
+        Assert.That(policy.Weight, Is.EqualTo(10));
+        driver.Update(4, 30);                 // the switch, by an update
+        Assert.That(policy.Weight, Is.EqualTo(39));
+        driver.Validate();
+        driver.Access(20, 7);                 // a stored weight on add
+        Assert.That(policy.Weight, Is.EqualTo(46));
+        driver.Remove(4);
+        Assert.That(policy.Weight, Is.EqualTo(16));
+        driver.Validate();
+        driver.Clear();
+        var fresh = driver;
+        fresh.Access(1, 1);
+        fresh.Access(2, 5);
+        Assert.That(policy.Weight, Is.EqualTo(6));
+        fresh.Validate();
+        while (policy.Count > 0)
+        {
+            fresh.EvictOne();
+            fresh.Validate();
+        }
+        Assert.That(policy.Weight, Is.Zero);
     }
 
     [TestCaseSource(nameof(Cases))]
