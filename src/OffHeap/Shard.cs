@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Hashing;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using CacheKit.Policies;
@@ -39,6 +40,16 @@ internal sealed unsafe class Shard
 
     /// <summary>Optimistic attempts before a reader falls back to the lock.</summary>
     public const int MaxOptimisticReads = 8;
+
+    /// <summary>TryReadOnce's answer when a bucket changed under it (low bits 3: no <see cref="ReadResult"/>).</summary>
+    private const long RetryRead = -1;
+
+    /// <summary>Low bits of a read outcome: the <see cref="ReadResult"/>; the bits above (arithmetic shift) hold the slot.</summary>
+    private const long ReadOutcomeResultMask = 3;
+    private const int ReadOutcomeSlotShift = 2;
+
+    /// <summary>A validated miss: slot -1, <see cref="ReadResult.Miss"/>.</summary>
+    private const long ReadMissOutcome = (-1L << ReadOutcomeSlotShift) | (long)ReadResult.Miss;
 
     /// <summary>Records a reader replays from its full read-buffer stripe (writers drain every record).</summary>
     public const int ReaderDrainRecords = 8;
@@ -128,32 +139,46 @@ internal sealed unsafe class Shard
 
     /// <summary>Looks the key up without a lock; copies the value into <paramref name="sink"/> on a hit.</summary>
     /// <remarks><paramref name="recordAccess"/> is false for an internal re-check (GetOrAdd's flight leader): the policy is not told.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadResult Read<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength, bool recordAccess = true)
         where TSink : IValueSink, allows ref struct
     {
-        uint home = HomeBucket(hash);
-        for (int attempt = 0; attempt < MaxOptimisticReads; attempt++)
+        long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+        if (outcome == RetryRead)
         {
-            if (TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result))
+            outcome = ReadContended(hash, key, ref sink, out valueLength);
+        }
+        ReadResult result = (ReadResult)(outcome & ReadOutcomeResultMask);
+        if (recordAccess)
+        {
+            RecordRead(result, (int)(outcome >> ReadOutcomeSlotShift), hash);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The first optimistic pass failed validation: retry up to <see cref="MaxOptimisticReads"/> passes in
+    /// all, then read under the lock, where versions cannot move (progress). Kept out of line so that the
+    /// uncontended read stays small.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private long ReadContended<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+        where TSink : IValueSink, allows ref struct
+    {
+        for (int attempt = 1; attempt < MaxOptimisticReads; attempt++)
+        {
+            long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+            if (outcome != RetryRead)
             {
-                if (recordAccess)
-                {
-                    RecordRead(result, slot, hash);
-                }
-                return result;
+                return outcome;
             }
         }
 
-        // Writers kept changing our buckets: read under the lock, where versions cannot move.
         lock (Gate)
         {
-            bool done = TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result);
-            Debug.Assert(done, "a read under the lock cannot fail validation");
-            if (recordAccess)
-            {
-                RecordRead(result, slot, hash);
-            }
-            return result;
+            long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+            Debug.Assert(outcome != RetryRead, "a read under the lock cannot fail validation");
+            return outcome;
         }
     }
 
@@ -206,38 +231,51 @@ internal sealed unsafe class Shard
         return true;
     }
 
-    /// <summary>One optimistic pass over the probe window; false when a bucket changed under it.</summary>
-    private bool TryReadOnce<TSink>(ulong hash, ReadOnlySpan<byte> key, uint home, ref TSink sink,
-        out int valueLength, out int slotIndex, out ReadResult result)
+    /// <summary>
+    /// One optimistic pass over the key's probe window. Returns <see cref="RetryRead"/> when a bucket
+    /// changed under it; else the validated outcome <c>(slot &lt;&lt; ReadOutcomeSlotShift) | (int)result</c>
+    /// (slot -1 on a miss), which a caller decodes with <see cref="ReadOutcomeResultMask"/> and an arithmetic shift.
+    /// </summary>
+    private long TryReadOnce<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {
         valueLength = 0;
-        slotIndex = -1;
-        result = ReadResult.Miss;
+        // Loop invariants in locals: the JIT cannot keep fields of `this` in registers across the
+        // volatile reads below.
+        SlabArena arena = _arena;
+        IndexBucket* buckets = _buckets;
+        uint bucketCount = _bucketCount;
+        ulong tag = SlotWord.TagOf(hash);
+        uint bucketIndex = HomeBucket(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
         {
-            uint bucketIndex = Wrap(home + d);
-            IndexBucket* bucket = BucketAt(bucketIndex);
-            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            Debug.Assert(bucketIndex < bucketCount, "bucket index out of range");
+            // SAFETY: bucketIndex < bucketCount (HomeBucket, then wrapped below), and the index block holds
+            // bucketCount buckets, alive until Dispose, which waits for this operation (see _buckets).
+            IndexBucket* bucket = buckets + bucketIndex;
             uint version = Volatile.Read(ref bucket->Version);
             if ((version & 1) != 0)
             {
                 Thread.SpinWait(4);
-                return false;   // a writer is inside this bucket
+                return RetryRead;   // a writer is inside this bucket
             }
 
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            // SAFETY: as above, the 64 bytes of the bucket are inside the live index block.
+            uint candidates = IndexBucket.MatchTags(bucket, tag);
+            while (candidates != 0)
             {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                int s = BitOperations.TrailingZeroCount(candidates);
+                candidates &= candidates - 1;
+                // Re-read the one slot atomically: the scan above may have seen a slot mid-change (then
+                // the version check below fails), but the handle used must be one word a writer stored.
+                // SAFETY: s < SlotCount (MatchTags sets only bits 0..6); the bucket is live (as above).
                 ulong word = Volatile.Read(ref bucket->Slots[s]);
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
                     continue;
                 }
 
-                SlabHandle handle = SlotWord.Handle(word);
-                byte* entry = _arena.GetPointer(handle);
-                int available = _arena.GetBytesToPageEnd(handle);
+                byte* entry = arena.ResolveForReader(word & SlotWord.HandleMask, out int available);
                 if (available < EntryHeader.Size)
                 {
                     continue;   // only a torn read can get here; the version check below decides
@@ -287,35 +325,38 @@ internal sealed unsafe class Shard
                 // Read-ReadWrite barrier: the copy's reads complete before the version re-read (the
                 // seqlock's acquire fence; free on x64, `dmb ishld` on Arm64; a full fence is not needed).
                 Volatile.ReadBarrier();
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                // SAFETY: the bucket is live (as above).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
-                    return false;
+                    return RetryRead;
                 }
 
                 if (found == ReadResult.Hit && sink.CopiesValue)
                 {
                     sink.Commit(length);
                 }
-                valueLength = found == ReadResult.Miss ? 0 : length;
-                slotIndex = (int)(bucketIndex * IndexBucket.SlotCount) + s;
-                result = found;
-                return true;
+                if (found == ReadResult.Miss)
+                {
+                    return ReadMissOutcome;
+                }
+                valueLength = length;
+                return ((((long)bucketIndex * IndexBucket.SlotCount) + s) << ReadOutcomeSlotShift) | (long)found;
             }
 
-            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            // SAFETY: the bucket is live (as above).
             uint overflow = Volatile.Read(ref bucket->Overflow);
             Volatile.ReadBarrier();   // the slot reads above complete before the version re-read
             if (Volatile.Read(ref bucket->Version) != version)
             {
-                return false;
+                return RetryRead;
             }
             if (overflow == 0)
             {
                 break;
             }
+            bucketIndex = bucketIndex + 1 == bucketCount ? 0 : bucketIndex + 1;
         }
-        return true;   // validated miss
+        return ReadMissOutcome;   // validated miss
     }
 
     // ------------------------------------------------------------------ writes (under Gate)
