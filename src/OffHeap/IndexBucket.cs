@@ -102,7 +102,7 @@ internal static class SlotWord
     public static bool TagMatches(ulong word, ulong hash) => (word >> TagShift) == TagOf(hash);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static SlabHandle Handle(ulong word) => SlabHandle.FromValue(word & HandleMask);
+    public static SlabHandle Handle(ulong word) => SlabHandle.FromValueUnchecked(word & HandleMask);   // masked: always fits
 }
 
 /// <summary>

@@ -405,6 +405,21 @@ public sealed partial class OffHeapCache : IDisposable
     /// </summary>
     internal void ValidateInvariants()
     {
+        // Registered like any operation: the shards read entries through the unchecked slab path, which
+        // relies on Dispose waiting for every operation inside (throws ObjectDisposedException after Dispose).
+        ref OperationCounters.Stripe stripe = ref Enter();
+        try
+        {
+            ValidateInvariantsRegistered();
+        }
+        finally
+        {
+            Exit(ref stripe);
+        }
+    }
+
+    private void ValidateInvariantsRegistered()
+    {
         int locked = 0;
         try
         {

@@ -182,28 +182,36 @@ internal sealed unsafe class Shard
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordRead(ReadResult result, int slot, ulong hash)
     {
-        if (result == ReadResult.Miss)
+        ReadBuffer? readBuffer = _readBuffer;
+        if (readBuffer is not null)
         {
-            if (_readBuffer is null)
-            {
-                _policy.OnMiss(hash);
-            }
-            else if (!_readBuffer.TryRecordMiss(hash) && TryDrainOwnStripe())
-            {
-                _readBuffer.TryRecordMiss(hash);
-            }
-            return;
+            RecordBufferedRead(readBuffer, result, slot, hash);
         }
-
-        if (_readBuffer is null)
+        else if (result == ReadResult.Miss)
+        {
+            _policy.OnMiss(hash);
+        }
+        else
         {
             _policy.OnHit(slot, hash);
         }
-        else if (!_readBuffer.TryRecordHit(slot, hash) && TryDrainOwnStripe())
+    }
+
+    private void RecordBufferedRead(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
+    {
+        if (result == ReadResult.Miss)
         {
-            _readBuffer.TryRecordHit(slot, hash);
+            if (!readBuffer.TryRecordMiss(hash) && TryDrainOwnStripe())
+            {
+                readBuffer.TryRecordMiss(hash);
+            }
+        }
+        else if (!readBuffer.TryRecordHit(slot, hash) && TryDrainOwnStripe())
+        {
+            readBuffer.TryRecordHit(slot, hash);
         }
     }
 
@@ -400,9 +408,9 @@ internal sealed unsafe class Shard
             _rejections++;
             return false;
         }
-        if (_evictions + _expirations != removedBefore)
+        if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
-            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
+            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: room is made only by removing)
         }
 
         int slot;
@@ -518,23 +526,26 @@ internal sealed unsafe class Shard
     /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>
     private int FindSlotUnsynchronized(ulong hash, ReadOnlySpan<byte> key, uint home)
     {
+        ulong tag = SlotWord.TagOf(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
         {
             uint bucketIndex = Wrap(home + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            for (uint candidates = IndexBucket.MatchTags(bucket, tag); candidates != 0; candidates &= candidates - 1)
             {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                int s = BitOperations.TrailingZeroCount(candidates);
+                // SAFETY: s < SlotCount (MatchTags sets bits 0..6 only); the bucket is live (as above).
                 ulong word = bucket->Slots[s];
-                if (word == 0 || !SlotWord.TagMatches(word, hash))
+                if (word == 0)
                 {
-                    continue;
+                    continue;   // an empty slot matches tag 0
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
                 // SAFETY: a published entry under the lock is consistent: 16 + key + value fit its chunk.
                 if (header.KeyLength == key.Length
-                    && new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, key.Length).SequenceEqual(key))
+                    && new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.Size, key.Length).SequenceEqual(key))
                 {
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
@@ -732,7 +743,7 @@ internal sealed unsafe class Shard
     {
         EntryHeader header = ReadHeaderUnsynchronized(handle);
         // SAFETY: a live chunk of this arena holds a published entry: 16 + key + value fit the chunk.
-        ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength);
+        ReadOnlySpan<byte> key = new(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength);
         ulong hash = XxHash3.HashToUInt64(key, _seed);
         uint home = HomeBucket(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
@@ -779,7 +790,7 @@ internal sealed unsafe class Shard
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
-            _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
+            _listener(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength), reason);
         }
         finally
         {
@@ -832,9 +843,22 @@ internal sealed unsafe class Shard
 
     private EntryHeader ReadHeaderUnsynchronized(SlabHandle handle)
     {
-        Debug.Assert(_arena.GetBytesToPageEnd(handle) >= EntryHeader.Size, "chunk shorter than a header");
         // SAFETY: handle names a live chunk of this arena (we hold the lock) of at least 16 bytes.
-        return Unsafe.ReadUnaligned<EntryHeader>(_arena.GetPointer(handle));
+        return Unsafe.ReadUnaligned<EntryHeader>(EntryUnsynchronized(handle));
+    }
+
+    /// <summary>
+    /// The entry of a published slot's handle, under the lock: the writer's form of the reader's single page-table
+    /// read (<see cref="SlabArena.ResolveForReader"/>), without the public API's disposed and range checks. Safe
+    /// because the handle names a live chunk of this arena (published entries are consistent under the lock) and the
+    /// pool is alive (the operation holds the cache's Enter registration, so Dispose waits for it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* EntryUnsynchronized(SlabHandle handle)
+    {
+        byte* entry = _arena.ResolveForReader(handle.Value, out int available);
+        Debug.Assert(available >= EntryHeader.Size && entry == _arena.GetPointer(handle), "a published handle names a chunk of at least a header in an allocated page");
+        return entry;
     }
 
     /// <summary>
