@@ -299,8 +299,8 @@ internal sealed unsafe class Shard
                     continue;
                 }
 
-                // SAFETY: 16 + KeyLength <= available, checked above.
-                if (!new ReadOnlySpan<byte>(entry + EntryHeader.Size, key.Length).SequenceEqual(key))
+                // SAFETY: 16 + KeyLength <= available, checked above, and KeyLength == key.Length.
+                if (!KeyEquals(entry + EntryHeader.Size, key))
                 {
                     continue;
                 }
@@ -365,6 +365,26 @@ internal sealed unsafe class Shard
             bucketIndex = bucketIndex + 1 == bucketCount ? 0 : bucketIndex + 1;
         }
         return ReadMissOutcome;   // validated miss
+    }
+
+    /// <summary>
+    /// Whether the <c>key.Length</c> bytes at <paramref name="stored"/> equal <paramref name="key"/>. Keys of
+    /// 8 to 16 bytes (the common short key) compare as two overlapping 8-byte words, inline; others call
+    /// SequenceEqual. The caller guarantees that <c>key.Length</c> bytes at <paramref name="stored"/> are readable.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool KeyEquals(byte* stored, ReadOnlySpan<byte> key)
+    {
+        int length = key.Length;
+        if ((uint)(length - 8) <= 8)
+        {
+            ref byte first = ref MemoryMarshal.GetReference(key);
+            // SAFETY: 8 <= length <= 16, so bytes [0, 8) and [length - 8, length) lie inside both keys.
+            return Unsafe.ReadUnaligned<ulong>(stored) == Unsafe.ReadUnaligned<ulong>(ref first)
+                && Unsafe.ReadUnaligned<ulong>(stored + length - 8) == Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref first, length - 8));
+        }
+        // SAFETY: the caller guarantees length readable bytes at stored.
+        return new ReadOnlySpan<byte>(stored, length).SequenceEqual(key);
     }
 
     // ------------------------------------------------------------------ writes (under Gate)
@@ -544,8 +564,7 @@ internal sealed unsafe class Shard
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
                 // SAFETY: a published entry under the lock is consistent: 16 + key + value fit its chunk.
-                if (header.KeyLength == key.Length
-                    && new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.Size, key.Length).SequenceEqual(key))
+                if (header.KeyLength == key.Length && KeyEquals(EntryUnsynchronized(handle) + EntryHeader.Size, key))
                 {
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }

@@ -61,6 +61,28 @@ public class LayoutTests
     }
 
     [Test]
+    public unsafe void KeyEqualsComparesEveryByteOfEveryLength()
+    {
+        var rng = new Random(7);
+        for (int length = 0; length <= 40; length++)
+        {
+            byte[] key = new byte[length];
+            rng.NextBytes(key);
+            byte[] stored = (byte[])key.Clone();
+            fixed (byte* p = stored)
+            {
+                Assert.That(Shard.KeyEquals(p, key), Is.True, $"equal keys of {length} bytes");
+                for (int i = 0; i < length; i++)
+                {
+                    stored[i] ^= (byte)(1 << rng.Next(8));
+                    Assert.That(Shard.KeyEquals(p, key), Is.False, $"length {length}, byte {i} differs");
+                    stored[i] = key[i];
+                }
+            }
+        }
+    }
+
+    [Test]
     public void EveryCachePolicyMapsToThePolicyKindOfTheSameName()
     {
         foreach (CachePolicy p in Enum.GetValues<CachePolicy>())
