@@ -430,7 +430,7 @@ internal sealed unsafe class Shard
         }
         if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
-            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: room is made only by removing)
+            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: making room only removes, and the listener may not call back into the cache)
         }
 
         int slot;
