@@ -449,7 +449,7 @@ internal sealed unsafe class Shard
 
         // SAFETY: handle was just allocated from our arena with a chunk of at least entrySize bytes,
         // and no slot points at it yet, so no reader validates against it and we are its only writer.
-        byte* entry = _arena.GetPointer(handle);
+        byte* entry = EntryUnsynchronized(handle);
         Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
         Unsafe.WriteUnaligned(entry, new EntryHeader
         {
@@ -867,10 +867,10 @@ internal sealed unsafe class Shard
     }
 
     /// <summary>
-    /// The entry of a published slot's handle, under the lock: the writer's form of the reader's single page-table
-    /// read (<see cref="SlabArena.ResolveForReader"/>), without the public API's disposed and range checks. Safe
-    /// because the handle names a live chunk of this arena (published entries are consistent under the lock) and the
-    /// pool is alive (the operation holds the cache's Enter registration, so Dispose waits for it).
+    /// The entry of a live chunk's handle (a published slot's, or one just allocated), under the lock: the writer's
+    /// form of the reader's single page-table read (<see cref="SlabArena.ResolveForReader"/>), without the public
+    /// API's disposed and range checks. Safe because the handle names a live chunk of this arena (at least a header
+    /// long) and the pool is alive (the operation holds the cache's Enter registration, so Dispose waits for it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte* EntryUnsynchronized(SlabHandle handle)
