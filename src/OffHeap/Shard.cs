@@ -28,8 +28,10 @@ namespace CacheKit.OffHeap;
 /// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
 /// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
 /// meanwhile (a chunk is written only while free or before its slot is published). Pages are never
-/// returned to the system before Dispose, and every read is bounded by
-/// <see cref="SlabArena.GetBytesToPageEnd"/>, so even a stale pointer reads inside a live page.
+/// returned to the system before Dispose, and every read is bounded by the bytes to the page end that
+/// <see cref="SlabArena.ResolveForReader"/> gives (0 for a value naming no allocated page), so even a stale
+/// pointer reads inside a live page. ResolveForReader skips the disposed check: the cache's Enter/Exit
+/// registration keeps the pool alive while any operation is inside.
 /// After <see cref="MaxOptimisticReads"/> failed validations a reader takes the lock (progress).
 /// The argument in full is in docs/engine.md.</para>
 /// </remarks>
