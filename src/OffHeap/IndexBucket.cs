@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using CacheKit.Slab;
 
 namespace CacheKit.OffHeap;
@@ -35,6 +37,44 @@ internal unsafe struct IndexBucket
 
     /// <summary>The slots (<see cref="SlotWord"/>); 0 = empty.</summary>
     public fixed ulong Slots[SlotCount];
+
+    /// <summary>
+    /// Bit s (0..6) set when slot s's tag equals <paramref name="tag"/> (<see cref="SlotWord.TagOf"/> of a
+    /// hash). An empty slot matches tag 0, and a slot changing during the scan may be reported either
+    /// way: the caller re-reads each candidate word atomically and validates the bucket's version.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint MatchTags(IndexBucket* bucket, ulong tag)
+    {
+        Debug.Assert(tag <= 0xFFFF, "a tag has 16 bits");
+        Debug.Assert(((nuint)bucket & 63) == 0, "buckets are 64-byte aligned (index blocks come from the pool, 64-byte aligned)");
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // Two 32-byte loads cover the line: [Version|Overflow, slot 0, slot 1, slot 2] and [slot 3 .. slot 6].
+            // SAFETY: the caller passes a bucket inside the live index block; a bucket is 64 bytes.
+            Vector256<ulong> low = Vector256.Load((ulong*)bucket);
+            // SAFETY: as above; elements 4..7 of the 8-ulong line.
+            Vector256<ulong> high = Vector256.Load((ulong*)bucket + 4);
+            Vector256<ulong> wanted = Vector256.Create(tag);
+            uint lowBits = Vector256.Equals(Vector256.ShiftRightLogical(low, SlotWord.TagShift), wanted).ExtractMostSignificantBits();
+            uint highBits = Vector256.Equals(Vector256.ShiftRightLogical(high, SlotWord.TagShift), wanted).ExtractMostSignificantBits();
+            return (lowBits >> 1) | (highBits << 3);   // drop the header lane; slots 3..6 are bits 3..6
+        }
+
+        return MatchTagsScalar(bucket, tag);
+    }
+
+    /// <summary>The portable form of <see cref="MatchTags"/> (used where 256-bit vectors are not accelerated; tests compare the two).</summary>
+    internal static uint MatchTagsScalar(IndexBucket* bucket, ulong tag)
+    {
+        uint bits = 0;
+        for (int s = 0; s < SlotCount; s++)
+        {
+            // SAFETY: the caller passes a bucket inside the live index block; s < SlotCount.
+            bits |= (bucket->Slots[s] >> SlotWord.TagShift) == tag ? 1u << s : 0;
+        }
+        return bits;
+    }
 }
 
 /// <summary>Bit layout of an index slot: <c>[ tag (16) | SlabHandle.Value (48) ]</c>; 0 = empty.</summary>
@@ -62,7 +102,7 @@ internal static class SlotWord
     public static bool TagMatches(ulong word, ulong hash) => (word >> TagShift) == TagOf(hash);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static SlabHandle Handle(ulong word) => SlabHandle.FromValue(word & HandleMask);
+    public static SlabHandle Handle(ulong word) => SlabHandle.FromValueUnchecked(word & HandleMask);   // masked: always fits
 }
 
 /// <summary>

@@ -58,7 +58,8 @@ public sealed partial class OffHeapCache
                 {
                     continue;
                 }
-                Shard shard = Enter(hashes[order[begin]], out int stripe);
+                ref OperationCounters.Stripe stripe = ref Enter();
+                Shard shard = ShardOf(hashes[order[begin]]);
                 try
                 {
                     long expiresAt = ExpiresAt(ttlTicks);
@@ -76,7 +77,7 @@ public sealed partial class OffHeapCache
                 }
                 finally
                 {
-                    Exit(stripe);
+                    Exit(ref stripe);
                 }
                 begin = end;
             }

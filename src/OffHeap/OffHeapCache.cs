@@ -174,7 +174,8 @@ public sealed partial class OffHeapCache : IDisposable
     {
         CheckKey(key);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash, out int stripe);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
         try
         {
             lock (shard.Gate)
@@ -184,7 +185,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(stripe);
+            Exit(ref stripe);
         }
     }
 
@@ -192,7 +193,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear()
     {
-        Enter(0, out int stripe);
+        ref OperationCounters.Stripe stripe = ref Enter();
         try
         {
             foreach (Shard shard in _shards)
@@ -205,7 +206,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(stripe);
+            Exit(ref stripe);
         }
     }
 
@@ -240,9 +241,9 @@ public sealed partial class OffHeapCache : IDisposable
         {
             return;
         }
-        // Dekker handshake with Enter: it increments its stripe's Active (full fence) then reads
-        // _disposed; we wrote _disposed (full fence) and now read every stripe's Active. Either it sees 1
-        // and backs out, or we see its count and wait (Exit decrements the stripe Enter incremented).
+        // Dekker handshake with Enter: it increments its stripe's Entered (full fence) then reads
+        // _disposed; we wrote _disposed (full fence) and now read every stripe's counts. Either it sees 1
+        // and backs out, or we see its entry and wait until the stripe's exits catch up with it.
         _counters.WaitUntilIdle();
         _pool.Dispose();
     }
@@ -257,14 +258,15 @@ public sealed partial class OffHeapCache : IDisposable
     {
         var sink = new BufferWriterSink(destination);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash, out int stripe);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
         try
         {
             return shard.Read(hash, key, ref sink, out _, recordAccess: false) == ReadResult.Hit;
         }
         finally
         {
-            Exit(stripe);
+            Exit(ref stripe);
         }
     }
 
@@ -273,24 +275,19 @@ public sealed partial class OffHeapCache : IDisposable
     {
         CheckKey(key);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash, out int stripe);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        ReadResult result;
         try
         {
-            ReadResult result = shard.Read(hash, key, ref sink, out valueLength);
-            if (result == ReadResult.Miss)
-            {
-                _counters.RecordMiss(stripe);
-            }
-            else
-            {
-                _counters.RecordHit(stripe);
-            }
-            return result;
+            result = ShardOf(hash).Read(hash, key, ref sink, out valueLength);
         }
-        finally
+        catch
         {
-            Exit(stripe);
+            Exit(ref stripe);   // a throwing sink (a caller's IBufferWriter): the lookup is not counted
+            throw;
         }
+        OperationCounters.ExitLookup(ref stripe, result != ReadResult.Miss);   // the exit counts the hit or miss
+        return result;
     }
 
     private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
@@ -298,7 +295,8 @@ public sealed partial class OffHeapCache : IDisposable
         CheckKey(key);
         CheckValue(key, value);
         ulong hash = Hash(key);
-        Shard shard = Enter(hash, out int stripe);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
         try
         {
             long expiresAt = ExpiresAt(ttlTicks);
@@ -309,7 +307,7 @@ public sealed partial class OffHeapCache : IDisposable
         }
         finally
         {
-            Exit(stripe);
+            Exit(ref stripe);
         }
     }
 
@@ -320,24 +318,28 @@ public sealed partial class OffHeapCache : IDisposable
     internal Shard ShardOf(ulong hash) => _shards[ShardIndex(hash)];
 
     /// <summary>
-    /// Registers an operation (on the current processor's stripe of <see cref="_counters"/>; pass
-    /// <paramref name="stripe"/> to <see cref="Exit"/>) and returns the hash's shard; throws if disposed.
+    /// Registers an operation on the current processor's stripe of <see cref="_counters"/> and returns
+    /// that stripe; throws if disposed. End the operation with exactly one <see cref="Exit"/> (or, for a
+    /// counted lookup, <see cref="OperationCounters.ExitLookup"/>) on the stripe returned.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Shard Enter(ulong hash, out int stripe)
+    internal ref OperationCounters.Stripe Enter()
     {
-        stripe = _counters.Enter();   // full fence before the read of _disposed (see Dispose)
+        ref OperationCounters.Stripe stripe = ref _counters.Enter();   // full fence before the read of _disposed (see Dispose)
         if (Volatile.Read(ref _disposed) != 0)
         {
-            _counters.Exit(stripe);
+            OperationCounters.Exit(ref stripe);
             ThrowDisposed();
         }
-        return ShardOf(hash);
+        return ref stripe;
     }
 
     /// <summary>Ends an operation registered by <see cref="Enter"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Exit(int stripe) => _counters.Exit(stripe);
+    internal static void Exit(ref OperationCounters.Stripe stripe) => OperationCounters.Exit(ref stripe);
+
+    /// <summary>Operations inside the cache now (tests: 0 whenever no call is running).</summary>
+    internal long InFlightOperations => _counters.InFlight;
 
     internal void ThrowIfDisposed()
     {
@@ -402,6 +404,21 @@ public sealed partial class OffHeapCache : IDisposable
     /// <see cref="InvalidOperationException"/> naming the first invariant broken.
     /// </summary>
     internal void ValidateInvariants()
+    {
+        // Registered like any operation: the shards read entries through the unchecked slab path, which
+        // relies on Dispose waiting for every operation inside (throws ObjectDisposedException after Dispose).
+        ref OperationCounters.Stripe stripe = ref Enter();
+        try
+        {
+            ValidateInvariantsRegistered();
+        }
+        finally
+        {
+            Exit(ref stripe);
+        }
+    }
+
+    private void ValidateInvariantsRegistered()
     {
         int locked = 0;
         try

@@ -11,12 +11,18 @@ namespace CacheKit.OffHeap;
 /// </summary>
 /// <remarks>
 /// <para><b>Striping.</b> An operation picks its stripe once, in <see cref="Enter"/>, from
-/// <see cref="Thread.GetCurrentProcessorId"/>, and uses that stripe until <see cref="Exit"/> even if
-/// the thread migrates meanwhile. Two threads may share a stripe (migration, more threads than
-/// stripes); every update is an <c>Interlocked</c> one, so counts stay exact, only slower then.</para>
-/// <para><b>Invariant.</b> For each stripe, <see cref="Stripe.Active"/> = Enter calls on it minus Exit
-/// calls on it, so it is ≥ 0 and is 0 exactly when no operation registered on that stripe is inside.
-/// (Exit always names the stripe Enter returned, so no stripe goes negative.)</para>
+/// <see cref="Thread.GetCurrentProcessorId"/>, and uses that stripe until it exits even if the thread
+/// migrates meanwhile. Two threads may share a stripe (migration, more threads than stripes); every
+/// update is an <c>Interlocked</c> one, so counts stay exact, only slower then.</para>
+/// <para><b>Two atomic operations per lookup.</b> A stripe counts entries and exits, not a live
+/// in-flight number: <see cref="Enter"/> increments <see cref="Stripe.Entered"/>, and the exit
+/// increments exactly one of <see cref="Stripe.Hits"/>, <see cref="Stripe.Misses"/> (a lookup's exit
+/// is its hit or miss count) or <see cref="Stripe.OtherExits"/> (every other operation, and a lookup
+/// that threw). So a lookup pays two <c>Interlocked</c> operations where an in-flight counter plus a
+/// hit counter took three.</para>
+/// <para><b>Invariant.</b> For each stripe, Entered − (Hits + Misses + OtherExits) = operations
+/// registered on it that have not exited: ≥ 0, and 0 exactly when none is inside. Every exit names
+/// the stripe its Enter returned, and counts are only ever incremented.</para>
 /// </remarks>
 internal sealed class OperationCounters
 {
@@ -34,26 +40,26 @@ internal sealed class OperationCounters
     /// <summary>Number of stripes (a power of two).</summary>
     public int StripeCount => _stripes.Length;
 
-    /// <summary>Registers an operation on the current processor's stripe (full fence); returns the stripe for <see cref="Exit"/>.</summary>
+    /// <summary>
+    /// Registers an operation on the current processor's stripe (full fence) and returns that stripe;
+    /// end the operation with exactly one of <see cref="Exit"/> or <see cref="ExitLookup"/> on it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Enter()
+    public ref Stripe Enter()
     {
-        int stripe = Thread.GetCurrentProcessorId() & _mask;
-        Interlocked.Increment(ref _stripes[stripe].Active);
-        return stripe;
+        ref Stripe stripe = ref _stripes[Thread.GetCurrentProcessorId() & _mask];
+        Interlocked.Increment(ref stripe.Entered);
+        return ref stripe;
     }
 
-    /// <summary>Ends the operation registered by <see cref="Enter"/> on <paramref name="stripe"/>.</summary>
+    /// <summary>Ends an operation that is not a counted lookup (or a lookup that threw).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit(int stripe) => Interlocked.Decrement(ref _stripes[stripe].Active);
+    public static void Exit(ref Stripe stripe) => Interlocked.Increment(ref stripe.OtherExits);
 
-    /// <summary>Counts a lookup that hit (or found a value too large for the destination).</summary>
+    /// <summary>Ends a lookup and counts it: a hit (or a value too large for the destination) or a miss.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RecordHit(int stripe) => Interlocked.Increment(ref _stripes[stripe].Hits);
-
-    /// <summary>Counts a lookup that missed.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RecordMiss(int stripe) => Interlocked.Increment(ref _stripes[stripe].Misses);
+    public static void ExitLookup(ref Stripe stripe, bool hit)
+        => Interlocked.Increment(ref hit ? ref stripe.Hits : ref stripe.Misses);
 
     /// <summary>Sum of the hit counts of every stripe (each read is atomic; the sum may be a few operations behind).</summary>
     public long Hits
@@ -83,22 +89,50 @@ internal sealed class OperationCounters
         }
     }
 
+    /// <summary>Operations inside the cache now, summed over the stripes (tests; exact only while nothing enters or exits).</summary>
+    internal long InFlight
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _stripes.Length; i++)
+            {
+                sum += InFlightOn(ref _stripes[i]);
+            }
+            return sum;
+        }
+    }
+
     /// <summary>
-    /// Spins until every stripe's in-flight count is 0. The caller must have published "disposed" with
-    /// a full fence first: then an operation either sees the flag in Enter and backs out, or its
-    /// increment is visible to the reads here (Dekker), so waiting for 0 on each stripe in turn waits
-    /// for every operation that went ahead.
+    /// Spins until no operation is inside on any stripe. The caller must have published "disposed"
+    /// with a full fence first: then an operation either sees the flag after its Enter and backs out
+    /// (and exits), or its Enter is visible to the reads here (Dekker), so waiting until each stripe's
+    /// exits catch up with its entries waits for every operation that went ahead.
     /// </summary>
     public void WaitUntilIdle()
     {
         for (int i = 0; i < _stripes.Length; i++)
         {
             var spin = new SpinWait();
-            while (Volatile.Read(ref _stripes[i].Active) != 0)
+            while (InFlightOn(ref _stripes[i]) != 0)
             {
                 spin.SpinOnce();
             }
         }
+    }
+
+    /// <summary>
+    /// Entered − exits of one stripe. The exits are read first, then Entered: all four only grow and an
+    /// exit follows its entry, so exits(t1) ≤ entries(t1) ≤ entries(t2); a result of 0 therefore means
+    /// that at t1 every operation that had entered the stripe had exited (never a false 0 from an
+    /// operation that entered and exited between the reads while an older one was still inside).
+    /// </summary>
+    private static long InFlightOn(ref Stripe stripe)
+    {
+        long exits = Volatile.Read(ref stripe.Hits) + Volatile.Read(ref stripe.Misses) + Volatile.Read(ref stripe.OtherExits);
+        long inFlight = Volatile.Read(ref stripe.Entered) - exits;
+        System.Diagnostics.Debug.Assert(inFlight >= 0, "a stripe has more exits than entries");
+        return inFlight;
     }
 
     /// <summary>
@@ -107,18 +141,22 @@ internal sealed class OperationCounters
     /// adjacent-line prefetcher pairs 64-byte lines, so 64 bytes of padding would not be enough).
     /// </summary>
     [StructLayout(LayoutKind.Explicit, Size = 256)]
-    private struct Stripe
+    internal struct Stripe
     {
-        /// <summary>Operations inside the cache registered on this stripe (≥ 0, see the class invariant).</summary>
+        /// <summary>Operations registered on this stripe (only grows).</summary>
         [FieldOffset(128)]
-        public long Active;
+        public long Entered;
 
-        /// <summary>Lookups that hit, counted on this stripe.</summary>
+        /// <summary>Lookups that hit, counted on this stripe at their exit (only grows).</summary>
         [FieldOffset(136)]
         public long Hits;
 
-        /// <summary>Lookups that missed, counted on this stripe.</summary>
+        /// <summary>Lookups that missed, counted on this stripe at their exit (only grows).</summary>
         [FieldOffset(144)]
         public long Misses;
+
+        /// <summary>Exits of every other operation on this stripe (only grows).</summary>
+        [FieldOffset(152)]
+        public long OtherExits;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Hashing;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using CacheKit.Policies;
@@ -27,8 +28,10 @@ namespace CacheKit.OffHeap;
 /// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
 /// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
 /// meanwhile (a chunk is written only while free or before its slot is published). Pages are never
-/// returned to the system before Dispose, and every read is bounded by
-/// <see cref="SlabArena.GetBytesToPageEnd"/>, so even a stale pointer reads inside a live page.
+/// returned to the system before Dispose, and every read is bounded by the bytes to the page end that
+/// <see cref="SlabArena.ResolveForReader"/> gives (0 for a value naming no allocated page), so even a stale
+/// pointer reads inside a live page. ResolveForReader skips the disposed check: the cache's Enter/Exit
+/// registration keeps the pool alive while any operation is inside.
 /// After <see cref="MaxOptimisticReads"/> failed validations a reader takes the lock (progress).
 /// The argument in full is in docs/engine.md.</para>
 /// </remarks>
@@ -39,6 +42,16 @@ internal sealed unsafe class Shard
 
     /// <summary>Optimistic attempts before a reader falls back to the lock.</summary>
     public const int MaxOptimisticReads = 8;
+
+    /// <summary>TryReadOnce's answer when a bucket changed under it (low bits 3: no <see cref="ReadResult"/>).</summary>
+    private const long RetryRead = -1;
+
+    /// <summary>Low bits of a read outcome: the <see cref="ReadResult"/>; the bits above (arithmetic shift) hold the slot.</summary>
+    private const long ReadOutcomeResultMask = 3;
+    private const int ReadOutcomeSlotShift = 2;
+
+    /// <summary>A validated miss: slot -1, <see cref="ReadResult.Miss"/>.</summary>
+    private const long ReadMissOutcome = (-1L << ReadOutcomeSlotShift) | (long)ReadResult.Miss;
 
     /// <summary>Records a reader replays from its full read-buffer stripe (writers drain every record).</summary>
     public const int ReaderDrainRecords = 8;
@@ -128,57 +141,79 @@ internal sealed unsafe class Shard
 
     /// <summary>Looks the key up without a lock; copies the value into <paramref name="sink"/> on a hit.</summary>
     /// <remarks><paramref name="recordAccess"/> is false for an internal re-check (GetOrAdd's flight leader): the policy is not told.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadResult Read<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength, bool recordAccess = true)
         where TSink : IValueSink, allows ref struct
     {
-        uint home = HomeBucket(hash);
-        for (int attempt = 0; attempt < MaxOptimisticReads; attempt++)
+        long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+        if (outcome == RetryRead)
         {
-            if (TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result))
+            outcome = ReadContended(hash, key, ref sink, out valueLength);
+        }
+        ReadResult result = (ReadResult)(outcome & ReadOutcomeResultMask);
+        if (recordAccess)
+        {
+            RecordRead(result, (int)(outcome >> ReadOutcomeSlotShift), hash);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The first optimistic pass failed validation: retry up to <see cref="MaxOptimisticReads"/> passes in
+    /// all, then read under the lock, where versions cannot move (progress). Kept out of line so that the
+    /// uncontended read stays small.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private long ReadContended<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+        where TSink : IValueSink, allows ref struct
+    {
+        for (int attempt = 1; attempt < MaxOptimisticReads; attempt++)
+        {
+            long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+            if (outcome != RetryRead)
             {
-                if (recordAccess)
-                {
-                    RecordRead(result, slot, hash);
-                }
-                return result;
+                return outcome;
             }
         }
 
-        // Writers kept changing our buckets: read under the lock, where versions cannot move.
         lock (Gate)
         {
-            bool done = TryReadOnce(hash, key, home, ref sink, out valueLength, out int slot, out ReadResult result);
-            Debug.Assert(done, "a read under the lock cannot fail validation");
-            if (recordAccess)
-            {
-                RecordRead(result, slot, hash);
-            }
-            return result;
+            long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
+            Debug.Assert(outcome != RetryRead, "a read under the lock cannot fail validation");
+            return outcome;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordRead(ReadResult result, int slot, ulong hash)
     {
-        if (result == ReadResult.Miss)
+        ReadBuffer? readBuffer = _readBuffer;
+        if (readBuffer is not null)
         {
-            if (_readBuffer is null)
-            {
-                _policy.OnMiss(hash);
-            }
-            else if (!_readBuffer.TryRecordMiss(hash) && TryDrainOwnStripe())
-            {
-                _readBuffer.TryRecordMiss(hash);
-            }
-            return;
+            RecordBufferedRead(readBuffer, result, slot, hash);
         }
-
-        if (_readBuffer is null)
+        else if (result == ReadResult.Miss)
+        {
+            _policy.OnMiss(hash);
+        }
+        else
         {
             _policy.OnHit(slot, hash);
         }
-        else if (!_readBuffer.TryRecordHit(slot, hash) && TryDrainOwnStripe())
+    }
+
+    private void RecordBufferedRead(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
+    {
+        if (result == ReadResult.Miss)
         {
-            _readBuffer.TryRecordHit(slot, hash);
+            if (!readBuffer.TryRecordMiss(hash) && TryDrainOwnStripe())
+            {
+                readBuffer.TryRecordMiss(hash);
+            }
+        }
+        else if (!readBuffer.TryRecordHit(slot, hash) && TryDrainOwnStripe())
+        {
+            readBuffer.TryRecordHit(slot, hash);
         }
     }
 
@@ -206,38 +241,51 @@ internal sealed unsafe class Shard
         return true;
     }
 
-    /// <summary>One optimistic pass over the probe window; false when a bucket changed under it.</summary>
-    private bool TryReadOnce<TSink>(ulong hash, ReadOnlySpan<byte> key, uint home, ref TSink sink,
-        out int valueLength, out int slotIndex, out ReadResult result)
+    /// <summary>
+    /// One optimistic pass over the key's probe window. Returns <see cref="RetryRead"/> when a bucket
+    /// changed under it; else the validated outcome <c>(slot &lt;&lt; ReadOutcomeSlotShift) | (int)result</c>
+    /// (slot -1 on a miss), which a caller decodes with <see cref="ReadOutcomeResultMask"/> and an arithmetic shift.
+    /// </summary>
+    private long TryReadOnce<TSink>(ulong hash, ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {
         valueLength = 0;
-        slotIndex = -1;
-        result = ReadResult.Miss;
+        // Loop invariants in locals: the JIT cannot keep fields of `this` in registers across the
+        // volatile reads below.
+        SlabArena arena = _arena;
+        IndexBucket* buckets = _buckets;
+        uint bucketCount = _bucketCount;
+        ulong tag = SlotWord.TagOf(hash);
+        uint bucketIndex = HomeBucket(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
         {
-            uint bucketIndex = Wrap(home + d);
-            IndexBucket* bucket = BucketAt(bucketIndex);
-            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            Debug.Assert(bucketIndex < bucketCount, "bucket index out of range");
+            // SAFETY: bucketIndex < bucketCount (HomeBucket, then wrapped below), and the index block holds
+            // bucketCount buckets, alive until Dispose, which waits for this operation (see _buckets).
+            IndexBucket* bucket = buckets + bucketIndex;
             uint version = Volatile.Read(ref bucket->Version);
             if ((version & 1) != 0)
             {
                 Thread.SpinWait(4);
-                return false;   // a writer is inside this bucket
+                return RetryRead;   // a writer is inside this bucket
             }
 
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            // SAFETY: as above, the 64 bytes of the bucket are inside the live index block.
+            uint candidates = IndexBucket.MatchTags(bucket, tag);
+            while (candidates != 0)
             {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                int s = BitOperations.TrailingZeroCount(candidates);
+                candidates &= candidates - 1;
+                // Re-read the one slot atomically: the scan above may have seen a slot mid-change (then
+                // the version check below fails), but the handle used must be one word a writer stored.
+                // SAFETY: s < SlotCount (MatchTags sets only bits 0..6); the bucket is live (as above).
                 ulong word = Volatile.Read(ref bucket->Slots[s]);
                 if (word == 0 || !SlotWord.TagMatches(word, hash))
                 {
                     continue;
                 }
 
-                SlabHandle handle = SlotWord.Handle(word);
-                byte* entry = _arena.GetPointer(handle);
-                int available = _arena.GetBytesToPageEnd(handle);
+                byte* entry = arena.ResolveForReader(word & SlotWord.HandleMask, out int available);
                 if (available < EntryHeader.Size)
                 {
                     continue;   // only a torn read can get here; the version check below decides
@@ -253,8 +301,8 @@ internal sealed unsafe class Shard
                     continue;
                 }
 
-                // SAFETY: 16 + KeyLength <= available, checked above.
-                if (!new ReadOnlySpan<byte>(entry + EntryHeader.Size, key.Length).SequenceEqual(key))
+                // SAFETY: 16 + KeyLength <= available, checked above, and KeyLength == key.Length.
+                if (!KeyEquals(entry + EntryHeader.Size, key))
                 {
                     continue;
                 }
@@ -287,35 +335,58 @@ internal sealed unsafe class Shard
                 // Read-ReadWrite barrier: the copy's reads complete before the version re-read (the
                 // seqlock's acquire fence; free on x64, `dmb ishld` on Arm64; a full fence is not needed).
                 Volatile.ReadBarrier();
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                // SAFETY: the bucket is live (as above).
                 if (Volatile.Read(ref bucket->Version) != version)
                 {
-                    return false;
+                    return RetryRead;
                 }
 
                 if (found == ReadResult.Hit && sink.CopiesValue)
                 {
                     sink.Commit(length);
                 }
-                valueLength = found == ReadResult.Miss ? 0 : length;
-                slotIndex = (int)(bucketIndex * IndexBucket.SlotCount) + s;
-                result = found;
-                return true;
+                if (found == ReadResult.Miss)
+                {
+                    return ReadMissOutcome;
+                }
+                valueLength = length;
+                return ((((long)bucketIndex * IndexBucket.SlotCount) + s) << ReadOutcomeSlotShift) | (long)found;
             }
 
-            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            // SAFETY: the bucket is live (as above).
             uint overflow = Volatile.Read(ref bucket->Overflow);
             Volatile.ReadBarrier();   // the slot reads above complete before the version re-read
             if (Volatile.Read(ref bucket->Version) != version)
             {
-                return false;
+                return RetryRead;
             }
             if (overflow == 0)
             {
                 break;
             }
+            bucketIndex = bucketIndex + 1 == bucketCount ? 0 : bucketIndex + 1;
         }
-        return true;   // validated miss
+        return ReadMissOutcome;   // validated miss
+    }
+
+    /// <summary>
+    /// Whether the <c>key.Length</c> bytes at <paramref name="stored"/> equal <paramref name="key"/>. Keys of
+    /// 8 to 16 bytes (the common short key) compare as two overlapping 8-byte words, inline; others call
+    /// SequenceEqual. The caller guarantees that <c>key.Length</c> bytes at <paramref name="stored"/> are readable.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool KeyEquals(byte* stored, ReadOnlySpan<byte> key)
+    {
+        int length = key.Length;
+        if ((uint)(length - 8) <= 8)
+        {
+            ref byte first = ref MemoryMarshal.GetReference(key);
+            // SAFETY: 8 <= length <= 16, so bytes [0, 8) and [length - 8, length) lie inside both keys.
+            return Unsafe.ReadUnaligned<ulong>(stored) == Unsafe.ReadUnaligned<ulong>(ref first)
+                && Unsafe.ReadUnaligned<ulong>(stored + length - 8) == Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref first, length - 8));
+        }
+        // SAFETY: the caller guarantees length readable bytes at stored.
+        return new ReadOnlySpan<byte>(stored, length).SequenceEqual(key);
     }
 
     // ------------------------------------------------------------------ writes (under Gate)
@@ -359,9 +430,9 @@ internal sealed unsafe class Shard
             _rejections++;
             return false;
         }
-        if (_evictions + _expirations != removedBefore)
+        if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
-            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it
+            existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: making room only removes, and the listener may not call back into the cache)
         }
 
         int slot;
@@ -380,7 +451,7 @@ internal sealed unsafe class Shard
 
         // SAFETY: handle was just allocated from our arena with a chunk of at least entrySize bytes,
         // and no slot points at it yet, so no reader validates against it and we are its only writer.
-        byte* entry = _arena.GetPointer(handle);
+        byte* entry = EntryUnsynchronized(handle);
         Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
         Unsafe.WriteUnaligned(entry, new EntryHeader
         {
@@ -477,23 +548,25 @@ internal sealed unsafe class Shard
     /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>
     private int FindSlotUnsynchronized(ulong hash, ReadOnlySpan<byte> key, uint home)
     {
+        ulong tag = SlotWord.TagOf(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
         {
             uint bucketIndex = Wrap(home + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            for (uint candidates = IndexBucket.MatchTags(bucket, tag); candidates != 0; candidates &= candidates - 1)
             {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                int s = BitOperations.TrailingZeroCount(candidates);
+                // SAFETY: s < SlotCount (MatchTags sets bits 0..6 only); the bucket is live (as above).
                 ulong word = bucket->Slots[s];
-                if (word == 0 || !SlotWord.TagMatches(word, hash))
+                if (word == 0)
                 {
-                    continue;
+                    continue;   // an empty slot matches tag 0
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
                 // SAFETY: a published entry under the lock is consistent: 16 + key + value fit its chunk.
-                if (header.KeyLength == key.Length
-                    && new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, key.Length).SequenceEqual(key))
+                if (header.KeyLength == key.Length && KeyEquals(EntryUnsynchronized(handle) + EntryHeader.Size, key))
                 {
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
@@ -691,7 +764,7 @@ internal sealed unsafe class Shard
     {
         EntryHeader header = ReadHeaderUnsynchronized(handle);
         // SAFETY: a live chunk of this arena holds a published entry: 16 + key + value fit the chunk.
-        ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength);
+        ReadOnlySpan<byte> key = new(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength);
         ulong hash = XxHash3.HashToUInt64(key, _seed);
         uint home = HomeBucket(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
@@ -738,7 +811,7 @@ internal sealed unsafe class Shard
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
-            _listener(new ReadOnlySpan<byte>(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength), reason);
+            _listener(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength), reason);
         }
         finally
         {
@@ -791,9 +864,22 @@ internal sealed unsafe class Shard
 
     private EntryHeader ReadHeaderUnsynchronized(SlabHandle handle)
     {
-        Debug.Assert(_arena.GetBytesToPageEnd(handle) >= EntryHeader.Size, "chunk shorter than a header");
         // SAFETY: handle names a live chunk of this arena (we hold the lock) of at least 16 bytes.
-        return Unsafe.ReadUnaligned<EntryHeader>(_arena.GetPointer(handle));
+        return Unsafe.ReadUnaligned<EntryHeader>(EntryUnsynchronized(handle));
+    }
+
+    /// <summary>
+    /// The entry of a live chunk's handle (a published slot's, or one just allocated), under the lock: the writer's
+    /// form of the reader's single page-table read (<see cref="SlabArena.ResolveForReader"/>), without the public
+    /// API's disposed and range checks. Safe because the handle names a live chunk of this arena (at least a header
+    /// long) and the pool is alive (the operation holds the cache's Enter registration, so Dispose waits for it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* EntryUnsynchronized(SlabHandle handle)
+    {
+        byte* entry = _arena.ResolveForReader(handle.Value, out int available);
+        Debug.Assert(available >= EntryHeader.Size && entry == _arena.GetPointer(handle), "a published handle names a chunk of at least a header in an allocated page");
+        return entry;
     }
 
     /// <summary>

@@ -320,6 +320,35 @@ public sealed unsafe class SlabArena
     public int GetBytesToPageEnd(SlabHandle handle) => _pageSize - ResolveAnyPage(handle, out _);
 
     /// <summary>
+    /// The lock-free reader's form of <see cref="GetPointer"/> and <see cref="GetBytesToPageEnd"/> in one page-table
+    /// read, without the disposed check: the address of the chunk <paramref name="handleValue"/> (a
+    /// <see cref="SlabHandle.Value"/>) names and, in <paramref name="bytesToPageEnd"/>, how many bytes may be read from
+    /// it. When the handle names no allocated page, or an offset at or past the page end, bytesToPageEnd is ≤ 0 and
+    /// nothing may be read (so a caller that reads at most bytesToPageEnd bytes stays inside a live page for any
+    /// value at all, not only for handles this pool issued).
+    /// </summary>
+    /// <remarks>
+    /// The caller must guarantee that the pool is not disposed and will not be while it reads (the engine's
+    /// Enter/Exit protocol: <c>OffHeapCache.Dispose</c> waits until no operation is inside before it disposes the
+    /// pool); a Debug build asserts it. A value whose page field is 0 or beyond <see cref="SlabPool.MaxPages"/>
+    /// throws <see cref="IndexOutOfRangeException"/> from the page-table bounds check (the engine never passes one:
+    /// it reads only non-zero slot words, each written from a handle this arena allocated).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* ResolveForReader(ulong handleValue, out int bytesToPageEnd)
+    {
+        Debug.Assert(!_pool.IsDisposed, "ResolveForReader after the pool was disposed: the caller's lifetime protocol is broken");
+        int page = (int)((handleValue >> SlabHandle.PageShift) & SlabHandle.PageMask) - 1;
+        int offset = (int)((handleValue >> SlabHandle.OffsetShift) & SlabHandle.OffsetMask) << SlabHandle.OffsetGranularityShift;
+        // The array's own bounds check keeps the page index inside the table; a page never allocated reads as 0.
+        nint pageBase = Volatile.Read(ref _pageBase[page]);
+        bytesToPageEnd = pageBase == 0 ? 0 : _pageSize - offset;
+        // SAFETY: no byte is read here; the caller reads at most bytesToPageEnd (> 0 only for an allocated page and
+        // an offset below its end) bytes from the result, inside the page, which lives until the pool is disposed.
+        return (byte*)pageBase + offset;
+    }
+
+    /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
     /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page, or

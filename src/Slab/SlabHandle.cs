@@ -75,6 +75,14 @@ public readonly struct SlabHandle : IEquatable<SlabHandle>
         return new SlabHandle(value);
     }
 
+    /// <summary>Rebuilds a handle from a <see cref="Value"/> the caller knows to fit in <see cref="Bits"/> bits (masked); checked in Debug only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static SlabHandle FromValueUnchecked(ulong value)
+    {
+        System.Diagnostics.Debug.Assert((value >> Bits) == 0, "a handle value fits in 48 bits");
+        return new SlabHandle(value);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static SlabHandle Create(int pageId, int byteOffset)
     {

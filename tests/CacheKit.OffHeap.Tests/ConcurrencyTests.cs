@@ -144,6 +144,82 @@ public class ConcurrencyTests
         Assert.That(stats.NativeBytes, Is.LessThanOrEqualTo(capacity));
     }
 
+    /// <summary>
+    /// The exit of a lookup is its hit or miss count (OperationCounters): with threads sharing stripes,
+    /// writers and a throwing buffer writer in the mix, the counts stay exact and every operation exits.
+    /// </summary>
+    [TestCase(CachePolicy.Sieve)]
+    [TestCase(CachePolicy.WTinyLfu)]
+    public void HitAndMissCountsStayExactAndEveryOperationExits(CachePolicy policy)
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, PageSize = 64 * 1024, ShardCount = 2, Policy = policy });
+        var present = Enumerable.Range(0, 500).Select(TestKeys.Key).ToArray();
+        var absent = Enumerable.Range(10_000, 500).Select(TestKeys.Key).ToArray();
+        var other = Enumerable.Range(20_000, 500).Select(TestKeys.Key).ToArray();
+        foreach (byte[] key in present)
+        {
+            Assert.That(cache.Set(key, key), Is.True);
+        }
+        int threads = Math.Max(4, Environment.ProcessorCount * 2);   // more threads than stripes: stripes are shared
+        int opsPerThread = OpsPerThread / 4;
+        long expectedHits = 0, expectedMisses = 0, thrown = 0;
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            var rng = new Random(t);
+            var buffer = new byte[64];
+            long hits = 0, misses = 0, throws = 0;
+            for (int i = 0; i < opsPerThread; i++)
+            {
+                switch (rng.Next(8))
+                {
+                    case 0:
+                        cache.Set(other[rng.Next(other.Length)], buffer.AsSpan(0, rng.Next(40)));   // never a lookup
+                        break;
+                    case 1:
+                        cache.Remove(other[rng.Next(other.Length)]);
+                        break;
+                    case 2:
+                        try
+                        {
+                            cache.TryGet(present[rng.Next(present.Length)], new ThrowingWriter());
+                        }
+                        catch (InvalidOperationException)
+                        {
+                            throws++;   // a lookup that threw is not counted
+                        }
+                        break;
+                    case 3:
+                        misses += cache.TryGet(absent[rng.Next(absent.Length)], buffer, out _) ? 0 : 1;
+                        break;
+                    default:
+                        hits += cache.TryGet(present[rng.Next(present.Length)], buffer, out _) ? 1 : 0;
+                        break;
+                }
+            }
+            Interlocked.Add(ref expectedHits, hits);
+            Interlocked.Add(ref expectedMisses, misses);
+            Interlocked.Add(ref thrown, throws);
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(thrown, Is.GreaterThan(0), "the throwing writer ran");
+        Assert.That(stats.Hits, Is.EqualTo(expectedHits), "hits");
+        Assert.That(stats.Misses, Is.EqualTo(expectedMisses), "misses");
+        Assert.That(cache.InFlightOperations, Is.Zero, "every operation exited, including the ones that threw");
+        cache.ValidateInvariants();
+    }
+
+    private sealed class ThrowingWriter : IBufferWriter<byte>
+    {
+        public void Advance(int count) => throw new InvalidOperationException("not reached: GetSpan throws first");
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => throw new InvalidOperationException("buffer writer failure");
+
+        public Span<byte> GetSpan(int sizeHint = 0) => throw new InvalidOperationException("buffer writer failure");
+    }
+
     [Test]
     public void DisposeRacingWithReadersAndWritersOnlyEverThrowsObjectDisposed([Range(1, 5)] int round)
     {

@@ -26,6 +26,63 @@ public class LayoutTests
     }
 
     [Test]
+    public unsafe void MatchTagsReportsExactlyTheSlotsCarryingTheTag([Range(0, 3)] int seed)
+    {
+        var rng = new Random(seed);
+        ulong[] tags = [0, 1, 0xFFFF, 0x8000, (ulong)rng.Next(1, 0xFFFF)];
+        var bucket = (IndexBucket*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(64, 64);
+        try
+        {
+            for (int round = 0; round < 500; round++)
+            {
+                // The header's high 16 bits (Overflow's upper half) may equal a tag: it must never be reported.
+                bucket->Version = (uint)rng.Next();
+                bucket->Overflow = (uint)(tags[rng.Next(tags.Length)] << 16) | (uint)rng.Next(0x10000);
+                for (int s = 0; s < IndexBucket.SlotCount; s++)
+                {
+                    bucket->Slots[s] = rng.Next(4) == 0 ? 0 : (tags[rng.Next(tags.Length)] << SlotWord.TagShift) | (ulong)rng.NextInt64(1, 1L << 48);
+                }
+                foreach (ulong tag in tags)
+                {
+                    uint expected = 0;
+                    for (int s = 0; s < IndexBucket.SlotCount; s++)
+                    {
+                        expected |= (bucket->Slots[s] >> 48) == tag ? 1u << s : 0;
+                    }
+                    Assert.That(IndexBucket.MatchTags(bucket, tag), Is.EqualTo(expected), $"tag {tag:X4}, round {round}");
+                    Assert.That(IndexBucket.MatchTagsScalar(bucket, tag), Is.EqualTo(expected), $"scalar, tag {tag:X4}, round {round}");
+                }
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(bucket);
+        }
+    }
+
+    [Test]
+    public unsafe void KeyEqualsComparesEveryByteOfEveryLength()
+    {
+        var rng = new Random(7);
+        for (int length = 0; length <= 40; length++)
+        {
+            byte[] key = new byte[length];
+            rng.NextBytes(key);
+            byte[] stored = (byte[])key.Clone();
+            fixed (byte* p = stored)
+            {
+                Assert.That(Shard.KeyEquals(p, key), Is.True, $"equal keys of {length} bytes");
+                for (int i = 0; i < length; i++)
+                {
+                    stored[i] ^= (byte)(1 << rng.Next(8));
+                    Assert.That(Shard.KeyEquals(p, key), Is.False, $"length {length}, byte {i} differs");
+                    stored[i] = key[i];
+                }
+            }
+        }
+    }
+
+    [Test]
     public void EveryCachePolicyMapsToThePolicyKindOfTheSameName()
     {
         foreach (CachePolicy p in Enum.GetValues<CachePolicy>())

@@ -29,6 +29,46 @@ public unsafe class SlabArenaTests
         pool.ValidateInvariants();
     }
 
+    [Test]
+    public void ResolveForReader_agrees_with_the_checked_api_and_reads_nothing_outside_a_page()
+    {
+        using SlabPool pool = NewPool(pages: 64);
+        SlabArena arena = pool.CreateArena();
+        var handles = new List<SlabHandle>();
+        foreach (int size in new[] { 16, 100, 1000, 4000 })
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                Assert.That(arena.TryAllocate(size, out SlabHandle h), Is.True);
+                handles.Add(h);
+            }
+        }
+        arena.Free(handles[3]);   // freed, page still allocated: defined like GetPointer
+        foreach (SlabHandle h in handles)
+        {
+            byte* p = arena.ResolveForReader(h.Value, out int toEnd);
+            Assert.That((nint)p, Is.EqualTo((nint)arena.GetPointer(h)), h.ToString());
+            Assert.That(toEnd, Is.EqualTo(arena.GetBytesToPageEnd(h)), h.ToString());
+        }
+
+        // A page the pool never allocated (ids below MaxPages) and offsets at or past the page end give no bytes.
+        Assert.That(pool.MaxPages, Is.GreaterThan(pool.OwnedBytes / Page + 1));
+        SlabHandle unallocated = SlabHandle.Create(pool.MaxPages - 1, 0);
+        arena.ResolveForReader(unallocated.Value, out int none);
+        Assert.That(none, Is.Zero, "page never allocated");
+        SlabHandle first = handles[0];
+        ulong pastEnd = ((ulong)(uint)(first.PageId + 1) << 23) | ((ulong)Page >> 3);
+        arena.ResolveForReader(pastEnd, out int atEnd);
+        Assert.That(atEnd, Is.LessThanOrEqualTo(0), "offset at the page end");
+        ulong farPastEnd = ((ulong)(uint)(first.PageId + 1) << 23) | ((1UL << 23) - 1);
+        arena.ResolveForReader(farPastEnd, out int beyond);
+        Assert.That(beyond, Is.LessThanOrEqualTo(0), "largest offset the handle can hold");
+
+        // Page ids the table cannot hold fail the array bounds check instead of reading outside it.
+        Assert.Throws<IndexOutOfRangeException>(() => arena.ResolveForReader(0, out _));
+        Assert.Throws<IndexOutOfRangeException>(() => arena.ResolveForReader((ulong)(uint)(pool.MaxPages + 1) << 23, out _));
+    }
+
     [TestCase(0)]
     [TestCase(-5)]
     [TestCase(Page + 1)]

@@ -20,6 +20,10 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_keyBuffer;
 
+    // Whether a TKey can be null at all: `key is null` on a non-nullable value type boxes the key in
+    // unoptimized (Debug) code, 24 bytes per call; the optimizing JIT folds both away.
+    private static readonly bool s_keyMayBeNull = !typeof(TKey).IsValueType || Nullable.GetUnderlyingType(typeof(TKey)) is not null;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_valueBuffer;
 
@@ -155,7 +159,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     private ReadOnlySpan<byte> SerializeKey(TKey key)
     {
-        if (key is null)
+        if (s_keyMayBeNull && key is null)
         {
             ThrowKeyNull();   // not the serializer's "value": every public member calls its parameter "key"
         }
