@@ -52,6 +52,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private const int QueueTransferThreshold = 1000;
 
     private readonly FrequencySketch _sketch;
+    private readonly bool _recordsAccesses;          // false: _sketch is shared and its owner counts every access
     private readonly FrequencySketch? _longSketch;   // adaptive, small entry capacity: LongMemory x the period
     private bool _useLongSketch;                     // the shadows chose the long memory for the duels
     private readonly ulong[] _hashes;
@@ -79,11 +80,28 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>A policy whose sketch keeps <paramref name="memory"/> times the usual sample period
     /// (no doorkeeper when above 1): the long-memory shadows of <see cref="WindowShadows"/>.</summary>
     internal WTinyLfuPolicy(PolicyOptions options, int memory)
+        : this(options, memory, sharedSketch: null)
+    {
+    }
+
+    /// <summary>
+    /// A fixed-window policy whose duels read <paramref name="sharedSketch"/>, which its owner increments
+    /// once per access for all the policies sharing it (the policy itself never counts an access in it).
+    /// <see cref="WindowShadows"/> uses this: its shadows of one memory see the same accesses with the same
+    /// seed and size, so their private sketches would hold the same counters at every moment.
+    /// </summary>
+    /// <param name="options">Options with a fixed <see cref="PolicyOptions.WindowFraction"/>.</param>
+    /// <param name="memory">The sketch memory of <paramref name="sharedSketch"/>, or of the private sketch when it is null.</param>
+    /// <param name="sharedSketch">A sketch of fixed size (<see cref="FrequencySketch.EnsureCapacity"/> never grows it), or null for a private one.</param>
+    internal WTinyLfuPolicy(PolicyOptions options, int memory, FrequencySketch? sharedSketch)
         : base(options, listCount: 3)
     {
         Debug.Assert(memory >= 1, "memory is a multiple of the sample period");
+        Debug.Assert(sharedSketch is null || (options.WindowFraction is not null && sharedSketch.ExpectedEntries == sharedSketch.MaximumEntries),
+            "a shared sketch serves fixed-window policies only, and never resizes (each sharer would resize it at its own moment)");
         _hashes = new ulong[MaxHandles];
-        _sketch = CreateSketch(Capacity, MaxHandles, options.Seed, memory);
+        _recordsAccesses = sharedSketch is null;
+        _sketch = sharedSketch ?? CreateSketch(Capacity, MaxHandles, options.Seed, memory);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
         if (_adaptive)
@@ -117,9 +135,14 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>The sketch the duels consult now.</summary>
     private FrequencySketch DuelSketch => _useLongSketch ? _longSketch! : _sketch;
 
-    /// <summary>Counts one access in the sketch (and the long-memory one, when there is one).</summary>
+    /// <summary>Counts one access in the sketch (and the long-memory one, when there is one); nothing when
+    /// the sketch is shared (its owner counts each access once for all sharers).</summary>
     private void RecordAccess(ulong keyHash)
     {
+        if (!_recordsAccesses)
+        {
+            return;
+        }
         _sketch.Increment(keyHash);
         _longSketch?.Increment(keyHash);
     }
@@ -183,13 +206,18 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     protected override void AddCore(int handle, ulong keyHash)
     {
         _hashes[handle] = keyHash;
+        Debug.Assert(_recordsAccesses || (_hasLastMiss && _lastMissHash == keyHash),
+            "with a shared sketch every add follows the miss of its key (the owner counted that access once)");
         if (!_hasLastMiss || _lastMissHash != keyHash)
         {
             // A put without a lookup before it: count the access here.
             RecordAccess(keyHash);
         }
         _hasLastMiss = false;
-        _sketch.EnsureCapacity(Count);
+        if (_recordsAccesses)
+        {
+            _sketch.EnsureCapacity(Count);   // a shared sketch has its fixed size (constructor)
+        }
         LinkFirst(Window, handle);
         Adapt(keyHash, WeightOf(handle));
         EvictFromWindow();
@@ -208,6 +236,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
     {
+        Debug.Assert(_recordsAccesses, "policies sharing a sketch are never updated (their owner could not count it)");
         _hashes[handle] = keyHash;
         RecordAccess(keyHash);
         Touch(handle);

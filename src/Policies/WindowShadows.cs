@@ -70,6 +70,12 @@ internal sealed class WindowShadows
     internal const int InitialBest = 1;
 
     private readonly WTinyLfuPolicy[] _caches;
+    // With an entry-count capacity the shadows of one memory share one sketch, counted once per sampled
+    // request here: they see the same requests, with the same seed and size, so private sketches would
+    // hold the same counters at every moment (7 or 14 increments per sampled request became 1 or 2).
+    // Null under a byte budget, where each shadow's sketch grows with its own resident count.
+    private readonly FrequencySketch? _sharedSketch;
+    private readonly FrequencySketch? _sharedLongSketch;
     private readonly HashIndex[] _index;
     private readonly ulong[][] _hashes;
     private readonly int[][] _free;      // stack of untracked handles per shadow
@@ -104,6 +110,13 @@ internal sealed class WindowShadows
         int shadowHandles = (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
+        if (shadowCapacity <= shadowHandles)
+        {
+            // Entry-count shadows: the sketch is sized for the capacity from the start and never grows.
+            _sharedSketch = WTinyLfuPolicy.CreateSketch(shadowCapacity, shadowHandles, seed);
+            _sharedLongSketch = HasLongMemory ? WTinyLfuPolicy.CreateSketch(shadowCapacity, shadowHandles, seed, LongMemory) : null;
+            Debug.Assert(_sharedSketch.ExpectedEntries == _sharedSketch.MaximumEntries, "a shared sketch never resizes");
+        }
         _caches = new WTinyLfuPolicy[n];
         _index = new HashIndex[n];
         _hashes = new ulong[n][];
@@ -122,7 +135,7 @@ internal sealed class WindowShadows
                 MaxHandles = shadowHandles,
                 WindowFraction = Fractions[s % Fractions.Length],
                 Seed = seed,
-            }, memory: s < Fractions.Length ? 1 : LongMemory);
+            }, memory: s < Fractions.Length ? 1 : LongMemory, sharedSketch: s < Fractions.Length ? _sharedSketch : _sharedLongSketch);
             _index[s] = new HashIndex(shadowHandles);
             _hashes[s] = new ulong[shadowHandles];
             _free[s] = new int[shadowHandles];
@@ -153,6 +166,10 @@ internal sealed class WindowShadows
         {
             return false;
         }
+        // The one access of this request, for every shadow sharing the sketch (each shadow's OnHit or
+        // OnMiss below counted it in a private sketch before any of its duels read it: same state).
+        _sharedSketch?.Increment(keyHash);
+        _sharedLongSketch?.Increment(keyHash);
         for (int s = 0; s < _caches.Length; s++)
         {
             _hit[s] = Replay(s, keyHash, weight);
@@ -287,6 +304,8 @@ internal sealed class WindowShadows
 
     internal void ValidateInvariants()
     {
+        _sharedSketch?.ValidateInvariants();
+        _sharedLongSketch?.ValidateInvariants();
         for (int s = 0; s < _caches.Length; s++)
         {
             _caches[s].ValidateInvariants();
