@@ -125,10 +125,36 @@ internal sealed class HandleLists
     }
 
     /// <summary>Moves a linked handle to the head of <paramref name="list"/> (possibly another list).</summary>
+    /// <remarks>One pass (the same links as <see cref="Remove"/> then <see cref="AddFirst"/>): nothing to do for
+    /// the head of its own list, and the list id and counts change only when the list does.</remarks>
     public void MoveToFirst(int list, int handle)
     {
-        Remove(handle);
-        AddFirst(list, handle);
+        int from = _list[handle];
+        Debug.Assert(from >= 0, "handle is not linked");
+        Debug.Assert((uint)list < (uint)_counts.Length, "list out of range");
+        Link[] links = _links;
+        int sentinel = _maxHandles + list;
+        int first = links[sentinel].Next;
+        if (first == handle)
+        {
+            return;   // already the head of this list (a head belongs to its own list only)
+        }
+        ref Link node = ref links[handle];
+        int p = node.Prev, n = node.Next;
+        links[p].Next = n;
+        links[n].Prev = p;
+        // `first` is still the head: it is not the moved node, and unlinking touched only its neighbours' links
+        // (when the node was right after the head, p == first and only first.Next changed).
+        node.Next = first;
+        node.Prev = sentinel;
+        links[first].Prev = handle;
+        links[sentinel].Next = handle;
+        if (from != list)
+        {
+            _list[handle] = (sbyte)list;
+            _counts[from]--;
+            _counts[list]++;
+        }
     }
 
     /// <summary>Moves a linked handle to the tail of <paramref name="list"/> (possibly another list).</summary>

@@ -101,8 +101,14 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     protected void MoveFirst(int list, int handle)
     {
-        Unlink(handle);
-        LinkFirst(list, handle);
+        int from = Lists.ListOf(handle);
+        if (from != list)
+        {
+            long weight = _weights[handle];
+            _listWeight[from] -= weight;
+            _listWeight[list] += weight;
+        }
+        Lists.MoveToFirst(list, handle);
     }
 
     protected void MoveLast(int list, int handle)
