@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace CacheKit.Policies;
 
@@ -137,12 +138,17 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     /// <summary>Counts one access in the sketch (and the long-memory one, when there is one); nothing when
     /// the sketch is shared (its owner counts each access once for all sharers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordAccess(ulong keyHash)
     {
-        if (!_recordsAccesses)
+        if (_recordsAccesses)
         {
-            return;
+            IncrementSketches(keyHash);
         }
+    }
+
+    private void IncrementSketches(ulong keyHash)
+    {
         _sketch.Increment(keyHash);
         _longSketch?.Increment(keyHash);
     }
@@ -225,6 +231,18 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         {
             _candidate = -1;   // no eviction round follows: the moved entries are plain probation entries
         }
+    }
+
+    /// <summary>
+    /// A hit replayed by <see cref="WindowShadows"/> into one of its shadows, for a handle it tracks: exactly what
+    /// <see cref="PolicyBase.OnHit"/> does there (the shadow's shared sketch was counted by the owner, and a
+    /// fixed-window policy has nothing to adapt), without the checks and calls around the segment move.
+    /// </summary>
+    internal void OnSharedSketchHit(int handle)
+    {
+        Debug.Assert(!_recordsAccesses && _shadows is null, "only fixed-window policies with a shared sketch");
+        AssertTracked(handle);
+        Touch(handle);
     }
 
     protected override void HitCore(int handle, ulong keyHash)

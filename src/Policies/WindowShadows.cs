@@ -248,7 +248,14 @@ internal sealed class WindowShadows
         if (handle >= 0)
         {
             _epochHits[s]++;
-            cache.OnHit(handle, keyHash);
+            if (_sharedSketch is not null)
+            {
+                cache.OnSharedSketchHit(handle);   // the shared sketch counted this request already
+            }
+            else
+            {
+                cache.OnHit(handle, keyHash);
+            }
             return true;
         }
         cache.OnMiss(keyHash);
