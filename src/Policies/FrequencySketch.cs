@@ -209,7 +209,7 @@ internal sealed class FrequencySketch
     private static void IncrementCounter(ref ulong block, uint counterHash, int row)
     {
         uint c = counterHash >> (row << 3);
-        int shift = (int)((c >> 1) & 15) << 2;
+        int shift = (int)(c << 1) & 0x3C;   // ((c >> 1) & 15) * 4: the nibble's bit offset
         // SAFETY: the word index is (row << 1) + (c & 1) <= 7, inside the 8-word block (BlockRef).
         ref ulong word = ref Unsafe.Add(ref block, (row << 1) + (int)(c & 1));
         ulong nibble = (word >> shift) & 0xF;
@@ -305,6 +305,7 @@ internal sealed class FrequencySketch
     private int DoorkeeperWords => (_doorkeeperMask + 1) >> 6;
 
     /// <summary>Sets the key's bits in the current generation; true when the key was in neither generation (it is new).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool DoorkeeperAdd(ulong h)
     {
         var probes = new DoorkeeperProbes(h, _doorkeeperMask);

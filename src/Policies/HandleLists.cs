@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CacheKit.Policies;
 
@@ -132,29 +133,51 @@ internal sealed class HandleLists
         int from = _list[handle];
         Debug.Assert(from >= 0, "handle is not linked");
         Debug.Assert((uint)list < (uint)_counts.Length, "list out of range");
-        Link[] links = _links;
-        int sentinel = _maxHandles + list;
-        int first = links[sentinel].Next;
-        if (first == handle)
-        {
-            return;   // already the head of this list (a head belongs to its own list only)
-        }
-        ref Link node = ref links[handle];
-        int p = node.Prev, n = node.Next;
-        links[p].Next = n;
-        links[n].Prev = p;
-        // `first` is still the head: it is not the moved node, and unlinking touched only its neighbours' links
-        // (when the node was right after the head, p == first and only first.Next changed).
-        node.Next = first;
-        node.Prev = sentinel;
-        links[first].Prev = handle;
-        links[sentinel].Next = handle;
+        RelinkFirst(list, handle);
         if (from != list)
         {
             _list[handle] = (sbyte)list;
             _counts[from]--;
             _counts[list]++;
         }
+    }
+
+    /// <summary>Moves a handle linked in <paramref name="list"/> to that list's head (the list id and counts stay).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MoveToFirstWithin(int list, int handle)
+    {
+        Debug.Assert(_list[handle] == list, "handle is linked in this list");
+        RelinkFirst(list, handle);
+    }
+
+    /// <summary>The link surgery of a move to the head of <paramref name="list"/>: unlink, then insert after the sentinel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RelinkFirst(int list, int handle)
+    {
+        Debug.Assert((uint)handle < (uint)_maxHandles && _list[handle] >= 0, "a linked handle");
+        Debug.Assert((uint)list < (uint)_counts.Length, "list out of range");
+        // SAFETY: every index below is a node of _links: `handle` is a linked handle (< _maxHandles), the
+        // sentinel is _maxHandles + list with list < the list count, and Next/Prev of a linked node or of a
+        // sentinel always hold node indices (the ring invariant, checked by ValidateInvariants); _links is a
+        // readonly field, alive as long as this object.
+        ref Link links = ref MemoryMarshal.GetArrayDataReference(_links);
+        int sentinel = _maxHandles + list;
+        ref Link head = ref Unsafe.Add(ref links, sentinel);
+        int first = head.Next;
+        if (first == handle)
+        {
+            return;   // already the head of this list (a head belongs to its own list only)
+        }
+        ref Link node = ref Unsafe.Add(ref links, handle);
+        int p = node.Prev, n = node.Next;
+        Unsafe.Add(ref links, p).Next = n;
+        Unsafe.Add(ref links, n).Prev = p;
+        // `first` is still the head: it is not the moved node, and the unlink wrote only the neighbours'
+        // links (when the node was right after the head, p == first and only first.Next changed).
+        node.Next = first;
+        node.Prev = sentinel;
+        Unsafe.Add(ref links, first).Prev = handle;
+        head.Next = handle;
     }
 
     /// <summary>Moves a linked handle to the tail of <paramref name="list"/> (possibly another list).</summary>

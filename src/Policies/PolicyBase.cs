@@ -111,6 +111,10 @@ internal abstract class PolicyBase : IEvictionPolicy
         Lists.MoveToFirst(list, handle);
     }
 
+    /// <summary>Moves a linked handle to the head of the list that holds it (no weight moves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void MoveFirstWithin(int list, int handle) => Lists.MoveToFirstWithin(list, handle);
+
     protected void MoveLast(int list, int handle)
     {
         Unlink(handle);

@@ -298,19 +298,16 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>Records an access in the segment order.</summary>
     private void Touch(int handle)
     {
-        switch (Lists.ListOf(handle))
+        int list = Lists.ListOf(handle);
+        if (list == Probation)
         {
-            case Window:
-                MoveFirst(Window, handle);
-                break;
-            case Probation:
-                ForgetCandidate(handle);
-                MoveFirst(Protected, handle);
-                DemoteFromProtected();
-                break;
-            default:
-                MoveFirst(Protected, handle);
-                break;
+            ForgetCandidate(handle);
+            MoveFirst(Protected, handle);
+            DemoteFromProtected();
+        }
+        else
+        {
+            MoveFirstWithin(list, handle);   // window or protected: to the head of its own segment
         }
     }
 
