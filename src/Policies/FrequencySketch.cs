@@ -131,7 +131,7 @@ internal sealed class FrequencySketch
     /// <summary>The estimated number of accesses to <paramref name="keyHash"/> in the recent past, 0..16.</summary>
     public int Frequency(ulong keyHash)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
+        ulong h = Mix(keyHash);
         ref ulong block = ref BlockRef(h);
         uint counterHash = (uint)(h >> 32);
         int min = 15;
@@ -150,31 +150,36 @@ internal sealed class FrequencySketch
         return min;
     }
 
+    /// <summary>The key's mixed hash (seeded): what <see cref="PrefetchMixed"/> and <see cref="IncrementMixed"/> take,
+    /// so that a caller doing both for one key mixes it once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Mix(ulong keyHash) => HashMix.Mix(keyHash ^ _seed);
+
     /// <summary>
     /// Prefetch hint: the counter block (one aligned line) and the doorkeeper words that
     /// <see cref="Increment"/> and <see cref="Frequency"/> of this key read. No state change.
     /// </summary>
-    public void Prefetch(ulong keyHash)
+    public void Prefetch(ulong keyHash) => PrefetchMixed(Mix(keyHash));
+
+    /// <summary><see cref="Prefetch"/> for a hash already mixed by <see cref="Mix"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchMixed(ulong h)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
-        MemoryPrefetch.Element(_table, BlockOf(h));
+        MemoryPrefetch.At(ref BlockRef(h));
         if (HasDoorkeeper)
         {
-            ulong probe = h;
-            for (int i = 0; i < 3; i++)
-            {
-                int word = (int)(probe & (uint)_doorkeeperMask) >> 6;
-                MemoryPrefetch.Element(_doorkeeper, word);
-                MemoryPrefetch.Element(_doorkeeperOld, word);
-                probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
-            }
+            var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+            probes.Prefetch(_doorkeeper, DoorkeeperWords);
+            probes.Prefetch(_doorkeeperOld, DoorkeeperWords);
         }
     }
 
     /// <summary>Records one access to <paramref name="keyHash"/>; halves everything when a sample period ends.</summary>
-    public void Increment(ulong keyHash)
+    public void Increment(ulong keyHash) => IncrementMixed(Mix(keyHash));
+
+    /// <summary><see cref="Increment"/> for a hash already mixed by <see cref="Mix"/>.</summary>
+    public void IncrementMixed(ulong h)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
         if (HasDoorkeeper && DoorkeeperAdd(h))
         {
             // First sighting in this period: only the doorkeeper remembers it.
@@ -286,6 +291,18 @@ internal sealed class FrequencySketch
             return (Unsafe.Add(ref f, Word0) & Mask0) != 0
                 && (Unsafe.Add(ref f, Word1) & Mask1) != 0
                 && (Unsafe.Add(ref f, Word2) & Mask2) != 0;
+        }
+
+        /// <summary>Prefetch hint: the 3 words in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: as in AllSetIn, every word index is below words <= filter.Length.
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word0));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word1));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word2));
         }
 
         /// <summary>Sets all 3 bits in <paramref name="filter"/>.</summary>

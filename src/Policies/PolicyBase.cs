@@ -194,13 +194,6 @@ internal abstract class PolicyBase : IEvictionPolicy
     {
     }
 
-    /// <summary>Prefetches the per-handle metadata a hit reads (weight, list id and node); ignores a handle out of range.</summary>
-    protected void PrefetchEntry(int handle)
-    {
-        MemoryPrefetch.Element(_weights, handle);
-        Lists.PrefetchNode(handle);
-    }
-
     public abstract int SelectVictim();
 
     public virtual bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;

@@ -147,6 +147,18 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
     }
 
+    /// <summary><see cref="RecordAccess"/> with the key's hash already mixed for <c>_sketch</c> (the long-memory
+    /// sketch, small caches only, mixes its own).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RecordAccessMixed(ulong keyHash, ulong mixed)
+    {
+        if (_recordsAccesses)
+        {
+            _sketch.IncrementMixed(mixed);
+            _longSketch?.Increment(keyHash);
+        }
+    }
+
     private void IncrementSketches(ulong keyHash)
     {
         _sketch.Increment(keyHash);
@@ -225,7 +237,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             _sketch.EnsureCapacity(Count);   // a shared sketch has its fixed size (constructor)
         }
         LinkFirst(Window, handle);
-        Adapt(keyHash, WeightOf(handle));
+        Adapt(keyHash, handle);
         EvictFromWindow();
         if (Weight <= Capacity)
         {
@@ -249,7 +261,25 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     {
         RecordAccess(keyHash);
         Touch(handle);
-        Adapt(keyHash, WeightOf(handle));
+        Adapt(keyHash, handle);
+    }
+
+    /// <summary><see cref="HitCore"/> with the key's hash already mixed for <c>_sketch</c> (<see cref="FrequencySketch.Mix"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void HitMixed(int handle, ulong keyHash, ulong mixed)
+    {
+        RecordAccessMixed(keyHash, mixed);
+        Touch(handle);
+        Adapt(keyHash, handle);
+    }
+
+    /// <summary><see cref="OnMiss"/> with the key's hash already mixed for <c>_sketch</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MissMixed(ulong keyHash, ulong mixed)
+    {
+        RecordAccessMixed(keyHash, mixed);
+        _lastMissHash = keyHash;
+        _hasLastMiss = true;
     }
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
@@ -365,9 +395,19 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     /// <summary>Adaptive mode: when the shadows end a decision epoch, the window takes the chosen size and
     /// the duels the chosen sketch memory.</summary>
-    private void Adapt(ulong keyHash, long weight)
+    /// <remarks>The entry's weight is read only for a sampled request (most hits of a large cache never touch it).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Adapt(ulong keyHash, int handle)
     {
-        if (_shadows is null || !_shadows.Record(keyHash, weight))
+        if (_shadows is not null && _shadows.IsSampled(keyHash))
+        {
+            AdaptSampled(keyHash, handle);
+        }
+    }
+
+    private void AdaptSampled(ulong keyHash, int handle)
+    {
+        if (!_shadows!.RecordSampled(keyHash, WeightOf(handle)))
         {
             return;
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace CacheKit.Policies;
 
@@ -160,12 +161,16 @@ internal sealed class WindowShadows
 
     /// <summary>Replays one request (hit or miss in the real cache) if its key is in the sample;
     /// returns true when a decision epoch ended and <see cref="Best"/> may have changed.</summary>
-    public bool Record(ulong keyHash, long weight)
+    public bool Record(ulong keyHash, long weight) => IsSampled(keyHash) && RecordSampled(keyHash, weight);
+
+    /// <summary>Whether a request for this key is in the sample the shadows replay (a fixed, seeded share of the keys).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsSampled(ulong keyHash) => (HashMix.Mix(keyHash ^ _salt) >> 40) < _threshold;
+
+    /// <summary><see cref="Record"/> for a request already found <see cref="IsSampled"/>.</summary>
+    public bool RecordSampled(ulong keyHash, long weight)
     {
-        if ((HashMix.Mix(keyHash ^ _salt) >> 40) >= _threshold)
-        {
-            return false;
-        }
+        Debug.Assert(IsSampled(keyHash), "only sampled requests are replayed");
         // The one access of this request, for every shadow sharing the sketch (each shadow's OnHit or
         // OnMiss below counted it in a private sketch before any of its duels read it: same state).
         _sharedSketch?.Increment(keyHash);
