@@ -95,7 +95,9 @@ internal sealed class WindowShadows
     /// <param name="capacity">The real cache's capacity (entries, or bytes when above <paramref name="maxHandles"/>).</param>
     /// <param name="maxHandles">The real cache's handle range.</param>
     /// <param name="seed">Seeds the sampling and the shadows' sketches.</param>
-    public WindowShadows(long capacity, int maxHandles, int seed)
+    /// <param name="shareSketch">Whether entry-count shadows share one sketch per memory (the default; false gives
+    /// each shadow its own, the reference the tests compare the shared one with).</param>
+    public WindowShadows(long capacity, int maxHandles, int seed, bool shareSketch = true)
     {
         // Under a byte budget the sketches are sized by a first guess and grow with the resident count, at
         // different moments in the shadows and the real cache: a memory switch would compare unlike sketches.
@@ -111,7 +113,7 @@ internal sealed class WindowShadows
         int shadowHandles = (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
-        if (shadowCapacity <= shadowHandles)
+        if (shareSketch && shadowCapacity <= shadowHandles)
         {
             // Entry-count shadows: the sketch is sized for the capacity from the start and never grows.
             _sharedSketch = WTinyLfuPolicy.CreateSketch(shadowCapacity, shadowHandles, seed);
@@ -148,6 +150,9 @@ internal sealed class WindowShadows
     /// <summary>The shadow with the best recent score: <see cref="Fractions"/> index, plus
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
+
+    /// <summary>Whether the shadows of each memory share one sketch (entry-count capacity).</summary>
+    internal bool SharesSketch => _sharedSketch is not null;
 
     /// <summary>Whether a second set of shadows runs the long memory (entry-count capacity up to
     /// <see cref="MaxShadowEntries"/> entries only).</summary>
