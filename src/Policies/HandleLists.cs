@@ -98,12 +98,17 @@ internal sealed class HandleLists
     /// (<c>next[prev]</c> and <c>prev[next]</c>). Reads the node's own links, so call it after
     /// <see cref="PrefetchNode"/> has had time to bring them in. Ignores a handle out of range or unlinked.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PrefetchNeighbours(int handle)
     {
         if ((uint)handle < (uint)_maxHandles && _list[handle] >= 0)
         {
-            MemoryPrefetch.Element(_links, _links[handle].Prev);
-            MemoryPrefetch.Element(_links, _links[handle].Next);
+            // SAFETY: handle < _maxHandles <= _links.Length (checked above), and the Next/Prev of a linked
+            // node are node indices (the ring invariant), so all three references are inside _links.
+            ref Link links = ref MemoryMarshal.GetArrayDataReference(_links);
+            ref Link node = ref Unsafe.Add(ref links, handle);
+            MemoryPrefetch.At(ref Unsafe.Add(ref links, node.Prev));
+            MemoryPrefetch.At(ref Unsafe.Add(ref links, node.Next));
         }
     }
 
