@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CacheKit.Policies;
 
@@ -130,16 +131,16 @@ internal sealed class FrequencySketch
     /// <summary>The estimated number of accesses to <paramref name="keyHash"/> in the recent past, 0..16.</summary>
     public int Frequency(ulong keyHash)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
-        int block = BlockOf(h);
+        ulong h = Mix(keyHash);
+        ref ulong block = ref BlockRef(h);
         uint counterHash = (uint)(h >> 32);
         int min = 15;
         for (int i = 0; i < 4; i++)
         {
             uint c = counterHash >> (i << 3);
             int index = (int)(c >> 1) & 15;
-            int slot = block + (int)(c & 1) + (i << 1);
-            int count = (int)(_table[slot] >> (index << 2)) & 0xF;
+            // SAFETY: the word index is (i << 1) + (c & 1) <= 7, inside the 8-word block (BlockRef).
+            int count = (int)(Unsafe.Add(ref block, (i << 1) + (int)(c & 1)) >> (index << 2)) & 0xF;
             min = Math.Min(min, count);
         }
         if (HasDoorkeeper && DoorkeeperContains(h))
@@ -149,52 +150,75 @@ internal sealed class FrequencySketch
         return min;
     }
 
+    /// <summary>The key's mixed hash (seeded): what <see cref="PrefetchMixed"/> and <see cref="IncrementMixed"/> take,
+    /// so that a caller doing both for one key mixes it once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Mix(ulong keyHash) => HashMix.Mix(keyHash ^ _seed);
+
     /// <summary>
     /// Prefetch hint: the counter block (one aligned line) and the doorkeeper words that
     /// <see cref="Increment"/> and <see cref="Frequency"/> of this key read. No state change.
     /// </summary>
-    public void Prefetch(ulong keyHash)
+    public void Prefetch(ulong keyHash) => PrefetchMixed(Mix(keyHash));
+
+    /// <summary><see cref="Prefetch"/> for a hash already mixed by <see cref="Mix"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchMixed(ulong h)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
-        MemoryPrefetch.Element(_table, BlockOf(h));
+        MemoryPrefetch.At(ref BlockRef(h));
         if (HasDoorkeeper)
         {
-            ulong probe = h;
-            for (int i = 0; i < 3; i++)
-            {
-                int word = (int)(probe & (uint)_doorkeeperMask) >> 6;
-                MemoryPrefetch.Element(_doorkeeper, word);
-                MemoryPrefetch.Element(_doorkeeperOld, word);
-                probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
-            }
+            var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+            probes.Prefetch(_doorkeeper, DoorkeeperWords);
+            probes.Prefetch(_doorkeeperOld, DoorkeeperWords);
         }
     }
 
     /// <summary>Records one access to <paramref name="keyHash"/>; halves everything when a sample period ends.</summary>
-    public void Increment(ulong keyHash)
+    public void Increment(ulong keyHash) => IncrementMixed(Mix(keyHash));
+
+    /// <summary><see cref="Increment"/> for a hash already mixed by <see cref="Mix"/>.</summary>
+    public void IncrementMixed(ulong h)
     {
-        ulong h = HashMix.Mix(keyHash ^ _seed);
         if (HasDoorkeeper && DoorkeeperAdd(h))
         {
             // First sighting in this period: only the doorkeeper remembers it.
             CountAndMaybeReset();
             return;
         }
-        int block = BlockOf(h);
+        // The 4 rows of the key's block, unrolled; each counter goes up by one unless it is at 15
+        // (branch-free: the add is 0 exactly when the nibble is 15).
+        ref ulong block = ref BlockRef(h);
         uint counterHash = (uint)(h >> 32);
-        for (int i = 0; i < 4; i++)
-        {
-            uint c = counterHash >> (i << 3);
-            int index = (int)(c >> 1) & 15;
-            int slot = block + (int)(c & 1) + (i << 1);
-            ulong mask = 0xFUL << (index << 2);
-            ulong word = _table[slot];
-            if ((word & mask) != mask)
-            {
-                _table[slot] = word + (1UL << (index << 2));
-            }
-        }
+        IncrementCounter(ref block, counterHash, 0);
+        IncrementCounter(ref block, counterHash, 1);
+        IncrementCounter(ref block, counterHash, 2);
+        IncrementCounter(ref block, counterHash, 3);
         CountAndMaybeReset();
+    }
+
+    /// <summary>The first word of the key's block (8 words, one aligned cache line).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref ulong BlockRef(ulong h)
+    {
+        int block = BlockOf(h);
+        Debug.Assert(block >= 0 && block + 8 <= _table.Length, "the block lies inside the table");
+        // SAFETY: BlockOf masks the block number with _blockMask, and the invariant (Resize, ValidateInvariants)
+        // is _tableBase + (_blockMask + 1) * 8 <= _table.Length, so all 8 words from `block` are in the array;
+        // the array is a readonly field, alive as long as this object.
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_table), block);
+    }
+
+    /// <summary>Row <paramref name="row"/>'s counter for this key (word 2 row + a hash bit, nibble from 4 hash bits), plus one unless saturated.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void IncrementCounter(ref ulong block, uint counterHash, int row)
+    {
+        uint c = counterHash >> (row << 3);
+        int shift = (int)(c << 1) & 0x3C;   // ((c >> 1) & 15) * 4: the nibble's bit offset
+        // SAFETY: the word index is (row << 1) + (c & 1) <= 7, inside the 8-word block (BlockRef).
+        ref ulong word = ref Unsafe.Add(ref block, (row << 1) + (int)(c & 1));
+        ulong nibble = (word >> shift) & 0xF;
+        word += (((nibble + 1) >> 4) ^ 1) << shift;
     }
 
     /// <summary>Forgets all history.</summary>
@@ -233,51 +257,89 @@ internal sealed class FrequencySketch
         _size >>= 1;
     }
 
+    /// <summary>The key's 3 doorkeeper bits: word index and mask of each (the same in both generations).</summary>
+    private readonly struct DoorkeeperProbes
+    {
+        public readonly int Word0, Word1, Word2;
+        public readonly ulong Mask0, Mask1, Mask2;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public DoorkeeperProbes(ulong h, int bitMask)
+        {
+            ulong probe = h;
+            int bit = (int)(probe & (uint)bitMask);
+            Word0 = bit >> 6;
+            Mask0 = 1UL << (bit & 63);
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+            bit = (int)(probe & (uint)bitMask);
+            Word1 = bit >> 6;
+            Mask1 = 1UL << (bit & 63);
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+            bit = (int)(probe & (uint)bitMask);
+            Word2 = bit >> 6;
+            Mask2 = 1UL << (bit & 63);
+        }
+
+        /// <summary>Whether all 3 bits are set in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool AllSetIn(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: each word index is a bit index masked with _doorkeeperMask, shifted right by 6, so it is
+            // below (_doorkeeperMask + 1) / 64 = words <= filter.Length (Resize, ValidateInvariants).
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            return (Unsafe.Add(ref f, Word0) & Mask0) != 0
+                && (Unsafe.Add(ref f, Word1) & Mask1) != 0
+                && (Unsafe.Add(ref f, Word2) & Mask2) != 0;
+        }
+
+        /// <summary>Prefetch hint: the 3 words in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: as in AllSetIn, every word index is below words <= filter.Length.
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word0));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word1));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word2));
+        }
+
+        /// <summary>Sets all 3 bits in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void SetIn(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: as in AllSetIn, every word index is below words <= filter.Length.
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            Unsafe.Add(ref f, Word0) |= Mask0;
+            Unsafe.Add(ref f, Word1) |= Mask1;
+            Unsafe.Add(ref f, Word2) |= Mask2;
+        }
+    }
+
+    /// <summary>Doorkeeper words in use (each generation).</summary>
+    private int DoorkeeperWords => (_doorkeeperMask + 1) >> 6;
+
     /// <summary>Sets the key's bits in the current generation; true when the key was in neither generation (it is new).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool DoorkeeperAdd(ulong h)
     {
-        if (DoorkeeperContainsIn(_doorkeeper, h))
+        var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+        int words = DoorkeeperWords;
+        if (probes.AllSetIn(_doorkeeper, words))
         {
             return false;   // in the current generation: its bits are set already
         }
-        DoorkeeperSet(h);
-        return !DoorkeeperContainsIn(_doorkeeperOld, h);
+        probes.SetIn(_doorkeeper, words);
+        return !probes.AllSetIn(_doorkeeperOld, words);
     }
 
-    private bool DoorkeeperSet(ulong h)
+    private bool DoorkeeperContains(ulong h)
     {
-        bool added = false;
-        ulong probe = h;
-        for (int i = 0; i < 3; i++)
-        {
-            int bit = (int)(probe & (uint)_doorkeeperMask);
-            ref ulong word = ref _doorkeeper[bit >> 6];
-            ulong mask = 1UL << (bit & 63);
-            if ((word & mask) == 0)
-            {
-                word |= mask;
-                added = true;
-            }
-            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
-        }
-        return added;
-    }
-
-    private bool DoorkeeperContains(ulong h) => DoorkeeperContainsIn(_doorkeeper, h) || DoorkeeperContainsIn(_doorkeeperOld, h);
-
-    private bool DoorkeeperContainsIn(ulong[] filter, ulong h)
-    {
-        ulong probe = h;
-        for (int i = 0; i < 3; i++)
-        {
-            int bit = (int)(probe & (uint)_doorkeeperMask);
-            if ((filter[bit >> 6] & (1UL << (bit & 63))) == 0)
-            {
-                return false;
-            }
-            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
-        }
-        return true;
+        var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+        int words = DoorkeeperWords;
+        return probes.AllSetIn(_doorkeeper, words) || probes.AllSetIn(_doorkeeperOld, words);
     }
 
     /// <summary>Debug check: counters are 4-bit by construction; the size is below the sample size.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CacheKit.Policies;
 
@@ -97,12 +98,17 @@ internal sealed class HandleLists
     /// (<c>next[prev]</c> and <c>prev[next]</c>). Reads the node's own links, so call it after
     /// <see cref="PrefetchNode"/> has had time to bring them in. Ignores a handle out of range or unlinked.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PrefetchNeighbours(int handle)
     {
         if ((uint)handle < (uint)_maxHandles && _list[handle] >= 0)
         {
-            MemoryPrefetch.Element(_links, _links[handle].Prev);
-            MemoryPrefetch.Element(_links, _links[handle].Next);
+            // SAFETY: handle < _maxHandles <= _links.Length (checked above), and the Next/Prev of a linked
+            // node are node indices (the ring invariant), so all three references are inside _links.
+            ref Link links = ref MemoryMarshal.GetArrayDataReference(_links);
+            ref Link node = ref Unsafe.Add(ref links, handle);
+            MemoryPrefetch.At(ref Unsafe.Add(ref links, node.Prev));
+            MemoryPrefetch.At(ref Unsafe.Add(ref links, node.Next));
         }
     }
 
@@ -125,10 +131,58 @@ internal sealed class HandleLists
     }
 
     /// <summary>Moves a linked handle to the head of <paramref name="list"/> (possibly another list).</summary>
+    /// <remarks>One pass (the same links as <see cref="Remove"/> then <see cref="AddFirst"/>): nothing to do for
+    /// the head of its own list, and the list id and counts change only when the list does.</remarks>
     public void MoveToFirst(int list, int handle)
     {
-        Remove(handle);
-        AddFirst(list, handle);
+        int from = _list[handle];
+        Debug.Assert(from >= 0, "handle is not linked");
+        Debug.Assert((uint)list < (uint)_counts.Length, "list out of range");
+        RelinkFirst(list, handle);
+        if (from != list)
+        {
+            _list[handle] = (sbyte)list;
+            _counts[from]--;
+            _counts[list]++;
+        }
+    }
+
+    /// <summary>Moves a handle linked in <paramref name="list"/> to that list's head (the list id and counts stay).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MoveToFirstWithin(int list, int handle)
+    {
+        Debug.Assert(_list[handle] == list, "handle is linked in this list");
+        RelinkFirst(list, handle);
+    }
+
+    /// <summary>The link surgery of a move to the head of <paramref name="list"/>: unlink, then insert after the sentinel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RelinkFirst(int list, int handle)
+    {
+        Debug.Assert((uint)handle < (uint)_maxHandles && _list[handle] >= 0, "a linked handle");
+        Debug.Assert((uint)list < (uint)_counts.Length, "list out of range");
+        // SAFETY: every index below is a node of _links: `handle` is a linked handle (< _maxHandles), the
+        // sentinel is _maxHandles + list with list < the list count, and Next/Prev of a linked node or of a
+        // sentinel always hold node indices (the ring invariant, checked by ValidateInvariants); _links is a
+        // readonly field, alive as long as this object.
+        ref Link links = ref MemoryMarshal.GetArrayDataReference(_links);
+        int sentinel = _maxHandles + list;
+        ref Link head = ref Unsafe.Add(ref links, sentinel);
+        int first = head.Next;
+        if (first == handle)
+        {
+            return;   // already the head of this list (a head belongs to its own list only)
+        }
+        ref Link node = ref Unsafe.Add(ref links, handle);
+        int p = node.Prev, n = node.Next;
+        Unsafe.Add(ref links, p).Next = n;
+        Unsafe.Add(ref links, n).Prev = p;
+        // `first` is still the head: it is not the moved node, and the unlink wrote only the neighbours'
+        // links (when the node was right after the head, p == first and only first.Next changed).
+        node.Next = first;
+        node.Prev = sentinel;
+        Unsafe.Add(ref links, first).Prev = handle;
+        head.Next = handle;
     }
 
     /// <summary>Moves a linked handle to the tail of <paramref name="list"/> (possibly another list).</summary>

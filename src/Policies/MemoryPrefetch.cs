@@ -34,6 +34,20 @@ internal static unsafe class MemoryPrefetch
         }
     }
 
+    /// <summary>Asks the CPU to bring the cache line holding <paramref name="location"/> into L1.</summary>
+    /// <param name="location">A reference to an element in bounds of a live array (the caller proves it).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void At<T>(ref T location)
+        where T : unmanaged
+    {
+        if (Sse.IsSupported)
+        {
+            // SAFETY: the caller passes a reference inside a live array; prefetcht0 never faults, reads nothing
+            // into a register and writes nothing, so even a stale address after a GC move is harmless.
+            Sse.Prefetch0(Unsafe.AsPointer(ref location));
+        }
+    }
+
     /// <summary>How many words from the start of <paramref name="pinned"/> the first 64-byte boundary lies (0..7).</summary>
     /// <param name="pinned">A non-empty array allocated with <c>GC.AllocateArray(pinned: true)</c>: it never moves, so the answer holds for its life.</param>
     public static int WordsToCacheLine(ulong[] pinned)

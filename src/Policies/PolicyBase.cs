@@ -125,9 +125,19 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     protected void MoveFirst(int list, int handle)
     {
-        Unlink(handle);
-        LinkFirst(list, handle);
+        int from = Lists.ListOf(handle);
+        if (from != list)
+        {
+            long weight = WeightOf(handle);
+            _listWeight[from] -= weight;
+            _listWeight[list] += weight;
+        }
+        Lists.MoveToFirst(list, handle);
     }
+
+    /// <summary>Moves a linked handle to the head of the list that holds it (no weight moves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void MoveFirstWithin(int list, int handle) => Lists.MoveToFirstWithin(list, handle);
 
     protected void MoveLast(int list, int handle)
     {
@@ -209,16 +219,6 @@ internal abstract class PolicyBase : IEvictionPolicy
     /// <inheritdoc/>
     public virtual void PrefetchDependent(int handle)
     {
-    }
-
-    /// <summary>Prefetches the per-handle metadata a hit reads (weight, list id and node); ignores a handle out of range.</summary>
-    protected void PrefetchEntry(int handle)
-    {
-        if (_weights is not null)
-        {
-            MemoryPrefetch.Element(_weights, handle);
-        }
-        Lists.PrefetchNode(handle);
     }
 
     public abstract int SelectVictim();

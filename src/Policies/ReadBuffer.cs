@@ -37,8 +37,8 @@ public sealed class ReadBuffer
     private const int PadLongs = 16;       // between two stripes' counters
     private const int EdgePad = 16;        // before the first and after the last element in use
     private const long MissTag = 1;
-    private const int MissRecord = -1;      // a drained miss, decoded
-    private const int IgnoredRecord = -2;   // a drained hit of a handle beyond the policy's range (ignored)
+    internal const int MissRecord = -1;      // a drained miss, decoded
+    internal const int IgnoredRecord = -2;   // a drained hit of a handle beyond the policy's range (ignored)
 
     /// <summary>Records announced to the policy (<see cref="IEvictionPolicy.Prefetch"/>) before they are replayed.</summary>
     internal const int ReplayBatch = 8;
@@ -155,6 +155,13 @@ public sealed class ReadBuffer
 
             // Announce the whole batch, so its cache misses overlap, then replay it in order (the
             // hints change nothing, so the policy sees exactly the calls of a record-by-record drain).
+            if (policy is WTinyLfuPolicy wTinyLfu)
+            {
+                // The default policy replays the batch itself: one call, no interface dispatch per record.
+                wTinyLfu.ReplayBatch(handles[..n], hashes[..n]);
+                drained += n;
+                continue;
+            }
             if (n > 1)
             {
                 for (int i = 0; i < n; i++)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace CacheKit.Policies;
 
@@ -52,6 +53,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private const int QueueTransferThreshold = 1000;
 
     private readonly FrequencySketch _sketch;
+    private readonly bool _recordsAccesses;          // false: _sketch is shared and its owner counts every access
     private readonly FrequencySketch? _longSketch;   // adaptive, small entry capacity: LongMemory x the period
     private bool _useLongSketch;                     // the shadows chose the long memory for the duels
     private readonly ulong[] _hashes;
@@ -79,11 +81,28 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>A policy whose sketch keeps <paramref name="memory"/> times the usual sample period
     /// (no doorkeeper when above 1): the long-memory shadows of <see cref="WindowShadows"/>.</summary>
     internal WTinyLfuPolicy(PolicyOptions options, int memory)
+        : this(options, memory, sharedSketch: null)
+    {
+    }
+
+    /// <summary>
+    /// A fixed-window policy whose duels read <paramref name="sharedSketch"/>, which its owner increments
+    /// once per access for all the policies sharing it (the policy itself never counts an access in it).
+    /// <see cref="WindowShadows"/> uses this: its shadows of one memory see the same accesses with the same
+    /// seed and size, so their private sketches would hold the same counters at every moment.
+    /// </summary>
+    /// <param name="options">Options with a fixed <see cref="PolicyOptions.WindowFraction"/>.</param>
+    /// <param name="memory">The sketch memory of <paramref name="sharedSketch"/>, or of the private sketch when it is null.</param>
+    /// <param name="sharedSketch">A sketch of fixed size (<see cref="FrequencySketch.EnsureCapacity"/> never grows it), or null for a private one.</param>
+    internal WTinyLfuPolicy(PolicyOptions options, int memory, FrequencySketch? sharedSketch)
         : base(options, listCount: 3)
     {
         Debug.Assert(memory >= 1, "memory is a multiple of the sample period");
+        Debug.Assert(sharedSketch is null || (options.WindowFraction is not null && sharedSketch.ExpectedEntries == sharedSketch.MaximumEntries),
+            "a shared sketch serves fixed-window policies only, and never resizes (each sharer would resize it at its own moment)");
         _hashes = new ulong[MaxHandles];
-        _sketch = CreateSketch(Capacity, MaxHandles, options.Seed, memory);
+        _recordsAccesses = sharedSketch is null;
+        _sketch = sharedSketch ?? CreateSketch(Capacity, MaxHandles, options.Seed, memory);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
         if (_adaptive)
@@ -117,8 +136,30 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>The sketch the duels consult now.</summary>
     private FrequencySketch DuelSketch => _useLongSketch ? _longSketch! : _sketch;
 
-    /// <summary>Counts one access in the sketch (and the long-memory one, when there is one).</summary>
+    /// <summary>Counts one access in the sketch (and the long-memory one, when there is one); nothing when
+    /// the sketch is shared (its owner counts each access once for all sharers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordAccess(ulong keyHash)
+    {
+        if (_recordsAccesses)
+        {
+            IncrementSketches(keyHash);
+        }
+    }
+
+    /// <summary><see cref="RecordAccess"/> with the key's hash already mixed for <c>_sketch</c> (the long-memory
+    /// sketch, small caches only, mixes its own).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RecordAccessMixed(ulong keyHash, ulong mixed)
+    {
+        if (_recordsAccesses)
+        {
+            _sketch.IncrementMixed(mixed);
+            _longSketch?.Increment(keyHash);
+        }
+    }
+
+    private void IncrementSketches(ulong keyHash)
     {
         _sketch.Increment(keyHash);
         _longSketch?.Increment(keyHash);
@@ -183,15 +224,20 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     protected override void AddCore(int handle, ulong keyHash)
     {
         _hashes[handle] = keyHash;
+        Debug.Assert(_recordsAccesses || (_hasLastMiss && _lastMissHash == keyHash),
+            "with a shared sketch every add follows the miss of its key (the owner counted that access once)");
         if (!_hasLastMiss || _lastMissHash != keyHash)
         {
             // A put without a lookup before it: count the access here.
             RecordAccess(keyHash);
         }
         _hasLastMiss = false;
-        _sketch.EnsureCapacity(Count);
+        if (_recordsAccesses)
+        {
+            _sketch.EnsureCapacity(Count);   // a shared sketch has its fixed size (constructor)
+        }
         LinkFirst(Window, handle);
-        Adapt(keyHash, WeightOf(handle));
+        Adapt(keyHash, handle);
         EvictFromWindow();
         if (Weight <= Capacity)
         {
@@ -199,15 +245,46 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
     }
 
+    /// <summary>
+    /// A hit replayed by <see cref="WindowShadows"/> into one of its shadows, for a handle it tracks: exactly what
+    /// <see cref="PolicyBase.OnHit"/> does there (the shadow's shared sketch was counted by the owner, and a
+    /// fixed-window policy has nothing to adapt), without the checks and calls around the segment move.
+    /// </summary>
+    internal void OnSharedSketchHit(int handle)
+    {
+        Debug.Assert(!_recordsAccesses && _shadows is null, "only fixed-window policies with a shared sketch");
+        AssertTracked(handle);
+        Touch(handle);
+    }
+
     protected override void HitCore(int handle, ulong keyHash)
     {
         RecordAccess(keyHash);
         Touch(handle);
-        Adapt(keyHash, WeightOf(handle));
+        Adapt(keyHash, handle);
+    }
+
+    /// <summary><see cref="HitCore"/> with the key's hash already mixed for <c>_sketch</c> (<see cref="FrequencySketch.Mix"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void HitMixed(int handle, ulong keyHash, ulong mixed)
+    {
+        RecordAccessMixed(keyHash, mixed);
+        Touch(handle);
+        Adapt(keyHash, handle);
+    }
+
+    /// <summary><see cref="OnMiss"/> with the key's hash already mixed for <c>_sketch</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MissMixed(ulong keyHash, ulong mixed)
+    {
+        RecordAccessMixed(keyHash, mixed);
+        _lastMissHash = keyHash;
+        _hasLastMiss = true;
     }
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
     {
+        Debug.Assert(_recordsAccesses, "policies sharing a sketch are never updated (their owner could not count it)");
         _hashes[handle] = keyHash;
         RecordAccess(keyHash);
         Touch(handle);
@@ -251,19 +328,16 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>Records an access in the segment order.</summary>
     private void Touch(int handle)
     {
-        switch (Lists.ListOf(handle))
+        int list = Lists.ListOf(handle);
+        if (list == Probation)
         {
-            case Window:
-                MoveFirst(Window, handle);
-                break;
-            case Probation:
-                ForgetCandidate(handle);
-                MoveFirst(Protected, handle);
-                DemoteFromProtected();
-                break;
-            default:
-                MoveFirst(Protected, handle);
-                break;
+            ForgetCandidate(handle);
+            MoveFirst(Protected, handle);
+            DemoteFromProtected();
+        }
+        else
+        {
+            MoveFirstWithin(list, handle);   // window or protected: to the head of its own segment
         }
     }
 
@@ -321,9 +395,19 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     /// <summary>Adaptive mode: when the shadows end a decision epoch, the window takes the chosen size and
     /// the duels the chosen sketch memory.</summary>
-    private void Adapt(ulong keyHash, long weight)
+    /// <remarks>The entry's weight is read only for a sampled request (most hits of a large cache never touch it).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Adapt(ulong keyHash, int handle)
     {
-        if (_shadows is null || !_shadows.Record(keyHash, weight))
+        if (_shadows is not null && _shadows.IsSampled(keyHash))
+        {
+            AdaptSampled(keyHash, handle);
+        }
+    }
+
+    private void AdaptSampled(ulong keyHash, int handle)
+    {
+        if (!_shadows!.RecordSampled(keyHash, WeightOf(handle)))
         {
             return;
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace CacheKit.Policies;
 
@@ -70,6 +71,12 @@ internal sealed class WindowShadows
     internal const int InitialBest = 1;
 
     private readonly WTinyLfuPolicy[] _caches;
+    // With an entry-count capacity the shadows of one memory share one sketch, counted once per sampled
+    // request here: they see the same requests, with the same seed and size, so private sketches would
+    // hold the same counters at every moment (7 or 14 increments per sampled request became 1 or 2).
+    // Null under a byte budget, where each shadow's sketch grows with its own resident count.
+    private readonly FrequencySketch? _sharedSketch;
+    private readonly FrequencySketch? _sharedLongSketch;
     private readonly HashIndex[] _index;
     private readonly ulong[][] _hashes;
     private readonly int[][] _free;      // stack of untracked handles per shadow
@@ -88,7 +95,9 @@ internal sealed class WindowShadows
     /// <param name="capacity">The real cache's capacity (entries, or bytes when above <paramref name="maxHandles"/>).</param>
     /// <param name="maxHandles">The real cache's handle range.</param>
     /// <param name="seed">Seeds the sampling and the shadows' sketches.</param>
-    public WindowShadows(long capacity, int maxHandles, int seed)
+    /// <param name="shareSketch">Whether entry-count shadows share one sketch per memory (the default; false gives
+    /// each shadow its own, the reference the tests compare the shared one with).</param>
+    public WindowShadows(long capacity, int maxHandles, int seed, bool shareSketch = true)
     {
         // Under a byte budget the sketches are sized by a first guess and grow with the resident count, at
         // different moments in the shadows and the real cache: a memory switch would compare unlike sketches.
@@ -104,6 +113,13 @@ internal sealed class WindowShadows
         int shadowHandles = (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
+        if (shareSketch && shadowCapacity <= shadowHandles)
+        {
+            // Entry-count shadows: the sketch is sized for the capacity from the start and never grows.
+            _sharedSketch = WTinyLfuPolicy.CreateSketch(shadowCapacity, shadowHandles, seed);
+            _sharedLongSketch = HasLongMemory ? WTinyLfuPolicy.CreateSketch(shadowCapacity, shadowHandles, seed, LongMemory) : null;
+            Debug.Assert(_sharedSketch.ExpectedEntries == _sharedSketch.MaximumEntries, "a shared sketch never resizes");
+        }
         _caches = new WTinyLfuPolicy[n];
         _index = new HashIndex[n];
         _hashes = new ulong[n][];
@@ -122,7 +138,7 @@ internal sealed class WindowShadows
                 MaxHandles = shadowHandles,
                 WindowFraction = Fractions[s % Fractions.Length],
                 Seed = seed,
-            }, memory: s < Fractions.Length ? 1 : LongMemory);
+            }, memory: s < Fractions.Length ? 1 : LongMemory, sharedSketch: s < Fractions.Length ? _sharedSketch : _sharedLongSketch);
             _index[s] = new HashIndex(shadowHandles);
             _hashes[s] = new ulong[shadowHandles];
             _free[s] = new int[shadowHandles];
@@ -134,6 +150,9 @@ internal sealed class WindowShadows
     /// <summary>The shadow with the best recent score: <see cref="Fractions"/> index, plus
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
+
+    /// <summary>Whether the shadows of each memory share one sketch (entry-count capacity).</summary>
+    internal bool SharesSketch => _sharedSketch is not null;
 
     /// <summary>Whether a second set of shadows runs the long memory (entry-count capacity up to
     /// <see cref="MaxShadowEntries"/> entries only).</summary>
@@ -147,12 +166,20 @@ internal sealed class WindowShadows
 
     /// <summary>Replays one request (hit or miss in the real cache) if its key is in the sample;
     /// returns true when a decision epoch ended and <see cref="Best"/> may have changed.</summary>
-    public bool Record(ulong keyHash, long weight)
+    public bool Record(ulong keyHash, long weight) => IsSampled(keyHash) && RecordSampled(keyHash, weight);
+
+    /// <summary>Whether a request for this key is in the sample the shadows replay (a fixed, seeded share of the keys).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsSampled(ulong keyHash) => (HashMix.Mix(keyHash ^ _salt) >> 40) < _threshold;
+
+    /// <summary><see cref="Record"/> for a request already found <see cref="IsSampled"/>.</summary>
+    public bool RecordSampled(ulong keyHash, long weight)
     {
-        if ((HashMix.Mix(keyHash ^ _salt) >> 40) >= _threshold)
-        {
-            return false;
-        }
+        Debug.Assert(IsSampled(keyHash), "only sampled requests are replayed");
+        // The one access of this request, for every shadow sharing the sketch (each shadow's OnHit or
+        // OnMiss below counted it in a private sketch before any of its duels read it: same state).
+        _sharedSketch?.Increment(keyHash);
+        _sharedLongSketch?.Increment(keyHash);
         for (int s = 0; s < _caches.Length; s++)
         {
             _hit[s] = Replay(s, keyHash, weight);
@@ -231,7 +258,14 @@ internal sealed class WindowShadows
         if (handle >= 0)
         {
             _epochHits[s]++;
-            cache.OnHit(handle, keyHash);
+            if (_sharedSketch is not null)
+            {
+                cache.OnSharedSketchHit(handle);   // the shared sketch counted this request already
+            }
+            else
+            {
+                cache.OnHit(handle, keyHash);
+            }
             return true;
         }
         cache.OnMiss(keyHash);
@@ -287,6 +321,8 @@ internal sealed class WindowShadows
 
     internal void ValidateInvariants()
     {
+        _sharedSketch?.ValidateInvariants();
+        _sharedLongSketch?.ValidateInvariants();
         for (int s = 0; s < _caches.Length; s++)
         {
             _caches[s].ValidateInvariants();
