@@ -259,9 +259,11 @@ public sealed class WTinyLfuTests
     /// Probation holds keys 0..99 (0 oldest), window key 100. Then the sketch counts key 0 and key 100
     /// <paramref name="tailExtra"/> and <paramref name="candidateExtra"/> more times than keys 1..99, through
     /// <see cref="WTinyLfuPolicy.OnMiss"/> (the one report that counts without moving an entry). One more key
-    /// pushes 100 out of the window: it duels the tail, key 0. Returns the evicted keys.
+    /// pushes 100 out of the window: it duels the tail, key 0. With <paramref name="forgetFill"/> the sketch
+    /// first counts 5,000 other keys once each (several sample periods), so it forgets the fill.
+    /// Returns the evicted keys.
     /// </summary>
-    private static List<int> DuelAfterFill(long capacity, long weight, int tailExtra, int candidateExtra, out WTinyLfuPolicy policy)
+    private static List<int> DuelAfterFill(long capacity, long weight, int tailExtra, int candidateExtra, out WTinyLfuPolicy policy, bool forgetFill = false)
     {
         policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 102, Capacity = capacity, WindowFraction = 0.01 });
         var driver = new PolicyDriver(policy, 1_000) { Evicted = [] };
@@ -271,6 +273,10 @@ public sealed class WTinyLfuTests
             driver.Validate();
         }
         Assert.That(driver.Evicted, Is.Empty, "101 entries fit");
+        for (int i = 0; forgetFill && i < 5_000; i++)
+        {
+            policy.OnMiss(PolicyDriver.HashOf(10_000 + i));
+        }
         for (int i = 0; i < tailExtra; i++)
         {
             policy.OnMiss(PolicyDriver.HashOf(0));
@@ -281,6 +287,10 @@ public sealed class WTinyLfuTests
         }
         int other = policy.Sketch.Frequency(PolicyDriver.HashOf(1));
         Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(0)), Is.GreaterThan(other), "precondition: the tail is more frequent than its neighbours");
+        if (forgetFill)
+        {
+            Assert.That(other, Is.EqualTo(0), "precondition: the sketch forgot key 1");
+        }
         driver.Access(500, weight);
         driver.Validate();
         return driver.Evicted!;
@@ -298,11 +308,31 @@ public sealed class WTinyLfuTests
     [Test]
     public void A_losing_candidate_is_evicted_even_when_an_old_entry_is_rarer()
     {
-        // The candidate is rarer than the tail but more frequent than keys 1..7: the threshold is the tail's.
+        // The candidate is rarer than the tail but more frequent than keys 1..7, which the sketch still
+        // remembers (estimate 1): the threshold is the tail's.
         List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 1, out WTinyLfuPolicy policy);
         int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
         Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
         Assert.That(candidate, Is.GreaterThan(policy.Sketch.Frequency(PolicyDriver.HashOf(1))), "precondition: the candidate beats key 1");
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(1)), Is.GreaterThan(0), "precondition: the sketch remembers key 1");
+        Assert.That(evicted, Is.EqualTo(new[] { 100 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_seen_twice_displaces_an_old_entry_the_sketch_has_forgotten()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 2, out WTinyLfuPolicy policy, forgetFill: true);
+        int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
+        Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
+        Assert.That(candidate, Is.GreaterThanOrEqualTo(WTinyLfuPolicy.ForgottenRivalMinimum), "precondition: the candidate was seen often enough");
+        Assert.That(evicted, Is.EqualTo(new[] { 1 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_seen_once_does_not_displace_a_forgotten_entry()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 1, out WTinyLfuPolicy policy, forgetFill: true);
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(100)), Is.LessThan(WTinyLfuPolicy.ForgottenRivalMinimum), "precondition: seen once in the sketch's memory");
         Assert.That(evicted, Is.EqualTo(new[] { 100 }));
     }
 
