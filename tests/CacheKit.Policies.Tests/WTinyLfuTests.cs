@@ -138,9 +138,10 @@ public sealed class WTinyLfuTests
 
     /// <summary>
     /// A loop over 15x capacity keys: longer than the sketch's sample period (10 accesses per entry), so the
-    /// usual memory forgets every resident key before it comes round again, the just-seen candidate always
-    /// wins the duel and the cache churns like LRU. The long memory (4x the period) remembers them: the main
-    /// space freezes and keeps about capacity / keys of the requests (OPT: 199 / 3,000 = 6.6 %).
+    /// usual memory forgets every resident key before it comes round again, the just-seen candidate nearly
+    /// always wins the duel and the cache churns (2.9 %: only the sampled victims, the least frequent of the
+    /// oldest probation entries, keep some of the loop). The long memory (4x the period) remembers them: the
+    /// main space freezes and keeps about capacity / keys of the requests (OPT: 199 / 3,000 = 6.6 %).
     /// </summary>
     [Test]
     public void Adaptive_policy_takes_the_long_sketch_memory_on_a_loop_longer_than_the_sample_period()
@@ -158,8 +159,8 @@ public sealed class WTinyLfuTests
         var (fixedWindow, _) = Replay(Create(0.01), LongLoop(300_000), keys);
         TestContext.Out.WriteLine($"loop of {keys} keys: adaptive {adaptive:P2} (long memory: {policy.UsesLongMemory}), fixed 1% window {fixedWindow:P2}");
         Assert.That(policy.UsesLongMemory, Is.True, "the long-memory shadows should lead on this loop");
-        Assert.That(fixedWindow, Is.LessThan(0.01), "with the usual memory the loop churns");
-        Assert.That(adaptive, Is.GreaterThan(0.04), "with the long memory the main space keeps part of the loop");
+        Assert.That(fixedWindow, Is.LessThan(0.04), "with the usual memory the loop churns");
+        Assert.That(adaptive, Is.GreaterThan(0.055), "with the long memory the main space keeps most of what OPT keeps");
     }
 
     [Test]
@@ -252,6 +253,95 @@ public sealed class WTinyLfuTests
         Replay(policy, ZigZag(100_000), Capacity * 2);
         Assert.That(policy.WindowMaximum, Is.EqualTo(50));
         Assert.That(policy.Name, Is.EqualTo("W-TinyLFU(0.25)"));
+    }
+
+    /// <summary>
+    /// Probation holds keys 0..99 (0 oldest), window key 100. Then the sketch counts key 0 and key 100
+    /// <paramref name="tailExtra"/> and <paramref name="candidateExtra"/> more times than keys 1..99, through
+    /// <see cref="WTinyLfuPolicy.OnMiss"/> (the one report that counts without moving an entry). One more key
+    /// pushes 100 out of the window: it duels the tail, key 0. With <paramref name="forgetFill"/> the sketch
+    /// first counts 5,000 other keys once each (several sample periods), so it forgets the fill.
+    /// Returns the evicted keys.
+    /// </summary>
+    private static List<int> DuelAfterFill(long capacity, long weight, int tailExtra, int candidateExtra, out WTinyLfuPolicy policy, bool forgetFill = false)
+    {
+        policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 102, Capacity = capacity, WindowFraction = 0.01 });
+        var driver = new PolicyDriver(policy, 1_000) { Evicted = [] };
+        for (int k = 0; k <= 100; k++)
+        {
+            driver.Access(k, weight);
+            driver.Validate();
+        }
+        Assert.That(driver.Evicted, Is.Empty, "101 entries fit");
+        for (int i = 0; forgetFill && i < 5_000; i++)
+        {
+            policy.OnMiss(PolicyDriver.HashOf(10_000 + i));
+        }
+        for (int i = 0; i < tailExtra; i++)
+        {
+            policy.OnMiss(PolicyDriver.HashOf(0));
+        }
+        for (int i = 0; i < candidateExtra; i++)
+        {
+            policy.OnMiss(PolicyDriver.HashOf(100));
+        }
+        int other = policy.Sketch.Frequency(PolicyDriver.HashOf(1));
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(0)), Is.GreaterThan(other), "precondition: the tail is more frequent than its neighbours");
+        if (forgetFill)
+        {
+            Assert.That(other, Is.EqualTo(0), "precondition: the sketch forgot key 1");
+        }
+        driver.Access(500, weight);
+        driver.Validate();
+        return driver.Evicted!;
+    }
+
+    [Test]
+    public void An_admitted_candidate_evicts_the_least_frequent_old_probation_entry_not_the_tail()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 2, candidateExtra: 5, out WTinyLfuPolicy policy);
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(100)), Is.GreaterThan(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate wins");
+        // Keys 1..7 tie at the lowest count among the 8 oldest: the oldest of them goes.
+        Assert.That(evicted, Is.EqualTo(new[] { 1 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_is_evicted_even_when_an_old_entry_is_rarer()
+    {
+        // The candidate is rarer than the tail but more frequent than keys 1..7, which the sketch still
+        // remembers (estimate 1): the threshold is the tail's.
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 1, out WTinyLfuPolicy policy);
+        int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
+        Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
+        Assert.That(candidate, Is.GreaterThan(policy.Sketch.Frequency(PolicyDriver.HashOf(1))), "precondition: the candidate beats key 1");
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(1)), Is.GreaterThan(0), "precondition: the sketch remembers key 1");
+        Assert.That(evicted, Is.EqualTo(new[] { 100 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_seen_twice_displaces_an_old_entry_the_sketch_has_forgotten()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 2, out WTinyLfuPolicy policy, forgetFill: true);
+        int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
+        Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
+        Assert.That(candidate, Is.GreaterThanOrEqualTo(WTinyLfuPolicy.ForgottenRivalMinimum), "precondition: the candidate was seen often enough");
+        Assert.That(evicted, Is.EqualTo(new[] { 1 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_seen_once_does_not_displace_a_forgotten_entry()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 1, out WTinyLfuPolicy policy, forgetFill: true);
+        Assert.That(policy.Sketch.Frequency(PolicyDriver.HashOf(100)), Is.LessThan(WTinyLfuPolicy.ForgottenRivalMinimum), "precondition: seen once in the sketch's memory");
+        Assert.That(evicted, Is.EqualTo(new[] { 100 }));
+    }
+
+    [Test]
+    public void Under_a_byte_budget_an_admitted_candidate_evicts_the_tail()
+    {
+        // Capacity above the handle range: a byte budget, whose small growing sketch is too coarse to rank old entries.
+        List<int> evicted = DuelAfterFill(capacity: 1_010, weight: 10, tailExtra: 2, candidateExtra: 5, out _);
+        Assert.That(evicted, Is.EqualTo(new[] { 0 }));
     }
 
     [Test]
