@@ -37,6 +37,7 @@ internal sealed class HashIndex
     public long FootprintBytes => _keys.Length * (sizeof(ulong) + sizeof(int));
 
     /// <summary>The value stored for <paramref name="key"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Find(ulong key)
     {
         for (int i = Home(key); ; i = (i + 1) & _mask)

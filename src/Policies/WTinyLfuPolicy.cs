@@ -364,19 +364,26 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     }
 
     /// <summary>Records an access in the segment order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Touch(int handle)
     {
         int list = Lists.ListOf(handle);
         if (list == Probation)
         {
-            ForgetCandidate(handle);
-            MoveFirst(Protected, handle);
-            DemoteFromProtected();
+            Promote(handle);
         }
         else
         {
             MoveFirstWithin(list, handle);   // window or protected: to the head of its own segment
         }
+    }
+
+    /// <summary>A probation hit: to the protected head, the protected overflow back to probation.</summary>
+    private void Promote(int handle)
+    {
+        ForgetCandidate(handle);
+        MoveFirst(Protected, handle);
+        DemoteFromProtected();
     }
 
     /// <summary>Moves the window's overflow to the probation head; the first moved starts the candidates.</summary>

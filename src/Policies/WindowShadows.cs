@@ -251,23 +251,30 @@ internal sealed class WindowShadows
     private static bool CrossesMemory(int a, int b) => (a >= Fractions.Length) != (b >= Fractions.Length);
 
     /// <summary>Replays one request into shadow <paramref name="s"/>; true when it was a hit there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Replay(int s, ulong keyHash, long weight)
     {
-        WTinyLfuPolicy cache = _caches[s];
         int handle = _index[s].Find(keyHash);
-        if (handle >= 0)
+        if (handle < 0)
         {
-            _epochHits[s]++;
-            if (_sharedSketch is not null)
-            {
-                cache.OnSharedSketchHit(handle);   // the shared sketch counted this request already
-            }
-            else
-            {
-                cache.OnHit(handle, keyHash);
-            }
-            return true;
+            return ReplayMiss(s, keyHash, weight);
         }
+        _epochHits[s]++;
+        if (_sharedSketch is not null)
+        {
+            _caches[s].OnSharedSketchHit(handle);   // the shared sketch counted this request already
+        }
+        else
+        {
+            _caches[s].OnHit(handle, keyHash);
+        }
+        return true;
+    }
+
+    /// <summary>The miss half of <see cref="Replay"/>: the shadow counts the key and admits it, evicting as needed.</summary>
+    private bool ReplayMiss(int s, ulong keyHash, long weight)
+    {
+        WTinyLfuPolicy cache = _caches[s];
         cache.OnMiss(keyHash);
         if (weight > cache.Capacity)
         {
@@ -277,7 +284,7 @@ internal sealed class WindowShadows
         {
             Evict(s);
         }
-        handle = _free[s][--_freeCount[s]];
+        int handle = _free[s][--_freeCount[s]];
         _hashes[s][handle] = keyHash;
         _index[s].Add(keyHash, handle);
         cache.OnAdd(handle, keyHash, weight);
