@@ -118,18 +118,23 @@ public static class Caches
     /// <paramref name="averageValue"/> bytes: MaxEntries = capacity (the entry bound the peers get),
     /// and a byte budget with room for size-class rounding and one page per class per shard
     /// (pages are taken on demand, so an unused budget costs nothing). The policy is the default
-    /// (W-TinyLFU) unless the environment variable CACHEKIT_BENCH_POLICY names another (profiling).
+    /// (W-TinyLFU) unless the environment variable CACHEKIT_BENCH_POLICY names another (profiling);
+    /// CACHEKIT_BENCH_SEED fixes the hash seed (repeatable instruction counts).
     /// </summary>
     public static OffHeapCacheOptions OffHeapOptions(long capacity, double averageValue, bool mixedSizes = false)
     {
         string? policy = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_POLICY");
         double entry = 16 + Workload.KeyLength + averageValue;
         long slack = mixedSizes ? 256L << 20 : 64L << 20;
+        // CACHEKIT_BENCH_SEED fixes the hash seed (instruction counts: which keys the window shadows
+        // sample depends on it, so an unseeded profile moves by ~10 % between runs).
+        string? seed = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SEED");
         return new OffHeapCacheOptions
         {
             MaxEntries = capacity,
             Policy = string.IsNullOrEmpty(policy) ? CachePolicy.WTinyLfu : Enum.Parse<CachePolicy>(policy, ignoreCase: true),
             CapacityBytes = (long)(capacity * entry * 1.4) + capacity * 16 + slack,
+            HashSeed = string.IsNullOrEmpty(seed) ? null : long.Parse(seed, System.Globalization.CultureInfo.InvariantCulture),
         };
     }
 }
