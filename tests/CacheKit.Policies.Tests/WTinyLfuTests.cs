@@ -308,8 +308,8 @@ public sealed class WTinyLfuTests
     [Test]
     public void A_losing_candidate_is_evicted_even_when_an_old_entry_is_rarer()
     {
-        // The candidate is rarer than the tail but more frequent than keys 1..7, which the sketch still
-        // remembers (estimate 1): the threshold is the tail's.
+        // The candidate is rarer than the tail, more frequent than keys 1..7 but by less than the margin, and
+        // the sketch still remembers them (estimate 1): the threshold is the tail's.
         List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 4, candidateExtra: 1, out WTinyLfuPolicy policy);
         int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
         Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
@@ -325,6 +325,16 @@ public sealed class WTinyLfuTests
         int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
         Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
         Assert.That(candidate, Is.GreaterThanOrEqualTo(WTinyLfuPolicy.ForgottenRivalMinimum), "precondition: the candidate was seen often enough");
+        Assert.That(evicted, Is.EqualTo(new[] { 1 }));
+    }
+
+    [Test]
+    public void A_losing_candidate_that_leads_an_old_entry_by_the_margin_displaces_it()
+    {
+        List<int> evicted = DuelAfterFill(capacity: 101, weight: 1, tailExtra: 6, candidateExtra: 3, out WTinyLfuPolicy policy);
+        int candidate = policy.Sketch.Frequency(PolicyDriver.HashOf(100));
+        Assert.That(candidate, Is.LessThanOrEqualTo(policy.Sketch.Frequency(PolicyDriver.HashOf(0))), "precondition: the candidate loses to the tail");
+        Assert.That(candidate - policy.Sketch.Frequency(PolicyDriver.HashOf(1)), Is.GreaterThanOrEqualTo(WTinyLfuPolicy.RivalMargin), "precondition: the candidate leads key 1 by the margin");
         Assert.That(evicted, Is.EqualTo(new[] { 1 }));
     }
 
