@@ -182,13 +182,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>Counts one access in the sketch (and the long-memory one, when there is one); nothing when
     /// the sketch is shared (its owner counts each access once for all sharers).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void RecordAccess(ulong keyHash)
-    {
-        if (_recordsAccesses)
-        {
-            IncrementSketches(keyHash);
-        }
-    }
+    private void RecordAccess(ulong keyHash) => RecordAccessMixed(keyHash, _sketch.Mix(keyHash));
 
     /// <summary><see cref="RecordAccess"/> with the key's hash already mixed for <c>_sketch</c> (the long-memory
     /// sketch, small caches only, mixes its own).</summary>
@@ -200,12 +194,6 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             _sketch.IncrementMixed(mixed);
             _longSketch?.Increment(keyHash);
         }
-    }
-
-    private void IncrementSketches(ulong keyHash)
-    {
-        _sketch.Increment(keyHash);
-        _longSketch?.Increment(keyHash);
     }
 
     public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
@@ -230,12 +218,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>Whether the duels consult the long-memory sketch now (adaptive mode only).</summary>
     internal bool UsesLongMemory => _useLongSketch;
 
-    public override void OnMiss(ulong keyHash)
-    {
-        RecordAccess(keyHash);
-        _lastMissHash = keyHash;
-        _hasLastMiss = true;
-    }
+    public override void OnMiss(ulong keyHash) => MissMixed(keyHash, _sketch.Mix(keyHash));
 
     public override int SelectVictim()
     {
@@ -318,12 +301,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         Touch(handle);
     }
 
-    protected override void HitCore(int handle, ulong keyHash)
-    {
-        RecordAccess(keyHash);
-        Touch(handle);
-        Adapt(keyHash, handle);
-    }
+    protected override void HitCore(int handle, ulong keyHash) => HitMixed(handle, keyHash, _sketch.Mix(keyHash));
 
     /// <summary><see cref="HitCore"/> with the key's hash already mixed for <c>_sketch</c> (<see cref="FrequencySketch.Mix"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
