@@ -295,8 +295,8 @@ internal sealed class WindowShadows
     {
         int victim = _caches[s].SelectVictim();
         Debug.Assert(victim >= 0, "a shadow over its limits has a victim");
+        _index[s].Remove(_caches[s].HashOf(victim));   // read while the shadow still tracks it
         _caches[s].OnRemove(victim);
-        _index[s].Remove(_caches[s].HashOf(victim));
         _free[s][_freeCount[s]++] = victim;
     }
 
