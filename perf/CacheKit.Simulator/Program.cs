@@ -37,6 +37,8 @@ namespace CacheKit.Simulator
               --twitter-stats PATH          default ../shared/workloads/twitter-2020Mar-stat.md beside the repository root
               --jobs N                      replays at once (default 1; results do not depend on it)
               --seed N                      seed of synthetic workloads, policies and read drops (default 24301)
+              --seeds 1,2,3                 suite only: also re-run the default policy with these seeds and add a
+                                            "Seed spread" section (bars per seed and their mean)
               --self-test                   checks OPT against brute force, readers, driver, peers; prints PASS/FAIL
             Exit codes: 0 ok; 1 self-test failure; 2 bad arguments or missing input; 3 suite ran but a quality bar was missed.
             """;
@@ -90,7 +92,10 @@ namespace CacheKit.Simulator
                     return 2;
                 }
                 string outDir = opts.TryGetValue("out", out string? o) ? o : Path.Combine(root ?? ".", "results", "sim", "suite-" + suite);
-                return WithProgress(p => Suite.Run(suite, tracesDir, outDir, jobs, commandLine, p, Console.Out, opts.GetValueOrDefault("policies", "all")));
+                int[] extraSeeds = opts.TryGetValue("seeds", out string? seedList)
+                    ? [.. seedList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => int.Parse(x, NumberStyles.Integer, CultureInfo.InvariantCulture))]
+                    : [];
+                return WithProgress(p => Suite.Run(suite, tracesDir, outDir, jobs, commandLine, p, Console.Out, opts.GetValueOrDefault("policies", "all"), extraSeeds));
             }
 
             bool weighted = opts.ContainsKey("weighted");
@@ -210,7 +215,7 @@ namespace CacheKit.Simulator
         }
 
         private static readonly HashSet<string> Flags = ["help", "weighted", "admission", "self-test", "read-buffer"];
-        private static readonly HashSet<string> Valued = ["trace", "format", "concat", "synthetic", "suite", "sizes", "policies", "windows", "read-drop", "out", "traces-dir", "twitter-stats", "jobs", "seed"];
+        private static readonly HashSet<string> Valued = ["trace", "format", "concat", "synthetic", "suite", "sizes", "policies", "windows", "read-drop", "out", "traces-dir", "twitter-stats", "jobs", "seed", "seeds"];
 
         private static Dictionary<string, string> ParseArgs(string[] args)
         {

@@ -68,7 +68,8 @@ public static class Suite
     /// <param name="policies">The rows of the trace tables (a <c>--policies</c> list); with anything but "all" the
     /// read-drop section is skipped: a quick check of the bars, e.g. "wtinylfu,lru,concurrentlfu,opt".</param>
     /// <returns>0 when every bar is met, 3 when a bar is missed (the report lists where).</returns>
-    public static int Run(string suite, string tracesDir, string outDir, int jobs, string commandLine, IProgressSink progress, TextWriter log, string policies = "all")
+    /// <param name="extraSeeds">Seeds to re-run the default policy with (the seed-spread section); empty: none.</param>
+    public static int Run(string suite, string tracesDir, string outDir, int jobs, string commandLine, IProgressSink progress, TextWriter log, string policies = "all", IReadOnlyList<int>? extraSeeds = null)
     {
         bool all = suite switch
         {
@@ -123,7 +124,8 @@ public static class Suite
         File.WriteAllLines(Path.Combine(chartDir, "all.csv"), csv);
 
         var bars = CheckBars(results, concat, phases);
-        string md = Summary(suite, commandLine, sw.Elapsed, results, bars, concat, phases, drops);
+        string seedSpread = extraSeeds is { Count: > 0 } ? SeedSpread(results, extraSeeds, tracesDir, jobs, progress, log) : "";
+        string md = Summary(suite, commandLine, sw.Elapsed, results, bars, concat, phases, drops) + seedSpread;
         string mdPath = Path.Combine(outDir, "hit-ratios.md");
         File.WriteAllText(mdPath, md);
         log.WriteLine($"wrote {mdPath} and {chartDir}/ in {sw.Elapsed.TotalSeconds:F0} s");
@@ -132,6 +134,121 @@ public static class Suite
             log.WriteLine(line);
         }
         return bars.Failures == 0 ? 0 : 3;
+    }
+
+    /// <summary>
+    /// The seed-spread section: the default policy re-run with each of <paramref name="seeds"/> (its sketch
+    /// hashing and the window shadows' sample change with the seed; the traces, OPT and the peers do not),
+    /// and the bars that depend on it recomputed against the main run's OPT, LRU and ConcurrentLfu. A
+    /// change of hashing moves single cells by a point or more at random, so a bar decided by a few
+    /// hundredths on one seed is not decided; the mean over seeds is the figure to compare changes by.
+    /// </summary>
+    private static string SeedSpread(List<(SuiteTrace Spec, TraceResults Results)> results, IReadOnlyList<int> seeds, string tracesDir, int jobs, IProgressSink progress, TextWriter log)
+    {
+        string? def = Catalog.Policy(PolicyFactory.Default)?.Name;
+        string? lru = Catalog.Policy(PolicyKind.Lru)?.Name;
+        if (def is null)
+        {
+            return "";
+        }
+        int mainSeed = Catalog.Seed;
+        var runs = new List<(int Seed, Func<SuiteTrace, Capacity, double?> HitRatio)>
+        {
+            (mainSeed, (st, c) => results.First(x => x.Spec == st).Results.Get(def, c)?.HitRatio),
+        };
+        try
+        {
+            foreach (int seed in seeds.Where(x => x != mainSeed).Distinct())
+            {
+                Catalog.Seed = seed;
+                List<TargetSpec> specs = [.. Catalog.Build(Available("wtinylfu") + ",noopt", false, [], []).Where(t => t.Name == def)];
+                var byTrace = new Dictionary<SuiteTrace, TraceResults>();
+                foreach (var (st, _) in results)
+                {
+                    byTrace[st] = Runner.Run(TraceReaders.Read(Path.Combine(tracesDir, st.File), st.Format), st.Capacities, specs, jobs, progress);
+                }
+                runs.Add((seed, (st, c) => byTrace[st].Get(def, c)?.HitRatio));
+            }
+        }
+        finally
+        {
+            Catalog.Seed = mainSeed;
+        }
+
+        const double Slack = 0.2;
+        var sb = new StringBuilder();
+        sb.Append("\n## Seed spread\n\n");
+        sb.Append(Inv($"{def} re-run with other seeds (`--seeds`): the seed changes its sketch hashing and the window shadows' sample, not the traces, OPT or the peers. A bar decided by a few hundredths on one seed is not decided; compare changes by the mean. The adaptivity checks are not repeated here.\n\n"));
+        sb.Append("| seed | LIRS mean gap to OPT | cells below LRU - 0.2 | cells below ConcurrentLfu - 0.2 |");
+        foreach (var (trace, size, _) in CaffeineBars)
+        {
+            sb.Append(Inv($" {trace}@{size} |"));
+        }
+        sb.Append("\n| --- | ---: | ---: | ---: |");
+        sb.Append(string.Concat(Enumerable.Repeat(" ---: |", CaffeineBars.Length)));
+        sb.Append('\n');
+        var sums = new double[3 + CaffeineBars.Length];
+        var spread = new List<(double Range, string Cell)>();
+        foreach (var (seed, hitRatio) in runs)
+        {
+            var gaps = new List<double>();
+            int belowLru = 0, belowLfu = 0;
+            foreach (var (st, r) in results)
+            {
+                foreach (Capacity c in r.Capacities)
+                {
+                    if (hitRatio(st, c) is not double d)
+                    {
+                        continue;
+                    }
+                    if (st.Lirs && r.Get(Catalog.OptName, c) is { } opt)
+                    {
+                        gaps.Add(opt.HitRatio - d);
+                    }
+                    belowLru += lru is not null && r.Get(lru, c) is { } l && d < l.HitRatio - Slack ? 1 : 0;
+                    belowLfu += r.Get(Catalog.BitFasterLfu, c) is { } f && d < f.HitRatio - Slack ? 1 : 0;
+                }
+            }
+            double gap = gaps.Count > 0 ? gaps.Average() : double.NaN;
+            sb.Append(Inv($"| {seed}{(seed == mainSeed ? " (the tables above)" : "")} | {gap:F2} | {belowLru} | {belowLfu} |"));
+            sums[0] += gap;
+            sums[1] += belowLru;
+            sums[2] += belowLfu;
+            for (int b = 0; b < CaffeineBars.Length; b++)
+            {
+                var (trace, size, _) = CaffeineBars[b];
+                SuiteTrace? st = results.Select(x => x.Spec).FirstOrDefault(x => x.Name == trace);
+                double v = st is null ? double.NaN : hitRatio(st, new Capacity(size, false)) ?? double.NaN;
+                sums[3 + b] += v;
+                sb.Append(Inv($" {v:F2} |"));
+            }
+            sb.Append('\n');
+        }
+        int n = runs.Count;
+        sb.Append(Inv($"| mean of {n} | **{sums[0] / n:F3}** | {sums[1] / n:F2} | {sums[2] / n:F2} |"));
+        for (int b = 0; b < CaffeineBars.Length; b++)
+        {
+            sb.Append(Inv($" {sums[3 + b] / n:F2} (bar {CaffeineBars[b].Percent:F2}) |"));
+        }
+        sb.Append('\n');
+        foreach (var (st, r) in results)
+        {
+            foreach (Capacity c in r.Capacities)
+            {
+                double[] v = [.. runs.Select(x => x.HitRatio(st, c)).OfType<double>()];
+                if (v.Length == n)
+                {
+                    spread.Add((v.Max() - v.Min(), Inv($"{r.TraceName}@{c.Label}")));
+                }
+            }
+        }
+        var widest = spread.OrderByDescending(x => x.Range).Take(5).ToList();
+        if (widest.Count > 0)
+        {
+            sb.Append(Inv($"\nWidest spread of one cell over the seeds (max - min, points): {string.Join(", ", widest.Select(x => Inv($"{x.Cell} {x.Range:F2}")))}; median {spread.Select(x => x.Range).Order().ElementAt(spread.Count / 2):F2}.\n"));
+        }
+        log.WriteLine(Inv($"seed spread: LIRS mean gap over {n} seeds {sums[0] / n:F3}"));
+        return sb.ToString();
     }
 
     /// <summary>The quality bars of issue 3, evaluated on the results: text lines and the number of failures.</summary>

@@ -5,19 +5,20 @@ namespace CacheKit.Policies;
 
 /// <summary>
 /// Shared bookkeeping for the list-ordered policies of this library: argument checks, the
-/// tracked flag and weight per handle, the totals, and <see cref="HandleLists"/> whose
-/// per-list weights are kept here so segment sizes can be enforced by weight.
+/// weight per handle, the totals, and <see cref="HandleLists"/> whose per-list weights are kept
+/// here so segment sizes can be enforced by weight.
 /// </summary>
 /// <remarks>
-/// Invariants: <c>_tracked[h]</c> exactly for the handles added and not removed; <see cref="Count"/>
-/// is their number and <see cref="Weight"/> the sum of their weights (<see cref="WeightOf"/>); every tracked handle is
-/// linked in exactly one list, and <c>_listWeight[l]</c> is the sum of the weights linked in list l.
+/// Invariants: between calls the tracked handles (added and not removed) are exactly the handles
+/// linked in a list, each in exactly one, so "tracked" is read from the lists (no flag per handle: one
+/// byte per index slot saved); <see cref="Count"/> is their number and <see cref="Weight"/> the sum of
+/// their weights (<see cref="WeightOf"/>), and <c>_listWeight[l]</c> is the sum of the weights linked in
+/// list l. Inside <see cref="AddCore"/> the new handle is not linked yet, and inside
+/// <see cref="RemoveCore"/> the removed one may still be.
 /// The public members check their arguments and throw before any state changes.
 /// </remarks>
 internal abstract class PolicyBase : IEvictionPolicy
 {
-    private readonly bool[] _tracked;
-
     // Weight per handle, or null while every handle added so far weighed exactly 1 (then every tracked
     // handle weighs 1). The engine always adds weight 1 (it bounds entries; the slab bounds bytes), so
     // its policies never allocate this array: 8 bytes per index slot saved (~13 B per cached entry at the
@@ -35,7 +36,6 @@ internal abstract class PolicyBase : IEvictionPolicy
         ValidateOptions(options);
         MaxHandles = options.MaxHandles;
         Capacity = options.Capacity;
-        _tracked = new bool[MaxHandles];
         _listWeight = new long[listCount];
         Lists = new HandleLists(MaxHandles, listCount);
     }
@@ -76,7 +76,7 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     /// <summary>Whether <paramref name="handle"/> is tracked (racy read when called without the lock).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected bool IsTracked(int handle) => _tracked[handle];
+    protected bool IsTracked(int handle) => Lists.IsLinked(handle);
 
     /// <summary>The weight of a tracked handle.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -95,7 +95,7 @@ internal abstract class PolicyBase : IEvictionPolicy
             var weights = new long[MaxHandles];
             for (int h = 0; h < weights.Length; h++)
             {
-                weights[h] = _tracked[h] ? 1 : 0;
+                weights[h] = Lists.IsLinked(h) ? 1 : 0;
             }
             _weights = weights;
         }
@@ -166,12 +166,11 @@ internal abstract class PolicyBase : IEvictionPolicy
     {
         CheckRange(handle);
         CheckWeight(weight, nameof(weight));
-        if (_tracked[handle])
+        if (Lists.IsLinked(handle))
         {
             throw new ArgumentException($"Handle {handle} is already tracked; remove it before adding it again.", nameof(handle));
         }
-        SetWeight(handle, weight);   // before the tracked flag: a one-time switch fills in 1 for the tracked only
-        _tracked[handle] = true;
+        SetWeight(handle, weight);   // before AddCore links it: a one-time switch fills in 1 for the tracked only
         _count++;
         _weight += weight;
         AddCore(handle, keyHash);
@@ -202,7 +201,7 @@ internal abstract class PolicyBase : IEvictionPolicy
         {
             Unlink(handle);
         }
-        _tracked[handle] = false;
+        Debug.Assert(!Lists.IsLinked(handle), "a removed handle is unlinked");
         _count--;
         _weight -= WeightOf(handle);
         if (_weights is not null)
@@ -227,7 +226,6 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     public void Clear()
     {
-        Array.Clear(_tracked);
         if (_weights is not null)
         {
             Array.Clear(_weights);
@@ -268,11 +266,7 @@ internal abstract class PolicyBase : IEvictionPolicy
         for (int h = 0; h < MaxHandles; h++)
         {
             int list = Lists.ListOf(h);
-            if (_tracked[h] != (list >= 0))
-            {
-                throw new InvalidOperationException($"handle {h}: tracked={_tracked[h]} but list={list}");
-            }
-            if (_tracked[h])
+            if (list >= 0)
             {
                 count++;
                 weight += WeightOf(h);
@@ -303,7 +297,7 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     private void CheckTracked(int handle)
     {
-        if (!_tracked[handle])
+        if (!Lists.IsLinked(handle))
         {
             throw new ArgumentException($"Handle {handle} is not tracked.", nameof(handle));
         }
@@ -323,5 +317,5 @@ internal abstract class PolicyBase : IEvictionPolicy
         throw new ArgumentOutOfRangeException(nameof(handle), handle, $"A handle must be in [0, {max}).");
 
     [Conditional("DEBUG")]
-    protected void AssertTracked(int handle) => Debug.Assert(_tracked[handle], $"handle {handle} should be tracked");
+    protected void AssertTracked(int handle) => Debug.Assert(Lists.IsLinked(handle), $"handle {handle} should be tracked");
 }

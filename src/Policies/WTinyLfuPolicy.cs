@@ -271,6 +271,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         return _duelAdmitted ? victim : candidate;
     }
 
+    /// <summary>The key hash a tracked handle was added (or last updated) with.</summary>
+    internal ulong HashOf(int handle)
+    {
+        AssertTracked(handle);
+        return _hashes[handle];
+    }
+
     protected override void AddCore(int handle, ulong keyHash)
     {
         _hashes[handle] = keyHash;

@@ -22,7 +22,7 @@ namespace CacheKit.Policies;
 /// request is O(number of shadows: 14 up to 2,048 entries, 7 above it or under a byte budget) on a
 /// sampled request and O(1) otherwise, and no call allocates.</para>
 /// <para>Invariants: for every shadow, <c>_index[s]</c> maps exactly the hashes of its tracked handles
-/// to those handles, <c>_hashes[s][h]</c> is the hash of tracked handle <c>h</c>, and its free stack holds
+/// to those handles (the shadow policy keeps each tracked handle's hash, <see cref="WTinyLfuPolicy.HashOf"/>), and its free stack holds
 /// exactly the untracked handles.</para>
 /// </remarks>
 internal sealed class WindowShadows
@@ -78,7 +78,6 @@ internal sealed class WindowShadows
     private readonly FrequencySketch? _sharedSketch;
     private readonly FrequencySketch? _sharedLongSketch;
     private readonly HashIndex[] _index;
-    private readonly ulong[][] _hashes;
     private readonly int[][] _free;      // stack of untracked handles per shadow
     private readonly int[] _freeCount;
     private readonly double[] _score;    // hits with exponential decay per epoch (recent epochs weigh most)
@@ -122,7 +121,6 @@ internal sealed class WindowShadows
         }
         _caches = new WTinyLfuPolicy[n];
         _index = new HashIndex[n];
-        _hashes = new ulong[n][];
         _free = new int[n][];
         _freeCount = new int[n];
         _score = new double[n];
@@ -140,7 +138,6 @@ internal sealed class WindowShadows
                 Seed = seed,
             }, memory: s < Fractions.Length ? 1 : LongMemory, sharedSketch: s < Fractions.Length ? _sharedSketch : _sharedLongSketch);
             _index[s] = new HashIndex(shadowHandles);
-            _hashes[s] = new ulong[shadowHandles];
             _free[s] = new int[shadowHandles];
         }
         Clear();
@@ -285,7 +282,6 @@ internal sealed class WindowShadows
             Evict(s);
         }
         int handle = _free[s][--_freeCount[s]];
-        _hashes[s][handle] = keyHash;
         _index[s].Add(keyHash, handle);
         cache.OnAdd(handle, keyHash, weight);
         while (cache.Weight > cache.Capacity)
@@ -299,8 +295,8 @@ internal sealed class WindowShadows
     {
         int victim = _caches[s].SelectVictim();
         Debug.Assert(victim >= 0, "a shadow over its limits has a victim");
+        _index[s].Remove(_caches[s].HashOf(victim));   // read while the shadow still tracks it
         _caches[s].OnRemove(victim);
-        _index[s].Remove(_hashes[s][victim]);
         _free[s][_freeCount[s]++] = victim;
     }
 

@@ -32,6 +32,36 @@ public sealed class SimulatorTests
         Assert.That(trace.HasSizes, Is.EqualTo(format == TraceFormat.C));
     }
 
+    [Test]
+    public void Seed_spread_repeats_the_main_run_for_its_seed_and_restores_the_seed()
+    {
+        string tracesDir = Path.GetDirectoryName(FindTrace("gli.trace.gz"))!;
+        string outDir = Path.Combine(Path.GetTempPath(), "cachekit-seed-spread-" + Environment.ProcessId);
+        int seedBefore = Catalog.Seed;
+        try
+        {
+            using var log = new StringWriter();
+            Suite.Run("lirs", tracesDir, outDir, jobs: 2, "test", new PlainProgress(TextWriter.Null, perCell: false), log, "wtinylfu,lru,opt", extraSeeds: [1]);
+            Assert.That(Catalog.Seed, Is.EqualTo(seedBefore), "the seed is restored after the extra runs");
+            string md = File.ReadAllText(Path.Combine(outDir, "hit-ratios.md"));
+            string[] rows = [.. md[md.IndexOf("## Seed spread", StringComparison.Ordinal)..].Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| seed", StringComparison.Ordinal) && !l.StartsWith("| ---", StringComparison.Ordinal))];
+            Assert.That(rows, Has.Length.EqualTo(3), "one row per seed and the mean");
+            // The main seed's row recomputes the bar the tables above state, from the same cells.
+            string barGap = System.Text.RegularExpressions.Regex.Match(md, @"over the LIRS set \(\d+ cells\) is ([0-9.]+)").Groups[1].Value;
+            Assert.That(rows[0], Does.StartWith($"| {seedBefore} (the tables above) | {barGap} |"));
+            Assert.That(rows[1], Does.StartWith("| 1 | "));
+            Assert.That(rows[1], Is.Not.EqualTo(rows[0].Replace($"{seedBefore} (the tables above)", "1", StringComparison.Ordinal)), "another seed hashes differently");
+        }
+        finally
+        {
+            Catalog.Seed = seedBefore;
+            if (Directory.Exists(outDir))
+            {
+                Directory.Delete(outDir, recursive: true);
+            }
+        }
+    }
+
     private static string FindTrace(string file)
     {
         for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
