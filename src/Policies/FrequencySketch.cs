@@ -19,11 +19,9 @@ namespace CacheKit.Policies;
 /// <para><b>Doorkeeper.</b> A key's first sighting only sets its bits in a Bloom filter; the
 /// counters start counting from the second. The estimate adds 1 when the doorkeeper holds the key.
 /// This keeps one-hit wonders out of the counters (TinyLFU, Einziger et al.). The doorkeeper has two
-/// generations, current and previous: a key in either is known. It is a <i>blocked</i> Bloom filter: a
-/// key's 3 bits lie in one 64-bit word, and the two generations' words of a key sit side by side in one
-/// 16-byte pair (<c>[2p + generation]</c>), so a lookup or an insert touches one cache line, not up to 6
-/// (3 words per generation, each at random); the pairs in use are sized exactly (multiply-shift index),
-/// not rounded up to a power of two.</para>
+/// generations, current and previous: a key in either is known. An insert checks the current generation
+/// first: a key seen in it already has its bits set, so the previous generation is not read (fewer cache
+/// misses; the result and the bits are those of checking the previous one first).</para>
 /// <para><b>Aging.</b> After <see cref="SampleSize"/> recorded accesses (10 per expected entry) every
 /// counter is halved; the next halving comes half a period later, as in Caffeine. At each halving the
 /// doorkeeper ages by one generation (the previous one is dropped, the current one becomes previous)
@@ -33,7 +31,7 @@ namespace CacheKit.Policies;
 /// <para><b>Concurrency.</b> Not synchronised. Concurrent increments may lose updates (each word is
 /// read, modified and written) but can never corrupt the structure: every index is masked.</para>
 /// <para>Invariants: the words in use are a power of two, at least 8, and fit the table from <c>_tableBase</c>;
-/// the doorkeeper's pairs in use (2 words each) fit its array from <c>_doorkeeperBase</c>; every counter is at most 15;
+/// the doorkeeper bits in use likewise; every counter is at most 15;
 /// <c>_size &lt; SampleSize</c> between calls.</para>
 /// </remarks>
 internal sealed class FrequencySketch
@@ -43,10 +41,9 @@ internal sealed class FrequencySketch
     private readonly ulong[] _table;          // pinned, allocated for MaximumEntries; the words in use start at _tableBase
     private readonly int _tableBase;          // first word on a 64-byte boundary (0..7)
     private int _blockMask;                   // (_words / 8) - 1
-    private readonly ulong[] _doorkeeper;     // pinned; pair p = words [_doorkeeperBase + 2p, + 2p + 1], one per generation
-    private readonly int _doorkeeperBase;     // first word on a 64-byte boundary (0..7), so no pair straddles a line
-    private int _doorkeeperPairs;             // pairs in use (0: no doorkeeper)
-    private int _currentGeneration;           // 0 or 1: which word of each pair holds the current half-period's keys
+    private ulong[] _doorkeeper;              // keys seen in the current half of the aging cycle
+    private ulong[] _doorkeeperOld;           // keys seen in the previous one
+    private int _doorkeeperMask;              // bits in use - 1
     private readonly ulong _seed;
     private int _size;                        // accesses recorded since the last reset
 
@@ -63,8 +60,9 @@ internal sealed class FrequencySketch
         int maxWords = WordsFor(MaximumEntries);
         _table = AllocateAligned(maxWords, out _tableBase);
         _seed = HashMix.SeedOf(seed);
-        _hasDoorkeeper = doorkeeper;
-        _doorkeeper = doorkeeper ? AllocateAligned(2 * DoorkeeperPairsFor(MaximumEntries), out _doorkeeperBase) : [];
+        int maxBits = doorkeeper ? DoorkeeperBitsFor(MaximumEntries) : 0;
+        _doorkeeper = new ulong[maxBits >> 6];
+        _doorkeeperOld = new ulong[maxBits >> 6];
         Resize(Math.Min(expectedEntries, MaximumEntries));
     }
 
@@ -95,8 +93,6 @@ internal sealed class FrequencySketch
         }
     }
 
-    private readonly bool _hasDoorkeeper;
-
     /// <summary>A pinned array with 7 spare words, and the index of its first word on a 64-byte boundary.</summary>
     private static ulong[] AllocateAligned(int words, out int baseIndex)
     {
@@ -108,29 +104,26 @@ internal sealed class FrequencySketch
 
     private static int WordsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)entries), 8);
 
-    // 5 bits per access of a sample period, per generation (at most half a period of distinct keys lands
-    // in one generation, so 10 bits per key): 3 bits in one word give a false-positive rate of about 2.3 %
-    // (FrequencySketchTests). With 4 bits per access (3.8 %) the LIRS mean gap to OPT over 4 seeds was
-    // 0.02 worse than the unblocked filter's; with 5 it is 0.01 better (3.033 against 3.040), and still
-    // smaller than the unblocked filter rounded up to a power of two (at 1M entries 12.5 B against 16.8 B).
-    private static int DoorkeeperPairsFor(long entries) => (int)Math.Max(1, (10 * entries * 5 + 63) / 64);
+    // 4 bits per access of a sample period, per generation (at most half a period of distinct keys lands
+    // in one generation): 3 probes give a false-positive rate of a few percent. 8 bits measured no better.
+    private static int DoorkeeperBitsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)(10 * entries * 4)), 64);
 
     private void Resize(long entries)
     {
         ExpectedEntries = entries;
         _blockMask = (WordsFor(entries) >> 3) - 1;
         SampleSize = (int)(10 * entries);
-        _doorkeeperPairs = _hasDoorkeeper ? DoorkeeperPairsFor(entries) : 0;
+        _doorkeeperMask = HasDoorkeeper ? DoorkeeperBitsFor(entries) - 1 : 0;
     }
 
     /// <summary>Accesses recorded since the last halving.</summary>
     public int Size => _size;
 
     /// <summary>Whether a doorkeeper filter sits in front of the counters.</summary>
-    public bool HasDoorkeeper => _hasDoorkeeper;
+    public bool HasDoorkeeper => _doorkeeper.Length > 0;
 
     /// <summary>Bytes of managed memory held.</summary>
-    public long FootprintBytes => ((long)_table.Length + _doorkeeper.Length) * sizeof(ulong);
+    public long FootprintBytes => ((long)_table.Length + _doorkeeper.Length + _doorkeeperOld.Length) * sizeof(ulong);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int BlockOf(ulong h) => _tableBase + ((int)((uint)h & (uint)_blockMask) << 3);
@@ -163,7 +156,7 @@ internal sealed class FrequencySketch
     public ulong Mix(ulong keyHash) => HashMix.Mix(keyHash ^ _seed);
 
     /// <summary>
-    /// Prefetch hint: the counter block (one aligned line) and the doorkeeper pair (inside one line) that
+    /// Prefetch hint: the counter block (one aligned line) and the doorkeeper words that
     /// <see cref="Increment"/> and <see cref="Frequency"/> of this key read. No state change.
     /// </summary>
     public void Prefetch(ulong keyHash) => PrefetchMixed(Mix(keyHash));
@@ -175,7 +168,9 @@ internal sealed class FrequencySketch
         MemoryPrefetch.At(ref BlockRef(h));
         if (HasDoorkeeper)
         {
-            MemoryPrefetch.At(ref DoorkeeperPairRef(DoorkeeperPairOf(h)));
+            var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+            probes.Prefetch(_doorkeeper, DoorkeeperWords);
+            probes.Prefetch(_doorkeeperOld, DoorkeeperWords);
         }
     }
 
@@ -231,6 +226,7 @@ internal sealed class FrequencySketch
     {
         Array.Clear(_table);
         Array.Clear(_doorkeeper);
+        Array.Clear(_doorkeeperOld);
         _size = 0;
     }
 
@@ -251,78 +247,106 @@ internal sealed class FrequencySketch
         {
             _table[i] = (_table[i] >> 1) & ResetMask;
         }
+        (_doorkeeper, _doorkeeperOld) = (_doorkeeperOld, _doorkeeper);
         if (HasDoorkeeper)
         {
-            // The previous generation's words are dropped and become the current ones.
-            _currentGeneration ^= 1;
-            int pairsEnd = _doorkeeperBase + (2 * _doorkeeperPairs);
-            for (int i = _doorkeeperBase + _currentGeneration; i < pairsEnd; i += 2)
-            {
-                _doorkeeper[i] = 0;
-            }
+            Array.Clear(_doorkeeper, 0, (_doorkeeperMask + 1) >> 6);
         }
         // As in Caffeine: the halved counters still hold half the period's weight, so the next
         // halving comes after half a period.
         _size >>= 1;
     }
 
-    /// <summary>The key's doorkeeper pair: a multiply-shift of the top half of a second hash, in [0, pairs in use).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int DoorkeeperPairOf(ulong h) => (int)(((DoorkeeperHash(h) >> 32) * (ulong)(uint)_doorkeeperPairs) >> 32);
-
-    /// <summary>The key's 3 bits inside its word (6 bits of the second hash each; two may coincide).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong DoorkeeperMaskOf(ulong h)
+    /// <summary>The key's 3 doorkeeper bits: word index and mask of each (the same in both generations).</summary>
+    private readonly struct DoorkeeperProbes
     {
-        ulong g = DoorkeeperHash(h);
-        return (1UL << (int)(g >> 8)) | (1UL << (int)(g >> 14)) | (1UL << (int)(g >> 20));   // shifts use the low 6 bits
+        public readonly int Word0, Word1, Word2;
+        public readonly ulong Mask0, Mask1, Mask2;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public DoorkeeperProbes(ulong h, int bitMask)
+        {
+            ulong probe = h;
+            int bit = (int)(probe & (uint)bitMask);
+            Word0 = bit >> 6;
+            Mask0 = 1UL << (bit & 63);
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+            bit = (int)(probe & (uint)bitMask);
+            Word1 = bit >> 6;
+            Mask1 = 1UL << (bit & 63);
+            probe = BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+            bit = (int)(probe & (uint)bitMask);
+            Word2 = bit >> 6;
+            Mask2 = 1UL << (bit & 63);
+        }
+
+        /// <summary>Whether all 3 bits are set in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool AllSetIn(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: each word index is a bit index masked with _doorkeeperMask, shifted right by 6, so it is
+            // below (_doorkeeperMask + 1) / 64 = words <= filter.Length (Resize, ValidateInvariants).
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            return (Unsafe.Add(ref f, Word0) & Mask0) != 0
+                && (Unsafe.Add(ref f, Word1) & Mask1) != 0
+                && (Unsafe.Add(ref f, Word2) & Mask2) != 0;
+        }
+
+        /// <summary>Prefetch hint: the 3 words in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: as in AllSetIn, every word index is below words <= filter.Length.
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word0));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word1));
+            MemoryPrefetch.At(ref Unsafe.Add(ref f, Word2));
+        }
+
+        /// <summary>Sets all 3 bits in <paramref name="filter"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void SetIn(ulong[] filter, int words)
+        {
+            Debug.Assert(Word0 < words && Word1 < words && Word2 < words && words <= filter.Length, "doorkeeper words in use");
+            // SAFETY: as in AllSetIn, every word index is below words <= filter.Length.
+            ref ulong f = ref MemoryMarshal.GetArrayDataReference(filter);
+            Unsafe.Add(ref f, Word0) |= Mask0;
+            Unsafe.Add(ref f, Word1) |= Mask1;
+            Unsafe.Add(ref f, Word2) |= Mask2;
+        }
     }
 
-    // Decorrelated from the counters' block and rows (which use h's low and high bits directly), so that keys
-    // that share a counter block do not also share doorkeeper bits.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong DoorkeeperHash(ulong h) => BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
-
-    /// <summary>The first word of pair <paramref name="pair"/> (the pair lies inside one cache line).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref ulong DoorkeeperPairRef(int pair)
-    {
-        Debug.Assert((uint)pair < (uint)_doorkeeperPairs, "pair in use");
-        Debug.Assert(_doorkeeperBase + (2 * _doorkeeperPairs) <= _doorkeeper.Length, "the pairs in use lie inside the array");
-        // SAFETY: pair < _doorkeeperPairs (a multiply-shift of a 32-bit value by _doorkeeperPairs, shifted right by
-        // 32, is below _doorkeeperPairs), and _doorkeeperBase + 2 * _doorkeeperPairs <= _doorkeeper.Length (the array
-        // was allocated for the maximum pairs, Resize never exceeds it, ValidateInvariants checks it), so both
-        // words of the pair are inside the array; the array is a readonly field, alive as long as this object.
-        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_doorkeeper), _doorkeeperBase + (2 * pair));
-    }
+    /// <summary>Doorkeeper words in use (each generation).</summary>
+    private int DoorkeeperWords => (_doorkeeperMask + 1) >> 6;
 
     /// <summary>Sets the key's bits in the current generation; true when the key was in neither generation (it is new).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool DoorkeeperAdd(ulong h)
     {
-        ulong mask = DoorkeeperMaskOf(h);
-        ref ulong pair = ref DoorkeeperPairRef(DoorkeeperPairOf(h));
-        ref ulong current = ref Unsafe.Add(ref pair, _currentGeneration);
-        if ((current & mask) == mask)
+        var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+        int words = DoorkeeperWords;
+        if (probes.AllSetIn(_doorkeeper, words))
         {
             return false;   // in the current generation: its bits are set already
         }
-        current |= mask;
-        return (Unsafe.Add(ref pair, _currentGeneration ^ 1) & mask) != mask;
+        probes.SetIn(_doorkeeper, words);
+        return !probes.AllSetIn(_doorkeeperOld, words);
     }
 
     private bool DoorkeeperContains(ulong h)
     {
-        ulong mask = DoorkeeperMaskOf(h);
-        ref ulong pair = ref DoorkeeperPairRef(DoorkeeperPairOf(h));
-        return (pair & mask) == mask || (Unsafe.Add(ref pair, 1) & mask) == mask;
+        var probes = new DoorkeeperProbes(h, _doorkeeperMask);
+        int words = DoorkeeperWords;
+        return probes.AllSetIn(_doorkeeper, words) || probes.AllSetIn(_doorkeeperOld, words);
     }
 
     /// <summary>Debug check: counters are 4-bit by construction; the size is below the sample size.</summary>
     internal void ValidateInvariants()
     {
         Debug.Assert(BitOperations.IsPow2(_blockMask + 1), "blocks in use must be a power of two");
-        if (_tableBase + (_blockMask + 1) * 8 > _table.Length || (HasDoorkeeper && (_doorkeeperPairs < 1 || _doorkeeperBase + (2 * _doorkeeperPairs) > _doorkeeper.Length)))
+        if (_tableBase + (_blockMask + 1) * 8 > _table.Length || (HasDoorkeeper && _doorkeeperMask >= _doorkeeper.Length * 64))
         {
             throw new InvalidOperationException("sketch masks exceed the allocated memory");
         }

@@ -141,10 +141,10 @@ public sealed class FastPathEquivalenceTests
     private sealed class ReferenceSketch
     {
         private readonly ulong[] _table;
-        private ulong[] _doorkeeper;      // one word per pair and generation, in separate arrays here
+        private ulong[] _doorkeeper;
         private ulong[] _doorkeeperOld;
         private readonly int _blockMask;
-        private readonly int _doorkeeperPairs;
+        private readonly int _doorkeeperMask;
         private readonly ulong _seed;
         private readonly int _sampleSize;
         private int _size;
@@ -154,9 +154,10 @@ public sealed class FastPathEquivalenceTests
             int words = Math.Max((int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)entries), 8);
             _table = new ulong[words];
             _blockMask = (words >> 3) - 1;
-            _doorkeeperPairs = doorkeeper ? Math.Max(1, ((10 * entries * 5) + 63) / 64) : 0;
-            _doorkeeper = new ulong[_doorkeeperPairs];
-            _doorkeeperOld = new ulong[_doorkeeperPairs];
+            int bits = doorkeeper ? Math.Max((int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(10 * entries * 4)), 64) : 0;
+            _doorkeeper = new ulong[bits >> 6];
+            _doorkeeperOld = new ulong[bits >> 6];
+            _doorkeeperMask = Math.Max(bits - 1, 0);
             _seed = HashMix.SeedOf(seed);
             _sampleSize = 10 * entries;
         }
@@ -171,7 +172,7 @@ public sealed class FastPathEquivalenceTests
                 int slot = ((int)((uint)h & (uint)_blockMask) << 3) + (int)(c & 1) + (i << 1);
                 min = Math.Min(min, (int)(_table[slot] >> ((int)((c >> 1) & 15) << 2)) & 0xF);
             }
-            if (_doorkeeperPairs > 0 && (Contains(_doorkeeper, h) || Contains(_doorkeeperOld, h)))
+            if (_doorkeeper.Length > 0 && (Contains(_doorkeeper, h) || Contains(_doorkeeperOld, h)))
             {
                 min++;
             }
@@ -182,12 +183,14 @@ public sealed class FastPathEquivalenceTests
         {
             ulong h = HashMix.Mix(keyHash ^ _seed);
             bool firstSighting = false;
-            if (_doorkeeperPairs > 0 && !Contains(_doorkeeper, h))
+            if (_doorkeeper.Length > 0 && !Contains(_doorkeeper, h))
             {
-                (int word, ulong g) = Probe(h);
+                ulong probe = h;
                 for (int i = 0; i < 3; i++)
                 {
-                    _doorkeeper[word] |= 1UL << (int)((g >> (8 + (6 * i))) & 63);
+                    int bit = (int)(probe & (uint)_doorkeeperMask);
+                    _doorkeeper[bit >> 6] |= 1UL << (bit & 63);
+                    probe = System.Numerics.BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
                 }
                 firstSighting = !Contains(_doorkeeperOld, h);
             }
@@ -216,22 +219,17 @@ public sealed class FastPathEquivalenceTests
             }
         }
 
-        // The key's word (multiply-shift of the second hash's top half) and the second hash (bits 8..25: 3 bit positions).
-        private (int Word, ulong G) Probe(ulong h)
-        {
-            ulong g = System.Numerics.BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
-            return ((int)(((g >> 32) * (ulong)_doorkeeperPairs) >> 32), g);
-        }
-
         private bool Contains(ulong[] filter, ulong h)
         {
-            (int word, ulong g) = Probe(h);
+            ulong probe = h;
             for (int i = 0; i < 3; i++)
             {
-                if ((filter[word] & (1UL << (int)((g >> (8 + (6 * i))) & 63))) == 0)
+                int bit = (int)(probe & (uint)_doorkeeperMask);
+                if ((filter[bit >> 6] & (1UL << (bit & 63))) == 0)
                 {
                     return false;
                 }
+                probe = System.Numerics.BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
             }
             return true;
         }
