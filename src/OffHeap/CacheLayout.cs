@@ -112,14 +112,14 @@ internal readonly record struct CacheLayout(
             : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / shards / MinPagesPerShard) + 1) / 2, SlabOptions.MinPageSize, 1 << 20);
 
         int maxEntryBytes = SizeClassTable.CreateDefault(pageSize).MaxChunkSize;
-        int largestValue = maxEntryBytes - EntryHeader.Size - o.MaxKeyBytes;
+        int largestValue = maxEntryBytes - EntryHeader.MaxSize - o.MaxKeyBytes;
         if (largestValue < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(o.MaxKeyBytes), o.MaxKeyBytes, $"MaxKeyBytes must leave room for the 16-byte header in the largest chunk ({maxEntryBytes} bytes with PageSize {pageSize}).");
+            throw new ArgumentOutOfRangeException(nameof(o.MaxKeyBytes), o.MaxKeyBytes, $"MaxKeyBytes must leave room for the entry header (up to 16 bytes) in the largest chunk ({maxEntryBytes} bytes with PageSize {pageSize}).");
         }
         if (o.MaxValueBytes is int maxValue && (maxValue < 0 || maxValue > largestValue))
         {
-            throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte header - MaxKeyBytes {o.MaxKeyBytes}).");
+            throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte largest entry header - MaxKeyBytes {o.MaxKeyBytes}).");
         }
 
         if (o.MaxEntries is long fewEntries && fewEntries < shards)

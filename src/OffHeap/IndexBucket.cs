@@ -106,26 +106,36 @@ internal static class SlotWord
 }
 
 /// <summary>
-/// The 16-byte header at the start of every entry's slab chunk, followed by the key bytes and then
-/// the value bytes: <c>[ header 16 ][ key ][ value ]</c>, so an entry needs
-/// <c>16 + key + value</c> bytes rounded up to its size class.
+/// The header at the start of every entry's slab chunk, followed by the key bytes and then the value
+/// bytes: <c>[ header 8 or 16 ][ key ][ value ]</c>, so an entry needs <c>header + key + value</c> bytes
+/// rounded up to its size class. The header is 8 bytes in a shard that has never stored an expiry, and 16
+/// (with the expiry field, 0 for "never") in every entry a shard stores once it has: a 16-byte key and
+/// 100-byte value then fit the 128-byte class rather than 144, and in a shard that uses expiries, entries with
+/// and without one still share their size class (an expired entry's chunk then serves a new entry without one).
 /// </summary>
 /// <remarks>
 /// <code>
-///  byte 0               4              6                7          8                         16
-///  [ ValueLength u32 ][ KeyLength u16 ][ ProbeDistance u8 ][ Flags u8 ][ ExpiresAt i64 ]
+///  byte 0               4                6                   7           8                         16
+///  [ ValueLength u32 ][ KeyLength u16 ][ ProbeDistance u8 ][ Flags u8 ][ ExpiresAt i64, if HasExpiry ]
 /// </code>
-/// <para><b>ExpiresAt</b>: <see cref="TimeProvider.GetTimestamp"/> value at which the entry expires; 0 = never.</para>
+/// <para><b>Flags</b>: bit 0 (<see cref="HasExpiryFlag"/>) says the expiry field follows; the other bits are 0.</para>
+/// <para><b>ExpiresAt</b>: <see cref="TimeProvider.GetTimestamp"/> value at which the entry expires; 0 = never
+/// (an entry with an expiry always has the field; this struct, the decoded view, holds 0 without one).</para>
 /// <para><b>ProbeDistance</b>: how many buckets after its home bucket the entry's slot is (0..7), so
 /// removal can fix the overflow counts without rehashing the key.</para>
 /// <para>No hash is stored: the slot's 16-bit tag filters, the full key compare decides. Page reclaim,
 /// which starts from a chunk, rehashes the key.</para>
 /// </remarks>
-[StructLayout(LayoutKind.Sequential, Size = 16)]
 internal struct EntryHeader
 {
-    /// <summary>Size of the header in bytes.</summary>
-    public const int Size = 16;
+    /// <summary>Bytes of the header every entry has.</summary>
+    public const int BaseSize = 8;
+
+    /// <summary>Bytes of the largest header (with an expiry): the bound the engine's size limits assume.</summary>
+    public const int MaxSize = BaseSize + sizeof(long);
+
+    /// <summary>Flag bit: the 8-byte expiry field follows the base header.</summary>
+    public const byte HasExpiryFlag = 1;
 
     /// <summary>Length of the value in bytes.</summary>
     public uint ValueLength;
@@ -136,9 +146,94 @@ internal struct EntryHeader
     /// <summary>Buckets between the entry's home bucket and the bucket holding its slot.</summary>
     public byte ProbeDistance;
 
-    /// <summary>Reserved, 0.</summary>
+    /// <summary><see cref="HasExpiryFlag"/> or 0.</summary>
     public byte Flags;
 
     /// <summary>Expiry timestamp (TimeProvider ticks), 0 = never.</summary>
     public long ExpiresAt;
+
+    /// <summary>Bytes of this entry's header: where its key starts.</summary>
+    public readonly int Size => (Flags & HasExpiryFlag) != 0 ? MaxSize : BaseSize;
+
+    /// <summary>Bytes of the whole entry: header, key and value.</summary>
+    public readonly long TotalBytes => (long)Size + KeyLength + ValueLength;
+
+    /// <summary>Header bytes of an entry with or without the expiry field.</summary>
+    public static int SizeFor(bool withExpiryField) => withExpiryField ? MaxSize : BaseSize;
+
+    /// <summary>
+    /// Writes a new entry's header; the caller guarantees <see cref="SizeFor"/>(<paramref name="withExpiryField"/>)
+    /// writable bytes at <paramref name="entry"/>, and <paramref name="withExpiryField"/> whenever <paramref name="expiresAt"/> is not 0.
+    /// </summary>
+    public static unsafe void Write(byte* entry, uint valueLength, ushort keyLength, byte probeDistance, long expiresAt, bool withExpiryField)
+    {
+        Debug.Assert(withExpiryField || expiresAt == 0, "an expiry needs the field");
+        // SAFETY: the caller guarantees SizeFor(withExpiryField) writable bytes: 8, plus 8 with the field.
+        Unsafe.WriteUnaligned(entry, new Base
+        {
+            ValueLength = valueLength,
+            KeyLength = keyLength,
+            ProbeDistance = probeDistance,
+            Flags = withExpiryField ? HasExpiryFlag : (byte)0,
+        });
+        if (withExpiryField)
+        {
+            // SAFETY: as above, bytes 8..15 are the entry's.
+            Unsafe.WriteUnaligned(entry + BaseSize, expiresAt);
+        }
+    }
+
+    /// <summary>Reads the header of a published entry under the lock (consistent: its header, key and value fit its chunk).</summary>
+    public static unsafe EntryHeader Read(byte* entry)
+    {
+        // SAFETY: a published entry's chunk holds at least its header; the expiry is read only when its flag says it is there.
+        Base b = Unsafe.ReadUnaligned<Base>(entry);
+        return new EntryHeader
+        {
+            ValueLength = b.ValueLength,
+            KeyLength = b.KeyLength,
+            ProbeDistance = b.ProbeDistance,
+            Flags = b.Flags,
+            ExpiresAt = (b.Flags & HasExpiryFlag) != 0 ? Unsafe.ReadUnaligned<long>(entry + BaseSize) : 0,
+        };
+    }
+
+    /// <summary>
+    /// The lock-free reader's form: decodes the header at <paramref name="entry"/>, which may be stale or torn
+    /// (the caller validates the bucket's version afterwards), reading only inside the <paramref name="available"/>
+    /// bytes to the page's end. False when the header, key and value would not fit them (only a torn read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe bool TryReadBounded(byte* entry, int available, out EntryHeader header)
+    {
+        header = default;
+        if (available < BaseSize)
+        {
+            return false;
+        }
+        // SAFETY: available >= 8 bytes at entry (checked above).
+        Base b = Unsafe.ReadUnaligned<Base>(entry);
+        int size = (b.Flags & HasExpiryFlag) != 0 ? MaxSize : BaseSize;
+        if ((long)size + b.KeyLength + b.ValueLength > available)
+        {
+            return false;
+        }
+        header.ValueLength = b.ValueLength;
+        header.KeyLength = b.KeyLength;
+        header.ProbeDistance = b.ProbeDistance;
+        header.Flags = b.Flags;
+        // SAFETY: size (16 when the flag is set) <= available, checked above.
+        header.ExpiresAt = size == MaxSize ? Unsafe.ReadUnaligned<long>(entry + BaseSize) : 0;
+        return true;
+    }
+
+    /// <summary>The 8 bytes every entry starts with (the native layout).</summary>
+    [StructLayout(LayoutKind.Sequential, Size = BaseSize)]
+    internal struct Base
+    {
+        public uint ValueLength;
+        public ushort KeyLength;
+        public byte ProbeDistance;
+        public byte Flags;
+    }
 }

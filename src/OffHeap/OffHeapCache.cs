@@ -382,9 +382,9 @@ public sealed partial class OffHeapCache : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CheckValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
-        if (value.Length > _maxValueBytes || EntryHeader.Size + key.Length + value.Length > _maxEntryBytes)
+        if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
         {
-            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.Size - key.Length));
+            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length));
         }
     }
 

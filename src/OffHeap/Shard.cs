@@ -87,6 +87,7 @@ internal sealed unsafe class Shard
     private long _count;          // == entries published in the index == _policy.Count
     private long _payloadBytes;   // == sum of key + value lengths of published entries
     private long _ttlCount;       // == published entries with ExpiresAt != 0
+    private bool _expiryFieldInEveryEntry;   // set at the first expiry this shard stores, never cleared (EntryHeader)
     private uint _expiryHand;     // next bucket the expiry scan examines
     private int _longestProbe;    // largest ProbeDistance any insert used (0..ProbeBuckets - 1); never lowered
     private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
@@ -286,23 +287,17 @@ internal sealed unsafe class Shard
                 }
 
                 byte* entry = arena.ResolveForReader(word & SlotWord.HandleMask, out int available);
-                if (available < EntryHeader.Size)
-                {
-                    continue;   // only a torn read can get here; the version check below decides
-                }
-
                 // SAFETY: entry points into a live page (pages live until Dispose, and Dispose waits for
-                // us) with at least 16 bytes to the page end; the header may be stale, so every length
-                // from it is checked against `available` before use.
-                EntryHeader header = Unsafe.ReadUnaligned<EntryHeader>(entry);
-                long total = (long)EntryHeader.Size + header.KeyLength + header.ValueLength;
-                if (header.KeyLength != key.Length || total > available)
+                // us) with `available` bytes to the page end; the header may be stale or torn, so it is
+                // decoded reading only inside them and every length from it is checked against them.
+                if (!EntryHeader.TryReadBounded(entry, available, out EntryHeader header) || header.KeyLength != key.Length)
                 {
-                    continue;
+                    continue;   // a torn read or another key; the version check below decides
                 }
+                int keyOffset = header.Size;
 
-                // SAFETY: 16 + KeyLength <= available, checked above, and KeyLength == key.Length.
-                if (!KeyEquals(entry + EntryHeader.Size, key))
+                // SAFETY: header + KeyLength + ValueLength <= available (TryReadBounded), KeyLength == key.Length.
+                if (!KeyEquals(entry + keyOffset, key))
                 {
                     continue;
                 }
@@ -326,8 +321,8 @@ internal sealed unsafe class Shard
                     }
                     else
                     {
-                        // SAFETY: 16 + KeyLength + ValueLength <= available, checked above.
-                        new ReadOnlySpan<byte>(entry + EntryHeader.Size + key.Length, length).CopyTo(buffer);
+                        // SAFETY: header + KeyLength + ValueLength <= available (TryReadBounded).
+                        new ReadOnlySpan<byte>(entry + keyOffset + key.Length, length).CopyTo(buffer);
                         found = ReadResult.Hit;
                     }
                 }
@@ -396,7 +391,12 @@ internal sealed unsafe class Shard
     {
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
-        int entrySize = EntryHeader.Size + key.Length + value.Length;
+        // Once this shard stores an expiry, every entry carries the field (see EntryHeader): entries with and
+        // without one then share a size class, so the chunk of an expired entry can serve either.
+        _expiryFieldInEveryEntry |= expiresAt != 0;
+        bool withExpiryField = _expiryFieldInEveryEntry;
+        int headerSize = EntryHeader.SizeFor(withExpiryField);
+        int entrySize = headerSize + key.Length + value.Length;
         int existing = FindSlotUnsynchronized(hash, key, home);
 
         long removedBefore = _evictions + _expirations;
@@ -453,15 +453,9 @@ internal sealed unsafe class Shard
         // and no slot points at it yet, so no reader validates against it and we are its only writer.
         byte* entry = EntryUnsynchronized(handle);
         Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
-        Unsafe.WriteUnaligned(entry, new EntryHeader
-        {
-            ValueLength = (uint)value.Length,
-            KeyLength = (ushort)key.Length,
-            ProbeDistance = (byte)distance,
-            ExpiresAt = expiresAt,
-        });
-        key.CopyTo(new Span<byte>(entry + EntryHeader.Size, key.Length));
-        value.CopyTo(new Span<byte>(entry + EntryHeader.Size + key.Length, value.Length));
+        EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
+        key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
+        value.CopyTo(new Span<byte>(entry + headerSize + key.Length, value.Length));
 
         IndexBucket* bucket = BucketAt(bucketIndex);
         int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
@@ -565,8 +559,8 @@ internal sealed unsafe class Shard
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
-                // SAFETY: a published entry under the lock is consistent: 16 + key + value fit its chunk.
-                if (header.KeyLength == key.Length && KeyEquals(EntryUnsynchronized(handle) + EntryHeader.Size, key))
+                // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk.
+                if (header.KeyLength == key.Length && KeyEquals(EntryUnsynchronized(handle) + header.Size, key))
                 {
                     return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
@@ -763,8 +757,8 @@ internal sealed unsafe class Shard
     private void EvictChunkUnsynchronized(SlabHandle handle)
     {
         EntryHeader header = ReadHeaderUnsynchronized(handle);
-        // SAFETY: a live chunk of this arena holds a published entry: 16 + key + value fit the chunk.
-        ReadOnlySpan<byte> key = new(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength);
+        // SAFETY: a live chunk of this arena holds a published entry: header + key + value fit the chunk.
+        ReadOnlySpan<byte> key = new(EntryUnsynchronized(handle) + header.Size, header.KeyLength);
         ulong hash = XxHash3.HashToUInt64(key, _seed);
         uint home = HomeBucket(hash);
         for (uint d = 0; d < ProbeBuckets; d++)
@@ -811,7 +805,7 @@ internal sealed unsafe class Shard
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
-            _listener(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.Size, header.KeyLength), reason);
+            _listener(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + header.Size, header.KeyLength), reason);
         }
         finally
         {
@@ -864,8 +858,8 @@ internal sealed unsafe class Shard
 
     private EntryHeader ReadHeaderUnsynchronized(SlabHandle handle)
     {
-        // SAFETY: handle names a live chunk of this arena (we hold the lock) of at least 16 bytes.
-        return Unsafe.ReadUnaligned<EntryHeader>(EntryUnsynchronized(handle));
+        // SAFETY: handle names a live chunk of this arena (we hold the lock) holding a published entry.
+        return EntryHeader.Read(EntryUnsynchronized(handle));
     }
 
     /// <summary>
@@ -878,7 +872,7 @@ internal sealed unsafe class Shard
     private byte* EntryUnsynchronized(SlabHandle handle)
     {
         byte* entry = _arena.ResolveForReader(handle.Value, out int available);
-        Debug.Assert(available >= EntryHeader.Size && entry == _arena.GetPointer(handle), "a published handle names a chunk of at least a header in an allocated page");
+        Debug.Assert(available >= EntryHeader.BaseSize && entry == _arena.GetPointer(handle), "a published handle names a chunk of at least a header in an allocated page");
         return entry;
     }
 
@@ -905,10 +899,11 @@ internal sealed unsafe class Shard
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
-                int size = EntryHeader.Size + header.KeyLength + (int)header.ValueLength;
+                long size = header.TotalBytes;
                 Check(size <= _arena.GetChunkSize(handle), "entry larger than its chunk");
+                Check((header.Flags & ~EntryHeader.HasExpiryFlag) == 0 && (header.ExpiresAt == 0 || (header.Flags & EntryHeader.HasExpiryFlag) != 0), "header flags disagree with the expiry");
                 // SAFETY: size <= chunk size, checked just above.
-                ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + EntryHeader.Size, header.KeyLength);
+                ReadOnlySpan<byte> key = new(_arena.GetPointer(handle) + header.Size, header.KeyLength);
                 ulong hash = XxHash3.HashToUInt64(key, _seed);
                 Check(SlotWord.TagMatches(word, hash), "slot tag does not match the key's hash");
                 uint home = HomeBucket(hash);

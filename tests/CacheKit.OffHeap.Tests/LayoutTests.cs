@@ -9,8 +9,35 @@ public class LayoutTests
     public void NativeStructuresHaveTheirDocumentedSizes()
     {
         Assert.That(Unsafe.SizeOf<IndexBucket>(), Is.EqualTo(64), "one cache line per bucket");
-        Assert.That(Unsafe.SizeOf<EntryHeader>(), Is.EqualTo(EntryHeader.Size).And.EqualTo(16), "entry metadata <= 16 bytes");
+        Assert.That(Unsafe.SizeOf<EntryHeader.Base>(), Is.EqualTo(EntryHeader.BaseSize).And.EqualTo(8), "every entry's header: 8 bytes");
+        Assert.That(EntryHeader.MaxSize, Is.EqualTo(16), "with an expiry: 16 bytes");
+        Assert.That(EntryHeader.SizeFor(withExpiryField: false), Is.EqualTo(8));
+        Assert.That(EntryHeader.SizeFor(withExpiryField: true), Is.EqualTo(16));
         Assert.That(IndexBucket.SlotCount, Is.EqualTo(7));
+    }
+
+    [TestCase(0L, false)]
+    [TestCase(0L, true)]
+    [TestCase(987_654_321L, true)]
+    public unsafe void EntryHeaderRoundTripsWithAndWithoutTheExpiryField(long expiresAt, bool withExpiryField)
+    {
+        byte* entry = stackalloc byte[32];
+        new Span<byte>(entry, 32).Fill(0xEE);
+        EntryHeader.Write(entry, valueLength: 100, keyLength: 16, probeDistance: 5, expiresAt, withExpiryField);
+        EntryHeader read = EntryHeader.Read(entry);
+        Assert.That((read.ValueLength, read.KeyLength, read.ProbeDistance, read.ExpiresAt), Is.EqualTo((100u, (ushort)16, (byte)5, expiresAt)));
+        Assert.That(read.Size, Is.EqualTo(withExpiryField ? 16 : 8), "the key starts after the header");
+        Assert.That(read.TotalBytes, Is.EqualTo(read.Size + 116));
+        if (!withExpiryField)
+        {
+            Assert.That(entry[8], Is.EqualTo(0xEE), "no expiry bytes written without the field");
+        }
+
+        // The reader's bounded form: the whole entry must fit the bytes to the page end, else no header.
+        Assert.That(EntryHeader.TryReadBounded(entry, (int)read.TotalBytes, out EntryHeader bounded), Is.True);
+        Assert.That(bounded, Is.EqualTo(read));
+        Assert.That(EntryHeader.TryReadBounded(entry, (int)read.TotalBytes - 1, out _), Is.False);
+        Assert.That(EntryHeader.TryReadBounded(entry, 7, out _), Is.False);
     }
 
     [Test]
