@@ -186,16 +186,8 @@ internal struct EntryHeader
     /// <summary>Reads the header of a published entry under the lock (consistent: its header, key and value fit its chunk).</summary>
     public static unsafe EntryHeader Read(byte* entry)
     {
-        // SAFETY: a published entry's chunk holds at least its header; the expiry is read only when its flag says it is there.
-        Base b = Unsafe.ReadUnaligned<Base>(entry);
-        return new EntryHeader
-        {
-            ValueLength = b.ValueLength,
-            KeyLength = b.KeyLength,
-            ProbeDistance = b.ProbeDistance,
-            Flags = b.Flags,
-            ExpiresAt = (b.Flags & HasExpiryFlag) != 0 ? Unsafe.ReadUnaligned<long>(entry + BaseSize) : 0,
-        };
+        // SAFETY: a published entry's chunk holds at least its header (Decode reads the expiry only when its flag says it is there).
+        return Decode(entry, Unsafe.ReadUnaligned<Base>(entry));
     }
 
     /// <summary>
@@ -218,14 +210,22 @@ internal struct EntryHeader
         {
             return false;
         }
-        header.ValueLength = b.ValueLength;
-        header.KeyLength = b.KeyLength;
-        header.ProbeDistance = b.ProbeDistance;
-        header.Flags = b.Flags;
         // SAFETY: size (16 when the flag is set) <= available, checked above.
-        header.ExpiresAt = size == MaxSize ? Unsafe.ReadUnaligned<long>(entry + BaseSize) : 0;
+        header = Decode(entry, b);
         return true;
     }
+
+    /// <summary>The decoded view of base <paramref name="b"/> read at <paramref name="entry"/>; the caller guarantees the expiry field is readable when the flag is set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe EntryHeader Decode(byte* entry, Base b) => new()
+    {
+        ValueLength = b.ValueLength,
+        KeyLength = b.KeyLength,
+        ProbeDistance = b.ProbeDistance,
+        Flags = b.Flags,
+        // SAFETY: read only with the flag set, when the caller guarantees bytes 8..15 are the entry's.
+        ExpiresAt = (b.Flags & HasExpiryFlag) != 0 ? Unsafe.ReadUnaligned<long>(entry + BaseSize) : 0,
+    };
 
     /// <summary>The 8 bytes every entry starts with (the native layout).</summary>
     [StructLayout(LayoutKind.Sequential, Size = BaseSize)]
