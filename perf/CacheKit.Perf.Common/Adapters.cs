@@ -135,6 +135,8 @@ public static class Caches
             Policy = string.IsNullOrEmpty(policy) ? CachePolicy.WTinyLfu : Enum.Parse<CachePolicy>(policy, ignoreCase: true),
             CapacityBytes = (long)(capacity * entry * 1.4) + capacity * 16 + slack,
             HashSeed = string.IsNullOrEmpty(seed) ? null : long.Parse(seed, System.Globalization.CultureInfo.InvariantCulture),
+            // CACHEKIT_BENCH_BACKGROUND_REPLAY=1 measures OffHeapCacheOptions.BackgroundReadReplay.
+            BackgroundReadReplay = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_BACKGROUND_REPLAY") == "1",
         };
     }
 }

@@ -34,6 +34,8 @@ public sealed class EngineTarget : IReplayTarget, IDisposable
             ShardCount = shards,
             PageSize = 64 * 1024,
             HashSeed = Catalog.Seed,
+            // Readers replay a full read-buffer stripe themselves, so a replay gives the same numbers every time.
+            BackgroundReadReplay = false,
         });
     }
 

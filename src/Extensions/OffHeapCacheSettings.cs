@@ -42,6 +42,9 @@ public sealed class OffHeapCacheSettings
     /// <summary>Most live entries one insert may evict before giving up. Default 16.</summary>
     public int MaxEvictionsPerInsert { get; set; } = 16;
 
+    /// <summary>Replays the policy's buffered reads on the thread pool (see <see cref="OffHeapCacheOptions.BackgroundReadReplay"/>). Default false.</summary>
+    public bool BackgroundReadReplay { get; set; }
+
     /// <summary>
     /// Records the opt-in histogram <c>cachekit.offheap.operation.duration</c> for the operations the
     /// integration performs (the distributed cache). Off by default: the span API is never timed.
@@ -62,6 +65,7 @@ public sealed class OffHeapCacheSettings
         PageSize = PageSize,
         AverageEntrySizeHint = AverageEntrySizeHint,
         MaxEvictionsPerInsert = MaxEvictionsPerInsert,
+        BackgroundReadReplay = BackgroundReadReplay,
         TimeProvider = timeProvider,
     };
 }

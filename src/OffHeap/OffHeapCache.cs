@@ -76,7 +76,7 @@ public sealed partial class OffHeapCache : IDisposable
                 }
                 IEvictionPolicy policy = CreatePolicy(options, layout, i);
                 _shards[i] = new Shard(_pool, block, (uint)layout.BucketsPerShard, policy, _time,
-                    options.EvictionListener, _seed, options.MaxEvictionsPerInsert);
+                    options.EvictionListener, _seed, options.MaxEvictionsPerInsert, options.BackgroundReadReplay);
             }
         }
         catch
@@ -337,6 +337,12 @@ public sealed partial class OffHeapCache : IDisposable
     /// <summary>Ends an operation registered by <see cref="Enter"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Exit(ref OperationCounters.Stripe stripe) => OperationCounters.Exit(ref stripe);
+
+    /// <summary>Background read replays run, over all shards (tests).</summary>
+    internal long BackgroundReplays => _shards.Sum(s => s.BackgroundReplays);
+
+    /// <summary>Reads waiting in the shards' read buffers (tests; exact only while nothing reads or writes).</summary>
+    internal long PendingReads => _shards.Sum(s => s.PendingReads);
 
     /// <summary>Operations inside the cache now (tests: 0 whenever no call is running).</summary>
     internal long InFlightOperations => _counters.InFlight;

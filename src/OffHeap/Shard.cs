@@ -74,6 +74,8 @@ internal sealed unsafe class Shard
     private readonly long _seed;
     private readonly int _maxEvictionsPerInsert;
     private readonly SlabHandle[] _reclaimScratch;  // page reclaim: live chunks of one page
+    private readonly ReplayWorkItem? _replayWorkItem;  // null: readers replay a full stripe themselves
+    private int _replayQueued;                         // 1 from queuing _replayWorkItem until its replay ended
 
     /// <summary>The shard's write lock.</summary>
     public readonly Lock Gate = new();
@@ -93,7 +95,7 @@ internal sealed unsafe class Shard
     private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
 
     public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
-        EvictionListener? listener, long seed, int maxEvictionsPerInsert)
+        EvictionListener? listener, long seed, int maxEvictionsPerInsert, bool backgroundReadReplay)
     {
         Debug.Assert(indexBlock.Length >= (nuint)bucketCount * (nuint)sizeof(IndexBucket), "index block too small");
         Debug.Assert(policy.MaxHandles >= (long)bucketCount * IndexBucket.SlotCount, "policy handles must cover every slot");
@@ -103,6 +105,7 @@ internal sealed unsafe class Shard
         _bucketCount = bucketCount;
         _policy = policy;
         _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer();
+        _replayWorkItem = _readBuffer is not null && backgroundReadReplay ? new ReplayWorkItem(this) : null;
         _time = time;
         _listener = listener;
         _seed = seed;
@@ -205,17 +208,88 @@ internal sealed unsafe class Shard
 
     private void RecordBufferedRead(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
     {
-        if (result == ReadResult.Miss)
+        ReadBuffer.AppendOutcome outcome = result == ReadResult.Miss ? readBuffer.RecordMiss(hash) : readBuffer.RecordHit(slot, hash);
+        if (outcome == ReadBuffer.AppendOutcome.Dropped)
         {
-            if (!readBuffer.TryRecordMiss(hash) && TryDrainOwnStripe())
+            OnStripeFull(readBuffer, result, slot, hash);
+        }
+        else if (outcome == ReadBuffer.AppendOutcome.RecordedHalfFull && _replayWorkItem is not null)
+        {
+            QueueReplay();
+        }
+    }
+
+    /// <summary>
+    /// The reader's stripe was full, so its record was not taken (with background replay: the queued replay
+    /// is late, or it faulted). If the lock is free the reader replays part of its stripe itself and records
+    /// again; else the record is dropped (the buffer is lossy).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void OnStripeFull(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
+    {
+        if (TryDrainOwnStripe())
+        {
+            _ = result == ReadResult.Miss ? readBuffer.TryRecordMiss(hash) : readBuffer.TryRecordHit(slot, hash);
+        }
+    }
+
+    /// <summary>
+    /// Background replay: a reader's stripe is half full, so queue the shard's one replay work item unless
+    /// it is queued or running already (or a replay faulted: then full stripes are replayed inline again).
+    /// Half full, not full, so that the pool thread usually starts before the stripe fills. A reader that
+    /// appends between the replay's last record and the flag's reset queues nothing; the next append to a
+    /// half-full stripe queues it again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void QueueReplay()
+    {
+        if (Volatile.Read(ref _replayQueued) == 0 && Volatile.Read(ref _replayFaulted) == 0
+            && Interlocked.CompareExchange(ref _replayQueued, 1, 0) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(_replayWorkItem!, preferLocal: false);
+        }
+    }
+
+    private long _backgroundReplays;   // background replays run (tests), written under Gate
+
+    /// <summary>Background replays that have run (tests).</summary>
+    internal long BackgroundReplays => Volatile.Read(ref _backgroundReplays);
+
+    /// <summary>Records waiting in the read buffer (tests; exact only while no reader appends).</summary>
+    internal long PendingReads => _readBuffer?.PendingRecords ?? 0;
+
+    // 1 once a background replay threw: every later full stripe is replayed inline again, so that the same
+    // failure reaches a caller instead of being lost on a pool thread (it would end the process there).
+    private int _replayFaulted;
+
+    /// <summary>The background replay: the whole read buffer into the policy, under the shard's lock.</summary>
+    /// <remarks>It touches only managed state (the read buffer and the policy's arrays), never the native
+    /// index or pages, so it is safe even when it runs after the cache was disposed.</remarks>
+    private void ReplayInBackground()
+    {
+        try
+        {
+            lock (Gate)
             {
-                readBuffer.TryRecordMiss(hash);
+                _readBuffer!.DrainUnsynchronized(_policy);
+                _backgroundReplays++;
             }
         }
-        else if (!readBuffer.TryRecordHit(slot, hash) && TryDrainOwnStripe())
+        catch (Exception e)
         {
-            readBuffer.TryRecordHit(slot, hash);
+            Debug.Fail("background replay failed: " + e);
+            Volatile.Write(ref _replayFaulted, 1);
         }
+        finally
+        {
+            Volatile.Write(ref _replayQueued, 0);
+        }
+    }
+
+    /// <summary>The shard's reusable thread-pool work item (queuing it allocates nothing).</summary>
+    private sealed class ReplayWorkItem(Shard shard) : IThreadPoolWorkItem
+    {
+        public void Execute() => shard.ReplayInBackground();
     }
 
     /// <summary>

@@ -78,12 +78,37 @@ public sealed class ReadBuffer
     public bool TryRecordHit(int handle, ulong keyHash)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(handle);
-        return TryAppend(handle + 2L, keyHash);
+        return TryAppend(handle + 2L, keyHash) != AppendOutcome.Dropped;
     }
 
     /// <summary>Records a lookup that missed. Lock-free; returns false when the record was dropped.</summary>
     /// <param name="keyHash">The key hash that missed.</param>
-    public bool TryRecordMiss(ulong keyHash) => TryAppend(MissTag, keyHash);
+    public bool TryRecordMiss(ulong keyHash) => TryAppend(MissTag, keyHash) != AppendOutcome.Dropped;
+
+    /// <summary>What an append did, for an owner that replays the buffer before it fills (the engine's background replay).</summary>
+    internal enum AppendOutcome
+    {
+        /// <summary>The stripe was full (or another reader won the slot): nothing recorded.</summary>
+        Dropped,
+
+        /// <summary>Recorded; the stripe is less than half full.</summary>
+        Recorded,
+
+        /// <summary>Recorded, and the stripe is now at least half full: time to replay it.</summary>
+        RecordedHalfFull,
+    }
+
+    /// <summary><see cref="TryRecordHit"/> that also says whether the stripe is half full (<paramref name="handle"/> must be non-negative).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal AppendOutcome RecordHit(int handle, ulong keyHash)
+    {
+        Debug.Assert(handle >= 0, "handles are non-negative");
+        return TryAppend(handle + 2L, keyHash);
+    }
+
+    /// <summary><see cref="TryRecordMiss"/> that also says whether the stripe is half full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal AppendOutcome RecordMiss(ulong keyHash) => TryAppend(MissTag, keyHash);
 
     /// <summary>
     /// Replays every published record into <paramref name="policy"/> (hits as <see cref="IEvictionPolicy.OnHit"/>,
@@ -193,6 +218,20 @@ public sealed class ReadBuffer
         return drained;
     }
 
+    /// <summary>Records appended and not yet drained, over all stripes (exact only while nothing appends or drains).</summary>
+    internal long PendingRecords
+    {
+        get
+        {
+            long sum = 0;
+            for (int s = 0; s <= _stripeMask; s++)
+            {
+                sum += Volatile.Read(ref _tails[CounterIndex(s)]) - Volatile.Read(ref _heads[CounterIndex(s)]);
+            }
+            return sum;
+        }
+    }
+
     /// <summary>Drops every pending record. Call with the owner's lock held.</summary>
     public void ClearUnsynchronized()
     {
@@ -228,7 +267,7 @@ public sealed class ReadBuffer
     private static int SlotBase(int stripe) => EdgePad + stripe * SlotsPerStripe;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryAppend(long tag, ulong keyHash)
+    private AppendOutcome TryAppend(long tag, ulong keyHash)
     {
         int stripe = CurrentStripe;
         ref long tailRef = ref _tails[CounterIndex(stripe)];
@@ -236,12 +275,12 @@ public sealed class ReadBuffer
         long head = Volatile.Read(ref _heads[CounterIndex(stripe)]);
         if (tail - head >= SlotsPerStripe || Interlocked.CompareExchange(ref tailRef, tail + 1, tail) != tail)
         {
-            return false;   // full, or another reader won the slot: drop (the buffer is lossy by design)
+            return AppendOutcome.Dropped;   // full, or another reader won the slot: drop (the buffer is lossy by design)
         }
         int slot = SlotBase(stripe) + (int)(tail & (SlotsPerStripe - 1));
         Debug.Assert(Volatile.Read(ref _tags[slot]) == 0, "a claimed slot must have been drained");
         _hashes[slot] = keyHash;
         Volatile.Write(ref _tags[slot], tag);
-        return true;
+        return tail + 1 - head >= SlotsPerStripe / 2 ? AppendOutcome.RecordedHalfFull : AppendOutcome.Recorded;
     }
 }

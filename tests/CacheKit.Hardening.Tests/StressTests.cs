@@ -33,10 +33,20 @@ public class StressTests
         }
     }
 
-    [TestCaseSource(nameof(Cases))]
-    public void ConcurrentMixedOperationsNeverReturnAWrongValue(CachePolicy policy, bool poison)
+    /// <summary>The buffered-read policies again, with their reads replayed on the thread pool.</summary>
+    public static IEnumerable<TestCaseData> BackgroundReplayCases()
     {
-        StressResult r = StressRunner.Run(policy, poison, TimeSpan.FromSeconds(Seconds), Threads);
+        foreach (CachePolicy policy in new[] { CachePolicy.WTinyLfu, CachePolicy.Lru })
+        {
+            yield return new TestCaseData(policy, true, true).SetName($"Stress_{policy}_Poison_BackgroundReplay");
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(BackgroundReplayCases))]
+    public void ConcurrentMixedOperationsNeverReturnAWrongValue(CachePolicy policy, bool poison, bool backgroundReplay = false)
+    {
+        StressResult r = StressRunner.Run(policy, poison, TimeSpan.FromSeconds(Seconds), Threads, backgroundReadReplay: backgroundReplay);
         TestContext.Out.WriteLine("STRESS " + r);
         Assert.Multiple(() =>
         {

@@ -45,6 +45,34 @@ public sealed class DependencyInjectionTests
     }
 
     [Test]
+    public void Every_engine_setting_reaches_the_cache_options()
+    {
+        IConfiguration configuration = Json("""
+            { "OffHeapCache": { "CapacityBytes": 8388608, "MaxEntries": 1000, "Policy": "Lru", "ShardCount": 2, "MaxKeyBytes": 100,
+              "MaxValueBytes": 4000, "PageSize": 65536, "AverageEntrySizeHint": 300, "MaxEvictionsPerInsert": 7,
+              "DefaultTimeToLive": "00:01:00", "BackgroundReadReplay": true } }
+            """);
+        var settings = new OffHeapCacheSettings();
+        configuration.GetSection("OffHeapCache").Bind(settings);
+        OffHeapCacheOptions options = settings.ToCacheOptions(TimeProvider.System);
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.CapacityBytes, Is.EqualTo(8388608));
+            Assert.That(options.MaxEntries, Is.EqualTo(1000));
+            Assert.That(options.Policy, Is.EqualTo(CachePolicy.Lru));
+            Assert.That(options.ShardCount, Is.EqualTo(2));
+            Assert.That(options.MaxKeyBytes, Is.EqualTo(100));
+            Assert.That(options.MaxValueBytes, Is.EqualTo(4000));
+            Assert.That(options.PageSize, Is.EqualTo(65536));
+            Assert.That(options.AverageEntrySizeHint, Is.EqualTo(300));
+            Assert.That(options.MaxEvictionsPerInsert, Is.EqualTo(7));
+            Assert.That(options.DefaultTimeToLive, Is.EqualTo(TimeSpan.FromMinutes(1)));
+            Assert.That(options.BackgroundReadReplay, Is.True);
+        });
+        Assert.That(new OffHeapCacheSettings().ToCacheOptions(TimeProvider.System).BackgroundReadReplay, Is.False, "off unless asked for");
+    }
+
+    [Test]
     public void Named_caches_are_distinct_keyed_singletons()
     {
         var services = new ServiceCollection();

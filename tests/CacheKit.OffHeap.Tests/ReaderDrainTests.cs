@@ -87,4 +87,100 @@ public sealed class ReaderDrainTests
         Assert.That(stats.Misses, Is.EqualTo(20_000 - hits));
         cache.ValidateInvariants();
     }
+
+    private static OffHeapCache FilledCache(bool backgroundReplay, CachePolicy policy = CachePolicy.WTinyLfu, int maxEntries = 1000, int keys = 500)
+    {
+        var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 16 << 20,
+            MaxEntries = maxEntries,
+            ShardCount = 1,
+            Policy = policy,
+            HashSeed = 7,
+            BackgroundReadReplay = backgroundReplay,
+        });
+        byte[] value = new byte[100];
+        for (int k = 0; k < keys; k++)
+        {
+            cache.Set(BitConverter.GetBytes(k), value);
+        }
+        return cache;
+    }
+
+    private static void Read(OffHeapCache cache, int reads)
+    {
+        Span<byte> destination = stackalloc byte[128];
+        for (int i = 0; i < reads; i++)
+        {
+            Assert.That(cache.TryGet(BitConverter.GetBytes(i % 500), destination, out _), Is.True);
+        }
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                Assert.Fail($"timed out waiting for {what}");
+            }
+            Thread.Sleep(1);
+        }
+    }
+
+    [Test]
+    public void InlineReplayNeverUsesThePool()
+    {
+        using OffHeapCache cache = FilledCache(backgroundReplay: false);
+        Read(cache, 5000);
+        Assert.That(cache.BackgroundReplays, Is.Zero);
+        Assert.That(cache.PendingReads, Is.InRange(1, ReadBuffer.SlotsPerStripe * new ReadBuffer().StripeCount), "readers drain only when their stripe is full");
+    }
+
+    [Test]
+    public void BackgroundReplayEmptiesTheBufferWithoutAWrite()
+    {
+        using OffHeapCache cache = FilledCache(backgroundReplay: true);
+        Assert.That(cache.PendingReads, Is.Zero, "the fill's writes drained everything");
+        // Half a stripe queues the replay; nothing else runs on the cache afterwards, so the pool must empty it.
+        Read(cache, ReadBuffer.SlotsPerStripe / 2);
+        WaitFor(() => cache.BackgroundReplays >= 1 && cache.PendingReads == 0, "the background replay");
+        long before = cache.BackgroundReplays;
+        Read(cache, 20_000);
+        WaitFor(() => cache.BackgroundReplays > before, "more replays while reads keep coming");
+        // Fewer than half a stripe may stay until the next read or write; a write replays the rest.
+        cache.Set(BitConverter.GetBytes(0), new byte[100]);
+        Assert.That(cache.PendingReads, Is.Zero);
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.Hits, Is.EqualTo(20_000 + (ReadBuffer.SlotsPerStripe / 2)), "replays never change what the statistics count");
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void BackgroundReplayKeepsTheRecencyAnLruNeeds()
+    {
+        // LRU with a full cache: key 0 read (replayed in the background, no write in between), then a
+        // newcomer; the victim must be key 1, the least recently used, not key 0.
+        using OffHeapCache cache = FilledCache(backgroundReplay: true, CachePolicy.Lru, maxEntries: 100, keys: 100);
+        Span<byte> destination = stackalloc byte[128];
+        for (int i = 0; i < ReadBuffer.SlotsPerStripe / 2; i++)
+        {
+            Assert.That(cache.TryGet(BitConverter.GetBytes(0), destination, out _), Is.True);
+        }
+        WaitFor(() => cache.PendingReads == 0, "the background replay");
+        cache.Set(BitConverter.GetBytes(1000), new byte[100]);
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(0)), Is.True, "key 0 was read last");
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(1)), Is.False, "key 1 was the least recently used");
+    }
+
+    [Test]
+    public void AReplayQueuedBeforeDisposeRunsHarmlesslyAfterIt()
+    {
+        OffHeapCache cache = FilledCache(backgroundReplay: true);
+        Read(cache, ReadBuffer.SlotsPerStripe / 2);
+        cache.Dispose();   // the work item may run before or after this: it touches managed state only
+        WaitFor(() => cache.BackgroundReplays >= 1, "the queued replay");
+        Assert.Throws<ObjectDisposedException>(() => cache.TryGet(BitConverter.GetBytes(0), new byte[128], out _));
+    }
 }

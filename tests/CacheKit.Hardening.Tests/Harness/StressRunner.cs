@@ -39,7 +39,7 @@ internal static class StressRunner
     private const int ValueHeader = 12;   // [key id u32][length u32][version u32] ... [XxHash64 of the rest u64]
     private const int MinValue = ValueHeader + 8;
 
-    public static StressResult Run(CachePolicy policy, bool poison, TimeSpan duration, int threads, long capacity = 8 << 20)
+    public static StressResult Run(CachePolicy policy, bool poison, TimeSpan duration, int threads, long capacity = 8 << 20, bool backgroundReadReplay = false)
     {
         const int KeySpace = 40_000;
         const int HotKeys = 400;
@@ -57,6 +57,7 @@ internal static class StressRunner
             Policy = policy,
             MaxKeyBytes = 28,
             PoisonFreedMemory = poison,
+            BackgroundReadReplay = backgroundReadReplay,
         });
         int maxValue = Math.Min(cache.MaxValueBytes, 40_000);
 
