@@ -65,13 +65,13 @@ public sealed class OffHeapCacheOptions
     /// <remarks>
     /// <para>Reads of an order-keeping policy (W-TinyLFU, LRU, SLRU and the others whose hits are not
     /// lock-free) go to a lossy read buffer. false (default): a reader that finds its stripe of it full
-    /// replays 8 records into the policy itself under the shard's lock, so one get in 8 pays for 8
+    /// replays 8 records into the policy itself under the shard's lock, so one get in 9 pays for 8
     /// replays. true: a reader that finds its stripe half full queues one thread-pool work item that
     /// replays the whole buffer (as Caffeine and BitFaster's ConcurrentLfu do), and its get returns at
     /// once; a reader still replays inline if the stripe fills before the work item ran. Writers
     /// replay the whole buffer before each write in both modes.</para>
     /// <para>true suits machines with idle cores: measured on 2 cores (docs/engine.md, "Background read
-    /// replay"), a 1-thread get of 1M entries took 0.7x the time, but 2 threads together did 13 % fewer gets than with
+    /// replay"), a 1-thread get of 1M entries took 0.7x the time, but 2 threads together did 8-16 % fewer gets than with
     /// inline replay (the pool thread takes a core from them), and a single thread reading faster than
     /// the pool drains loses records: an engine replay of the gli trace at 500 entries lost up to 3
     /// points of hit ratio. With true, runs are no longer repeatable hit for hit, and queuing the work item

@@ -76,6 +76,10 @@ internal sealed unsafe class Shard
     private readonly SlabHandle[] _reclaimScratch;  // page reclaim: live chunks of one page
     private readonly ReplayWorkItem? _replayWorkItem;  // null: readers replay a full stripe themselves
     private int _replayQueued;                         // 1 from queuing _replayWorkItem until its replay ended
+    private long _backgroundReplays;                   // background replays run (tests), written under Gate
+    // 1 once a background replay threw: every later full stripe is replayed inline again, so that the same
+    // failure reaches a caller instead of being lost on a pool thread (it would end the process there).
+    private int _replayFaulted;
 
     /// <summary>The shard's write lock.</summary>
     public readonly Lock Gate = new();
@@ -206,9 +210,13 @@ internal sealed unsafe class Shard
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ReadBuffer.AppendOutcome Append(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
+        => result == ReadResult.Miss ? readBuffer.RecordMiss(hash) : readBuffer.RecordHit(slot, hash);
+
     private void RecordBufferedRead(ReadBuffer readBuffer, ReadResult result, int slot, ulong hash)
     {
-        ReadBuffer.AppendOutcome outcome = result == ReadResult.Miss ? readBuffer.RecordMiss(hash) : readBuffer.RecordHit(slot, hash);
+        ReadBuffer.AppendOutcome outcome = Append(readBuffer, result, slot, hash);
         if (outcome == ReadBuffer.AppendOutcome.Dropped)
         {
             OnStripeFull(readBuffer, result, slot, hash);
@@ -229,7 +237,7 @@ internal sealed unsafe class Shard
     {
         if (TryDrainOwnStripe())
         {
-            _ = result == ReadResult.Miss ? readBuffer.TryRecordMiss(hash) : readBuffer.TryRecordHit(slot, hash);
+            _ = Append(readBuffer, result, slot, hash);
         }
     }
 
@@ -250,17 +258,11 @@ internal sealed unsafe class Shard
         }
     }
 
-    private long _backgroundReplays;   // background replays run (tests), written under Gate
-
     /// <summary>Background replays that have run (tests).</summary>
     internal long BackgroundReplays => Volatile.Read(ref _backgroundReplays);
 
     /// <summary>Records waiting in the read buffer (tests; exact only while no reader appends).</summary>
     internal long PendingReads => _readBuffer?.PendingRecords ?? 0;
-
-    // 1 once a background replay threw: every later full stripe is replayed inline again, so that the same
-    // failure reaches a caller instead of being lost on a pool thread (it would end the process there).
-    private int _replayFaulted;
 
     /// <summary>The background replay: the whole read buffer into the policy, under the shard's lock.</summary>
     /// <remarks>It touches only managed state (the read buffer and the policy's arrays), never the native
