@@ -34,6 +34,13 @@ internal readonly record struct CacheLayout(
     /// </summary>
     private const long MinPagesPerShard = 128;
 
+    /// <summary>
+    /// Most index buckets per shard: every slot is a policy handle, and a policy takes at most 2^30 of
+    /// them (PolicyOptions.MaxHandles). Checked here, before the index is allocated, so that the option
+    /// that sized it is named (a larger index used to be allocated and zeroed first, then refused by the policy).
+    /// </summary>
+    public const int MaxBucketsPerShard = (1 << 30) / IndexBucket.SlotCount;
+
     /// <summary>Native bytes of all shards' indexes.</summary>
     public long IndexBytes => (long)ShardCount * BucketsPerShard * 64;
 
@@ -142,12 +149,12 @@ internal readonly record struct CacheLayout(
             slotsPerShard = o.CapacityBytes / shards / o.AverageEntrySizeHint * SlotsPerEntryNumerator / SlotsPerEntryDenominator;
         }
         long buckets = Math.Max(8, (slotsPerShard / IndexBucket.SlotCount) + (slotsPerShard % IndexBucket.SlotCount == 0 ? 0 : 1));
-        if (buckets > int.MaxValue / IndexBucket.SlotCount)
+        if (buckets > MaxBucketsPerShard)
         {
             // Name the option that sized the index: MaxEntries when set, else CapacityBytes (with the entry size hint).
             throw o.MaxEntries is null
-                ? new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower CapacityBytes, or raise AverageEntrySizeHint or ShardCount).")
-                : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {int.MaxValue / IndexBucket.SlotCount} (lower MaxEntries or raise ShardCount).");
+                ? new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, $"The index would need {buckets} buckets per shard; the limit is {MaxBucketsPerShard} (lower CapacityBytes, or raise AverageEntrySizeHint or ShardCount).")
+                : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {MaxBucketsPerShard} (lower MaxEntries or raise ShardCount).");
         }
 
         var layout = new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);

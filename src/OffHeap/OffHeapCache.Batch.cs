@@ -13,6 +13,7 @@ public sealed partial class OffHeapCache
     /// <param name="timeToLive">Time to live of every entry; null = the default.</param>
     /// <returns>How many entries were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not).</returns>
     /// <exception cref="ArgumentOutOfRangeException">A key or value is too long, or the time to live is not positive; nothing was stored.</exception>
+    /// <exception cref="ArgumentException">Another thread wrote to a key's bytes while the call ran: that entry was not stored (entries stored before it stay; the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int SetMany(ReadOnlySpan<KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>> items, TimeSpan? timeToLive = null)
     {

@@ -130,6 +130,9 @@ public sealed partial class OffHeapCache : IDisposable
     }
 
     /// <summary>Appends the value of <paramref name="key"/> to <paramref name="destination"/>; false (nothing written) on a miss.</summary>
+    /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> may run while the key's shard is locked (a contended
+    /// read), so it must not call this cache: a write from there throws <see cref="InvalidOperationException"/>,
+    /// and <see cref="Dispose"/> from there never returns (it waits for this lookup).</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -157,12 +160,14 @@ public sealed partial class OffHeapCache : IDisposable
     /// within the per-insert eviction cap; then any earlier value of the key is gone too.
     /// </returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
+    /// <exception cref="ArgumentException">Another thread wrote to the key's bytes while the call ran; nothing was stored (the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks);
 
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, expiring after <paramref name="timeToLive"/>.</summary>
     /// <returns>Whether the entry is now stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative; the key or value is too long. The cache is unchanged.</exception>
+    /// <exception cref="ArgumentException">Another thread wrote to the key's bytes while the call ran; nothing was stored (the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
         => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)));

@@ -187,7 +187,12 @@ internal sealed unsafe class Shard
         lock (Gate)
         {
             long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
-            Debug.Assert(outcome != RetryRead, "a read under the lock cannot fail validation");
+            if (outcome == RetryRead)
+            {
+                // Under the lock no writer moves a version, unless the caller's IBufferWriter (called while we
+                // hold the lock, the lock being re-entrant) wrote to this cache.
+                throw new InvalidOperationException("The destination IBufferWriter wrote to this cache from inside GetSpan; a lookup's destination must not call back into the cache.");
+            }
             return outcome;
         }
     }
@@ -390,6 +395,17 @@ internal sealed unsafe class Shard
                 }
                 else
                 {
+                    if (sink.CallsCallerCode)
+                    {
+                        // The caller's IBufferWriter is asked for `length` bytes: validate first, so that it
+                        // is never asked for a length decoded from a header being rewritten.
+                        Volatile.ReadBarrier();
+                        // SAFETY: the bucket is live (as above).
+                        if (Volatile.Read(ref bucket->Version) != version)
+                        {
+                            return RetryRead;
+                        }
+                    }
                     Span<byte> buffer = sink.GetBuffer(length);
                     if (buffer.Length < length)
                     {
@@ -531,6 +547,16 @@ internal sealed unsafe class Shard
         Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
         EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
         key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
+        // The entry is indexed under `hash`, which the caller computed from its key buffer before taking
+        // the lock. If another thread wrote to that buffer meanwhile (a race in the caller, but it must not
+        // corrupt the cache), the stored key would hash elsewhere, and page reclaim, which finds an entry's
+        // slot from its stored key, could not find it. Checked on the stored copy, before publishing.
+        // SAFETY: the key was just copied to [entry + headerSize, + key.Length), inside the chunk.
+        if (XxHash3.HashToUInt64(new ReadOnlySpan<byte>(entry + headerSize, key.Length), _seed) != hash)
+        {
+            _arena.Free(handle);   // unpublished: nothing else refers to it
+            throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
+        }
         value.CopyTo(new Span<byte>(entry + headerSize + key.Length, value.Length));
 
         IndexBucket* bucket = BucketAt(bucketIndex);
@@ -851,7 +877,23 @@ internal sealed unsafe class Shard
                 }
             }
         }
-        Debug.Fail("a live chunk is not indexed");
+        // Unreachable while every stored key hashes to its slot's window (SetUnsynchronized checks it).
+        // Should it ever happen, freeing the chunk could leave a slot pointing at a reused chunk (a
+        // double free later), so look for the slot in the whole index instead; only an unindexed chunk is freed.
+        Debug.Fail("a live chunk is not in its key's probe window");
+        for (uint b = 0; b < _bucketCount; b++)
+        {
+            IndexBucket* bucket = BucketAt(b);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+                if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
+                {
+                    EvictSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
+                    return;
+                }
+            }
+        }
         _arena.Free(handle);
     }
 

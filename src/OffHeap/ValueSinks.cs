@@ -10,6 +10,10 @@ internal interface IValueSink
     /// <summary>Whether the value is wanted at all.</summary>
     bool CopiesValue { get; }
 
+    /// <summary>Whether <see cref="GetBuffer"/> calls the caller's code (an <see cref="IBufferWriter{T}"/>):
+    /// then the lookup validates the entry before asking, so that code never sees a length read from a torn header.</summary>
+    bool CallsCallerCode { get; }
+
     /// <summary>A buffer for a value of <paramref name="length"/> bytes; shorter means "too small".</summary>
     Span<byte> GetBuffer(int length);
 
@@ -23,6 +27,8 @@ internal ref struct SpanSink(Span<byte> destination) : IValueSink
 
     public readonly bool CopiesValue => true;
 
+    public readonly bool CallsCallerCode => false;
+
     public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
 
     public readonly void Commit(int length)
@@ -34,6 +40,8 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
 {
     public bool CopiesValue => true;
 
+    public bool CallsCallerCode => true;
+
     public Span<byte> GetBuffer(int length) => writer.GetSpan(length)[..length];
 
     public void Commit(int length) => writer.Advance(length);
@@ -42,6 +50,8 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
 internal readonly struct NoCopySink : IValueSink
 {
     public bool CopiesValue => false;
+
+    public bool CallsCallerCode => false;
 
     public Span<byte> GetBuffer(int length) => default;
 

@@ -156,65 +156,74 @@ public sealed class ReadBuffer
         Span<ulong> hashes = stackalloc ulong[ReplayBatch];
         int drained = 0;
         bool blocked = false;
-        while (!blocked && head < tail && drained < maxRecords)
+        try
         {
-            // Take a batch of published records (clearing their tags: head moves only at the end, so
-            // no appender reuses these slots meanwhile).
-            int n = 0;
-            int batch = Math.Min(ReplayBatch, maxRecords - drained);
-            while (n < batch && head < tail)
+            while (!blocked && head < tail && drained < maxRecords)
             {
-                int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
-                long tag = Volatile.Read(ref _tags[slot]);
-                if (tag == 0)
+                // Take a batch of published records (clearing their tags: head moves only at the end, so
+                // no appender reuses these slots meanwhile).
+                int n = 0;
+                int batch = Math.Min(ReplayBatch, maxRecords - drained);
+                while (n < batch && head < tail)
                 {
-                    blocked = true;   // claimed but not yet published: next drain
-                    break;
+                    int slot = baseSlot + (int)(head & (SlotsPerStripe - 1));
+                    long tag = Volatile.Read(ref _tags[slot]);
+                    if (tag == 0)
+                    {
+                        blocked = true;   // claimed but not yet published: next drain
+                        break;
+                    }
+                    handles[n] = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
+                    hashes[n] = _hashes[slot];
+                    _tags[slot] = 0;
+                    head++;
+                    n++;
                 }
-                handles[n] = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
-                hashes[n] = _hashes[slot];
-                _tags[slot] = 0;
-                head++;
-                n++;
-            }
 
-            // Announce the whole batch, so its cache misses overlap, then replay it in order (the
-            // hints change nothing, so the policy sees exactly the calls of a record-by-record drain).
-            if (policy is WTinyLfuPolicy wTinyLfu)
-            {
-                // The default policy replays the batch itself: one call, no interface dispatch per record.
-                wTinyLfu.ReplayBatch(handles[..n], hashes[..n]);
-                drained += n;
-                continue;
-            }
-            if (n > 1)
-            {
-                for (int i = 0; i < n; i++)
+                // Announce the whole batch, so its cache misses overlap, then replay it in order (the
+                // hints change nothing, so the policy sees exactly the calls of a record-by-record drain).
+                if (policy is WTinyLfuPolicy wTinyLfu)
                 {
-                    policy.Prefetch(Math.Max(handles[i], -1), hashes[i]);
+                    // The default policy replays the batch itself: one call, no interface dispatch per record.
+                    wTinyLfu.ReplayBatch(handles[..n], hashes[..n]);
+                    drained += n;
+                    continue;
+                }
+                if (n > 1)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        policy.Prefetch(Math.Max(handles[i], -1), hashes[i]);
+                    }
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (handles[i] >= 0)
+                        {
+                            policy.PrefetchDependent(handles[i]);
+                        }
+                    }
                 }
                 for (int i = 0; i < n; i++)
                 {
                     if (handles[i] >= 0)
                     {
-                        policy.PrefetchDependent(handles[i]);
+                        policy.OnHit(handles[i], hashes[i]);
+                    }
+                    else if (handles[i] == MissRecord)
+                    {
+                        policy.OnMiss(hashes[i]);
                     }
                 }
+                drained += n;
             }
-            for (int i = 0; i < n; i++)
-            {
-                if (handles[i] >= 0)
-                {
-                    policy.OnHit(handles[i], hashes[i]);
-                }
-                else if (handles[i] == MissRecord)
-                {
-                    policy.OnMiss(hashes[i]);
-                }
-            }
-            drained += n;
         }
-        Volatile.Write(ref _heads[CounterIndex(s)], head);
+        finally
+        {
+            // In a finally: the tags of the records taken are already cleared, so if the policy throws
+            // mid-batch, a head left behind would stop every later drain at a cleared tag and the
+            // stripe would drop its records for good. The rest of that batch is lost (reads are lossy).
+            Volatile.Write(ref _heads[CounterIndex(s)], head);
+        }
         return drained;
     }
 

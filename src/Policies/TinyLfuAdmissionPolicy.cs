@@ -13,8 +13,10 @@ namespace CacheKit.Policies;
 /// newcomer is removed, or when the weight is back within capacity.</para>
 /// <para><b>Counting.</b> Every access is recorded once: a hit, a miss, an update; an add counts
 /// unless it follows a miss on the same key hash (the usual lookup-miss-then-add sequence).</para>
-/// <para><b>Concurrency.</b> <see cref="ConcurrentHits"/> is the inner policy's: the sketch tolerates
-/// racing increments (an update may be lost; indexes are always masked).</para>
+/// <para><b>Concurrency.</b> <see cref="ConcurrentHits"/> is false whatever the inner policy says: a hit
+/// writes the sketch, and the sketch is not safe to write from several threads (two readers ending a
+/// sample period together would halve it twice and could swap both doorkeeper generations onto one
+/// array for good). The owner buffers hits and replays them under its lock.</para>
 /// <para>Invariant: <c>_newcomer</c> is -1 or a handle tracked by the inner policy.</para>
 /// </remarks>
 internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
@@ -46,7 +48,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
 
     public long Weight => _inner.Weight;
 
-    public bool ConcurrentHits => _inner.ConcurrentHits;
+    public bool ConcurrentHits => false;   // the sketch is written on every hit (see Concurrency)
 
     internal FrequencySketch Sketch => _sketch;
 

@@ -168,6 +168,10 @@ public class BadInputTests
                     _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64 << 20, ShardCount = shards, MaxEntries = max }));
             }
         }
+        // One shard of 10^9 entries: 238M buckets, under int.MaxValue / 7 but above the policy's 2^30 handles;
+        // refused before the 15 GB index is allocated.
+        yield return new("OffHeapCacheOptions.MaxEntries", "10^9 with ShardCount 1 and a 20 GB budget (more slots than a policy's 2^30 handles)", aoore, "MaxEntries", "buckets per shard",
+            _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 20L << 30, ShardCount = 1, MaxEntries = 1_000_000_000 }));
         yield return new("OffHeapCacheOptions.MaxEntries", "3 with ShardCount 4 (fewer entries than shards)", aoore, "MaxEntries", "at least ShardCount (4)", _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 4, MaxEntries = 3 }));
         yield return new("OffHeapCacheOptions.MaxEntries", "10 million with a 4 MiB budget (index does not fit)", aoore, "CapacityBytes", "must be at least", _ => new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, MaxEntries = 10_000_000 }));
         foreach (int shards in new[] { 3, -1, 512 })

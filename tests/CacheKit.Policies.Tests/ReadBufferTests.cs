@@ -12,6 +12,9 @@ public sealed class ReadBufferTests
         public List<ulong> Misses { get; } = [];
         public List<string> Events { get; } = [];
         public bool LogPrefetch { get; init; }
+        /// <summary>The 0-based hit whose OnHit throws (once); -1: none.</summary>
+        public int ThrowAtHit { get; init; } = -1;
+        private int _hitCalls;
         public string Name => "recording";
         public long Capacity => 1;
         public int MaxHandles => 1 << 20;
@@ -20,6 +23,10 @@ public sealed class ReadBufferTests
         public bool ConcurrentHits => false;
         public void OnHit(int handle, ulong keyHash)
         {
+            if (_hitCalls++ == ThrowAtHit)
+            {
+                throw new InvalidOperationException("policy failure");
+            }
             Hits.Add((handle, keyHash));
             Events.Add($"hit {handle}");
         }
@@ -254,5 +261,29 @@ public sealed class ReadBufferTests
         public int SelectVictim() => -1;
         public bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;
         public void Clear() { }
+    }
+
+    [Test]
+    public void AStripeKeepsDrainingAfterThePolicyThrowsMidBatch()
+    {
+        var buffer = new ReadBuffer(stripes: 1);
+        var policy = new RecordingPolicy { ThrowAtHit = 2 };
+        int records = ReadBuffer.ReplayBatch + 3;
+        for (int i = 0; i < records; i++)
+        {
+            Assert.That(buffer.TryRecordHit(i, (ulong)i), Is.True);
+        }
+
+        Assert.Throws<InvalidOperationException>(() => buffer.DrainUnsynchronized(policy));
+        Assert.That(policy.Hits.Select(h => h.Handle), Is.EqualTo(new[] { 0, 1 }));
+
+        // The rest of the failed batch is lost (reads are lossy); the records after it are not.
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(3));
+        Assert.That(policy.Hits.Skip(2).Select(h => h.Handle), Is.EqualTo(Enumerable.Range(ReadBuffer.ReplayBatch, 3)));
+        for (int i = 0; i < ReadBuffer.SlotsPerStripe; i++)
+        {
+            Assert.That(buffer.TryRecordHit(100 + i, 1), Is.True, "the whole stripe is usable again");
+        }
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe));
     }
 }

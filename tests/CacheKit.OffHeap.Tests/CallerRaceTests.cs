@@ -1,0 +1,181 @@
+using System.Buffers;
+
+namespace CacheKit.OffHeap.Tests;
+
+/// <summary>
+/// What a caller's own races and callbacks must not do to the cache: a key buffer written by another
+/// thread during a set, a destination that calls back into the cache, lock-free hits into a sketch that
+/// is not thread-safe (a policy throwing mid-drain: ReadBufferTests). Each must end in an exception or a lost read, never in a corrupt index.
+/// </summary>
+[TestFixture]
+public sealed class CallerRaceTests
+{
+    private static readonly byte[] Value = new byte[100];
+
+    [Test]
+    public void ASetWhoseKeyBytesNoLongerMatchTheirHashIsRefusedAndStoresNothing()
+    {
+        // What a set sees when another thread rewrites its key buffer between the hash (taken before the
+        // shard lock) and the copy into the entry: key B arrives with key A's hash.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000, HashSeed = 3 });
+        byte[] a = "key-A-0123456789"u8.ToArray(), b = "key-B-0123456789"u8.ToArray();
+        Assert.That(cache.Set(a, [1, 2, 3]), Is.True);
+        ulong hashOfA = cache.Hash(a);
+        Shard shard = cache.ShardOf(hashOfA);
+
+        var ex = Assert.Throws<ArgumentException>(() =>
+        {
+            lock (shard.Gate)
+            {
+                shard.SetUnsynchronized(hashOfA, b, Value, 0);
+            }
+        });
+        Assert.That(ex!.ParamName, Is.EqualTo("key"));
+        Assert.That(ex.Message, Does.Contain("changed while the call was running"));
+
+        cache.ValidateInvariants();   // the chunk taken for B was given back; nothing was published
+        Assert.That(cache.Count, Is.EqualTo(1));
+        Span<byte> destination = stackalloc byte[128];
+        Assert.That(cache.TryGet(a, destination, out int length), Is.True, "A keeps its value");
+        Assert.That(destination[..length].ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(cache.ContainsKey(b), Is.False);
+    }
+
+    [Test]
+    public void SetManyWhoseKeyIsRewrittenByAnEvictionListenerRefusesThatEntryAndStaysConsistent()
+    {
+        // SetMany hashes every key before it takes the shard lock. Here the first item's insert evicts,
+        // and the listener rewrites the second item's key bytes before that item is stored.
+        byte[] second = "second-key-00000"u8.ToArray();
+        bool rewrite = false;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 16 << 20,
+            ShardCount = 1,
+            MaxEntries = 4,
+            Policy = CachePolicy.Lru,
+            EvictionListener = (_, _) =>
+            {
+                if (rewrite)
+                {
+                    second[0] ^= 0xFF;
+                }
+            },
+        });
+        for (int k = 0; k < 4; k++)
+        {
+            Assert.That(cache.Set(BitConverter.GetBytes(k), Value), Is.True);
+        }
+        byte[] first = "first-key-000000"u8.ToArray();
+        rewrite = true;
+        KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[] items = [new(first, Value), new(second, Value)];
+
+        Assert.Throws<ArgumentException>(() => cache.SetMany(items));
+
+        rewrite = false;
+        cache.ValidateInvariants();
+        Assert.That(cache.ContainsKey(first), Is.True, "the entry stored before the rewrite stays");
+        Assert.That(cache.ContainsKey(second), Is.False, "the rewritten key was not stored");
+        second[0] ^= 0xFF;
+        Assert.That(cache.ContainsKey(second), Is.False, "nor the key as it was when hashed");
+    }
+
+    [Test]
+    public void ConcurrentWritesToTheKeyBufferNeverCorruptTheIndexThroughLaterPageReclaims()
+    {
+        // A small budget, several size classes and one policy eviction per insert, so pages are reclaimed
+        // (page reclaim finds an entry's slot by hashing the key stored in its chunk: a key stored under
+        // another key's hash would not be found there). One thread keeps flipping the key buffer while
+        // this one sets it.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20, ShardCount = 1, PageSize = 64 << 10, HashSeed = 11, Policy = CachePolicy.Lru, MaxEvictionsPerInsert = 1 });
+        byte[] key = new byte[16];
+        bool stop = false;
+        var flipper = new Thread(() =>
+        {
+            byte i = 0;
+            while (!Volatile.Read(ref stop))
+            {
+                key[i & 15] = i;
+                i++;
+            }
+        });
+        flipper.Start();
+        int refused = 0, stored = 0;
+        var rng = new Random(5);
+        var deadline = DateTime.UtcNow.AddMilliseconds(300);
+        try
+        {
+            while (DateTime.UtcNow < deadline)
+            {
+                try
+                {
+                    stored += cache.Set(key, Value.AsSpan(0, rng.Next(1, 100))) ? 1 : 0;
+                }
+                catch (ArgumentException)
+                {
+                    refused++;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            flipper.Join();
+        }
+        cache.ValidateInvariants();
+
+        // Now reclaim every page: fill the budget with entries of other sizes.
+        byte[] big = new byte[3000];
+        for (int k = 0; k < 20_000; k++)
+        {
+            cache.Set(BitConverter.GetBytes(k), big.AsSpan(0, 500 + (k % 5) * 600));
+        }
+        cache.ValidateInvariants();
+        Assert.That(cache.GetStatistics().PageReclaims, Is.GreaterThan(0), "the fill reclaimed pages");
+        TestContext.Out.WriteLine($"sets stored {stored}, refused (key changed mid-call) {refused}");
+    }
+
+    [TestCase(CachePolicy.Clock)]
+    [TestCase(CachePolicy.Sieve)]
+    [TestCase(CachePolicy.S3Fifo)]
+    public void TinyLfuAdmissionOverALockFreeHitPolicyBuffersItsHits(CachePolicy policy)
+    {
+        // The admission sketch is written on every hit and is not thread-safe: hits must go through the
+        // read buffer (replayed under the lock) even when the inner policy takes them lock-free.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000, Policy = policy, TinyLfuAdmission = true });
+        Assert.That(cache.Shards[0].Policy.ConcurrentHits, Is.False);
+        cache.Set("k"u8, Value);
+        Span<byte> destination = stackalloc byte[128];
+        Assert.That(cache.TryGet("k"u8, destination, out _), Is.True);
+        Assert.That(cache.PendingReads, Is.EqualTo(1), "the hit waits in the read buffer");
+    }
+
+    /// <summary>A destination whose GetSpan writes to the cache it is reading from.</summary>
+    private sealed class ReentrantWriter(OffHeapCache cache, byte[] key) : IBufferWriter<byte>
+    {
+        private readonly byte[] _buffer = new byte[256];
+        private byte _next;
+
+        public void Advance(int count) { }
+        public Memory<byte> GetMemory(int sizeHint = 0) => _buffer;
+
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            cache.Set(key, [_next++]);   // moves the version of the very bucket being read
+            return _buffer;
+        }
+    }
+
+    [Test]
+    public void ADestinationThatWritesToTheCacheDuringALookupGetsAnExceptionNotACorruptRead()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        byte[] key = "reentrant-key"u8.ToArray();
+        cache.Set(key, Value);
+
+        var ex = Assert.Throws<InvalidOperationException>(() => cache.TryGet(key, new ReentrantWriter(cache, key)));
+        Assert.That(ex!.Message, Does.Contain("must not call back into the cache"));
+        cache.ValidateInvariants();
+        Assert.That(cache.ContainsKey(key), Is.True);
+    }
+}
