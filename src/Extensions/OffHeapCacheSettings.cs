@@ -7,9 +7,10 @@ namespace CacheKit.OffHeap.Extensions;
 /// container's <see cref="TimeProvider"/>; code-only settings (eviction listener) go through
 /// <see cref="OffHeapCacheBuilder.ConfigureCacheOptions"/>.
 /// </summary>
-/// <remarks>Ranges are the engine's (see <see cref="OffHeapCacheOptions"/>); a bad value fails when the
-/// host starts with an <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> whose
-/// message names the setting's configuration key and the limit.</remarks>
+/// <remarks>Ranges are the engine's (see <see cref="OffHeapCacheOptions"/>); a value out of range fails when
+/// the host starts with an <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> whose
+/// message names the setting's configuration key and the limit. A configuration key that matches no setting,
+/// or a value of the wrong type, fails earlier, in the configuration binder (<see cref="InvalidOperationException"/>).</remarks>
 public sealed class OffHeapCacheSettings
 {
     /// <summary>The exact budget in bytes for every native byte of the cache (pages and index). Required.</summary>

@@ -215,7 +215,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBytes);
         try
         {
-            if (!ReadRaw(key, ref buffer, out int length))
+            if (!ReadRaw(key, ref buffer, counted: true, out int length))
             {
                 return false;
             }
@@ -230,7 +230,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
                 lock (StripeOf(key))
                 {
                     // Re-read under the stripe lock: the value to renew is the latest one, never an older copy.
-                    if (!ReadRaw(key, ref buffer, out length))
+                    // Not counted: the statistics and the policy saw this Get's lookup above.
+                    if (!ReadRaw(key, ref buffer, counted: false, out length))
                     {
                         return false;
                     }
@@ -254,12 +255,18 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         }
     }
 
-    /// <summary>Reads the stored bytes (header included) into <paramref name="buffer"/>, growing it (pooled) as needed.</summary>
-    private bool ReadRaw(ReadOnlySpan<byte> key, ref byte[] buffer, out int length)
+    /// <summary>
+    /// Reads the stored bytes (header included) into <paramref name="buffer"/>, growing it (pooled) as needed.
+    /// Only the first read, and only when <paramref name="counted"/>, is a lookup the statistics and the policy
+    /// see: the retry with a larger buffer is the same Get (it used to count a second hit).
+    /// </summary>
+    private bool ReadRaw(ReadOnlySpan<byte> key, ref byte[] buffer, bool counted, out int length)
     {
         while (true)
         {
-            if (_cache.TryGet(key, buffer, out length))
+            bool hit = counted ? _cache.TryGet(key, buffer, out length) : _cache.TryGetUncounted(key, buffer, out length);
+            counted = false;
+            if (hit)
             {
                 if (length < HeaderBytes)
                 {
@@ -337,17 +344,17 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <summary>Runs <paramref name="action"/> over the UTF-8 bytes of <paramref name="key"/> (on the stack when short).</summary>
     private static bool WithKey<TState>(string key, TState state, KeyAction<TState> action)
     {
-        int max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        int max = StrictUtf8.GetMaxByteCount(key.Length);
         if (max <= StackKeyBytes)
         {
             Span<byte> bytes = stackalloc byte[StackKeyBytes];
-            int n = Encoding.UTF8.GetBytes(key, bytes);
+            int n = StrictUtf8.GetBytes(key, bytes, nameof(key));
             return action(bytes[..n], state);
         }
         byte[] rented = ArrayPool<byte>.Shared.Rent(max);
         try
         {
-            int n = Encoding.UTF8.GetBytes(key, rented);
+            int n = StrictUtf8.GetBytes(key, rented, nameof(key));
             return action(rented.AsSpan(0, n), state);
         }
         finally

@@ -33,26 +33,44 @@ public sealed partial class OffHeapCache
     /// <remarks>
     /// If the factory throws, nothing is cached and every caller waiting on it gets the exception.
     /// A caller whose <paramref name="cancellationToken"/> is cancelled stops waiting with
-    /// <see cref="OperationCanceledException"/>; if the cancelled caller was running the factory, the
-    /// others retry (one of them runs the factory). The factory runs outside every cache lock.
+    /// <see cref="OperationCanceledException"/>; if the caller running the factory was cancelled and the
+    /// factory threw <see cref="OperationCanceledException"/>, the others retry (one of them runs the
+    /// factory). A factory that returns has made the value: it is stored and shared even if the token was
+    /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key
+    /// (on its own thread that throws <see cref="InvalidOperationException"/>; two factories waiting for each
+    /// other's keys would wait forever).
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
+    /// <exception cref="InvalidOperationException">The factory of this key, running on this thread, asked for the same key (it would wait for itself).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool GetOrAdd<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
         TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+        => GetOrAddCore(key, state, factory, destination, timeToLive, cancellationToken, countLookups: true);
+
+    /// <summary>
+    /// <see cref="GetOrAdd{TState}"/> for a caller that has made its own counted lookup of the key already
+    /// (the typed facade's fast path): the lookups here are neither counted nor shown to the policy, so a
+    /// miss counts once.
+    /// </summary>
+    internal bool GetOrAddAfterCountedMiss<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
+        TimeSpan? timeToLive, CancellationToken cancellationToken = default)
+        => GetOrAddCore(key, state, factory, destination, timeToLive, cancellationToken, countLookups: false);
+
+    private bool GetOrAddCore<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
+        TimeSpan? timeToLive, CancellationToken cancellationToken, bool countLookups)
     {
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(destination);
         long ttlTicks = timeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(timeToLive)) : _defaultTtlTicks;
         while (true)
         {
-            if (TryGet(key, destination))
+            if (countLookups ? TryGet(key, destination) : TryGetUncounted(key, destination))
             {
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
-            Flight flight = JoinFlight(key, out bool leader);
+            Flight flight = JoinFlight(key, Environment.CurrentManagedThreadId, out bool leader);
             if (leader)
             {
                 try
@@ -61,12 +79,13 @@ public sealed partial class OffHeapCache
                     if (TryGetUncounted(flight.Key, buffer))
                     {
                         // A flight that ended between our miss and our join stored it: no second run.
-                        CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
+                        CompleteFlight(flight, buffer, fromCache: true, ttlTicks, destination);
                         return true;
                     }
                     factory(flight.Key, state, buffer);
-                    cancellationToken.ThrowIfCancellationRequested();
-                    CompleteFlight(flight, buffer, store: true, ttlTicks, destination);
+                    // No cancellation check here: the value is made, so it is stored and handed to the waiters
+                    // (discarding it would make a waiter run the factory again).
+                    CompleteFlight(flight, buffer, fromCache: false, ttlTicks, destination);
                     return false;
                 }
                 catch (Exception e)
@@ -76,6 +95,7 @@ public sealed partial class OffHeapCache
                 }
             }
 
+            ThrowIfOwnFlight(flight);
             try
             {
                 flight.Completion.Task.Wait(cancellationToken);
@@ -84,10 +104,11 @@ public sealed partial class OffHeapCache
             {
                 // the factory failed or was cancelled: handled below
             }
-            if (TryTakeFlightResult(flight, destination))
+            if (TryTakeFlightResult(flight, destination, out bool fromCache))
             {
-                return false;
+                return fromCache;
             }
+            countLookups = true;   // a retry after a cancelled leader is a lookup of its own
         }
     }
 
@@ -98,20 +119,29 @@ public sealed partial class OffHeapCache
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public async ValueTask<bool> GetOrAddAsync<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
+    public ValueTask<bool> GetOrAddAsync<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
         IBufferWriter<byte> destination, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+        => GetOrAddAsyncCore(key, state, factory, destination, timeToLive, cancellationToken, countLookups: true);
+
+    /// <summary>The asynchronous <see cref="GetOrAddAfterCountedMiss{TState}"/>.</summary>
+    internal ValueTask<bool> GetOrAddAsyncAfterCountedMiss<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
+        IBufferWriter<byte> destination, TimeSpan? timeToLive, CancellationToken cancellationToken)
+        => GetOrAddAsyncCore(key, state, factory, destination, timeToLive, cancellationToken, countLookups: false);
+
+    private async ValueTask<bool> GetOrAddAsyncCore<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
+        IBufferWriter<byte> destination, TimeSpan? timeToLive, CancellationToken cancellationToken, bool countLookups)
     {
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(destination);
         long ttlTicks = timeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(timeToLive)) : _defaultTtlTicks;
         while (true)
         {
-            if (TryGet(key.Span, destination))
+            if (countLookups ? TryGet(key.Span, destination) : TryGetUncounted(key.Span, destination))
             {
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
-            Flight flight = JoinFlight(key.Span, out bool leader);
+            Flight flight = JoinFlight(key.Span, leaderThreadId: 0, out bool leader);   // an async leader holds no thread
             if (leader)
             {
                 try
@@ -119,12 +149,11 @@ public sealed partial class OffHeapCache
                     var buffer = new ArrayBufferWriter<byte>();
                     if (TryGetUncounted(flight.Key, buffer))
                     {
-                        CompleteFlight(flight, buffer, store: false, ttlTicks, destination);
+                        CompleteFlight(flight, buffer, fromCache: true, ttlTicks, destination);
                         return true;
                     }
                     await factory(flight.Key, state, buffer, cancellationToken).ConfigureAwait(false);
-                    cancellationToken.ThrowIfCancellationRequested();
-                    CompleteFlight(flight, buffer, store: true, ttlTicks, destination);
+                    CompleteFlight(flight, buffer, fromCache: false, ttlTicks, destination);   // made: stored and shared (as above)
                     return false;
                 }
                 catch (Exception e)
@@ -134,6 +163,7 @@ public sealed partial class OffHeapCache
                 }
             }
 
+            ThrowIfOwnFlight(flight);
             try
             {
                 await flight.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -142,10 +172,11 @@ public sealed partial class OffHeapCache
             {
                 // the factory failed or was cancelled: handled below
             }
-            if (TryTakeFlightResult(flight, destination))
+            if (TryTakeFlightResult(flight, destination, out bool fromCache))
             {
-                return false;
+                return fromCache;
             }
+            countLookups = true;   // a retry after a cancelled leader is a lookup of its own
         }
     }
 
@@ -161,7 +192,9 @@ public sealed partial class OffHeapCache
         }
     }
 
-    private Flight JoinFlight(ReadOnlySpan<byte> key, out bool leader)
+    /// <summary>Joins the key's running flight, or starts one (<paramref name="leader"/>) led from thread
+    /// <paramref name="leaderThreadId"/> (0: an asynchronous leader).</summary>
+    private Flight JoinFlight(ReadOnlySpan<byte> key, int leaderThreadId, out bool leader)
     {
         byte[] keyCopy = key.ToArray();
         lock (_flightsGate)
@@ -172,18 +205,31 @@ public sealed partial class OffHeapCache
                 leader = false;
                 return running;
             }
-            var flight = new Flight(keyCopy);
+            var flight = new Flight(keyCopy, leaderThreadId);
             _flights.Add(keyCopy, flight);
             leader = true;
             return flight;
         }
     }
 
-    private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, bool store, long ttlTicks, IBufferWriter<byte> destination)
+    /// <summary>
+    /// A synchronous leader runs its factory on its own thread, so a waiter on that thread can only be the
+    /// factory itself asking for its own key: it would wait for itself forever. (An asynchronous leader
+    /// holds no thread, and waits across flights, A for B while B waits for A, are not detected.)
+    /// </summary>
+    private static void ThrowIfOwnFlight(Flight flight)
+    {
+        if (flight.LeaderThreadId == Environment.CurrentManagedThreadId)
+        {
+            throw new InvalidOperationException("GetOrAdd was called for a key from inside that key's own factory (the same thread); it would wait for itself. Compute the value directly, or use another key.");
+        }
+    }
+
+    private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, bool fromCache, long ttlTicks, IBufferWriter<byte> destination)
     {
         try
         {
-            if (store)
+            if (!fromCache)
             {
                 SetCore(flight.Key, value.WrittenSpan, ttlTicks);   // stored if admitted; the callers get the value either way
             }
@@ -195,6 +241,7 @@ public sealed partial class OffHeapCache
             LeaveFlight(flight);
         }
         byte[] result = value.WrittenSpan.ToArray();
+        flight.FromCache = fromCache;   // published by SetResult
         flight.Completion.SetResult(result);
         destination.Write(result);
     }
@@ -224,22 +271,31 @@ public sealed partial class OffHeapCache
         }
     }
 
-    /// <summary>After the flight ended: copies its value, rethrows its exception, or returns false (leader cancelled: retry).</summary>
-    private static bool TryTakeFlightResult(Flight flight, IBufferWriter<byte> destination)
+    /// <summary>After the flight ended: copies its value (and whether it came from the cache), rethrows its
+    /// exception, or returns false (leader cancelled: retry).</summary>
+    private static bool TryTakeFlightResult(Flight flight, IBufferWriter<byte> destination, out bool fromCache)
     {
+        fromCache = false;
         Task<byte[]> task = flight.Completion.Task;
         if (task.IsCanceled)
         {
             return false;
         }
         byte[] value = task.GetAwaiter().GetResult();   // rethrows the factory's exception unwrapped
+        fromCache = flight.FromCache;
         destination.Write(value);
         return true;
     }
 
-    private sealed class Flight(byte[] key)
+    private sealed class Flight(byte[] key, int leaderThreadId)
     {
         public byte[] Key { get; } = key;
+
+        /// <summary>The synchronous leader's managed thread id; 0 for an asynchronous leader.</summary>
+        public int LeaderThreadId { get; } = leaderThreadId;
+
+        /// <summary>The leader found the value in the cache (no factory ran). Written before the completion.</summary>
+        public bool FromCache { get; set; }
 
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

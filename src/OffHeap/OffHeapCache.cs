@@ -262,12 +262,32 @@ public sealed partial class OffHeapCache : IDisposable
     private bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
         var sink = new BufferWriterSink(destination);
+        return ReadUncounted(key, ref sink, out _) == ReadResult.Hit;
+    }
+
+    /// <summary>
+    /// <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> that neither the statistics nor the policy
+    /// see: a caller's second read of a key it has just looked up (the distributed cache's retry with a buffer
+    /// of the length the first read reported).
+    /// </summary>
+    internal bool TryGetUncounted(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
+    {
+        var sink = new SpanSink(destination);
+        ReadResult result = ReadUncounted(key, ref sink, out int length);
+        bytesWritten = result == ReadResult.Miss ? 0 : length;
+        return result == ReadResult.Hit;
+    }
+
+    private ReadResult ReadUncounted<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
+        where TSink : IValueSink, allows ref struct
+    {
+        CheckKey(key);
         ulong hash = Hash(key);
         ref OperationCounters.Stripe stripe = ref Enter();
         Shard shard = ShardOf(hash);
         try
         {
-            return shard.Read(hash, key, ref sink, out _, recordAccess: false) == ReadResult.Hit;
+            return shard.Read(hash, key, ref sink, out valueLength, recordAccess: false);
         }
         finally
         {

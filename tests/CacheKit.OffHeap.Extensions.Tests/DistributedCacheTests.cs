@@ -325,6 +325,40 @@ public sealed class OffHeapDistributedCacheTests
     }
 
     [Test]
+    public void One_get_of_a_large_or_sliding_entry_counts_one_hit()
+    {
+        // The first read uses a 1 KiB pooled buffer; a larger value is read again with the length the first
+        // read reported, and a sliding entry is re-read under a lock to renew it. Each used to count as a hit.
+        var time = new FakeTimeProvider();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, TimeProvider = time });
+        var distributed = new OffHeapDistributedCache(cache, time);
+        distributed.Set("large", new byte[2000], new DistributedCacheEntryOptions());
+        distributed.Set("sliding", new byte[2000], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromSeconds(10) });
+
+        Assert.That(distributed.Get("large")!.Length, Is.EqualTo(2000));
+        Assert.That(cache.GetStatistics().Hits, Is.EqualTo(1));
+        Assert.That(distributed.Get("sliding")!.Length, Is.EqualTo(2000));
+        Assert.That(cache.GetStatistics().Hits, Is.EqualTo(2));
+        Assert.That(distributed.Get("absent"), Is.Null);
+        Assert.That(cache.GetStatistics().Misses, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_key_that_is_not_valid_utf16_is_refused_not_merged_with_another()
+    {
+        // UTF-8 cannot hold a lone surrogate; replacing it (Encoding.UTF8's default) made "a\uD800" and
+        // "a\uDBFF" one key.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        Assert.That(() => distributed.Set("a\uD800", [1], new DistributedCacheEntryOptions()),
+            Throws.ArgumentException.With.Property("ParamName").EqualTo("key").And.Message.Contains("lone surrogate at index 1"));
+        Assert.That(() => distributed.Get("a\uDBFF"), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(cache.Count, Is.Zero);
+        distributed.Set("a\uD83D\uDE00", [2], new DistributedCacheEntryOptions());   // a valid pair is fine
+        Assert.That(distributed.Get("a\uD83D\uDE00"), Is.EqualTo(new byte[] { 2 }));
+    }
+
+    [Test]
     public void The_engine_frees_expired_entries_without_a_read()
     {
         var time = new FakeTimeProvider();

@@ -216,4 +216,40 @@ public class GetOrAddTests
             Throws.InstanceOf<OperationCanceledException>());
         Assert.That(ran, Is.False);
     }
+
+    [Test]
+    public void ALeaderCancelledAfterItsFactoryReturnedStillStoresAndSharesTheValue()
+    {
+        // The value is made: discarding it would make a waiter run the factory again.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(9);
+        using var cts = new CancellationTokenSource();
+        var destination = new ArrayBufferWriter<byte>();
+        bool fromCache = cache.GetOrAdd(key, cts, static (k, c, w) =>
+        {
+            w.Write("made"u8);
+            c.Cancel();   // cancelled after the work is done
+        }, destination, cancellationToken: cts.Token);
+        Assert.That(fromCache, Is.False);
+        Assert.That(Encoding.ASCII.GetString(destination.WrittenSpan), Is.EqualTo("made"));
+        Assert.That(cache.ContainsKey(key), Is.True, "stored");
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public void AFactoryAskingForItsOwnKeyOnItsThreadThrowsInsteadOfWaitingForever()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(10);
+        var ex = Assert.Throws<InvalidOperationException>(() => cache.GetOrAdd(key, cache, static (k, c, w) =>
+            c.GetOrAdd(k, 0, static (_, _, inner) => inner.Write("inner"u8), w), new ArrayBufferWriter<byte>()));
+        Assert.That(ex!.Message, Does.Contain("from inside that key's own factory"));
+        Assert.That(cache.FlightCount, Is.Zero);
+        Assert.That(cache.ContainsKey(key), Is.False);
+        // The same through the asynchronous API, waited on synchronously inside the factory.
+        Assert.Throws<InvalidOperationException>(() => cache.GetOrAdd(key, cache, static (k, c, w) =>
+            c.GetOrAddAsync(k.ToArray(), 0, static (_, _, inner, _) => { inner.Write("inner"u8); return ValueTask.CompletedTask; }, w).AsTask().GetAwaiter().GetResult(),
+            new ArrayBufferWriter<byte>()));
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
 }

@@ -92,4 +92,29 @@ public class TypedCacheTests
         var e = Assert.Throws<ArgumentException>(() => new OffHeapCache<int, List<int>>(Options()))!;
         Assert.That(e.Message, Does.Contain("ICacheSerializer"));
     }
+
+    [Test]
+    public async Task TypedGetOrAddCountsOneMissThenOneHit()
+    {
+        // The typed GetOrAdd looks the key up itself first; the byte cache's GetOrAdd used to count that miss again.
+        using var cache = new OffHeapCache<int, int>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        Assert.That(cache.GetOrAdd(1, _ => 2), Is.EqualTo(2));
+        Assert.That((cache.Bytes.GetStatistics().Misses, cache.Bytes.GetStatistics().Hits), Is.EqualTo((1L, 0L)));
+        Assert.That(cache.GetOrAdd(1, _ => 3), Is.EqualTo(2));
+        Assert.That((cache.Bytes.GetStatistics().Misses, cache.Bytes.GetStatistics().Hits), Is.EqualTo((1L, 1L)));
+        Assert.That(await cache.GetOrAddAsync(5, (k, _) => ValueTask.FromResult(k * 10)), Is.EqualTo(50));
+        Assert.That((cache.Bytes.GetStatistics().Misses, cache.Bytes.GetStatistics().Hits), Is.EqualTo((2L, 1L)));
+    }
+
+    [Test]
+    public void StringsThatAreNotValidUtf16AreRefusedWithTheParameterNamed()
+    {
+        using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        Assert.That(() => cache.Set("a\uD800", "x"), Throws.ArgumentException.With.Property("ParamName").EqualTo("key").And.Message.Contains("lone surrogate"));
+        Assert.That(() => cache.TryGetValue("a\uDBFF", out _), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => cache.Set("k", "\uDC00"), Throws.ArgumentException.With.Property("ParamName").EqualTo("value"));
+        Assert.That(cache.Count, Is.Zero);
+        cache.Set("\uD83D\uDE00", "\uD83D\uDE01");   // surrogate pairs round-trip
+        Assert.That(cache.TryGetValue("\uD83D\uDE00", out string? value) ? value : null, Is.EqualTo("\uD83D\uDE01"));
+    }
 }

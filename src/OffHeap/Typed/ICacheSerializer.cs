@@ -84,7 +84,8 @@ public sealed class UnmanagedSerializer<T> : ICacheSerializer<T>
     }
 }
 
-/// <summary>Strings as UTF-8.</summary>
+/// <summary>Strings as UTF-8. A string that is not valid UTF-16 (a lone surrogate) is refused with
+/// <see cref="ArgumentException"/>: UTF-8 cannot hold it, and replacing it would make distinct strings equal.</summary>
 public sealed class Utf8StringSerializer : ICacheSerializer<string>
 {
     /// <summary>The shared instance.</summary>
@@ -95,7 +96,7 @@ public sealed class Utf8StringSerializer : ICacheSerializer<string>
     {
         ArgumentNullException.ThrowIfNull(value);
         ArgumentNullException.ThrowIfNull(destination);
-        Encoding.UTF8.GetBytes(value, destination);
+        StrictUtf8.GetBytes(value, destination, nameof(value));
     }
 
     /// <inheritdoc/>

@@ -11,7 +11,8 @@ namespace CacheKit.OffHeap;
 /// <remarks>
 /// With <see cref="UnmanagedSerializer{T}"/> keys and values, <see cref="TryGetValue"/> and
 /// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
-/// Serializers must not call back into the same cache.
+/// Serializers must not call back into the same cache, nor into another <c>OffHeapCache</c> with the same
+/// <typeparamref name="TKey"/> and <typeparamref name="TValue"/> (they share the per-thread buffers).
 /// </remarks>
 /// <typeparam name="TKey">Key type.</typeparam>
 /// <typeparam name="TValue">Value type.</typeparam>
@@ -87,7 +88,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         byte[] keyBytes = SerializeKey(key).ToArray();
         var destination = new ArrayBufferWriter<byte>();
         var state = (Key: key, Factory: valueFactory, Argument: factoryArgument, Values: _values);
-        _cache.GetOrAdd(keyBytes, state,
+        // Our lookup above counted the miss; the byte cache's own lookups are not counted again.
+        _cache.GetOrAddAfterCountedMiss(keyBytes, state,
             static (_, s, writer) => s.Values.Serialize(s.Factory(s.Key, s.Argument), writer),
             destination, timeToLive);
         return _values.Deserialize(destination.WrittenSpan);
@@ -105,7 +107,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         byte[] keyBytes = SerializeKey(key).ToArray();
         var destination = new ArrayBufferWriter<byte>();
         var state = (Key: key, Factory: valueFactory, Values: _values);
-        await _cache.GetOrAddAsync(keyBytes, state,
+        await _cache.GetOrAddAsyncAfterCountedMiss(keyBytes, state,
             static async (_, s, writer, ct) => s.Values.Serialize(await s.Factory(s.Key, ct).ConfigureAwait(false), writer),
             destination, timeToLive, cancellationToken).ConfigureAwait(false);
         return _values.Deserialize(destination.WrittenSpan);
@@ -116,7 +118,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// the current value. Not atomic: a concurrent writer of the same key may interleave (the last
     /// write wins), as with ConcurrentDictionary's factory overloads when factories race.
     /// </summary>
-    /// <returns>The value stored.</returns>
+    /// <returns>The value written: stored unless admission refused it (as <see cref="Set(TKey, TValue)"/> returning false).</returns>
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(updateValueFactory);
@@ -165,7 +167,15 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         }
         ArrayBufferWriter<byte> buffer = t_keyBuffer ??= new ArrayBufferWriter<byte>(256);
         buffer.ResetWrittenCount();
-        _keys.Serialize(key, buffer);
+        try
+        {
+            _keys.Serialize(key, buffer);
+        }
+        catch (ArgumentException e) when (e.ParamName == "value" && e is not ArgumentNullException)
+        {
+            // The serializer's parameter is "value"; here it is the caller's key (a string with a lone surrogate, say).
+            throw new ArgumentException(e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal), "key", e);
+        }
         return buffer.WrittenSpan;
     }
 
