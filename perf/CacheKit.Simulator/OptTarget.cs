@@ -59,7 +59,8 @@ public sealed class OptTarget : IReplayTarget
         {
             _used += request.Weight - _weight[id];
             _weight[id] = request.Weight;
-            _next[id] = next; // later than before: sift up
+            // Grown past the whole budget: it can no longer be stored, so it goes first (as in every target).
+            _next[id] = request.Weight > _capacity ? int.MaxValue : next; // later than before: sift up
             SiftUp(_pos[id]);
             EvictWhileOver();
             return true;

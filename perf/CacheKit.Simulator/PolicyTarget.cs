@@ -82,6 +82,13 @@ public sealed class PolicyTarget : IReplayTarget
             if (request.Weight != _weightOfHandle[handle])
             {
                 _readBuffer?.DrainUnsynchronized(_policy);
+                if (request.Weight > _capacity)
+                {
+                    // Grown past the whole budget: it can no longer be stored (as an add of that size is not),
+                    // and updating it would evict every other entry first. The request found it: a hit.
+                    Remove(handle);
+                    return true;
+                }
                 _weightOfHandle[handle] = request.Weight;
                 _policy.OnUpdate(handle, request.KeyHash, request.Weight);
                 EvictWhileOver();
@@ -146,11 +153,16 @@ public sealed class PolicyTarget : IReplayTarget
             {
                 throw new InvalidOperationException($"{Name}: eviction loop did not bring weight {_policy.Weight} under {_capacity}");
             }
-            _policy.OnRemove(victim);
-            _handleOfKey[_keyOfHandle[victim]] = -1;
-            _keyOfHandle[victim] = -1;
-            _free[_freeCount++] = victim;
+            Remove(victim);
         }
         Debug.Assert(_policy.Weight <= _capacity, "over capacity after the eviction loop");
+    }
+
+    private void Remove(int handle)
+    {
+        _policy.OnRemove(handle);
+        _handleOfKey[_keyOfHandle[handle]] = -1;
+        _keyOfHandle[handle] = -1;
+        _free[_freeCount++] = handle;
     }
 }

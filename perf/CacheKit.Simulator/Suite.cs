@@ -364,7 +364,8 @@ public static class Suite
         sb.Append("  simulator calls `Compact(5%)` itself, synchronously, before each insert that would not fit, and\n");
         sb.Append("  gives it a manual clock that ticks once per request (exact LRU order, no expiration scans).\n");
         sb.Append("- Byte capacity (adaptsize-request): a hit whose object size changed counts as a hit and updates the\n");
-        sb.Append("  entry's weight (`OnUpdate`); objects larger than the budget are never stored.\n\n");
+        sb.Append("  entry's weight (`OnUpdate`); objects larger than the budget are never stored (one that grows past\n");
+        sb.Append("  it on a hit is removed).\n\n");
         foreach (var (_, r) in results)
         {
             sb.Append(Report.Markdown(r)).Append('\n');

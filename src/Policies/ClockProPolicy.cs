@@ -119,6 +119,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
     {
         _entries.RequireTracked(handle, nameof(handle));
+        EntryWeights.ThrowIfBadWeight(newWeight, nameof(newWeight));   // before LinkPending: a refused call changes nothing
         LinkPending();   // first, so the newcomer joins with its old weight and the delta below applies once
         long old = _entries.Update(handle, keyHash, newWeight);
         if (_next[handle] >= 0)

@@ -156,7 +156,8 @@ internal sealed class EntryWeights
     private void ThrowHandle(int handle, string paramName) =>
         throw new ArgumentOutOfRangeException(paramName, handle, $"Handle must be in [0, {_weight.Length}).");
 
-    private static void ThrowIfBadWeight(long weight, string paramName)
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a weight below 1 (check it before changing any state).</summary>
+    public static void ThrowIfBadWeight(long weight, string paramName)
     {
         if (weight <= 0)
         {

@@ -106,7 +106,14 @@ internal sealed class FrequencySketch
 
     // 4 bits per access of a sample period, per generation (at most half a period of distinct keys lands
     // in one generation): 3 probes give a false-positive rate of a few percent. 8 bits measured no better.
-    private static int DoorkeeperBitsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)(10 * entries * 4)), 64);
+    // At most 2^30 bits (128 MiB per generation): from 26.8M entries per sketch (one shard of a very large
+    // cache) the doorkeeper gets fewer than 40 bits per entry (16 at the 2^26 maximum). Without the cap the
+    // power of two reached 2^31 and 2^32, which the int cast turned into a negative array length (the
+    // constructor threw) or 0 (the doorkeeper silently vanished).
+    internal static int DoorkeeperBitsFor(long entries)
+        => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)(10 * entries * 4)), 64, MaxDoorkeeperBits);
+
+    private const ulong MaxDoorkeeperBits = 1UL << 30;
 
     private void Resize(long entries)
     {

@@ -52,8 +52,8 @@ internal sealed class S3FifoPolicy : PolicyBase
 
     public override int SelectVictim()
     {
-        int limit = 5 * Count + 2;
-        for (int step = 0; step < limit; step++)
+        long limit = 5L * Count + 2;   // long: 5 x Count overflows an int above 429M entries (MaxHandles allows 2^30)
+        for (long step = 0; step < limit; step++)
         {
             int small = Lists.Last(Small);
             if (small >= 0 && (ListWeight(Small) >= _smallTarget || Lists.Count(Main) == 0))

@@ -179,4 +179,19 @@ public sealed class FrequencySketchTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new FrequencySketch(0, seed: 1));
     }
+
+    [Test]
+    public void The_doorkeeper_is_sized_in_range_for_every_sketch_size()
+    {
+        // 40 bits per entry rounded up to a power of two reached 2^31 and 2^32 from 26.8M entries, which the
+        // int cast made negative (the constructor threw) or 0 (no doorkeeper). Capped at 2^30 bits now.
+        foreach (long entries in new long[] { 1, 1000, 26_843_545, 26_843_546, 53_687_092, 1L << 26 })
+        {
+            int bits = FrequencySketch.DoorkeeperBitsFor(entries);
+            Assert.That(bits, Is.InRange(64, 1 << 30), $"{entries} entries");
+            Assert.That(int.IsPow2(bits), Is.True);
+        }
+        Assert.That(FrequencySketch.DoorkeeperBitsFor(1000), Is.EqualTo(65536));
+        Assert.That(FrequencySketch.DoorkeeperBitsFor(1L << 26), Is.EqualTo(1 << 30));
+    }
 }

@@ -1,3 +1,4 @@
+using CacheKit.Policies;
 using CacheKit.Simulator;
 
 namespace CacheKit.Simulator.Tests;
@@ -30,6 +31,28 @@ public sealed class SimulatorTests
         Trace trace = TraceReaders.Read(path, format);
         Assert.That(trace.DistinctKeys, Is.EqualTo(distinctKeys));
         Assert.That(trace.HasSizes, Is.EqualTo(format == TraceFormat.C));
+    }
+
+    [Test]
+    public void An_object_that_grows_past_the_budget_on_a_hit_is_removed_and_the_others_stay()
+    {
+        // Byte capacity 100: nine objects of 10, then object 5 grows to 200. Updating its weight would make
+        // W-TinyLFU (and LRU) evict every other object first; it is removed instead (a hit: it was found).
+        var policy = PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { Capacity = 100, MaxHandles = 16 });
+        var target = new PolicyTarget("w", policy, distinctKeys: 10, maxEntries: 16);
+        for (int k = 0; k < 9; k++)
+        {
+            Assert.That(target.Access(new Request(k, k, unchecked((ulong)(k + 1) * 0x9E3779B97F4A7C15UL), 10)), Is.False);
+        }
+        target.Access(new Request(9, 5, unchecked(6UL * 0x9E3779B97F4A7C15UL), 10));   // a hit, then into protected
+        Assert.That(target.Access(new Request(10, 5, unchecked(6UL * 0x9E3779B97F4A7C15UL), 200)), Is.True);
+        Assert.That((policy.Count, policy.Weight), Is.EqualTo((8, 80L)));
+
+        var opt = new OptTarget(Trace.FromKeys("t", [0, 1, 1, 0], [10, 10, 200, 10]), new Capacity(100, Weighted: true));
+        opt.Access(new Request(0, 0, 1, 10));
+        opt.Access(new Request(1, 1, 2, 10));
+        Assert.That(opt.Access(new Request(2, 1, 2, 200)), Is.True);
+        Assert.That(opt.Used, Is.EqualTo(10), "OPT drops the grown object, keeps the other");
     }
 
     [Test]
