@@ -342,6 +342,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         Touch(handle);
         EvictFromWindow();
         DemoteFromProtected();
+        if (Weight <= Capacity)
+        {
+            _candidate = -1;   // as in AddCore: no eviction round follows, so no stale candidate for the next one
+        }
     }
 
     protected override void RemoveCore(int handle)
@@ -568,6 +572,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
         {
             throw new InvalidOperationException($"W-TinyLFU candidate {_candidate} is not in probation");
+        }
+        if (_candidate >= 0 && Weight <= Capacity)
+        {
+            throw new InvalidOperationException($"W-TinyLFU keeps candidate {_candidate} outside an eviction round (weight {Weight} of {Capacity})");
         }
         if (_maxWindow < 0 || _maxProtected < 0 || _maxWindow + _maxProtected > Capacity)
         {

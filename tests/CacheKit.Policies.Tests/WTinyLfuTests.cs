@@ -427,4 +427,19 @@ public sealed class WTinyLfuTests
         Assert.That(asked, Is.GreaterThanOrEqualTo(38));
         Assert.That(duel, Is.GreaterThanOrEqualTo(38));
     }
+
+    [Test]
+    public void AnUpdateThatOverflowsTheWindowBelowCapacityLeavesNoCandidateBehind()
+    {
+        // A weight update can push window entries into probation while the cache stays within capacity.
+        // No eviction round follows, so (as after an add) no candidate may stay set for the next round.
+        var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 1000, MaxHandles = 64, WindowFraction = 0.1 });
+        for (int h = 0; h < 5; h++)
+        {
+            policy.OnAdd(h, (ulong)(h + 1) * 0x9E37UL, 10);
+        }
+        policy.OnUpdate(0, 0x9E37UL, 90);   // window 130 > its 100: the tail moves to probation
+        Assert.That(policy.Weight, Is.EqualTo(130));
+        Assert.DoesNotThrow(policy.ValidateInvariants);
+    }
 }
