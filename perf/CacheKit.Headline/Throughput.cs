@@ -34,23 +34,58 @@ public static class Throughput
         }
     }
 
+    /// <summary>
+    /// Stride of the 90/10 mix's set positions in the stream: odd, so over one cycle of the stream every position
+    /// gives one set. The sets used to take every tenth position of each 1,024-operation batch, the same ~104K
+    /// positions (~65K distinct keys) in every run: once those were cached every set was an update, so the
+    /// "with eviction" runs neither inserted nor evicted after the warm-up.
+    /// </summary>
+    private const uint SetStride = 0x9E3779B1;
+
+    private static int s_setSequences;
+
+    /// <summary>Where a 90/10 thread's sets start: a different place in every run and thread, so no two runs replay one set sequence.</summary>
+    private static uint NextSetStart() => (uint)Interlocked.Increment(ref s_setSequences) * 0x85EBCA6Bu;
+
     /// <summary>Runs the 90/10 mix for <paramref name="operations"/> operations on one thread (warms a bounded cache to its steady state).</summary>
-    public static void Warm(CacheAdapter cache, Workload w, Mix mix, long operations)
+    public static void Warm(CacheAdapter cache, Workload w, Mix mix, long operations) => Warm(cache, w, mix, operations, untilCount: 0);
+
+    /// <summary>
+    /// Runs the mix on one thread until the cache holds <paramref name="untilCount"/> entries (checked every 64K
+    /// operations; at most 20M operations), then <paramref name="operations"/> more: a bounded cache starts
+    /// its measurement full and evicting.
+    /// </summary>
+    public static void Warm(CacheAdapter cache, Workload w, Mix mix, long operations, long untilCount)
     {
         var scratch = new byte[w.MaxValueLength];
-        int mask = w.Stream.Length - 1;
-        for (long i = 0; i < operations; i++)
+        int[] stream = w.Stream;
+        int mask = stream.Length - 1;
+        uint setPosition = NextSetStart();
+        long filled = 0;
+        while (untilCount > 0 && cache.Count < untilCount && filled < 20_000_000)
         {
-            int id = w.Stream[(int)(i & mask)];
-            if (mix == Mix.GetSet90_10 && i % 10 == 9)
+            for (int i = 0; i < 65_536; i++, filled++)
             {
-                cache.Set(id);
-            }
-            else
-            {
-                cache.Get(id, scratch);
+                Step(cache, stream, mask, mix, filled, ref setPosition, scratch);
             }
         }
+        for (long i = 0; i < operations; i++)
+        {
+            Step(cache, stream, mask, mix, filled + i, ref setPosition, scratch);
+        }
+    }
+
+    /// <summary>Operation <paramref name="n"/> of a thread: in the 90/10 mix every tenth is a set of the key at the
+    /// next set position, the others gets of the key at position <paramref name="n"/>. Returns whether a get hit.</summary>
+    private static bool Step(CacheAdapter cache, int[] stream, int mask, Mix mix, long n, ref uint setPosition, byte[] scratch)
+    {
+        if (mix == Mix.GetSet90_10 && n % 10 == 9)
+        {
+            cache.Set(stream[(int)(setPosition & (uint)mask)]);
+            setPosition += SetStride;
+            return false;
+        }
+        return cache.Get(stream[(int)(n & mask)], scratch);
     }
 
     /// <summary>
@@ -68,24 +103,20 @@ public static class Throughput
         for (int t = 0; t < threads; t++)
         {
             int index = t;
+            uint setPosition = NextSetStart();
             workers[t] = new Thread(() =>
             {
                 var scratch = new byte[w.MaxValueLength];
                 int[] stream = w.Stream;
                 int mask = stream.Length - 1;
-                int position = (int)((long)stream.Length * index / threads);
+                long position = (long)stream.Length * index / threads;   // gets: this thread's own stretch of the stream
                 long ops = 0, hit = 0;
                 start.SignalAndWait();
                 while (!Volatile.Read(ref stop))
                 {
                     for (int k = 0; k < Batch; k++)
                     {
-                        int id = stream[position++ & mask];
-                        if (mix == Mix.GetSet90_10 && k % 10 == 9)
-                        {
-                            cache.Set(id);
-                        }
-                        else if (cache.Get(id, scratch))
+                        if (Step(cache, stream, mask, mix, position++, ref setPosition, scratch))
                         {
                             hit++;
                         }
