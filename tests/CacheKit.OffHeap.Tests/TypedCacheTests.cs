@@ -117,4 +117,15 @@ public class TypedCacheTests
         cache.Set("\uD83D\uDE00", "\uD83D\uDE01");   // surrogate pairs round-trip
         Assert.That(cache.TryGetValue("\uD83D\uDE00", out string? value) ? value : null, Is.EqualTo("\uD83D\uDE01"));
     }
+
+    [Test]
+    public void AHugeRefusedValueDoesNotLeaveItsBufferWithTheThread()
+    {
+        using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        Assert.That(() => cache.Set("k", new string('x', 8 << 20)), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.GreaterThan(8 << 20), "the refused value grew it");
+        cache.Set("k", "small");
+        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes));
+        Assert.That(cache.TryGetValue("k", out string? v) ? v : null, Is.EqualTo("small"));
+    }
 }

@@ -165,7 +165,11 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         {
             ThrowKeyNull();   // not the serializer's "value": every public member calls its parameter "key"
         }
-        ArrayBufferWriter<byte> buffer = t_keyBuffer ??= new ArrayBufferWriter<byte>(256);
+        ArrayBufferWriter<byte>? buffer = t_keyBuffer;
+        if (buffer is null || buffer.Capacity > RetainedBufferBytes)
+        {
+            t_keyBuffer = buffer = new ArrayBufferWriter<byte>(256);   // see RetainedBufferBytes
+        }
         buffer.ResetWrittenCount();
         try
         {
@@ -191,8 +195,22 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     private static ArrayBufferWriter<byte> ValueBuffer()
     {
-        ArrayBufferWriter<byte> buffer = t_valueBuffer ??= new ArrayBufferWriter<byte>(1024);
+        ArrayBufferWriter<byte>? buffer = t_valueBuffer;
+        if (buffer is null || buffer.Capacity > RetainedBufferBytes)
+        {
+            t_valueBuffer = buffer = new ArrayBufferWriter<byte>(1024);
+        }
         buffer.ResetWrittenCount();
         return buffer;
     }
+
+    /// <summary>
+    /// The largest per-thread buffer kept between calls. One huge value (a 200 MB string that the size check
+    /// then refuses, say) grows the buffer; without this limit the thread would keep it for its life.
+    /// Larger values allocate a fresh buffer per call (their own object is at least that large anyway).
+    /// </summary>
+    internal const int RetainedBufferBytes = 1 << 20;
+
+    /// <summary>Capacity of this thread's value buffer (tests).</summary>
+    internal static int ThreadValueBufferCapacity => t_valueBuffer?.Capacity ?? 0;
 }
