@@ -34,8 +34,10 @@ public sealed class EngineTarget : IReplayTarget, IDisposable
             ShardCount = shards,
             PageSize = 64 * 1024,
             HashSeed = Catalog.Seed,
-            // Readers replay a full read-buffer stripe themselves, so a replay gives the same numbers every time.
+            // Readers replay a full read-buffer stripe themselves, and one stripe keeps the reads in order
+            // whichever core the replaying thread is on, so a replay gives the same numbers every time.
             BackgroundReadReplay = false,
+            ReadBufferStripes = 1,
         });
     }
 

@@ -76,7 +76,7 @@ public sealed partial class OffHeapCache : IDisposable
                 }
                 IEvictionPolicy policy = CreatePolicy(options, layout, i);
                 _shards[i] = new Shard(_pool, block, (uint)layout.BucketsPerShard, policy, _time,
-                    options.EvictionListener, _seed, options.MaxEvictionsPerInsert, options.BackgroundReadReplay);
+                    options.EvictionListener, _seed, options.MaxEvictionsPerInsert, options.BackgroundReadReplay, options.ReadBufferStripes);
             }
         }
         catch

@@ -85,6 +85,14 @@ public sealed class OffHeapCacheOptions
     /// <summary>Hash seed for tests that need a reproducible layout; null (default) = random per instance.</summary>
     internal long? HashSeed { get; set; }
 
+    /// <summary>
+    /// Stripes of each shard's read buffer; 0 (default) = one per processor. Replays that must repeat hit for
+    /// hit (the simulator's engine rows, the engine hit-ratio tests) use 1: with several stripes a thread's
+    /// reads land on the stripe of whichever core it runs on, and a drain replays stripe by stripe, so a
+    /// thread that moves between cores changes the order the policy sees.
+    /// </summary>
+    internal int ReadBufferStripes { get; set; }
+
     /// <summary>Test mode: poison freed chunks and recycled pages (see the slab's PoisonFreedMemory); null = the slab's default (CACHEKIT_POISON).</summary>
     internal bool? PoisonFreedMemory { get; set; }
 }

@@ -99,7 +99,7 @@ internal sealed unsafe class Shard
     private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
 
     public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
-        EvictionListener? listener, long seed, int maxEvictionsPerInsert, bool backgroundReadReplay)
+        EvictionListener? listener, long seed, int maxEvictionsPerInsert, bool backgroundReadReplay, int readBufferStripes = 0)
     {
         Debug.Assert(indexBlock.Length >= (nuint)bucketCount * (nuint)sizeof(IndexBucket), "index block too small");
         Debug.Assert(policy.MaxHandles >= (long)bucketCount * IndexBucket.SlotCount, "policy handles must cover every slot");
@@ -108,7 +108,7 @@ internal sealed unsafe class Shard
         _buckets = (IndexBucket*)indexBlock.Pointer;
         _bucketCount = bucketCount;
         _policy = policy;
-        _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer();
+        _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer(readBufferStripes);
         _replayWorkItem = _readBuffer is not null && backgroundReadReplay ? new ReplayWorkItem(this) : null;
         _time = time;
         _listener = listener;
@@ -163,6 +163,9 @@ internal sealed unsafe class Shard
         {
             RecordRead(result, (int)(outcome >> ReadOutcomeSlotShift), hash);
         }
+        // This shard (and through its arena the pool, whose finalizer frees the pages) stays reachable until
+        // the copy above is done, even on an uncounted read whose caller holds no other reference to the cache.
+        GC.KeepAlive(this);
         return result;
     }
 
