@@ -156,7 +156,8 @@ public static class Memory
     /// second generation at the sketch's first aging (10 accesses per entry). Read right after the fill, our
     /// 1M-entry cache showed 188 B per entry of process memory against 211 B once it had aged (the managed
     /// caches did not move). 11M gets age it once at 1M entries; at 10M they do not (an aging needs 100M),
-    /// so there the second generation, 6.7 B per entry, is not yet in the figure.
+    /// and the stream's ~34K distinct keys write only part of a 10M cache's sketch, so there the figure misses
+    /// the doorkeeper's second generation (6.7 B per entry) and some of the sketch (an estimated 4-5 B).
     /// </summary>
     public const long SettleGets = 11_000_000;
 

@@ -102,6 +102,8 @@ public sealed partial class OffHeapCache
     /// <returns>Number of hits.</returns>
     /// <exception cref="ArgumentException"><paramref name="valueLengths"/> is shorter than <paramref name="keys"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup).</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>
+    /// (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int TryGetMany(ReadOnlySpan<ReadOnlyMemory<byte>> keys, IBufferWriter<byte> destination, Span<int> valueLengths)
     {

@@ -113,11 +113,14 @@ public sealed partial class OffHeapCache
     }
 
     /// <summary>
-    /// The asynchronous <see cref="GetOrAdd{TState}"/>: same single-flight, exception and cancellation rules.
+    /// The asynchronous <see cref="GetOrAdd{TState}"/>: same single-flight, exception and cancellation rules,
+    /// except that an asynchronous factory awaiting its own key is not detected (an asynchronous leader holds
+    /// no thread to recognise it by): it waits forever.
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it.</returns>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
+    /// <exception cref="InvalidOperationException">A synchronous factory of this key, on this thread, asked for the same key.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public ValueTask<bool> GetOrAddAsync<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
         IBufferWriter<byte> destination, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)

@@ -131,9 +131,11 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>Appends the value of <paramref name="key"/> to <paramref name="destination"/>; false (nothing written) on a miss.</summary>
     /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> may run while the key's shard is locked (a contended
-    /// read), so it must not call this cache: a write from there throws <see cref="InvalidOperationException"/>,
-    /// and <see cref="Dispose"/> from there never returns (it waits for this lookup).</remarks>
+    /// read), so it must not call this cache. A write from there takes effect, but if it keeps moving the entry
+    /// being read the lookup ends with <see cref="InvalidOperationException"/> (never a torn value);
+    /// <see cref="Dispose"/> from there never returns (it waits for this lookup).</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c> (see remarks).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)

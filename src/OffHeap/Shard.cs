@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.IO.Hashing;
 using System.Numerics;
@@ -481,8 +482,47 @@ internal sealed unsafe class Shard
 
     // ------------------------------------------------------------------ writes (under Gate)
 
+    /// <summary>Keys up to this length are copied to the stack by <see cref="SetUnsynchronized"/>; longer ones to a pooled array.</summary>
+    private const int StackKeyBytes = 256;
+
     /// <summary>Stores key -> value. Returns false when it was not stored (then no older value of the key remains).</summary>
+    /// <remarks>
+    /// The caller hashed <paramref name="key"/> before taking the lock. If another thread writes to that buffer
+    /// meanwhile (the caller's race, but it must not corrupt the cache), the bytes would no longer match the
+    /// hash: stored, such a key sits in a window where page reclaim, which finds an entry's slot by hashing its
+    /// stored key, cannot find it (it used to free the chunk anyway: a slot pointing at a reused chunk, then a
+    /// double free), and a lookup that saw other bytes could miss the existing entry and add a duplicate. So
+    /// the key is copied once, checked against the hash before anything changes, and only the copy is used.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The key's bytes no longer hash to <paramref name="hash"/>; nothing changed.</exception>
+    [SkipLocalsInit]
     public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
+    {
+        byte[]? rented = null;
+        Span<byte> stable = key.Length <= StackKeyBytes
+            ? stackalloc byte[StackKeyBytes]
+            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
+        try
+        {
+            stable = stable[..key.Length];
+            key.CopyTo(stable);
+            if (XxHash3.HashToUInt64(stable, _seed) != hash)
+            {
+                throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
+            }
+            return SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>.</summary>
+    private bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
     {
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
@@ -550,16 +590,6 @@ internal sealed unsafe class Shard
         Debug.Assert(_arena.GetChunkSize(handle) >= entrySize, "chunk smaller than the entry");
         EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
         key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
-        // The entry is indexed under `hash`, which the caller computed from its key buffer before taking
-        // the lock. If another thread wrote to that buffer meanwhile (a race in the caller, but it must not
-        // corrupt the cache), the stored key would hash elsewhere, and page reclaim, which finds an entry's
-        // slot from its stored key, could not find it. Checked on the stored copy, before publishing.
-        // SAFETY: the key was just copied to [entry + headerSize, + key.Length), inside the chunk.
-        if (XxHash3.HashToUInt64(new ReadOnlySpan<byte>(entry + headerSize, key.Length), _seed) != hash)
-        {
-            _arena.Free(handle);   // unpublished: nothing else refers to it
-            throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
-        }
         value.CopyTo(new Span<byte>(entry + headerSize + key.Length, value.Length));
 
         IndexBucket* bucket = BucketAt(bucketIndex);
@@ -880,7 +910,7 @@ internal sealed unsafe class Shard
                 }
             }
         }
-        // Unreachable while every stored key hashes to its slot's window (SetUnsynchronized checks it).
+        // Unreachable while every stored key hashes to its slot's window (SetUnsynchronized checks the key first).
         // Should it ever happen, freeing the chunk could leave a slot pointing at a reused chunk (a
         // double free later), so look for the slot in the whole index instead; only an unindexed chunk is freed.
         Debug.Fail("a live chunk is not in its key's probe window");

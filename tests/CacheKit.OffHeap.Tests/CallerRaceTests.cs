@@ -42,6 +42,39 @@ public sealed class CallerRaceTests
     }
 
     [Test]
+    public void RefusedSetsIntoAFullIndexLeaveNoOverflowCountBehind()
+    {
+        // At the index's load (0.6) many home buckets are full, so a new key's slot is often one or more
+        // buckets on, and claiming it raises the overflow counts of the buckets passed. A refused set must
+        // refuse before it claims anything (a first version of the check refused after, leaving those counts).
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, ShardCount = 1, MaxEntries = 2000, HashSeed = 5 });
+        for (int k = 0; k < 2000; k++)
+        {
+            cache.Set(BitConverter.GetBytes(k), Value);
+        }
+        Shard shard = cache.Shards[0];
+        int refused = 0;
+        for (int k = 0; k < 500; k++)
+        {
+            byte[] asHashed = BitConverter.GetBytes(100_000 + k), asStored = BitConverter.GetBytes(200_000 + k);
+            try
+            {
+                lock (shard.Gate)
+                {
+                    shard.SetUnsynchronized(cache.Hash(asHashed), asStored, Value, 0);
+                }
+            }
+            catch (ArgumentException)
+            {
+                refused++;
+            }
+        }
+        Assert.That(refused, Is.EqualTo(500));
+        cache.ValidateInvariants();
+        Assert.That(cache.Count, Is.EqualTo(2000));
+    }
+
+    [Test]
     public void SetManyWhoseKeyIsRewrittenByAnEvictionListenerRefusesThatEntryAndStaysConsistent()
     {
         // SetMany hashes every key before it takes the shard lock. Here the first item's insert evicts,
