@@ -36,13 +36,13 @@ public sealed partial class OffHeapCache
     /// <see cref="OperationCanceledException"/>; if the caller running the factory was cancelled and the
     /// factory threw <see cref="OperationCanceledException"/>, the others retry (one of them runs the
     /// factory). A factory that returns has made the value: it is stored and shared even if the token was
-    /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key
-    /// (on its own thread that throws <see cref="InvalidOperationException"/>; two factories waiting for each
-    /// other's keys would wait forever).
+    /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key (that
+    /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
+    /// K); two independent callers, each leading one key and waiting for the other's, would wait forever.
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
-    /// <exception cref="InvalidOperationException">The factory of this key, running on this thread, asked for the same key (it would wait for itself).</exception>
+    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started): it would wait for itself.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool GetOrAdd<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
         TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
@@ -70,7 +70,7 @@ public sealed partial class OffHeapCache
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
-            Flight flight = JoinFlight(key, Environment.CurrentManagedThreadId, out bool leader);
+            Flight flight = JoinFlight(key, out bool leader);
             if (leader)
             {
                 try
@@ -82,7 +82,15 @@ public sealed partial class OffHeapCache
                         CompleteFlight(flight, buffer, fromCache: true, ttlTicks, destination);
                         return true;
                     }
-                    factory(flight.Key, state, buffer);
+                    FlightChain? outer = EnterFactory(flight);
+                    try
+                    {
+                        factory(flight.Key, state, buffer);
+                    }
+                    finally
+                    {
+                        s_factoriesRunning.Value = outer;
+                    }
                     // No cancellation check here: the value is made, so it is stored and handed to the waiters
                     // (discarding it would make a waiter run the factory again).
                     CompleteFlight(flight, buffer, fromCache: false, ttlTicks, destination);
@@ -95,7 +103,7 @@ public sealed partial class OffHeapCache
                 }
             }
 
-            ThrowIfOwnFlight(flight);
+            ThrowIfInsideOwnFactory(flight);
             try
             {
                 flight.Completion.Task.Wait(cancellationToken);
@@ -113,14 +121,12 @@ public sealed partial class OffHeapCache
     }
 
     /// <summary>
-    /// The asynchronous <see cref="GetOrAdd{TState}"/>: same single-flight, exception and cancellation rules,
-    /// except that an asynchronous factory awaiting its own key is not detected (an asynchronous leader holds
-    /// no thread to recognise it by): it waits forever.
+    /// The asynchronous <see cref="GetOrAdd{TState}"/>: same single-flight, exception and cancellation rules.
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it.</returns>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
-    /// <exception cref="InvalidOperationException">A synchronous factory of this key, on this thread, asked for the same key.</exception>
+    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public ValueTask<bool> GetOrAddAsync<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
         IBufferWriter<byte> destination, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
@@ -144,7 +150,7 @@ public sealed partial class OffHeapCache
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
-            Flight flight = JoinFlight(key.Span, leaderThreadId: 0, out bool leader);   // an async leader holds no thread
+            Flight flight = JoinFlight(key.Span, out bool leader);
             if (leader)
             {
                 try
@@ -155,7 +161,15 @@ public sealed partial class OffHeapCache
                         CompleteFlight(flight, buffer, fromCache: true, ttlTicks, destination);
                         return true;
                     }
-                    await factory(flight.Key, state, buffer, cancellationToken).ConfigureAwait(false);
+                    FlightChain? outer = EnterFactory(flight);
+                    try
+                    {
+                        await factory(flight.Key, state, buffer, cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        s_factoriesRunning.Value = outer;
+                    }
                     CompleteFlight(flight, buffer, fromCache: false, ttlTicks, destination);   // made: stored and shared (as above)
                     return false;
                 }
@@ -166,7 +180,7 @@ public sealed partial class OffHeapCache
                 }
             }
 
-            ThrowIfOwnFlight(flight);
+            ThrowIfInsideOwnFactory(flight);
             try
             {
                 await flight.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -195,9 +209,8 @@ public sealed partial class OffHeapCache
         }
     }
 
-    /// <summary>Joins the key's running flight, or starts one (<paramref name="leader"/>) led from thread
-    /// <paramref name="leaderThreadId"/> (0: an asynchronous leader).</summary>
-    private Flight JoinFlight(ReadOnlySpan<byte> key, int leaderThreadId, out bool leader)
+    /// <summary>Joins the key's running flight, or starts one (<paramref name="leader"/>).</summary>
+    private Flight JoinFlight(ReadOnlySpan<byte> key, out bool leader)
     {
         byte[] keyCopy = key.ToArray();
         lock (_flightsGate)
@@ -208,7 +221,7 @@ public sealed partial class OffHeapCache
                 leader = false;
                 return running;
             }
-            var flight = new Flight(keyCopy, leaderThreadId);
+            var flight = new Flight(keyCopy);
             _flights.Add(keyCopy, flight);
             leader = true;
             return flight;
@@ -216,15 +229,36 @@ public sealed partial class OffHeapCache
     }
 
     /// <summary>
-    /// A synchronous leader runs its factory on its own thread, so a waiter on that thread can only be the
-    /// factory itself asking for its own key: it would wait for itself forever. (An asynchronous leader
-    /// holds no thread, and waits across flights, A for B while B waits for A, are not detected.)
+    /// The flights whose factories run in the current asynchronous flow, innermost first (an
+    /// <see cref="AsyncLocal{T}"/>: it follows a factory into the calls and awaits it makes, on any thread).
+    /// Set only on the miss path, around a factory.
     /// </summary>
-    private static void ThrowIfOwnFlight(Flight flight)
+    private static readonly AsyncLocal<FlightChain?> s_factoriesRunning = new();
+
+    private sealed record FlightChain(Flight Flight, FlightChain? Outer);
+
+    /// <summary>Records that <paramref name="flight"/>'s factory runs in this flow; returns what to restore after it.</summary>
+    private static FlightChain? EnterFactory(Flight flight)
     {
-        if (flight.LeaderThreadId == Environment.CurrentManagedThreadId)
+        FlightChain? outer = s_factoriesRunning.Value;
+        s_factoriesRunning.Value = new FlightChain(flight, outer);
+        return outer;
+    }
+
+    /// <summary>
+    /// A caller about to wait for <paramref name="flight"/> from inside that flight's own factory, directly or
+    /// through other factories it started (K's factory asks for L, L's factory asks for K), would wait for
+    /// itself forever: it throws instead. Waits across independent flows (two threads, each leading one key
+    /// and asking for the other's) are not detected.
+    /// </summary>
+    private static void ThrowIfInsideOwnFactory(Flight flight)
+    {
+        for (FlightChain? running = s_factoriesRunning.Value; running is not null; running = running.Outer)
         {
-            throw new InvalidOperationException("GetOrAdd was called for a key from inside that key's own factory (the same thread); it would wait for itself. Compute the value directly, or use another key.");
+            if (ReferenceEquals(running.Flight, flight))
+            {
+                throw new InvalidOperationException("GetOrAdd was called for a key from inside that key's own factory (directly or through the factories it started); it would wait for itself. Compute the value directly, or use another key.");
+            }
         }
     }
 
@@ -290,12 +324,9 @@ public sealed partial class OffHeapCache
         return true;
     }
 
-    private sealed class Flight(byte[] key, int leaderThreadId)
+    private sealed class Flight(byte[] key)
     {
         public byte[] Key { get; } = key;
-
-        /// <summary>The synchronous leader's managed thread id; 0 for an asynchronous leader.</summary>
-        public int LeaderThreadId { get; } = leaderThreadId;
 
         /// <summary>The leader found the value in the cache (no factory ran). Written before the completion.</summary>
         public bool FromCache { get; set; }

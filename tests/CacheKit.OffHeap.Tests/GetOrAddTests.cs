@@ -252,4 +252,38 @@ public class GetOrAddTests
             new ArrayBufferWriter<byte>()));
         Assert.That(cache.FlightCount, Is.Zero);
     }
+
+    [Test]
+    public async Task AnAsyncFactoryAwaitingItsOwnKeyThrowsInsteadOfWaitingForever()
+    {
+        // The factory yields first, so it continues on a pool thread: a thread id cannot recognise it, the flow can.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(11);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(async () => await cache.GetOrAddAsync(key, cache, static async (k, c, w, ct) =>
+        {
+            await Task.Yield();
+            await c.GetOrAddAsync(k.ToArray(), 0, static (_, _, inner, _) => { inner.Write("inner"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct);
+        }, new ArrayBufferWriter<byte>()));
+        Assert.That(ex!.Message, Does.Contain("from inside that key's own factory"));
+        Assert.That(cache.FlightCount, Is.Zero);
+
+        // Afterwards the key works normally (the flow's record of running factories was restored).
+        var destination = new ArrayBufferWriter<byte>();
+        Assert.That(await cache.GetOrAddAsync(key, 0, static (_, _, w, _) => { w.Write("ok"u8); return ValueTask.CompletedTask; }, destination), Is.False);
+        Assert.That(Encoding.ASCII.GetString(destination.WrittenSpan), Is.EqualTo("ok"));
+    }
+
+    [Test]
+    public void AChainOfFactoriesThatComesBackToItsFirstKeyThrows()
+    {
+        // K's factory asks for L, and L's factory asks for K: without the check, K's flight waits for L's and
+        // L's waits for K's, forever.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(12), l = TestKeys.Key(13);
+        Assert.Throws<InvalidOperationException>(() => cache.GetOrAdd(k, (cache, l), static (kk, s, w) =>
+            s.cache.GetOrAdd(s.l, (s.cache, kk.ToArray()), static (_, t, w2) =>
+                t.cache.GetOrAdd(t.Item2, 0, static (_, _, w3) => w3.Write("x"u8), w2), w), new ArrayBufferWriter<byte>()));
+        Assert.That(cache.FlightCount, Is.Zero);
+        Assert.That(cache.ContainsKey(k) || cache.ContainsKey(l), Is.False, "nothing stored by the failed chain");
+    }
 }
