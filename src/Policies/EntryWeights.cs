@@ -159,9 +159,9 @@ internal sealed class EntryWeights
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a weight below 1 (check it before changing any state).</summary>
     public static void ThrowIfBadWeight(long weight, string paramName)
     {
-        if (weight <= 0)
+        if (weight <= 0 || weight > PolicyOptions.MaxWeight)
         {
-            throw new ArgumentOutOfRangeException(paramName, weight, "Weight must be at least 1.");
+            throw new ArgumentOutOfRangeException(paramName, weight, $"Weight must be in [1, {PolicyOptions.MaxWeight}] (PolicyOptions.MaxWeight).");
         }
     }
 

@@ -10,7 +10,8 @@ namespace CacheKit.Policies;
 /// after that the owner may reuse it for another key. Per-entry metadata lives in arrays
 /// allocated once in the constructor, indexed by handle: no object per entry, no allocation per call.</para>
 /// <para><b>Weights.</b> Every entry has a weight: 1 when capacity counts entries, its size in bytes
-/// when capacity counts bytes. <see cref="Weight"/> is the sum of the weights tracked.</para>
+/// when capacity counts bytes, at most <see cref="PolicyOptions.MaxWeight"/> (a larger one throws
+/// <see cref="ArgumentOutOfRangeException"/> before anything changes). <see cref="Weight"/> is the sum of the weights tracked.</para>
 /// <para><b>Eviction protocol.</b> The owner adds the newcomer, then, while it needs room
 /// (<see cref="Weight"/> above <see cref="Capacity"/>, or any reason of its own such as memory),
 /// asks <see cref="SelectVictim"/>, evicts that entry and reports it with <see cref="OnRemove"/>.

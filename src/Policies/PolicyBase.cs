@@ -305,9 +305,9 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     private static void CheckWeight(long weight, string name)
     {
-        if (weight < 0)
+        if (weight < 0 || weight > PolicyOptions.MaxWeight)
         {
-            throw new ArgumentOutOfRangeException(name, weight, "A weight must be zero or more.");
+            throw new ArgumentOutOfRangeException(name, weight, $"A weight must be in [0, {PolicyOptions.MaxWeight}] (PolicyOptions.MaxWeight).");
         }
     }
 

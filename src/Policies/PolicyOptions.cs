@@ -20,4 +20,11 @@ public sealed record PolicyOptions
 
     /// <summary>LRU-K: K (default 2).</summary>
     public int K { get; init; } = 2;
+
+    /// <summary>
+    /// The largest weight of one entry, 2^32 (4 GiB): with at most 2^30 handles the sum of the weights stays
+    /// below 2^62, so <see cref="IEvictionPolicy.Weight"/> cannot overflow (a weight near long.MaxValue used to
+    /// wrap it negative, and the owner then stopped evicting).
+    /// </summary>
+    public const long MaxWeight = 1L << 32;
 }

@@ -290,6 +290,18 @@ public sealed class PolicyContractTests
         Assert.That(allocated, Is.Zero, $"{policy.Name} allocated {allocated} bytes over {keys.Length} operations in each of 3 runs");
     }
 
+    [TestCaseSource(nameof(Cases))]
+    public void A_weight_above_MaxWeight_is_refused_and_changes_nothing(PolicyKind kind, bool weighted, bool admission)
+    {
+        // With at most 2^30 handles of at most 2^32 each, Weight cannot overflow (long.MaxValue used to wrap it).
+        var policy = Create(kind, weighted, admission);
+        policy.OnAdd(0, 11, 1);
+        Assert.That(() => policy.OnAdd(1, 12, PolicyOptions.MaxWeight + 1), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("MaxWeight"));
+        Assert.That(() => policy.OnUpdate(0, 11, long.MaxValue), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That((policy.Count, policy.Weight), Is.EqualTo((1, 1L)));
+        Assert.That(policy.SelectVictim(), Is.EqualTo(0), "the one tracked entry is still the victim");
+    }
+
     [TestCaseSource(nameof(ConcurrentHitCases))]
     public void Concurrent_hits_race_the_lock_holder_without_corruption(PolicyKind kind, bool weighted, bool admission)
     {
