@@ -894,40 +894,42 @@ internal sealed unsafe class Shard
         EntryHeader header = ReadHeaderUnsynchronized(handle);
         // SAFETY: a live chunk of this arena holds a published entry: header + key + value fit the chunk.
         ReadOnlySpan<byte> key = new(EntryUnsynchronized(handle) + header.Size, header.KeyLength);
-        ulong hash = XxHash3.HashToUInt64(key, _seed);
-        uint home = HomeBucket(hash);
-        for (uint d = 0; d < ProbeBuckets; d++)
+        int slot = SlotOfHandleUnsynchronized(handle, HomeBucket(XxHash3.HashToUInt64(key, _seed)), ProbeBuckets);
+        if (slot < 0)
         {
-            uint bucketIndex = Wrap(home + d);
+            // Unreachable while every stored key hashes to its slot's window (SetUnsynchronized checks the key
+            // first). Should it ever happen, freeing the chunk could leave a slot pointing at a reused chunk (a
+            // double free later), so look in the whole index instead; only an unindexed chunk is freed.
+            Debug.Fail("a live chunk is not in its key's probe window");
+            slot = SlotOfHandleUnsynchronized(handle, 0, _bucketCount);
+        }
+        if (slot >= 0)
+        {
+            EvictSlotUnsynchronized(slot, EvictionReason.PageReclaimed);
+        }
+        else
+        {
+            _arena.Free(handle);
+        }
+    }
+
+    /// <summary>The slot holding <paramref name="handle"/> among <paramref name="buckets"/> buckets from <paramref name="first"/> (wrapping), or -1.</summary>
+    private int SlotOfHandleUnsynchronized(SlabHandle handle, uint first, uint buckets)
+    {
+        for (uint d = 0; d < buckets; d++)
+        {
+            uint bucketIndex = Wrap(first + d);
             IndexBucket* bucket = BucketAt(bucketIndex);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
             {
                 // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
                 if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
                 {
-                    EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
-                    return;
+                    return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                 }
             }
         }
-        // Unreachable while every stored key hashes to its slot's window (SetUnsynchronized checks the key first).
-        // Should it ever happen, freeing the chunk could leave a slot pointing at a reused chunk (a
-        // double free later), so look for the slot in the whole index instead; only an unindexed chunk is freed.
-        Debug.Fail("a live chunk is not in its key's probe window");
-        for (uint b = 0; b < _bucketCount; b++)
-        {
-            IndexBucket* bucket = BucketAt(b);
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
-            {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
-                if ((bucket->Slots[s] & SlotWord.HandleMask) == handle.Value)
-                {
-                    EvictSlotUnsynchronized((int)(b * IndexBucket.SlotCount) + s, EvictionReason.PageReclaimed);
-                    return;
-                }
-            }
-        }
-        _arena.Free(handle);
+        return -1;
     }
 
     private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
