@@ -124,6 +124,10 @@ public static class HeadlineReport
         md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine()}  ");
         md.AppendLine(CultureInfo.InvariantCulture, $"Date (UTC): {DateTime.UtcNow:yyyy-MM-dd HH:mm}; run time {r.Elapsed.TotalSeconds:F0} s  ");
         md.AppendLine(CultureInfo.InvariantCulture, $"Workload: {s.Entries:N0} keys of 16 B, values {s.Values}, Zipf(0.99); {s.Seconds} s per point, median of {s.Repeats}; 90/10 bound {s.EvictionCapacity:N0} entries; latency {s.LatencySeconds} s per cache.");
+        if (CacheAdapter.PeersReadValues)
+        {
+            md.AppendLine("**Peers read values** (CACHEKIT_BENCH_READ_VALUES=1): each object cache's get also copies the value it returns into the caller's buffer, as the span API's get does; the targets' figures are for gets that leave the value untouched.");
+        }
         md.AppendLine();
         md.AppendLine("Ratios are measured in the same run (other processes may share the machine, so absolute times move; ratios move less).");
         md.AppendLine();

@@ -105,6 +105,10 @@ try
     }
 
     Console.WriteLine($"CacheKit.OffHeap headline ({verb}) on {HeadlineReport.Machine()}");
+    if (CacheAdapter.PeersReadValues)
+    {
+        Console.WriteLine("CACHEKIT_BENCH_READ_VALUES=1: the object caches' gets copy each value they return (not the targets' setting)");
+    }
     Results results = Suite.Run(settings);
     List<TargetRow> rows = HeadlineReport.Targets(results, settings);
     string report = HeadlineReport.Write(results, settings, rows);
