@@ -38,11 +38,13 @@ public sealed partial class OffHeapCache
     /// factory). A factory that returns has made the value: it is stored and shared even if the token was
     /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key (that
     /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
-    /// K); two independent callers, each leading one key and waiting for the other's, would wait forever.
+    /// K); two independent callers, each leading one key and waiting for the other's, are found within about 0.1 s
+    /// and also get <see cref="InvalidOperationException"/>.
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
-    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started): it would wait for itself.</exception>
+    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started): it would wait for itself.
+    /// Or called from a factory for a key whose factory, in another caller, waits for this caller's (a cycle across callers).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool GetOrAdd<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
         TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
@@ -103,10 +105,10 @@ public sealed partial class OffHeapCache
                 }
             }
 
-            ThrowIfInsideOwnFactory(flight);
+            FlightChain? running = ThrowIfInsideOwnFactory(flight);
             try
             {
-                flight.Completion.Task.Wait(cancellationToken);
+                WaitForFlight(flight, running, cancellationToken);
             }
             catch (AggregateException)
             {
@@ -126,7 +128,8 @@ public sealed partial class OffHeapCache
     /// <returns>True when the value came from the cache; false when a factory produced it.</returns>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
-    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started).</exception>
+    /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started),
+    /// or in a cycle of factories across callers.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public ValueTask<bool> GetOrAddAsync<TState>(ReadOnlyMemory<byte> key, TState state, AsyncValueFactory<TState> factory,
         IBufferWriter<byte> destination, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
@@ -180,14 +183,14 @@ public sealed partial class OffHeapCache
                 }
             }
 
-            ThrowIfInsideOwnFactory(flight);
+            FlightChain? running = ThrowIfInsideOwnFactory(flight);
             try
             {
-                await flight.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await WaitForFlightAsync(flight, running, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception) when (!cancellationToken.IsCancellationRequested && flight.Completion.Task.IsCompleted)
             {
-                // the factory failed or was cancelled: handled below
+                // the factory failed or was cancelled: handled below (not a cycle found while waiting: that propagates)
             }
             if (TryTakeFlightResult(flight, destination, out bool fromCache))
             {
@@ -248,18 +251,144 @@ public sealed partial class OffHeapCache
     /// <summary>
     /// A caller about to wait for <paramref name="flight"/> from inside that flight's own factory, directly or
     /// through other factories it started (K's factory asks for L, L's factory asks for K), would wait for
-    /// itself forever: it throws instead. Waits across independent flows (two threads, each leading one key
-    /// and asking for the other's) are not detected.
+    /// itself forever: it throws instead. Returns the factories running in this flow (null for a plain
+    /// caller), for the cross-flow check of <see cref="WaitForFlight"/>.
     /// </summary>
-    private static void ThrowIfInsideOwnFactory(Flight flight)
+    private static FlightChain? ThrowIfInsideOwnFactory(Flight flight)
     {
-        for (FlightChain? running = s_factoriesRunning.Value; running is not null; running = running.Outer)
+        FlightChain? chain = s_factoriesRunning.Value;
+        if (Contains(chain, flight))
         {
-            if (ReferenceEquals(running.Flight, flight))
+            throw new InvalidOperationException("GetOrAdd was called for a key from inside that key's own factory (directly or through the factories it started); it would wait for itself. Compute the value directly, or use another key.");
+        }
+        return chain;
+    }
+
+    private static bool Contains(FlightChain? chain, Flight flight)
+    {
+        for (; chain is not null; chain = chain.Outer)
+        {
+            if (ReferenceEquals(chain.Flight, flight))
             {
-                throw new InvalidOperationException("GetOrAdd was called for a key from inside that key's own factory (directly or through the factories it started); it would wait for itself. Compute the value directly, or use another key.");
+                return true;
             }
         }
+        return false;
+    }
+
+    // ------------------------------------------------------------------ waits across flows
+    //
+    // Two independent flows can wait for each other: A leads K and its factory asks for L while B leads L
+    // and its factory asks for K. Neither flow's own chain shows it, so the waits form a graph: while a flow
+    // waits for flight F, every flight whose factory runs in that flow has WaitingFor = F (an outer factory
+    // waits on its inner ones by calling them). Following WaitingFor from the flight a caller waits for and
+    // reaching one of the caller's own running flights is a cycle: nobody in it can finish. A real cycle is
+    // permanent (every flow in it is blocked), while the edges read one by one can also line up for an instant
+    // by accident (an edge that ended as the next was read), so a cycle counts only when two walks a check
+    // interval apart find the same one. Then the caller throws, which fails its factory and frees the others.
+
+    /// <summary>How long a waiting factory waits between two looks for a cross-flow cycle.</summary>
+    private static readonly TimeSpan CycleCheckInterval = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Longest WaitingFor path followed (a longer one is not reported as a cycle).</summary>
+    private const int MaxWaitPath = 64;
+
+    /// <summary>Waits for the flight's completion; a caller inside factories also looks for a cross-flow cycle.</summary>
+    /// <exception cref="AggregateException">The flight failed or was cancelled (as <see cref="Task.Wait(CancellationToken)"/>).</exception>
+    private static void WaitForFlight(Flight flight, FlightChain? running, CancellationToken cancellationToken)
+    {
+        if (running is null)
+        {
+            flight.Completion.Task.Wait(cancellationToken);   // no factory runs here, so nobody can be waiting for this caller
+            return;
+        }
+        MarkWaiting(running, flight);
+        try
+        {
+            Flight? suspect = null;
+            while (!flight.Completion.Task.Wait(CycleCheckInterval, cancellationToken))
+            {
+                suspect = CheckForCycle(running, flight, suspect);
+            }
+        }
+        finally
+        {
+            UnmarkWaiting(running, flight);
+        }
+    }
+
+    /// <summary>The asynchronous <see cref="WaitForFlight"/>.</summary>
+    private static async Task WaitForFlightAsync(Flight flight, FlightChain? running, CancellationToken cancellationToken)
+    {
+        if (running is null)
+        {
+            await flight.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        MarkWaiting(running, flight);
+        try
+        {
+            Flight? suspect = null;
+            while (true)
+            {
+                try
+                {
+                    await flight.Completion.Task.WaitAsync(CycleCheckInterval, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (TimeoutException)
+                {
+                    suspect = CheckForCycle(running, flight, suspect);
+                }
+            }
+        }
+        finally
+        {
+            UnmarkWaiting(running, flight);
+        }
+    }
+
+    /// <summary>Records the wait-for edges of this flow: each of its running flights waits for <paramref name="target"/>.</summary>
+    private static void MarkWaiting(FlightChain running, Flight target)
+    {
+        for (FlightChain? c = running; c is not null; c = c.Outer)
+        {
+            Volatile.Write(ref c.Flight.WaitingFor, target);
+        }
+    }
+
+    /// <summary>Removes this wait's edges (only those still pointing at <paramref name="target"/>: a concurrent
+    /// wait of the same flow, as with Task.WhenAll, may have replaced them).</summary>
+    private static void UnmarkWaiting(FlightChain running, Flight target)
+    {
+        for (FlightChain? c = running; c is not null; c = c.Outer)
+        {
+            Interlocked.CompareExchange(ref c.Flight.WaitingFor, null, target);
+        }
+    }
+
+    /// <summary>
+    /// Follows WaitingFor from <paramref name="target"/>. Returns the flight of <paramref name="running"/> that the
+    /// path reached (null: none); throws when it is <paramref name="previous"/>, the one the last look reached too.
+    /// </summary>
+    private static Flight? CheckForCycle(FlightChain running, Flight target, Flight? previous)
+    {
+        Flight? reached = null;
+        Flight? f = target;
+        for (int step = 0; f is not null && step < MaxWaitPath; step++)
+        {
+            if (Contains(running, f))
+            {
+                reached = f;
+                break;
+            }
+            f = Volatile.Read(ref f.WaitingFor);
+        }
+        if (reached is not null && ReferenceEquals(reached, previous))
+        {
+            throw new InvalidOperationException("GetOrAdd from inside a factory would wait forever: the key it waits for is being computed by another caller whose factory waits (directly or through other factories) for a key this caller's factory is computing. Break the cycle: compute one of the values without GetOrAdd, or order the keys.");
+        }
+        return reached;
     }
 
     private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, bool fromCache, long ttlTicks, IBufferWriter<byte> destination)
@@ -332,6 +461,10 @@ public sealed partial class OffHeapCache
         public bool FromCache { get; set; }
 
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The flight this flight's factory waits for now, through its flow (null while it runs on): an
+        /// edge of the wait-for graph (see <see cref="WaitForFlight"/>). Read and written with Volatile/Interlocked.</summary>
+        public Flight? WaitingFor;
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>

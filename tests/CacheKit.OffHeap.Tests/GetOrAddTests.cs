@@ -286,4 +286,108 @@ public class GetOrAddTests
         Assert.That(cache.FlightCount, Is.Zero);
         Assert.That(cache.ContainsKey(k) || cache.ContainsKey(l), Is.False, "nothing stored by the failed chain");
     }
+
+    /// <summary>
+    /// Flows 0..n-1 each lead key i; once all factories run, factory i asks for key i+1 (mod n). Every flow waits
+    /// for the next: a cycle no single flow's chain shows.
+    /// </summary>
+    private static Exception?[] RunCrossFlowCycle(OffHeapCache cache, int n)
+    {
+        byte[][] keys = [.. Enumerable.Range(0, n).Select(i => TestKeys.Key(100 + i))];
+        using var allInside = new CountdownEvent(n);
+        var errors = new Exception?[n];
+        Task[] flows = [.. Enumerable.Range(0, n).Select(i => Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                cache.GetOrAdd(keys[i], 0, (_, _, w) =>
+                {
+                    allInside.Signal();
+                    allInside.Wait();
+                    cache.GetOrAdd(keys[(i + 1) % n], 0, static (_, _, inner) => inner.Write("inner"u8), w);
+                }, new ArrayBufferWriter<byte>());
+            }
+            catch (Exception e)
+            {
+                errors[i] = e;
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
+        Assert.That(Task.WaitAll(flows, TimeSpan.FromSeconds(20)), Is.True, "the flows waiting for each other in a cycle must not wait forever");
+        Assert.That(cache.FlightCount, Is.Zero);
+        Assert.That(keys.Any(key => cache.ContainsKey(key)), Is.False, "nothing stored by the failed factories");
+        return errors;
+    }
+
+    [TestCase(2)]
+    [TestCase(3)]
+    public void FactoriesOfDifferentCallersWaitingForEachOtherThrowInsteadOfWaitingForever(int flows)
+    {
+        using OffHeapCache cache = Create();
+        Exception?[] errors = RunCrossFlowCycle(cache, flows);
+        // Each flow fails: one finds the cycle, the others get its exception through the flight they wait for.
+        Assert.That(errors, Has.All.InstanceOf<InvalidOperationException>());
+        Assert.That(errors.Select(e => e!.Message), Has.Some.Contains("would wait forever"));
+        // Afterwards the keys work normally.
+        var destination = new ArrayBufferWriter<byte>();
+        Assert.That(cache.GetOrAdd(TestKeys.Key(100), 0, static (_, _, w) => w.Write("ok"u8), destination), Is.False);
+        Assert.That(Encoding.ASCII.GetString(destination.WrittenSpan), Is.EqualTo("ok"));
+    }
+
+    [Test]
+    public async Task AsyncFactoriesOfDifferentCallersWaitingForEachOtherThrowInsteadOfWaitingForever()
+    {
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(110), l = TestKeys.Key(111);
+        var bothInside = new TaskCompletionSource[] { new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        async Task<Exception?> Flow(byte[] own, byte[] other, int me)
+        {
+            try
+            {
+                await cache.GetOrAddAsync(own, 0, async (_, _, w, ct) =>
+                {
+                    bothInside[me].SetResult();
+                    await bothInside[1 - me].Task;
+                    await Task.Yield();
+                    await cache.GetOrAddAsync(other, 0, static (_, _, inner, _) => { inner.Write("inner"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct);
+                }, new ArrayBufferWriter<byte>());
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+        Task<Exception?> a = Flow(k, l, 0), b = Flow(l, k, 1);
+        Task all = Task.WhenAll(a, b);
+        Assert.That(await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(all), "must not wait forever");
+        Assert.That(new[] { await a, await b }, Has.All.InstanceOf<InvalidOperationException>());
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public void AFactoryWaitingLongForAnotherCallersFactoryIsNotACycle()
+    {
+        // A's factory waits for L while B's factory for L takes several check intervals and asks for nothing:
+        // no cycle, so A gets L's value and stores its own.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(120), l = TestKeys.Key(121);
+        using var bLeads = new ManualResetEventSlim();
+        Task b = Task.Factory.StartNew(() => cache.GetOrAdd(l, bLeads, static (_, started, w) =>
+        {
+            started.Set();
+            Thread.Sleep(400);
+            w.Write("slow"u8);
+        }, new ArrayBufferWriter<byte>()), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        bLeads.Wait();
+        var destination = new ArrayBufferWriter<byte>();
+        Assert.That(cache.GetOrAdd(k, cache, (_, c, w) =>
+        {
+            var inner = new ArrayBufferWriter<byte>();
+            c.GetOrAdd(l, 0, static (_, _, x) => x.Write("not run"u8), inner);
+            w.Write(inner.WrittenSpan);
+        }, destination), Is.False);
+        Assert.That(Encoding.ASCII.GetString(destination.WrittenSpan), Is.EqualTo("slow"));
+        Assert.That(b.Wait(TimeSpan.FromSeconds(20)), Is.True);
+        Assert.That(cache.ContainsKey(k) && cache.ContainsKey(l), Is.True);
+    }
 }
