@@ -73,11 +73,13 @@ internal sealed class ArcPolicy : IEvictionPolicy
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2);
             if (_ghosts.ListOf(ghost) == B1)
             {
-                _p = Math.Min(Capacity, _p + weight * Math.Max(1, b2 / b1));
+                long step = AdaptationStep(weight, b2 / b1);
+                _p = step >= Capacity - _p ? Capacity : _p + step;   // min(c, p + step) without overflow
             }
             else
             {
-                _p = Math.Max(0, _p - weight * Math.Max(1, b1 / b2));
+                long step = AdaptationStep(weight, b1 / b2);
+                _p = step >= _p ? 0 : _p - step;                     // max(0, p - step) without overflow
                 _newcomerFromB2 = true;
             }
             _ghosts.Remove(ghost);
@@ -147,6 +149,18 @@ internal sealed class ArcPolicy : IEvictionPolicy
         _t1Weight = _t2Weight = 0;
         _p = 0;
         _newcomerFromB2 = false;
+    }
+
+    /// <summary>
+    /// The paper's δ = weight × max(1, ratio), capped at c: p moves within [0, c], so a larger step changes
+    /// nothing. The cap also keeps the product in range: the newcomer's weight (up to 2^32) need not be its
+    /// ghost's, so a heavy key returning from a light ghost (ratio up to ~2^33 at a 2^34 budget) wrapped p
+    /// negative, or above c on the B2 side.
+    /// </summary>
+    private long AdaptationStep(long weight, long ratio)
+    {
+        ratio = Math.Max(1, ratio);
+        return ratio > Capacity / weight ? Capacity : weight * ratio;
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);

@@ -1,0 +1,58 @@
+using CacheKit.Policies;
+
+namespace CacheKit.Policies.Tests.Extended;
+
+/// <summary>
+/// ARC's and CAR's target p and directory bound with weights up to <see cref="PolicyOptions.MaxWeight"/>:
+/// the arithmetic must not wrap.
+/// </summary>
+public sealed class AdaptiveTargetArithmeticTests
+{
+    private static ulong Hash(int key) => (ulong)key * 0x9E3779B97F4A7C15UL + 1;
+
+    /// <summary>Evicts whatever the policy names (the owner's own reason) and returns it.</summary>
+    private static int EvictOne(IEvictionPolicy policy)
+    {
+        int victim = policy.SelectVictim();
+        policy.OnRemove(victim);
+        return victim;
+    }
+
+    [Test]
+    public void Arc_target_stays_within_capacity_when_a_heavy_key_returns_from_a_light_ghost()
+    {
+        // A 16 GiB byte budget. B2 ends up holding 2^32 - 1 bytes of history and B1 one byte, so when
+        // the one-byte key returns weighing 2^32 (a legal weight), the step is 2^32 x (2^32 - 1) / 1:
+        // p + step wrapped to a negative p (and the B2 side could wrap p above the capacity).
+        var arc = new ArcPolicy(new PolicyOptions { MaxHandles = 8, Capacity = 1L << 34 });
+        arc.OnAdd(0, Hash(2), PolicyOptions.MaxWeight - 1);   // B
+        arc.OnHit(0, Hash(2));                                // B -> T2
+        arc.OnAdd(1, Hash(1), 1);                             // A -> T1
+        Assert.That(EvictOne(arc), Is.EqualTo(0));            // T1 without the newcomer is empty: B (T2) -> B2
+        arc.OnAdd(0, Hash(3), 1);                             // C -> T1
+        Assert.That(EvictOne(arc), Is.EqualTo(1));            // |T1| = 1 > p = 0: A -> B1
+        Assert.That(arc.GhostListOf(Hash(1)), Is.EqualTo(0));
+        arc.OnAdd(1, Hash(1), PolicyOptions.MaxWeight);       // A returns from B1, heavy
+        Assert.That(arc.TargetT1, Is.InRange(0L, arc.Capacity));
+        Assert.That(arc.TargetT1, Is.EqualTo(arc.Capacity), "the step exceeds c, so p saturates at c");
+        arc.ValidateInvariants();
+    }
+
+    [Test]
+    public void Arc_target_stays_at_or_above_zero_when_a_heavy_key_returns_from_a_light_B2_ghost()
+    {
+        // The mirror case: B1 holds 2^32 - 1 bytes, B2 one byte, and the B2 key returns weighing 2^32.
+        var arc = new ArcPolicy(new PolicyOptions { MaxHandles = 8, Capacity = 1L << 34 });
+        arc.OnAdd(0, Hash(1), 1);                             // A
+        arc.OnHit(0, Hash(1));                                // A -> T2
+        arc.OnAdd(1, Hash(2), PolicyOptions.MaxWeight - 1);   // B -> T1 (newcomer)
+        Assert.That(EvictOne(arc), Is.EqualTo(0));            // A (T2) -> B2
+        arc.OnAdd(0, Hash(3), 1);                             // C -> T1
+        Assert.That(EvictOne(arc), Is.EqualTo(1));            // B -> B1
+        Assert.That(arc.GhostListOf(Hash(1)), Is.EqualTo(1));
+        arc.OnAdd(1, Hash(1), PolicyOptions.MaxWeight);       // A returns from B2, heavy
+        Assert.That(arc.TargetT1, Is.InRange(0L, arc.Capacity));
+        Assert.That(arc.TargetT1, Is.Zero);
+        arc.ValidateInvariants();
+    }
+}
