@@ -97,7 +97,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         else
         {
             // Case B, |L1| < c: when the directory is full, drop B2's LRU.
-            while (DirectoryWeight + weight > 2 * Capacity && _ghosts.RemoveOldest(B2)) { }
+            while (OverDirectoryBound(weight) && _ghosts.RemoveOldest(B2)) { }
         }
         _lists.AddFirst(T1, handle);
         _t1Weight += weight;
@@ -122,7 +122,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
             while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
-            while (DirectoryWeight > 2 * Capacity && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
     }
@@ -164,6 +164,14 @@ internal sealed class ArcPolicy : IEvictionPolicy
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
+
+    /// <summary>
+    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
+    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
+    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
+    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
+    /// </summary>
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
 
     private void Promote(int handle)
     {

@@ -102,7 +102,7 @@ internal sealed class CarPolicy : IEvictionPolicy
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
             while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
-            while (DirectoryWeight > 2 * Capacity && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
     }
@@ -184,6 +184,14 @@ internal sealed class CarPolicy : IEvictionPolicy
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
+
+    /// <summary>
+    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
+    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
+    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
+    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
+    /// </summary>
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
 
     private int Tail(int list, int skip)
     {

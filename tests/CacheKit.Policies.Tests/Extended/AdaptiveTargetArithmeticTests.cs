@@ -3,8 +3,8 @@ using CacheKit.Policies;
 namespace CacheKit.Policies.Tests.Extended;
 
 /// <summary>
-/// ARC's and CAR's target p and directory bound with weights up to <see cref="PolicyOptions.MaxWeight"/>:
-/// the arithmetic must not wrap.
+/// ARC's and CAR's target p and directory bound with weights up to <see cref="PolicyOptions.MaxWeight"/>
+/// and capacities up to long.MaxValue: the arithmetic must not wrap.
 /// </summary>
 public sealed class AdaptiveTargetArithmeticTests
 {
@@ -54,5 +54,27 @@ public sealed class AdaptiveTargetArithmeticTests
         Assert.That(arc.TargetT1, Is.InRange(0L, arc.Capacity));
         Assert.That(arc.TargetT1, Is.Zero);
         arc.ValidateInvariants();
+    }
+
+    [TestCase(PolicyKind.Arc)]
+    [TestCase(PolicyKind.Car)]
+    public void An_unbounded_capacity_keeps_the_ghost_history(PolicyKind kind)
+    {
+        // Capacity = long.MaxValue: the owner evicts for reasons of its own (memory). 2 x Capacity wrapped
+        // to -2, so "the directory is over 2c" was always true and every eviction dropped all ghosts.
+        var policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 8, Capacity = long.MaxValue });
+        policy.OnAdd(0, Hash(1), 1);
+        policy.OnAdd(1, Hash(2), 1);
+        Assert.That(EvictOne(policy), Is.EqualTo(0));   // A, from T1, to B1
+        policy.OnAdd(0, Hash(1), 1);                    // A again: a B1 ghost hit raises p by 1
+        policy.OnAdd(2, Hash(3), 1);                    // CAR adapts p once the ghost hit's evictions are done
+        long p = policy switch
+        {
+            ArcPolicy arc => arc.TargetT1,
+            CarPolicy car => car.TargetT1,
+            _ => throw new AssertionException("not an adaptive policy"),
+        };
+        Assert.That(p, Is.EqualTo(1), "the evicted key was remembered in B1");
+        ExtendedPolicies.ValidateInvariants(policy);
     }
 }
