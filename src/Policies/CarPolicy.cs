@@ -170,17 +170,30 @@ internal sealed class CarPolicy : IEvictionPolicy
     {
         if (_pendingGhostList < 0) return;
         long w = _pendingWeight;
+        // min(c, p + δ) and max(0, p - δ), written so they cannot overflow: with c above 2^62 p can sit near
+        // long.MaxValue, and δ (up to |B2|, 2^49 with 2^17 ghosts of 2^32 bytes) wrapped p + δ negative. δ is
+        // capped at c first (p lives in [0, c], so a larger step changes nothing); the results are otherwise
+        // those of the plain formulas.
         if (_pendingGhostList == B1)
         {
             long b1 = _ghosts.Weight(B1) + w, b2 = _ghosts.Weight(B2);
-            _p = Math.Min(Capacity, _p + w * Math.Max(1, b2 / b1));
+            long step = AdaptationStep(w, b2 / b1);
+            _p = step >= Capacity - _p ? Capacity : _p + step;
         }
         else
         {
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2) + w;
-            _p = Math.Max(0, _p - w * Math.Max(1, b1 / b2));
+            long step = AdaptationStep(w, b1 / b2);
+            _p = step >= _p ? 0 : _p - step;
         }
         _pendingGhostList = -1;
+    }
+
+    /// <summary>The paper's δ = weight × max(1, ratio), capped at c (see <see cref="AdaptTarget"/>).</summary>
+    private long AdaptationStep(long weight, long ratio)
+    {
+        ratio = Math.Max(1, ratio);
+        return ratio > Capacity / weight ? Capacity : weight * ratio;
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);

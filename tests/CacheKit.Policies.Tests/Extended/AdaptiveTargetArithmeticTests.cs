@@ -77,4 +77,44 @@ public sealed class AdaptiveTargetArithmeticTests
         Assert.That(p, Is.EqualTo(1), "the evicted key was remembered in B1");
         ExtendedPolicies.ValidateInvariants(policy);
     }
+
+    [Test]
+    public void Car_target_stays_within_an_unbounded_capacity()
+    {
+        // c = long.MaxValue (the owner evicts for reasons of its own). B2 remembers 2^17 keys of 2^32 bytes,
+        // so every B1 ghost hit of a light key moves p by |B2| / |B1| = 2^49: after 2^14 of them p + step
+        // passed long.MaxValue and wrapped negative.
+        const int heavy = 1 << 17;
+        var car = new CarPolicy(new PolicyOptions { MaxHandles = heavy + 2, Capacity = long.MaxValue });
+        for (int i = 0; i < heavy; i++)
+        {
+            car.OnAdd(i, Hash(i), PolicyOptions.MaxWeight);
+            car.OnHit(i, Hash(i));
+        }
+        int light = heavy;                       // key of the resident light entry, on handle `lightHandle`
+        int lightHandle = heavy;
+        car.OnAdd(lightHandle, Hash(light), 1);
+        while (car.Count > 1) EvictOne(car);     // the referenced heavy entries pass to T2 and leave for B2
+        Assert.That(car.SelectVictim(), Is.EqualTo(lightHandle), "the newcomer is the one left");
+        int spare = heavy + 1;                   // the other free handle
+        int returning = -1;                      // handle of the key that came back from B1, or -1
+        for (int round = 0; round < 1 << 15; round++)
+        {
+            if (returning >= 0)
+            {
+                car.OnRemove(returning);         // a deletion: p takes the pending ghost hit into account
+                spare = returning;
+            }
+            Assert.That(car.TargetT1, Is.InRange(0L, car.Capacity), $"round {round}");
+            int newKey = heavy + 1 + round;      // a fresh light key joins T1 ...
+            car.OnAdd(spare, Hash(newKey), 1);
+            int victim = EvictOne(car);          // ... and the older light entry leaves T1 for B1
+            Assert.That(victim, Is.EqualTo(lightHandle));
+            car.OnAdd(victim, Hash(light), 1);   // it comes back: a B1 ghost hit
+            returning = victim;
+            lightHandle = spare;
+            light = newKey;
+        }
+        car.ValidateInvariants();
+    }
 }
