@@ -73,11 +73,13 @@ internal sealed class ArcPolicy : IEvictionPolicy
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2);
             if (_ghosts.ListOf(ghost) == B1)
             {
-                _p = Math.Min(Capacity, _p + weight * Math.Max(1, b2 / b1));
+                long step = AdaptationStep(weight, b2 / b1);
+                _p = step >= Capacity - _p ? Capacity : _p + step;   // min(c, p + step) without overflow
             }
             else
             {
-                _p = Math.Max(0, _p - weight * Math.Max(1, b1 / b2));
+                long step = AdaptationStep(weight, b1 / b2);
+                _p = step >= _p ? 0 : _p - step;                     // max(0, p - step) without overflow
                 _newcomerFromB2 = true;
             }
             _ghosts.Remove(ghost);
@@ -95,7 +97,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         else
         {
             // Case B, |L1| < c: when the directory is full, drop B2's LRU.
-            while (DirectoryWeight + weight > 2 * Capacity && _ghosts.RemoveOldest(B2)) { }
+            while (OverDirectoryBound(weight) && _ghosts.RemoveOldest(B2)) { }
         }
         _lists.AddFirst(T1, handle);
         _t1Weight += weight;
@@ -120,7 +122,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
             while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
-            while (DirectoryWeight > 2 * Capacity && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
     }
@@ -149,7 +151,27 @@ internal sealed class ArcPolicy : IEvictionPolicy
         _newcomerFromB2 = false;
     }
 
+    /// <summary>
+    /// The paper's δ = weight × max(1, ratio), capped at c: p moves within [0, c], so a larger step changes
+    /// nothing. The cap also keeps the product in range: the newcomer's weight (up to 2^32) need not be its
+    /// ghost's, so a heavy key returning from a light ghost (ratio up to ~2^33 at a 2^34 budget) wrapped p
+    /// negative, or above c on the B2 side.
+    /// </summary>
+    private long AdaptationStep(long weight, long ratio)
+    {
+        ratio = Math.Max(1, ratio);
+        return ratio > Capacity / weight ? Capacity : weight * ratio;
+    }
+
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
+
+    /// <summary>
+    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
+    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
+    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
+    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
+    /// </summary>
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
 
     private void Promote(int handle)
     {

@@ -102,7 +102,7 @@ internal sealed class CarPolicy : IEvictionPolicy
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
             while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
-            while (DirectoryWeight > 2 * Capacity && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
     }
@@ -170,20 +170,41 @@ internal sealed class CarPolicy : IEvictionPolicy
     {
         if (_pendingGhostList < 0) return;
         long w = _pendingWeight;
+        // min(c, p + δ) and max(0, p - δ), written so they cannot overflow: with c above 2^62 p can sit near
+        // long.MaxValue, and δ (up to |B2|, 2^49 with 2^17 ghosts of 2^32 bytes) wrapped p + δ negative. δ is
+        // capped at c first (p lives in [0, c], so a larger step changes nothing); the results are otherwise
+        // those of the plain formulas.
         if (_pendingGhostList == B1)
         {
             long b1 = _ghosts.Weight(B1) + w, b2 = _ghosts.Weight(B2);
-            _p = Math.Min(Capacity, _p + w * Math.Max(1, b2 / b1));
+            long step = AdaptationStep(w, b2 / b1);
+            _p = step >= Capacity - _p ? Capacity : _p + step;
         }
         else
         {
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2) + w;
-            _p = Math.Max(0, _p - w * Math.Max(1, b1 / b2));
+            long step = AdaptationStep(w, b1 / b2);
+            _p = step >= _p ? 0 : _p - step;
         }
         _pendingGhostList = -1;
     }
 
+    /// <summary>The paper's δ = weight × max(1, ratio), capped at c (see <see cref="AdaptTarget"/>).</summary>
+    private long AdaptationStep(long weight, long ratio)
+    {
+        ratio = Math.Max(1, ratio);
+        return ratio > Capacity / weight ? Capacity : weight * ratio;
+    }
+
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
+
+    /// <summary>
+    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
+    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
+    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
+    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
+    /// </summary>
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
 
     private int Tail(int list, int skip)
     {
