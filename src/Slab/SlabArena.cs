@@ -173,7 +173,9 @@ public sealed unsafe class SlabArena
             // SAFETY: index < ps.Bump <= capacity (checked when the link was stored or read), so the 4 bytes at
             // index * chunk lie inside the page; the page is allocated (pool not disposed) and held by this arena.
             int next = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
-            if ((uint)next > (uint)ps.Bump || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
+            // Invariant: FreeHead is 0 or names a cut chunk that is not live. The new head must be cut, not live,
+            // and not the chunk handed out now (a link naming itself is not live yet, but becomes the live head).
+            if ((uint)next > (uint)ps.Bump || next == index + 1 || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
             {
                 ThrowFreeListCorrupted(page);
             }

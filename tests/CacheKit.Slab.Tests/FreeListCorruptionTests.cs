@@ -33,4 +33,33 @@ public unsafe class FreeListCorruptionTests
         Assert.That(again, Is.EqualTo(b));
         pool.ValidateInvariants();
     }
+
+    [Test]
+    public void A_freed_chunk_whose_link_is_overwritten_to_name_itself_is_not_handed_out_twice()
+    {
+        using var pool = new SlabPool(new SlabOptions { BudgetBytes = 1 << 16, PageSize = 1 << 16 });
+        SlabArena arena = pool.CreateArena();
+        Assert.That(arena.TryAllocate(64, out SlabHandle a), Is.True);
+        Assert.That(arena.TryAllocate(64, out SlabHandle keep), Is.True);
+        arena.Free(a); // free list: a
+
+        // A use-after-free write makes a's link name a itself (a cut chunk, not live until a is handed out). Before
+        // the fix the allocation took a and left it at the head of the free list; its owner's first write (0 here,
+        // as an engine header's length can be) then ended the list there, and the next allocation handed the live
+        // chunk a out a second time: two owners of one chunk, silently (only a Debug.Assert noticed).
+        *(int*)arena.GetPointer(a) = (a.ByteOffset / 64) + 1;
+        var ex = Assert.Throws<InvalidOperationException>(() => arena.TryAllocate(64, out _));
+        Assert.That(ex!.Message, Does.Contain("written to after it was freed"));
+        Assert.That(pool.GetStatistics().Classes.Sum(c => c.LiveChunks), Is.EqualTo(1), "nothing was handed out");
+
+        // Restoring the link (end of list) makes the page usable again; a is handed out once.
+        *(int*)arena.GetPointer(a) = 0;
+        pool.ValidateInvariants();
+        Assert.That(arena.TryAllocate(64, out SlabHandle again), Is.True);
+        Assert.That(again, Is.EqualTo(a));
+        *(int*)arena.GetPointer(again) = 0;
+        Assert.That(arena.TryAllocate(64, out SlabHandle next), Is.True);
+        Assert.That(next, Is.Not.EqualTo(a).And.Not.EqualTo(keep));
+        pool.ValidateInvariants();
+    }
 }
