@@ -37,6 +37,18 @@ public unsafe class SlabPoolTests
     }
 
     [Test]
+    public void Bad_size_classes_are_rejected_naming_the_option()
+    {
+        // SlabPool's options name the classes SizeClasses; the exception named "sizes" (SizeClassTable.Create's parameter).
+        var ex = Assert.Throws<ArgumentException>(() => new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClasses = [16, Page * 2] }));
+        Assert.That(ex!.ParamName, Is.EqualTo("SizeClasses"));
+        Assert.That(ex.Message, Does.Contain(Page.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        ex = Assert.Throws<ArgumentException>(() => new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClasses = [] }));
+        Assert.That(ex!.ParamName, Is.EqualTo("SizeClasses"));
+        Assert.That(ex.Message, Does.Contain("4096"));
+    }
+
+    [Test]
     public void Blocks_count_against_the_budget_exactly_and_are_zeroed_and_aligned()
     {
         using var pool = new SlabPool(new SlabOptions { BudgetBytes = 3L * Page, PageSize = Page });
