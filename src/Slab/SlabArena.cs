@@ -121,8 +121,8 @@ public sealed unsafe class SlabArena
     /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage => _pool.MaxChunksPerPage;
 
-    /// <summary>Pages this arena holds now.</summary>
-    public int PagesHeld => _pagesHeld;
+    /// <summary>Pages this arena holds now (0 once the pool is disposed: Dispose freed them all).</summary>
+    public int PagesHeld => _pool.IsDisposed ? 0 : _pagesHeld;
 
     internal long FootprintBytes => ((long)_cls.Length * Unsafe.SizeOf<ClassState>()) + (((long)_head.Length + _tail.Length) * sizeof(int));
 

@@ -386,8 +386,11 @@ public sealed unsafe class SlabPool : IDisposable
     private long ManagedBookkeepingBytesUnsynchronized()
     {
         long perPage = sizeof(nint) + Unsafe.SizeOf<PageState>() + sizeof(int); // page table, state, free stack
+        // Bitmaps exist for the allocated pages [0, _pageCount) and, after a failed native allocation, for page
+        // _pageCount too (TryAcquirePage creates it before asking the system and keeps it for the next try).
         long bitmaps = 0;
-        for (int p = 0; p < _pageCount; p++)
+        int withBitmap = Math.Min(_pageCount + 1, _maxPages);
+        for (int p = 0; p < withBitmap; p++)
         {
             bitmaps += (long)(Pages[p].Bitmap?.Length ?? 0) * sizeof(ulong);
         }

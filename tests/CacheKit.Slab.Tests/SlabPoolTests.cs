@@ -123,6 +123,46 @@ public unsafe class SlabPoolTests
     }
 
     [Test]
+    public void An_arena_holds_no_page_after_its_pool_is_disposed()
+    {
+        var pool = new SlabPool(new SlabOptions { BudgetBytes = 8L * Page, PageSize = Page });
+        SlabArena arena = pool.CreateArena();
+        Assert.That(arena.TryAllocate(100, out _), Is.True);
+        Assert.That(arena.TryAllocate(5000, out _), Is.True);
+        Assert.That(arena.PagesHeld, Is.EqualTo(2));
+        pool.Dispose();
+        // Dispose freed every page (OwnedBytes 0); PagesHeld kept reporting 2.
+        Assert.That(pool.OwnedBytes, Is.Zero);
+        Assert.That(arena.PagesHeld, Is.Zero);
+    }
+
+    [Test]
+    [NonParallelizable] // sets the static SlabPool.AllocationHook
+    public void Managed_bookkeeping_counts_the_bitmap_of_a_page_whose_native_allocation_failed()
+    {
+        using var pool = new SlabPool(new SlabOptions { BudgetBytes = 8L * Page, PageSize = Page });
+        SlabArena arena = pool.CreateArena();
+        long before = pool.GetStatistics().ManagedBookkeepingBytes;
+        SlabPool.AllocationHook = _ => false;
+        try
+        {
+            Assert.Throws<OutOfMemoryException>(() => arena.TryAllocate(100, out _));
+        }
+        finally
+        {
+            SlabPool.AllocationHook = null;
+        }
+
+        // The failed page's bitmap was allocated (and is kept for the page's next try) but was not counted.
+        long bitmapBytes = (long)pool.BitmapWords * sizeof(ulong);
+        Assert.That(pool.OwnedBytes, Is.Zero);
+        Assert.That(pool.GetStatistics().ManagedBookkeepingBytes, Is.EqualTo(before + bitmapBytes));
+        Assert.That(arena.TryAllocate(100, out _), Is.True);
+        Assert.That(pool.GetStatistics().ManagedBookkeepingBytes, Is.EqualTo(before + bitmapBytes), "the retry reuses that bitmap");
+        pool.ValidateInvariants();
+    }
+
+    [Test]
     public void Statistics_report_pages_and_per_class_bytes()
     {
         using var pool = new SlabPool(new SlabOptions { BudgetBytes = 8L * Page, PageSize = Page });
