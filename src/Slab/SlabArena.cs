@@ -184,8 +184,16 @@ public sealed unsafe class SlabArena
         }
         else
         {
+            // A partial page with an empty free list has uncut chunks (free + live == cut), unless a write after
+            // free cut its list short (a link overwritten with 0 or with a later chunk's): the chunks it skipped
+            // are lost. Cutting one more would then name a chunk at or past the page end (capacity * size +
+            // size > PageSize): refuse instead, changing nothing.
+            if (ps.Bump >= cls.Capacity)
+            {
+                ThrowFreeListCorrupted(page);
+            }
+
             index = ps.Bump++;
-            Debug.Assert(index < cls.Capacity, "a partial page with an empty free list has uncut chunks");
         }
 
         Debug.Assert((bits[index >> 6] & (1UL << index)) == 0, "a free chunk is not live");
