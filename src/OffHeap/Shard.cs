@@ -98,6 +98,11 @@ internal sealed unsafe class Shard
     private uint _expiryHand;     // next bucket the expiry scan examines
     private int _longestProbe;    // largest ProbeDistance any insert used (0..ProbeBuckets - 1); never lowered
     private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
+    // > 0 while the eviction listener runs (under Gate, which is re-entrant). Writes from it are refused
+    // (ThrowIfInListener): the slot being evicted is still published, and a page reclaim may be half done, with
+    // its chunk list in _reclaimScratch; a nested write could evict that slot, or reclaim the same page again
+    // and leave the outer loop with stale handles.
+    private int _listenerDepth;
 
     public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
         EvictionListener? listener, long seed, int maxEvictionsPerInsert, bool backgroundReadReplay, int readBufferStripes = 0)
@@ -498,6 +503,7 @@ internal sealed unsafe class Shard
     [SkipLocalsInit]
     public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
     {
+        ThrowIfInListener();
         byte[]? rented = null;
         Span<byte> stable = key.Length <= StackKeyBytes
             ? stackalloc byte[StackKeyBytes]
@@ -644,6 +650,7 @@ internal sealed unsafe class Shard
     /// <summary>Removes the key's entry; false if absent.</summary>
     public bool RemoveUnsynchronized(ulong hash, ReadOnlySpan<byte> key)
     {
+        ThrowIfInListener();
         _readBuffer?.DrainUnsynchronized(_policy);
         int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
         if (slot < 0)
@@ -657,6 +664,7 @@ internal sealed unsafe class Shard
     /// <summary>Removes every entry. Counters of hits and misses are kept.</summary>
     public void ClearUnsynchronized()
     {
+        ThrowIfInListener();
         _readBuffer?.ClearUnsynchronized();
         for (uint b = 0; b < _bucketCount; b++)
         {
@@ -858,6 +866,15 @@ internal sealed unsafe class Shard
         return false;
     }
 
+    /// <summary>Refuses a write made from this shard's eviction listener (see <see cref="_listenerDepth"/>).</summary>
+    private void ThrowIfInListener()
+    {
+        if (_listenerDepth != 0)
+        {
+            throw new InvalidOperationException("The eviction listener changed the cache (Set, Remove or Clear of a key in the shard it was called for); an EvictionListener must not call back into the cache.");
+        }
+    }
+
     /// <summary>Examines the next buckets of the expiry hand and evicts expired entries; returns how many.</summary>
     private int ReclaimExpiredStepUnsynchronized()
     {
@@ -955,6 +972,7 @@ internal sealed unsafe class Shard
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
         SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
         EntryHeader header = ReadHeaderUnsynchronized(handle);
+        _listenerDepth++;
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
@@ -962,6 +980,7 @@ internal sealed unsafe class Shard
         }
         finally
         {
+            _listenerDepth--;
             // Even if the listener throws, the eviction completes: the cache stays consistent and the
             // exception reaches the caller of the operation that evicted.
             RemoveSlotUnsynchronized(slot);

@@ -108,13 +108,16 @@ public sealed class SizeClassTable
     /// sizes, each a positive multiple of 8 and at most <paramref name="pageSize"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The sizes break one of the rules (the message says which).</exception>
-    public static SizeClassTable Create(IReadOnlyList<int> sizes, int pageSize)
+    public static SizeClassTable Create(IReadOnlyList<int> sizes, int pageSize) => Create(sizes, pageSize, nameof(sizes));
+
+    /// <summary><see cref="Create(IReadOnlyList{int}, int)"/>, naming <paramref name="paramName"/> (the caller's option) in its exceptions.</summary>
+    internal static SizeClassTable Create(IReadOnlyList<int> sizes, int pageSize, string paramName)
     {
-        ArgumentNullException.ThrowIfNull(sizes);
+        ArgumentNullException.ThrowIfNull(sizes, paramName);
         ValidatePageSize(pageSize, nameof(pageSize));
         if (sizes.Count is 0 or > MaxClassCount)
         {
-            throw new ArgumentException($"sizes must hold 1 to {MaxClassCount} classes; it holds {sizes.Count}.", nameof(sizes));
+            throw new ArgumentException($"{paramName} must hold 1 to {MaxClassCount} classes; it holds {sizes.Count}.", paramName);
         }
 
         var copy = new int[sizes.Count];
@@ -123,12 +126,12 @@ public sealed class SizeClassTable
             int s = sizes[i];
             if (s <= 0 || (s & 7) != 0 || s > pageSize)
             {
-                throw new ArgumentException($"sizes[{i}] = {s}: every class must be a positive multiple of 8 and at most the page size {pageSize}.", nameof(sizes));
+                throw new ArgumentException($"{paramName}[{i}] = {s}: every class must be a positive multiple of 8 and at most the page size {pageSize}.", paramName);
             }
 
             if (i > 0 && s <= copy[i - 1])
             {
-                throw new ArgumentException($"sizes[{i}] = {s} is not larger than sizes[{i - 1}] = {copy[i - 1]}: classes must be strictly ascending.", nameof(sizes));
+                throw new ArgumentException($"{paramName}[{i}] = {s} is not larger than {paramName}[{i - 1}] = {copy[i - 1]}: classes must be strictly ascending.", paramName);
             }
 
             copy[i] = s;
@@ -159,6 +162,13 @@ public sealed class SizeClassTable
         }
 
         sizes.Add(pageSize);
+        if (sizes.Count > MaxClassCount)
+        {
+            // Name the argument that caused it (Create would name its own parameter, "sizes").
+            throw new ArgumentOutOfRangeException(nameof(factor), factor,
+                $"factor {factor} gives {sizes.Count} classes from {minSize} to {pageSize} bytes; the limit is {MaxClassCount} (MaxClassCount): use a larger factor or minSize.");
+        }
+
         return Create(sizes, pageSize);
     }
 

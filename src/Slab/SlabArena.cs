@@ -121,8 +121,8 @@ public sealed unsafe class SlabArena
     /// <summary>Most chunks one page can hold: the span size that always suffices for <see cref="GetLiveChunks(int, Span{SlabHandle})"/>.</summary>
     public int MaxChunksPerPage => _pool.MaxChunksPerPage;
 
-    /// <summary>Pages this arena holds now.</summary>
-    public int PagesHeld => _pagesHeld;
+    /// <summary>Pages this arena holds now (0 once the pool is disposed: Dispose freed them all).</summary>
+    public int PagesHeld => _pool.IsDisposed ? 0 : _pagesHeld;
 
     internal long FootprintBytes => ((long)_cls.Length * Unsafe.SizeOf<ClassState>()) + (((long)_head.Length + _tail.Length) * sizeof(int));
 
@@ -173,7 +173,9 @@ public sealed unsafe class SlabArena
             // SAFETY: index < ps.Bump <= capacity (checked when the link was stored or read), so the 4 bytes at
             // index * chunk lie inside the page; the page is allocated (pool not disposed) and held by this arena.
             int next = *(int*)((byte*)_pageBase[page] + ((long)index * chunk));
-            if ((uint)next > (uint)ps.Bump || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
+            // Invariant: FreeHead is 0 or names a cut chunk that is not live. The new head must be cut, not live,
+            // and not the chunk handed out now (a link naming itself is not live yet, but becomes the live head).
+            if ((uint)next > (uint)ps.Bump || next == index + 1 || (next != 0 && (bits[(next - 1) >> 6] & (1UL << (next - 1))) != 0))
             {
                 ThrowFreeListCorrupted(page);
             }
@@ -182,8 +184,16 @@ public sealed unsafe class SlabArena
         }
         else
         {
+            // A partial page with an empty free list has uncut chunks (free + live == cut), unless a write after
+            // free cut its list short (a link overwritten with 0 or with a later chunk's): the chunks it skipped
+            // are lost. Cutting one more would then name a chunk at or past the page end (capacity * size +
+            // size > PageSize): refuse instead, changing nothing.
+            if (ps.Bump >= cls.Capacity)
+            {
+                ThrowFreeListCorrupted(page);
+            }
+
             index = ps.Bump++;
-            Debug.Assert(index < cls.Capacity, "a partial page with an empty free list has uncut chunks");
         }
 
         Debug.Assert((bits[index >> 6] & (1UL << index)) == 0, "a free chunk is not live");

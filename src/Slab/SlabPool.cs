@@ -76,7 +76,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">
     /// BudgetBytes &lt;= 0 or below one page; PageSize not a power of two in [64 KiB, 64 MiB].
     /// </exception>
-    /// <exception cref="ArgumentException">SizeClasses breaks a rule of <see cref="SizeClassTable.Create"/>.</exception>
+    /// <exception cref="ArgumentException">SizeClasses breaks a rule of <see cref="SizeClassTable.Create(IReadOnlyList{int}, int)"/>.</exception>
     public SlabPool(SlabOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -92,7 +92,7 @@ public sealed unsafe class SlabPool : IDisposable
         _pageSize = options.PageSize;
         Classes = options.SizeClasses is null
             ? SizeClassTable.CreateDefault(_pageSize)
-            : SizeClassTable.Create(options.SizeClasses, _pageSize);
+            : SizeClassTable.Create(options.SizeClasses, _pageSize, nameof(options.SizeClasses));
         _maxPages = (int)Math.Min(_budgetBytes / _pageSize, SlabHandle.MaxPageId + 1L);
         MaxChunksPerPage = _pageSize / Classes.MinChunkSize;
         _bitmapWords = (MaxChunksPerPage + 63) / 64;
@@ -386,8 +386,11 @@ public sealed unsafe class SlabPool : IDisposable
     private long ManagedBookkeepingBytesUnsynchronized()
     {
         long perPage = sizeof(nint) + Unsafe.SizeOf<PageState>() + sizeof(int); // page table, state, free stack
+        // Bitmaps exist for the allocated pages [0, _pageCount) and, after a failed native allocation, for page
+        // _pageCount too (TryAcquirePage creates it before asking the system and keeps it for the next try).
         long bitmaps = 0;
-        for (int p = 0; p < _pageCount; p++)
+        int withBitmap = Math.Min(_pageCount + 1, _maxPages);
+        for (int p = 0; p < withBitmap; p++)
         {
             bitmaps += (long)(Pages[p].Bitmap?.Length ?? 0) * sizeof(ulong);
         }

@@ -121,4 +121,63 @@ public class ThrowingListenerTests
         CacheStatistics stats = cache.GetStatistics();
         Assert.That(stats.NativeBytes, Is.LessThanOrEqualTo(stats.CapacityBytes));
     }
+
+    [Test]
+    public void AListenerThatWritesToItsShardDuringAPageReclaimGetsAClearExceptionAndTheCacheStaysConsistent()
+    {
+        // The listener must not call back into the cache. One that does, during a page reclaim, used to run a second
+        // reclaim of the same page inside the first: it evicted the entry whose listener was running and refilled
+        // the shared list of the page's chunks, so the outer loop went on with stale handles (reading headers of a
+        // re-cut page) and removed a slot that was already empty (IndexOutOfRangeException from the page table), or
+        // another entry that had taken that slot.
+        OffHeapCache? cache = null;
+        bool calledBack = false;
+        cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 2 << 20,
+            PageSize = 64 * 1024,
+            ShardCount = 1,
+            Policy = CachePolicy.Lru,
+            HashSeed = 5,
+            EvictionListener = (key, reason) =>
+            {
+                if (reason == EvictionReason.PageReclaimed && !calledBack)
+                {
+                    calledBack = true;
+                    cache!.Set(BitConverter.GetBytes(1_000_000), new byte[1000]);
+                }
+            },
+        });
+        try
+        {
+            for (int i = 0; i < 40_000; i++)
+            {
+                cache.Set(BitConverter.GetBytes(i), new byte[100]);   // ~100 B entries fill every page
+            }
+            Exception? thrown = null;
+            for (int i = 0; i < 3000 && thrown is null; i++)
+            {
+                try
+                {
+                    cache.Set(BitConverter.GetBytes(100_000 + i), new byte[1000]);   // ~1 KB entries take pages over
+                }
+                catch (Exception e)
+                {
+                    thrown = e;
+                }
+            }
+
+            Assert.That(calledBack, Is.True, "a page was reclaimed");
+            Assert.That(thrown, Is.TypeOf<InvalidOperationException>());
+            Assert.That(thrown!.Message, Does.Contain("listener"));
+            Assert.That(cache.ContainsKey(BitConverter.GetBytes(1_000_000)), Is.False, "the listener's write was refused");
+            cache.ValidateInvariants();
+            Assert.That(cache.Set(BitConverter.GetBytes(2_000_000), new byte[1000]), Is.True, "the cache works on");
+            cache.ValidateInvariants();
+        }
+        finally
+        {
+            cache.Dispose();
+        }
+    }
 }

@@ -90,4 +90,16 @@ public class SizeClassTableTests
             Assert.That((double)t[c] / t[c - 1], Is.GreaterThan(1.0).And.LessThanOrEqualTo(1.5), $"class {c}");
         }
     }
+
+    [Test]
+    public void Geometric_table_with_a_factor_giving_too_many_classes_is_refused_naming_factor()
+    {
+        // 1.0000001 grows by 8 bytes a class: 8191 classes for 64 KiB pages. The refusal named "sizes", a parameter
+        // CreateGeometric does not have.
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => SizeClassTable.CreateGeometric(1 << 16, 16, 1.0000001));
+        Assert.That(ex!.ParamName, Is.EqualTo("factor"));
+        Assert.That(ex.Message, Does.Contain(SizeClassTable.MaxClassCount.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SizeClassTable.CreateGeometric(1 << 16, 16, double.NaN));
+        Assert.That(SizeClassTable.CreateGeometric(1 << 16, 40_000, 1.0000001).Count, Is.LessThanOrEqualTo(SizeClassTable.MaxClassCount));
+    }
 }

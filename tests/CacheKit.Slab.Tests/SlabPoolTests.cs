@@ -37,6 +37,18 @@ public unsafe class SlabPoolTests
     }
 
     [Test]
+    public void Bad_size_classes_are_rejected_naming_the_option()
+    {
+        // SlabPool's options name the classes SizeClasses; the exception named "sizes" (SizeClassTable.Create's parameter).
+        var ex = Assert.Throws<ArgumentException>(() => new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClasses = [16, Page * 2] }));
+        Assert.That(ex!.ParamName, Is.EqualTo("SizeClasses"));
+        Assert.That(ex.Message, Does.Contain(Page.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        ex = Assert.Throws<ArgumentException>(() => new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClasses = [] }));
+        Assert.That(ex!.ParamName, Is.EqualTo("SizeClasses"));
+        Assert.That(ex.Message, Does.Contain("4096"));
+    }
+
+    [Test]
     public void Blocks_count_against_the_budget_exactly_and_are_zeroed_and_aligned()
     {
         using var pool = new SlabPool(new SlabOptions { BudgetBytes = 3L * Page, PageSize = Page });
@@ -108,6 +120,46 @@ public unsafe class SlabPoolTests
         Assert.Throws<ObjectDisposedException>(() => pool.TryAllocateBlock(8, out _));
         Assert.Throws<ObjectDisposedException>(() => pool.FreeBlock(block));
         Assert.Throws<ObjectDisposedException>(() => pool.GetStatistics());
+    }
+
+    [Test]
+    public void An_arena_holds_no_page_after_its_pool_is_disposed()
+    {
+        var pool = new SlabPool(new SlabOptions { BudgetBytes = 8L * Page, PageSize = Page });
+        SlabArena arena = pool.CreateArena();
+        Assert.That(arena.TryAllocate(100, out _), Is.True);
+        Assert.That(arena.TryAllocate(5000, out _), Is.True);
+        Assert.That(arena.PagesHeld, Is.EqualTo(2));
+        pool.Dispose();
+        // Dispose freed every page (OwnedBytes 0); PagesHeld kept reporting 2.
+        Assert.That(pool.OwnedBytes, Is.Zero);
+        Assert.That(arena.PagesHeld, Is.Zero);
+    }
+
+    [Test]
+    [NonParallelizable] // sets the static SlabPool.AllocationHook
+    public void Managed_bookkeeping_counts_the_bitmap_of_a_page_whose_native_allocation_failed()
+    {
+        using var pool = new SlabPool(new SlabOptions { BudgetBytes = 8L * Page, PageSize = Page });
+        SlabArena arena = pool.CreateArena();
+        long before = pool.GetStatistics().ManagedBookkeepingBytes;
+        SlabPool.AllocationHook = _ => false;
+        try
+        {
+            Assert.Throws<OutOfMemoryException>(() => arena.TryAllocate(100, out _));
+        }
+        finally
+        {
+            SlabPool.AllocationHook = null;
+        }
+
+        // The failed page's bitmap was allocated (and is kept for the page's next try) but was not counted.
+        long bitmapBytes = (long)pool.BitmapWords * sizeof(ulong);
+        Assert.That(pool.OwnedBytes, Is.Zero);
+        Assert.That(pool.GetStatistics().ManagedBookkeepingBytes, Is.EqualTo(before + bitmapBytes));
+        Assert.That(arena.TryAllocate(100, out _), Is.True);
+        Assert.That(pool.GetStatistics().ManagedBookkeepingBytes, Is.EqualTo(before + bitmapBytes), "the retry reuses that bitmap");
+        pool.ValidateInvariants();
     }
 
     [Test]
