@@ -112,6 +112,7 @@ public sealed partial class OffHeapCache
         {
             throw new ArgumentException($"valueLengths must hold at least keys.Length ({keys.Length}) items, not {valueLengths.Length}.", nameof(valueLengths));
         }
+        ThrowIfDisposed();   // each lookup checks too, but an empty batch makes none (as SetMany: every member throws after Dispose)
         for (int i = 0; i < keys.Length; i++)
         {
             CheckKey(keys[i].Span, nameof(keys), i);   // a refusal names the item: "keys[3]: key is ..."

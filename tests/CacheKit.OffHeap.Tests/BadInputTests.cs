@@ -131,6 +131,16 @@ public class BadInputTests
         Assert.Throws<ObjectDisposedException>(() => cache.GetStatistics());
     }
 
+    [Test]
+    public void EmptyBatchesAfterDisposeThrowObjectDisposedLikeEveryOtherMember()
+    {
+        OffHeapCache cache = CreateWithOneEntry(out _, out _);
+        cache.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cache.SetMany([]));
+        Assert.Throws<ObjectDisposedException>(() => cache.TryGetMany([], new ArrayBufferWriter<byte>(), []),
+            "an empty batch looks nothing up, but the cache is still disposed (SetMany says so too)");
+    }
+
     /// <summary>Keeps the pool to read OwnedBytes after the cache is disposed.</summary>
     private sealed class SlabPoolProbe(OffHeapCache cache)
     {
