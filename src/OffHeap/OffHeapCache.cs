@@ -46,6 +46,13 @@ public sealed partial class OffHeapCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.TimeProvider, nameof(options.TimeProvider));
+        if (options.TimeProvider.TimestampFrequency <= 0)
+        {
+            // Every time to live is converted to timestamp ticks with this frequency (ToTimestampTicks): 0 or less
+            // would silently turn each one into a single tick.
+            throw new ArgumentOutOfRangeException(nameof(options.TimeProvider), options.TimeProvider.TimestampFrequency,
+                "TimeProvider.TimestampFrequency must be positive (timestamp ticks per second).");
+        }
         CacheLayout layout = CacheLayout.Compute(options);
 
         _capacityBytes = options.CapacityBytes;
