@@ -12,17 +12,17 @@ public sealed partial class OffHeapCache
     /// <param name="items">Keys and values.</param>
     /// <param name="timeToLive">Time to live of every entry; null = the default.</param>
     /// <returns>How many entries were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not).</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A key or value is too long, or the time to live is not positive; nothing was stored.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A key or value is too long (the message names the item, <c>items[i]</c>), or the time to live is not positive; nothing was stored.</exception>
     /// <exception cref="ArgumentException">Another thread wrote to a key's bytes while the call ran: that entry was not stored (entries stored before it stay; the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int SetMany(ReadOnlySpan<KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>> items, TimeSpan? timeToLive = null)
     {
         long ttlTicks = timeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(timeToLive)) : _defaultTtlTicks;
         ThrowIfDisposed();
-        foreach (KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>> item in items)
+        for (int i = 0; i < items.Length; i++)
         {
-            CheckKey(item.Key.Span);
-            CheckValue(item.Key.Span, item.Value.Span);
+            CheckKey(items[i].Key.Span, nameof(items), i);   // a refusal names the item: "items[3]: key is ..."
+            CheckValue(items[i].Key.Span, items[i].Value.Span, nameof(items), i);
         }
         if (items.IsEmpty)
         {
@@ -101,7 +101,7 @@ public sealed partial class OffHeapCache
     /// <param name="valueLengths">Per key: the length of its value in <paramref name="destination"/>, or -1 on a miss. At least as long as <paramref name="keys"/>.</param>
     /// <returns>Number of hits.</returns>
     /// <exception cref="ArgumentException"><paramref name="valueLengths"/> is shorter than <paramref name="keys"/>.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup; the message names the item, <c>keys[i]</c>).</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>
     /// (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -112,9 +112,10 @@ public sealed partial class OffHeapCache
         {
             throw new ArgumentException($"valueLengths must hold at least keys.Length ({keys.Length}) items, not {valueLengths.Length}.", nameof(valueLengths));
         }
-        foreach (ReadOnlyMemory<byte> key in keys)
+        ThrowIfDisposed();   // each lookup checks too, but an empty batch makes none (as SetMany: every member throws after Dispose)
+        for (int i = 0; i < keys.Length; i++)
         {
-            CheckKey(key.Span);
+            CheckKey(keys[i].Span, nameof(keys), i);   // a refusal names the item: "keys[3]: key is ..."
         }
         int hits = 0;
         var sink = new BufferWriterSink(destination);

@@ -46,6 +46,13 @@ public sealed partial class OffHeapCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.TimeProvider, nameof(options.TimeProvider));
+        if (options.TimeProvider.TimestampFrequency <= 0)
+        {
+            // Every time to live is converted to timestamp ticks with this frequency (ToTimestampTicks): 0 or less
+            // would silently turn each one into a single tick.
+            throw new ArgumentOutOfRangeException(nameof(options.TimeProvider), options.TimeProvider.TimestampFrequency,
+                "TimeProvider.TimestampFrequency must be positive (timestamp ticks per second).");
+        }
         CacheLayout layout = CacheLayout.Compute(options);
 
         _capacityBytes = options.CapacityBytes;
@@ -403,21 +410,31 @@ public sealed partial class OffHeapCache : IDisposable
         return ticks >= long.MaxValue ? long.MaxValue : Math.Max(1, (long)ticks);
     }
 
+    /// <summary>Refuses a key above <see cref="MaxKeyBytes"/> (<see cref="ArgumentOutOfRangeException"/>, parameter <c>key</c>).</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="batch">For a batch item: the batch parameter's name (<c>items</c>, <c>keys</c>), so that the message
+    /// names the bad item as <c>items[index]</c>; null for a single key.</param>
+    /// <param name="index">The item's index in <paramref name="batch"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void CheckKey(ReadOnlySpan<byte> key)
+    internal void CheckKey(ReadOnlySpan<byte> key, string? batch = null, int index = 0)
     {
         if (key.Length > _maxKeyBytes)
         {
-            ThrowKeyTooLong(key.Length, _maxKeyBytes);
+            ThrowKeyTooLong(key.Length, _maxKeyBytes, batch, index);
         }
     }
 
+    /// <summary>Refuses a value above <see cref="MaxValueBytes"/> or one that does not fit the largest chunk with its key.</summary>
+    /// <param name="key">The value's key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="batch">As for <see cref="CheckKey"/>.</param>
+    /// <param name="index">As for <see cref="CheckKey"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void CheckValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    internal void CheckValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, string? batch = null, int index = 0)
     {
         if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
         {
-            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length));
+            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length), batch, index);
         }
     }
 
@@ -529,13 +546,16 @@ public sealed partial class OffHeapCache : IDisposable
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowKeyTooLong(int length, int limit)
-        => throw new ArgumentOutOfRangeException("key", length, $"key is {length} bytes; the limit is {limit} bytes (MaxKeyBytes).");
+    private static void ThrowKeyTooLong(int length, int limit, string? batch, int index)
+        => throw new ArgumentOutOfRangeException("key", length, $"{BatchItem(batch, index)}key is {length} bytes; the limit is {limit} bytes (MaxKeyBytes).");
+
+    /// <summary>"items[3]: " for an item of a batch (which item to fix: the parameter name alone does not say), else "".</summary>
+    private static string BatchItem(string? batch, int index) => batch is null ? "" : $"{batch}[{index}]: ";
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowValueTooLarge(int length, int limit)
-        => throw new ArgumentOutOfRangeException("value", length, $"value is {length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk).");
+    private static void ThrowValueTooLarge(int length, int limit, string? batch, int index)
+        => throw new ArgumentOutOfRangeException("value", length, $"{BatchItem(batch, index)}value is {length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk).");
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

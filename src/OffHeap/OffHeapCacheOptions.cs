@@ -32,7 +32,7 @@ public sealed class OffHeapCacheOptions
     /// <summary>Time to live of entries set without an explicit one; null = they never expire. Must be positive.</summary>
     public TimeSpan? DefaultTimeToLive { get; set; }
 
-    /// <summary>The clock for time to live (its monotonic <see cref="TimeProvider.GetTimestamp"/> is used). Default: <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>The clock for time to live (its monotonic <see cref="TimeProvider.GetTimestamp"/> is used; its TimestampFrequency must be positive). Default: <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Number of shards, a power of two in [1, 256], or 0 (default) to choose from the processor count and the budget.</summary>

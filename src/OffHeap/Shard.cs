@@ -951,6 +951,17 @@ internal sealed unsafe class Shard
 
     private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
     {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        // An entry whose time to live has passed leaves as an expiration whichever path removes it: the expiry
+        // hand scans only a few buckets per insert, so a policy victim or an entry of a reclaimed page or a full
+        // window may have expired too. Evictions counts live entries only (CacheStatistics), and the listener
+        // must hear Expired for it (the reader already treated it as absent).
+        if (reason != EvictionReason.Expired && header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt)
+        {
+            reason = EvictionReason.Expired;
+        }
         if (reason == EvictionReason.Expired)
         {
             _expirations++;
@@ -969,9 +980,6 @@ internal sealed unsafe class Shard
             return;
         }
 
-        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-        EntryHeader header = ReadHeaderUnsynchronized(handle);
         _listenerDepth++;
         try
         {

@@ -131,6 +131,38 @@ public class BadInputTests
         Assert.Throws<ObjectDisposedException>(() => cache.GetStatistics());
     }
 
+    [Test]
+    public void EmptyBatchesAfterDisposeThrowObjectDisposedLikeEveryOtherMember()
+    {
+        OffHeapCache cache = CreateWithOneEntry(out _, out _);
+        cache.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cache.SetMany([]));
+        Assert.Throws<ObjectDisposedException>(() => cache.TryGetMany([], new ArrayBufferWriter<byte>(), []),
+            "an empty batch looks nothing up, but the cache is still disposed (SetMany says so too)");
+    }
+
+    [TestCase(0L)]
+    [TestCase(-1L)]
+    public void ATimeProviderWithoutAPositiveFrequencyIsRejected(long frequency)
+    {
+        // Every time to live is converted with TimestampFrequency: 0 or less made each one a single timestamp tick.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 2 << 20,
+            PageSize = 64 * 1024,
+            TimeProvider = new BadFrequencyClock(frequency),
+        }));
+        Assert.That(e!.ParamName, Is.EqualTo("TimeProvider"));
+        Assert.That(e.Message, Does.Contain("TimestampFrequency").And.Contain("positive"));
+    }
+
+    private sealed class BadFrequencyClock(long frequency) : TimeProvider
+    {
+        public override long TimestampFrequency => frequency;
+
+        public override long GetTimestamp() => 1;
+    }
+
     /// <summary>Keeps the pool to read OwnedBytes after the cache is disposed.</summary>
     private sealed class SlabPoolProbe(OffHeapCache cache)
     {

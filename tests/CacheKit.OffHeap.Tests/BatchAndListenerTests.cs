@@ -48,6 +48,39 @@ public class BatchAndListenerTests
     }
 
     [Test]
+    public void ABadItemInTheMiddleOfABatchIsNamedByItsIndexAndNothingChanges()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024, MaxKeyBytes = 50 });
+        cache.Set(TestKeys.Key(0), new byte[] { 7 });
+        KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>> Item(byte[] key, byte[] value) => new(key, value);
+
+        var longKey = Assert.Throws<ArgumentOutOfRangeException>(() => cache.SetMany(new[]
+        {
+            Item(TestKeys.Key(0), new byte[10]), Item(TestKeys.Key(1), new byte[10]), Item(new byte[51], new byte[10]), Item(TestKeys.Key(3), new byte[10]),
+        }));
+        Assert.That(longKey!.ParamName, Is.EqualTo("key"));
+        Assert.That(longKey.Message, Does.Contain("items[2]").And.Contain("MaxKeyBytes"));
+
+        var largeValue = Assert.Throws<ArgumentOutOfRangeException>(() => cache.SetMany(new[]
+        {
+            Item(TestKeys.Key(0), new byte[10]), Item(TestKeys.Key(1), new byte[10]), Item(TestKeys.Key(2), new byte[10]), Item(TestKeys.Key(3), new byte[cache.MaxValueBytes + 1]),
+        }));
+        Assert.That(largeValue!.ParamName, Is.EqualTo("value"));
+        Assert.That(largeValue.Message, Does.Contain("items[3]").And.Contain("MaxValueBytes"));
+
+        var lookup = Assert.Throws<ArgumentOutOfRangeException>(() => cache.TryGetMany(
+            new ReadOnlyMemory<byte>[] { TestKeys.Key(0), new byte[51] }, new ArrayBufferWriter<byte>(), new int[2]));
+        Assert.That(lookup!.ParamName, Is.EqualTo("key"));
+        Assert.That(lookup.Message, Does.Contain("keys[1]").And.Contain("MaxKeyBytes"));
+
+        Assert.That(cache.Count, Is.EqualTo(1), "nothing stored");
+        var buffer = new byte[16];
+        Assert.That(cache.TryGet(TestKeys.Key(0), buffer, out int written) && written == 1 && buffer[0] == 7, Is.True, "the old value stays");
+        Assert.That(cache.GetStatistics().Hits + cache.GetStatistics().Misses, Is.EqualTo(1), "a refused TryGetMany looks nothing up");
+        cache.ValidateInvariants();
+    }
+
+    [Test]
     public void ListenerHearsEvictionsAndExpirationsWithTheirKeys()
     {
         var clock = new ManualClock();

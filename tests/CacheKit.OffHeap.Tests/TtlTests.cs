@@ -93,3 +93,57 @@ public class TtlTests
         cache.ValidateInvariants();
     }
 }
+
+public class ExpiredVictimTests
+{
+    // The expiry hand scans 4 x 16 buckets per insert; an index of ~1000 buckets leaves most expired entries
+    // outside one scan, so the policy's own victim is often an entry whose time to live has passed.
+    [TestCase(true)]
+    [TestCase(false)]
+    public void AnExpiredEntryRemovedAsAPolicyVictimIsAnExpirationNotAnEviction(bool withListener)
+    {
+        var time = new FakeTimeProvider();
+        var heard = new List<(int Id, EvictionReason Reason)>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 8 << 20,
+            PageSize = 64 * 1024,
+            ShardCount = 1,
+            MaxEntries = 4096,
+            Policy = CachePolicy.Lru,
+            TimeProvider = time,
+            HashSeed = 11,
+            EvictionListener = withListener ? (key, reason) => heard.Add((TestKeys.IdOf(key), reason)) : null,
+        });
+        const int ttlEntries = 20;
+        for (int i = 0; i < 4096; i++)
+        {
+            // The least recently used 20 entries expire; the others never do.
+            if (i < ttlEntries)
+            {
+                cache.Set(TestKeys.Key(i), TestKeys.Value(i, 0, 20), TimeSpan.FromSeconds(1));
+            }
+            else
+            {
+                cache.Set(TestKeys.Key(i), TestKeys.Value(i, 0, 20));
+            }
+        }
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        // Each newcomer at the bound removes one entry: an expired one found by the hand, else the LRU victim,
+        // which is the oldest expired entry left. Either way every entry removed had expired.
+        for (int i = 0; i < ttlEntries; i++)
+        {
+            Assert.That(cache.Set(TestKeys.Key(10_000 + i), TestKeys.Value(i, 1, 20)), Is.True);
+        }
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That((stats.Evictions, stats.Expirations), Is.EqualTo((0L, (long)ttlEntries)),
+            "an entry whose time to live had passed counts as an expiration, whichever path removed it");
+        if (withListener)
+        {
+            Assert.That(heard.Select(h => h.Reason), Is.All.EqualTo(EvictionReason.Expired));
+            Assert.That(heard.Select(h => h.Id).Order(), Is.EqualTo(Enumerable.Range(0, ttlEntries)));
+        }
+        cache.ValidateInvariants();
+    }
+}

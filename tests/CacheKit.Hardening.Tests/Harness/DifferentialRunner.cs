@@ -151,6 +151,11 @@ internal sealed class DifferentialRunner
         {
             _listenerError ??= $"listener reported k{id} expired but it expires at {entry.ExpiresAt} (now {_clock.GetTimestamp()})";
         }
+        else if (reason != EvictionReason.Expired && entry.ExpiresAt != 0 && _clock.GetTimestamp() >= entry.ExpiresAt)
+        {
+            // Evictions count live entries only: an expired entry is an expiration whichever path removes it.
+            _listenerError ??= $"listener reported k{id} {reason} but it had expired at {entry.ExpiresAt} (now {_clock.GetTimestamp()})";
+        }
         if (reason == EvictionReason.Expired)
         {
             _listenedExpirations++;
