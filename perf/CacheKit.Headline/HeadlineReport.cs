@@ -176,7 +176,7 @@ public static class HeadlineReport
         md.AppendLine(r.RedisMessage + ".");
         if (r.RedisBytesPerEntry is { } rb)
         {
-            md.AppendLine(CultureInfo.InvariantCulture, $" Server memory per entry at {s.Entries:N0} keys: used_memory {rb.Used:F0} B, RSS {rb.Rss:F0} B.");
+            md.AppendLine(CultureInfo.InvariantCulture, $" Server memory per entry at {s.Entries:N0} keys (growth over the empty server): used_memory {rb.Used:F0} B, RSS {rb.Rss:F0} B.");
         }
         if (r.RedisLatency is { } rl)
         {

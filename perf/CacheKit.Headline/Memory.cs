@@ -150,7 +150,7 @@ public static class Memory
     public const double WarmupSeconds = 1;
 
     /// <summary>
-    /// Gets (from the latency stream, so nothing is allocated) between the fill and the memory reading, for
+    /// Gets (from the latency stream, so nothing is allocated, except the arrays the typed facade's get returns) between the fill and the memory reading, for
     /// every cache alike. Some structures become resident only when the cache is used: a frequency sketch's
     /// counters are first written on a key's second access (ours and ConcurrentLfu's), and our doorkeeper's
     /// second generation at the sketch's first aging (10 accesses per entry). Read right after the fill, our

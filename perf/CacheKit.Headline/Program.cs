@@ -34,15 +34,18 @@ try
     {
         // For valgrind --tool=callgrind: fill, then a fixed number of gets (or 90/10 ops); run twice with
         // different --gets and subtract the instruction totals to get instructions per operation.
-        var w = Workload.Create((int)Num("entries", 100_000), ValueMix.Bytes100, 1 << 18);
-        string name = Caches.FromShortName(opts.GetValueOrDefault("cache", "offheap"));
+        // --mixed: the cache must be full (its sets insert and evict): Warm runs until it holds its bound, over
+        // a 2^20-position stream (2^18 positions hold ~84K distinct keys of 1M, fewer than a 100K bound).
         bool mixed = opts.ContainsKey("mixed");
-        using CacheAdapter cache = Caches.Create(name, w, mixed ? w.KeyCount / 10 : w.KeyCount + w.KeyCount / 20);
+        var w = Workload.Create((int)Num("entries", 100_000), ValueMix.Bytes100, mixed ? 1 << 20 : 1 << 18);
+        string name = Caches.FromShortName(opts.GetValueOrDefault("cache", "offheap"));
+        int capacity = mixed ? w.KeyCount / 10 : w.KeyCount + w.KeyCount / 20;
+        using CacheAdapter cache = Caches.Create(name, w, capacity);
         if (!mixed)
         {
             Throughput.Fill(cache, w);
         }
-        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, (long)Num("gets", 100_000));
+        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, (long)Num("gets", 100_000), untilCount: mixed ? capacity : 0);
         Console.WriteLine($"{name}: {cache.Count} entries");
         return 0;
     }

@@ -76,7 +76,7 @@ public sealed class Results
     /// <summary>Redis: get latency under the allocating thread (client side).</summary>
     public LatencyResult? RedisLatency { get; set; }
 
-    /// <summary>Redis: used_memory and used_memory_rss per entry at <see cref="Settings.Entries"/>.</summary>
+    /// <summary>Redis: growth of used_memory and used_memory_rss over the empty server, per entry at <see cref="Settings.Entries"/>.</summary>
     public (double Used, double Rss)? RedisBytesPerEntry { get; set; }
 
     /// <summary>Why Redis did or did not run.</summary>
@@ -247,11 +247,13 @@ public static class Suite
         steps.Advance(PRedis);
         using var redis = new RedisAdapter(w, server);
         server.Reset(0);
-        (long used0, _) = server.MemoryInfo();
+        // Both figures are growth over the empty server, as our process B/entry is RSS growth over the empty
+        // process (RSS used to be the whole server's, its empty footprint included, divided by the keys).
+        (long used0, long rss0) = server.MemoryInfo();
         steps.Begin(PRedis, $"MSET {w.KeyCount:N0} keys");
         redis.FillBatched();
         (long used, long rss) = server.MemoryInfo();
-        results.RedisBytesPerEntry = ((double)(used - used0) / w.KeyCount, (double)rss / w.KeyCount);
+        results.RedisBytesPerEntry = ((double)(used - used0) / w.KeyCount, (double)(rss - rss0) / w.KeyCount);
         steps.Advance(PRedis);
         steps.Begin(PRedis, "gets, 1..N threads");
         Measure(redis, w, Mix.GetOnly, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results);

@@ -3,7 +3,12 @@ using CacheKit.Perf;
 
 namespace CacheKit.Benchmarks.OffHeap;
 
-/// <summary>Set with eviction: bound 100 000 entries, Zipf(0.99) sets over 1M keys (most sets insert and evict). Baseline ConcurrentLru (ConcurrentDictionary cannot evict).</summary>
+/// <summary>
+/// Set with eviction: bound 100 000 entries, Zipf(0.99) sets over 1M keys. Most sets update a cached key: the
+/// bound holds the hot keys, so only about one set in four to seven inserts and evicts (an LRU replay of this
+/// stream: 23 % of sets insert; the headline's 90/10 hit ratios at the same bound, 83-89 %, say the same).
+/// Baseline ConcurrentLru (ConcurrentDictionary cannot evict).
+/// </summary>
 [Config(typeof(ShortConfig))]
 public class SetWithEvictionBenchmarks : CacheBenchmarkBase
 {
