@@ -38,8 +38,9 @@ public sealed partial class OffHeapCache
     /// factory). A factory that returns has made the value: it is stored and shared even if the token was
     /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key (that
     /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
-    /// K); two independent callers, each leading one key and waiting for the other's, are found within about 0.1 s
-    /// and also get <see cref="InvalidOperationException"/>.
+    /// K); two independent callers, each leading one key and waiting for the other's, are found after about a
+    /// second of waiting and also get <see cref="InvalidOperationException"/> (a factory that gives up waiting within that
+    /// second, after a timeout of its own, is not reported).
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
@@ -280,18 +281,23 @@ public sealed partial class OffHeapCache
     //
     // Two independent flows can wait for each other: A leads K and its factory asks for L while B leads L
     // and its factory asks for K. Neither flow's own chain shows it, so the waits form a graph: while a flow
-    // waits for flight F, every flight whose factory runs in that flow has WaitingFor = F (an outer factory
-    // waits on its inner ones by calling them). Following WaitingFor from the flight a caller waits for and
-    // reaching one of the caller's own running flights is a cycle: nobody in it can finish. A real cycle is
-    // permanent (every flow in it is blocked), while the edges read one by one can also line up for an instant
-    // by accident (an edge that ended as the next was read), so a cycle counts only when two walks a check
-    // interval apart find the same one. Then the caller throws, which fails its factory and frees the others.
+    // waits for flight F, every flight whose factory runs in that flow has an edge to F (an outer factory
+    // waits on its inner ones by calling them); a flow waiting for several flights at once (Task.WhenAll)
+    // gives each of its flights several edges. Reaching one of the caller's own running flights from the
+    // flight it waits for is a cycle: nobody in it can finish unless one of its waits is bounded (a factory
+    // that gives up waiting after a timeout). Edges read one at a time can also line up for an instant by
+    // accident. So a cycle counts only when every look for CycleConfirmLooks check intervals in a row
+    // (about a second) finds one; a bounded wait shorter than that is never reported. Then the caller
+    // throws, which fails its factory and frees the others.
 
     /// <summary>How long a waiting factory waits between two looks for a cross-flow cycle.</summary>
-    private static readonly TimeSpan CycleCheckInterval = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan CycleCheckInterval = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Longest WaitingFor path followed (a longer one is not reported as a cycle).</summary>
-    private const int MaxWaitPath = 64;
+    /// <summary>Consecutive looks that must find a cycle before it is reported (with the interval: about 1 s).</summary>
+    private const int CycleConfirmLooks = 10;
+
+    /// <summary>Most flights one look visits (a larger wait graph is not searched further).</summary>
+    private const int MaxWaitGraphVisits = 1024;
 
     /// <summary>Waits for the flight's completion; a caller inside factories also looks for a cross-flow cycle.</summary>
     /// <exception cref="AggregateException">The flight failed or was cancelled (as <see cref="Task.Wait(CancellationToken)"/>).</exception>
@@ -305,10 +311,10 @@ public sealed partial class OffHeapCache
         MarkWaiting(running, flight);
         try
         {
-            Flight? suspect = null;
+            int looks = 0;
             while (!flight.Completion.Task.Wait(CycleCheckInterval, cancellationToken))
             {
-                suspect = CheckForCycle(running, flight, suspect);
+                looks = CheckForCycle(running, flight, looks);
             }
         }
         finally
@@ -328,7 +334,7 @@ public sealed partial class OffHeapCache
         MarkWaiting(running, flight);
         try
         {
-            Flight? suspect = null;
+            int looks = 0;
             while (true)
             {
                 try
@@ -336,9 +342,11 @@ public sealed partial class OffHeapCache
                     await flight.Completion.Task.WaitAsync(CycleCheckInterval, cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                catch (TimeoutException)
+                catch (TimeoutException) when (!flight.Completion.Task.IsCompleted)
                 {
-                    suspect = CheckForCycle(running, flight, suspect);
+                    // The interval ran out (a factory's own TimeoutException, from a finished flight, propagates:
+                    // caught here it would loop forever, WaitAsync rethrowing it at once).
+                    looks = CheckForCycle(running, flight, looks);
                 }
             }
         }
@@ -348,47 +356,63 @@ public sealed partial class OffHeapCache
         }
     }
 
-    /// <summary>Records the wait-for edges of this flow: each of its running flights waits for <paramref name="target"/>.</summary>
+    /// <summary>Adds this wait's edges: each running flight of the flow waits for <paramref name="target"/>.</summary>
     private static void MarkWaiting(FlightChain running, Flight target)
     {
         for (FlightChain? c = running; c is not null; c = c.Outer)
         {
-            Volatile.Write(ref c.Flight.WaitingFor, target);
+            c.Flight.AddWait(target);
         }
     }
 
-    /// <summary>Removes this wait's edges (only those still pointing at <paramref name="target"/>: a concurrent
-    /// wait of the same flow, as with Task.WhenAll, may have replaced them).</summary>
+    /// <summary>Removes this wait's edges (one each: a concurrent wait of the same flow keeps its own).</summary>
     private static void UnmarkWaiting(FlightChain running, Flight target)
     {
         for (FlightChain? c = running; c is not null; c = c.Outer)
         {
-            Interlocked.CompareExchange(ref c.Flight.WaitingFor, null, target);
+            c.Flight.RemoveWait(target);
         }
     }
 
     /// <summary>
-    /// Follows WaitingFor from <paramref name="target"/>. Returns the flight of <paramref name="running"/> that the
-    /// path reached (null: none); throws when it is <paramref name="previous"/>, the one the last look reached too.
+    /// One look: searches the wait-for graph from <paramref name="target"/> for a flight of <paramref name="running"/>.
+    /// Returns the number of consecutive looks that found one (0 if this one did not); throws at <see cref="CycleConfirmLooks"/>.
     /// </summary>
-    private static Flight? CheckForCycle(FlightChain running, Flight target, Flight? previous)
+    private static int CheckForCycle(FlightChain running, Flight target, int looksBefore)
     {
-        Flight? reached = null;
-        Flight? f = target;
-        for (int step = 0; f is not null && step < MaxWaitPath; step++)
+        if (!ReachesOwnFlight(running, target))
         {
-            if (Contains(running, f))
-            {
-                reached = f;
-                break;
-            }
-            f = Volatile.Read(ref f.WaitingFor);
+            return 0;
         }
-        if (reached is not null && ReferenceEquals(reached, previous))
+        if (looksBefore + 1 >= CycleConfirmLooks)
         {
             throw new InvalidOperationException("GetOrAdd from inside a factory would wait forever: the key it waits for is being computed by another caller whose factory waits (directly or through other factories) for a key this caller's factory is computing. Break the cycle: compute one of the values without GetOrAdd, or order the keys.");
         }
-        return reached;
+        return looksBefore + 1;
+    }
+
+    private static bool ReachesOwnFlight(FlightChain running, Flight target)
+    {
+        var seen = new HashSet<Flight>();
+        var pending = new Stack<Flight>();
+        pending.Push(target);
+        while (pending.Count > 0 && seen.Count < MaxWaitGraphVisits)
+        {
+            Flight f = pending.Pop();
+            if (!seen.Add(f))
+            {
+                continue;
+            }
+            if (Contains(running, f))
+            {
+                return true;
+            }
+            foreach (Flight next in f.WaitsSnapshot())
+            {
+                pending.Push(next);
+            }
+        }
+        return false;
     }
 
     private void CompleteFlight(Flight flight, ArrayBufferWriter<byte> value, bool fromCache, long ttlTicks, IBufferWriter<byte> destination)
@@ -462,9 +486,33 @@ public sealed partial class OffHeapCache
 
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>The flight this flight's factory waits for now, through its flow (null while it runs on): an
-        /// edge of the wait-for graph (see <see cref="WaitForFlight"/>). Read and written with Volatile/Interlocked.</summary>
-        public Flight? WaitingFor;
+        // The flights this flight's factory waits for now, through its flow, one entry per wait in progress: the
+        // edges of the wait-for graph (see WaitForFlight). Touched only by factories that wait, under the list's lock.
+        private readonly List<Flight> _waits = [];
+
+        public void AddWait(Flight target)
+        {
+            lock (_waits)
+            {
+                _waits.Add(target);
+            }
+        }
+
+        public void RemoveWait(Flight target)
+        {
+            lock (_waits)
+            {
+                _waits.Remove(target);
+            }
+        }
+
+        public Flight[] WaitsSnapshot()
+        {
+            lock (_waits)
+            {
+                return _waits.Count == 0 ? [] : [.. _waits];
+            }
+        }
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>

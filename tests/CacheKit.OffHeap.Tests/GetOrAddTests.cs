@@ -390,4 +390,123 @@ public class GetOrAddTests
         Assert.That(b.Wait(TimeSpan.FromSeconds(20)), Is.True);
         Assert.That(cache.ContainsKey(k) && cache.ContainsKey(l), Is.True);
     }
+
+    [Test]
+    public async Task AnAsyncWaiterInsideAFactoryGetsTheTimeoutExceptionOfTheFlightItWaitsFor()
+    {
+        // The cycle check waits in intervals and catches the interval's TimeoutException; a factory's own
+        // TimeoutException (a database timeout) from the finished flight must propagate, not loop forever.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(130), l = TestKeys.Key(131);
+        var lLeads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task lFlow = Task.Run(async () =>
+        {
+            try
+            {
+                await cache.GetOrAddAsync(l, 0, async (_, _, _, _) =>
+                {
+                    lLeads.SetResult();
+                    await release.Task;
+                    throw new TimeoutException("the database timed out");
+                }, new ArrayBufferWriter<byte>());
+            }
+            catch (TimeoutException)
+            {
+            }
+        });
+        await lLeads.Task;
+        Task<Exception?> kFlow = Task.Run(async () =>
+        {
+            try
+            {
+                await cache.GetOrAddAsync(k, 0, async (_, _, w, ct) =>
+                    await cache.GetOrAddAsync(l, 0, static (_, _, x, _) => { x.Write("x"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct),
+                    new ArrayBufferWriter<byte>());
+                return (Exception?)null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        });
+        await Task.Delay(250);   // K's factory is waiting for L (past two check intervals)
+        release.SetResult();
+        await lFlow;
+        Assert.That(await Task.WhenAny(kFlow, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(kFlow), "must not loop forever");
+        Assert.That(await kFlow, Is.TypeOf<TimeoutException>());
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public async Task ACycleThroughFactoriesThatWaitForSeveralKeysAtOnceIsFound()
+    {
+        // Each factory waits for the other's key and for a slow unrelated key at once (Task.WhenAll): the
+        // unrelated wait ends first, and the cycle must still be seen through the remaining wait.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(140), l = TestKeys.Key(141), x1 = TestKeys.Key(142), x2 = TestKeys.Key(143);
+        using var slowLeads = new CountdownEvent(2);
+        Task s1 = Task.Run(() => cache.GetOrAddAsync(x1, 0, async (_, _, w, _) => { slowLeads.Signal(); await Task.Delay(300); w.Write("x1"u8); }, new ArrayBufferWriter<byte>()).AsTask());
+        Task s2 = Task.Run(() => cache.GetOrAddAsync(x2, 0, async (_, _, w, _) => { slowLeads.Signal(); await Task.Delay(300); w.Write("x2"u8); }, new ArrayBufferWriter<byte>()).AsTask());
+        slowLeads.Wait();
+        var inside = new[] { new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        async Task<Exception?> Flow(byte[] own, byte[] other, byte[] slow, int me)
+        {
+            try
+            {
+                await cache.GetOrAddAsync(own, 0, async (_, _, w, ct) =>
+                {
+                    inside[me].SetResult();
+                    await inside[1 - me].Task;
+                    var fromOther = new ArrayBufferWriter<byte>();
+                    await Task.WhenAll(
+                        cache.GetOrAddAsync(other, 0, static (_, _, i, _) => { i.Write("i"u8); return ValueTask.CompletedTask; }, fromOther, cancellationToken: ct).AsTask(),
+                        cache.GetOrAddAsync(slow, 0, static (_, _, i, _) => { i.Write("i"u8); return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>(), cancellationToken: ct).AsTask());
+                    w.Write(fromOther.WrittenSpan);
+                }, new ArrayBufferWriter<byte>());
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+        Task<Exception?> a = Flow(k, l, x1, 0), b = Flow(l, k, x2, 1);
+        Task all = Task.WhenAll(a, b, s1, s2);
+        Assert.That(await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(all), "must not wait forever");
+        Assert.That(new[] { await a, await b }, Has.All.InstanceOf<InvalidOperationException>());
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public async Task AFactoryThatGivesUpWaitingSoonIsNotReportedAsACycle()
+    {
+        // K's factory waits at most 300 ms for L, then writes a fallback; L's factory waits for K meanwhile. The
+        // waits form a cycle for 300 ms only: both requests must succeed.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(150), l = TestKeys.Key(151);
+        var kLeads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lLeads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<bool> kFlow = Task.Run(async () => await cache.GetOrAddAsync(k, 0, async (_, _, w, _) =>
+        {
+            kLeads.SetResult();
+            await lLeads.Task;
+            await Task.Delay(50);   // L's factory is waiting for K by now
+            Task<bool> forL = cache.GetOrAddAsync(l, 0, static (_, _, i, _) => { i.Write("i"u8); return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>()).AsTask();
+            await Task.WhenAny(forL, Task.Delay(300));
+            w.Write("fallback"u8);
+        }, new ArrayBufferWriter<byte>()));
+        await kLeads.Task;
+        var fromL = new ArrayBufferWriter<byte>();
+        Task<bool> lFlow = Task.Run(async () => await cache.GetOrAddAsync(l, 0, async (_, _, w, ct) =>
+        {
+            lLeads.SetResult();
+            await cache.GetOrAddAsync(k, 0, static (_, _, i, _) => { i.Write("i"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct);
+        }, fromL));
+        Task both = Task.WhenAll(kFlow, lFlow);
+        Assert.That(await Task.WhenAny(both, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(both));
+        Assert.That(await kFlow, Is.False);
+        Assert.That(await lFlow, Is.False);
+        Assert.That(Encoding.ASCII.GetString(fromL.WrittenSpan), Is.EqualTo("fallback"));
+    }
 }
