@@ -11,7 +11,10 @@ namespace CacheKit.Policies;
 /// allocated once in the constructor, indexed by handle: no object per entry, no allocation per call.</para>
 /// <para><b>Weights.</b> Every entry has a weight: 1 when capacity counts entries, its size in bytes
 /// when capacity counts bytes, at most <see cref="PolicyOptions.MaxWeight"/> (a larger one throws
-/// <see cref="ArgumentOutOfRangeException"/> before anything changes). <see cref="Weight"/> is the sum of the weights tracked.</para>
+/// <see cref="ArgumentOutOfRangeException"/> before anything changes). <see cref="Weight"/> is the sum of the weights tracked.
+/// The least weight differs by family: the list policies (FIFO, CLOCK, LRU, SLRU, SIEVE, S3-FIFO, W-TinyLFU) accept 0,
+/// the others refuse it (1 is their least: GDSF divides by it, the ghost and frequency structures count it). The engine
+/// passes 1 (it counts entries; the slab holds the byte budget).</para>
 /// <para><b>Eviction protocol.</b> The owner adds the newcomer, then, while it needs room
 /// (<see cref="Weight"/> above <see cref="Capacity"/>, or any reason of its own such as memory),
 /// asks <see cref="SelectVictim"/>, evicts that entry and reports it with <see cref="OnRemove"/>.

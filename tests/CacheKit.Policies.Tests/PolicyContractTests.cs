@@ -302,6 +302,25 @@ public sealed class PolicyContractTests
         Assert.That(policy.SelectVictim(), Is.EqualTo(0), "the one tracked entry is still the victim");
     }
 
+    [TestCaseSource(nameof(Cases))]
+    public void A_zero_weight_is_accepted_by_the_list_policies_and_refused_by_the_others(PolicyKind kind, bool weighted, bool admission)
+    {
+        // The split IEvictionPolicy documents: the PolicyBase family accepts 0, the EntryWeights family's least weight is 1.
+        var policy = Create(kind, weighted, admission);
+        bool listFamily = kind is PolicyKind.Fifo or PolicyKind.Clock or PolicyKind.Lru or PolicyKind.Slru or PolicyKind.Sieve
+            or PolicyKind.S3Fifo or PolicyKind.WTinyLfu;
+        if (listFamily)
+        {
+            policy.OnAdd(0, 11, 0);
+            Assert.That((policy.Count, policy.Weight), Is.EqualTo((1, 0L)));
+        }
+        else
+        {
+            Assert.That(() => policy.OnAdd(0, 11, 0), Throws.InstanceOf<ArgumentOutOfRangeException>());
+            Assert.That((policy.Count, policy.Weight), Is.EqualTo((0, 0L)));
+        }
+    }
+
     [TestCaseSource(nameof(ConcurrentHitCases))]
     public void Concurrent_hits_race_the_lock_holder_without_corruption(PolicyKind kind, bool weighted, bool admission)
     {
