@@ -181,7 +181,9 @@ public sealed partial class OffHeapCache : IDisposable
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
         => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)));
 
-    /// <summary>Removes the entry of <paramref name="key"/>; false if there was none.</summary>
+    /// <summary>Removes the entry of <paramref name="key"/>; false if there was none. An entry past its time to live counts
+    /// as none (as for <see cref="ContainsKey"/>): it is removed as an expiration, reported to the eviction listener as
+    /// <see cref="EvictionReason.Expired"/>, and the call returns false.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Remove(ReadOnlySpan<byte> key)

@@ -657,8 +657,24 @@ internal sealed unsafe class Shard
         {
             return false;
         }
+        if (IsExpiredUnsynchronized(slot))
+        {
+            // Past its time to live the entry is absent for every reader (ContainsKey, TryGet), so Remove says
+            // false too, and the entry leaves as what it is: an expiration (counted, reported to the listener).
+            EvictSlotUnsynchronized(slot, EvictionReason.Expired);
+            return false;
+        }
         RemoveSlotUnsynchronized(slot);
         return true;
+    }
+
+    /// <summary>Whether the published entry in <paramref name="slot"/> is past its time to live.</summary>
+    private bool IsExpiredUnsynchronized(int slot)
+    {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        return header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt;
     }
 
     /// <summary>Removes every entry. Counters of hits and misses are kept.</summary>

@@ -36,6 +36,44 @@ public class TtlTests
     }
 
     [Test]
+    public void RemovingAnExpiredEntrySaysAbsentAndCountsAnExpiration()
+    {
+        // ContainsKey and TryGet say absent once the time to live passed; Remove used to say true (and count
+        // nothing), and the typed TryRemove(key) disagreed with TryRemove(key, out value) on the same entry.
+        var time = new FakeTimeProvider();
+        var reasons = new List<EvictionReason>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20,
+            PageSize = 64 * 1024,
+            ShardCount = 1,
+            TimeProvider = time,
+            EvictionListener = (_, reason) => reasons.Add(reason),
+        });
+        byte[] key = TestKeys.Key(1), live = TestKeys.Key(2);
+        Assert.That(cache.Set(key, TestKeys.Value(1, 1, 50), TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(cache.Set(live, TestKeys.Value(2, 1, 50), TimeSpan.FromSeconds(100)), Is.True);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.That(cache.Count, Is.EqualTo(2), "expired but not yet reclaimed");
+
+        Assert.That(cache.Remove(key), Is.False, "an expired entry is absent");
+        Assert.That(cache.Count, Is.EqualTo(1), "and it is gone");
+        Assert.That(reasons, Is.EqualTo(new[] { EvictionReason.Expired }));
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That((stats.Expirations, stats.Evictions), Is.EqualTo((1L, 0L)));
+        Assert.That(cache.Remove(live), Is.True, "a live entry is removed as before (no listener call)");
+        Assert.That(reasons, Has.Count.EqualTo(1));
+        cache.ValidateInvariants();
+
+        using var typed = new OffHeapCache<long, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024, TimeProvider = time });
+        typed.Set(7, 70, TimeSpan.FromSeconds(1));
+        typed.Set(8, 80, TimeSpan.FromSeconds(1));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(typed.TryRemove(7), Is.False);
+        Assert.That(typed.TryRemove(8, out _), Is.False, "both overloads agree");
+    }
+
+    [Test]
     public void DefaultTimeToLiveAppliesAndAnExplicitOneOverridesIt()
     {
         var time = new FakeTimeProvider();

@@ -310,8 +310,18 @@ internal sealed class DifferentialRunner
             case OpKind.Remove:
             {
                 // A planted fault (tests of the harness itself): the model forgets removals of one key.
-                bool expected = _config.PlantedForgetRemoveOfKey == op.Key ? _model.ContainsKey(op.Key) : _model.Remove(op.Key);
+                // An expired entry counts as absent: the cache removes it as an expiration (OnEvicted takes it out of
+                // the model) and says false.
+                bool expected = Live(op.Key, out _);
                 bool removed = cache.Remove(key);
+                if (_config.PlantedForgetRemoveOfKey != op.Key && expected)
+                {
+                    _model.Remove(op.Key);
+                }
+                if (!expected && _model.ContainsKey(op.Key) && _config.PlantedForgetRemoveOfKey != op.Key)
+                {
+                    return $"remove: Remove(k{op.Key}) left an expired entry (no Expired report)";
+                }
                 return removed == expected ? null : $"remove: Remove(k{op.Key}) = {removed}, model says {expected}";
             }
             case OpKind.Contains:
