@@ -38,9 +38,12 @@ public sealed partial class OffHeapCache
     /// factory). A factory that returns has made the value: it is stored and shared even if the token was
     /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key (that
     /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
-    /// K); two independent callers, each leading one key and waiting for the other's, are found after about a
-    /// second of waiting and also get <see cref="InvalidOperationException"/> (a factory that gives up waiting within that
-    /// second, after a timeout of its own, is not reported).
+    /// K); two independent callers, each leading one key and waiting for the other's, are found after about five
+    /// seconds of waiting and also get <see cref="InvalidOperationException"/> (a cycle that ends sooner, because a factory
+    /// gives up a wait after a timeout of its own, is not reported). A <c>GetOrAdd</c> that a factory starts without
+    /// awaiting it (a background refresh) counts as the factory waiting, since the factory's flow flows into it: start such
+    /// work under <see cref="ExecutionContext.SuppressFlow"/> if it may wait, for over five seconds, for a key whose factory
+    /// waits for this one.
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
@@ -286,15 +289,17 @@ public sealed partial class OffHeapCache
     // gives each of its flights several edges. Reaching one of the caller's own running flights from the
     // flight it waits for is a cycle: nobody in it can finish unless one of its waits is bounded (a factory
     // that gives up waiting after a timeout). Edges read one at a time can also line up for an instant by
-    // accident. So a cycle counts only when every look for CycleConfirmLooks check intervals in a row
-    // (about a second) finds one; a bounded wait shorter than that is never reported. Then the caller
-    // throws, which fails its factory and frees the others.
+    // accident, and a GetOrAdd that a factory starts without awaiting it also carries the factory's flow (its
+    // edges say the factory waits when it does not). So a cycle counts only when CycleConfirmLooks looks in a
+    // row (about five seconds) find one; a cycle that ends sooner is never reported. Then the caller throws,
+    // which fails its factory and frees the others.
 
     /// <summary>How long a waiting factory waits between two looks for a cross-flow cycle.</summary>
     private static readonly TimeSpan CycleCheckInterval = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Consecutive looks that must find a cycle before it is reported (with the interval: about 1 s).</summary>
-    private const int CycleConfirmLooks = 10;
+    /// <summary>Consecutive looks that must find a cycle before it is reported (with the interval: about 5 s; a real
+    /// deadlock waits that long instead of forever, and a cycle that ends sooner fails nobody).</summary>
+    private const int CycleConfirmLooks = 50;
 
     /// <summary>Most flights one look visits (a larger wait graph is not searched further).</summary>
     private const int MaxWaitGraphVisits = 1024;
@@ -487,32 +492,43 @@ public sealed partial class OffHeapCache
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // The flights this flight's factory waits for now, through its flow, one entry per wait in progress: the
-        // edges of the wait-for graph (see WaitForFlight). Touched only by factories that wait, under the list's lock.
-        private readonly List<Flight> _waits = [];
+        // edges of the wait-for graph (see WaitForFlight). Copy-on-write, so a flight nobody waits through costs
+        // nothing (the shared empty array) and a look reads a consistent snapshot without a lock.
+        private Flight[] _waits = [];
 
         public void AddWait(Flight target)
         {
-            lock (_waits)
+            while (true)
             {
-                _waits.Add(target);
+                Flight[] before = Volatile.Read(ref _waits);
+                Flight[] after = [.. before, target];
+                if (Interlocked.CompareExchange(ref _waits, after, before) == before)
+                {
+                    return;
+                }
             }
         }
 
+        /// <summary>Removes one entry for <paramref name="target"/> (by reference; each AddWait has one RemoveWait).</summary>
         public void RemoveWait(Flight target)
         {
-            lock (_waits)
+            while (true)
             {
-                _waits.Remove(target);
+                Flight[] before = Volatile.Read(ref _waits);
+                int i = Array.IndexOf(before, target);
+                if (i < 0)
+                {
+                    return;
+                }
+                Flight[] after = before.Length == 1 ? [] : [.. before.AsSpan(0, i), .. before.AsSpan(i + 1)];
+                if (Interlocked.CompareExchange(ref _waits, after, before) == before)
+                {
+                    return;
+                }
             }
         }
 
-        public Flight[] WaitsSnapshot()
-        {
-            lock (_waits)
-            {
-                return _waits.Count == 0 ? [] : [.. _waits];
-            }
-        }
+        public Flight[] WaitsSnapshot() => Volatile.Read(ref _waits);
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>

@@ -183,7 +183,7 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>Removes the entry of <paramref name="key"/>; false if there was none. An entry past its time to live counts
     /// as none (as for <see cref="ContainsKey"/>): it is removed as an expiration, reported to the eviction listener as
-    /// <see cref="EvictionReason.Expired"/>, and the call returns false.</summary>
+    /// <see cref="EvictionReason.Expired"/>, and the call returns false (or throws what the listener threw; the entry is gone either way).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Remove(ReadOnlySpan<byte> key)

@@ -416,13 +416,16 @@ public class GetOrAddTests
             }
         });
         await lLeads.Task;
+        var kJoins = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task<Exception?> kFlow = Task.Run(async () =>
         {
             try
             {
                 await cache.GetOrAddAsync(k, 0, async (_, _, w, ct) =>
-                    await cache.GetOrAddAsync(l, 0, static (_, _, x, _) => { x.Write("x"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct),
-                    new ArrayBufferWriter<byte>());
+                {
+                    kJoins.SetResult();   // joining L's flight is synchronous from here
+                    await cache.GetOrAddAsync(l, 0, static (_, _, x, _) => { x.Write("x"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct);
+                }, new ArrayBufferWriter<byte>());
                 return (Exception?)null;
             }
             catch (Exception e)
@@ -430,6 +433,7 @@ public class GetOrAddTests
                 return e;
             }
         });
+        await kJoins.Task;
         await Task.Delay(250);   // K's factory is waiting for L (past two check intervals)
         release.SetResult();
         await lFlow;
@@ -508,5 +512,39 @@ public class GetOrAddTests
         Assert.That(await kFlow, Is.False);
         Assert.That(await lFlow, Is.False);
         Assert.That(Encoding.ASCII.GetString(fromL.WrittenSpan), Is.EqualTo("fallback"));
+    }
+
+    [Test]
+    public async Task AnUnawaitedGetOrAddFromAFactoryThatEndsSoonIsNotReportedAsACycle()
+    {
+        // K's factory starts a GetOrAdd of L without awaiting it (a prefetch) and works on for 2.5 s while L's
+        // factory waits for K: the edges show a cycle (the prefetch carries K's flow), but K finishes by itself,
+        // within the ~5 s a cycle must last to be reported. Both requests succeed.
+        using OffHeapCache cache = Create();
+        byte[] k = TestKeys.Key(160), l = TestKeys.Key(161);
+        var lLeads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var kLeads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<bool>? prefetch = null;
+        var fromL = new ArrayBufferWriter<byte>();
+        Task<bool> lFlow = Task.Run(async () => await cache.GetOrAddAsync(l, 0, async (_, _, w, ct) =>
+        {
+            lLeads.SetResult();
+            await kLeads.Task;
+            await cache.GetOrAddAsync(k, 0, static (_, _, i, _) => { i.Write("i"u8); return ValueTask.CompletedTask; }, w, cancellationToken: ct);
+        }, fromL));
+        await lLeads.Task;
+        Task<bool> kFlow = Task.Run(async () => await cache.GetOrAddAsync(k, 0, async (_, _, w, _) =>
+        {
+            kLeads.SetResult();
+            await Task.Delay(150);
+            prefetch = cache.GetOrAddAsync(l, 0, static (_, _, i, _) => { i.Write("p"u8); return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>()).AsTask();
+            await Task.Delay(2500);
+            w.Write("k"u8);
+        }, new ArrayBufferWriter<byte>()));
+        Task both = Task.WhenAll(lFlow, kFlow);
+        Assert.That(await Task.WhenAny(both, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(both));
+        Assert.That(await lFlow, Is.False, "L's factory waited for K, which finished by itself");
+        Assert.That(Encoding.ASCII.GetString(fromL.WrittenSpan), Is.EqualTo("k"));
+        Assert.That(await prefetch!, Is.False, "the prefetch got L's value");
     }
 }
