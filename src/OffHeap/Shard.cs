@@ -669,13 +669,17 @@ internal sealed unsafe class Shard
     }
 
     /// <summary>Whether the published entry in <paramref name="slot"/> is past its time to live.</summary>
-    private bool IsExpiredUnsynchronized(int slot)
+    private bool IsExpiredUnsynchronized(int slot) => IsPastTimeToLive(ReadHeaderUnsynchronized(HandleOfSlotUnsynchronized(slot)));
+
+    /// <summary>The handle published in <paramref name="slot"/> (under the lock).</summary>
+    private SlabHandle HandleOfSlotUnsynchronized(int slot)
     {
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
-        EntryHeader header = ReadHeaderUnsynchronized(handle);
-        return header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt;
+        return SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
     }
+
+    /// <summary>The readers' expiry test (now ≥ ExpiresAt), for writers that hold the lock.</summary>
+    private bool IsPastTimeToLive(in EntryHeader header) => header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt;
 
     /// <summary>Removes every entry. Counters of hits and misses are kept.</summary>
     public void ClearUnsynchronized()
@@ -967,14 +971,13 @@ internal sealed unsafe class Shard
 
     private void EvictSlotUnsynchronized(int slot, EvictionReason reason)
     {
-        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        SlabHandle handle = SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        SlabHandle handle = HandleOfSlotUnsynchronized(slot);
         EntryHeader header = ReadHeaderUnsynchronized(handle);
         // An entry whose time to live has passed leaves as an expiration whichever path removes it: the expiry
         // hand scans only a few buckets per insert, so a policy victim or an entry of a reclaimed page or a full
         // window may have expired too. Evictions counts live entries only (CacheStatistics), and the listener
         // must hear Expired for it (the reader already treated it as absent).
-        if (reason != EvictionReason.Expired && header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt)
+        if (reason != EvictionReason.Expired && IsPastTimeToLive(header))
         {
             reason = EvictionReason.Expired;
         }
