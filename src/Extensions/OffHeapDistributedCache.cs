@@ -257,15 +257,14 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     /// <summary>
     /// Reads the stored bytes (header included) into <paramref name="buffer"/>, growing it (pooled) as needed.
-    /// Only the first read, and only when <paramref name="counted"/>, is a lookup the statistics and the policy
-    /// see: the retry with a larger buffer is the same Get (it used to count a second hit).
+    /// When <paramref name="counted"/>, the read is a lookup the statistics and the policy see once: a read into a
+    /// buffer that is too small counts nothing, so only the read that fits (or misses) is counted.
     /// </summary>
     private bool ReadRaw(ReadOnlySpan<byte> key, ref byte[] buffer, bool counted, out int length)
     {
         while (true)
         {
             bool hit = counted ? _cache.TryGet(key, buffer, out length) : _cache.TryGetUncounted(key, buffer, out length);
-            counted = false;
             if (hit)
             {
                 if (length < HeaderBytes)

@@ -125,6 +125,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// (<paramref name="bytesWritten"/> = 0) and when <paramref name="destination"/> is too small
     /// (<paramref name="bytesWritten"/> = the value's length, always &gt; 0, so the two are told apart;
     /// retry with a buffer at least that long). After false the destination's content is unspecified.
+    /// A read into a too-small destination is neither counted in the statistics nor shown to the eviction
+    /// policy: the retry that fits is the one lookup counted (a caller that looks up once is counted once).
     /// </returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -322,28 +324,57 @@ public sealed partial class OffHeapCache : IDisposable
             Exit(ref stripe);   // a throwing sink (a caller's IBufferWriter): the lookup is not counted
             throw;
         }
-        OperationCounters.ExitLookup(ref stripe, result != ReadResult.Miss);   // the exit counts the hit or miss
+        if (result == ReadResult.DestinationTooSmall)
+        {
+            Exit(ref stripe);   // not a lookup yet: the caller's retry with a buffer that fits is the one counted
+        }
+        else
+        {
+            OperationCounters.ExitLookup(ref stripe, result == ReadResult.Hit);   // the exit counts the hit or miss
+        }
         return result;
     }
 
+    /// <remarks>
+    /// The key is copied once, before it is hashed, and only the copy is used: another thread writing to the
+    /// caller's key buffer meanwhile (the caller's race) cannot make the stored bytes disagree with the hash
+    /// that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break). One hash per set.
+    /// </remarks>
+    [SkipLocalsInit]
     private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
     {
         CheckKey(key);
         CheckValue(key, value);
-        ulong hash = Hash(key);
-        ref OperationCounters.Stripe stripe = ref Enter();
-        Shard shard = ShardOf(hash);
+        byte[]? rented = null;
+        Span<byte> stable = key.Length <= Shard.StackKeyBytes
+            ? stackalloc byte[Shard.StackKeyBytes]
+            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
         try
         {
-            long expiresAt = ExpiresAt(ttlTicks);
-            lock (shard.Gate)
+            stable = stable[..key.Length];
+            key.CopyTo(stable);
+            ulong hash = Hash(stable);
+            ref OperationCounters.Stripe stripe = ref Enter();
+            Shard shard = ShardOf(hash);
+            try
             {
-                return shard.SetUnsynchronized(hash, key, value, expiresAt);
+                long expiresAt = ExpiresAt(ttlTicks);
+                lock (shard.Gate)
+                {
+                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
+                }
+            }
+            finally
+            {
+                Exit(ref stripe);
             }
         }
         finally
         {
-            Exit(ref stripe);
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
     }
 

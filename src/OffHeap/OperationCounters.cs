@@ -56,7 +56,7 @@ internal sealed class OperationCounters
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Exit(ref Stripe stripe) => Interlocked.Increment(ref stripe.OtherExits);
 
-    /// <summary>Ends a lookup and counts it: a hit (or a value too large for the destination) or a miss.</summary>
+    /// <summary>Ends a lookup and counts it: a hit or a miss (a value too large for the destination ends with <see cref="Exit"/>: its retry is counted).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ExitLookup(ref Stripe stripe, bool hit)
         => Interlocked.Increment(ref hit ? ref stripe.Hits : ref stripe.Misses);

@@ -165,7 +165,7 @@ internal sealed unsafe class Shard
             outcome = ReadContended(hash, key, ref sink, out valueLength);
         }
         ReadResult result = (ReadResult)(outcome & ReadOutcomeResultMask);
-        if (recordAccess)
+        if (recordAccess && result != ReadResult.DestinationTooSmall)   // a too-small read is retried; the retry is the access
         {
             RecordRead(result, (int)(outcome >> ReadOutcomeSlotShift), hash);
         }
@@ -487,12 +487,13 @@ internal sealed unsafe class Shard
 
     // ------------------------------------------------------------------ writes (under Gate)
 
-    /// <summary>Keys up to this length are copied to the stack by <see cref="SetUnsynchronized"/>; longer ones to a pooled array.</summary>
-    private const int StackKeyBytes = 256;
+    /// <summary>Keys up to this length are copied to the stack by <see cref="SetUnsynchronized"/> and by
+    /// OffHeapCache.SetCore (which copies and hashes a single set's key itself); longer ones to a pooled array.</summary>
+    internal const int StackKeyBytes = 256;
 
     /// <summary>Stores key -> value. Returns false when it was not stored (then no older value of the key remains).</summary>
     /// <remarks>
-    /// The caller hashed <paramref name="key"/> before taking the lock. If another thread writes to that buffer
+    /// The caller (SetMany) hashed <paramref name="key"/> before taking the lock. If another thread writes to that buffer
     /// meanwhile (the caller's race, but it must not corrupt the cache), the bytes would no longer match the
     /// hash: stored, such a key sits in a window where page reclaim, which finds an entry's slot by hashing its
     /// stored key, cannot find it (it used to free the chunk anyway: a slot pointing at a reused chunk, then a
@@ -503,7 +504,6 @@ internal sealed unsafe class Shard
     [SkipLocalsInit]
     public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
     {
-        ThrowIfInListener();
         byte[]? rented = null;
         Span<byte> stable = key.Length <= StackKeyBytes
             ? stackalloc byte[StackKeyBytes]
@@ -527,9 +527,12 @@ internal sealed unsafe class Shard
         }
     }
 
-    /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>.</summary>
-    private bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
+    /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>
+    /// (the caller's own copy, hashed after it was copied).</summary>
+    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
     {
+        ThrowIfInListener();
+        Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is stored under");
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
         // Once this shard stores an expiry, every entry carries the field (see EntryHeader): entries with and

@@ -127,6 +127,10 @@ public class LayoutTests
         cache.Set("k"u8, new byte[100]);
         Assert.That(cache.TryGet("k"u8, new byte[99], out int needed), Is.False);
         Assert.That(needed, Is.EqualTo(100));
+        Assert.That(cache.GetStatistics().Hits + cache.GetStatistics().Misses, Is.Zero, "a too-small read is not a lookup yet");
+        Assert.That(cache.TryGet("k"u8, new byte[needed], out int written), Is.True);
+        Assert.That(written, Is.EqualTo(100));
+        Assert.That(cache.GetStatistics().Hits, Is.EqualTo(1), "the retry that fits is the one hit counted");
         Assert.That(cache.TryGet("absent"u8, new byte[99], out int none), Is.False);
         Assert.That(none, Is.Zero);
         cache.Set("empty"u8, ReadOnlySpan<byte>.Empty);
