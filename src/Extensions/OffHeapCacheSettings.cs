@@ -22,13 +22,18 @@ public sealed class OffHeapCacheSettings
     /// <summary>The eviction policy; binds from its name, e.g. "WTinyLfu", "S3Fifo", "Lru".</summary>
     public CachePolicy Policy { get; set; } = CachePolicy.WTinyLfu;
 
-    /// <summary>Time to live of entries stored without one, e.g. "00:05:00"; null = never expire.</summary>
+    /// <summary>TinyLFU admission in front of the policy (see <see cref="OffHeapCacheOptions.TinyLfuAdmission"/>); for
+    /// policies other than W-TinyLFU, which has its own. Default false.</summary>
+    public bool TinyLfuAdmission { get; set; }
+
+    /// <summary>Time to live of entries the byte and typed APIs store without one, e.g. "00:05:00"; null = never expire.
+    /// Entries of the distributed cache follow their own <c>DistributedCacheEntryOptions</c> (none: never expire).</summary>
     public TimeSpan? DefaultTimeToLive { get; set; }
 
     /// <summary>Number of shards: a power of two in [1, 256], or 0 to let the engine choose.</summary>
     public int ShardCount { get; set; }
 
-    /// <summary>Longest key accepted, in [1, 65535]. Default 8 KiB.</summary>
+    /// <summary>Longest key accepted, in [1, 65535] and at most the largest chunk (the page size) less 16 bytes. Default 8 KiB.</summary>
     public int MaxKeyBytes { get; set; } = 8 * 1024;
 
     /// <summary>Largest value accepted; null = the largest one slab chunk holds.</summary>
@@ -59,6 +64,7 @@ public sealed class OffHeapCacheSettings
         CapacityBytes = CapacityBytes,
         MaxEntries = MaxEntries,
         Policy = Policy,
+        TinyLfuAdmission = TinyLfuAdmission,
         DefaultTimeToLive = DefaultTimeToLive,
         ShardCount = ShardCount,
         MaxKeyBytes = MaxKeyBytes,

@@ -10,7 +10,8 @@ namespace CacheKit.OffHeap.Extensions;
 /// An <see cref="IDistributedCache"/> and <see cref="IBufferDistributedCache"/> over an
 /// <see cref="OffHeapCache"/>: a drop-in for <c>MemoryDistributedCache</c> whose values live outside
 /// the GC heap, and the L2 of HybridCache. Honours <see cref="DistributedCacheEntryOptions"/>:
-/// absolute, relative-to-now and sliding expiration, as MemoryDistributedCache does.
+/// absolute, relative-to-now and sliding expiration, as MemoryDistributedCache does; an entry set with none never
+/// expires (the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/> applies only to the byte and typed APIs).
 /// </summary>
 /// <remarks>
 /// <para>Keys are stored as UTF-8. Each value carries a 16-byte header (absolute expiry in UTC ticks,
@@ -283,9 +284,15 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         }
     }
 
-    /// <summary>Stores header + payload with the engine time to live that ends at the nearer expiry.</summary>
+    /// <summary>Stores header + payload with the engine time to live that ends at the nearer expiry; an entry with
+    /// neither never expires (as in MemoryDistributedCache), whatever the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/>.</summary>
     private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now)
     {
+        if (absolute == 0 && sliding == 0)
+        {
+            _cache.Set(key, entry, Timeout.InfiniteTimeSpan);
+            return;
+        }
         long ttl = long.MaxValue;
         if (absolute != 0)
         {
@@ -295,14 +302,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         {
             ttl = Math.Min(ttl, sliding);
         }
-        if (ttl == long.MaxValue)
-        {
-            _cache.Set(key, entry);
-        }
-        else
-        {
-            _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
-        }
+        _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
     }
 
     /// <summary>Absolute expiry in UTC ticks, or 0 for none; relative-to-now wins over absolute, as in MemoryCache.</summary>

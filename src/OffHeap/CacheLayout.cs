@@ -92,9 +92,9 @@ internal readonly record struct CacheLayout(
         {
             throw new ArgumentOutOfRangeException(nameof(o.Policy), o.Policy, "Policy must be a defined CachePolicy value.");
         }
-        if (o.DefaultTimeToLive is { } ttl && ttl <= TimeSpan.Zero)
+        if (o.DefaultTimeToLive is { } ttl && ttl <= TimeSpan.Zero && ttl != Timeout.InfiniteTimeSpan)
         {
-            throw new ArgumentOutOfRangeException(nameof(o.DefaultTimeToLive), ttl, "DefaultTimeToLive must be positive (greater than TimeSpan.Zero) or null.");
+            throw new ArgumentOutOfRangeException(nameof(o.DefaultTimeToLive), ttl, "DefaultTimeToLive must be positive (greater than TimeSpan.Zero), or null or Timeout.InfiniteTimeSpan (no expiry).");
         }
 
         // Automatic shards first (a shard needs a page per size class in use, so each gets at least

@@ -10,8 +10,9 @@ public sealed partial class OffHeapCache
     /// anything is stored, so bad input leaves the cache unchanged.
     /// </summary>
     /// <param name="items">Keys and values.</param>
-    /// <param name="timeToLive">Time to live of every entry; null = the default.</param>
-    /// <returns>How many entries were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not).</returns>
+    /// <param name="timeToLive">Time to live of every entry; null = the default, <see cref="Timeout.InfiniteTimeSpan"/> = never expires.</param>
+    /// <returns>How many items were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not);
+    /// a key given twice counts twice, although only its last value remains.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A key or value is too long (the message names the item, <c>items[i]</c>), or the time to live is not positive; nothing was stored.</exception>
     /// <exception cref="ArgumentException">Another thread wrote to a key's bytes while the call ran: that entry was not stored (entries stored before it stay; the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

@@ -171,14 +171,14 @@ public sealed partial class OffHeapCache : IDisposable
     /// within the per-insert eviction cap; then any earlier value of the key is gone too.
     /// </returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
-    /// <exception cref="ArgumentException">Another thread wrote to the key's bytes while the call ran; nothing was stored (the cache stays consistent).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks);
 
-    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, expiring after <paramref name="timeToLive"/>.</summary>
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, expiring after <paramref name="timeToLive"/>
+    /// (<see cref="Timeout.InfiniteTimeSpan"/>: never, whatever <see cref="OffHeapCacheOptions.DefaultTimeToLive"/> says).</summary>
     /// <returns>Whether the entry is now stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
-    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative; the key or value is too long. The cache is unchanged.</exception>
-    /// <exception cref="ArgumentException">Another thread wrote to the key's bytes while the call ran; nothing was stored (the cache stays consistent).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>);
+    /// the key or value is too long. The cache is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
         => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)));
@@ -251,7 +251,9 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// Waits until no operation is inside the cache, then frees every native byte. A second call does
-    /// nothing; any later call throws <see cref="ObjectDisposedException"/>.
+    /// nothing; any later operation throws <see cref="ObjectDisposedException"/> (the configuration properties
+    /// <see cref="MaxKeyBytes"/>, <see cref="MaxValueBytes"/> and <see cref="ShardCount"/> stay readable, and a call
+    /// with an argument that is invalid anyway, such as a too-long key, may report that first).
     /// </summary>
     public void Dispose()
     {
@@ -433,8 +435,14 @@ public sealed partial class OffHeapCache : IDisposable
         return at == 0 ? 1 : at;   // 0 means "never"
     }
 
+    /// <summary>A time to live in timestamp ticks; 0 (never expires) for <see cref="Timeout.InfiniteTimeSpan"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative, other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     internal long ToTimestampTicks(TimeSpan timeToLive, string paramName)
     {
+        if (timeToLive == Timeout.InfiniteTimeSpan)
+        {
+            return 0;
+        }
         if (timeToLive <= TimeSpan.Zero)
         {
             ThrowTtl(timeToLive, paramName);
@@ -593,5 +601,5 @@ public sealed partial class OffHeapCache : IDisposable
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowTtl(TimeSpan ttl, string paramName)
-        => throw new ArgumentOutOfRangeException(paramName, ttl, $"{paramName} must be positive (greater than TimeSpan.Zero).");
+        => throw new ArgumentOutOfRangeException(paramName, ttl, $"{paramName} must be positive (greater than TimeSpan.Zero), or Timeout.InfiniteTimeSpan for no expiry.");
 }

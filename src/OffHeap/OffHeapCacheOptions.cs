@@ -29,7 +29,7 @@ public sealed class OffHeapCacheOptions
     /// </summary>
     public bool TinyLfuAdmission { get; set; }
 
-    /// <summary>Time to live of entries set without an explicit one; null = they never expire. Must be positive.</summary>
+    /// <summary>Time to live of entries set without an explicit one; null (or <see cref="Timeout.InfiniteTimeSpan"/>) = they never expire. Otherwise must be positive.</summary>
     public TimeSpan? DefaultTimeToLive { get; set; }
 
     /// <summary>The clock for time to live (its monotonic <see cref="TimeProvider.GetTimestamp"/> is used; its TimestampFrequency must be positive). Default: <see cref="TimeProvider.System"/>.</summary>
@@ -38,7 +38,8 @@ public sealed class OffHeapCacheOptions
     /// <summary>Number of shards, a power of two in [1, 256], or 0 (default) to choose from the processor count and the budget.</summary>
     public int ShardCount { get; set; }
 
-    /// <summary>Longest key accepted, in [1, <see cref="MaxKeyBytesLimit"/>]. Default 8 KiB.</summary>
+    /// <summary>Longest key accepted, in [1, <see cref="MaxKeyBytesLimit"/>] and small enough to leave room in the largest
+    /// chunk (<see cref="PageSize"/>) for the 16-byte entry header. Default 8 KiB.</summary>
     public int MaxKeyBytes { get; set; } = 8 * 1024;
 
     /// <summary>

@@ -50,7 +50,7 @@ public sealed class DependencyInjectionTests
         IConfiguration configuration = Json("""
             { "OffHeapCache": { "CapacityBytes": 8388608, "MaxEntries": 1000, "Policy": "Lru", "ShardCount": 2, "MaxKeyBytes": 100,
               "MaxValueBytes": 4000, "PageSize": 65536, "AverageEntrySizeHint": 300, "MaxEvictionsPerInsert": 7,
-              "DefaultTimeToLive": "00:01:00", "BackgroundReadReplay": true } }
+              "DefaultTimeToLive": "00:01:00", "BackgroundReadReplay": true, "TinyLfuAdmission": true } }
             """);
         var settings = new OffHeapCacheSettings();
         configuration.GetSection("OffHeapCache").Bind(settings);
@@ -68,6 +68,7 @@ public sealed class DependencyInjectionTests
             Assert.That(options.MaxEvictionsPerInsert, Is.EqualTo(7));
             Assert.That(options.DefaultTimeToLive, Is.EqualTo(TimeSpan.FromMinutes(1)));
             Assert.That(options.BackgroundReadReplay, Is.True);
+            Assert.That(options.TinyLfuAdmission, Is.True);
         });
         Assert.That(new OffHeapCacheSettings().ToCacheOptions(TimeProvider.System).BackgroundReadReplay, Is.False, "off unless asked for");
     }

@@ -409,4 +409,25 @@ public sealed class OffHeapDistributedCacheTests
         reader.Wait();
         Assert.That(BitConverter.ToInt32(distributed.Get("k")!), Is.EqualTo(5000));
     }
+    [Test]
+    public void An_entry_set_without_expiration_never_expires_whatever_the_caches_default_time_to_live()
+    {
+        // As MemoryDistributedCache: no expiration option means none. The engine's DefaultTimeToLive is for the
+        // byte and typed APIs; it used to apply here too (an entry set "forever" was gone after 10 minutes).
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, TimeProvider = time, DefaultTimeToLive = TimeSpan.FromMinutes(10) });
+        var distributed = new OffHeapDistributedCache(cache, time);
+        distributed.Set("forever", [1], new DistributedCacheEntryOptions());
+        distributed.Set("max-sliding", [2], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.MaxValue });
+        distributed.Set("hour", [3], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = TimeSpan.FromHours(1) });
+        cache.Set("bytes-api"u8, [4]);
+        time.Advance(TimeSpan.FromMinutes(11));
+        Assert.That(distributed.Get("forever"), Is.EqualTo(new byte[] { 1 }));
+        Assert.That(distributed.Get("max-sliding"), Is.EqualTo(new byte[] { 2 }));
+        Assert.That(distributed.Get("hour"), Is.EqualTo(new byte[] { 3 }), "its own expiration, not the default");
+        Assert.That(cache.ContainsKey("bytes-api"u8), Is.False, "the byte API keeps the default");
+        time.Advance(TimeSpan.FromDays(400));
+        Assert.That(distributed.Get("forever"), Is.EqualTo(new byte[] { 1 }));
+        Assert.That(distributed.Get("hour"), Is.Null);
+    }
 }

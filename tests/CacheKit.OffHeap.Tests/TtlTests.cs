@@ -36,6 +36,30 @@ public class TtlTests
     }
 
     [Test]
+    public void InfiniteTimeToLiveOverridesTheDefaultAndOtherNonPositiveValuesAreRefused()
+    {
+        var time = new FakeTimeProvider();
+        using OffHeapCache cache = Create(time, defaultTtl: TimeSpan.FromSeconds(10));
+        byte[] forever = TestKeys.Key(1), defaulted = TestKeys.Key(2), value = TestKeys.Value(1, 1, 50);
+        Assert.That(cache.Set(forever, value, Timeout.InfiniteTimeSpan), Is.True);
+        Assert.That(cache.Set(defaulted, value), Is.True);
+        Assert.That(cache.SetMany([new(TestKeys.Key(3), value)], Timeout.InfiniteTimeSpan), Is.EqualTo(1));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => cache.Set(TestKeys.Key(4), value, TimeSpan.FromMilliseconds(-2)));
+        Assert.That(ex!.ParamName, Is.EqualTo("timeToLive"));
+        Assert.That(ex.Message, Does.Contain("InfiniteTimeSpan"));
+        time.Advance(TimeSpan.FromDays(365));
+        Assert.That(cache.ContainsKey(forever), Is.True);
+        Assert.That(cache.ContainsKey(TestKeys.Key(3)), Is.True);
+        Assert.That(cache.ContainsKey(defaulted), Is.False);
+        Assert.That(cache.ContainsKey(TestKeys.Key(4)), Is.False, "the refused set stored nothing");
+        using OffHeapCache infiniteDefault = Create(time, defaultTtl: Timeout.InfiniteTimeSpan);
+        infiniteDefault.Set(forever, value);
+        time.Advance(TimeSpan.FromDays(365));
+        Assert.That(infiniteDefault.ContainsKey(forever), Is.True, "an infinite default is no default");
+        cache.ValidateInvariants();
+    }
+
+    [Test]
     public void RemovingAnExpiredEntrySaysAbsentAndCountsAnExpiration()
     {
         // ContainsKey and TryGet say absent once the time to live passed; Remove used to say true (and count

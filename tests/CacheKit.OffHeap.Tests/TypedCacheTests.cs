@@ -128,4 +128,27 @@ public class TypedCacheTests
         Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes));
         Assert.That(cache.TryGetValue("k", out string? v) ? v : null, Is.EqualTo("small"));
     }
+    [Test]
+    public async Task ABadTimeToLiveIsRefusedBeforeTheLookupOnAHitAsOnAMiss()
+    {
+        // The byte GetOrAdd checks its time to live first; the typed one used to check it only on a miss, so the
+        // same call returned the cached value on a hit and threw on a miss (and AddOrUpdate ran its factory first).
+        using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        cache.Set("hit", "v");
+        int factoryRuns = 0;
+        foreach (string key in new[] { "hit", "miss" })
+        {
+            Assert.That(() => cache.GetOrAdd(key, _ => "x", TimeSpan.Zero), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("timeToLive"));
+            Assert.That(() => cache.GetOrAdd(key, (_, a) => a, "x", TimeSpan.FromTicks(-5)), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("timeToLive"));
+            Assert.That(async () => await cache.GetOrAddAsync(key, (_, _) => ValueTask.FromResult("x"), TimeSpan.Zero),
+                Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("timeToLive"));
+            Assert.That(() => cache.AddOrUpdate(key, "a", (_, _) => { factoryRuns++; return "u"; }, TimeSpan.Zero),
+                Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("timeToLive"));
+        }
+        Assert.That(factoryRuns, Is.Zero, "the update factory never ran");
+        Assert.That(cache.Bytes.GetStatistics().Hits + cache.Bytes.GetStatistics().Misses, Is.Zero, "no lookup was made");
+        Assert.That(cache.TryGetValue("hit", out string? v) ? v : null, Is.EqualTo("v"));
+        Assert.That(cache.ContainsKey("miss"), Is.False);
+        Assert.That(await cache.GetOrAddAsync("forever", (_, _) => ValueTask.FromResult("f"), Timeout.InfiniteTimeSpan), Is.EqualTo("f"));
+    }
 }

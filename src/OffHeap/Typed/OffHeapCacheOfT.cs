@@ -52,6 +52,10 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>Gets the value of <paramref name="key"/>.</summary>
     /// <returns>True on a hit.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (the built-in serializers refuse null keys and values).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
+    /// <exception cref="ArgumentException">A string key is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
         ArrayBufferWriter<byte> valueBuffer = ValueBuffer();
@@ -65,12 +69,27 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (refused by the built-in serializers).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts (parameter <c>key</c> or <c>value</c>).</exception>
+    /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value) => _cache.Set(SerializeKey(key), SerializeValue(value));
 
-    /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/>; false if admission refused it.</summary>
+    /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
+    /// false if admission refused it.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (refused by the built-in serializers).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive, or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
+    /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the
+    /// serialized key or value is too long.</exception>
+    /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue GetOrAdd(TKey key, Func<TKey, TValue> valueFactory, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(valueFactory);
@@ -78,9 +97,14 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue GetOrAdd<TArg>(TKey key, Func<TKey, TArg, TValue> valueFactory, TArg factoryArgument, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(valueFactory);
+        CheckTimeToLive(timeToLive);
         if (TryGetValue(key, out TValue? cached))
         {
             return cached;
@@ -96,10 +120,16 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public async ValueTask<TValue> GetOrAddAsync(TKey key, Func<TKey, CancellationToken, ValueTask<TValue>> valueFactory,
         TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(valueFactory);
+        CheckTimeToLive(timeToLive);
         if (TryGetValue(key, out TValue? cached))
         {
             return cached;
@@ -119,9 +149,13 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// write wins), as with ConcurrentDictionary's factory overloads when factories race.
     /// </summary>
     /// <returns>The value written: stored unless admission refused it (as <see cref="Set(TKey, TValue)"/> returning false).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup and the factory), or the serialized key or value is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(updateValueFactory);
+        CheckTimeToLive(timeToLive);
         TValue value = TryGetValue(key, out TValue? current) ? updateValueFactory(key, current) : addValue;
         if (timeToLive is { } ttl)
         {
@@ -132,6 +166,15 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             Set(key, value);
         }
         return value;
+    }
+
+    /// <summary>Refuses a time to live the byte cache would refuse, before any lookup or factory runs.</summary>
+    private void CheckTimeToLive(TimeSpan? timeToLive, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(timeToLive))] string paramName = "")
+    {
+        if (timeToLive is { } ttl)
+        {
+            _ = _cache.ToTimestampTicks(ttl, paramName);
+        }
     }
 
     /// <summary>Removes the key; false if it was absent.</summary>
