@@ -82,7 +82,7 @@ public sealed partial class OffHeapCache : IDisposable
                         $"CapacityBytes is too small for the index ({layout.IndexBytes} bytes) and one page per shard ({layout.ShardCount} x {layout.PageSize}); the minimum for these options is {layout.MinimumCapacity}.");
                 }
                 IEvictionPolicy policy = CreatePolicy(options, layout, i);
-                _shards[i] = new Shard(_pool, block, (uint)layout.BucketsPerShard, policy, _time,
+                _shards[i] = new Shard(this, _pool, block, (uint)layout.BucketsPerShard, policy, _time,
                     options.EvictionListener, _seed, options.MaxEvictionsPerInsert, options.BackgroundReadReplay, options.ReadBufferStripes);
             }
         }
@@ -401,6 +401,24 @@ public sealed partial class OffHeapCache : IDisposable
             ThrowDisposed();
         }
         return ref stripe;
+    }
+
+    /// <summary>
+    /// Runs a shard's queued background read replay as an operation of the cache, so that Dispose waits for it
+    /// (its hit filter reads the native index); after Dispose the replay does nothing but end. Registered before
+    /// the test of <c>_disposed</c>, as in <see cref="Enter"/> (the Dekker handshake of <see cref="Dispose"/>).
+    /// </summary>
+    internal void RunBackgroundReplay(Shard shard)
+    {
+        ref OperationCounters.Stripe stripe = ref _counters.Enter();
+        try
+        {
+            shard.ReplayInBackground(cacheAlive: Volatile.Read(ref _disposed) == 0);
+        }
+        finally
+        {
+            OperationCounters.Exit(ref stripe);
+        }
     }
 
     /// <summary>Ends an operation registered by <see cref="Enter"/>.</summary>

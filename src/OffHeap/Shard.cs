@@ -36,7 +36,7 @@ namespace CacheKit.OffHeap;
 /// After <see cref="MaxOptimisticReads"/> failed validations a reader takes the lock (progress).
 /// The argument in full is in docs/engine.md.</para>
 /// </remarks>
-internal sealed unsafe class Shard
+internal sealed unsafe class Shard : IReadRecordFilter
 {
     /// <summary>Buckets in a key's probe window.</summary>
     public const int ProbeBuckets = 8;
@@ -104,7 +104,9 @@ internal sealed unsafe class Shard
     // and leave the outer loop with stale handles.
     private int _listenerDepth;
 
-    public Shard(SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
+    // owner: the cache; with background read replay, the work item runs as one of the cache's operations
+    // (OffHeapCache.RunBackgroundReplay), so that Dispose waits for it.
+    public Shard(OffHeapCache owner, SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
         EvictionListener? listener, long seed, int maxEvictionsPerInsert, bool backgroundReadReplay, int readBufferStripes = 0)
     {
         Debug.Assert(indexBlock.Length >= (nuint)bucketCount * (nuint)sizeof(IndexBucket), "index block too small");
@@ -114,8 +116,8 @@ internal sealed unsafe class Shard
         _buckets = (IndexBucket*)indexBlock.Pointer;
         _bucketCount = bucketCount;
         _policy = policy;
-        _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer(readBufferStripes);
-        _replayWorkItem = _readBuffer is not null && backgroundReadReplay ? new ReplayWorkItem(this) : null;
+        _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer(readBufferStripes, hitFilter: this);
+        _replayWorkItem = _readBuffer is not null && backgroundReadReplay ? new ReplayWorkItem(owner, this) : null;
         _time = time;
         _listener = listener;
         _seed = seed;
@@ -278,17 +280,22 @@ internal sealed unsafe class Shard
     /// <summary>Records waiting in the read buffer (tests; exact only while no reader appends).</summary>
     internal long PendingReads => _readBuffer?.PendingRecords ?? 0;
 
-    /// <summary>The background replay: the whole read buffer into the policy, under the shard's lock.</summary>
-    /// <remarks>It touches only managed state (the read buffer and the policy's arrays), never the native
-    /// index or pages, so it is safe even when it runs after the cache was disposed.</remarks>
-    private void ReplayInBackground()
+    /// <summary>The background replay: the whole read buffer into the policy, under the shard's lock; nothing
+    /// (the queued flag is only reset) when <paramref name="cacheAlive"/> is false.</summary>
+    /// <remarks>The drain's hit filter (<see cref="IsCurrent"/>) reads the native index, so the replay runs as an
+    /// operation of the cache (<see cref="OffHeapCache.RunBackgroundReplay"/>: registered before it tests for
+    /// Dispose, which then waits for it) and does nothing once the cache is disposed.</remarks>
+    internal void ReplayInBackground(bool cacheAlive)
     {
         try
         {
-            lock (Gate)
+            if (cacheAlive)
             {
-                _readBuffer!.DrainUnsynchronized(_policy);
-                _backgroundReplays++;
+                lock (Gate)
+                {
+                    _readBuffer!.DrainUnsynchronized(_policy);
+                    _backgroundReplays++;
+                }
             }
         }
         catch (Exception e)
@@ -302,10 +309,35 @@ internal sealed unsafe class Shard
         }
     }
 
+    /// <summary>Whether a background replay is queued or running (tests).</summary>
+    internal bool BackgroundReplayQueued => Volatile.Read(ref _replayQueued) != 0;
+
     /// <summary>The shard's reusable thread-pool work item (queuing it allocates nothing).</summary>
-    private sealed class ReplayWorkItem(Shard shard) : IThreadPoolWorkItem
+    private sealed class ReplayWorkItem(OffHeapCache owner, Shard shard) : IThreadPoolWorkItem
     {
-        public void Execute() => shard.ReplayInBackground();
+        public void Execute() => owner.RunBackgroundReplay(shard);
+    }
+
+    /// <summary>
+    /// The read buffer's hit filter: whether slot <paramref name="handle"/> still holds a key with
+    /// <paramref name="keyHash"/>'s tag. A hit record can reach the buffer after the drain that preceded its
+    /// key's removal (the reader was between its validated lookup and its append), and the slot may hold
+    /// another key by the time it is replayed; that key was not read. (The 16-bit tag lets 1 in 65,536 such
+    /// records through: a misplaced hit, harmless to the structures.)
+    /// </summary>
+    /// <remarks>Called by drains only, which hold <see cref="Gate"/> inside an operation of the cache (a
+    /// caller's, or a background replay's), so the index is alive and its slots do not move.</remarks>
+    public bool IsCurrent(int handle, ulong keyHash)
+    {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "drains hold the shard's lock");
+        uint bucketIndex = (uint)handle / IndexBucket.SlotCount;
+        if (bucketIndex >= _bucketCount)
+        {
+            return false;
+        }
+        // SAFETY: bucketIndex < _bucketCount (checked), the index block is alive (see remarks).
+        ulong word = BucketAt(bucketIndex)->Slots[handle - (int)(bucketIndex * IndexBucket.SlotCount)];
+        return word != 0 && SlotWord.TagMatches(word, keyHash);
     }
 
     /// <summary>

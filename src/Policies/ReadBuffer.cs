@@ -48,11 +48,15 @@ public sealed class ReadBuffer
     private readonly long[] _tails;        // EdgePad + stripe * PadLongs (CounterIndex)
     private readonly long[] _heads;        // same indexing
     private readonly int _stripeMask;
+    private readonly IReadRecordFilter? _hitFilter;
 
     /// <summary>Creates a buffer with <paramref name="stripes"/> stripes (rounded up to a power of two), by default one per processor up to 64.</summary>
     /// <param name="stripes">Number of stripes, 1 to 1024, or 0 for the default.</param>
-    public ReadBuffer(int stripes = 0)
+    /// <param name="hitFilter">The owner's check that a hit record's handle still holds the key that was read (see
+    /// <see cref="IReadRecordFilter"/>); null when handles are never reused while records may be pending.</param>
+    public ReadBuffer(int stripes = 0, IReadRecordFilter? hitFilter = null)
     {
+        _hitFilter = hitFilter;
         if (stripes < 0 || stripes > 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(stripes), stripes, "stripes must be in [0, 1024] (0 picks one per processor).");
@@ -113,7 +117,8 @@ public sealed class ReadBuffer
     /// <summary>
     /// Replays every published record into <paramref name="policy"/> (hits as <see cref="IEvictionPolicy.OnHit"/>,
     /// misses as <see cref="IEvictionPolicy.OnMiss"/>). Call with the owner's lock held, from one thread at a time.
-    /// Records of handles removed meanwhile are ignored by the policy.
+    /// Records of handles removed meanwhile are ignored by the policy; records of handles given to another key
+    /// meanwhile are dropped by the hit filter (without one, the new key's entry would take the hit).
     /// </summary>
     /// <param name="policy">The policy to feed.</param>
     /// <returns>The number of records replayed.</returns>
@@ -173,8 +178,14 @@ public sealed class ReadBuffer
                         blocked = true;   // claimed but not yet published: next drain
                         break;
                     }
-                    handles[n] = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
-                    hashes[n] = _hashes[slot];
+                    ulong hash = _hashes[slot];
+                    int handle = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
+                    if (handle >= 0 && _hitFilter is not null && !_hitFilter.IsCurrent(handle, hash))
+                    {
+                        handle = IgnoredRecord;   // the entry read is gone; the handle may hold another key now
+                    }
+                    handles[n] = handle;
+                    hashes[n] = hash;
                     _tags[slot] = 0;
                     head++;
                     n++;
@@ -241,7 +252,9 @@ public sealed class ReadBuffer
         }
     }
 
-    /// <summary>Drops every pending record. Call with the owner's lock held.</summary>
+    /// <summary>Drops the pending records of every stripe up to its first claimed-but-unpublished slot (its
+    /// appender is mid-way); records behind that one stay and are replayed later, where the hit filter drops
+    /// hits whose handle holds another key by then. Call with the owner's lock held.</summary>
     public void ClearUnsynchronized()
     {
         for (int s = 0; s <= _stripeMask; s++)

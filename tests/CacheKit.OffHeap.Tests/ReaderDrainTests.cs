@@ -179,8 +179,31 @@ public sealed class ReaderDrainTests
     {
         OffHeapCache cache = FilledCache(backgroundReplay: true);
         Read(cache, ReadBuffer.SlotsPerStripe / 2);
-        cache.Dispose();   // the work item may run before or after this: it touches managed state only
-        WaitFor(() => cache.BackgroundReplays >= 1, "the queued replay");
+        Assert.That(cache.Shards.Any(s => s.BackgroundReplayQueued) || cache.BackgroundReplays >= 1, Is.True, "a replay was queued");
+        // The work item runs before this (Dispose waits for it: it reads the index through its hit filter) or
+        // after it (then it only ends).
+        cache.Dispose();
+        WaitFor(() => !cache.Shards.Any(s => s.BackgroundReplayQueued), "the queued replay to end");
         Assert.Throws<ObjectDisposedException>(() => cache.TryGet(BitConverter.GetBytes(0), new byte[128], out _));
+    }
+
+    [Test]
+    public void ABackgroundReplayRunsAsAnOperationSoDisposeWaitsForIt()
+    {
+        // The replay's hit filter reads the native index: Dispose must not free it under a running replay.
+        using OffHeapCache cache = FilledCache(backgroundReplay: true);
+        Shard shard = cache.Shards[0];
+        bool disposed = false;
+        Task replay;
+        lock (shard.Gate)
+        {
+            replay = Task.Run(() => cache.RunBackgroundReplay(shard));   // registered, then blocks on the lock
+            Thread.Sleep(100);
+            Task dispose = Task.Run(() => { cache.Dispose(); Volatile.Write(ref disposed, true); });
+            Thread.Sleep(200);
+            Assert.That(Volatile.Read(ref disposed), Is.False, "Dispose waits for the replay in progress");
+        }
+        replay.Wait();
+        WaitFor(() => Volatile.Read(ref disposed), "Dispose after the replay");
     }
 }

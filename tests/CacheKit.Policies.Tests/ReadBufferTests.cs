@@ -6,7 +6,7 @@ namespace CacheKit.Policies.Tests;
 public sealed class ReadBufferTests
 {
     /// <summary>A policy that only records what it is told (for checking the replay).</summary>
-    private sealed class RecordingPolicy : IEvictionPolicy
+    internal sealed class RecordingPolicy : IEvictionPolicy
     {
         public List<(int Handle, ulong Hash)> Hits { get; } = [];
         public List<ulong> Misses { get; } = [];

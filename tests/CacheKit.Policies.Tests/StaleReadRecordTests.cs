@@ -1,0 +1,122 @@
+using System.Reflection;
+using CacheKit.Policies;
+
+namespace CacheKit.Policies.Tests;
+
+/// <summary>
+/// A buffered hit names a handle and the key hash it was read with. By the time it is replayed the entry
+/// may have been removed and its handle reused for another key (the engine reuses index slots as
+/// handles). The owner's <see cref="IReadRecordFilter"/> then drops the record, so the new key's entry is
+/// not moved (found by a review: without the filter each of these tests fails).
+/// </summary>
+[TestFixture]
+public sealed class StaleReadRecordTests
+{
+    private const int Window = 0, Probation = 1, Protected = 2;
+
+    private static int ListOf(PolicyBase policy, int handle)
+    {
+        var lists = (HandleLists)typeof(PolicyBase).GetField("Lists", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(policy)!;
+        return lists.ListOf(handle);
+    }
+
+    private static ulong H(int key) => 0x9E3779B97F4A7C15UL * (ulong)(key + 1);
+
+    /// <summary>The owner's view: which key hash each handle holds now.</summary>
+    private sealed class Owner : IReadRecordFilter
+    {
+        public readonly Dictionary<int, ulong> Held = [];
+        public bool IsCurrent(int handle, ulong keyHash) => Held.TryGetValue(handle, out ulong h) && h == keyHash;
+    }
+
+    [Test]
+    public void AStaleHitOfARemovedKeyDoesNotPromoteTheNewKeyThatReusedItsHandle()
+    {
+        // Capacity 10, window 1: protected up to 8, the rest probation.
+        var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu,
+            new PolicyOptions { MaxHandles = 16, Capacity = 10, WindowFraction = 0.1 });
+        var owner = new Owner();
+        var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        for (int k = 0; k < 10; k++)
+        {
+            policy.OnAdd(k, H(k), 1);
+            owner.Held[k] = H(k);
+        }
+        Assert.That(ListOf(policy, 0), Is.EqualTo(Probation));
+
+        // A reader validated a hit on key 0 (handle 0); its record reaches the buffer only after the owner
+        // drained it, removed key 0 and stored key 100 in the same slot.
+        Assert.That(buffer.TryRecordHit(0, H(0)), Is.True);
+        policy.OnRemove(0);
+        for (int i = 0; i < 3; i++)
+        {
+            policy.OnMiss(H(100));      // key 100 was asked for before: it wins its admission duel
+        }
+        policy.OnAdd(0, H(100), 1);     // key 100 reuses handle 0, in the window
+        owner.Held[0] = H(100);
+        policy.OnAdd(10, H(101), 1);    // key 100 leaves the window for probation
+        while (policy.Weight > policy.Capacity)
+        {
+            policy.OnRemove(policy.SelectVictim());
+        }
+        Assume.That(policy.HashOf(0), Is.EqualTo(H(100)));
+        Assume.That(ListOf(policy, 0), Is.EqualTo(Probation), "key 100 is a probation entry that was never hit");
+
+        buffer.DrainUnsynchronized(policy);
+        policy.ValidateInvariants();
+
+        // The record was for key 0, which is gone: key 100 was never read and must stay in probation.
+        Assert.That(ListOf(policy, 0), Is.EqualTo(Probation), "a hit recorded for key 0 promoted key 100 (the key now under its handle) to protected");
+    }
+
+    [Test]
+    public void AStaleHitOfARemovedKeyDoesNotRefreshTheNewKeyUnderLru()
+    {
+        var policy = (PolicyBase)PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { MaxHandles = 8, Capacity = 4 });
+        var owner = new Owner();
+        var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        for (int k = 0; k < 4; k++)
+        {
+            policy.OnAdd(k, H(k), 1);
+            owner.Held[k] = H(k);
+        }
+        Assert.That(buffer.TryRecordHit(0, H(0)), Is.True);   // key 0 read, record late
+        policy.OnRemove(0);
+        policy.OnAdd(0, H(100), 1);                           // key 100 reuses handle 0
+        owner.Held[0] = H(100);
+        for (int k = 4; k < 7; k++)                           // three newer keys: key 100 is the LRU entry now
+        {
+            policy.OnAdd(k, H(k), 1);
+            if (policy.Weight > policy.Capacity)
+            {
+                int v = policy.SelectVictim();
+                Assume.That(v, Is.Not.EqualTo(0));
+                policy.OnRemove(v);
+            }
+        }
+        buffer.DrainUnsynchronized(policy);
+        Assert.That(policy.SelectVictim(), Is.EqualTo(0), "key 100 was never read, so it is still the least recently used; the stale record of key 0 refreshed it");
+    }
+
+    [Test]
+    public void AHitPublishedBeforeAClearButBehindAnUnpublishedRecordIsDroppedByTheFilter()
+    {
+        // ClearUnsynchronized stops at the first claimed-but-unpublished slot, so a record behind it survives
+        // the owner's Clear; the owner's filter drops it (the handle no longer holds that key).
+        var owner = new Owner();
+        var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        var tails = (long[])typeof(ReadBuffer).GetField("_tails", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(buffer)!;
+        var tags = (long[])typeof(ReadBuffer).GetField("_tags", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(buffer)!;
+        const int firstCounter = 16, firstSlot = 16;   // EdgePad: stripe 0's tail and its slot 0
+        tails[firstCounter] = 1;                         // a reader claimed slot 0 and is preempted before its tag store
+        Assert.That(buffer.TryRecordHit(3, 33), Is.True);   // a hit published behind it
+
+        buffer.ClearUnsynchronized();                    // "Drops every pending record" (the owner's Clear)
+        tags[firstSlot] = 1;                             // the preempted reader publishes its record (a miss)
+
+        owner.Held[3] = 44;                              // after the Clear, handle 3 holds another key
+        var policy = new ReadBufferTests.RecordingPolicy();
+        buffer.DrainUnsynchronized(policy);
+        Assert.That(policy.Hits, Is.Empty, "the hit of handle 3 recorded before the Clear was replayed after it (onto whatever the owner stored under handle 3 since)");
+    }
+}
