@@ -16,7 +16,9 @@ namespace CacheKit.OffHeap;
 ///  [ Version u32 ][ Overflow u32 ][ slot 0 ][ slot 1 ] ... [ slot 6 ]  (7 x u64)
 /// </code>
 /// <para><b>Version</b>: a sequence lock. Odd while a writer (holding the shard lock) changes a slot
-/// of this bucket or its overflow count; each change adds 2. Readers validate against it.</para>
+/// of this bucket; each change adds 2. Readers validate against it. The overflow count is not under the
+/// version: it is raised before a later bucket's publication and lowered after a removal, so a stale count
+/// only sends a reader further or stops it before an entry not yet published (docs/engine.md).</para>
 /// <para><b>Overflow</b>: number of entries stored in a later bucket of their probe window whose
 /// window passes through this bucket (they found it full). A lookup stops at the first bucket whose
 /// overflow is 0, so misses usually read one cache line; at most <see cref="Shard.ProbeBuckets"/>.</para>

@@ -124,7 +124,9 @@ public sealed partial class OffHeapCache : IDisposable
     /// True on a hit (<paramref name="bytesWritten"/> = the value's length). False on a miss
     /// (<paramref name="bytesWritten"/> = 0) and when <paramref name="destination"/> is too small
     /// (<paramref name="bytesWritten"/> = the value's length, always &gt; 0, so the two are told apart;
-    /// retry with a buffer at least that long). After false the destination's content is unspecified.
+    /// retry with a buffer at least that long). After false the destination's content is unspecified, and after
+    /// true so are its bytes past <paramref name="bytesWritten"/> (a failed optimistic attempt may have written
+    /// there). The destination may overlap the key (one buffer for both): the key is then copied before the lookup.
     /// A read into a too-small destination is neither counted in the statistics nor shown to the eviction
     /// policy: the retry that fits is the one lookup counted (a caller that looks up once is counted once).
     /// </returns>
@@ -132,10 +134,41 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
     {
+        if (destination.Overlaps(key))
+        {
+            return TryGetIntoKeyBuffer(key, destination, out bytesWritten);
+        }
         var sink = new SpanSink(destination);
         ReadResult result = Read(key, ref sink, out int length);
         bytesWritten = result == ReadResult.Miss ? 0 : length;
         return result == ReadResult.Hit;
+    }
+
+    /// <summary>
+    /// <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> with a destination that overlaps the key (one
+    /// buffer for both): an optimistic attempt that fails validation has already copied value bytes over the key,
+    /// and its retry would look up those bytes (a miss for a key present throughout, or another key's value). So
+    /// the key is copied first (to a pooled array: this rare case allocates nothing once the pool is warm), and
+    /// the lookup uses the copy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryGetIntoKeyBuffer(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
+    {
+        CheckKey(key);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(key.Length);
+        try
+        {
+            ReadOnlySpan<byte> copy = rented.AsSpan(0, key.Length);
+            key.CopyTo(rented);
+            var sink = new SpanSink(destination);
+            ReadResult result = Read(copy, ref sink, out int length);
+            bytesWritten = result == ReadResult.Miss ? 0 : length;
+            return result == ReadResult.Hit;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Appends the value of <paramref name="key"/> to <paramref name="destination"/>; false (nothing written) on a miss.</summary>
@@ -145,6 +178,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// <see cref="Dispose"/> from there never returns (it waits for this lookup).</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c> (see remarks).</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory that overlaps
+    /// <paramref name="key"/> (a failed optimistic copy would overwrite the key being looked up); nothing is advanced.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)

@@ -109,15 +109,30 @@ internal sealed class OperationCounters
     /// (and exits), or its Enter is visible to the reads here (Dekker), so waiting until each stripe's
     /// exits catch up with its entries waits for every operation that went ahead.
     /// </summary>
+    /// <remarks>A <see cref="Thread.Interrupt"/> does not break the wait (Dispose has already marked the cache
+    /// disposed, so an escaped interrupt would leave its native memory allocated for good: every later Dispose
+    /// returns at once); it is re-armed when the wait ends.</remarks>
     public void WaitUntilIdle()
     {
+        bool interrupted = false;
         for (int i = 0; i < _stripes.Length; i++)
         {
             var spin = new SpinWait();
             while (InFlightOn(ref _stripes[i]) != 0)
             {
-                spin.SpinOnce();
+                try
+                {
+                    spin.SpinOnce();   // sleeps after a while: interruptible
+                }
+                catch (ThreadInterruptedException)
+                {
+                    interrupted = true;
+                }
             }
+        }
+        if (interrupted)
+        {
+            Thread.CurrentThread.Interrupt();
         }
     }
 

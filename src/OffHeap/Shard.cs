@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Hashing;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -309,6 +310,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
     }
 
+    [DoesNotReturn]
+    private static void ThrowDestinationOverlapsKey()
+        => throw new ArgumentException("The destination IBufferWriter's GetSpan returned memory that overlaps the key; a copy there could overwrite the key being looked up. Pass a key the destination does not write over.", "destination");
+
     /// <summary>Whether a background replay is queued or running (tests).</summary>
     internal bool BackgroundReplayQueued => Volatile.Read(ref _replayQueued) != 0;
 
@@ -448,6 +453,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
                         }
                     }
                     Span<byte> buffer = sink.GetBuffer(length);
+                    if (sink.CallsCallerCode && buffer.Overlaps(key))
+                    {
+                        ThrowDestinationOverlapsKey();
+                    }
                     if (buffer.Length < length)
                     {
                         found = ReadResult.DestinationTooSmall;

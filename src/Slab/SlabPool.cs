@@ -151,7 +151,7 @@ public sealed unsafe class SlabPool : IDisposable
             throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "bytes must be at least 1.");
         }
 
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             if ((ulong)bytes > (ulong)(_budgetBytes - _ownedBytes))
@@ -189,7 +189,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was disposed (which already freed every block).</exception>
     public void FreeBlock(NativeBlock block)
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             if (!_blocks.TryGetValue((nint)block.Pointer, out nuint length) || length != block.Length)
@@ -211,7 +211,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public SlabArena CreateArena()
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             var arena = new SlabArena(this, _arenas.Count);
@@ -224,7 +224,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public SlabStatistics GetStatistics()
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             int count = Classes.Count;
@@ -260,7 +260,7 @@ public sealed unsafe class SlabPool : IDisposable
 
     private void DisposeCore()
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             if (_disposed)
             {
@@ -295,7 +295,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// </summary>
     internal bool TryAcquirePage(int arenaId, int classIndex, out int pageId)
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             int page;
@@ -348,7 +348,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// <summary>Takes back an empty page from its arena; it can then be cut for any class by any arena.</summary>
     internal void ReleasePage(int pageId)
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             ThrowIfDisposed();
             Debug.Assert(Pages[pageId].Live == 0, "only an empty page goes back to the pool");
@@ -405,7 +405,7 @@ public sealed unsafe class SlabPool : IDisposable
     /// </summary>
     internal void ValidateInvariants()
     {
-        lock (_gate)
+        using (UninterruptibleLock.Enter(_gate))
         {
             if (_disposed)
             {
