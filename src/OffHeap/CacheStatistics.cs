@@ -31,6 +31,11 @@ public sealed class CacheStatistics
     /// <summary>The part of <see cref="Evictions"/> whose entries left because their page was taken for another size class (<see cref="EvictionReason.PageReclaimed"/>).</summary>
     public long PageReclaims { get; internal init; }
 
+    /// <summary>The part of <see cref="Evictions"/> whose reason was <see cref="EvictionReason.Capacity"/> (policy victims, index
+    /// overflow). Kept as its own counter, so that it never steps back between snapshots (a difference of two counters read
+    /// one after the other could).</summary>
+    public long CapacityEvictions { get; internal init; }
+
     /// <summary>Expired entries reclaimed.</summary>
     public long Expirations { get; }
 

@@ -268,12 +268,13 @@ public sealed partial class OffHeapCache : IDisposable
     public CacheStatistics GetStatistics()
     {
         ThrowIfDisposed();
-        long hits = _counters.Hits, misses = _counters.Misses, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0, reclaims = 0;
+        long hits = _counters.Hits, misses = _counters.Misses, evictions = 0, expirations = 0, rejections = 0, count = 0, payload = 0, reclaims = 0, capacityEvictions = 0;
         foreach (Shard shard in _shards)
         {
             evictions += shard.Evictions;
             expirations += shard.Expirations;
             reclaims += shard.PageReclaims;
+            capacityEvictions += shard.CapacityEvictions;
             rejections += shard.Rejections;
             count += shard.Count;
             payload += shard.PayloadBytes;
@@ -281,6 +282,7 @@ public sealed partial class OffHeapCache : IDisposable
         return new CacheStatistics(hits, misses, evictions, expirations, rejections, count, payload, _pool.OwnedBytes, _capacityBytes)
         {
             PageReclaims = reclaims,
+            CapacityEvictions = capacityEvictions,
         };
     }
 

@@ -91,6 +91,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     private long _evictions;
     private long _expirations;
     private long _pageReclaims;   // the part of _evictions whose reason was PageReclaimed
+    private long _capacityEvictions;   // the rest of _evictions (reason Capacity): its own counter, monotonic for readers
     private long _rejections;
     private long _count;          // == entries published in the index == _policy.Count
     private long _payloadBytes;   // == sum of key + value lengths of published entries
@@ -129,6 +130,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     public long Evictions => Volatile.Read(ref _evictions);
     public long Expirations => Volatile.Read(ref _expirations);
     public long PageReclaims => Volatile.Read(ref _pageReclaims);
+    public long CapacityEvictions => Volatile.Read(ref _capacityEvictions);
     public long Rejections => Volatile.Read(ref _rejections);
     public long Count => Volatile.Read(ref _count);
     public long PayloadBytes => Volatile.Read(ref _payloadBytes);
@@ -1035,6 +1037,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
             if (reason == EvictionReason.PageReclaimed)
             {
                 _pageReclaims++;
+            }
+            else
+            {
+                _capacityEvictions++;
             }
         }
         if (_listener is null)

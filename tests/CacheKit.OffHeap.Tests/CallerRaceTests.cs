@@ -164,7 +164,10 @@ public sealed class CallerRaceTests
             cache.Set(BitConverter.GetBytes(k), big.AsSpan(0, 500 + (k % 5) * 600));
         }
         cache.ValidateInvariants();
-        Assert.That(cache.GetStatistics().PageReclaims, Is.GreaterThan(0), "the fill reclaimed pages");
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.PageReclaims, Is.GreaterThan(0), "the fill reclaimed pages");
+        Assert.That(stats.CapacityEvictions, Is.GreaterThan(0), "and evicted policy victims");
+        Assert.That(stats.CapacityEvictions + stats.PageReclaims, Is.EqualTo(stats.Evictions), "the two reasons make up the evictions");
         TestContext.Out.WriteLine($"sets stored {stored}, refused (key changed mid-call) {refused}");
     }
 
