@@ -1,0 +1,119 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using CacheKit.OffHeap.Extensions;
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace CacheKit.OffHeap.Extensions.Tests;
+
+/// <summary>Review rev6: each test states the expected behaviour; those that fail on the current code prove a finding.</summary>
+public sealed class ReviewFindingsTests
+{
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "StripeOf")]
+    private static extern Lock StripeOf(OffHeapDistributedCache cache, ReadOnlySpan<byte> key);
+
+    [Test]
+    public void Review_a_key_longer_than_MaxKeyBytes_reads_as_a_miss_like_MemoryDistributedCache()
+    {
+        // Set refuses such a key, so nothing can be stored under it: Get/TryGet should report a miss and
+        // Refresh/Remove do nothing, as MemoryDistributedCache (no key limit) does for an absent key.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxKeyBytes = 16 });
+        var distributed = new OffHeapDistributedCache(cache);
+        IDistributedCache reference = new MemoryDistributedCache(Options.Create(new MemoryDistributedCacheOptions()));
+        string key = new('x', 17);
+
+        Assert.That(reference.Get(key), Is.Null);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => distributed.Get(key), Throws.Nothing, "Get");
+            Assert.That(() => distributed.TryGet(key, new ArrayBufferWriter<byte>()), Throws.Nothing, "TryGet");
+            Assert.That(() => distributed.Refresh(key), Throws.Nothing, "Refresh");
+            Assert.That(() => distributed.Remove(key), Throws.Nothing, "Remove");
+        });
+    }
+
+    [Test]
+    public void Review_Get_copies_the_value_into_one_array_only()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        const int size = 32 * 1024;
+        distributed.Set("k", new byte[size], new DistributedCacheEntryOptions());
+        for (int i = 0; i < 3; i++)
+        {
+            distributed.Get("k");   // warm the pool and the JIT
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        byte[]? value = distributed.Get("k");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(value!.Length, Is.EqualTo(size));
+        Assert.That(allocated, Is.LessThan(size + 4096), "Get should allocate the returned array and little else");
+    }
+
+    [Test]
+    public void Review_Refresh_does_not_copy_the_value_to_the_managed_heap()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        const int size = 32 * 1024;
+        distributed.Set("k", new byte[size], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = TimeSpan.FromHours(1) });
+        for (int i = 0; i < 3; i++)
+        {
+            distributed.Refresh("k");
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        distributed.Refresh("k");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.LessThan(4096), "Refresh returns nothing; it should not allocate a value-sized buffer");
+    }
+
+    [Test]
+    public void Review_keys_that_share_a_64_byte_prefix_spread_over_the_stripes()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        string prefix = "MyCompany.Catalog.ProductService.GetProductById:tenant=contoso-eu"; // 65 chars
+        var stripes = new HashSet<Lock>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < 1000; i++)
+        {
+            byte[] key = Encoding.UTF8.GetBytes($"{prefix}:{i:D6}");
+            stripes.Add(StripeOf(distributed, key));
+        }
+        Assert.That(stripes.Count, Is.GreaterThan(32), "1000 distinct keys of one length and one long prefix should use most of the 64 stripes");
+    }
+
+    [Test]
+    public async Task Review_a_distributed_cache_over_an_unregistered_name_stops_the_host_at_start()
+    {
+        // A typo in AddOffHeapDistributedCache's cache name (or no AddOffHeapCache for "Default") passes the
+        // host start and fails on the first request that resolves IDistributedCache / HybridCache.
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddOffHeapCache("sessions", s => { s.CapacityBytes = 4 << 20; s.ShardCount = 1; });
+        builder.Services.AddOffHeapDistributedCache("session");   // typo
+        using IHost host = builder.Build();
+        Exception? atStart = null;
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (Exception e)
+        {
+            atStart = e;
+        }
+        Exception? atFirstUse = null;
+        try
+        {
+            host.Services.GetRequiredService<IDistributedCache>();
+        }
+        catch (Exception e)
+        {
+            atFirstUse = e;
+        }
+        Assert.That(atFirstUse, Is.Not.Null, "the registration is broken");
+        Assert.That(atStart, Is.Not.Null, $"the host started; the error came only at first use: {atFirstUse?.GetType().Name}: {atFirstUse?.Message}");
+    }
+}
