@@ -6,6 +6,7 @@ using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace CacheKit.OffHeap.Extensions.Tests;
@@ -115,5 +116,27 @@ public sealed class ReviewFindingsTests
         }
         Assert.That(atFirstUse, Is.Not.Null, "the registration is broken");
         Assert.That(atStart, Is.Not.Null, $"the host started; the error came only at first use: {atFirstUse?.GetType().Name}: {atFirstUse?.Message}");
+    }
+
+    [Test]
+    public void Review_a_GC_heap_hard_limit_does_not_trigger_the_native_budget_warning()
+    {
+        // Run with DOTNET_GCHeapHardLimit=0x20000000 (512 MiB) in the environment. The provider means to skip the
+        // check under a heap hard limit, but looks for AppContext data "GCHeapHardLimit", which the runtime does not
+        // publish (the env var and runtimeconfig's System.GC.HeapHardLimit both leave it null), while
+        // TotalAvailableMemoryBytes then reports the GC heap limit: a native budget above it draws the warning.
+        if (Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimit") is null)
+        {
+            Assert.Ignore("set DOTNET_GCHeapHardLimit=0x20000000 to run");
+        }
+        Assert.That(GC.GetConfigurationVariables()["GCHeapHardLimit"], Is.Not.EqualTo(0UL), "the GC does see the limit");
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogCollector();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider(logs)));
+        services.AddOffHeapCache(s => { s.CapacityBytes = 768L << 20; s.ShardCount = 1; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        provider.GetRequiredService<OffHeapCache>();
+        Assert.That(logs.GetSnapshot().Select(r => r.Message), Has.None.Contains("bytes of memory available to this process"),
+            $"TotalAvailableMemoryBytes={GC.GetGCMemoryInfo().TotalAvailableMemoryBytes} is the GC heap limit, not the memory a native cache may use");
     }
 }
