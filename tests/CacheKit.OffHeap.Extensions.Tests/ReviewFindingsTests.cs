@@ -139,4 +139,48 @@ public sealed class ReviewFindingsTests
         Assert.That(logs.GetSnapshot().Select(r => r.Message), Has.None.Contains("bytes of memory available to this process"),
             $"TotalAvailableMemoryBytes={GC.GetGCMemoryInfo().TotalAvailableMemoryBytes} is the GC heap limit, not the memory a native cache may use");
     }
+
+    [Test]
+    public void Review_the_capacity_evictions_counter_never_goes_backwards()
+    {
+        // cachekit.offheap.evictions{reason=capacity} is an ObservableCounter computed as Evictions - PageReclaims,
+        // two counters read one after the other while a writer bumps both: a snapshot can pair an old Evictions
+        // with a new PageReclaims, and the "monotonic" counter steps back (exporters see a reset / negative delta).
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 1 << 20, ShardCount = 1, PageSize = 64 * 1024, AverageEntrySizeHint = 64 });
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(8));
+        Task writer = Task.Run(() =>
+        {
+            var key = new byte[8];
+            byte[] small = new byte[100], big = new byte[4000];
+            long i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                for (int j = 0; j < 8000; j++)
+                {
+                    BitConverter.TryWriteBytes(key, i++);
+                    cache.Set(key, small);
+                }
+                for (int j = 0; j < 300; j++)
+                {
+                    BitConverter.TryWriteBytes(key, i++);
+                    cache.Set(key, big);
+                }
+            }
+        });
+        long last = 0, steps = 0, worst = 0;
+        while (!writer.IsCompleted)
+        {
+            CacheStatistics s = cache.GetStatistics();
+            long capacity = s.Evictions - s.PageReclaims;
+            if (capacity < last)
+            {
+                steps++;
+                worst = Math.Max(worst, last - capacity);
+            }
+            last = capacity;
+        }
+        writer.Wait();
+        Assert.That(cache.GetStatistics().PageReclaims, Is.GreaterThan(0), "the workload must reclaim pages");
+        Assert.That(steps, Is.Zero, $"the capacity counter stepped back {steps} times (by up to {worst})");
+    }
 }
