@@ -183,4 +183,29 @@ public sealed class ReviewFindingsTests
         Assert.That(cache.GetStatistics().PageReclaims, Is.GreaterThan(0), "the workload must reclaim pages");
         Assert.That(steps, Is.Zero, $"the capacity counter stepped back {steps} times (by up to {worst})");
     }
+
+    [Test]
+    public void Review_two_metrics_with_one_cache_name_on_one_meter_factory_are_refused()
+    {
+        // The constructor documents cacheName as "unique among the caches of one meter factory" but does not
+        // check it: two caches then publish identical series (same instrument, same tags) that exporters merge
+        // or overwrite, e.g. a hand-made OffHeapCacheMetrics(cache, "Default", factory) next to the DI one.
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddOffHeapCache(s => { s.CapacityBytes = 1 << 20; s.ShardCount = 1; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        provider.GetRequiredService<OffHeapCache>();
+        var factory = provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var other = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 1 << 20, ShardCount = 1 });
+        OffHeapCacheMetrics? second = null;
+        try
+        {
+            Assert.That(() => second = new OffHeapCacheMetrics(other, OffHeapCacheServiceCollectionExtensions.DefaultCacheName, factory),
+                Throws.ArgumentException);
+        }
+        finally
+        {
+            second?.Dispose();
+        }
+    }
 }
