@@ -208,4 +208,30 @@ public sealed class ReviewFindingsTests
             second?.Dispose();
         }
     }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Review_a_read_of_a_sliding_entry_counts_one_access_in_the_policy(bool aIsSliding)
+    {
+        // ReadLive's re-read is uncounted "because the policy saw this Get's lookup above", but the renewal is a
+        // Set of an existing key, i.e. IEvictionPolicy.OnUpdate, which "counts as an access": every Get/Refresh of
+        // a sliding entry is two accesses. Here A is read 2x and B 3x; LFU must evict A (less used), not B.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu });
+        var distributed = new OffHeapDistributedCache(cache);
+        var optionsA = aIsSliding
+            ? new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromHours(1) }
+            : new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = TimeSpan.FromHours(1) };
+        distributed.Set("A", [1], optionsA);
+        distributed.Set("B", [2], new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = TimeSpan.FromHours(1) });
+        for (int i = 0; i < 2; i++)
+        {
+            distributed.Get("A");
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            distributed.Get("B");
+        }
+        distributed.Set("C", [3], new DistributedCacheEntryOptions());   // at the entry bound: one of A, B leaves
+        Assert.That(cache.ContainsKey("B"u8), Is.True, $"B (3 reads) was evicted in favour of A (2 reads, sliding={aIsSliding})");
+    }
 }
