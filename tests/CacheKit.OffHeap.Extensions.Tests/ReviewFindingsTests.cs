@@ -234,4 +234,22 @@ public sealed class ReviewFindingsTests
         distributed.Set("C", [3], new DistributedCacheEntryOptions());   // at the entry bound: one of A, B leaves
         Assert.That(cache.ContainsKey("B"u8), Is.True, $"B (3 reads) was evicted in favour of A (2 reads, sliding={aIsSliding})");
     }
+
+    [Test]
+    public void Review_a_disposed_metrics_object_records_no_more_durations()
+    {
+        // "after either is disposed the instruments report nothing": the observable instruments stop, but
+        // RecordDuration keeps writing to the shared (factory-owned) histogram after Dispose.
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var metrics = new OffHeapCacheMetrics(cache, "timed", factory, enableLatencyHistogram: true);
+        var distributed = new OffHeapDistributedCache(cache, metrics: metrics);
+        using var durations = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.operation.duration");
+        metrics.Dispose();
+        distributed.Set("k", [1], new DistributedCacheEntryOptions());
+        Assert.That(durations.GetMeasurementSnapshot(), Is.Empty);
+    }
 }
