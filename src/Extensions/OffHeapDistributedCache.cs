@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.IO.Hashing;
 using System.Text;
 using Microsoft.Extensions.Caching.Distributed;
 
@@ -18,7 +19,7 @@ namespace CacheKit.OffHeap.Extensions;
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry rewrites it with
 /// a fresh time to live (the engine has no in-place touch).</para>
-/// <para>Writes (set, refresh, remove) take one of 64 striped locks by key, so a refresh never
+/// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
 /// that writes the underlying cache should therefore go through this object.</para>
 /// <para>The async methods complete synchronously (the work is a memory copy) and honour cancellation
@@ -31,7 +32,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     private const int StackKeyBytes = 256;
     private const int InitialReadBytes = 1024;
-    private const int LockStripes = 64;   // a power of two
+    private const int LockStripeBits = 6;
+    private const int LockStripes = 1 << LockStripeBits;
 
     private readonly OffHeapCache _cache;
     private readonly TimeProvider _time;
@@ -330,14 +332,10 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     private Lock StripeOf(ReadOnlySpan<byte> key)
     {
-        // FNV-1a over at most the first 64 bytes: cheap, and spreads typical keys ("user:123") over the stripes.
-        uint hash = 2166136261;
-        foreach (byte b in key.Length > 64 ? key[..64] : key)
-        {
-            hash = (hash ^ b) * 16777619;
-        }
-        hash ^= (uint)key.Length * 0x9E3779B9;
-        return _stripes[(hash ^ (hash >> 16)) & (LockStripes - 1)];
+        // The whole key: keys that differ only after a long common prefix ("Service.Method:tenant=...:000123")
+        // still spread over the stripes.
+        ulong hash = XxHash3.HashToUInt64(key);
+        return _stripes[hash >> (64 - LockStripeBits)];
     }
 
     /// <summary>Runs <paramref name="action"/> over the UTF-8 bytes of <paramref name="key"/> (on the stack when short).</summary>
