@@ -48,7 +48,8 @@ public sealed class OffHeapCacheMetrics : IDisposable
     /// <param name="meterFactory">The container's meter factory (recommended with DI); null = a meter of our own.</param>
     /// <param name="enableLatencyHistogram">Record the opt-in <c>cachekit.offheap.operation.duration</c> histogram.</param>
     /// <exception cref="ArgumentNullException"><paramref name="cache"/> or <paramref name="cacheName"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="cacheName"/> is empty or white space.</exception>
+    /// <exception cref="ArgumentException"><paramref name="cacheName"/> is empty or white space, or another live
+    /// <see cref="OffHeapCacheMetrics"/> on the same meter (the same <paramref name="meterFactory"/>) already uses it.</exception>
     public OffHeapCacheMetrics(OffHeapCache cache, string cacheName, IMeterFactory? meterFactory = null, bool enableLatencyHistogram = false)
     {
         ArgumentNullException.ThrowIfNull(cache);
@@ -69,7 +70,16 @@ public sealed class OffHeapCacheMetrics : IDisposable
             _meter = meterFactory.Create(new MeterOptions(MeterName));
         }
         _instruments = InstrumentSets.GetValue(_meter, static meter => new InstrumentSet(meter));
-        _instruments.Add(this);
+        if (!_instruments.TryAdd(this))
+        {
+            if (_ownsMeter)
+            {
+                _meter.Dispose();
+            }
+            throw new ArgumentException(
+                $"Another OffHeapCacheMetrics on this meter factory already publishes cache.name '{cacheName}'; each cache needs its own name (dispose the other first to reuse it): two series with the same tags would be merged or overwritten by exporters.",
+                nameof(cacheName));
+        }
         if (enableLatencyHistogram)
         {
             _duration = _instruments.Duration();
@@ -89,9 +99,9 @@ public sealed class OffHeapCacheMetrics : IDisposable
     /// <param name="startTimestamp">A <see cref="Stopwatch.GetTimestamp"/> taken when the operation began.</param>
     public void RecordDuration(string operation, long startTimestamp)
     {
-        if (_duration is null)
+        if (_duration is null || Volatile.Read(ref _disposed) != 0)
         {
-            return;
+            return;   // disabled, or disposed: "after either is disposed the instruments report nothing"
         }
         _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, _nameTag,
             new KeyValuePair<string, object?>("operation", operation));
@@ -148,7 +158,7 @@ public sealed class OffHeapCacheMetrics : IDisposable
                 [new Measurement<long>(s.Hits, tag, Hit), new Measurement<long>(s.Misses, tag, Miss)]),
                 "{request}", "Lookups, tagged result = hit or miss.");
             meter.CreateObservableCounter("cachekit.offheap.evictions", () => Observe(static (s, tag) =>
-                [new Measurement<long>(s.Evictions - s.PageReclaims, tag, Capacity), new Measurement<long>(s.PageReclaims, tag, PageReclaimed)]),
+                [new Measurement<long>(s.CapacityEvictions, tag, Capacity), new Measurement<long>(s.PageReclaims, tag, PageReclaimed)]),
                 "{entry}", "Live entries removed to make room, tagged reason = capacity (policy victim, entry bound) or page_reclaimed (page taken for another size class).");
             meter.CreateObservableCounter("cachekit.offheap.expirations", () => Observe(static (s, tag) => [new Measurement<long>(s.Expirations, tag)]),
                 "{entry}", "Expired entries reclaimed.");
@@ -164,11 +174,17 @@ public sealed class OffHeapCacheMetrics : IDisposable
                 "By", "The configured budget in bytes.");
         }
 
-        public void Add(OffHeapCacheMetrics source)
+        /// <summary>Adds <paramref name="source"/>'s series; false (nothing added) when a live source already uses its cache name.</summary>
+        public bool TryAdd(OffHeapCacheMetrics source)
         {
             lock (_gate)
             {
+                if (_sources.Any(s => s.CacheName == source.CacheName))
+                {
+                    return false;
+                }
                 _sources = [.. _sources, source];
+                return true;
             }
         }
 

@@ -149,12 +149,25 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
     /// </summary>
     private static long AvailableMemoryBytes()
     {
-        if (AppContext.GetData("GCHeapHardLimit") is not null || AppContext.GetData("GCHeapHardLimitPercent") is not null)
+        // Ask the GC what it runs with: a limit set by DOTNET_GCHeapHardLimit(Percent) or runtimeconfig's
+        // System.GC.HeapHardLimit(Percent) shows here as non-zero, while AppContext data stays null for it.
+        IReadOnlyDictionary<string, object> gc = GC.GetConfigurationVariables();
+        if (IsNonZero(gc, "GCHeapHardLimit") || IsNonZero(gc, "GCHeapHardLimitPercent"))
         {
             return 0;
         }
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
+
+    private static bool IsNonZero(IReadOnlyDictionary<string, object> variables, string name)
+        => variables.TryGetValue(name, out object? value) && value switch
+        {
+            ulong u => u != 0,
+            long l => l != 0,
+            uint u => u != 0,
+            int i => i != 0,
+            _ => false,
+        };
 
     private sealed record CreatedCache(OffHeapCache Cache, OffHeapCacheMetrics Metrics);
 }

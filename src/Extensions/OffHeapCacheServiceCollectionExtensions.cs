@@ -68,20 +68,30 @@ public static class OffHeapCacheServiceCollectionExtensions
     /// <see cref="OffHeapDistributedCache"/>) over the registered cache <paramref name="cacheName"/>,
     /// replacing any earlier registration, e.g. AddDistributedMemoryCache. HybridCache picks it up as its L2.
     /// </summary>
-    /// <remarks>All writes to that cache should go through the distributed cache: it keeps its own expiration header in each value.</remarks>
+    /// <remarks>
+    /// <para>All writes to that cache should go through the distributed cache: it keeps its own expiration header in each value.</para>
+    /// <para>The distributed cache is created when the host starts, so a <paramref name="cacheName"/> that no
+    /// <c>AddOffHeapCache</c> registered stops the start (without a host: the first resolve throws).</para>
+    /// </remarks>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="cacheName"/> is empty or white space.</exception>
     public static IServiceCollection AddOffHeapDistributedCache(this IServiceCollection services, string cacheName = DefaultCacheName)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrWhiteSpace(cacheName);
         services.AddSingleton(sp =>
         {
-            var provider = sp.GetRequiredService<IOffHeapCacheProvider>();
+            IOffHeapCacheProvider provider = sp.GetService<IOffHeapCacheProvider>()
+                ?? throw new InvalidOperationException(
+                    $"AddOffHeapDistributedCache(\"{cacheName}\") needs the off-heap cache '{cacheName}', but no off-heap cache is registered. Register it with services.AddOffHeapCache(\"{cacheName}\", ...).");
             return new OffHeapDistributedCache(provider.GetCache(cacheName), sp.GetService<TimeProvider>() ?? TimeProvider.System,
                 provider.GetMetrics(cacheName));
         });
         services.AddSingleton<IDistributedCache>(sp => sp.GetRequiredService<OffHeapDistributedCache>());
         services.AddSingleton<IBufferDistributedCache>(sp => sp.GetRequiredService<OffHeapDistributedCache>());
+        // Resolve it at host start: an unregistered cache name then stops the start, not the first request.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OffHeapDistributedCacheStartup>(
+            sp => new OffHeapDistributedCacheStartup(sp)));
         return services;
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace CacheKit.OffHeap.Extensions;
@@ -23,4 +24,21 @@ internal sealed class OffHeapCacheStartup(OffHeapCacheProvider provider) : IHost
         provider.LogSummaries();
         return Task.CompletedTask;
     }
+}
+
+/// <summary>
+/// Resolves the <see cref="OffHeapDistributedCache"/> that AddOffHeapDistributedCache registered when the host
+/// starts, so a cache name no AddOffHeapCache registered (a typo, or no default cache) stops the start instead of
+/// failing on the first request that resolves IDistributedCache or HybridCache.
+/// </summary>
+internal sealed class OffHeapDistributedCacheStartup(IServiceProvider services) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        services.GetRequiredService<OffHeapDistributedCache>();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

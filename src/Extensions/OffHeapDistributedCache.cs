@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.IO.Hashing;
 using System.Text;
 using Microsoft.Extensions.Caching.Distributed;
 
@@ -14,11 +15,16 @@ namespace CacheKit.OffHeap.Extensions;
 /// expires (the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/> applies only to the byte and typed APIs).
 /// </summary>
 /// <remarks>
-/// <para>Keys are stored as UTF-8. Each value carries a 16-byte header (absolute expiry in UTC ticks,
+/// <para>Keys are stored as UTF-8. A key longer than the cache's <see cref="OffHeapCache.MaxKeyBytes"/> (as UTF-8) is
+/// refused by Set (<see cref="ArgumentOutOfRangeException"/>) and so is never stored: Get and TryGet report a miss
+/// for it, Refresh and Remove do nothing, as MemoryDistributedCache does for a key it does not hold.</para>
+/// <para>Each value carries a 16-byte header (absolute expiry in UTC ticks,
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry rewrites it with
-/// a fresh time to live (the engine has no in-place touch).</para>
-/// <para>Writes (set, refresh, remove) take one of 64 striped locks by key, so a refresh never
+/// a fresh time to live (the engine has no in-place touch); that rewrite is not an access for the eviction
+/// policy, so a Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
+/// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
+/// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
 /// that writes the underlying cache should therefore go through this object.</para>
 /// <para>The async methods complete synchronously (the work is a memory copy) and honour cancellation
@@ -31,7 +37,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     private const int StackKeyBytes = 256;
     private const int InitialReadBytes = 1024;
-    private const int LockStripes = 64;   // a power of two
+    private const int LockStripeBits = 6;
+    private const int LockStripes = 1 << LockStripeBits;
 
     private readonly OffHeapCache _cache;
     private readonly TimeProvider _time;
@@ -64,8 +71,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     {
         ArgumentNullException.ThrowIfNull(key);
         long start = Stopwatch.GetTimestamp();
-        var writer = new ArrayBufferWriter<byte>();
-        byte[]? result = ReadLive(key, writer) ? writer.WrittenSpan.ToArray() : null;
+        byte[]? result = WithReadKey(key, this, null, static (keyBytes, self) => self.ReadLive(keyBytes, null, copy: true, out byte[]? value) ? value : null);
         _metrics?.RecordDuration("get", start);
         return result;
     }
@@ -83,7 +89,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(destination);
         long start = Stopwatch.GetTimestamp();
-        bool hit = ReadLive(key, destination);
+        bool hit = WithReadKey(key, (this, destination), false,
+            static (keyBytes, state) => state.Item1.ReadLive(keyBytes, state.destination, copy: false, out _));
         _metrics?.RecordDuration("get", start);
         return hit;
     }
@@ -169,8 +176,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     {
         ArgumentNullException.ThrowIfNull(key);
         long start = Stopwatch.GetTimestamp();
-        var writer = new ArrayBufferWriter<byte>();
-        ReadLive(key, writer);   // a live sliding entry is re-stored with a fresh window by the read itself
+        // A live sliding entry is re-stored with a fresh window by the read itself; the payload goes nowhere.
+        WithReadKey(key, this, false, static (keyBytes, self) => self.ReadLive(keyBytes, null, copy: false, out _));
         _metrics?.RecordDuration("refresh", start);
     }
 
@@ -187,7 +194,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     {
         ArgumentNullException.ThrowIfNull(key);
         long start = Stopwatch.GetTimestamp();
-        WithKey(key, this, static (keyBytes, self) =>
+        WithReadKey(key, this, false, static (keyBytes, self) =>
         {
             lock (self.StripeOf(keyBytes))
             {
@@ -207,12 +214,15 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     // ------------------------------------------------------------------ internals
 
-    /// <summary>Appends the live payload of <paramref name="key"/> to <paramref name="destination"/>; renews a sliding entry.</summary>
-    private bool ReadLive(string key, IBufferWriter<byte> destination)
-        => WithKey(key, (this, destination), static (keyBytes, state) => state.Item1.ReadLive(keyBytes, state.destination));
-
-    private bool ReadLive(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    /// <summary>
+    /// Looks up <paramref name="key"/> (one counted lookup, one access for the policy) and renews a live sliding entry.
+    /// On a hit the payload is appended to <paramref name="destination"/> when given, and returned in
+    /// <paramref name="value"/> (one new array, the only allocation) when <paramref name="copy"/>; else it goes nowhere
+    /// (Refresh). The stored bytes pass through a pooled buffer: the header must be read before the payload is used.
+    /// </summary>
+    private bool ReadLive(ReadOnlySpan<byte> key, IBufferWriter<byte>? destination, bool copy, out byte[]? value)
     {
+        value = null;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBytes);
         try
         {
@@ -243,11 +253,17 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
                     }
                     if (sliding != 0)
                     {
-                        Store(key, buffer.AsSpan(0, length), absolute, sliding, now);
+                        // Not an access either: the counted lookup above was this Get's one access.
+                        Store(key, buffer.AsSpan(0, length), absolute, sliding, now, renewal: true);
                     }
                 }
             }
-            destination.Write(buffer.AsSpan(HeaderBytes, length - HeaderBytes));
+            ReadOnlySpan<byte> payload = buffer.AsSpan(HeaderBytes, length - HeaderBytes);
+            destination?.Write(payload);
+            if (copy)
+            {
+                value = payload.ToArray();
+            }
             return true;
         }
         finally
@@ -285,8 +301,9 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     }
 
     /// <summary>Stores header + payload with the engine time to live that ends at the nearer expiry; an entry with
-    /// neither never expires (as in MemoryDistributedCache), whatever the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/>.</summary>
-    private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now)
+    /// neither never expires (as in MemoryDistributedCache), whatever the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/>.
+    /// A <paramref name="renewal"/> (a read re-storing a sliding entry with a fresh window) is not an access for the policy.</summary>
+    private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now, bool renewal = false)
     {
         if (absolute == 0 && sliding == 0)
         {
@@ -302,7 +319,14 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         {
             ttl = Math.Min(ttl, sliding);
         }
-        _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
+        if (renewal)
+        {
+            _cache.SetWithoutAccess(key, entry, TimeSpan.FromTicks(ttl));   // only sliding entries are renewed, so ttl is finite
+        }
+        else
+        {
+            _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
+        }
     }
 
     /// <summary>Absolute expiry in UTC ticks, or 0 for none; relative-to-now wins over absolute, as in MemoryCache.</summary>
@@ -330,18 +354,14 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     private Lock StripeOf(ReadOnlySpan<byte> key)
     {
-        // FNV-1a over at most the first 64 bytes: cheap, and spreads typical keys ("user:123") over the stripes.
-        uint hash = 2166136261;
-        foreach (byte b in key.Length > 64 ? key[..64] : key)
-        {
-            hash = (hash ^ b) * 16777619;
-        }
-        hash ^= (uint)key.Length * 0x9E3779B9;
-        return _stripes[(hash ^ (hash >> 16)) & (LockStripes - 1)];
+        // The whole key: keys that differ only after a long common prefix ("Service.Method:tenant=...:000123")
+        // still spread over the stripes.
+        ulong hash = XxHash3.HashToUInt64(key);
+        return _stripes[hash >> (64 - LockStripeBits)];
     }
 
     /// <summary>Runs <paramref name="action"/> over the UTF-8 bytes of <paramref name="key"/> (on the stack when short).</summary>
-    private static bool WithKey<TState>(string key, TState state, KeyAction<TState> action)
+    private static TResult WithKey<TState, TResult>(string key, TState state, KeyFunc<TState, TResult> action)
     {
         int max = StrictUtf8.GetMaxByteCount(key.Length);
         if (max <= StackKeyBytes)
@@ -362,5 +382,21 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         }
     }
 
-    private delegate bool KeyAction<in TState>(ReadOnlySpan<byte> key, TState state);
+    /// <summary>
+    /// <see cref="WithKey{TState, TResult}"/> for a read, Refresh or Remove: a key longer than the cache's <see cref="OffHeapCache.MaxKeyBytes"/>
+    /// cannot be stored (Set refuses it), so it is absent: <paramref name="absent"/> is returned without calling
+    /// <paramref name="action"/>, as MemoryDistributedCache (no key limit) answers for a key it does not hold.
+    /// </summary>
+    private TResult WithReadKey<TState, TResult>(string key, TState state, TResult absent, KeyFunc<TState, TResult> action)
+    {
+        // UTF-8 takes at least one byte per UTF-16 char: a key with more chars than the limit is too long unencoded.
+        if (key.Length > _cache.MaxKeyBytes)
+        {
+            return absent;
+        }
+        return WithKey(key, (state, absent, action, _cache.MaxKeyBytes), static (keyBytes, s) =>
+            keyBytes.Length > s.MaxKeyBytes ? s.absent : s.action(keyBytes, s.state));
+    }
+
+    private delegate TResult KeyFunc<in TState, out TResult>(ReadOnlySpan<byte> key, TState state);
 }

@@ -330,6 +330,16 @@ public sealed partial class OffHeapCache : IDisposable
         return result == ReadResult.Hit;
     }
 
+    /// <summary>
+    /// <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/> that the eviction policy does not count as
+    /// an access when the key is already stored: the distributed cache's renewal of a sliding entry, which rewrites
+    /// the entry its own counted lookup has just read (that lookup is the one access). A key no longer stored is
+    /// added as by Set. Invariant: every entry has weight 1 and a replaced entry keeps its slot (the policy's
+    /// handle), so skipping <c>IEvictionPolicy.OnUpdate</c> leaves the policy's weights and tracking exact.
+    /// </summary>
+    internal bool SetWithoutAccess(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
+        => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), recordAccess: false);
+
     private ReadResult ReadUncounted<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {
@@ -380,7 +390,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break). One hash per set.
     /// </remarks>
     [SkipLocalsInit]
-    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
+    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, bool recordAccess = true)
     {
         CheckKey(key);
         CheckValue(key, value);
@@ -400,7 +410,7 @@ public sealed partial class OffHeapCache : IDisposable
                 long expiresAt = ExpiresAt(ttlTicks);
                 lock (shard.Gate)
                 {
-                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
+                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt, recordAccess);
                 }
             }
             finally

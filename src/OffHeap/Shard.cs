@@ -571,8 +571,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
     }
 
     /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>
-    /// (the caller's own copy, hashed after it was copied).</summary>
-    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
+    /// (the caller's own copy, hashed after it was copied). <paramref name="recordAccess"/> false: replacing a stored
+    /// key is not shown to the policy as an access (see <see cref="OffHeapCache.SetWithoutAccess"/>).</summary>
+    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt, bool recordAccess = true)
     {
         ThrowIfInListener();
         Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is stored under");
@@ -656,7 +657,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
             _arena.Free(oldHandle);   // after unpublishing: readers of the old word fail validation
             _payloadBytes += value.Length - (long)old.ValueLength;
             _ttlCount += (expiresAt != 0 ? 1 : 0) - (old.ExpiresAt != 0 ? 1 : 0);
-            _policy.OnUpdate(slot, hash, 1);
+            if (recordAccess)
+            {
+                _policy.OnUpdate(slot, hash, 1);   // weight stays 1 and the slot is kept: skipping it changes only the access count
+            }
             return true;
         }
 
