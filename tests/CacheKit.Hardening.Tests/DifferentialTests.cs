@@ -54,11 +54,28 @@ public class DifferentialTests
         for (int seed = 1; seed <= Seeds; seed++)
         {
             List<Op> ops = OpGenerator.Generate(config, seed * 1_000_003 + (int)config.Policy, Ops);
+            long injectedBefore = Interlocked.Read(ref DifferentialRunner.FaultsInjected);
+            long surfacedBefore = Interlocked.Read(ref DifferentialRunner.FaultsSurfaced);
             Failure? failure = DifferentialRunner.Run(config, ops);
+            long injected = Interlocked.Read(ref DifferentialRunner.FaultsInjected) - injectedBefore;
+            long surfaced = Interlocked.Read(ref DifferentialRunner.FaultsSurfaced) - surfacedBefore;
             if (failure is not null)
             {
                 (List<Op> shrunk, Failure small) = DifferentialRunner.Shrink(config, ops, failure);
                 Assert.Fail($"{config} seed {seed}: {failure}\nshrunk to {shrunk.Count} ops ({small}):\n{Op.Format(shrunk)}");
+            }
+            if (config.FaultPercent > 0)
+            {
+                // A faults case that injected nothing, or whose faults never reached a caller, proved nothing.
+                // (The counters are process-wide; this test is NonParallelizable, so the deltas are this run's.)
+                Assert.That(injected, Is.GreaterThan(0), $"{config} seed {seed}: native allocations failed on purpose");
+                Assert.That(surfaced, Is.GreaterThan(0), $"{config} seed {seed}: injected failures surfaced as OutOfMemoryException");
+                Assert.That(surfaced, Is.LessThanOrEqualTo(injected), $"{config} seed {seed}: each surfaced failure was injected");
+                TestContext.Out.WriteLine($"seed {seed}: {injected} native allocations failed on purpose, {surfaced} surfaced as OutOfMemoryException");
+            }
+            else
+            {
+                Assert.That(injected, Is.Zero, $"{config} seed {seed}: no fault injected outside the faults cases");
             }
         }
     }

@@ -91,31 +91,46 @@ public class FaultInjectionTests
         byte[] key = [9, 9];
         cache.Set([1], [1, 2, 3]);
         using var gate = new ManualResetEventSlim();
+        const int Callers = 4;
+        using var entered = new CountdownEvent(Callers);
         int runs = 0;
-        var callers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        var results = new string[Callers];
+        var callers = Enumerable.Range(0, Callers).Select(t => new Thread(() =>
         {
             try
             {
+                entered.Signal();
                 cache.GetOrAdd(key, 0, (_, _, w) =>
                 {
                     Interlocked.Increment(ref runs);
                     w.Write(new byte[500]);   // half a value...
-                    gate.Wait(TimeSpan.FromSeconds(5));
+                    gate.Wait(TimeSpan.FromSeconds(10));
                     throw new InvalidOperationException("factory failed halfway");
                 }, new ArrayBufferWriter<byte>());
-                return "returned";
+                results[t] = "returned";
             }
             catch (InvalidOperationException e)
             {
-                return e.Message;
+                results[t] = e.Message;
             }
-        })).ToArray();
-        Thread.Sleep(100);
+        }) { IsBackground = true }).ToArray();
+        foreach (Thread c in callers)
+        {
+            c.Start();
+        }
+        // Every caller is inside GetOrAdd and blocked (the leader in the factory, the others waiting for its
+        // flight) before the factory throws: none can lead a second flight after the first failed.
+        Assert.That(entered.Wait(TimeSpan.FromSeconds(10)), Is.True, "every caller started");
+        bool AllJoined() => Volatile.Read(ref runs) >= 1 && cache.FlightCount == 1
+            && callers.All(c => (c.ThreadState & ThreadState.WaitSleepJoin) != 0);
+        Assert.That(SpinWait.SpinUntil(AllJoined, TimeSpan.FromSeconds(10)), Is.True, "every caller joined the flight");
+        Thread.Sleep(50);
+        Assert.That(SpinWait.SpinUntil(AllJoined, TimeSpan.FromSeconds(10)), Is.True, "every caller still waits on the flight");
         gate.Set();
-        Task.WaitAll(callers);
+        Assert.That(callers.All(c => c.Join(TimeSpan.FromSeconds(10))), Is.True, "every caller returned");
 
-        Assert.That(callers.Select(c => c.Result), Is.All.EqualTo("factory failed halfway"));
-        Assert.That(runs, Is.InRange(1, 4), "single flight (late callers may lead a second flight after the first failed)");
+        Assert.That(results, Is.All.EqualTo("factory failed halfway"));
+        Assert.That(runs, Is.EqualTo(1), "single flight: one factory run for all the callers");
         Assert.That(cache.ContainsKey(key), Is.False);
         Assert.That(cache.Count, Is.EqualTo(1));
         Assert.That(cache.FlightCount, Is.Zero);
@@ -215,6 +230,7 @@ public class FaultInjectionTests
             var cache = new OffHeapCache(Small(policy));
             var pool = cache.Pool;
             var unexpected = new List<Exception>();
+            long operations = 0;
             var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
             {
                 var rng = new Random(t + round * 10);
@@ -236,6 +252,7 @@ public class FaultInjectionTests
                             case 6: if (rng.Next(200) == 0) { cache.Clear(); } break;
                             default: cache.ContainsKey(key); break;
                         }
+                        Interlocked.Increment(ref operations);
                     }
                 }
                 catch (ObjectDisposedException)
@@ -251,10 +268,12 @@ public class FaultInjectionTests
                 }
             })).ToList();
             threads.ForEach(t => t.Start());
-            Thread.Sleep(30);
-            cache.Dispose();
+            // Dispose only once the operations run (it must land among them, not before they start).
+            bool ran = SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 1000, TimeSpan.FromSeconds(10));
+            cache.Dispose();   // also on a timeout: it ends the loops
             threads.ForEach(t => t.Join());
             Assert.That(unexpected, Is.Empty, () => string.Join("\n", unexpected));
+            Assert.That(ran, Is.True, $"operations ran before Dispose (only {Interlocked.Read(ref operations)})");
             Assert.That(pool.OwnedBytes, Is.Zero, "every native byte freed by Dispose");
         }
     }

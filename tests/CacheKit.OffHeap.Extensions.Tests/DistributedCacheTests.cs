@@ -388,9 +388,12 @@ public sealed class OffHeapDistributedCacheTests
         var sliding = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(5) };
         distributed.Set("k", BitConverter.GetBytes(0), sliding);
         int last = 0;
+        long readerIterations = 0;
+        using var readerStarted = new ManualResetEventSlim();
         using var stop = new CancellationTokenSource();
-        Task reader = Task.Run(() =>
+        Task reader = Task.Factory.StartNew(() =>
         {
+            readerStarted.Set();
             while (!stop.IsCancellationRequested)
             {
                 int before = Volatile.Read(ref last);
@@ -398,17 +401,40 @@ public sealed class OffHeapDistributedCacheTests
                 byte[]? seen = distributed.Get("k");
                 Assert.That(seen, Is.Not.Null);
                 Assert.That(BitConverter.ToInt32(seen!), Is.GreaterThanOrEqualTo(before), "a refresh brought back an older value");
+                Interlocked.Increment(ref readerIterations);
             }
-        });
-        for (int i = 1; i <= 5000; i++)
+        }, TaskCreationOptions.LongRunning);
+
+        // The refreshes must overlap the writes: start writing once the reader runs, and keep writing (past the
+        // 5000 writes) until the reader has made MinConcurrentReads refreshes during the writes.
+        const int MinConcurrentReads = 2000;
+        int written = 0;
+        long concurrentReads = 0;
+        try
         {
-            distributed.Set("k", BitConverter.GetBytes(i), sliding);
-            Volatile.Write(ref last, i);
+            Assert.That(readerStarted.Wait(TimeSpan.FromSeconds(10)), Is.True, "the reader started");
+            long readsBefore = Interlocked.Read(ref readerIterations);
+            var elapsed = System.Diagnostics.Stopwatch.StartNew();
+            while ((written < 5000 || concurrentReads < MinConcurrentReads) && !reader.IsCompleted && elapsed.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                written++;
+                distributed.Set("k", BitConverter.GetBytes(written), sliding);
+                Volatile.Write(ref last, written);
+                // Only this thread writes: a value older than the one just written was brought back by a refresh.
+                int now = BitConverter.ToInt32(distributed.Get("k")!);
+                Assert.That(now, Is.EqualTo(written), "a refresh brought back an older value");
+                concurrentReads = Interlocked.Read(ref readerIterations) - readsBefore;
+            }
         }
-        stop.Cancel();
-        reader.Wait();
-        Assert.That(BitConverter.ToInt32(distributed.Get("k")!), Is.EqualTo(5000));
+        finally
+        {
+            stop.Cancel();
+            Assert.That(reader.Wait(TimeSpan.FromSeconds(10)), Is.True, "the reader stopped");
+        }
+        Assert.That(concurrentReads, Is.GreaterThanOrEqualTo(MinConcurrentReads), $"refreshes made while the {written} writes ran");
+        Assert.That(BitConverter.ToInt32(distributed.Get("k")!), Is.EqualTo(written));
     }
+
     [Test]
     public void An_entry_set_without_expiration_never_expires_whatever_the_caches_default_time_to_live()
     {

@@ -270,9 +270,10 @@ public class ConcurrencyTests
         var threads = Enumerable.Range(0, 4).Select(t => new Thread(() => Loop(t + (round * 10), t < 2))).ToList();
         threads.ForEach(t => t.Start());
         started.Wait();
-        SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 2000 * round);
-        cache.Dispose();
+        bool ran = SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 2000 * round, TimeSpan.FromSeconds(10));
+        cache.Dispose();   // also on a timeout: it ends the loops
         threads.ForEach(t => t.Join());
+        Assert.That(ran, Is.True, "operations ran before Dispose");
 
         Assert.That(unexpected, Is.Empty, string.Join("\n", unexpected));
         Assert.That(pool.OwnedBytes, Is.Zero, "Dispose returns every native byte");

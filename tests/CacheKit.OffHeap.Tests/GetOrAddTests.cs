@@ -43,7 +43,7 @@ public class GetOrAddTests
         })).ToList();
 
         threads.ForEach(t => t.Start());
-        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        Assert.That(SpinWait.SpinUntil(() => cache.FlightCount == 1, TimeSpan.FromSeconds(10)), Is.True, "the flight started");
         Thread.Sleep(50);   // let the others join the flight (correctness does not depend on it)
         release.Set();
         threads.ForEach(t => t.Join());
@@ -93,13 +93,17 @@ public class GetOrAddTests
         byte[] key = TestKeys.Key(2);
         using var gate = new ManualResetEventSlim();
         var seen = new Exception?[4];
+        using var entered = new CountdownEvent(seen.Length);
+        var runs = new System.Runtime.CompilerServices.StrongBox<int>();
         var threads = Enumerable.Range(0, seen.Length).Select(t => new Thread(() =>
         {
             try
             {
-                cache.GetOrAdd(key, gate, static (k, g, w) =>
+                entered.Signal();
+                cache.GetOrAdd(key, (gate, runs), static (k, s, w) =>
                 {
-                    g.Wait();
+                    Interlocked.Increment(ref s.runs.Value);
+                    s.gate.Wait(TimeSpan.FromSeconds(10));
                     throw new InvalidOperationException("factory failed");
                 }, new ArrayBufferWriter<byte>());
             }
@@ -107,12 +111,19 @@ public class GetOrAddTests
             {
                 seen[t] = e;
             }
-        })).ToList();
+        }) { IsBackground = true }).ToList();
         threads.ForEach(t => t.Start());
-        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        // Every caller is inside GetOrAdd and blocked (the leader in its factory, the others waiting for the
+        // flight) before the factory throws, so no caller can lead a second flight after the first failed.
+        Assert.That(entered.Wait(TimeSpan.FromSeconds(10)), Is.True, "every caller started");
+        bool AllJoined() => Volatile.Read(ref runs.Value) >= 1 && cache.FlightCount == 1
+            && threads.All(t => (t.ThreadState & ThreadState.WaitSleepJoin) != 0);
+        Assert.That(SpinWait.SpinUntil(AllJoined, TimeSpan.FromSeconds(10)), Is.True, "every caller joined the flight");
         Thread.Sleep(50);
+        Assert.That(SpinWait.SpinUntil(AllJoined, TimeSpan.FromSeconds(10)), Is.True, "every caller still waits on the flight");
         gate.Set();
-        threads.ForEach(t => t.Join());
+        Assert.That(threads.All(t => t.Join(TimeSpan.FromSeconds(10))), Is.True, "every caller returned");
+        Assert.That(runs.Value, Is.EqualTo(1), "single flight: one factory run for all the callers");
         Assert.That(seen, Has.All.InstanceOf<InvalidOperationException>().And.Property("Message").EqualTo("factory failed"));
         Assert.That(cache.ContainsKey(key), Is.False);
         Assert.That(cache.Count, Is.Zero);
@@ -160,7 +171,7 @@ public class GetOrAddTests
         // A patient waiter takes over when the leader is cancelled.
         var patientDestination = new ArrayBufferWriter<byte>();
         Task<bool> patient = Task.Run(() => cache.GetOrAdd(key, 0, static (k, s, w) => w.Write("second"u8), patientDestination));
-        SpinWait.SpinUntil(() => cache.FlightCount == 1);
+        Assert.That(SpinWait.SpinUntil(() => cache.FlightCount == 1, TimeSpan.FromSeconds(10)), Is.True, "the leader's flight runs");
         leaderCts.Cancel();
         leader.Join();
         Assert.That(leaderError, Is.InstanceOf<OperationCanceledException>());
@@ -182,7 +193,7 @@ public class GetOrAddTests
             await g.Task.WaitAsync(ct);
             w.Write("async value"u8);
         }, d).AsTask()).ToArray();
-        SpinWait.SpinUntil(() => cache.FlightCount == 1 && Volatile.Read(ref calls) == 1);
+        Assert.That(SpinWait.SpinUntil(() => cache.FlightCount == 1 && Volatile.Read(ref calls) == 1, TimeSpan.FromSeconds(10)), Is.True, "the factory started");
         await Task.Delay(20);
         gate.SetResult();
         await Task.WhenAll(tasks);

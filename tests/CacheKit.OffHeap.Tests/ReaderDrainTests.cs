@@ -66,7 +66,12 @@ public sealed class ReaderDrainTests
     public void ReadsThatKeepFillingTheStripeAreAllCountedAndTheCacheStaysValid()
     {
         // One thread, W-TinyLFU: every 9th read finds its stripe full and drains 8 records under the lock.
-        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000, HashSeed = 7 });
+        // One shard, one stripe: every read (hit or miss) lands on the same stripe, so the drains are visible
+        // as drops of PendingReads between two reads with no write in between.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 16 << 20, MaxEntries = 1000, ShardCount = 1, HashSeed = 7, ReadBufferStripes = 1,
+        });
         byte[] value = new byte[100];
         for (int k = 0; k < 500; k++)
         {
@@ -74,24 +79,34 @@ public sealed class ReaderDrainTests
         }
         Span<byte> destination = stackalloc byte[128];
         long hits = 0;
+        int readerDrains = 0;
         for (int i = 0; i < 20_000; i++)
         {
+            long pendingBefore = cache.PendingReads;
             hits += cache.TryGet(BitConverter.GetBytes(i % 700), destination, out _) ? 1 : 0;
+            if (cache.PendingReads < pendingBefore)
+            {
+                readerDrains++;
+            }
+            Assert.That(cache.PendingReads, Is.LessThanOrEqualTo(ReadBuffer.SlotsPerStripe));
             if (i % 2000 == 0)
             {
                 cache.ValidateInvariants();
             }
         }
+        // A full stripe drains ReaderDrainRecords and takes the read: one drain per ReaderDrainRecords reads.
+        Assert.That(readerDrains, Is.GreaterThan(20_000 / (2 * Shard.ReaderDrainRecords)), "readers whose stripe is full drain it");
         CacheStatistics stats = cache.GetStatistics();
         Assert.That(stats.Hits, Is.EqualTo(hits));
         Assert.That(stats.Misses, Is.EqualTo(20_000 - hits));
         cache.ValidateInvariants();
     }
 
-    private static OffHeapCache FilledCache(bool backgroundReplay, CachePolicy policy = CachePolicy.WTinyLfu, int maxEntries = 1000, int keys = 500)
+    private static OffHeapCache FilledCache(bool backgroundReplay, CachePolicy policy = CachePolicy.WTinyLfu, int maxEntries = 1000, int keys = 500, int readBufferStripes = 0)
     {
         var cache = new OffHeapCache(new OffHeapCacheOptions
         {
+            ReadBufferStripes = readBufferStripes,
             CapacityBytes = 16 << 20,
             MaxEntries = maxEntries,
             ShardCount = 1,
@@ -136,6 +151,41 @@ public sealed class ReaderDrainTests
         Read(cache, 5000);
         Assert.That(cache.BackgroundReplays, Is.Zero);
         Assert.That(cache.PendingReads, Is.InRange(1, ReadBuffer.SlotsPerStripe * new ReadBuffer().StripeCount), "readers drain only when their stripe is full");
+    }
+
+    [Test]
+    public void InlineReplayReaderDrainsItsFullStripe()
+    {
+        // One stripe, no write after the fill (whose writes drained everything): the first SlotsPerStripe reads
+        // fill the stripe, the next one finds it full, drains ReaderDrainRecords and records itself.
+        using OffHeapCache cache = FilledCache(backgroundReplay: false, readBufferStripes: 1);
+        Assert.That(cache.PendingReads, Is.Zero);
+        Read(cache, ReadBuffer.SlotsPerStripe);
+        Assert.That(cache.PendingReads, Is.EqualTo(ReadBuffer.SlotsPerStripe), "a full stripe");
+        Read(cache, 1);
+        Assert.That(cache.PendingReads, Is.EqualTo(ReadBuffer.SlotsPerStripe - Shard.ReaderDrainRecords + 1), "the reader drained its full stripe");
+        Assert.That(cache.BackgroundReplays, Is.Zero);
+    }
+
+    [Test]
+    public void InlineReplayReaderDrainKeepsTheRecencyAnLruNeeds()
+    {
+        // LRU with a full cache, one stripe, no write between the reads: key 0 read until its stripe is full,
+        // then key 1 once. That read finds the stripe full: it must drain part of it and record itself, so the
+        // write's drain replays ... key 0, key 1 and the newcomer evicts key 2 (the least recently used).
+        // A reader that dropped its record (no drain) would leave key 1 least recently used.
+        using OffHeapCache cache = FilledCache(backgroundReplay: false, CachePolicy.Lru, maxEntries: 100, keys: 100, readBufferStripes: 1);
+        Span<byte> destination = stackalloc byte[128];
+        for (int i = 0; i < ReadBuffer.SlotsPerStripe + 10; i++)
+        {
+            Assert.That(cache.TryGet(BitConverter.GetBytes(0), destination, out _), Is.True);
+        }
+        Assert.That(cache.TryGet(BitConverter.GetBytes(1), destination, out _), Is.True);
+        cache.Set(BitConverter.GetBytes(1000), new byte[100]);
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(0)), Is.True, "key 0 was read recently");
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(1)), Is.True, "key 1 was read last, on a full stripe");
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(2)), Is.False, "key 2 was the least recently used");
+        Assert.That(cache.ContainsKey(BitConverter.GetBytes(1000)), Is.True);
     }
 
     [Test]

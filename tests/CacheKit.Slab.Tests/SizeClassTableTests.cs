@@ -83,12 +83,25 @@ public class SizeClassTableTests
     [Test]
     public void Geometric_table_grows_by_the_factor()
     {
-        SizeClassTable t = SizeClassTable.CreateGeometric(1 << 20, 16, 1.25);
-        Assert.That(t.MaxChunkSize, Is.EqualTo(1 << 20));
-        for (int c = 2; c < t.Count - 1; c++)
+        const int Page = 1 << 20;
+        SizeClassTable t = SizeClassTable.CreateGeometric(Page, 16, 1.25);
+        Assert.That(t.MaxChunkSize, Is.EqualTo(Page));
+
+        // Known answers (memcached's rule: next = align8(floor(previous * factor)), from align8(minSize)).
+        int[] start = [16, 24, 32, 40, 56, 72, 96, 120, 152, 192, 240, 304, 384, 480, 600, 752, 944, 1184, 1480, 1856];
+        Assert.That(Enumerable.Range(0, start.Length).Select(c => t[c]), Is.EqualTo(start));
+        Assert.That(t.Count, Is.EqualTo(49));
+        Assert.That((t[t.Count - 3], t[t.Count - 2], t[t.Count - 1]), Is.EqualTo((771_184, 963_984, Page)));
+
+        // Every class exactly: the previous one times the factor, truncated, rounded up to a multiple of 8
+        // (at least 8 more), the last one the page.
+        for (int c = 1; c < t.Count - 1; c++)
         {
-            Assert.That((double)t[c] / t[c - 1], Is.GreaterThan(1.0).And.LessThanOrEqualTo(1.5), $"class {c}");
+            int grown = (int)(t[c - 1] * 1.25);
+            int expected = Math.Max((grown + 7) / 8 * 8, t[c - 1] + 8);
+            Assert.That(t[c], Is.EqualTo(expected), $"class {c}");
         }
+        Assert.That(t[t.Count - 2] * 1.25, Is.GreaterThanOrEqualTo(Page), "the page follows the first class that grows past it");
     }
 
     [Test]
