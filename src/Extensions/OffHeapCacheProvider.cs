@@ -148,16 +148,15 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
     /// memory, so then there is no check.
     /// </summary>
     private static long AvailableMemoryBytes()
-    {
-        // Ask the GC what it runs with: a limit set by DOTNET_GCHeapHardLimit(Percent) or runtimeconfig's
-        // System.GC.HeapHardLimit(Percent) shows here as non-zero, while AppContext data stays null for it.
-        IReadOnlyDictionary<string, object> gc = GC.GetConfigurationVariables();
-        if (IsNonZero(gc, "GCHeapHardLimit") || IsNonZero(gc, "GCHeapHardLimitPercent"))
-        {
-            return 0;
-        }
-        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-    }
+        => AvailableMemoryBytes(GC.GetConfigurationVariables(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+
+    /// <summary><paramref name="totalAvailable"/>, or 0 (no check) when <paramref name="gcConfiguration"/> shows a heap hard limit.</summary>
+    /// <param name="gcConfiguration">What the GC runs with (<see cref="GC.GetConfigurationVariables"/>): a limit set by
+    /// DOTNET_GCHeapHardLimit(Percent) or runtimeconfig's System.GC.HeapHardLimit(Percent) shows there as non-zero,
+    /// while AppContext data stays null for it.</param>
+    /// <param name="totalAvailable">The GC's TotalAvailableMemoryBytes.</param>
+    internal static long AvailableMemoryBytes(IReadOnlyDictionary<string, object> gcConfiguration, long totalAvailable)
+        => IsNonZero(gcConfiguration, "GCHeapHardLimit") || IsNonZero(gcConfiguration, "GCHeapHardLimitPercent") ? 0 : totalAvailable;
 
     private static bool IsNonZero(IReadOnlyDictionary<string, object> variables, string name)
         => variables.TryGetValue(name, out object? value) && value switch
