@@ -143,30 +143,45 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
     }
 
     /// <summary>
-    /// Memory the process may use (physical memory or the container's limit), or 0 when unknown.
-    /// With a GC heap hard limit the GC reports that limit instead, which says nothing about native
-    /// memory, so then there is no check.
+    /// Memory the process may use (the GC's <see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: physical memory, or in a
+    /// container with a memory limit the GC's share of it), or 0 when there is nothing to compare with: when a GC heap hard
+    /// limit was set explicitly, the GC reports that limit, which says nothing about native memory.
     /// </summary>
     private static long AvailableMemoryBytes()
-        => AvailableMemoryBytes(GC.GetConfigurationVariables(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+        => AvailableMemoryBytes(Environment.GetEnvironmentVariable, AppContext.GetData, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 
-    /// <summary><paramref name="totalAvailable"/>, or 0 (no check) when <paramref name="gcConfiguration"/> shows a heap hard limit.</summary>
-    /// <param name="gcConfiguration">What the GC runs with (<see cref="GC.GetConfigurationVariables"/>): a limit set by
-    /// DOTNET_GCHeapHardLimit(Percent) or runtimeconfig's System.GC.HeapHardLimit(Percent) shows there as non-zero,
-    /// while AppContext data stays null for it.</param>
+    /// <summary>The GC heap hard limit settings a user can set: runtimeconfig keys (read through AppContext) and the
+    /// environment variables' suffixes (after DOTNET_ or COMPlus_).</summary>
+    private static readonly string[] HeapLimitSettings =
+        ["HeapHardLimit", "HeapHardLimitPercent", "HeapHardLimitSOH", "HeapHardLimitLOH", "HeapHardLimitPOH",
+         "HeapHardLimitSOHPercent", "HeapHardLimitLOHPercent", "HeapHardLimitPOHPercent"];
+
+    /// <summary><paramref name="totalAvailable"/>, or 0 (no check) when a GC heap hard limit was set explicitly.</summary>
+    /// <remarks>Not from <c>GC.GetConfigurationVariables()</c>: in a container with a memory limit the GC sets its own
+    /// heap limit (75 % of the container's) and reports it there as non-zero, and the check must still run then.</remarks>
+    /// <param name="environment">Reads an environment variable (DOTNET_GCHeapHardLimit and friends, COMPlus_ alike).</param>
+    /// <param name="appContext">Reads runtimeconfig data (System.GC.HeapHardLimit and friends).</param>
     /// <param name="totalAvailable">The GC's TotalAvailableMemoryBytes.</param>
-    internal static long AvailableMemoryBytes(IReadOnlyDictionary<string, object> gcConfiguration, long totalAvailable)
-        => IsNonZero(gcConfiguration, "GCHeapHardLimit") || IsNonZero(gcConfiguration, "GCHeapHardLimitPercent") ? 0 : totalAvailable;
-
-    private static bool IsNonZero(IReadOnlyDictionary<string, object> variables, string name)
-        => variables.TryGetValue(name, out object? value) && value switch
+    internal static long AvailableMemoryBytes(Func<string, string?> environment, Func<string, object?> appContext, long totalAvailable)
+    {
+        foreach (string setting in HeapLimitSettings)
         {
-            ulong u => u != 0,
-            long l => l != 0,
-            uint u => u != 0,
-            int i => i != 0,
-            _ => false,
-        };
+            if (IsSet(appContext("System.GC." + setting)) || IsSet(environment("DOTNET_GC" + setting)) || IsSet(environment("COMPlus_GC" + setting)))
+            {
+                return 0;
+            }
+        }
+        return totalAvailable;
+    }
+
+    /// <summary>Whether a setting's value is present and not zero (hex "0x0", decimal "0" or a numeric 0 count as unset).</summary>
+    private static bool IsSet(object? value) => value switch
+    {
+        null => false,
+        string text => !string.IsNullOrWhiteSpace(text) && text.Trim() is not ("0" or "0x0" or "0X0" or "00"),
+        IConvertible number => Convert.ToDecimal(number, System.Globalization.CultureInfo.InvariantCulture) != 0,
+        _ => true,
+    };
 
     private sealed record CreatedCache(OffHeapCache Cache, OffHeapCacheMetrics Metrics);
 }

@@ -46,7 +46,8 @@ public sealed partial class OffHeapCache
     /// waits for this one.
     /// </remarks>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory overlapping the key.</exception>
     /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started): it would wait for itself.
     /// Or called from a factory for a key whose factory, in another caller, waits for this caller's (a cycle across callers).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -131,7 +132,8 @@ public sealed partial class OffHeapCache
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it.</returns>
     /// <exception cref="ArgumentNullException">factory or destination is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory overlapping the key.</exception>
     /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started),
     /// or in a cycle of factories across callers.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

@@ -128,7 +128,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// true so are its bytes past <paramref name="bytesWritten"/> (a failed optimistic attempt may have written
     /// there). The destination may overlap the key (one buffer for both): the key is then copied before the lookup.
     /// A read into a too-small destination is neither counted in the statistics nor shown to the eviction
-    /// policy: the retry that fits is the one lookup counted (a caller that looks up once is counted once).
+    /// policy: the retry that fits is the lookup counted (a caller that never retries is not counted at all).
     /// </returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

@@ -52,9 +52,16 @@ public sealed class ReadBuffer
 
     /// <summary>Creates a buffer with <paramref name="stripes"/> stripes (rounded up to a power of two), by default one per processor up to 64.</summary>
     /// <param name="stripes">Number of stripes, 1 to 1024, or 0 for the default.</param>
+    public ReadBuffer(int stripes = 0)
+        : this(stripes, hitFilter: null)
+    {
+    }
+
+    /// <summary>Creates a buffer with <paramref name="stripes"/> stripes and the owner's check of hit records.</summary>
+    /// <param name="stripes">Number of stripes, 1 to 1024, or 0 for the default.</param>
     /// <param name="hitFilter">The owner's check that a hit record's handle still holds the key that was read (see
     /// <see cref="IReadRecordFilter"/>); null when handles are never reused while records may be pending.</param>
-    public ReadBuffer(int stripes = 0, IReadRecordFilter? hitFilter = null)
+    public ReadBuffer(int stripes, IReadRecordFilter? hitFilter)
     {
         _hitFilter = hitFilter;
         if (stripes < 0 || stripes > 1024)

@@ -68,20 +68,24 @@ public sealed class HostingEdgeTests
         Assert.That(atFirstUse, Is.Null);
     }
 
-    [TestCase("GCHeapHardLimit", 0x20000000UL, 0L)]
-    [TestCase("GCHeapHardLimitPercent", 50UL, 0L)]
-    [TestCase("GCHeapHardLimit", 0UL, 22_000_000_000L)]
-    [TestCase("GCServer", 1UL, 22_000_000_000L)]
-    public void A_GC_heap_hard_limit_turns_the_native_budget_check_off(string variable, ulong value, long expected)
+    [TestCase("env", "DOTNET_GCHeapHardLimit", "0x20000000", 0L)]
+    [TestCase("env", "COMPlus_GCHeapHardLimitPercent", "50", 0L)]
+    [TestCase("env", "DOTNET_GCHeapHardLimitSOH", "0x10000000", 0L)]
+    [TestCase("env", "DOTNET_GCHeapHardLimit", "0x0", 22_000_000_000L)]
+    [TestCase("env", "DOTNET_GCServer", "1", 22_000_000_000L)]
+    [TestCase("appContext", "System.GC.HeapHardLimit", "1610612736", 0L)]
+    [TestCase("appContext", "System.GC.HeapHardLimitPercent", "0", 22_000_000_000L)]
+    [TestCase("none", "", "", 22_000_000_000L)]
+    public void Only_an_explicit_GC_heap_hard_limit_turns_the_native_budget_check_off(string source, string name, string value, long expected)
     {
-        // Under a heap hard limit the GC's TotalAvailableMemoryBytes reports that limit, which says nothing about
-        // native memory; the provider then skips its check (a 768 MiB cache logged a false warning under a 512 MiB
-        // DOTNET_GCHeapHardLimit: AppContext data, which it used to read, stays null for the environment variable).
-        // The GC reports its variables as ulong; other integer types are read the same way.
-        var gc = new Dictionary<string, object> { [variable] = value, ["GCHeapAffinitizeMask"] = 0L };
-        Assert.That(OffHeapCacheProvider.AvailableMemoryBytes(gc, 22_000_000_000L), Is.EqualTo(expected));
-        gc[variable] = (long)value;
-        Assert.That(OffHeapCacheProvider.AvailableMemoryBytes(gc, 22_000_000_000L), Is.EqualTo(expected));
-        Assert.That(OffHeapCacheProvider.AvailableMemoryBytes(new Dictionary<string, object>(), 5L), Is.EqualTo(5L), "no variable: no limit");
+        // Under an explicit heap hard limit the GC's TotalAvailableMemoryBytes reports that limit, which says nothing
+        // about native memory, so the provider skips its check (it used to read AppContext's "GCHeapHardLimit", null for
+        // every real setting: a 768 MiB cache logged a false warning under a 512 MiB DOTNET_GCHeapHardLimit). In a
+        // container with a memory limit and no explicit setting, the GC sets a heap limit of its own (75 % of the
+        // container's; GC.GetConfigurationVariables shows it), and the check must still run: so only the user's
+        // settings count (a review of a first fix that read GC.GetConfigurationVariables found it off in every container).
+        Func<string, string?> environment = v => source == "env" && v == name ? value : null;
+        Func<string, object?> appContext = k => source == "appContext" && k == name ? long.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : null;
+        Assert.That(OffHeapCacheProvider.AvailableMemoryBytes(environment, appContext, 22_000_000_000L), Is.EqualTo(expected));
     }
 }

@@ -78,7 +78,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
     /// false if admission refused it.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (refused by the built-in serializers).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive, or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
@@ -86,7 +86,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
     /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the
     /// serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -98,7 +98,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue GetOrAdd<TArg>(TKey key, Func<TKey, TArg, TValue> valueFactory, TArg factoryArgument, TimeSpan? timeToLive = null)
@@ -121,7 +121,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -150,7 +150,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// </summary>
     /// <returns>The value written: stored unless admission refused it (as <see cref="Set(TKey, TValue)"/> returning false).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (checked before the lookup and the factory), or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup and the factory), or the serialized key or value is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
     {
