@@ -132,10 +132,21 @@ public sealed class ReadBuffer
     public int DrainUnsynchronized(IEvictionPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
+        return DrainAllEndingWith(policy, CurrentStripe);
+    }
+
+    /// <summary>
+    /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because a writer
+    /// drains just before it adds a key it has usually just missed: its miss record is then most likely the last
+    /// miss replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it counts the
+    /// add). Drained first, the other stripes' records would sit between the two and the key would count twice.
+    /// </summary>
+    internal int DrainAllEndingWith(IEvictionPolicy policy, int lastStripe)
+    {
         int drained = 0;
-        for (int s = 0; s <= _stripeMask; s++)
+        for (int k = 1; k <= _stripeMask + 1; k++)
         {
-            drained += DrainStripe(policy, s, int.MaxValue);
+            drained += DrainStripe(policy, (lastStripe + k) & _stripeMask, int.MaxValue);
         }
         return drained;
     }

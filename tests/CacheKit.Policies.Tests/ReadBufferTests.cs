@@ -286,4 +286,47 @@ public sealed class ReadBufferTests
         }
         Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe));
     }
+    /// <summary>Publishes one record in <paramref name="stripe"/> as an appender on that stripe's processor would.</summary>
+    private static void PublishInStripe(ReadBuffer buffer, int stripe, long tag, ulong hash)
+    {
+        const int EdgePad = 16, PadLongs = 16;   // ReadBuffer's layout (private constants)
+        const System.Reflection.BindingFlags Any = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+        var tails = (long[])typeof(ReadBuffer).GetField("_tails", Any)!.GetValue(buffer)!;
+        var tags = (long[])typeof(ReadBuffer).GetField("_tags", Any)!.GetValue(buffer)!;
+        var hashes = (ulong[])typeof(ReadBuffer).GetField("_hashes", Any)!.GetValue(buffer)!;
+        ref long tail = ref tails[EdgePad + stripe * PadLongs];
+        int slot = EdgePad + stripe * ReadBuffer.SlotsPerStripe + (int)(tail & (ReadBuffer.SlotsPerStripe - 1));
+        hashes[slot] = hash;
+        tags[slot] = tag;
+        tail++;
+    }
+
+    [Test]
+    public void AFullDrainReplaysTheDrainersOwnStripeLastSoALookupMissThenItsAddCountOnce()
+    {
+        // A writer drains just before it adds the key it has just missed: its own stripe goes last, so that key's
+        // miss is the last miss W-TinyLFU sees before the add, which it then does not count a second time (a review
+        // found other threads' records replayed in between made every such key count twice).
+        const ulong K = 0x9E3779B97F4A7C15UL, J = 0xC2B2AE3D27D4EB4FUL;
+        var order = new ReadBuffer(stripes: 4);
+        for (int s = 0; s < 4; s++)
+        {
+            PublishInStripe(order, s, tag: 2 + s, hash: (ulong)s);   // a hit of handle s in stripe s
+        }
+        var recording = new RecordingPolicy();
+        Assert.That(order.DrainAllEndingWith(recording, lastStripe: 2), Is.EqualTo(4));
+        Assert.That(recording.Hits.Select(h => h.Handle), Is.EqualTo(new[] { 3, 0, 1, 2 }));
+
+        foreach (int lastStripe in new[] { 2, 0 })
+        {
+            var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
+            var buffer = new ReadBuffer(stripes: 4);
+            PublishInStripe(buffer, 2, tag: 1, hash: K);   // the writer's own miss of K, in its stripe (2)
+            PublishInStripe(buffer, 3, tag: 1, hash: J);   // another thread's miss of J
+            buffer.DrainAllEndingWith(policy, lastStripe);
+            policy.OnAdd(0, K, 1);
+            int expected = lastStripe == 2 ? 1 : 2;   // draining stripe 0 last (the old order) counts K twice
+            Assert.That(policy.Sketch.Frequency(K), Is.EqualTo(expected), $"own stripe last = {lastStripe == 2}");
+        }
+    }
 }
