@@ -154,16 +154,12 @@ public sealed partial class OffHeapCache : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TryGetIntoKeyBuffer(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
     {
-        CheckKey(key);
+        CheckKey(key);   // before renting a key-sized array
         byte[] rented = ArrayPool<byte>.Shared.Rent(key.Length);
         try
         {
-            ReadOnlySpan<byte> copy = rented.AsSpan(0, key.Length);
             key.CopyTo(rented);
-            var sink = new SpanSink(destination);
-            ReadResult result = Read(copy, ref sink, out int length);
-            bytesWritten = result == ReadResult.Miss ? 0 : length;
-            return result == ReadResult.Hit;
+            return TryGet(rented.AsSpan(0, key.Length), destination, out bytesWritten);   // the copy overlaps nothing
         }
         finally
         {

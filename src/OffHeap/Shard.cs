@@ -337,13 +337,11 @@ internal sealed unsafe class Shard : IReadRecordFilter
     public bool IsCurrent(int handle, ulong keyHash)
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "drains hold the shard's lock");
-        uint bucketIndex = (uint)handle / IndexBucket.SlotCount;
-        if (bucketIndex >= _bucketCount)
+        if ((uint)handle / IndexBucket.SlotCount >= _bucketCount)
         {
             return false;
         }
-        // SAFETY: bucketIndex < _bucketCount (checked), the index block is alive (see remarks).
-        ulong word = BucketAt(bucketIndex)->Slots[handle - (int)(bucketIndex * IndexBucket.SlotCount)];
+        ulong word = SlotWordUnsynchronized(handle);   // in range (checked); the index is alive (see remarks)
         return word != 0 && SlotWord.TagMatches(word, keyHash);
     }
 
@@ -722,10 +720,14 @@ internal sealed unsafe class Shard : IReadRecordFilter
     private bool IsExpiredUnsynchronized(int slot) => IsPastTimeToLive(ReadHeaderUnsynchronized(HandleOfSlotUnsynchronized(slot)));
 
     /// <summary>The handle published in <paramref name="slot"/> (under the lock).</summary>
-    private SlabHandle HandleOfSlotUnsynchronized(int slot)
+    private SlabHandle HandleOfSlotUnsynchronized(int slot) => SlotWord.Handle(SlotWordUnsynchronized(slot));
+
+    /// <summary>The word of index slot <paramref name="slot"/> (bucket <c>slot / SlotCount</c>, which must exist).</summary>
+    private ulong SlotWordUnsynchronized(int slot)
     {
         uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        return SlotWord.Handle(BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)]);
+        // SAFETY: BucketAt asserts bucketIndex < _bucketCount; callers hold Gate inside an operation (index alive).
+        return BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)];
     }
 
     /// <summary>The readers' expiry test (now ≥ ExpiresAt), for writers that hold the lock.</summary>
