@@ -20,9 +20,9 @@ namespace CacheKit.OffHeap.Extensions;
 /// for it, Refresh and Remove do nothing, as MemoryDistributedCache does for a key it does not hold.</para>
 /// <para>Each value carries a 16-byte header (absolute expiry in UTC ticks,
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
-/// expired entries free their memory without being read. A read of a sliding entry rewrites it with
-/// a fresh time to live (the engine has no in-place touch); that rewrite is not an access for the eviction
-/// policy, so a Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
+/// expired entries free their memory without being read. A read of a sliding entry gives it a fresh engine
+/// time to live in place (<see cref="OffHeapCache.Touch"/>: nothing rewritten, allocated or evicted); that is not an
+/// access for the eviction policy, so a Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
 /// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
 /// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
@@ -253,8 +253,9 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
                     }
                     if (sliding != 0)
                     {
-                        // Not an access either: the counted lookup above was this Get's one access.
-                        Store(key, buffer.AsSpan(0, length), absolute, sliding, now, renewal: true);
+                        // A new engine time to live in place (not an access either: the counted lookup above was this
+                        // Get's one access); the header read under the lock is the latest, so it is this value's window.
+                        _cache.Touch(key, TimeSpan.FromTicks(EngineTimeToLive(absolute, sliding, now)));
                     }
                 }
             }
@@ -301,32 +302,19 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     }
 
     /// <summary>Stores header + payload with the engine time to live that ends at the nearer expiry; an entry with
-    /// neither never expires (as in MemoryDistributedCache), whatever the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/>.
-    /// A <paramref name="renewal"/> (a read re-storing a sliding entry with a fresh window) is not an access for the policy.</summary>
-    private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now, bool renewal = false)
+    /// neither never expires (as in MemoryDistributedCache), whatever the cache's <see cref="OffHeapCacheOptions.DefaultTimeToLive"/>.</summary>
+    private void Store(ReadOnlySpan<byte> key, ReadOnlySpan<byte> entry, long absolute, long sliding, long now)
     {
-        if (absolute == 0 && sliding == 0)
-        {
-            _cache.Set(key, entry, Timeout.InfiniteTimeSpan);
-            return;
-        }
-        long ttl = long.MaxValue;
-        if (absolute != 0)
-        {
-            ttl = absolute - now;
-        }
-        if (sliding != 0)
-        {
-            ttl = Math.Min(ttl, sliding);
-        }
-        if (renewal)
-        {
-            _cache.SetWithoutAccess(key, entry, TimeSpan.FromTicks(ttl));   // only sliding entries are renewed, so ttl is finite
-        }
-        else
-        {
-            _cache.Set(key, entry, TimeSpan.FromTicks(ttl));
-        }
+        _cache.Set(key, entry, absolute == 0 && sliding == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(EngineTimeToLive(absolute, sliding, now)));
+    }
+
+    /// <summary>Ticks from <paramref name="now"/> to the nearer of the absolute expiry and the end of a sliding window
+    /// starting now; at least one of the two is set (a live entry's absolute expiry is after now).</summary>
+    private static long EngineTimeToLive(long absolute, long sliding, long now)
+    {
+        Debug.Assert(absolute != 0 || sliding != 0, "an entry without expiry has no engine time to live");
+        long ttl = absolute != 0 ? absolute - now : long.MaxValue;
+        return sliding != 0 ? Math.Min(ttl, sliding) : ttl;
     }
 
     /// <summary>Absolute expiry in UTC ticks, or 0 for none; relative-to-now wins over absolute, as in MemoryCache.</summary>

@@ -185,6 +185,17 @@ internal struct EntryHeader
         }
     }
 
+    /// <summary>
+    /// Overwrites the expiry field of an entry written with it (<see cref="HasExpiryFlag"/>); the caller holds the
+    /// lock and has made the bucket's version odd (Shard.WriteExpiryInPlaceUnsynchronized: the one in-place change).
+    /// </summary>
+    public static unsafe void WriteExpiry(byte* entry, long expiresAt)
+    {
+        Debug.Assert((Unsafe.ReadUnaligned<Base>(entry).Flags & HasExpiryFlag) != 0, "only an entry with the field has room for an expiry");
+        // SAFETY: the entry has the field (asserted above), so bytes 8..15 of its chunk are its expiry.
+        Unsafe.WriteUnaligned(entry + BaseSize, expiresAt);
+    }
+
     /// <summary>Reads the header of a published entry under the lock (consistent: its header, key and value fit its chunk).</summary>
     public static unsafe EntryHeader Read(byte* entry)
     {

@@ -238,6 +238,42 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives the live entry of <paramref name="key"/> a new time to live, counted from now, without reading or rewriting
+    /// its value (memcached's <c>touch</c>, Redis's <c>EXPIRE</c>): what a sliding expiration needs on each read.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> makes it never expire. Not a lookup: hit and miss counts and the eviction
+    /// policy do not see it (read the entry for that).
+    /// </summary>
+    /// <remarks>Changes the entry in place (nothing allocated, nothing evicted), except for an entry stored before its
+    /// shard held any entry with an expiry: the first finite time to live given to such an entry writes it again with
+    /// room for the expiry, which may make room by evicting, like a <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</remarks>
+    /// <returns>Whether the entry exists with the new time to live. False when there is no entry, or it is past its
+    /// time to live (then it is removed as an expiration, as <see cref="Remove"/> does), or, in the rewrite above, when
+    /// no room could be made (then the entry is gone, as after a failed set).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than
+    /// <see cref="Timeout.InfiniteTimeSpan"/>); the key is longer than <see cref="MaxKeyBytes"/>. The cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Touch(ReadOnlySpan<byte> key, TimeSpan timeToLive)
+    {
+        long ttlTicks = ToTimestampTicks(timeToLive, nameof(timeToLive));
+        CheckKey(key);
+        ulong hash = Hash(key);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
+        try
+        {
+            long expiresAt = ExpiresAt(ttlTicks);
+            lock (shard.Gate)
+            {
+                return shard.TouchUnsynchronized(hash, key, expiresAt);
+            }
+        }
+        finally
+        {
+            Exit(ref stripe);
+        }
+    }
+
     /// <summary>Removes every entry (statistics counters are kept).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear()
@@ -326,16 +362,6 @@ public sealed partial class OffHeapCache : IDisposable
         return result == ReadResult.Hit;
     }
 
-    /// <summary>
-    /// <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/> that the eviction policy does not count as
-    /// an access when the key is already stored: the distributed cache's renewal of a sliding entry, which rewrites
-    /// the entry its own counted lookup has just read (that lookup is the one access). A key no longer stored is
-    /// added as by Set. Invariant: every entry has weight 1 and a replaced entry keeps its slot (the policy's
-    /// handle), so skipping <c>IEvictionPolicy.OnUpdate</c> leaves the policy's weights and tracking exact.
-    /// </summary>
-    internal bool SetWithoutAccess(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
-        => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), recordAccess: false);
-
     private ReadResult ReadUncounted<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {
@@ -386,7 +412,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break). One hash per set.
     /// </remarks>
     [SkipLocalsInit]
-    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, bool recordAccess = true)
+    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
     {
         CheckKey(key);
         CheckValue(key, value);
@@ -406,7 +432,7 @@ public sealed partial class OffHeapCache : IDisposable
                 long expiresAt = ExpiresAt(ttlTicks);
                 lock (shard.Gate)
                 {
-                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt, recordAccess);
+                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
                 }
             }
             finally

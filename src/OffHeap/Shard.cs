@@ -29,7 +29,9 @@ namespace CacheKit.OffHeap;
 /// again, and accept only if it is unchanged. A writer bumps a bucket's version to odd before changing one of its slots and to even
 /// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
 /// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
-/// meanwhile (a chunk is written only while free or before its slot is published). Pages are never
+/// meanwhile (a chunk is written only while free or before its slot is published, with one exception that
+/// keeps the argument: Touch rewrites a published entry's expiry field inside an odd version of the bucket
+/// holding its slot, like a slot change). Pages are never
 /// returned to the system before Dispose, and every read is bounded by the bytes to the page end that
 /// <see cref="SlabArena.ResolveForReader"/> gives (0 for a value naming no allocated page), so even a stale
 /// pointer reads inside a live page. ResolveForReader skips the disposed check: the cache's Enter/Exit
@@ -570,7 +572,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
     /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>
     /// (the caller's own copy, hashed after it was copied). <paramref name="recordAccess"/> false: replacing a stored
-    /// key is not shown to the policy as an access (see <see cref="OffHeapCache.SetWithoutAccess"/>).</summary>
+    /// key is not shown to the policy as an access (Touch writing an entry again with room for its expiry). Invariant
+    /// that makes skipping <c>OnUpdate</c> exact: every entry has weight 1 and a replaced entry keeps its slot (the policy's handle).</summary>
     internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt, bool recordAccess = true)
     {
         ThrowIfInListener();
@@ -714,6 +717,87 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
         RemoveSlotUnsynchronized(slot);
         return true;
+    }
+
+    /// <summary>
+    /// Gives the key's live entry a new expiry (<paramref name="expiresAt"/>, 0 = never) without touching its key, value
+    /// or place in the policy; false if absent or expired (an expired entry leaves as an expiration, as in Remove).
+    /// </summary>
+    /// <remarks>
+    /// An entry that carries the expiry field is changed in place (<see cref="WriteExpiryInPlaceUnsynchronized"/>):
+    /// nothing is allocated or evicted. One stored before this shard held any expiry has no field; a finite expiry then
+    /// needs a chunk with the longer header, so the entry is written again (its own key and value, copied out first), a
+    /// set in everything but the policy access: it may make room like any set, and if there is none the entry is gone
+    /// and the result is false (as a failed set drops the key's older value).
+    /// </remarks>
+    [SkipLocalsInit]
+    public bool TouchUnsynchronized(ulong hash, ReadOnlySpan<byte> key, long expiresAt)
+    {
+        ThrowIfInListener();
+        _readBuffer?.DrainUnsynchronized(_policy);
+        int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
+        if (slot < 0)
+        {
+            return false;
+        }
+        SlabHandle handle = HandleOfSlotUnsynchronized(slot);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        if (IsPastTimeToLive(header))
+        {
+            EvictSlotUnsynchronized(slot, EvictionReason.Expired);
+            return false;
+        }
+        if ((header.Flags & EntryHeader.HasExpiryFlag) != 0)
+        {
+            WriteExpiryInPlaceUnsynchronized(slot, handle, expiresAt);
+            _ttlCount += (expiresAt != 0 ? 1 : 0) - (header.ExpiresAt != 0 ? 1 : 0);
+            return true;
+        }
+        if (expiresAt == 0)
+        {
+            return true;   // no field, no expiry: already what was asked
+        }
+
+        // Written again with the field. The copy is of the stored key and value: the chunk may be freed while making
+        // room, and the stored key (not the caller's buffer, which another thread may be changing) is what `hash` names.
+        int stored = header.KeyLength + (int)header.ValueLength;
+        byte[]? rented = null;
+        Span<byte> copy = stored <= StackKeyBytes ? stackalloc byte[StackKeyBytes] : (rented = ArrayPool<byte>.Shared.Rent(stored));
+        try
+        {
+            // SAFETY: a published entry's chunk holds its header (BaseSize: no field), key and value.
+            new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.BaseSize, stored).CopyTo(copy);
+            ReadOnlySpan<byte> storedKey = copy[..header.KeyLength];
+            Debug.Assert(XxHash3.HashToUInt64(storedKey, _seed) == hash, "the entry found for a key hashes to the key's hash");
+            return SetStableKeyUnsynchronized(hash, storedKey, copy[header.KeyLength..stored], expiresAt, recordAccess: false);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rewrites the expiry field of the published entry <paramref name="handle"/> in <paramref name="slot"/>: the one
+    /// in-place change of a published chunk. Safe for lock-free readers because it happens inside an odd version of
+    /// the bucket holding the slot, the bucket every reader of this entry validates against (a reader that read any
+    /// of the entry's bytes across the write sees the version move and retries), exactly as a slot change does.
+    /// </summary>
+    private void WriteExpiryInPlaceUnsynchronized(int slot, SlabHandle handle, long expiresAt)
+    {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        IndexBucket* bucket = BucketAt(bucketIndex);
+        Debug.Assert(SlotWord.Handle(SlotWordUnsynchronized(slot)).Value == handle.Value, "the handle is the slot's");
+        byte* entry = EntryUnsynchronized(handle);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+        uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the field changes
+        Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
+        EntryHeader.WriteExpiry(entry, expiresAt);
+        // SAFETY: as above.
+        Volatile.Write(ref bucket->Version, odd + 1);            // release: the field is visible before even
     }
 
     /// <summary>Whether the published entry in <paramref name="slot"/> is past its time to live.</summary>

@@ -116,7 +116,7 @@ public sealed class DistributedCacheEdgeTests
     [TestCase(true)]
     public void A_read_of_a_sliding_entry_counts_one_access_in_the_policy(bool aIsSliding)
     {
-        // A read of a sliding entry is one counted lookup plus a renewal (a set of the stored key); the renewal is
+        // A read of a sliding entry is one counted lookup plus a renewal (a touch of its time to live); the renewal is
         // not an access for the policy, so each Get/Refresh counts once. Here A is read 2x and B 3x; LFU must evict
         // A (less used), not B, whether or not A slides.
         using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu });
@@ -136,6 +136,34 @@ public sealed class DistributedCacheEdgeTests
         }
         distributed.Set("C", [3], new DistributedCacheEntryOptions());   // at the entry bound: one of A, B leaves
         Assert.That(cache.ContainsKey("B"u8), Is.True, $"B (3 reads) was evicted in favour of A (2 reads, sliding={aIsSliding})");
+    }
+
+    [Test]
+    public void Renewing_sliding_entries_in_a_full_cache_evicts_nothing()
+    {
+        // A renewal used to write the entry again (a new chunk before the old one was freed): in a cache whose pages
+        // were full, every sliding Get or Refresh evicted another entry. It now changes the time to live in place.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 2 << 20, ShardCount = 1, PageSize = 64 * 1024 });
+        var distributed = new OffHeapDistributedCache(cache);
+        var sliding = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromHours(1) };
+        var value = new byte[500];
+        int stored = 0;
+        while (cache.GetStatistics().Evictions == 0)
+        {
+            distributed.Set("k" + stored++, value, sliding);   // until the budget is full
+        }
+        var live = Enumerable.Range(0, stored).Select(i => "k" + i).Where(k => cache.ContainsKey(Encoding.UTF8.GetBytes(k))).ToList();
+        long evictions = cache.GetStatistics().Evictions;
+
+        foreach (string key in live)
+        {
+            Assert.That(distributed.Get(key), Has.Length.EqualTo(500));
+            distributed.Refresh(key);
+        }
+
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That(after.Evictions, Is.EqualTo(evictions), $"{live.Count} sliding entries renewed twice each");
+        Assert.That(after.Count, Is.EqualTo(live.Count));
     }
 
     [Test]

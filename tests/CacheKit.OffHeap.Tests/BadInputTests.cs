@@ -126,6 +126,7 @@ public class BadInputTests
         Assert.Throws<ObjectDisposedException>(() => cache.TryGet(key, new ArrayBufferWriter<byte>()));
         Assert.Throws<ObjectDisposedException>(() => cache.ContainsKey(key));
         Assert.Throws<ObjectDisposedException>(() => cache.Remove(key));
+        Assert.Throws<ObjectDisposedException>(() => cache.Touch(key, TimeSpan.FromSeconds(1)));
         Assert.Throws<ObjectDisposedException>(() => cache.Clear());
         Assert.Throws<ObjectDisposedException>(() => _ = cache.Count);
         Assert.Throws<ObjectDisposedException>(() => cache.GetStatistics());

@@ -4,7 +4,9 @@ namespace CacheKit.OffHeap.Tests;
 
 public class TtlTests
 {
-    private static OffHeapCache Create(TimeProvider time, long capacity = 4 << 20, long? maxEntries = null, TimeSpan? defaultTtl = null, int hint = 256)
+    /// <summary>One shard, 64 KiB pages, a fixed hash seed (also TouchTests').</summary>
+    internal static OffHeapCache Create(TimeProvider time, long capacity = 4 << 20, long? maxEntries = null, TimeSpan? defaultTtl = null, int hint = 256,
+                                        CachePolicy policy = CachePolicy.WTinyLfu, EvictionListener? listener = null)
         => new(new OffHeapCacheOptions
         {
             CapacityBytes = capacity,
@@ -14,6 +16,8 @@ public class TtlTests
             TimeProvider = time,
             DefaultTimeToLive = defaultTtl,
             AverageEntrySizeHint = hint,
+            Policy = policy,
+            EvictionListener = listener,
             HashSeed = 5,
         });
 

@@ -190,6 +190,15 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return TryRemove(key);
     }
 
+    /// <summary>Gives the key's live entry a new time to live from now without reading or rewriting its value; not a
+    /// lookup for the statistics or the policy. See <see cref="OffHeapCache.Touch"/>.</summary>
+    /// <returns>Whether the entry exists with the new time to live (false when absent or expired).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than
+    /// <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Touch(TKey key, TimeSpan timeToLive) => _cache.Touch(SerializeKey(key), timeToLive);
+
     /// <summary>Whether a live entry exists for the key.</summary>
     public bool ContainsKey(TKey key) => _cache.ContainsKey(SerializeKey(key));
 

@@ -325,6 +325,31 @@ internal sealed class DifferentialRunner
                 }
                 return removed == expected ? null : $"remove: Remove(k{op.Key}) = {removed}, model says {expected}";
             }
+            case OpKind.Touch:
+            {
+                // Not a lookup (nothing counted). An expired entry leaves as an expiration (the listener takes it out of
+                // the model), as for Remove. A live one gets the new expiry; only an entry stored without room for an
+                // expiry is written again, and that may fail for want of room (then it is gone, as after a failed set).
+                bool live = Live(op.Key, out byte[] value);
+                TimeSpan ttl = op.Arg == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(op.Arg);
+                long expiresAt = op.Arg == 0 ? 0 : _clock.GetTimestamp() + ttl.Ticks;
+                bool touched = cache.Touch(key, ttl);
+                if (!live)
+                {
+                    if (_model.ContainsKey(op.Key))
+                    {
+                        return $"touch: Touch(k{op.Key}) left an expired entry (no Expired report)";
+                    }
+                    return touched ? $"touch: Touch(k{op.Key}) = true, model says absent" : null;
+                }
+                if (touched)
+                {
+                    _model[op.Key] = (value, expiresAt);
+                    return null;
+                }
+                _model.Remove(op.Key);
+                return _config.Roomy ? $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare" : null;
+            }
             case OpKind.Contains:
             {
                 bool live = Live(op.Key, out _);

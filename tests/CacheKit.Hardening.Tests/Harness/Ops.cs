@@ -18,6 +18,7 @@ internal enum OpKind : byte
     GetOrAdd,
     SetMany,
     GetMany,
+    Touch,
 }
 
 /// <summary>
@@ -30,6 +31,7 @@ internal readonly record struct Op(OpKind Kind, int Key, int Length, int Arg)
     {
         OpKind.Set or OpKind.GetOrAdd => $"{Kind}(k{Key}, {Length}B)",
         OpKind.SetTtl => $"{Kind}(k{Key}, {Length}B, {Arg}s)",
+        OpKind.Touch => $"{Kind}(k{Key}, {(Arg == 0 ? "infinite" : Arg + "s")})",
         OpKind.Advance => $"{Kind}({Arg}s)",
         OpKind.Clear => "Clear()",
         OpKind.SetMany or OpKind.GetMany => $"{Kind}(k{Key}.., n={Arg}, {Length}B)",
@@ -120,7 +122,8 @@ internal static class OpGenerator
         int roll = rng.Next(1000);
         return roll switch
         {
-            < 330 => new Op(OpKind.Get, key, 0, 0),
+            < 310 => new Op(OpKind.Get, key, 0, 0),
+            < 330 => new Op(OpKind.Touch, key, 0, rng.Next(5) == 0 ? 0 : 1 + rng.Next(120)),   // 0: infinite
             < 370 => new Op(OpKind.GetTooSmall, key, 0, 0),
             < 630 => new Op(OpKind.Set, key, Length(rng, c, phase), 0),
             < 730 => new Op(OpKind.SetTtl, key, Length(rng, c, phase), 1 + rng.Next(120)),
@@ -154,7 +157,8 @@ internal static class OpGenerator
         var ops = new List<Op>(data.Length / 4);
         for (int i = 0; i + 4 <= data.Length; i += 4)
         {
-            var kind = (OpKind)(data[i] % 11);
+            // Touch came after the corpus: only the top kind bytes decode to it, so older inputs keep most of their meaning.
+            var kind = data[i] >= 253 ? OpKind.Touch : (OpKind)(data[i] % 11);
             int key = data[i + 1] % Math.Max(1, c.KeySpace);
             // Length byte on a log-ish scale so tiny inputs reach large values: 0..127 linear, then powers.
             int b = data[i + 2];
@@ -163,6 +167,7 @@ internal static class OpGenerator
             ops.Add(kind switch
             {
                 OpKind.SetTtl => new Op(kind, key, Math.Min(length, c.MaxValue), 1 + (arg % 60)),
+                OpKind.Touch => new Op(kind, key, 0, arg % 61),
                 OpKind.Advance => new Op(kind, 0, 0, arg % 40),
                 OpKind.SetMany or OpKind.GetMany => new Op(kind, key, Math.Min(length, c.MaxValue), 1 + (arg % 8)),
                 OpKind.Clear => new Op(kind, 0, 0, 0),
