@@ -137,9 +137,10 @@ public sealed class ReadBuffer
 
     /// <summary>
     /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because a writer
-    /// drains just before it adds a key it has usually just missed: its miss record is then most likely the last
-    /// miss replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it counts the
-    /// add). Drained first, the other stripes' records would sit between the two and the key would count twice.
+    /// drains just before it adds a key it has usually just missed: its miss record is then among the last misses
+    /// replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it counts the add;
+    /// the policy remembers the last <see cref="RecentMisses.Size"/> misses). Drained first, the other stripes'
+    /// misses would sit between the two, and with more than a few of them the key would count twice.
     /// </summary>
     internal int DrainAllEndingWith(IEvictionPolicy policy, int lastStripe)
     {

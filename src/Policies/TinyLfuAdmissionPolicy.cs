@@ -25,8 +25,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     private readonly FrequencySketch _sketch;
     private readonly ulong[] _hashes;        // key hash per tracked handle
     private int _newcomer = -1;              // the last added handle while its admission is undecided
-    private ulong _lastMissHash;
-    private bool _hasLastMiss;
+    private RecentMisses _recentMisses;      // misses replayed and not yet followed by their add (OnAdd)
 
     public TinyLfuAdmissionPolicy(IEvictionPolicy inner, PolicyOptions options)
     {
@@ -62,8 +61,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     {
         _inner.OnMiss(keyHash);
         _sketch.Increment(keyHash);
-        _lastMissHash = keyHash;
-        _hasLastMiss = true;
+        _recentMisses.Add(keyHash);
     }
 
     public void OnAdd(int handle, ulong keyHash, long weight)
@@ -71,11 +69,10 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         _inner.OnAdd(handle, keyHash, weight);
         _sketch.EnsureCapacity(_inner.Count);
         _hashes[handle] = keyHash;
-        if (!_hasLastMiss || _lastMissHash != keyHash)
+        if (!_recentMisses.TryConsume(keyHash))
         {
-            _sketch.Increment(keyHash);
+            _sketch.Increment(keyHash);   // a put without a lookup before it
         }
-        _hasLastMiss = false;
         _newcomer = handle;
     }
 
@@ -119,7 +116,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     {
         _inner.Clear();
         _newcomer = -1;
-        _hasLastMiss = false;
+        _recentMisses.Clear();
     }
 
     private bool Admit(ulong candidateHash, ulong victimHash) =>

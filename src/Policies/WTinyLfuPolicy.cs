@@ -113,8 +113,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     // (Zipf at 10,000-100,000 entries lost 0.4-0.9 points; with the second chance it loses nothing).
     private int _sparedTail = -1;
 
-    private ulong _lastMissHash;
-    private bool _hasLastMiss;
+    private RecentMisses _recentMisses;   // misses replayed and not yet followed by their add (AddCore)
 
     private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed)
 
@@ -281,14 +280,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     protected override void AddCore(int handle, ulong keyHash)
     {
         _hashes[handle] = keyHash;
-        Debug.Assert(_recordsAccesses || (_hasLastMiss && _lastMissHash == keyHash),
+        Debug.Assert(_recordsAccesses || _recentMisses.Contains(keyHash),
             "with a shared sketch every add follows the miss of its key (the owner counted that access once)");
-        if (!_hasLastMiss || _lastMissHash != keyHash)
+        if (!_recentMisses.TryConsume(keyHash))
         {
             // A put without a lookup before it: count the access here.
             RecordAccess(keyHash);
         }
-        _hasLastMiss = false;
         if (_recordsAccesses)
         {
             _sketch.EnsureCapacity(Count);   // a shared sketch has its fixed size (constructor)
@@ -330,8 +328,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private void MissMixed(ulong keyHash, ulong mixed)
     {
         RecordAccessMixed(keyHash, mixed);
-        _lastMissHash = keyHash;
-        _hasLastMiss = true;
+        _recentMisses.Add(keyHash);
     }
 
     protected override void UpdateCore(int handle, ulong keyHash, long delta)
@@ -376,7 +373,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _duelCandidate = -1;
         _duelVictim = -1;
         _sparedTail = -1;
-        _hasLastMiss = false;
+        _recentMisses.Clear();
         _shadows?.Clear();
         _useLongSketch = false;
         ResetLimits();

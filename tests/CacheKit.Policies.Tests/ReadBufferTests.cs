@@ -319,14 +319,44 @@ public sealed class ReadBufferTests
 
         foreach (int lastStripe in new[] { 2, 0 })
         {
-            var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
-            var buffer = new ReadBuffer(stripes: 4);
-            PublishInStripe(buffer, 2, tag: 1, hash: K);   // the writer's own miss of K, in its stripe (2)
-            PublishInStripe(buffer, 3, tag: 1, hash: J);   // another thread's miss of J
-            buffer.DrainAllEndingWith(policy, lastStripe);
+            foreach (int others in new[] { 1, RecentMisses.Size - 1, RecentMisses.Size })
+            {
+                var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
+                var buffer = new ReadBuffer(stripes: 4);
+                PublishInStripe(buffer, 2, tag: 1, hash: K);   // the writer's own miss of K, in its stripe (2)
+                for (int i = 0; i < others; i++)
+                {
+                    PublishInStripe(buffer, 3, tag: 1, hash: J + (ulong)i);   // other threads' misses
+                }
+                buffer.DrainAllEndingWith(policy, lastStripe);
+                policy.OnAdd(0, K, 1);
+                // Own stripe last: K's miss is the last one, counted once. Drained before the others (the old order),
+                // K is still remembered behind up to Size - 1 other misses (once only the last miss was: twice).
+                int expected = lastStripe == 2 || others < RecentMisses.Size ? 1 : 2;
+                Assert.That(policy.Sketch.Frequency(K), Is.EqualTo(expected), $"own stripe last = {lastStripe == 2}, {others} other misses");
+            }
+        }
+    }
+
+    [Test]
+    public void AMissAndItsAddCountOnceWhenOtherThreadsMissesLandInTheSameStripeBetweenThem()
+    {
+        // The case the drain order cannot help: another reader's misses appended to the writer's own stripe after
+        // the writer's miss. W-TinyLFU and the TinyLFU filter remember the last few misses, not only the last one.
+        const ulong K = 0x9E3779B97F4A7C15UL, J = 0xC2B2AE3D27D4EB4FUL;
+        var wTinyLfu = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
+        IEvictionPolicy filtered = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { Capacity = 100, MaxHandles = 128, TinyLfuAdmission = true });
+        foreach (IEvictionPolicy policy in new[] { wTinyLfu, filtered })
+        {
+            var buffer = new ReadBuffer(stripes: 1);
+            PublishInStripe(buffer, 0, tag: 1, hash: K);
+            PublishInStripe(buffer, 0, tag: 1, hash: J);
+            PublishInStripe(buffer, 0, tag: 1, hash: J + 1);
+            buffer.DrainUnsynchronized(policy);
             policy.OnAdd(0, K, 1);
-            int expected = lastStripe == 2 ? 1 : 2;   // draining stripe 0 last (the old order) counts K twice
-            Assert.That(policy.Sketch.Frequency(K), Is.EqualTo(expected), $"own stripe last = {lastStripe == 2}");
+            policy.OnAdd(1, J + 5, 1);   // a blind add (no lookup before it): counted by the add
+            FrequencySketch sketch = policy is WTinyLfuPolicy w ? w.Sketch : ((TinyLfuAdmissionPolicy)policy).Sketch;
+            Assert.That((sketch.Frequency(K), sketch.Frequency(J + 5)), Is.EqualTo((1, 1)), policy.Name);
         }
     }
 }
