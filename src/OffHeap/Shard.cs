@@ -354,6 +354,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// many replays, not one read in 64 for 64 (each replay touches the policy's memory at random:
     /// the whole stripe cost 20-60 µs, the p99.9 of a get).
     /// </summary>
+    /// <remarks>Not from this shard's eviction listener: the lock is re-entrant, so a listener that reads the cache
+    /// would otherwise replay records into the policy in the middle of the eviction that called it (between a
+    /// victim's selection and its removal, inside W-TinyLFU's eviction round). <c>_listenerDepth</c> is non-zero only
+    /// while the lock's holder runs the listener, so a successful TryEnter that sees it is that thread re-entering.</remarks>
     private bool TryDrainOwnStripe()
     {
         if (!Gate.TryEnter())
@@ -362,6 +366,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
         try
         {
+            if (_listenerDepth != 0)
+            {
+                return false;   // the record is dropped, as when the lock is busy
+            }
             _readBuffer!.DrainOwnStripeUnsynchronized(_policy, ReaderDrainRecords);
         }
         finally

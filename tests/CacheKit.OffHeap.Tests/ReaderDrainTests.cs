@@ -256,4 +256,47 @@ public sealed class ReaderDrainTests
         replay.Wait();
         WaitFor(() => Volatile.Read(ref disposed), "Dispose after the replay");
     }
+
+    [Test]
+    public void AnEvictionListenerThatReadsItsOwnShardReplaysNothingMidEviction()
+    {
+        // The shard lock is re-entrant: a listener's read whose stripe is full used to replay records into the
+        // policy between the victim's selection and its removal. Its records are now dropped instead.
+        OffHeapCache? self = null;
+        long decreases = 0, listenerCalls = 0;
+        byte[] hot = TestKeys.Key(0);
+        var buffer = new byte[64];
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20,
+            ShardCount = 1,
+            MaxEntries = 100,
+            Policy = CachePolicy.WTinyLfu,
+            HashSeed = 3,
+            EvictionListener = (_, _) =>
+            {
+                listenerCalls++;
+                Shard shard = self!.Shards[0];
+                for (int i = 0; i < 2 * Policies.ReadBuffer.SlotsPerStripe; i++)
+                {
+                    long before = shard.PendingReads;
+                    self.TryGet(hot, buffer, out _);
+                    if (shard.PendingReads < before)
+                    {
+                        decreases++;   // a replay ran inside the eviction
+                    }
+                }
+            },
+        });
+        self = cache;
+        cache.Set(hot, TestKeys.Value(0, 1, 32));
+        for (int id = 1; id < 400 && listenerCalls < 20; id++)
+        {
+            cache.TryGet(hot, buffer, out _);   // keep the hot key frequent, so it is never the victim
+            cache.Set(TestKeys.Key(id), TestKeys.Value(id, 1, 32));
+        }
+        Assert.That(listenerCalls, Is.GreaterThan(0), "evictions ran the listener");
+        Assert.That(decreases, Is.Zero, "no records replayed from inside the listener");
+        cache.ValidateInvariants();
+    }
 }
