@@ -253,24 +253,44 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than
     /// <see cref="Timeout.InfiniteTimeSpan"/>); the key is longer than <see cref="MaxKeyBytes"/>. The cache is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool Touch(ReadOnlySpan<byte> key, TimeSpan timeToLive)
     {
         long ttlTicks = ToTimestampTicks(timeToLive, nameof(timeToLive));
         CheckKey(key);
-        ulong hash = Hash(key);
-        ref OperationCounters.Stripe stripe = ref Enter();
-        Shard shard = ShardOf(hash);
+        // As in SetCore: the key is copied and the copy hashed, so the entry found is one whose key hashes to
+        // `hash` even if another thread writes to the caller's buffer meanwhile (Touch may write the entry again
+        // under that hash; an entry stored under another key's hash could not be found by page reclaim).
+        byte[]? rented = null;
+        Span<byte> stable = key.Length <= Shard.StackKeyBytes
+            ? stackalloc byte[Shard.StackKeyBytes]
+            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
         try
         {
-            long expiresAt = ExpiresAt(ttlTicks);
-            lock (shard.Gate)
+            stable = stable[..key.Length];
+            key.CopyTo(stable);
+            ulong hash = Hash(stable);
+            ref OperationCounters.Stripe stripe = ref Enter();
+            Shard shard = ShardOf(hash);
+            try
             {
-                return shard.TouchUnsynchronized(hash, key, expiresAt);
+                long expiresAt = ExpiresAt(ttlTicks);
+                lock (shard.Gate)
+                {
+                    return shard.TouchUnsynchronized(hash, stable, expiresAt);
+                }
+            }
+            finally
+            {
+                Exit(ref stripe);
             }
         }
         finally
         {
-            Exit(ref stripe);
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
     }
 

@@ -738,10 +738,14 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// set in everything but the policy access: it may make room like any set, and if there is none the entry is gone
     /// and the result is false (as a failed set drops the key's older value).
     /// </remarks>
+    /// <param name="hash">The hash of <paramref name="key"/>, a key no other thread can change (the caller's copy).</param>
+    /// <param name="key">The key, stable.</param>
+    /// <param name="expiresAt">The new expiry timestamp, 0 = never.</param>
     [SkipLocalsInit]
     public bool TouchUnsynchronized(ulong hash, ReadOnlySpan<byte> key, long expiresAt)
     {
         ThrowIfInListener();
+        Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is looked up under");
         _readBuffer?.DrainUnsynchronized(_policy);
         int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
         if (slot < 0)
@@ -776,7 +780,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
             // SAFETY: a published entry's chunk holds its header (BaseSize: no field), key and value.
             new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.BaseSize, stored).CopyTo(copy);
             ReadOnlySpan<byte> storedKey = copy[..header.KeyLength];
-            Debug.Assert(XxHash3.HashToUInt64(storedKey, _seed) == hash, "the entry found for a key hashes to the key's hash");
+            Debug.Assert(storedKey.SequenceEqual(key), "the entry found holds the (stable) key, so its key hashes to `hash`");
             return SetStableKeyUnsynchronized(hash, storedKey, copy[header.KeyLength..stored], expiresAt, recordAccess: false);
         }
         finally

@@ -183,9 +183,10 @@ public class TouchTests
     [Test]
     public void ReadersRacingTouchesSeeEveryEntryWithItsOwnValue()
     {
-        // Touches rewrite 8 bytes of published entries in place; readers racing them must still validate every
-        // read (never a miss of a live key, never bytes of another value). Expiries alternate between far and
-        // infinite so a torn or unvalidated expiry would show as a miss.
+        // Touches rewrite 8 bytes of published entries in place; readers racing them must still find every live
+        // key with its own value (a write at a wrong offset, or into the wrong chunk, shows here). What it cannot
+        // show on x64: a missing version change around the write (an aligned 8-byte store is never torn there,
+        // and both expiries are live); that rests on the argument in docs/engine.md, Reads.
         var time = new ManualClock();
         using OffHeapCache cache = Create(time, capacity: 16 << 20);
         const int Keys = 64;
