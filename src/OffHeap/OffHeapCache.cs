@@ -261,36 +261,21 @@ public sealed partial class OffHeapCache : IDisposable
         // As in SetCore: the key is copied and the copy hashed, so the entry found is one whose key hashes to
         // `hash` even if another thread writes to the caller's buffer meanwhile (Touch may write the entry again
         // under that hash; an entry stored under another key's hash could not be found by page reclaim).
-        byte[]? rented = null;
-        Span<byte> stable = key.Length <= Shard.StackKeyBytes
-            ? stackalloc byte[Shard.StackKeyBytes]
-            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
+        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
+        ulong hash = Hash(stable.Bytes);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
         try
         {
-            stable = stable[..key.Length];
-            key.CopyTo(stable);
-            ulong hash = Hash(stable);
-            ref OperationCounters.Stripe stripe = ref Enter();
-            Shard shard = ShardOf(hash);
-            try
+            long expiresAt = ExpiresAt(ttlTicks);
+            lock (shard.Gate)
             {
-                long expiresAt = ExpiresAt(ttlTicks);
-                lock (shard.Gate)
-                {
-                    return shard.TouchUnsynchronized(hash, stable, expiresAt);
-                }
-            }
-            finally
-            {
-                Exit(ref stripe);
+                return shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt);
             }
         }
         finally
         {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
+            Exit(ref stripe);
         }
     }
 
@@ -436,36 +421,21 @@ public sealed partial class OffHeapCache : IDisposable
     {
         CheckKey(key);
         CheckValue(key, value);
-        byte[]? rented = null;
-        Span<byte> stable = key.Length <= Shard.StackKeyBytes
-            ? stackalloc byte[Shard.StackKeyBytes]
-            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
+        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
+        ulong hash = Hash(stable.Bytes);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        Shard shard = ShardOf(hash);
         try
         {
-            stable = stable[..key.Length];
-            key.CopyTo(stable);
-            ulong hash = Hash(stable);
-            ref OperationCounters.Stripe stripe = ref Enter();
-            Shard shard = ShardOf(hash);
-            try
+            long expiresAt = ExpiresAt(ttlTicks);
+            lock (shard.Gate)
             {
-                long expiresAt = ExpiresAt(ttlTicks);
-                lock (shard.Gate)
-                {
-                    return shard.SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
-                }
-            }
-            finally
-            {
-                Exit(ref stripe);
+                return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt);
             }
         }
         finally
         {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
+            Exit(ref stripe);
         }
     }
 

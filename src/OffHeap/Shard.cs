@@ -538,10 +538,6 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
     // ------------------------------------------------------------------ writes (under Gate)
 
-    /// <summary>Keys up to this length are copied to the stack by <see cref="SetUnsynchronized"/> and by
-    /// OffHeapCache.SetCore (which copies and hashes a single set's key itself); longer ones to a pooled array.</summary>
-    internal const int StackKeyBytes = 256;
-
     /// <summary>Stores key -> value. Returns false when it was not stored (then no older value of the key remains).</summary>
     /// <remarks>
     /// The caller (SetMany) hashed <paramref name="key"/> before taking the lock. If another thread writes to that buffer
@@ -555,27 +551,12 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [SkipLocalsInit]
     public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
     {
-        byte[]? rented = null;
-        Span<byte> stable = key.Length <= StackKeyBytes
-            ? stackalloc byte[StackKeyBytes]
-            : (rented = ArrayPool<byte>.Shared.Rent(key.Length));
-        try
+        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
+        if (XxHash3.HashToUInt64(stable.Bytes, _seed) != hash)
         {
-            stable = stable[..key.Length];
-            key.CopyTo(stable);
-            if (XxHash3.HashToUInt64(stable, _seed) != hash)
-            {
-                throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
-            }
-            return SetStableKeyUnsynchronized(hash, stable, value, expiresAt);
+            throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
         }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
+        return SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt);
     }
 
     /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>
@@ -772,24 +753,12 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
         // Written again with the field. The copy is of the stored key and value: the chunk may be freed while making
         // room, and the stored key (not the caller's buffer, which another thread may be changing) is what `hash` names.
-        int stored = header.KeyLength + (int)header.ValueLength;
-        byte[]? rented = null;
-        Span<byte> copy = stored <= StackKeyBytes ? stackalloc byte[StackKeyBytes] : (rented = ArrayPool<byte>.Shared.Rent(stored));
-        try
-        {
-            // SAFETY: a published entry's chunk holds its header (BaseSize: no field), key and value.
-            new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.BaseSize, stored).CopyTo(copy);
-            ReadOnlySpan<byte> storedKey = copy[..header.KeyLength];
-            Debug.Assert(storedKey.SequenceEqual(key), "the entry found holds the (stable) key, so its key hashes to `hash`");
-            return SetStableKeyUnsynchronized(hash, storedKey, copy[header.KeyLength..stored], expiresAt, recordAccess: false);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
+        // SAFETY: a published entry's chunk holds its header (BaseSize: no field), key and value.
+        using var copy = new StableCopy(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.BaseSize, header.KeyLength + (int)header.ValueLength),
+                                        stackalloc byte[StableCopy.StackBytes]);
+        ReadOnlySpan<byte> storedKey = copy.Bytes[..header.KeyLength];
+        Debug.Assert(storedKey.SequenceEqual(key), "the entry found holds the (stable) key, so its key hashes to `hash`");
+        return SetStableKeyUnsynchronized(hash, storedKey, copy.Bytes[header.KeyLength..], expiresAt, recordAccess: false);
     }
 
     /// <summary>
