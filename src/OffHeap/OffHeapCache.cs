@@ -214,6 +214,45 @@ public sealed partial class OffHeapCache : IDisposable
     public bool Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
         => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)));
 
+    /// <summary>
+    /// Stores <paramref name="value"/> under <paramref name="key"/> with the default time to live only if the key has no
+    /// live entry (<c>ConcurrentDictionary.TryAdd</c>), atomically: of concurrent adds of one key, at most one stores.
+    /// An entry past its time to live counts as absent (it leaves as an expiration first).
+    /// </summary>
+    /// <returns>Whether the value is now stored. False when a live entry exists (it is left as it is, and the attempt
+    /// is not an access for the eviction policy), or when admission refused the newcomer or no room could be made.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryAdd(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks, SetCondition.IfAbsent);
+
+    /// <summary><see cref="TryAdd(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> with its own time to live
+    /// (<see cref="Timeout.InfiniteTimeSpan"/>: never expires).</summary>
+    /// <returns>Whether the value is now stored (see <see cref="TryAdd(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>);
+    /// the key or value is too long. The cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryAdd(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
+        => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), SetCondition.IfAbsent);
+
+    /// <summary>
+    /// Replaces the value of <paramref name="key"/> (new time to live: the default) only if the key has a live entry,
+    /// atomically: a key removed, evicted or expired meanwhile is not brought back.
+    /// </summary>
+    /// <returns>Whether the new value is now stored. False when there is no live entry (an expired one leaves as an
+    /// expiration), or when no room could be made for the new value (then the old one is gone too, as after a failed set).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks, SetCondition.IfPresent);
+
+    /// <summary><see cref="TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> with its own time to live
+    /// (<see cref="Timeout.InfiniteTimeSpan"/>: never expires).</summary>
+    /// <returns>Whether the new value is now stored (see <see cref="TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>);
+    /// the key or value is too long. The cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
+        => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), SetCondition.IfPresent);
+
     /// <summary>Removes the entry of <paramref name="key"/>; false if there was none. An entry past its time to live counts
     /// as none (as for <see cref="ContainsKey"/>): it is removed as an expiration, reported to the eviction listener as
     /// <see cref="EvictionReason.Expired"/>, and the call returns false (or throws what the listener threw; the entry is gone either way).</summary>
@@ -417,7 +456,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break). One hash per set.
     /// </remarks>
     [SkipLocalsInit]
-    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks)
+    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition = SetCondition.Always)
     {
         CheckKey(key);
         CheckValue(key, value);
@@ -430,7 +469,7 @@ public sealed partial class OffHeapCache : IDisposable
             long expiresAt = ExpiresAt(ttlTicks);
             lock (shard.Gate)
             {
-                return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt);
+                return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition);
             }
         }
         finally

@@ -563,19 +563,35 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// (the caller's own copy, hashed after it was copied). <paramref name="recordAccess"/> false: replacing a stored
     /// key is not shown to the policy as an access (Touch writing an entry again with room for its expiry). Invariant
     /// that makes skipping <c>OnUpdate</c> exact: every entry has weight 1 and a replaced entry keeps its slot (the policy's handle).</summary>
-    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt, bool recordAccess = true)
+    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt,
+                                             bool recordAccess = true, SetCondition condition = SetCondition.Always)
     {
         ThrowIfInListener();
         Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is stored under");
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
+        int existing = FindSlotUnsynchronized(hash, key, home);
+        if (condition != SetCondition.Always)
+        {
+            // TryAdd / TryUpdate: an entry past its time to live is absent (as for ContainsKey); it leaves first, as
+            // an expiration, so an add replaces it as a new key and an update finds nothing.
+            bool live = existing >= 0 && !IsExpiredUnsynchronized(existing);
+            if (existing >= 0 && !live)
+            {
+                EvictSlotUnsynchronized(existing, EvictionReason.Expired);
+                existing = -1;
+            }
+            if (live != (condition == SetCondition.IfPresent))
+            {
+                return false;   // TryAdd of a live key, TryUpdate of an absent one: nothing changes
+            }
+        }
         // Once this shard stores an expiry, every entry carries the field (see EntryHeader): entries with and
         // without one then share a size class, so the chunk of an expired entry can serve either.
         _expiryFieldInEveryEntry |= expiresAt != 0;
         bool withExpiryField = _expiryFieldInEveryEntry;
         int headerSize = EntryHeader.SizeFor(withExpiryField);
         int entrySize = headerSize + key.Length + value.Length;
-        int existing = FindSlotUnsynchronized(hash, key, home);
 
         long removedBefore = _evictions + _expirations;
         bool admitted = false;
@@ -1254,4 +1270,12 @@ internal sealed unsafe class Shard : IReadRecordFilter
             }
         }
     }
+}
+
+/// <summary>When a set stores its value: always (Set), only for a key with no live entry (TryAdd), or only for one with a live entry (TryUpdate).</summary>
+internal enum SetCondition
+{
+    Always,
+    IfAbsent,
+    IfPresent,
 }

@@ -177,6 +177,28 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         }
     }
 
+    /// <summary>Stores the value only if the key has no live entry, atomically (<c>ConcurrentDictionary.TryAdd</c>);
+    /// see <see cref="OffHeapCache.TryAdd(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</summary>
+    /// <returns>Whether the value is now stored: false when a live entry exists, or the cache refused the newcomer.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or the value is null where its serializer refuses null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
+    /// or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryAdd(TKey key, TValue value, TimeSpan? timeToLive = null)
+        => timeToLive is { } ttl ? _cache.TryAdd(SerializeKey(key), SerializeValue(value), ttl) : _cache.TryAdd(SerializeKey(key), SerializeValue(value));
+
+    /// <summary>Replaces the value only if the key has a live entry, atomically (a key removed or expired meanwhile is
+    /// not brought back); see <see cref="OffHeapCache.TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</summary>
+    /// <returns>Whether the new value is now stored.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or the value is null where its serializer refuses null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
+    /// or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdate(TKey key, TValue value, TimeSpan? timeToLive = null)
+        => timeToLive is { } ttl ? _cache.TryUpdate(SerializeKey(key), SerializeValue(value), ttl) : _cache.TryUpdate(SerializeKey(key), SerializeValue(value));
+
     /// <summary>Removes the key; false if it was absent.</summary>
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
 

@@ -325,6 +325,40 @@ internal sealed class DifferentialRunner
                 }
                 return removed == expected ? null : $"remove: Remove(k{op.Key}) = {removed}, model says {expected}";
             }
+            case OpKind.TryAdd:
+            case OpKind.TryUpdate:
+            {
+                // Not a lookup. An expired entry is absent: it leaves as an expiration (the listener takes it out of
+                // the model). TryAdd of a live key and TryUpdate of an absent one change nothing; otherwise it is a set,
+                // which may be refused (then no value of the key remains).
+                bool live = Live(op.Key, out _);
+                bool add = op.Kind == OpKind.TryAdd;
+                byte[] value = Keys.Value(op.Key, ++_version, length);
+                long expiresAt = op.Arg == 0 ? 0 : _clock.GetTimestamp() + TimeSpan.FromSeconds(op.Arg).Ticks;
+                bool stored = (add, op.Arg) switch
+                {
+                    (true, 0) => cache.TryAdd(key, value),
+                    (true, _) => cache.TryAdd(key, value, TimeSpan.FromSeconds(op.Arg)),
+                    (false, 0) => cache.TryUpdate(key, value),
+                    _ => cache.TryUpdate(key, value, TimeSpan.FromSeconds(op.Arg)),
+                };
+                if (!live && _model.ContainsKey(op.Key))
+                {
+                    return $"{op.Kind}: left an expired entry of k{op.Key} (no Expired report)";
+                }
+                if (live == add)
+                {
+                    // TryAdd of a live key, TryUpdate of an absent one.
+                    return stored ? $"{op.Kind}(k{op.Key}) = true, but the key was {(live ? "live" : "absent")}" : null;
+                }
+                if (stored)
+                {
+                    _model[op.Key] = (value, expiresAt);
+                    return null;
+                }
+                _model.Remove(op.Key);
+                return _config.Roomy ? $"refused: {op.Kind} of {length} bytes although the budget has room to spare" : null;
+            }
             case OpKind.Touch:
             {
                 // Not a lookup (nothing counted). An expired entry leaves as an expiration (the listener takes it out of
