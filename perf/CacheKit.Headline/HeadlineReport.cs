@@ -68,7 +68,7 @@ public static class HeadlineReport
                 continue;
             }
             string size = n >= 1_000_000 ? $"{n / 1_000_000}M" : n.ToString("N0", Inv);
-            Time($"process bytes per entry, {size}", Ours, Caches.ConcurrentDictionary, ours.ProcessBytesPerEntry, cd.ProcessBytesPerEntry, " B", n == 1_000_000 ? 0.6 : null);
+            Time($"process bytes per entry, {size}", Ours, Caches.ConcurrentDictionary, ours.ProcessBytesPerEntry, cd.ProcessBytesPerEntry, " B", 0.6);   // the goal holds at every size measured (1M and 10M)
             rows.Add(new TargetRow($"full blocking GC, {size} entries (median of 5)", F(ours.GcMedianMs, " ms"), Caches.ConcurrentDictionary, F(cd.GcMedianMs, " ms"), ours.GcMedianMs / cd.GcMedianMs,
                 n >= 10_000_000 ? "≤ 2 ms" : "", n >= 10_000_000 ? ours.GcMedianMs <= 2 : null));
             Time($"get p99.9 under an allocating thread, {size} (µs)", Ours, Caches.ConcurrentDictionary, ours.P999Us, cd.P999Us, "", 0.1);

@@ -91,6 +91,16 @@ public sealed class Workload
             Encoding.ASCII.GetBytes(keys[i], keyBytes.AsSpan(i * KeyLength, KeyLength));
         }
         byte[][] values = CreateValues(keyCount, mix, seed, twitterStatsPath);
+        if (CacheAdapter.PeersReadValues)
+        {
+            // Keys of one size share one array (memory), which is fine while nobody reads the values. When the object
+            // caches' gets copy the value they return, a shared array stays in the CPU's cache and favours them over a
+            // cache whose values are all distinct: each key gets its own copy then (keyCount x size bytes).
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = (byte[])values[i].Clone();
+            }
+        }
         int length = (int)Math.Min(1 << 30, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)streamLength));
         int[] stream = ZipfStream(keyCount, length, alpha, seed);
         return new Workload(keyCount, mix, keys, keyBytes, values, stream);
