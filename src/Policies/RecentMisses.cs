@@ -16,7 +16,7 @@ namespace CacheKit.Policies;
 /// </remarks>
 internal struct RecentMisses
 {
-    /// <summary>Misses remembered.</summary>
+    /// <summary>Misses remembered (the ring below wraps by counting, so any size works).</summary>
     public const int Size = 4;
 
     private Hashes _hashes;
@@ -29,34 +29,37 @@ internal struct RecentMisses
     {
         _hashes[_next] = keyHash;
         _valid |= 1 << _next;
-        _next = (_next + 1) & (Size - 1);
+        if (++_next == Size)
+        {
+            _next = 0;
+        }
     }
 
     /// <summary>Whether a remembered miss of <paramref name="keyHash"/> was still unconsumed; consumes it.</summary>
     public bool TryConsume(ulong keyHash)
     {
-        for (int i = 0; i < Size; i++)
+        int i = IndexOf(keyHash);
+        if (i < 0)
         {
-            if ((_valid & (1 << i)) != 0 && _hashes[i] == keyHash)
-            {
-                _valid &= ~(1 << i);
-                return true;
-            }
+            return false;
         }
-        return false;
+        _valid &= ~(1 << i);
+        return true;
     }
 
     /// <summary>Whether a miss of <paramref name="keyHash"/> is remembered and unconsumed (assertions).</summary>
-    public readonly bool Contains(ulong keyHash)
+    public readonly bool Contains(ulong keyHash) => IndexOf(keyHash) >= 0;
+
+    private readonly int IndexOf(ulong keyHash)
     {
         for (int i = 0; i < Size; i++)
         {
             if ((_valid & (1 << i)) != 0 && _hashes[i] == keyHash)
             {
-                return true;
+                return i;
             }
         }
-        return false;
+        return -1;
     }
 
     /// <summary>Forgets every miss.</summary>

@@ -80,7 +80,10 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     {
         _inner.OnUpdate(handle, keyHash, newWeight);
         _hashes[handle] = keyHash;
-        _sketch.Increment(keyHash);
+        if (!_recentMisses.TryConsume(keyHash))
+        {
+            _sketch.Increment(keyHash);   // as in OnAdd: after the key's own miss (an expired entry replaced) it is that one access
+        }
     }
 
     public void OnRemove(int handle)

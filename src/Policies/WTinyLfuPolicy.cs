@@ -335,7 +335,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     {
         Debug.Assert(_recordsAccesses, "policies sharing a sketch are never updated (their owner could not count it)");
         _hashes[handle] = keyHash;
-        RecordAccess(keyHash);
+        if (!_recentMisses.TryConsume(keyHash))
+        {
+            RecordAccess(keyHash);   // a set of a stored key; after its own miss (the entry had expired) it is that one access
+        }
         Touch(handle);
         EvictFromWindow();
         DemoteFromProtected();

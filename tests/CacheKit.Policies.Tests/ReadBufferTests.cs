@@ -359,4 +359,24 @@ public sealed class ReadBufferTests
             Assert.That((sketch.Frequency(K), sketch.Frequency(J + 5)), Is.EqualTo((1, 1)), policy.Name);
         }
     }
+
+    [Test]
+    public void AMissOfAnExpiredEntryThenTheSetThatReplacesItCountOnce()
+    {
+        // A lookup of an expired entry is a miss; the Set that follows replaces the entry in place (OnUpdate, not
+        // OnAdd). That is one access, as a miss and its add are; a set of a live key still counts.
+        const ulong K = 0x9E3779B97F4A7C15UL, L = 0xC2B2AE3D27D4EB4FUL;
+        var wTinyLfu = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
+        IEvictionPolicy filtered = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { Capacity = 100, MaxHandles = 128, TinyLfuAdmission = true });
+        foreach (IEvictionPolicy policy in new[] { wTinyLfu, filtered })
+        {
+            FrequencySketch sketch = policy is WTinyLfuPolicy w ? w.Sketch : ((TinyLfuAdmissionPolicy)policy).Sketch;
+            policy.OnAdd(0, K, 1);       // a blind set: 1
+            policy.OnAdd(1, L, 1);
+            policy.OnMiss(K);            // the entry expired: 2
+            policy.OnUpdate(0, K, 1);    // its replacement: still 2
+            policy.OnUpdate(1, L, 1);    // an update of a live key without a lookup: counted, 2
+            Assert.That((sketch.Frequency(K), sketch.Frequency(L)), Is.EqualTo((2, 2)), policy.Name);
+        }
+    }
 }
