@@ -148,23 +148,16 @@ public sealed partial class OffHeapCache : IDisposable
     /// <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> with a destination that overlaps the key (one
     /// buffer for both): an optimistic attempt that fails validation has already copied value bytes over the key,
     /// and its retry would look up those bytes (a miss for a key present throughout, or another key's value). So
-    /// the key is copied first (to a pooled array: this rare case allocates nothing once the pool is warm), and
-    /// the lookup uses the copy.
+    /// the key is copied first (<see cref="StableCopy"/>: the stack, or a pooled array for a long key), and the
+    /// lookup uses the copy.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
     private bool TryGetIntoKeyBuffer(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
     {
-        CheckKey(key);   // before renting a key-sized array
-        byte[] rented = ArrayPool<byte>.Shared.Rent(key.Length);
-        try
-        {
-            key.CopyTo(rented);
-            return TryGet(rented.AsSpan(0, key.Length), destination, out bytesWritten);   // the copy overlaps nothing
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
+        CheckKey(key);   // before copying a key of any length
+        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
+        return TryGet(stable.Bytes, destination, out bytesWritten);   // the copy overlaps nothing
     }
 
     /// <summary>Appends the value of <paramref name="key"/> to <paramref name="destination"/>; false (nothing written) on a miss.</summary>
@@ -297,25 +290,7 @@ public sealed partial class OffHeapCache : IDisposable
     {
         long ttlTicks = ToTimestampTicks(timeToLive, nameof(timeToLive));
         CheckKey(key);
-        // As in SetCore: the key is copied and the copy hashed, so the entry found is one whose key hashes to
-        // `hash` even if another thread writes to the caller's buffer meanwhile (Touch may write the entry again
-        // under that hash; an entry stored under another key's hash could not be found by page reclaim).
-        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
-        ulong hash = Hash(stable.Bytes);
-        ref OperationCounters.Stripe stripe = ref Enter();
-        Shard shard = ShardOf(hash);
-        try
-        {
-            long expiresAt = ExpiresAt(ttlTicks);
-            lock (shard.Gate)
-            {
-                return shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt);
-            }
-        }
-        finally
-        {
-            Exit(ref stripe);
-        }
+        return WriteWithStableKey(key, value: default, ttlTicks, SetCondition.Always, touchOnly: true);
     }
 
     /// <summary>Removes every entry (statistics counters are kept).</summary>
@@ -450,16 +425,32 @@ public sealed partial class OffHeapCache : IDisposable
         return result;
     }
 
-    /// <remarks>
-    /// The key is copied once, before it is hashed, and only the copy is used: another thread writing to the
-    /// caller's key buffer meanwhile (the caller's race) cannot make the stored bytes disagree with the hash
-    /// that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break). One hash per set.
-    /// </remarks>
-    [SkipLocalsInit]
-    private bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition = SetCondition.Always)
+    /// <summary>A set (any condition) with its arguments checked, from a byte or typed API call.</summary>
+    internal bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition = SetCondition.Always)
     {
         CheckKey(key);
         CheckValue(key, value);
+        return WriteWithStableKey(key, value, ttlTicks, condition, touchOnly: false);
+    }
+
+    /// <summary>A time to live in timestamp ticks, or the cache's default when none is given (the typed facade's optional one).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative, other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    internal long ToTimestampTicksOrDefault(TimeSpan? timeToLive, string paramName)
+        => timeToLive is { } ttl ? ToTimestampTicks(ttl, paramName) : _defaultTtlTicks;
+
+    /// <summary>
+    /// The one write path of a single key (Set, TryAdd, TryUpdate, Touch; arguments already checked): the shard's set,
+    /// or its touch when <paramref name="touchOnly"/>, under the shard lock.
+    /// </summary>
+    /// <remarks>
+    /// The key is copied once, before it is hashed, and only the copy is used: another thread writing to the
+    /// caller's key buffer meanwhile (the caller's race) cannot make the bytes looked up or stored disagree with the
+    /// hash that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break; Touch may write
+    /// the entry again under that hash). One hash per write.
+    /// </remarks>
+    [SkipLocalsInit]
+    private bool WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly)
+    {
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         ulong hash = Hash(stable.Bytes);
         ref OperationCounters.Stripe stripe = ref Enter();
@@ -469,7 +460,9 @@ public sealed partial class OffHeapCache : IDisposable
             long expiresAt = ExpiresAt(ttlTicks);
             lock (shard.Gate)
             {
-                return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition);
+                return touchOnly
+                    ? shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt)
+                    : shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition);
             }
         }
         finally

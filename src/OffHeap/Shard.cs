@@ -570,21 +570,12 @@ internal sealed unsafe class Shard : IReadRecordFilter
         Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is stored under");
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
-        int existing = FindSlotUnsynchronized(hash, key, home);
-        if (condition != SetCondition.Always)
+        // A plain set replaces whatever entry the key has, expired or not; TryAdd and TryUpdate ask whether the key is
+        // there, so an expired entry leaves first and counts as absent.
+        int existing = condition == SetCondition.Always ? FindSlotUnsynchronized(hash, key, home) : FindLiveSlotUnsynchronized(hash, key);
+        if (condition != SetCondition.Always && (existing >= 0) != (condition == SetCondition.IfPresent))
         {
-            // TryAdd / TryUpdate: an entry past its time to live is absent (as for ContainsKey); it leaves first, as
-            // an expiration, so an add replaces it as a new key and an update finds nothing.
-            bool live = existing >= 0 && !IsExpiredUnsynchronized(existing);
-            if (existing >= 0 && !live)
-            {
-                EvictSlotUnsynchronized(existing, EvictionReason.Expired);
-                existing = -1;
-            }
-            if (live != (condition == SetCondition.IfPresent))
-            {
-                return false;   // TryAdd of a live key, TryUpdate of an absent one: nothing changes
-            }
+            return false;   // TryAdd of a live key, TryUpdate of an absent one: no value written
         }
         // Once this shard stores an expiry, every entry carries the field (see EntryHeader): entries with and
         // without one then share a size class, so the chunk of an expired entry can serve either.
@@ -708,20 +699,30 @@ internal sealed unsafe class Shard : IReadRecordFilter
     {
         ThrowIfInListener();
         _readBuffer?.DrainUnsynchronized(_policy);
-        int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
+        int slot = FindLiveSlotUnsynchronized(hash, key);
         if (slot < 0)
         {
             return false;
         }
-        if (IsExpiredUnsynchronized(slot))
-        {
-            // Past its time to live the entry is absent for every reader (ContainsKey, TryGet), so Remove says
-            // false too, and the entry leaves as what it is: an expiration (counted, reported to the listener).
-            EvictSlotUnsynchronized(slot, EvictionReason.Expired);
-            return false;
-        }
         RemoveSlotUnsynchronized(slot);
         return true;
+    }
+
+    /// <summary>
+    /// The slot of the key's live entry, or -1. An entry past its time to live is absent for every reader (ContainsKey,
+    /// TryGet), so the writers that ask whether a key is there (Remove, Touch, TryAdd, TryUpdate) see it absent too,
+    /// and it leaves here as what it is: an expiration (counted, reported to the listener, whose exception propagates
+    /// after the entry is gone).
+    /// </summary>
+    private int FindLiveSlotUnsynchronized(ulong hash, ReadOnlySpan<byte> key)
+    {
+        int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
+        if (slot >= 0 && IsExpiredUnsynchronized(slot))
+        {
+            EvictSlotUnsynchronized(slot, EvictionReason.Expired);
+            return -1;
+        }
+        return slot;
     }
 
     /// <summary>
@@ -744,18 +745,13 @@ internal sealed unsafe class Shard : IReadRecordFilter
         ThrowIfInListener();
         Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is looked up under");
         _readBuffer?.DrainUnsynchronized(_policy);
-        int slot = FindSlotUnsynchronized(hash, key, HomeBucket(hash));
+        int slot = FindLiveSlotUnsynchronized(hash, key);
         if (slot < 0)
         {
             return false;
         }
         SlabHandle handle = HandleOfSlotUnsynchronized(slot);
         EntryHeader header = ReadHeaderUnsynchronized(handle);
-        if (IsPastTimeToLive(header))
-        {
-            EvictSlotUnsynchronized(slot, EvictionReason.Expired);
-            return false;
-        }
         if ((header.Flags & EntryHeader.HasExpiryFlag) != 0)
         {
             WriteExpiryInPlaceUnsynchronized(slot, handle, expiresAt);
@@ -789,12 +785,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         IndexBucket* bucket = BucketAt(bucketIndex);
         Debug.Assert(SlotWord.Handle(SlotWordUnsynchronized(slot)).Value == handle.Value, "the handle is the slot's");
         byte* entry = EntryUnsynchronized(handle);
-        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
-        uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the field changes
-        Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
+        uint odd = BeginBucketWrite(bucket);
         EntryHeader.WriteExpiry(entry, expiresAt);
-        // SAFETY: as above.
-        Volatile.Write(ref bucket->Version, odd + 1);            // release: the field is visible before even
+        EndBucketWrite(bucket, odd);
     }
 
     /// <summary>Whether the published entry in <paramref name="slot"/> is past its time to live.</summary>
@@ -1024,7 +1017,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     {
         if (_listenerDepth != 0)
         {
-            throw new InvalidOperationException("The eviction listener changed the cache (Set, Remove or Clear of a key in the shard it was called for); an EvictionListener must not call back into the cache.");
+            throw new InvalidOperationException("The eviction listener changed the cache (Set, TryAdd, TryUpdate, Touch, Remove or Clear of a key in the shard it was called for); an EvictionListener must not call back into the cache to write (reads are allowed; they do not reach the policy).");
         }
     }
 
@@ -1184,12 +1177,29 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <summary>Changes one slot inside the bucket's sequence lock.</summary>
     private static void PublishUnsynchronized(IndexBucket* bucket, int s, ulong word)
     {
-        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
-        uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the slot changes
-        Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
+        uint odd = BeginBucketWrite(bucket);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose); s < SlotCount.
         Volatile.Write(ref bucket->Slots[s], word);
+        EndBucketWrite(bucket, odd);
+    }
+
+    /// <summary>Makes the bucket's version odd before a writer changes what its readers validate (a slot, or Touch's
+    /// expiry field of an entry whose slot it holds). Returns the odd version for <see cref="EndBucketWrite"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BeginBucketWrite(IndexBucket* bucket)
+    {
         // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
-        Volatile.Write(ref bucket->Version, odd + 1);            // release: the slot is visible before even
+        uint odd = Interlocked.Increment(ref bucket->Version);   // full fence: odd is visible before the change
+        Debug.Assert((odd & 1) == 1, "bucket version must be even outside a write");
+        return odd;
+    }
+
+    /// <summary>Ends a <see cref="BeginBucketWrite"/>: the version becomes even again, after the change.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EndBucketWrite(IndexBucket* bucket, uint odd)
+    {
+        // SAFETY: as in BeginBucketWrite.
+        Volatile.Write(ref bucket->Version, odd + 1);            // release: the change is visible before even
     }
 
     private EntryHeader ReadHeaderUnsynchronized(SlabHandle handle)

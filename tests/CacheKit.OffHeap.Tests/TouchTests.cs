@@ -5,14 +5,11 @@ namespace CacheKit.OffHeap.Tests;
 /// <summary>OffHeapCache.Touch: a new time to live for a live entry, in place, seen by no lookup counter or policy.</summary>
 public class TouchTests
 {
-    private static OffHeapCache Create(TimeProvider time, long capacity = 4 << 20, long? maxEntries = null, CachePolicy policy = CachePolicy.WTinyLfu, EvictionListener? listener = null)
-        => TtlTests.Create(time, capacity, maxEntries, policy: policy, listener: listener);
-
     [Test]
     public void TouchGivesALiveEntryANewTimeToLiveFromNowAndKeepsItsValue()
     {
         var time = new FakeTimeProvider();
-        using OffHeapCache cache = Create(time);
+        using OffHeapCache cache = TtlTests.Create(time);
         byte[] key = TestKeys.Key(1), value = TestKeys.Value(1, 1, 100);
         cache.Set(key, value, TimeSpan.FromSeconds(10));
         time.Advance(TimeSpan.FromSeconds(8));
@@ -37,7 +34,7 @@ public class TouchTests
     public void TouchCanShortenTheTimeToLiveOrRemoveIt()
     {
         var time = new FakeTimeProvider();
-        using OffHeapCache cache = Create(time);
+        using OffHeapCache cache = TtlTests.Create(time);
         byte[] shortened = TestKeys.Key(1), forever = TestKeys.Key(2);
         cache.Set(shortened, TestKeys.Value(1, 1, 20), TimeSpan.FromHours(1));
         cache.Set(forever, TestKeys.Value(2, 1, 20), TimeSpan.FromSeconds(5));
@@ -60,7 +57,7 @@ public class TouchTests
     {
         var time = new FakeTimeProvider();
         var reasons = new List<EvictionReason>();
-        using OffHeapCache cache = Create(time, listener: (_, reason) => reasons.Add(reason));
+        using OffHeapCache cache = TtlTests.Create(time, listener: (_, reason) => reasons.Add(reason));
         byte[] key = TestKeys.Key(1);
         Assert.That(cache.Touch(key, TimeSpan.FromSeconds(1)), Is.False, "never stored");
         Assert.That(cache.Count, Is.Zero, "a touch stores nothing");
@@ -81,7 +78,7 @@ public class TouchTests
         // The shard stored no expiry before this entry, so its header has no expiry field: the first finite time to
         // live rewrites it (same key and value); later touches are in place.
         var time = new FakeTimeProvider();
-        using OffHeapCache cache = Create(time);
+        using OffHeapCache cache = TtlTests.Create(time);
         byte[] key = TestKeys.Key(1), value = TestKeys.Value(1, 1, 100), other = TestKeys.Key(2);
         cache.Set(key, value);
         cache.Set(other, TestKeys.Value(2, 1, 100));
@@ -109,7 +106,7 @@ public class TouchTests
         // LRU over 3 entries: A, B, C stored, A touched, D stored. Were the touch an access, B would be the least
         // recent; it is not, so A leaves.
         var time = new FakeTimeProvider();
-        using OffHeapCache cache = Create(time, maxEntries: 3, policy: CachePolicy.Lru);
+        using OffHeapCache cache = TtlTests.Create(time, maxEntries: 3, policy: CachePolicy.Lru);
         for (int id = 1; id <= 3; id++)
         {
             cache.Set(TestKeys.Key(id), TestKeys.Value(id, 1, 20), TimeSpan.FromHours(1));
@@ -124,7 +121,7 @@ public class TouchTests
     public void BadArgumentsAreRefusedAndChangeNothing()
     {
         var time = new FakeTimeProvider();
-        using OffHeapCache cache = Create(time);
+        using OffHeapCache cache = TtlTests.Create(time);
         byte[] key = TestKeys.Key(1);
         cache.Set(key, TestKeys.Value(1, 1, 20), TimeSpan.FromSeconds(10));
         foreach (TimeSpan bad in new[] { TimeSpan.Zero, TimeSpan.FromTicks(-1), TimeSpan.MinValue })
@@ -145,7 +142,7 @@ public class TouchTests
         var time = new FakeTimeProvider();
         OffHeapCache? self = null;
         Exception? seen = null;
-        using OffHeapCache cache = Create(time, maxEntries: 1, listener: (key, _) =>
+        using OffHeapCache cache = TtlTests.Create(time, maxEntries: 1, listener: (key, _) =>
         {
             try
             {
@@ -188,7 +185,7 @@ public class TouchTests
         // show on x64: a missing version change around the write (an aligned 8-byte store is never torn there,
         // and both expiries are live); that rests on the argument in docs/engine.md, Reads.
         var time = new ManualClock();
-        using OffHeapCache cache = Create(time, capacity: 16 << 20);
+        using OffHeapCache cache = TtlTests.Create(time, capacity: 16 << 20);
         const int Keys = 64;
         var keys = new byte[Keys][];
         var values = new byte[Keys][];

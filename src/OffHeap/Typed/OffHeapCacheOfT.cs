@@ -146,7 +146,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>
     /// Stores <paramref name="addValue"/> if the key is absent, else the update factory's result for
     /// the current value. Not atomic: a concurrent writer of the same key may interleave (the last
-    /// write wins), as with ConcurrentDictionary's factory overloads when factories race.
+    /// write wins). ConcurrentDictionary's AddOrUpdate retries until its write applies to the value its factory saw;
+    /// this cache has no compare-and-swap on values, so it does not (use <see cref="TryAdd"/> for add-if-absent).
     /// </summary>
     /// <returns>The value written: stored unless admission refused it (as <see cref="Set(TKey, TValue)"/> returning false).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>).</exception>
@@ -157,14 +158,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         ArgumentNullException.ThrowIfNull(updateValueFactory);
         CheckTimeToLive(timeToLive);
         TValue value = TryGetValue(key, out TValue? current) ? updateValueFactory(key, current) : addValue;
-        if (timeToLive is { } ttl)
-        {
-            Set(key, value, ttl);
-        }
-        else
-        {
-            Set(key, value);
-        }
+        _cache.SetCore(SerializeKey(key), SerializeValue(value), _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive)));
         return value;
     }
 
@@ -186,18 +180,25 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryAdd(TKey key, TValue value, TimeSpan? timeToLive = null)
-        => timeToLive is { } ttl ? _cache.TryAdd(SerializeKey(key), SerializeValue(value), ttl) : _cache.TryAdd(SerializeKey(key), SerializeValue(value));
+    {
+        long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        return _cache.SetCore(SerializeKey(key), SerializeValue(value), ttlTicks, SetCondition.IfAbsent);
+    }
 
     /// <summary>Replaces the value only if the key has a live entry, atomically (a key removed or expired meanwhile is
     /// not brought back); see <see cref="OffHeapCache.TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</summary>
-    /// <returns>Whether the new value is now stored.</returns>
+    /// <returns>Whether the new value is now stored: false when the key has no live entry, or when no room could be made
+    /// for the new value (then the old one is gone too, as after any set that fails).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or the value is null where its serializer refuses null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
     /// or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryUpdate(TKey key, TValue value, TimeSpan? timeToLive = null)
-        => timeToLive is { } ttl ? _cache.TryUpdate(SerializeKey(key), SerializeValue(value), ttl) : _cache.TryUpdate(SerializeKey(key), SerializeValue(value));
+    {
+        long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        return _cache.SetCore(SerializeKey(key), SerializeValue(value), ttlTicks, SetCondition.IfPresent);
+    }
 
     /// <summary>Removes the key; false if it was absent.</summary>
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
