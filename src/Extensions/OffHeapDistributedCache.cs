@@ -21,8 +21,9 @@ namespace CacheKit.OffHeap.Extensions;
 /// <para>Each value carries a 16-byte header (absolute expiry in UTC ticks,
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry gives it a fresh engine
-/// time to live in place (<see cref="OffHeapCache.Touch"/>: nothing rewritten, allocated or evicted); that is not an
-/// access for the eviction policy, so a Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
+/// time to live in place (<see cref="OffHeapCache.Touch"/>: nothing rewritten, allocated or evicted), after re-reading
+/// only the entry's 16-byte header under the key's write lock; that is not an access for the eviction policy, so a
+/// Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
 /// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
 /// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
@@ -238,15 +239,18 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
             }
             if (sliding != 0)
             {
+                Span<byte> header = stackalloc byte[HeaderBytes];
                 lock (StripeOf(key))
                 {
-                    // Re-read under the stripe lock: the value to renew is the latest one, never an older copy.
-                    // Not counted: the statistics and the policy saw this Get's lookup above.
-                    if (!ReadRaw(key, ref buffer, counted: false, out length))
+                    // Re-read the expiration header under the stripe lock: the entry to renew is the latest one, with its
+                    // own window (a Set since the read above may have replaced it). Only the header: Touch needs nothing
+                    // else. Not counted: the statistics and the policy saw this Get's lookup above.
+                    if (!_cache.TryGetPrefixUncounted(key, header, out int storedLength))
                     {
                         return false;
                     }
-                    (absolute, sliding) = ReadHeader(buffer);
+                    CheckHeaderFits(storedLength);
+                    (absolute, sliding) = ReadHeader(header);
                     if (absolute != 0 && absolute <= now)
                     {
                         return false;
@@ -285,11 +289,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
             bool hit = counted ? _cache.TryGet(key, buffer, out length) : _cache.TryGetUncounted(key, buffer, out length);
             if (hit)
             {
-                if (length < HeaderBytes)
-                {
-                    throw new InvalidOperationException(
-                        $"The entry is {length} bytes, shorter than the {HeaderBytes}-byte header: the cache was written around OffHeapDistributedCache.");
-                }
+                CheckHeaderFits(length);
                 return true;
             }
             if (length == 0)
@@ -298,6 +298,16 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
             }
             ArrayPool<byte>.Shared.Return(buffer);
             buffer = ArrayPool<byte>.Shared.Rent(length);   // too small: the value's length is known now
+        }
+    }
+
+    /// <summary>Refuses an entry too short to hold the expiration header (the cache was written around this object).</summary>
+    private static void CheckHeaderFits(int length)
+    {
+        if (length < HeaderBytes)
+        {
+            throw new InvalidOperationException(
+                $"The entry is {length} bytes, shorter than the {HeaderBytes}-byte header: the cache was written around OffHeapDistributedCache.");
         }
     }
 

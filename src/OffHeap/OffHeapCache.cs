@@ -381,6 +381,23 @@ public sealed partial class OffHeapCache : IDisposable
         return result == ReadResult.Hit;
     }
 
+    /// <summary>
+    /// The first <c>destination.Length</c> bytes of the key's value (fewer if the value is shorter), without the
+    /// statistics or the policy seeing the lookup: the distributed cache's re-read of an entry's expiration header
+    /// before it renews a sliding entry. <paramref name="valueLength"/> is the whole value's length on a hit.
+    /// </summary>
+    internal bool TryGetPrefixUncounted(ReadOnlySpan<byte> key, Span<byte> destination, out int valueLength)
+    {
+        var sink = new PrefixSink(destination);
+        ReadResult result = ReadUncounted(key, ref sink, out valueLength);
+        Debug.Assert(result != ReadResult.DestinationTooSmall, "a prefix read is never too small");
+        if (result != ReadResult.Hit)
+        {
+            valueLength = 0;
+        }
+        return result == ReadResult.Hit;
+    }
+
     private ReadResult ReadUncounted<TSink>(ReadOnlySpan<byte> key, ref TSink sink, out int valueLength)
         where TSink : IValueSink, allows ref struct
     {

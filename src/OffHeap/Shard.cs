@@ -467,14 +467,16 @@ internal sealed unsafe class Shard : IReadRecordFilter
                     {
                         ThrowDestinationOverlapsKey();
                     }
-                    if (buffer.Length < length)
+                    if (buffer.Length < length && !sink.TakesPrefix)
                     {
                         found = ReadResult.DestinationTooSmall;
                     }
                     else
                     {
-                        // SAFETY: header + KeyLength + ValueLength <= available (TryReadBounded).
-                        new ReadOnlySpan<byte>(entry + keyOffset + key.Length, length).CopyTo(buffer);
+                        // TakesPrefix is a constant per sink type, so every other sink copies `length` as before.
+                        int copied = sink.TakesPrefix ? Math.Min(length, buffer.Length) : length;
+                        // SAFETY: copied <= length, and header + KeyLength + ValueLength <= available (TryReadBounded).
+                        new ReadOnlySpan<byte>(entry + keyOffset + key.Length, copied).CopyTo(buffer);
                         found = ReadResult.Hit;
                     }
                 }

@@ -14,7 +14,11 @@ internal interface IValueSink
     /// then the lookup validates the entry before asking, so that code never sees a length read from a torn header.</summary>
     bool CallsCallerCode { get; }
 
-    /// <summary>A buffer for a value of <paramref name="length"/> bytes; shorter means "too small".</summary>
+    /// <summary>Whether a buffer shorter than the value takes the value's first bytes (a hit) instead of meaning "too small".</summary>
+    bool TakesPrefix { get; }
+
+    /// <summary>A buffer for a value of <paramref name="length"/> bytes; shorter means "too small" (or, with
+    /// <see cref="TakesPrefix"/>, "copy only this much").</summary>
     Span<byte> GetBuffer(int length);
 
     /// <summary>The last buffer now holds a validated value of <paramref name="length"/> bytes.</summary>
@@ -29,6 +33,26 @@ internal ref struct SpanSink(Span<byte> destination) : IValueSink
 
     public readonly bool CallsCallerCode => false;
 
+    public readonly bool TakesPrefix => false;
+
+    public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
+
+    public readonly void Commit(int length)
+    {
+    }
+}
+
+/// <summary>The first bytes of the value, as many as the destination holds (the distributed cache's header read).</summary>
+internal ref struct PrefixSink(Span<byte> destination) : IValueSink
+{
+    private readonly Span<byte> _destination = destination;
+
+    public readonly bool CopiesValue => true;
+
+    public readonly bool CallsCallerCode => false;
+
+    public readonly bool TakesPrefix => true;
+
     public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
 
     public readonly void Commit(int length)
@@ -42,6 +66,8 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
 
     public bool CallsCallerCode => true;
 
+    public bool TakesPrefix => false;
+
     public Span<byte> GetBuffer(int length) => writer.GetSpan(length)[..length];
 
     public void Commit(int length) => writer.Advance(length);
@@ -52,6 +78,8 @@ internal readonly struct NoCopySink : IValueSink
     public bool CopiesValue => false;
 
     public bool CallsCallerCode => false;
+
+    public bool TakesPrefix => false;
 
     public Span<byte> GetBuffer(int length) => default;
 

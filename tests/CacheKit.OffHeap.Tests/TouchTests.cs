@@ -235,4 +235,31 @@ public class TouchTests
         Assert.That(wrong, Is.Zero);
         cache.ValidateInvariants();
     }
+
+    [Test]
+    public void APrefixReadCopiesTheValuesFirstBytesAndCountsNothing()
+    {
+        // The distributed cache re-reads only an entry's 16-byte expiration header before it renews it with Touch.
+        using OffHeapCache cache = TtlTests.Create(new FakeTimeProvider());
+        byte[] longKey = TestKeys.Key(1), shortKey = TestKeys.Key(2), longValue = TestKeys.Value(1, 1, 100), shortValue = TestKeys.Value(2, 1, 10);
+        cache.Set(longKey, longValue);
+        cache.Set(shortKey, shortValue);
+        CacheStatistics before = cache.GetStatistics();
+        Span<byte> prefix = stackalloc byte[16];
+
+        Assert.That(cache.TryGetPrefixUncounted(longKey, prefix, out int length), Is.True);
+        Assert.That(length, Is.EqualTo(100), "the whole value's length");
+        Assert.That(prefix.SequenceEqual(longValue.AsSpan(0, 16)), Is.True);
+        prefix.Clear();
+        Assert.That(cache.TryGetPrefixUncounted(shortKey, prefix, out length), Is.True);
+        Assert.That(length, Is.EqualTo(10));
+        Assert.That(prefix[..10].SequenceEqual(shortValue) && prefix[10..].IndexOfAnyExcept((byte)0) < 0, Is.True, "10 bytes copied, the rest untouched");
+        Assert.That(cache.TryGetPrefixUncounted(TestKeys.Key(3), prefix, out length), Is.False);
+        Assert.That(length, Is.Zero);
+
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That((after.Hits, after.Misses), Is.EqualTo((before.Hits, before.Misses)), "uncounted");
+        Assert.That(cache.TryGet(longKey, new byte[16], out length), Is.False, "the public TryGet still says too small");
+        Assert.That(length, Is.EqualTo(100));
+    }
 }
