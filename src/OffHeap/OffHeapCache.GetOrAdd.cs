@@ -428,7 +428,9 @@ public sealed partial class OffHeapCache
         {
             if (!fromCache)
             {
-                SetCore(flight.Key, value.WrittenSpan, ttlTicks);   // stored if admitted; the callers get the value either way
+                // Stored if the key is still absent and admitted; the callers get the value either way. A Set of the key
+                // that landed while the factory ran is newer than what the factory computed, so it is kept (IfAbsent).
+                SetCore(flight.Key, value.WrittenSpan, ttlTicks, SetCondition.IfAbsent);
             }
         }
         finally

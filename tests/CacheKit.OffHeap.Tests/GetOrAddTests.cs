@@ -21,6 +21,31 @@ public class GetOrAddTests
     }
 
     [Test]
+    public void ASetMadeWhileTheFactoryRunsIsNotOverwrittenByItsValue()
+    {
+        // The factory computes from what it read before; a Set that lands meanwhile (an invalidation writing the new
+        // value) is newer, so the flight's value must not replace it. The flight's callers still get the factory's.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(5), fresh = "fresh"u8.ToArray();
+        var destination = new ArrayBufferWriter<byte>();
+        bool fromCache = cache.GetOrAdd(key, (cache, key, fresh), static (_, s, writer) =>
+        {
+            s.cache.Set(s.key, s.fresh);   // the concurrent writer, made deterministic
+            writer.Write("stale"u8);
+        }, destination);
+        Assert.That(fromCache, Is.False);
+        Assert.That(destination.WrittenSpan.ToArray(), Is.EqualTo("stale"u8.ToArray()), "the caller gets what its factory made");
+        var buffer = new byte[16];
+        Assert.That(cache.TryGet(key, buffer, out int written), Is.True);
+        Assert.That(buffer[..written], Is.EqualTo(fresh), "the cache keeps the newer Set");
+
+        // Without a concurrent Set the factory's value is stored as before.
+        byte[] other = TestKeys.Key(6);
+        cache.GetOrAdd(other, 0, static (_, _, w) => w.Write("made"u8), new ArrayBufferWriter<byte>());
+        Assert.That(cache.TryGet(other, buffer, out written) && buffer.AsSpan(0, written).SequenceEqual("made"u8), Is.True);
+    }
+
+    [Test]
     public void ConcurrentMissesRunTheFactoryOnceAndEveryCallerGetsItsValue()
     {
         using OffHeapCache cache = Create();
