@@ -27,7 +27,8 @@ public sealed partial class OffHeapCache
     /// <summary>
     /// Copies the value of <paramref name="key"/> into <paramref name="destination"/>; on a miss, runs
     /// <paramref name="factory"/> once for all concurrent callers of the same key, stores its value
-    /// (if admitted) and gives every caller that value.
+    /// (if the key is still absent and the value admitted: a <c>Set</c> of the key made while the factory ran is newer
+    /// and is kept) and gives every caller that value.
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it (this call's or a concurrent caller's).</returns>
     /// <remarks>
