@@ -22,8 +22,9 @@ namespace CacheKit.OffHeap.Extensions;
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry gives it a fresh engine
 /// time to live in place (<see cref="OffHeapCache.Touch"/>: nothing rewritten, allocated or evicted), after re-reading
-/// only the entry's 16-byte header under the key's write lock; that is not an access for the eviction policy, so a
-/// Get or Refresh counts as one access whether the entry slides or not. Get allocates the returned
+/// only the entry's 16-byte header under the key's write lock (a Get racing a Set of its key returns the value it read
+/// and renews the one now stored); that is not an access for the eviction policy, so a Get or Refresh counts as one
+/// access whether the entry slides or not. Get allocates the returned
 /// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
 /// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
@@ -258,7 +259,9 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
                     if (sliding != 0)
                     {
                         // A new engine time to live in place (not an access either: the counted lookup above was this
-                        // Get's one access); the header read under the lock is the latest, so it is this value's window.
+                        // Get's one access). The header read under the lock is the current entry's, so the window renewed
+                        // is that entry's own, even if a Set replaced the value read above (which is still returned: it
+                        // was the value when it was read).
                         _cache.Touch(key, TimeSpan.FromTicks(EngineTimeToLive(absolute, sliding, now)));
                     }
                 }

@@ -36,8 +36,9 @@ public sealed partial class OffHeapCache
     /// A caller whose <paramref name="cancellationToken"/> is cancelled stops waiting with
     /// <see cref="OperationCanceledException"/>; if the caller running the factory was cancelled and the
     /// factory threw <see cref="OperationCanceledException"/>, the others retry (one of them runs the
-    /// factory). A factory that returns has made the value: it is stored and shared even if the token was
-    /// cancelled meanwhile. The factory runs outside every cache lock; it must not ask for its own key (that
+    /// factory). A factory that returns has made the value: it is stored (unless the key was set meanwhile) and shared
+    /// even if the token was cancelled meanwhile; only an eviction listener that throws during the store (an expired
+    /// entry of the key leaving, or a victim evicted for room) fails the flight, as it fails any write. The factory runs outside every cache lock; it must not ask for its own key (that
     /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
     /// K); two independent callers, each leading one key and waiting for the other's, are found after about five
     /// seconds of waiting and also get <see cref="InvalidOperationException"/> (a cycle that ends sooner, because a factory

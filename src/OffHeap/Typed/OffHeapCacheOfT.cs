@@ -83,7 +83,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
 
-    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
     /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the
@@ -96,7 +96,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return GetOrAdd(key, static (k, f) => f(k), valueFactory, timeToLive);
     }
 
-    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
@@ -119,7 +119,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return _values.Deserialize(destination.WrittenSpan);
     }
 
-    /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached).</summary>
+    /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
