@@ -344,9 +344,7 @@ public sealed class ReadBufferTests
         // The case the drain order cannot help: another reader's misses appended to the writer's own stripe after
         // the writer's miss. W-TinyLFU and the TinyLFU filter remember the last few misses, not only the last one.
         const ulong K = 0x9E3779B97F4A7C15UL, J = 0xC2B2AE3D27D4EB4FUL;
-        var wTinyLfu = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
-        IEvictionPolicy filtered = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { Capacity = 100, MaxHandles = 128, TinyLfuAdmission = true });
-        foreach (IEvictionPolicy policy in new[] { wTinyLfu, filtered })
+        foreach ((IEvictionPolicy policy, FrequencySketch sketch) in PoliciesWithASketch())
         {
             var buffer = new ReadBuffer(stripes: 1);
             PublishInStripe(buffer, 0, tag: 1, hash: K);
@@ -355,7 +353,6 @@ public sealed class ReadBufferTests
             buffer.DrainUnsynchronized(policy);
             policy.OnAdd(0, K, 1);
             policy.OnAdd(1, J + 5, 1);   // a blind add (no lookup before it): counted by the add
-            FrequencySketch sketch = policy is WTinyLfuPolicy w ? w.Sketch : ((TinyLfuAdmissionPolicy)policy).Sketch;
             Assert.That((sketch.Frequency(K), sketch.Frequency(J + 5)), Is.EqualTo((1, 1)), policy.Name);
         }
     }
@@ -366,11 +363,8 @@ public sealed class ReadBufferTests
         // A lookup of an expired entry is a miss; the Set that follows replaces the entry in place (OnUpdate, not
         // OnAdd). That is one access, as a miss and its add are; a set of a live key still counts.
         const ulong K = 0x9E3779B97F4A7C15UL, L = 0xC2B2AE3D27D4EB4FUL;
-        var wTinyLfu = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
-        IEvictionPolicy filtered = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { Capacity = 100, MaxHandles = 128, TinyLfuAdmission = true });
-        foreach (IEvictionPolicy policy in new[] { wTinyLfu, filtered })
+        foreach ((IEvictionPolicy policy, FrequencySketch sketch) in PoliciesWithASketch())
         {
-            FrequencySketch sketch = policy is WTinyLfuPolicy w ? w.Sketch : ((TinyLfuAdmissionPolicy)policy).Sketch;
             policy.OnAdd(0, K, 1);       // a blind set: 1
             policy.OnAdd(1, L, 1);
             policy.OnMiss(K);            // the entry expired: 2
@@ -378,5 +372,14 @@ public sealed class ReadBufferTests
             policy.OnUpdate(1, L, 1);    // an update of a live key without a lookup: counted, 2
             Assert.That((sketch.Frequency(K), sketch.Frequency(L)), Is.EqualTo((2, 2)), policy.Name);
         }
+    }
+
+    /// <summary>The two policies that count accesses in a sketch (W-TinyLFU, and LRU behind the TinyLFU filter), fresh, with their sketches.</summary>
+    private static IEnumerable<(IEvictionPolicy Policy, FrequencySketch Sketch)> PoliciesWithASketch()
+    {
+        var wTinyLfu = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 128, WindowFraction = 0.01 });
+        yield return (wTinyLfu, wTinyLfu.Sketch);
+        var filtered = (TinyLfuAdmissionPolicy)PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { Capacity = 100, MaxHandles = 128, TinyLfuAdmission = true });
+        yield return (filtered, filtered.Sketch);
     }
 }
