@@ -23,12 +23,16 @@ public sealed partial class OffHeapCache
     // miss path touches it (a hit never allocates or locks).
     private readonly Lock _flightsGate = new();
     private Dictionary<byte[], Flight>? _flights;
+    // _flights.Count, written under _flightsGate and read without it by Remove and Clear, which look for a flight
+    // to invalidate only when one runs (so a cache that never calls GetOrAdd pays one read per Remove).
+    private int _flightCount;
 
     /// <summary>
     /// Copies the value of <paramref name="key"/> into <paramref name="destination"/>; on a miss, runs
     /// <paramref name="factory"/> once for all concurrent callers of the same key, stores its value
     /// (if the key is still absent and the value admitted: a <c>Set</c> of the key made while the factory ran is newer
-    /// and is kept) and gives every caller that value.
+    /// and is kept; after a <c>Remove</c> of the key or a <c>Clear</c> made while it ran, nothing is stored, since the
+    /// factory may have read what that invalidated) and gives every caller that value.
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it (this call's or a concurrent caller's).</returns>
     /// <remarks>
@@ -234,6 +238,7 @@ public sealed partial class OffHeapCache
             }
             var flight = new Flight(keyCopy);
             _flights.Add(keyCopy, flight);
+            Volatile.Write(ref _flightCount, _flights.Count);
             leader = true;
             return flight;
         }
@@ -431,8 +436,11 @@ public sealed partial class OffHeapCache
             if (!fromCache)
             {
                 // Stored if the key is still absent and admitted; the callers get the value either way. A Set of the key
-                // that landed while the factory ran is newer than what the factory computed, so it is kept (IfAbsent).
-                SetCore(flight.Key, value.WrittenSpan, ttlTicks, SetCondition.IfAbsent);
+                // that landed while the factory ran is newer than what the factory computed, so it is kept (IfAbsent);
+                // a Remove or Clear that landed meanwhile invalidated the flight, so the value is not stored at all.
+                CheckKey(flight.Key);
+                CheckValue(flight.Key, value.WrittenSpan);
+                WriteWithStableKey(flight.Key, value.WrittenSpan, ttlTicks, SetCondition.IfAbsent, touchOnly: false, flight);
             }
         }
         finally
@@ -468,6 +476,50 @@ public sealed partial class OffHeapCache
             if (_flights!.TryGetValue(flight.Key, out Flight? current) && ReferenceEquals(current, flight))
             {
                 _flights.Remove(flight.Key);
+                Volatile.Write(ref _flightCount, _flights.Count);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Marks the running flight of <paramref name="key"/>, if any, as invalidated: its factory's value will not be stored.
+    /// Called by <see cref="Remove"/> under the lock of the key's shard, the lock the leader's store checks the mark under.
+    /// Lock order: shard lock, then <c>_flightsGate</c> (nothing takes a shard lock while holding the gate).
+    /// </summary>
+    private void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key)
+    {
+        if (Volatile.Read(ref _flightCount) == 0)
+        {
+            // No flight runs now; one that joins after this read starts its factory after this Remove removed the entry.
+            return;
+        }
+        lock (_flightsGate)
+        {
+            if (_flights!.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(key, out Flight? flight))
+            {
+                flight.Invalidated = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="InvalidateFlightUnderShardLock"/> for every flight whose key lives in <paramref name="shard"/>: a
+    /// <see cref="Clear"/>, under that shard's lock.
+    /// </summary>
+    private void InvalidateShardFlightsUnderShardLock(Shard shard)
+    {
+        if (Volatile.Read(ref _flightCount) == 0)
+        {
+            return;
+        }
+        lock (_flightsGate)
+        {
+            foreach (Flight flight in _flights!.Values)
+            {
+                if (ReferenceEquals(ShardOf(Hash(flight.Key)), shard))
+                {
+                    flight.Invalidated = true;
+                }
             }
         }
     }
@@ -494,6 +546,13 @@ public sealed partial class OffHeapCache
 
         /// <summary>The leader found the value in the cache (no factory ran). Written before the completion.</summary>
         public bool FromCache { get; set; }
+
+        /// <summary>
+        /// A <c>Remove</c> of the key (or a <c>Clear</c>) ran while this flight did: what the factory computes may
+        /// predate it, so the leader must not store it. Written and read under the lock of the key's shard only, so a
+        /// remove either lands after the leader's store (and removes the value) or before it (and the store is skipped).
+        /// </summary>
+        public bool Invalidated { get; set; }
 
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -537,17 +596,24 @@ public sealed partial class OffHeapCache
         public Flight[] WaitsSnapshot() => Volatile.Read(ref _waits);
     }
 
-    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+    /// <summary>Key equality for the flights; also looks up by span, so <see cref="InvalidateFlightUnderShardLock"/> allocates nothing.</summary>
+    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
     {
         public static readonly ByteArrayComparer Instance = new();
 
         public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
 
-        public int GetHashCode(byte[] obj)
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate)
         {
             var hash = new HashCode();
-            hash.AddBytes(obj);
+            hash.AddBytes(alternate);
             return hash.ToHashCode();
         }
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

@@ -261,6 +261,8 @@ public sealed partial class OffHeapCache : IDisposable
         {
             lock (shard.Gate)
             {
+                // First: even a Remove that throws (an expired entry's listener) has removed the entry.
+                InvalidateFlightUnderShardLock(key);
                 return shard.RemoveUnsynchronized(hash, key);
             }
         }
@@ -304,6 +306,7 @@ public sealed partial class OffHeapCache : IDisposable
             {
                 lock (shard.Gate)
                 {
+                    InvalidateShardFlightsUnderShardLock(shard);
                     shard.ClearUnsynchronized();
                 }
             }
@@ -463,10 +466,12 @@ public sealed partial class OffHeapCache : IDisposable
     /// The key is copied once, before it is hashed, and only the copy is used: another thread writing to the
     /// caller's key buffer meanwhile (the caller's race) cannot make the bytes looked up or stored disagree with the
     /// hash that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break; Touch may write
-    /// the entry again under that hash). One hash per write.
+    /// the entry again under that hash). One hash per write. <paramref name="flight"/>: GetOrAdd's store, skipped
+    /// (false) when a Remove or Clear invalidated the flight while its factory ran.
     /// </remarks>
     [SkipLocalsInit]
-    private bool WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly)
+    private bool WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly,
+        Flight? flight = null)
     {
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         ulong hash = Hash(stable.Bytes);
@@ -477,6 +482,10 @@ public sealed partial class OffHeapCache : IDisposable
             long expiresAt = ExpiresAt(ttlTicks);
             lock (shard.Gate)
             {
+                if (flight is { Invalidated: true })
+                {
+                    return false;   // checked under the lock Remove marks it under (InvalidateFlightUnderShardLock)
+                }
                 return touchOnly
                     ? shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt)
                     : shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition);

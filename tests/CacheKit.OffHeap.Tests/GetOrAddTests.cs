@@ -46,6 +46,115 @@ public class GetOrAddTests
     }
 
     [Test]
+    public void ARemoveMadeWhileTheFactoryRunsKeepsItsValueOut()
+    {
+        // An invalidation that removes the key (the source changed) while the factory computes from the old source:
+        // storing the factory's value would bring the stale data back for good. Its callers still get it.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(7), other = TestKeys.Key(8);
+        var destination = new ArrayBufferWriter<byte>();
+        bool fromCache = cache.GetOrAdd(key, (cache, key), static (_, s, writer) =>
+        {
+            Assert.That(s.cache.Remove(s.key), Is.False, "nothing stored yet");   // the concurrent invalidation, made deterministic
+            writer.Write("stale"u8);
+        }, destination);
+        Assert.That(fromCache, Is.False);
+        Assert.That(destination.WrittenSpan.ToArray(), Is.EqualTo("stale"u8.ToArray()), "the caller gets what its factory made");
+        Assert.That(cache.ContainsKey(key), Is.False, "the removed key stays removed");
+
+        // A Remove of another key does not keep the value out; the next flight of the key stores as before.
+        cache.GetOrAdd(key, (cache, other), static (_, s, w) =>
+        {
+            s.cache.Remove(s.other);
+            w.Write("fresh"u8);
+        }, new ArrayBufferWriter<byte>());
+        var buffer = new byte[16];
+        Assert.That(cache.TryGet(key, buffer, out int written) && buffer.AsSpan(0, written).SequenceEqual("fresh"u8), Is.True);
+    }
+
+    [Test]
+    public void AClearMadeWhileTheFactoryRunsKeepsItsValueOut()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(9);
+        cache.GetOrAdd(key, cache, static (_, c, w) =>
+        {
+            c.Clear();
+            w.Write("stale"u8);
+        }, new ArrayBufferWriter<byte>());
+        Assert.That(cache.ContainsKey(key), Is.False);
+        Assert.That(cache.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task ARemoveMadeWhileAnAsyncFactoryRunsKeepsItsValueOut()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(10);
+        var destination = new ArrayBufferWriter<byte>();
+        bool fromCache = await cache.GetOrAddAsync(key, (cache, key), static async (_, s, writer, ct) =>
+        {
+            await Task.Yield();
+            s.cache.Remove(s.key);
+            writer.Write("stale"u8);
+        }, destination);
+        Assert.That(fromCache, Is.False);
+        Assert.That(destination.WrittenSpan.ToArray(), Is.EqualTo("stale"u8.ToArray()));
+        Assert.That(cache.ContainsKey(key), Is.False);
+    }
+
+    [Test]
+    public void AfterTheLastInvalidationTheCacheHoldsNoValueOlderThanIt([Values(2_000)] int rounds)
+    {
+        // The invalidate-on-write pattern under threads: a writer bumps the source's version, then removes the key;
+        // readers GetOrAdd the key from the source. Whatever the interleaving, once the writer has made its last
+        // Remove and every reader has returned, the cache holds the key's last version or nothing.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(11);
+        var source = new System.Runtime.CompilerServices.StrongBox<long>();
+        var failures = new List<string>();
+        for (int round = 0; round < rounds; round++)
+        {
+            using var start = new Barrier(3);
+            var readers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < 4; i++)
+                {
+                    cache.GetOrAdd(key, source, static (_, src, w) =>
+                    {
+                        long version = Volatile.Read(ref src.Value);
+                        Thread.SpinWait(50);   // the window the stale store needs
+                        w.Write(BitConverter.GetBytes(version));
+                    }, new ArrayBufferWriter<byte>());
+                }
+            })).ToArray();
+            foreach (Thread t in readers)
+            {
+                t.Start();
+            }
+            start.SignalAndWait();
+            for (int i = 0; i < 4; i++)
+            {
+                Interlocked.Increment(ref source.Value);
+                cache.Remove(key);
+                Thread.SpinWait(20);
+            }
+            foreach (Thread t in readers)
+            {
+                t.Join();
+            }
+            var buffer = new byte[8];
+            if (cache.TryGet(key, buffer, out _) && BitConverter.ToInt64(buffer) != source.Value)
+            {
+                failures.Add($"round {round}: cached version {BitConverter.ToInt64(buffer)}, source {source.Value}");
+            }
+            cache.Remove(key);
+        }
+        Assert.That(failures, Is.Empty);
+    }
+
+    [Test]
     public void ConcurrentMissesRunTheFactoryOnceAndEveryCallerGetsItsValue()
     {
         using OffHeapCache cache = Create();
