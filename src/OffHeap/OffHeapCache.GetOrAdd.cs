@@ -30,9 +30,9 @@ public sealed partial class OffHeapCache
     /// <summary>
     /// Copies the value of <paramref name="key"/> into <paramref name="destination"/>; on a miss, runs
     /// <paramref name="factory"/> once for all concurrent callers of the same key, stores its value
-    /// (if the key is still absent and the value admitted: a <c>Set</c> of the key made while the factory ran is newer
-    /// and is kept; after a <c>Remove</c> of the key or a <c>Clear</c> made while it ran, nothing is stored, since the
-    /// factory may have read what that invalidated) and gives every caller that value.
+    /// (if admitted, and unless a write of the key (<c>Set</c>, <c>TryAdd</c>, <c>TryUpdate</c>, <c>SetMany</c>,
+    /// <c>Remove</c>) or a <c>Clear</c> was made while the factory ran: that is newer than what the factory read, so
+    /// nothing is stored, and a caller arriving after it runs the factory again) and gives every caller of the flight that value.
     /// </summary>
     /// <returns>True when the value came from the cache; false when a factory produced it (this call's or a concurrent caller's).</returns>
     /// <remarks>
@@ -40,7 +40,7 @@ public sealed partial class OffHeapCache
     /// A caller whose <paramref name="cancellationToken"/> is cancelled stops waiting with
     /// <see cref="OperationCanceledException"/>; if the caller running the factory was cancelled and the
     /// factory threw <see cref="OperationCanceledException"/>, the others retry (one of them runs the
-    /// factory). A factory that returns has made the value: it is stored (unless the key was set meanwhile) and shared
+    /// factory). A factory that returns has made the value: it is stored (unless the key was written or removed meanwhile) and shared
     /// even if the token was cancelled meanwhile; only an eviction listener that throws during the store (an expired
     /// entry of the key leaving, or a victim evicted for room) fails the flight, as it fails any write. The factory runs outside every cache lock; it must not ask for its own key (that
     /// throws <see cref="InvalidOperationException"/>, also through a chain of factories: K's asks for L, L's for
@@ -231,13 +231,16 @@ public sealed partial class OffHeapCache
         lock (_flightsGate)
         {
             _flights ??= new Dictionary<byte[], Flight>(ByteArrayComparer.Instance);
-            if (_flights.TryGetValue(keyCopy, out Flight? running))
+            if (_flights.TryGetValue(keyCopy, out Flight? running) && !running.Invalidated)
             {
                 leader = false;
                 return running;
             }
+            // A flight invalidated by a write of its key computes from data older than that write: a caller arriving
+            // after the write gets a flight of its own (the old one's leader stores nothing and LeaveFlight leaves this
+            // one in place; callers that joined the old one before the write still get its value).
             var flight = new Flight(keyCopy);
-            _flights.Add(keyCopy, flight);
+            _flights[keyCopy] = flight;
             Volatile.Write(ref _flightCount, _flights.Count);
             leader = true;
             return flight;
@@ -436,10 +439,9 @@ public sealed partial class OffHeapCache
             if (!fromCache)
             {
                 // Stored if the key is still absent and admitted; the callers get the value either way. A Set of the key
-                // that landed while the factory ran is newer than what the factory computed, so it is kept (IfAbsent);
-                // a Remove or Clear that landed meanwhile invalidated the flight, so the value is not stored at all.
-                CheckKey(flight.Key);
-                CheckValue(flight.Key, value.WrittenSpan);
+                // that landed while the factory ran is newer than what the factory computed: it invalidated the flight
+                // (as a Remove, Clear, TryUpdate or SetMany of the key does), so the value is not stored at all.
+                CheckValue(flight.Key, value.WrittenSpan);   // the key was checked by the first lookup
                 WriteWithStableKey(flight.Key, value.WrittenSpan, ttlTicks, SetCondition.IfAbsent, touchOnly: false, flight);
             }
         }
@@ -482,15 +484,23 @@ public sealed partial class OffHeapCache
     }
 
     /// <summary>
-    /// Marks the running flight of <paramref name="key"/>, if any, as invalidated: its factory's value will not be stored.
-    /// Called by <see cref="Remove"/> under the lock of the key's shard, the lock the leader's store checks the mark under.
+    /// Marks the running flight of <paramref name="key"/>, if any, as invalidated: its factory's value will not be stored,
+    /// and a later caller starts a new flight. Called by every write of the key but Touch (Set, TryAdd, TryUpdate, SetMany,
+    /// Remove), under the lock of the key's shard, the lock the leader's store checks the mark under; whatever the write
+    /// does (even nothing: a refused Set, a TryUpdate of the absent key), it is newer than what the factory read.
     /// Lock order: shard lock, then <c>_flightsGate</c> (nothing takes a shard lock while holding the gate).
     /// </summary>
+    /// <remarks>
+    /// The read of <c>_flightCount</c> without the gate is one half of a Dekker pair, and both halves rely on a full fence:
+    /// the writer's <c>Enter</c> (an interlocked increment) comes after its caller changed the data and before this read;
+    /// the leader writes the count in <see cref="JoinFlight"/> and its second lookup's <c>Enter</c> comes before its
+    /// factory reads the data. So either this read sees the flight, or the factory sees the caller's change. Keep both
+    /// fences if this code or the leader's second lookup moves.
+    /// </remarks>
     private void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key)
     {
         if (Volatile.Read(ref _flightCount) == 0)
         {
-            // No flight runs now; one that joins after this read starts its factory after this Remove removed the entry.
             return;
         }
         lock (_flightsGate)
@@ -503,10 +513,11 @@ public sealed partial class OffHeapCache
     }
 
     /// <summary>
-    /// <see cref="InvalidateFlightUnderShardLock"/> for every flight whose key lives in <paramref name="shard"/>: a
-    /// <see cref="Clear"/>, under that shard's lock.
+    /// Marks every running flight as invalidated (<see cref="Clear"/>, before it clears the shards). A leader that stores
+    /// into a shard before Clear reaches it has its value cleared; one that stores after takes that shard's lock after
+    /// Clear did, so it sees the mark; a flight that joins after the mark started its factory after the caller's change.
     /// </summary>
-    private void InvalidateShardFlightsUnderShardLock(Shard shard)
+    private void InvalidateAllFlights()
     {
         if (Volatile.Read(ref _flightCount) == 0)
         {
@@ -516,10 +527,7 @@ public sealed partial class OffHeapCache
         {
             foreach (Flight flight in _flights!.Values)
             {
-                if (ReferenceEquals(ShardOf(Hash(flight.Key)), shard))
-                {
-                    flight.Invalidated = true;
-                }
+                flight.Invalidated = true;
             }
         }
     }
@@ -548,11 +556,19 @@ public sealed partial class OffHeapCache
         public bool FromCache { get; set; }
 
         /// <summary>
-        /// A <c>Remove</c> of the key (or a <c>Clear</c>) ran while this flight did: what the factory computes may
-        /// predate it, so the leader must not store it. Written and read under the lock of the key's shard only, so a
-        /// remove either lands after the leader's store (and removes the value) or before it (and the store is skipped).
+        /// A write of the key (or a <c>Clear</c>) ran while this flight did: what the factory computes may predate it, so
+        /// the leader must not store it, and no new caller joins it. Written under <c>_flightsGate</c> (by a key's write
+        /// also under its shard lock); read under the gate (<see cref="JoinFlight"/>) or under the key's shard lock (the
+        /// leader's store), so a write lands either after the store (and replaces or removes the value) or before it
+        /// (and the store is skipped). Volatile for the Clear path, which marks outside the shard locks.
         /// </summary>
-        public bool Invalidated { get; set; }
+        public bool Invalidated
+        {
+            get => Volatile.Read(ref _invalidated);
+            set => Volatile.Write(ref _invalidated, value);
+        }
+
+        private bool _invalidated;
 
         public TaskCompletionSource<byte[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

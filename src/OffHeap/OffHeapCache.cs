@@ -246,6 +246,28 @@ public sealed partial class OffHeapCache : IDisposable
     public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TimeSpan timeToLive)
         => SetCore(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), SetCondition.IfPresent);
 
+    /// <summary>
+    /// Replaces the value of <paramref name="key"/> (new time to live: the default) only if its live entry holds exactly the
+    /// bytes of <paramref name="comparisonValue"/>, atomically: a compare-and-swap on the value, as
+    /// <c>ConcurrentDictionary.TryUpdate(key, newValue, comparisonValue)</c>. Read the value, compute the new one from it,
+    /// and retry from the read when this returns false because another writer changed it first.
+    /// </summary>
+    /// <returns>Whether the new value is now stored. False when there is no live entry, when it holds other bytes (nothing
+    /// changes), or when no room could be made for the new value (then the old one is gone too, as after a failed set).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ReadOnlySpan<byte> comparisonValue)
+        => SetWithOutcome(key, value, _defaultTtlTicks, SetCondition.IfValueEquals, comparisonValue) == SetOutcome.Stored;
+
+    /// <summary><see cref="TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> with its own time to live
+    /// (<see cref="Timeout.InfiniteTimeSpan"/>: never expires).</summary>
+    /// <returns>Whether the new value is now stored (see <see cref="TryUpdate(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>);
+    /// the key or value is too long. The cache is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ReadOnlySpan<byte> comparisonValue, TimeSpan timeToLive)
+        => SetWithOutcome(key, value, ToTimestampTicks(timeToLive, nameof(timeToLive)), SetCondition.IfValueEquals, comparisonValue) == SetOutcome.Stored;
+
     /// <summary>Removes the entry of <paramref name="key"/>; false if there was none. An entry past its time to live counts
     /// as none (as for <see cref="ContainsKey"/>): it is removed as an expiration, reported to the eviction listener as
     /// <see cref="EvictionReason.Expired"/>, and the call returns false (or throws what the listener threw; the entry is gone either way).</summary>
@@ -292,7 +314,7 @@ public sealed partial class OffHeapCache : IDisposable
     {
         long ttlTicks = ToTimestampTicks(timeToLive, nameof(timeToLive));
         CheckKey(key);
-        return WriteWithStableKey(key, value: default, ttlTicks, SetCondition.Always, touchOnly: true);
+        return WriteWithStableKey(key, value: default, ttlTicks, SetCondition.Always, touchOnly: true) == SetOutcome.Stored;
     }
 
     /// <summary>Removes every entry (statistics counters are kept).</summary>
@@ -302,11 +324,11 @@ public sealed partial class OffHeapCache : IDisposable
         ref OperationCounters.Stripe stripe = ref Enter();
         try
         {
+            InvalidateAllFlights();
             foreach (Shard shard in _shards)
             {
                 lock (shard.Gate)
                 {
-                    InvalidateShardFlightsUnderShardLock(shard);
                     shard.ClearUnsynchronized();
                 }
             }
@@ -445,12 +467,18 @@ public sealed partial class OffHeapCache : IDisposable
         return result;
     }
 
-    /// <summary>A set (any condition) with its arguments checked, from a byte or typed API call.</summary>
+    /// <summary>A set (any condition but a value comparison) with its arguments checked, from a byte or typed API call: whether it stored.</summary>
     internal bool SetCore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition = SetCondition.Always)
+        => SetWithOutcome(key, value, ttlTicks, condition) == SetOutcome.Stored;
+
+    /// <summary>A set with its arguments checked, telling a false condition from a refusal (the typed AddOrUpdate retries
+    /// only the first). <paramref name="comparisonValue"/>: the value <see cref="SetCondition.IfValueEquals"/> compares with.</summary>
+    internal SetOutcome SetWithOutcome(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition,
+        ReadOnlySpan<byte> comparisonValue = default)
     {
         CheckKey(key);
         CheckValue(key, value);
-        return WriteWithStableKey(key, value, ttlTicks, condition, touchOnly: false);
+        return WriteWithStableKey(key, value, ttlTicks, condition, touchOnly: false, comparisonValue: comparisonValue);
     }
 
     /// <summary>A time to live in timestamp ticks, or the cache's default when none is given (the typed facade's optional one).</summary>
@@ -460,7 +488,7 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The one write path of a single key (Set, TryAdd, TryUpdate, Touch; arguments already checked): the shard's set,
-    /// or its touch when <paramref name="touchOnly"/>, under the shard lock.
+    /// or its touch when <paramref name="touchOnly"/> (a missing entry is a false condition), under the shard lock.
     /// </summary>
     /// <remarks>
     /// The key is copied once, before it is hashed, and only the copy is used: another thread writing to the
@@ -470,8 +498,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// (false) when a Remove or Clear invalidated the flight while its factory ran.
     /// </remarks>
     [SkipLocalsInit]
-    private bool WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly,
-        Flight? flight = null)
+    private SetOutcome WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly,
+        Flight? flight = null, ReadOnlySpan<byte> comparisonValue = default)
     {
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         ulong hash = Hash(stable.Bytes);
@@ -482,13 +510,22 @@ public sealed partial class OffHeapCache : IDisposable
             long expiresAt = ExpiresAt(ttlTicks);
             lock (shard.Gate)
             {
-                if (flight is { Invalidated: true })
+                if (flight is null)
                 {
-                    return false;   // checked under the lock Remove marks it under (InvalidateFlightUnderShardLock)
+                    if (!touchOnly)
+                    {
+                        InvalidateFlightUnderShardLock(stable.Bytes);   // a GetOrAdd running for this key must not store what it computed
+                    }
                 }
-                return touchOnly
-                    ? shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt)
-                    : shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition);
+                else if (flight.Invalidated)
+                {
+                    return SetOutcome.ConditionFailed;   // checked under the lock writes mark it under (InvalidateFlightUnderShardLock)
+                }
+                if (touchOnly)
+                {
+                    return shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt) ? SetOutcome.Stored : SetOutcome.ConditionFailed;
+                }
+                return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition, comparisonValue: comparisonValue);
             }
         }
         finally

@@ -558,26 +558,35 @@ internal sealed unsafe class Shard : IReadRecordFilter
         {
             throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
         }
-        return SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt);
+        return SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt) == SetOutcome.Stored;
     }
 
     /// <summary><see cref="SetUnsynchronized"/> for a key no other thread can change, known to hash to <paramref name="hash"/>
     /// (the caller's own copy, hashed after it was copied). <paramref name="recordAccess"/> false: replacing a stored
-    /// key is not shown to the policy as an access (Touch writing an entry again with room for its expiry). Invariant
+    /// key is not shown to the policy as an access (Touch writing an entry again with room for its expiry).
+    /// <paramref name="comparisonValue"/>: with <see cref="SetCondition.IfValueEquals"/>, the value the live entry must hold. Invariant
     /// that makes skipping <c>OnUpdate</c> exact: every entry has weight 1 and a replaced entry keeps its slot (the policy's handle).</summary>
-    internal bool SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt,
-                                             bool recordAccess = true, SetCondition condition = SetCondition.Always)
+    internal SetOutcome SetStableKeyUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt,
+                                                   bool recordAccess = true, SetCondition condition = SetCondition.Always,
+                                                   ReadOnlySpan<byte> comparisonValue = default)
     {
         ThrowIfInListener();
         Debug.Assert(XxHash3.HashToUInt64(key, _seed) == hash, "a stable key hashes to the hash it is stored under");
         _readBuffer?.DrainUnsynchronized(_policy);
         uint home = HomeBucket(hash);
-        // A plain set replaces whatever entry the key has, expired or not; TryAdd and TryUpdate ask whether the key is
+        // A plain set replaces whatever entry the key has, expired or not; the conditional sets ask whether the key is
         // there, so an expired entry leaves first and counts as absent.
         int existing = condition == SetCondition.Always ? FindSlotUnsynchronized(hash, key, home) : FindLiveSlotUnsynchronized(hash, key);
-        if (condition != SetCondition.Always && (existing >= 0) != (condition == SetCondition.IfPresent))
+        bool conditionHolds = condition switch
         {
-            return false;   // TryAdd of a live key, TryUpdate of an absent one: no value written
+            SetCondition.Always => true,
+            SetCondition.IfAbsent => existing < 0,
+            SetCondition.IfPresent => existing >= 0,
+            _ => existing >= 0 && StoredValueUnsynchronized(existing).SequenceEqual(comparisonValue),
+        };
+        if (!conditionHolds)
+        {
+            return SetOutcome.ConditionFailed;   // TryAdd of a live key, TryUpdate of an absent one or of another value: no value written
         }
         // Once this shard stores an expiry, every entry carries the field (see EntryHeader): entries with and
         // without one then share a size class, so the chunk of an expired entry can serve either.
@@ -601,7 +610,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 if (!_policy.ShouldAdmit(hash, 1))
                 {
                     _rejections++;
-                    return false;   // a new key: no older value to drop
+                    return SetOutcome.Refused;   // a new key: no older value to drop
                 }
                 admitted = true;
             }
@@ -615,7 +624,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 RemoveSlotUnsynchronized(existing);   // a reader must never get a value older than the last set
             }
             _rejections++;
-            return false;
+            return SetOutcome.Refused;
         }
         if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
@@ -660,7 +669,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
             {
                 _policy.OnUpdate(slot, hash, 1);   // weight stays 1 and the slot is kept: skipping it changes only the access count
             }
-            return true;
+            return SetOutcome.Stored;
         }
 
         PublishUnsynchronized(bucket, s, SlotWord.Make(hash, handle));
@@ -689,11 +698,11 @@ internal sealed unsafe class Shard : IReadRecordFilter
             {
                 RemoveSlotUnsynchronized(slot);
                 _rejections++;
-                return false;
+                return SetOutcome.Refused;
             }
             EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
         }
-        return true;
+        return SetOutcome.Stored;
     }
 
     /// <summary>Removes the key's entry; false if absent.</summary>
@@ -772,7 +781,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
                                         stackalloc byte[StableCopy.StackBytes]);
         ReadOnlySpan<byte> storedKey = copy.Bytes[..header.KeyLength];
         Debug.Assert(storedKey.SequenceEqual(key), "the entry found holds the (stable) key, so its key hashes to `hash`");
-        return SetStableKeyUnsynchronized(hash, storedKey, copy.Bytes[header.KeyLength..], expiresAt, recordAccess: false);
+        return SetStableKeyUnsynchronized(hash, storedKey, copy.Bytes[header.KeyLength..], expiresAt, recordAccess: false) == SetOutcome.Stored;
     }
 
     /// <summary>
@@ -794,6 +803,17 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
     /// <summary>Whether the published entry in <paramref name="slot"/> is past its time to live.</summary>
     private bool IsExpiredUnsynchronized(int slot) => IsPastTimeToLive(ReadHeaderUnsynchronized(HandleOfSlotUnsynchronized(slot)));
+
+    /// <summary>The value of the published entry in <paramref name="slot"/> (under the lock; valid until the entry is
+    /// replaced, removed or evicted, so read it before any change).</summary>
+    private ReadOnlySpan<byte> StoredValueUnsynchronized(int slot)
+    {
+        SlabHandle handle = HandleOfSlotUnsynchronized(slot);
+        EntryHeader header = ReadHeaderUnsynchronized(handle);
+        // SAFETY: a published entry's chunk holds its header, key and value (ValueLength bytes), and it stays allocated
+        // while the shard lock is held and nothing in this shard changes.
+        return new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + header.Size + header.KeyLength, (int)header.ValueLength);
+    }
 
     /// <summary>The handle published in <paramref name="slot"/> (under the lock).</summary>
     private SlabHandle HandleOfSlotUnsynchronized(int slot) => SlotWord.Handle(SlotWordUnsynchronized(slot));
@@ -1284,10 +1304,21 @@ internal sealed unsafe class Shard : IReadRecordFilter
     }
 }
 
-/// <summary>When a set stores its value: always (Set), only for a key with no live entry (TryAdd), or only for one with a live entry (TryUpdate).</summary>
+/// <summary>When a set stores its value: always (Set), only for a key with no live entry (TryAdd), only for one with a live
+/// entry (TryUpdate), or only for one whose live entry holds a given value (TryUpdate with a comparison value).</summary>
 internal enum SetCondition
 {
     Always,
     IfAbsent,
     IfPresent,
+    IfValueEquals,
+}
+
+/// <summary>What a set did: stored the value, found its condition false (nothing changed), or was refused (admission, or no
+/// room: then no older value of the key remains).</summary>
+internal enum SetOutcome
+{
+    Stored,
+    ConditionFailed,
+    Refused,
 }

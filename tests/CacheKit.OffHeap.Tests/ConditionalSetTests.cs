@@ -2,7 +2,8 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace CacheKit.OffHeap.Tests;
 
-/// <summary>TryAdd (only if absent) and TryUpdate (only if present): atomic under the shard lock, expired = absent.</summary>
+/// <summary>TryAdd (only if absent), TryUpdate (only if present, or only if it holds a given value) and the typed
+/// AddOrUpdate built on them: atomic under the shard lock, expired = absent.</summary>
 public class ConditionalSetTests
 {
     private static readonly byte[] Buffer = new byte[256];
@@ -137,5 +138,85 @@ public class ConditionalSetTests
         Assert.Throws<ArgumentNullException>(() => typed.TryAdd(null!, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => typed.TryUpdate("a", 1, TimeSpan.Zero));
         Assert.That(typed.TryGetValue("a", out value) ? value : -1, Is.EqualTo(5), "the refused update changed nothing");
+    }
+
+    [Test]
+    public void TryUpdateWithAComparisonValueReplacesOnlyThatValue()
+    {
+        var time = new FakeTimeProvider();
+        using OffHeapCache cache = TtlTests.Create(time);
+        byte[] key = TestKeys.Key(1), first = TestKeys.Value(1, 1, 40), second = TestKeys.Value(1, 2, 70), third = TestKeys.Value(1, 3, 40);
+
+        Assert.That(cache.TryUpdate(key, second, first), Is.False, "no entry");
+        Assert.That(cache.Count, Is.Zero);
+        cache.Set(key, first, TimeSpan.FromSeconds(10));
+        Assert.That(cache.TryUpdate(key, second, third), Is.False, "another value (same length)");
+        Assert.That(cache.TryUpdate(key, second, first.AsSpan(0, 39)), Is.False, "a prefix of the value");
+        Assert.That(Read(cache, key), Is.EqualTo(first), "unchanged");
+        Assert.That(cache.TryUpdate(key, second, first, TimeSpan.FromSeconds(20)), Is.True);
+        Assert.That(Read(cache, key), Is.EqualTo(second));
+        Assert.That(cache.TryUpdate(key, third, first), Is.False, "the old value is gone");
+        time.Advance(TimeSpan.FromSeconds(20));
+        Assert.That(cache.TryUpdate(key, third, second), Is.False, "an expired entry holds no value");
+        Assert.That(cache.Count, Is.Zero, "it left");
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => cache.TryUpdate(key, first, second, TimeSpan.Zero))!.ParamName, Is.EqualTo("timeToLive"));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void ConcurrentAddOrUpdatesLoseNoUpdate([Values(4)] int threads, [Values(3_000)] int incrementsPerThread)
+    {
+        // ConcurrentDictionary's guarantee: each increment applies to the value its factory saw, so none is lost.
+        using var typed = new OffHeapCache<string, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });
+        using var start = new Barrier(threads);
+        long factoryRuns = 0;
+        var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (int i = 0; i < incrementsPerThread; i++)
+            {
+                typed.AddOrUpdate("counter", 1, (_, old) =>
+                {
+                    Interlocked.Increment(ref factoryRuns);
+                    return old + 1;
+                });
+            }
+        })).ToArray();
+        foreach (Thread t in workers)
+        {
+            t.Start();
+        }
+        foreach (Thread t in workers)
+        {
+            t.Join();
+        }
+        Assert.That(typed.TryGetValue("counter", out long total) ? total : -1, Is.EqualTo((long)threads * incrementsPerThread));
+        Assert.That(Interlocked.Read(ref factoryRuns), Is.GreaterThanOrEqualTo((long)threads * incrementsPerThread - 1), "one add, the rest updates (some retried)");
+    }
+
+    [Test]
+    public void AddOrUpdateRetriesWhenTheValueChangesUnderItsFactory()
+    {
+        using var typed = new OffHeapCache<string, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });
+        typed.Set("k", 10);
+        int runs = 0;
+        long result = typed.AddOrUpdate("k", -1, (_, old) =>
+        {
+            if (++runs == 1)
+            {
+                typed.Set("k", 20);   // another writer, between this factory's read and its write (made deterministic)
+            }
+            return old + 1;
+        });
+        Assert.That((runs, result), Is.EqualTo((2, 21L)), "the first result (11) applied to a value that was gone, so it ran again");
+        Assert.That(typed.TryGetValue("k", out long stored) ? stored : -1, Is.EqualTo(21));
+
+        runs = 0;
+        result = typed.AddOrUpdate("absent", 5, (_, old) =>
+        {
+            runs++;
+            return old * 100;
+        });
+        Assert.That((runs, result), Is.EqualTo((0, 5L)));
     }
 }

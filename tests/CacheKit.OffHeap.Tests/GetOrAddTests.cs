@@ -104,6 +104,72 @@ public class GetOrAddTests
     }
 
     [Test]
+    public void ACallerArrivingAfterARemoveRunsItsOwnFactoryInsteadOfJoiningTheInvalidatedOne()
+    {
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(12);
+        using var inFactory = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var leaderResult = new ArrayBufferWriter<byte>();
+        var leader = new Thread(() => cache.GetOrAdd(key, (inFactory, release), static (_, s, w) =>
+        {
+            s.inFactory.Set();
+            s.release.Wait();
+            w.Write("stale"u8);
+        }, leaderResult));
+        leader.Start();
+        inFactory.Wait();
+        Assert.That(cache.Remove(key), Is.False);   // the invalidation, after the leader's factory read the old data
+        var late = new ArrayBufferWriter<byte>();
+        bool lateFromCache = true;
+        var lateCaller = new Thread(() => lateFromCache = cache.GetOrAdd(key, 0, static (_, _, w) => w.Write("fresh"u8), late));   // starts after the Remove returned
+        lateCaller.Start();
+        bool lateDidNotWait = lateCaller.Join(TimeSpan.FromSeconds(5));   // joining the old flight, it would wait for the leader
+        release.Set();
+        leader.Join();
+        lateCaller.Join();
+        Assert.That(lateDidNotWait, Is.True, "the late caller waited for the invalidated flight");
+        Assert.That((lateFromCache, Encoding.ASCII.GetString(late.WrittenSpan)), Is.EqualTo((false, "fresh")));
+        Assert.That(Encoding.ASCII.GetString(leaderResult.WrittenSpan), Is.EqualTo("stale"), "the leader's caller gets its own factory's value");
+        var buffer = new byte[16];
+        Assert.That(cache.TryGet(key, buffer, out int written) ? Encoding.ASCII.GetString(buffer, 0, written) : "", Is.EqualTo("fresh"),
+            "the new flight stored; the invalidated one did not overwrite it");
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
+    public void EveryWriteOfTheKeyWhileTheFactoryRunsKeepsItsValueOut([Values("expiring Set", "refused TryUpdate", "TryAdd", "SetMany")] string write)
+    {
+        // Whatever the write did (even nothing: a TryUpdate of the absent key), it came after what the factory read.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using OffHeapCache cache = TtlTests.Create(time);
+        byte[] key = TestKeys.Key(13);
+        cache.GetOrAdd(key, (cache, key, time, write), static (_, s, w) =>
+        {
+            switch (s.write)
+            {
+                case "expiring Set":
+                    s.cache.Set(s.key, "fresh"u8, TimeSpan.FromSeconds(1));
+                    s.time.Advance(TimeSpan.FromSeconds(2));   // gone before the leader stores
+                    break;
+                case "refused TryUpdate":
+                    Assert.That(s.cache.TryUpdate(s.key, "fresh"u8), Is.False);
+                    break;
+                case "TryAdd":
+                    s.cache.TryAdd(s.key, "fresh"u8, TimeSpan.FromSeconds(1));
+                    s.time.Advance(TimeSpan.FromSeconds(2));
+                    break;
+                default:
+                    s.cache.SetMany([new(s.key, "fresh"u8.ToArray())], TimeSpan.FromSeconds(1));
+                    s.time.Advance(TimeSpan.FromSeconds(2));
+                    break;
+            }
+            w.Write("stale"u8);
+        }, new ArrayBufferWriter<byte>(), Timeout.InfiniteTimeSpan);
+        Assert.That(cache.ContainsKey(key), Is.False);
+    }
+
+    [Test]
     public void AfterTheLastInvalidationTheCacheHoldsNoValueOlderThanIt([Values(2_000)] int rounds)
     {
         // The invalidate-on-write pattern under threads: a writer bumps the source's version, then removes the key;

@@ -83,7 +83,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
 
-    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
     /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the
@@ -96,7 +96,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return GetOrAdd(key, static (k, f) => f(k), valueFactory, timeToLive);
     }
 
-    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
+    /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
@@ -119,7 +119,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return _values.Deserialize(destination.WrittenSpan);
     }
 
-    /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached unless the key was set meanwhile).</summary>
+    /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
@@ -144,22 +144,49 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>
-    /// Stores <paramref name="addValue"/> if the key is absent, else the update factory's result for
-    /// the current value. Not atomic: a concurrent writer of the same key may interleave (the last
-    /// write wins). ConcurrentDictionary's AddOrUpdate retries until its write applies to the value its factory saw;
-    /// this cache has no compare-and-swap on values, so it does not (use <see cref="TryAdd"/> for add-if-absent).
+    /// Stores <paramref name="addValue"/> if the key is absent, else the update factory's result for the current value,
+    /// atomically as <c>ConcurrentDictionary.AddOrUpdate</c>: the write applies only if the key is still absent, or
+    /// still holds the value the factory saw (compared as serialized bytes); when another writer got in first, the
+    /// lookup and the factory run again. So the factory may run more than once, and each retry is a counted lookup.
     /// </summary>
-    /// <returns>The value written: stored unless admission refused it (as <see cref="Set(TKey, TValue)"/> returning false).</returns>
+    /// <returns>The value written: stored unless the cache refused it (admission or no room, as <see cref="Set(TKey, TValue)"/> returning false).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup and the factory), or the serialized key or value is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(updateValueFactory);
-        CheckTimeToLive(timeToLive);
-        TValue value = TryGetValue(key, out TValue? current) ? updateValueFactory(key, current) : addValue;
-        _cache.SetCore(SerializeKey(key), SerializeValue(value), _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive)));
-        return value;
+        long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        while (true)
+        {
+            ArrayBufferWriter<byte> valueBuffer = ValueBuffer();
+            if (!_cache.TryGet(SerializeKey(key), valueBuffer))
+            {
+                if (_cache.SetWithOutcome(SerializeKey(key), SerializeValue(addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
+                {
+                    return addValue;
+                }
+                continue;   // added by another writer since the lookup
+            }
+            // The value seen, copied out of the per-thread buffer: the factory may use this cache (or another with the
+            // same types), which reuses that buffer.
+            int length = valueBuffer.WrittenCount;
+            byte[] seen = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                valueBuffer.WrittenSpan.CopyTo(seen);
+                TValue updated = updateValueFactory(key, _values.Deserialize(seen.AsSpan(0, length)));
+                if (_cache.SetWithOutcome(SerializeKey(key), SerializeValue(updated), ttlTicks, SetCondition.IfValueEquals, seen.AsSpan(0, length))
+                    != SetOutcome.ConditionFailed)
+                {
+                    return updated;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(seen);
+            }
+        }
     }
 
     /// <summary>Refuses a time to live the byte cache would refuse, before any lookup or factory runs.</summary>
