@@ -1,3 +1,4 @@
+using System.Buffers;
 namespace CacheKit.OffHeap.Tests;
 
 public class TypedCacheTests
@@ -123,7 +124,8 @@ public class TypedCacheTests
     {
         using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
         Assert.That(() => cache.Set("k", new string('x', 8 << 20)), Throws.InstanceOf<ArgumentOutOfRangeException>());
-        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.GreaterThan(8 << 20), "the refused value grew it");
+        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes),
+            "the buffer the refused value grew is let go at the end of the call, not kept until the thread's next one");
         cache.Set("k", "small");
         Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes));
         Assert.That(cache.TryGetValue("k", out string? v) ? v : null, Is.EqualTo("small"));
@@ -150,5 +152,77 @@ public class TypedCacheTests
         Assert.That(cache.TryGetValue("hit", out string? v) ? v : null, Is.EqualTo("v"));
         Assert.That(cache.ContainsKey("miss"), Is.False);
         Assert.That(await cache.GetOrAddAsync("forever", (_, _) => ValueTask.FromResult("f"), Timeout.InfiniteTimeSpan), Is.EqualTo("f"));
+    }
+
+    [Test]
+    public void AnEvictionListenerReadingTheTypedCacheDoesNotChangeTheValueBeingStored()
+    {
+        // The cache runs the listener while it makes room, before it copies the value being stored; a listener that
+        // reads the typed cache (to log the evicted value) used to overwrite that value in the shared per-thread buffer.
+        OffHeapCache<int, byte[]>? typed = null;
+        var options = new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20,
+            ShardCount = 1,
+            Policy = CachePolicy.Lru,
+            EvictionListener = (key, _) => typed!.TryGetValue(System.Runtime.InteropServices.MemoryMarshal.Read<int>(key), out byte[]? _),
+        };
+        typed = new OffHeapCache<int, byte[]>(options);
+        using (typed)
+        {
+            var wrong = new List<string>();
+            for (int i = 0; i < 2_000; i++)
+            {
+                byte[] value = new byte[8_000];
+                Array.Fill(value, (byte)(i % 251));
+                typed.Set(i, value);
+                if (typed.TryGetValue(i, out byte[]? stored) && !stored.AsSpan().SequenceEqual(value))
+                {
+                    wrong.Add($"key {i}: stored a value of {stored[0]}, {stored.Length} B");
+                }
+            }
+            Assert.That(typed.Bytes.GetStatistics().Evictions, Is.GreaterThan(1_000), "the listener ran");
+            Assert.That(wrong, Is.Empty);
+        }
+    }
+
+    [Test]
+    public void TheUnmanagedSerializerRefusesAWriterThatGivesTooShortASpan()
+    {
+        var backing = new byte[16];
+        var shortWriter = new ShortSpanWriter(backing);
+        Assert.That(() => new UnmanagedSerializer<long>().Serialize(-1L, shortWriter),
+            Throws.ArgumentException.With.Property("ParamName").EqualTo("destination"));
+        Assert.That(backing, Is.All.Zero, "nothing written past the 1-byte span");
+    }
+
+    [Test]
+    public void AKeySerializersOwnArgumentOutOfRangeExceptionKeepsItsType()
+    {
+        using var cache = new OffHeapCache<int, int>(new OffHeapCacheOptions { CapacityBytes = 4 << 20 }, keySerializer: new NonNegativeKeys());
+        Assert.That(() => cache.Set(-1, 1), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(cache.Set(1, 1), Is.True);
+    }
+
+    private sealed class ShortSpanWriter(byte[] backing) : IBufferWriter<byte>
+    {
+        public void Advance(int count) { }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => backing.AsMemory(0, 1);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => backing.AsSpan(0, 1);
+    }
+
+    private sealed class NonNegativeKeys : ICacheSerializer<int>
+    {
+        private static readonly UnmanagedSerializer<int> Inner = new();
+
+        public void Serialize(int value, IBufferWriter<byte> destination)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            Inner.Serialize(value, destination);
+        }
+
+        public int Deserialize(ReadOnlySpan<byte> source) => Inner.Deserialize(source);
     }
 }

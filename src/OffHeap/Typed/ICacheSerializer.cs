@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -68,7 +69,12 @@ public sealed class UnmanagedSerializer<T> : ICacheSerializer<T>
         ArgumentNullException.ThrowIfNull(destination);
         int size = Unsafe.SizeOf<T>();
         Span<byte> span = destination.GetSpan(size);
-        Unsafe.WriteUnaligned(ref span[0], value);
+        if (span.Length < size)
+        {
+            // A writer breaking GetSpan's contract: writing sizeof(T) bytes would go past the span it gave.
+            throw new ArgumentException($"The buffer writer's GetSpan({size}) returned {span.Length} bytes; {typeof(T)} needs {size}.", nameof(destination));
+        }
+        Unsafe.WriteUnaligned(ref MemoryMarshal.GetReference(span), value);
         destination.Advance(size);
     }
 

@@ -58,10 +58,10 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        ArrayBufferWriter<byte> valueBuffer = ValueBuffer();
-        if (_cache.TryGet(SerializeKey(key), valueBuffer))
+        using var lease = new ValueLease();
+        if (_cache.TryGet(SerializeKey(key), lease.Buffer))
         {
-            value = _values.Deserialize(valueBuffer.WrittenSpan);
+            value = _values.Deserialize(lease.Buffer.WrittenSpan);
             return true;
         }
         value = default;
@@ -73,7 +73,11 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts (parameter <c>key</c> or <c>value</c>).</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public bool Set(TKey key, TValue value) => _cache.Set(SerializeKey(key), SerializeValue(value));
+    public bool Set(TKey key, TValue value)
+    {
+        using var lease = new ValueLease();
+        return _cache.Set(SerializeKey(key), lease.Serialize(_values, value));
+    }
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
     /// false if admission refused it.</summary>
@@ -81,7 +85,11 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public bool Set(TKey key, TValue value, TimeSpan timeToLive) => _cache.Set(SerializeKey(key), SerializeValue(value), timeToLive);
+    public bool Set(TKey key, TValue value, TimeSpan timeToLive)
+    {
+        using var lease = new ValueLease();
+        return _cache.Set(SerializeKey(key), lease.Serialize(_values, value), timeToLive);
+    }
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
@@ -159,24 +167,23 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
         while (true)
         {
-            ArrayBufferWriter<byte> valueBuffer = ValueBuffer();
-            if (!_cache.TryGet(SerializeKey(key), valueBuffer))
+            using var lease = new ValueLease();
+            if (!_cache.TryGet(SerializeKey(key), lease.Buffer))
             {
-                if (_cache.SetWithOutcome(SerializeKey(key), SerializeValue(addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
+                if (_cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
                 {
                     return addValue;
                 }
                 continue;   // added by another writer since the lookup
             }
-            // The value seen, copied out of the per-thread buffer: the factory may use this cache (or another with the
-            // same types), which reuses that buffer.
-            int length = valueBuffer.WrittenCount;
+            // The value seen, copied out: the lease's buffer takes the new value.
+            int length = lease.Buffer.WrittenCount;
             byte[] seen = ArrayPool<byte>.Shared.Rent(length);
             try
             {
-                valueBuffer.WrittenSpan.CopyTo(seen);
+                lease.Buffer.WrittenSpan.CopyTo(seen);
                 TValue updated = updateValueFactory(key, _values.Deserialize(seen.AsSpan(0, length)));
-                if (_cache.SetWithOutcome(SerializeKey(key), SerializeValue(updated), ttlTicks, SetCondition.IfValueEquals, seen.AsSpan(0, length))
+                if (_cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, updated), ttlTicks, SetCondition.IfValueEquals, seen.AsSpan(0, length))
                     != SetOutcome.ConditionFailed)
                 {
                     return updated;
@@ -209,7 +216,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryAdd(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
-        return _cache.SetCore(SerializeKey(key), SerializeValue(value), ttlTicks, SetCondition.IfAbsent);
+        using var lease = new ValueLease();
+        return _cache.SetCore(SerializeKey(key), lease.Serialize(_values, value), ttlTicks, SetCondition.IfAbsent);
     }
 
     /// <summary>Replaces the value only if the key has a live entry, atomically (a key removed or expired meanwhile is
@@ -224,7 +232,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryUpdate(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
-        return _cache.SetCore(SerializeKey(key), SerializeValue(value), ttlTicks, SetCondition.IfPresent);
+        using var lease = new ValueLease();
+        return _cache.SetCore(SerializeKey(key), lease.Serialize(_values, value), ttlTicks, SetCondition.IfPresent);
     }
 
     /// <summary>Removes the key; false if it was absent.</summary>
@@ -277,7 +286,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         {
             _keys.Serialize(key, buffer);
         }
-        catch (ArgumentException e) when (e.ParamName == "value" && e is not ArgumentNullException)
+        catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
         {
             // The serializer's parameter is "value"; here it is the caller's key (a string with a lone surrogate, say).
             throw new ArgumentException(e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal), "key", e);
@@ -285,30 +294,50 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return buffer.WrittenSpan;
     }
 
-    private ReadOnlySpan<byte> SerializeValue(TValue value)
-    {
-        ArrayBufferWriter<byte> buffer = ValueBuffer();
-        _values.Serialize(value, buffer);
-        return buffer.WrittenSpan;
-    }
-
     [DoesNotReturn]
     private static void ThrowKeyNull() => throw new ArgumentNullException("key");
 
-    private static ArrayBufferWriter<byte> ValueBuffer()
+    /// <summary>
+    /// This thread's value buffer, taken out of its slot for one call. The cache may run the eviction listener before it
+    /// copies the value being stored, and the listener may read this facade: with the buffer left in its slot, that read
+    /// overwrote the bytes the outer Set then stored (another entry's value, or a mix of two; found by review). A call
+    /// made during the lease finds the slot empty and uses a buffer of its own (the only case that allocates).
+    /// <see cref="Dispose"/> puts the buffer back, or lets it go if it grew past <see cref="RetainedBufferBytes"/>.
+    /// </summary>
+    private ref struct ValueLease
     {
-        ArrayBufferWriter<byte>? buffer = t_valueBuffer;
-        if (buffer is null || buffer.Capacity > RetainedBufferBytes)
+        private readonly ArrayBufferWriter<byte> _buffer;
+
+        public ValueLease()
         {
-            t_valueBuffer = buffer = new ArrayBufferWriter<byte>(1024);
+            _buffer = t_valueBuffer ?? new ArrayBufferWriter<byte>(1024);
+            t_valueBuffer = null;
+            _buffer.ResetWrittenCount();
         }
-        buffer.ResetWrittenCount();
-        return buffer;
+
+        public readonly ArrayBufferWriter<byte> Buffer => _buffer;
+
+        /// <summary>Serializes <paramref name="value"/> into the buffer (replacing what it held) and returns the bytes.</summary>
+        public readonly ReadOnlySpan<byte> Serialize(ICacheSerializer<TValue> serializer, TValue value)
+        {
+            _buffer.ResetWrittenCount();
+            serializer.Serialize(value, _buffer);
+            return _buffer.WrittenSpan;
+        }
+
+        public readonly void Dispose()
+        {
+            if (_buffer.Capacity <= RetainedBufferBytes)
+            {
+                t_valueBuffer = _buffer;
+            }
+        }
     }
 
     /// <summary>
     /// The largest per-thread buffer kept between calls. One huge value (a 200 MB string that the size check
-    /// then refuses, say) grows the buffer; without this limit the thread would keep it for its life.
+    /// then refuses, say) grows the buffer; without this limit the thread would keep it for its life. A value buffer
+    /// that grew past it is let go at the end of the call; the key buffer at the thread's next call.
     /// Larger values allocate a fresh buffer per call (their own object is at least that large anyway).
     /// </summary>
     internal const int RetainedBufferBytes = 1 << 20;
