@@ -129,15 +129,25 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             throw;
         }
 
-        Log.CacheStarted(_logger, name, options.CapacityBytes, options.Policy, cache.ShardCount, cache.MaxKeyBytes, cache.MaxValueBytes);
-        long available = AvailableMemoryBytes();
-        if (available > 0 && options.CapacityBytes > available)
+        try
         {
-            Log.BudgetAboveAvailableMemory(_logger, name, options.CapacityBytes, available);
+            Log.CacheStarted(_logger, name, options.CapacityBytes, options.Policy, cache.ShardCount, cache.MaxKeyBytes, cache.MaxValueBytes);
+            long available = AvailableMemoryBytes();
+            if (available > 0 && options.CapacityBytes > available)
+            {
+                Log.BudgetAboveAvailableMemory(_logger, name, options.CapacityBytes, available);
+            }
+            if (options.Policy is CachePolicy.Lifo or CachePolicy.Mru or CachePolicy.Mfu or CachePolicy.Random)
+            {
+                Log.StudyPolicy(_logger, name, options.Policy);
+            }
         }
-        if (options.Policy is CachePolicy.Lifo or CachePolicy.Mru or CachePolicy.Mfu or CachePolicy.Random)
+        catch
         {
-            Log.StudyPolicy(_logger, name, options.Policy);
+            // A throwing logger: nothing created may outlive the failure (the cache's native memory, the metrics' name).
+            metrics.Dispose();
+            cache.Dispose();
+            throw;
         }
         return new CreatedCache(cache, metrics);
     }

@@ -84,8 +84,8 @@ public static class OffHeapCacheServiceCollectionExtensions
             IOffHeapCacheProvider provider = sp.GetService<IOffHeapCacheProvider>()
                 ?? throw new InvalidOperationException(
                     $"AddOffHeapDistributedCache(\"{cacheName}\") needs the off-heap cache '{cacheName}', but no off-heap cache is registered. Register it with services.AddOffHeapCache(\"{cacheName}\", ...).");
-            return new OffHeapDistributedCache(provider.GetCache(cacheName), sp.GetService<TimeProvider>() ?? TimeProvider.System,
-                provider.GetMetrics(cacheName));
+            // The cache's own clock (null): a TimeProvider set by ConfigureCacheOptions may differ from the container's.
+            return new OffHeapDistributedCache(provider.GetCache(cacheName), timeProvider: null, provider.GetMetrics(cacheName));
         });
         services.AddSingleton<IDistributedCache>(sp => sp.GetRequiredService<OffHeapDistributedCache>());
         services.AddSingleton<IBufferDistributedCache>(sp => sp.GetRequiredService<OffHeapDistributedCache>());

@@ -17,7 +17,9 @@ namespace CacheKit.OffHeap.Extensions;
 /// <remarks>
 /// <para>Keys are stored as UTF-8. A key longer than the cache's <see cref="OffHeapCache.MaxKeyBytes"/> (as UTF-8) is
 /// refused by Set (<see cref="ArgumentOutOfRangeException"/>) and so is never stored: Get and TryGet report a miss
-/// for it, Refresh and Remove do nothing, as MemoryDistributedCache does for a key it does not hold.</para>
+/// for it, Refresh and Remove do nothing, as MemoryDistributedCache does for a key it does not hold. A key that is not
+/// valid UTF-16 (a lone surrogate) has no UTF-8 form: every method throws <see cref="ArgumentException"/> for it
+/// (rather than map it, as <c>Encoding.UTF8</c> would, onto the key with U+FFFD in its place).</para>
 /// <para>Each value carries a 16-byte header (absolute expiry in UTC ticks,
 /// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry gives it a fresh engine
@@ -30,7 +32,7 @@ namespace CacheKit.OffHeap.Extensions;
 /// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
 /// that writes the underlying cache should therefore go through this object.</para>
 /// <para>The async methods complete synchronously (the work is a memory copy) and honour cancellation
-/// before they start.</para>
+/// before they start: an already-cancelled token gives a cancelled task (null arguments still throw at the call).</para>
 /// </remarks>
 public sealed class OffHeapDistributedCache : IBufferDistributedCache
 {
@@ -49,14 +51,28 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
 
     /// <summary>Wraps <paramref name="cache"/>; the caller keeps owning (and disposes) it.</summary>
     /// <param name="cache">The off-heap cache that stores the entries.</param>
-    /// <param name="timeProvider">The clock; must be the cache's own <see cref="OffHeapCacheOptions.TimeProvider"/> (default <see cref="TimeProvider.System"/>).</param>
+    /// <param name="timeProvider">The clock: the cache's own <see cref="OffHeapCacheOptions.TimeProvider"/>, which is the
+    /// default (null). The expiration headers are read by this clock and the engine's time to live runs on the cache's, so
+    /// another clock is refused.</param>
     /// <param name="metrics">Where to record the opt-in latency histogram; null = no timing.</param>
     /// <exception cref="ArgumentNullException"><paramref name="cache"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="timeProvider"/> is not the cache's clock, or the cache's
+    /// <see cref="OffHeapCache.MaxValueBytes"/> cannot hold the <see cref="HeaderBytes"/>-byte expiration header.</exception>
     public OffHeapDistributedCache(OffHeapCache cache, TimeProvider? timeProvider = null, OffHeapCacheMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(cache);
+        if (timeProvider is not null && !ReferenceEquals(timeProvider, cache.TimeProvider))
+        {
+            // Two clocks: a Set by one would see an expiry as past (or far off) that the other does not (found by review).
+            throw new ArgumentException("The distributed cache must use the cache's own TimeProvider (OffHeapCacheOptions.TimeProvider); pass null to use it.", nameof(timeProvider));
+        }
+        if (cache.MaxValueBytes < HeaderBytes)
+        {
+            throw new ArgumentException(
+                $"The cache's MaxValueBytes is {cache.MaxValueBytes}; a distributed cache needs at least {HeaderBytes} (its expiration header) plus the values.", nameof(cache));
+        }
         _cache = cache;
-        _time = timeProvider ?? TimeProvider.System;
+        _time = cache.TimeProvider;
         _metrics = metrics is { LatencyHistogramEnabled: true } ? metrics : null;
         _stripes = new Lock[LockStripes];
         for (int i = 0; i < _stripes.Length; i++)
@@ -81,8 +97,8 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public Task<byte[]?> GetAsync(string key, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
-        return Task.FromResult(Get(key));
+        ArgumentNullException.ThrowIfNull(key);
+        return token.IsCancellationRequested ? Task.FromCanceled<byte[]?>(token) : Task.FromResult(Get(key));
     }
 
     /// <inheritdoc />
@@ -100,8 +116,9 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public ValueTask<bool> TryGetAsync(string key, IBufferWriter<byte> destination, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
-        return ValueTask.FromResult(TryGet(key, destination));
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(destination);
+        return token.IsCancellationRequested ? ValueTask.FromCanceled<bool>(token) : ValueTask.FromResult(TryGet(key, destination));
     }
 
     /// <inheritdoc />
@@ -115,7 +132,13 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public Task SetAsync(string key, byte[] value, DistributedCacheEntryOptions options, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(options);
+        if (token.IsCancellationRequested)
+        {
+            return Task.FromCanceled(token);
+        }
         Set(key, value, options);
         return Task.CompletedTask;
     }
@@ -168,7 +191,12 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public ValueTask SetAsync(string key, ReadOnlySequence<byte> value, DistributedCacheEntryOptions options, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(options);
+        if (token.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(token);
+        }
         Set(key, value, options);
         return ValueTask.CompletedTask;
     }
@@ -186,7 +214,11 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public Task RefreshAsync(string key, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(key);
+        if (token.IsCancellationRequested)
+        {
+            return Task.FromCanceled(token);
+        }
         Refresh(key);
         return Task.CompletedTask;
     }
@@ -209,7 +241,11 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <inheritdoc />
     public Task RemoveAsync(string key, CancellationToken token = default)
     {
-        token.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(key);
+        if (token.IsCancellationRequested)
+        {
+            return Task.FromCanceled(token);
+        }
         Remove(key);
         return Task.CompletedTask;
     }
@@ -330,18 +366,16 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         return sliding != 0 ? Math.Min(ttl, sliding) : ttl;
     }
 
-    /// <summary>Absolute expiry in UTC ticks, or 0 for none; relative-to-now wins over absolute, as in MemoryCache.</summary>
+    /// <summary>Absolute expiry in UTC ticks, or 0 for none; with both an absolute and a relative-to-now expiration, the
+    /// nearer one, as MemoryCache's <c>CacheEntry</c> (a first version let the relative one win, as MemoryCache did
+    /// before .NET 7, so an entry outlived the absolute expiration it was given).</summary>
     private static long AbsoluteExpiryTicks(DistributedCacheEntryOptions options, long nowTicks)
     {
-        if (options.AbsoluteExpirationRelativeToNow is { } relative)
-        {
-            return relative.Ticks > long.MaxValue - nowTicks ? long.MaxValue : nowTicks + relative.Ticks;
-        }
-        if (options.AbsoluteExpiration is { } absolute)
-        {
-            return Math.Max(1, absolute.UtcTicks);
-        }
-        return 0;
+        long fromRelative = options.AbsoluteExpirationRelativeToNow is { } relative
+            ? (relative.Ticks > long.MaxValue - nowTicks ? long.MaxValue : nowTicks + relative.Ticks)
+            : 0;
+        long fromAbsolute = options.AbsoluteExpiration is { } absolute ? Math.Max(1, absolute.UtcTicks) : 0;
+        return fromRelative == 0 ? fromAbsolute : fromAbsolute == 0 ? fromRelative : Math.Min(fromRelative, fromAbsolute);
     }
 
     private static void WriteHeader(Span<byte> buffer, long absolute, long sliding)

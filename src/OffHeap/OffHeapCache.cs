@@ -29,6 +29,10 @@ public sealed partial class OffHeapCache : IDisposable
     private readonly int _shardShift;          // shard = (hash >> 56) >> _shardShift
     private readonly long _seed;
     private readonly TimeProvider _time;
+
+    /// <summary>The clock the cache measures time to live with (<see cref="OffHeapCacheOptions.TimeProvider"/>): the
+    /// distributed cache reads its expiration headers by it.</summary>
+    internal TimeProvider TimeProvider => _time;
     private readonly long _defaultTtlTicks;    // 0 = never expire
     private readonly int _maxKeyBytes;
     private readonly int _maxValueBytes;

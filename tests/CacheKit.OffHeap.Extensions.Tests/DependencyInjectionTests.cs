@@ -190,4 +190,40 @@ public sealed class DependencyInjectionTests
         cache.Set("b"u8, "2"u8);
         Assert.That(evicted, Is.EqualTo(new[] { "a:Expired" }));
     }
+
+    [Test]
+    public void A_logger_that_throws_while_a_cache_starts_leaves_no_cache_or_metrics_behind()
+    {
+        // The cache and its metrics were created before the start-up log lines; a throwing logger left both alive and
+        // undisposed, and the orphaned metrics kept the cache name, so the next GetCache failed with "already publishes".
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(new ThrowingLoggerProvider()));
+        services.AddMetrics();
+        services.AddOffHeapCache(s => { s.CapacityBytes = 1 << 20; s.ShardCount = 1; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var caches = provider.GetRequiredService<IOffHeapCacheProvider>();
+        Exception first = Assert.Catch(() => caches.GetCache(OffHeapCacheServiceCollectionExtensions.DefaultCacheName))!;
+        Exception second = Assert.Catch(() => caches.GetCache(OffHeapCacheServiceCollectionExtensions.DefaultCacheName))!;
+        Assert.That(second.GetType(), Is.EqualTo(first.GetType()), $"the same failure again, not {second.Message}");
+        Assert.That(second.ToString(), Does.Contain("logger fails"));
+    }
+
+    private sealed class ThrowingLoggerProvider : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new ThrowingLogger();
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class ThrowingLogger : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+                => throw new InvalidOperationException("the logger fails");
+        }
+    }
 }

@@ -190,4 +190,29 @@ public sealed class DistributedCacheEdgeTests
             Assert.That(cache.ContainsKey("B"u8), Is.True, "B (3 reads) was evicted in favour of A (2 refreshes)");
         });
     }
+
+    [Test]
+    public void The_distributed_cache_reads_expirations_by_the_caches_own_clock()
+    {
+        // It used to default to the system clock: with a cache on another clock, a Set expiring in an hour by the
+        // cache's clock was already past by the system's, and stored nothing.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, TimeProvider = time });
+        var distributed = new OffHeapDistributedCache(cache);
+        distributed.Set("k", [1], new DistributedCacheEntryOptions { AbsoluteExpiration = time.GetUtcNow().AddHours(1) });
+        Assert.That(distributed.Get("k"), Is.EqualTo(new byte[] { 1 }));
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.That(distributed.Get("k"), Is.Null);
+        Assert.That(() => new OffHeapDistributedCache(cache, TimeProvider.System),
+            Throws.ArgumentException.With.Property(nameof(ArgumentException.ParamName)).EqualTo("timeProvider"));
+        Assert.That(new OffHeapDistributedCache(cache, time), Is.Not.Null, "its own clock is accepted");
+    }
+
+    [Test]
+    public void A_cache_too_small_for_the_expiration_header_is_refused_at_construction()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxValueBytes = 8 });
+        Assert.That(() => new OffHeapDistributedCache(cache),
+            Throws.ArgumentException.With.Property(nameof(ArgumentException.ParamName)).EqualTo("cache").And.Message.Contains("MaxValueBytes is 8"));
+    }
 }

@@ -107,15 +107,21 @@ public sealed class DistributedCacheTests(string implementation)
     }
 
     [Test]
-    public void Relative_wins_over_absolute()
+    public void The_nearer_of_absolute_and_relative_expiration_wins()
     {
         _cache.Set("k", [1], new DistributedCacheEntryOptions
         {
             AbsoluteExpiration = _time.GetUtcNow().AddSeconds(100),
             AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(5),
         });
+        _cache.Set("a", [2], new DistributedCacheEntryOptions
+        {
+            AbsoluteExpiration = _time.GetUtcNow().AddSeconds(5),   // a first version let the relative one win here
+            AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(100),
+        });
         Advance(5.5);
         Assert.That(_cache.Get("k"), Is.Null);
+        Assert.That(_cache.Get("a"), Is.Null);
     }
 
     [Test]
@@ -179,10 +185,22 @@ public sealed class DistributedCacheTests(string implementation)
         Assert.That(await _cache.GetAsync("k"), Is.Null);
         if (implementation == "offheap")
         {
-            // MemoryDistributedCache ignores the token; ours checks it before starting.
+            // MemoryDistributedCache ignores the token; ours checks it before starting, and (as the task-based pattern
+            // asks) reports it through the task, not by throwing from the call: a caller may start several before awaiting.
             using var cancelled = new CancellationTokenSource();
             await cancelled.CancelAsync();
-            Assert.That(async () => await _cache.GetAsync("k", cancelled.Token), Throws.InstanceOf<OperationCanceledException>());
+            var buffers = (IBufferDistributedCache)_cache;
+            var destination = new ArrayBufferWriter<byte>();
+            Task[] calls =
+            [
+                _cache.GetAsync("k", cancelled.Token), _cache.SetAsync("k", [1], Sliding(10), cancelled.Token),
+                _cache.RefreshAsync("k", cancelled.Token), _cache.RemoveAsync("k", cancelled.Token),
+                buffers.TryGetAsync("k", destination, cancelled.Token).AsTask(),
+                buffers.SetAsync("k", new ReadOnlySequence<byte>([1]), Sliding(10), cancelled.Token).AsTask(),
+            ];
+            Assert.That(calls.Select(t => t.IsCanceled), Is.All.True);
+            Assert.That(async () => await calls[0], Throws.InstanceOf<OperationCanceledException>());
+            Assert.That(await _cache.GetAsync("k"), Is.Null, "the cancelled set stored nothing");
         }
     }
 
