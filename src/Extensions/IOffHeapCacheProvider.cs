@@ -15,7 +15,9 @@ public interface IOffHeapCacheProvider
     /// <exception cref="ObjectDisposedException">The container was disposed.</exception>
     OffHeapCache GetCache(string name);
 
-    /// <summary>The metrics of the cache registered under <paramref name="name"/> (created with it).</summary>
+    /// <summary>The metrics of the cache registered under <paramref name="name"/> (created with it: the first call creates both).</summary>
     /// <exception cref="ArgumentException">No cache of that name was registered.</exception>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Its settings are invalid; the message names the setting.</exception>
+    /// <exception cref="ObjectDisposedException">The container was disposed.</exception>
     OffHeapCacheMetrics GetMetrics(string name);
 }

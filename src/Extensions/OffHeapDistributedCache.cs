@@ -28,8 +28,10 @@ namespace CacheKit.OffHeap.Extensions;
 /// and renews the one now stored); that is not an access for the eviction policy, so a Get or Refresh counts as one
 /// access whether the entry slides or not. Get allocates the returned
 /// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
-/// <para>Writes (set, refresh, remove) take one of 64 striped locks by a hash of the whole key, so a refresh never
-/// resurrects a value a concurrent set replaced; reads of non-sliding entries take no lock. Everything
+/// <para>Writes (set, remove, and the renewal of a sliding entry by a read or refresh) take one of 64 striped locks by a
+/// hash of the whole key, so a refresh never resurrects a value a concurrent set replaced; reads and refreshes of
+/// non-sliding entries take no lock. A read counted as a hit in the cache's statistics can still return nothing when
+/// the entry expires or is removed between its first read and the renewal (a race of a few instructions). Everything
 /// that writes the underlying cache should therefore go through this object.</para>
 /// <para>The async methods complete synchronously (the work is a memory copy) and honour cancellation
 /// before they start: an already-cancelled token gives a cancelled task (null arguments still throw at the call).</para>
@@ -206,7 +208,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     {
         ArgumentNullException.ThrowIfNull(key);
         long start = Stopwatch.GetTimestamp();
-        // A live sliding entry is re-stored with a fresh window by the read itself; the payload goes nowhere.
+        // A live sliding entry gets a fresh window from the read itself (Touch, in place); the payload goes nowhere.
         WithReadKey(key, this, false, static (keyBytes, self) => self.ReadLive(keyBytes, null, copy: false, out _));
         _metrics?.RecordDuration("refresh", start);
     }

@@ -13,8 +13,11 @@ public sealed partial class OffHeapCache
     /// <param name="timeToLive">Time to live of every entry; null = the default, <see cref="Timeout.InfiniteTimeSpan"/> = never expires.</param>
     /// <returns>How many items were stored (see <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> for the ones that are not);
     /// a key given twice counts twice, although only its last value remains.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A key or value is too long (the message names the item, <c>items[i]</c>), or the time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>); nothing was stored.</exception>
-    /// <exception cref="ArgumentException">Another thread wrote to a key's bytes while the call ran: that entry was not stored (entries stored before it stay; the cache stays consistent).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A key or value is too long (ParamName <c>items</c>; the message names the item, <c>items[i]</c>), or the time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>); nothing was stored.</exception>
+    /// <exception cref="ArgumentException">Another thread wrote to a key's bytes while the call ran. The call stops at that
+    /// item: the items applied before it stay (they are applied shard by shard, not in input order), that item and all
+    /// not yet applied are not stored, and the cache stays consistent. An exception from the eviction listener stops the
+    /// call the same way.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int SetMany(ReadOnlySpan<KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>> items, TimeSpan? timeToLive = null)
     {
@@ -105,7 +108,7 @@ public sealed partial class OffHeapCache
     /// <exception cref="ArgumentException"><paramref name="valueLengths"/> is shorter than <paramref name="keys"/>; or
     /// <paramref name="destination"/>'s <c>GetSpan</c> returned memory overlapping the key being read (the values and lengths of
     /// the keys before it are written).</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup; the message names the item, <c>keys[i]</c>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup; ParamName <c>keys</c>, and the message names the item, <c>keys[i]</c>).</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>
     /// (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

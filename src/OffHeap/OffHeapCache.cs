@@ -389,9 +389,9 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// A lookup that neither the statistics nor the policy see: GetOrAdd's flight leader re-checks the key
-    /// after joining, and the caller's own lookup was already counted.
+    /// after joining, and the caller's own lookup was already counted; the typed TryRemove reads the value it removes.
     /// </summary>
-    private bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    internal bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
         var sink = new BufferWriterSink(destination);
         return ReadUncounted(key, ref sink, out _) == ReadResult.Hit;
@@ -764,7 +764,7 @@ public sealed partial class OffHeapCache : IDisposable
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowKeyTooLong(int length, int limit, string? batch, int index)
-        => throw new ArgumentOutOfRangeException("key", length, $"{BatchItem(batch, index)}key is {length} bytes; the limit is {limit} bytes (MaxKeyBytes).");
+        => throw new ArgumentOutOfRangeException(batch ?? "key", length, $"{BatchItem(batch, index)}key is {length} bytes; the limit is {limit} bytes (MaxKeyBytes).");
 
     /// <summary>"items[3]: " for an item of a batch (which item to fix: the parameter name alone does not say), else "".</summary>
     private static string BatchItem(string? batch, int index) => batch is null ? "" : $"{batch}[{index}]: ";
@@ -772,7 +772,7 @@ public sealed partial class OffHeapCache : IDisposable
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowValueTooLarge(int length, int limit, string? batch, int index)
-        => throw new ArgumentOutOfRangeException("value", length, $"{BatchItem(batch, index)}value is {length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk).");
+        => throw new ArgumentOutOfRangeException(batch ?? "value", length, $"{BatchItem(batch, index)}value is {length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk).");
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -114,15 +114,15 @@ public class BadInputTests
             f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), f.Bytes.MaxValueBytes + 1, static (_, n, b, _) => { b.Write(new byte[n]); return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>()).AsTask().GetAwaiter().GetResult());
         yield return new("GetOrAddAsync", "cancelled token (miss)", typeof(OperationCanceledException), null, "",
             f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), 0, Nothing, w, cancellationToken: new CancellationToken(true)).AsTask().GetAwaiter().GetResult());
-        yield return new("SetMany", "one key too long among good items (nothing stored)", aoore, "key", "MaxKeyBytes",
+        yield return new("SetMany", "one key too long among good items (nothing stored)", aoore, "items", "MaxKeyBytes",
             f => f.Bytes.SetMany(new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[] { new("key1"u8.ToArray(), "x"u8.ToArray()), new(f.LongKey, "y"u8.ToArray()) }));
-        yield return new("SetMany", "one value too large among good items (nothing stored)", aoore, "value", "MaxValueBytes",
+        yield return new("SetMany", "one value too large among good items (nothing stored)", aoore, "items", "MaxValueBytes",
             f => f.Bytes.SetMany(new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[] { new("key1"u8.ToArray(), "x"u8.ToArray()), new("key2"u8.ToArray(), f.TooLargeValue) }));
         yield return new("SetMany", "ttl = 0", aoore, "timeToLive", "must be positive",
             f => f.Bytes.SetMany(new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[] { new("key1"u8.ToArray(), "x"u8.ToArray()) }, TimeSpan.Zero));
         yield return new("TryGetMany", "null destination", ane, "destination", "", f => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[1], null!, new int[1]));
         yield return new("TryGetMany", "valueLengths shorter than keys", ae, "valueLengths", "at least keys.Length (2)", f => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[2], w, new int[1]));
-        yield return new("TryGetMany", "a key too long", aoore, "key", "MaxKeyBytes", f => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[] { "key1"u8.ToArray(), f.LongKey }, w, new int[2]));
+        yield return new("TryGetMany", "a key too long", aoore, "keys", "MaxKeyBytes", f => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[] { "key1"u8.ToArray(), f.LongKey }, w, new int[2]));
 
         // ---- OffHeapCache<TKey, TValue>
         yield return new("OffHeapCache<K,V>(options)", "null options", ane, "options", "", _ => new OffHeapCache<string, string>(null!));

@@ -58,19 +58,19 @@ public class BatchAndListenerTests
         {
             Item(TestKeys.Key(0), new byte[10]), Item(TestKeys.Key(1), new byte[10]), Item(new byte[51], new byte[10]), Item(TestKeys.Key(3), new byte[10]),
         }));
-        Assert.That(longKey!.ParamName, Is.EqualTo("key"));
+        Assert.That(longKey!.ParamName, Is.EqualTo("items"));
         Assert.That(longKey.Message, Does.Contain("items[2]").And.Contain("MaxKeyBytes"));
 
         var largeValue = Assert.Throws<ArgumentOutOfRangeException>(() => cache.SetMany(new[]
         {
             Item(TestKeys.Key(0), new byte[10]), Item(TestKeys.Key(1), new byte[10]), Item(TestKeys.Key(2), new byte[10]), Item(TestKeys.Key(3), new byte[cache.MaxValueBytes + 1]),
         }));
-        Assert.That(largeValue!.ParamName, Is.EqualTo("value"));
+        Assert.That(largeValue!.ParamName, Is.EqualTo("items"));
         Assert.That(largeValue.Message, Does.Contain("items[3]").And.Contain("MaxValueBytes"));
 
         var lookup = Assert.Throws<ArgumentOutOfRangeException>(() => cache.TryGetMany(
             new ReadOnlyMemory<byte>[] { TestKeys.Key(0), new byte[51] }, new ArrayBufferWriter<byte>(), new int[2]));
-        Assert.That(lookup!.ParamName, Is.EqualTo("key"));
+        Assert.That(lookup!.ParamName, Is.EqualTo("keys"));
         Assert.That(lookup.Message, Does.Contain("keys[1]").And.Contain("MaxKeyBytes"));
 
         Assert.That(cache.Count, Is.EqualTo(1), "nothing stored");

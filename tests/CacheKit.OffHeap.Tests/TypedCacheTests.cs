@@ -204,6 +204,19 @@ public class TypedCacheTests
         Assert.That(cache.Set(1, 1), Is.True);
     }
 
+    [Test]
+    public void TryRemoveWithItsValueIsNotALookup()
+    {
+        using var cache = new OffHeapCache<int, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20 });
+        cache.Set(1, 10);
+        Assert.That(cache.TryRemove(1, out long removed) ? removed : -1, Is.EqualTo(10));
+        Assert.That(cache.TryRemove(5, out long absent), Is.False);
+        Assert.That(absent, Is.Zero);
+        CacheStatistics stats = cache.Bytes.GetStatistics();
+        Assert.That((stats.Hits, stats.Misses), Is.EqualTo((0L, 0L)), "reading the value to return is not a lookup");
+        Assert.That(cache.ContainsKey(1), Is.False);
+    }
+
     private sealed class ShortSpanWriter(byte[] backing) : IBufferWriter<byte>
     {
         public void Advance(int count) { }

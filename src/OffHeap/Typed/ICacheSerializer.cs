@@ -50,6 +50,10 @@ public static class CacheSerializers
 /// Raw bytes of a type without references (int, long, Guid, a struct of such): <c>sizeof(T)</c> bytes,
 /// in the machine's byte order. No allocation either way.
 /// </summary>
+/// <remarks>As keys, values are equal when their bytes are, which is not always <c>Equals</c>: 0.0 and -0.0 are two keys
+/// (and NaNs with different payloads), so are 1.0m and 1.00m, and a struct's padding bytes count (usually zero, but not
+/// for a value built in memory that was not cleared, under <c>SkipLocalsInit</c> say). For such types pass a serializer
+/// that writes a canonical form.</remarks>
 /// <typeparam name="T">A type for which <see cref="RuntimeHelpers.IsReferenceOrContainsReferences{T}"/> is false.</typeparam>
 public sealed class UnmanagedSerializer<T> : ICacheSerializer<T>
 {

@@ -239,14 +239,27 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Removes the key; false if it was absent.</summary>
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
 
-    /// <summary>Removes the key and returns the value it had (read then removed; not atomic with a concurrent set).</summary>
+    /// <summary>Removes the key and returns the value it had (read then removed; not atomic with a concurrent set). The read
+    /// is not a lookup for the statistics or the policy.</summary>
+    /// <returns>True when the key was removed; then <paramref name="value"/> is what it held when read (a set racing the call
+    /// may have replaced it just before the remove); false and default when it was absent.</returns>
     public bool TryRemove(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        if (!TryGetValue(key, out value))
+        using (var lease = new ValueLease())
         {
-            return false;
+            if (!_cache.TryGetUncounted(SerializeKey(key), lease.Buffer))
+            {
+                value = default;
+                return false;
+            }
+            value = _values.Deserialize(lease.Buffer.WrittenSpan);
         }
-        return TryRemove(key);
+        if (TryRemove(key))
+        {
+            return true;
+        }
+        value = default;
+        return false;
     }
 
     /// <summary>Gives the key's live entry a new time to live from now without reading or rewriting its value; not a
