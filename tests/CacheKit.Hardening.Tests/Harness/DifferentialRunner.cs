@@ -327,29 +327,41 @@ internal sealed class DifferentialRunner
             }
             case OpKind.TryAdd:
             case OpKind.TryUpdate:
+            case OpKind.TryUpdateIfEquals:
             {
                 // Not a lookup. An expired entry is absent: it leaves as an expiration (the listener takes it out of
-                // the model). TryAdd of a live key and TryUpdate of an absent one change nothing; otherwise it is a set,
-                // which may be refused (then no value of the key remains).
-                bool live = Live(op.Key, out _);
-                bool add = op.Kind == OpKind.TryAdd;
+                // the model). TryAdd of a live key, TryUpdate of an absent one and TryUpdateIfEquals of an absent one or
+                // with another value change nothing; otherwise it is a set, which may be refused (then no value of the
+                // key remains).
+                bool live = Live(op.Key, out byte[] current);
                 byte[] value = Keys.Value(op.Key, ++_version, length);
-                long expiresAt = op.Arg == 0 ? 0 : _clock.GetTimestamp() + TimeSpan.FromSeconds(op.Arg).Ticks;
-                bool stored = (add, op.Arg) switch
+                int ttlSeconds = op.Kind == OpKind.TryUpdateIfEquals ? op.Arg / 2 : op.Arg;
+                long expiresAt = ttlSeconds == 0 ? 0 : _clock.GetTimestamp() + TimeSpan.FromSeconds(ttlSeconds).Ticks;
+                // The comparison: the stored value, or one that differs from it only in its last byte (or, for an empty
+                // value, a single byte): the hardest case for a comparison that checks lengths or a prefix only.
+                byte[] comparison = op.Arg % 2 == 0 ? current : current.Length == 0 ? [0] : [.. current[..^1], (byte)(current[^1] ^ 1)];
+                bool stored = (op.Kind, ttlSeconds) switch
                 {
-                    (true, 0) => cache.TryAdd(key, value),
-                    (true, _) => cache.TryAdd(key, value, TimeSpan.FromSeconds(op.Arg)),
-                    (false, 0) => cache.TryUpdate(key, value),
-                    _ => cache.TryUpdate(key, value, TimeSpan.FromSeconds(op.Arg)),
+                    (OpKind.TryAdd, 0) => cache.TryAdd(key, value),
+                    (OpKind.TryAdd, _) => cache.TryAdd(key, value, TimeSpan.FromSeconds(ttlSeconds)),
+                    (OpKind.TryUpdate, 0) => cache.TryUpdate(key, value),
+                    (OpKind.TryUpdate, _) => cache.TryUpdate(key, value, TimeSpan.FromSeconds(ttlSeconds)),
+                    (_, 0) => cache.TryUpdate(key, value, comparison),
+                    _ => cache.TryUpdate(key, value, comparison, TimeSpan.FromSeconds(ttlSeconds)),
                 };
                 if (!live && _model.ContainsKey(op.Key))
                 {
                     return $"{op.Kind}: left an expired entry of k{op.Key} (no Expired report)";
                 }
-                if (live == add)
+                bool conditionHolds = op.Kind switch
                 {
-                    // TryAdd of a live key, TryUpdate of an absent one.
-                    return stored ? $"{op.Kind}(k{op.Key}) = true, but the key was {(live ? "live" : "absent")}" : null;
+                    OpKind.TryAdd => !live,
+                    OpKind.TryUpdate => live,
+                    _ => live && op.Arg % 2 == 0,
+                };
+                if (!conditionHolds)
+                {
+                    return stored ? $"{op} = true, but the key was {(live ? "live" : "absent")}" : null;
                 }
                 if (stored)
                 {

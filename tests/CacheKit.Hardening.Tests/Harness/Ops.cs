@@ -21,6 +21,9 @@ internal enum OpKind : byte
     Touch,
     TryAdd,
     TryUpdate,
+    /// <summary>TryUpdate with a comparison value: the key's stored value when <see cref="Op.Arg"/> is even, another
+    /// value when odd; time to live <c>Arg / 2</c> seconds (0: the default).</summary>
+    TryUpdateIfEquals,
 }
 
 /// <summary>
@@ -33,6 +36,7 @@ internal readonly record struct Op(OpKind Kind, int Key, int Length, int Arg)
     {
         OpKind.Set or OpKind.GetOrAdd => $"{Kind}(k{Key}, {Length}B)",
         OpKind.TryAdd or OpKind.TryUpdate => Arg == 0 ? $"{Kind}(k{Key}, {Length}B)" : $"{Kind}(k{Key}, {Length}B, {Arg}s)",
+        OpKind.TryUpdateIfEquals => $"{Kind}(k{Key}, {Length}B, {(Arg % 2 == 0 ? "its value" : "another value")}{(Arg / 2 == 0 ? "" : $", {Arg / 2}s")})",
         OpKind.SetTtl => $"{Kind}(k{Key}, {Length}B, {Arg}s)",
         OpKind.Touch => $"{Kind}(k{Key}, {(Arg == 0 ? "infinite" : Arg + "s")})",
         OpKind.Advance => $"{Kind}({Arg}s)",
@@ -128,7 +132,8 @@ internal static class OpGenerator
             < 310 => new Op(OpKind.Get, key, 0, 0),
             < 330 => new Op(OpKind.Touch, key, 0, rng.Next(5) == 0 ? 0 : 1 + rng.Next(120)),   // 0: infinite
             < 370 => new Op(OpKind.GetTooSmall, key, 0, 0),
-            < 590 => new Op(OpKind.Set, key, Length(rng, c, phase), 0),
+            < 570 => new Op(OpKind.Set, key, Length(rng, c, phase), 0),
+            < 590 => new Op(OpKind.TryUpdateIfEquals, key, Length(rng, c, phase), rng.Next(2) + 2 * (rng.Next(2) == 0 ? 0 : 1 + rng.Next(120))),
             < 610 => new Op(OpKind.TryAdd, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),   // 0: no TTL
             < 630 => new Op(OpKind.TryUpdate, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),
             < 730 => new Op(OpKind.SetTtl, key, Length(rng, c, phase), 1 + rng.Next(120)),
@@ -162,9 +167,9 @@ internal static class OpGenerator
         var ops = new List<Op>(data.Length / 4);
         for (int i = 0; i + 4 <= data.Length; i += 4)
         {
-            // Touch, TryAdd and TryUpdate came after the corpus: only the top kind bytes decode to them, so older
+            // Touch, TryAdd, TryUpdate and TryUpdateIfEquals came after the corpus: only the top kind bytes decode to them, so older
             // inputs keep most of their meaning.
-            var kind = data[i] switch { >= 253 => OpKind.Touch, 252 => OpKind.TryAdd, 251 => OpKind.TryUpdate, _ => (OpKind)(data[i] % 11) };
+            var kind = data[i] switch { >= 253 => OpKind.Touch, 252 => OpKind.TryAdd, 251 => OpKind.TryUpdate, 250 => OpKind.TryUpdateIfEquals, _ => (OpKind)(data[i] % 11) };
             int key = data[i + 1] % Math.Max(1, c.KeySpace);
             // Length byte on a log-ish scale so tiny inputs reach large values: 0..127 linear, then powers.
             int b = data[i + 2];
@@ -175,6 +180,7 @@ internal static class OpGenerator
                 OpKind.SetTtl => new Op(kind, key, Math.Min(length, c.MaxValue), 1 + (arg % 60)),
                 OpKind.Touch => new Op(kind, key, 0, arg % 61),
                 OpKind.TryAdd or OpKind.TryUpdate => new Op(kind, key, Math.Min(length, c.MaxValue), arg % 61),
+                OpKind.TryUpdateIfEquals => new Op(kind, key, Math.Min(length, c.MaxValue), arg % 122),
                 OpKind.Advance => new Op(kind, 0, 0, arg % 40),
                 OpKind.SetMany or OpKind.GetMany => new Op(kind, key, Math.Min(length, c.MaxValue), 1 + (arg % 8)),
                 OpKind.Clear => new Op(kind, 0, 0, 0),
