@@ -73,7 +73,7 @@ public sealed partial class OffHeapCache
                         for (int k = begin; k < end; k++)
                         {
                             int i = order[k];
-                            InvalidateFlightUnderShardLock(items[i].Key.Span);   // as a single Set does
+                            InvalidateFlightUnderShardLock(items[i].Key.Span, hashes[i]);   // as a single Set does
                             if (shard.SetUnsynchronized(hashes[i], items[i].Key.Span, items[i].Value.Span, expiresAt))
                             {
                                 stored++;

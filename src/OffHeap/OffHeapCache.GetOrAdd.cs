@@ -19,13 +19,16 @@ public delegate ValueTask AsyncValueFactory<in TState>(ReadOnlyMemory<byte> key,
 
 public sealed partial class OffHeapCache
 {
-    // Single flight: one entry per key whose factory is running. Guarded by _flightsGate. Only the
-    // miss path touches it (a hit never allocates or locks).
+    // Single flight: one entry per key whose factory is running. Guarded by _flightsGate. The miss path adds and
+    // removes flights; a write of a key whose slot has a flight looks it up to invalidate it (a hit never allocates or locks).
     private readonly Lock _flightsGate = new();
     private Dictionary<byte[], Flight>? _flights;
-    // _flights.Count, written under _flightsGate and read without it by Remove and Clear, which look for a flight
-    // to invalidate only when one runs (so a cache that never calls GetOrAdd pays one read per Remove).
-    private int _flightCount;
+    // The flights in _flights per slot of their key hash's low bits, written under _flightsGate and read without it by
+    // every write of a key, which takes the gate to look for the key's flight only when its slot has one: so a write
+    // pays one read when no flight runs, and writes of other keys do not queue on the gate while flights run. An array
+    // of its own: a miss writes it twice, and it must not share a cache line with the fields every get and set reads.
+    private const int FlightSlotBits = 10;
+    private readonly int[] _flightsBySlot = new int[1 << FlightSlotBits];
 
     /// <summary>
     /// Copies the value of <paramref name="key"/> into <paramref name="destination"/>; on a miss, runs
@@ -231,17 +234,27 @@ public sealed partial class OffHeapCache
         lock (_flightsGate)
         {
             _flights ??= new Dictionary<byte[], Flight>(ByteArrayComparer.Instance);
-            if (_flights.TryGetValue(keyCopy, out Flight? running) && !running.Invalidated)
+            if (_flights.TryGetValue(keyCopy, out Flight? running))
             {
-                leader = false;
-                return running;
+                // A flight invalidated by a write of its key computes from data older than that write: a caller arriving
+                // after the write gets a flight of its own (the old one's leader stores nothing and LeaveFlight leaves the
+                // new one in place; callers that joined the old one before the write still get its value). Except the
+                // old flight's own factory (it wrote its key, then asked for it): it joins, and is refused as any factory
+                // asking for its own key (leading a new flight it recursed until the stack overflowed; found by review).
+                if (!running.Invalidated || Contains(s_factoriesRunning.Value, running))
+                {
+                    leader = false;
+                    return running;
+                }
+                var replacement = new Flight(keyCopy, running.Hash);
+                _flights[keyCopy] = replacement;   // same key, same slot: _flightsBySlot unchanged
+                leader = true;
+                return replacement;
             }
-            // A flight invalidated by a write of its key computes from data older than that write: a caller arriving
-            // after the write gets a flight of its own (the old one's leader stores nothing and LeaveFlight leaves this
-            // one in place; callers that joined the old one before the write still get its value).
-            var flight = new Flight(keyCopy);
-            _flights[keyCopy] = flight;
-            Volatile.Write(ref _flightCount, _flights.Count);
+            var flight = new Flight(keyCopy, Hash(keyCopy));
+            _flights.Add(keyCopy, flight);
+            ref int inSlot = ref _flightsBySlot[FlightSlot(flight.Hash)];
+            Volatile.Write(ref inSlot, inSlot + 1);
             leader = true;
             return flight;
         }
@@ -478,7 +491,8 @@ public sealed partial class OffHeapCache
             if (_flights!.TryGetValue(flight.Key, out Flight? current) && ReferenceEquals(current, flight))
             {
                 _flights.Remove(flight.Key);
-                Volatile.Write(ref _flightCount, _flights.Count);
+                ref int inSlot = ref _flightsBySlot[FlightSlot(flight.Hash)];
+                Volatile.Write(ref inSlot, inSlot - 1);
             }
         }
     }
@@ -491,15 +505,17 @@ public sealed partial class OffHeapCache
     /// Lock order: shard lock, then <c>_flightsGate</c> (nothing takes a shard lock while holding the gate).
     /// </summary>
     /// <remarks>
-    /// The read of <c>_flightCount</c> without the gate is one half of a Dekker pair, and both halves rely on a full fence:
-    /// the writer's <c>Enter</c> (an interlocked increment) comes after its caller changed the data and before this read;
-    /// the leader writes the count in <see cref="JoinFlight"/> and its second lookup's <c>Enter</c> comes before its
-    /// factory reads the data. So either this read sees the flight, or the factory sees the caller's change. Keep both
-    /// fences if this code or the leader's second lookup moves.
+    /// The read of the key's <c>_flightsBySlot</c> counter without the gate is one half of a Dekker pair, and both halves
+    /// rely on a full fence: the writer's <c>Enter</c> (an interlocked increment) comes after its caller changed the data
+    /// and before this read; the leader raises the counter in <see cref="JoinFlight"/> and its second lookup's
+    /// <c>Enter</c> comes before its factory reads the data. So either this read sees the flight, or the factory sees the
+    /// caller's change. Keep both fences if this code or the leader's second lookup moves.
     /// </remarks>
-    private void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key)
+    /// <param name="key">The key written.</param>
+    /// <param name="hash">Its hash (<see cref="Hash"/>).</param>
+    private void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key, ulong hash)
     {
-        if (Volatile.Read(ref _flightCount) == 0)
+        if (Volatile.Read(ref _flightsBySlot[FlightSlot(hash)]) == 0)
         {
             return;
         }
@@ -519,18 +535,16 @@ public sealed partial class OffHeapCache
     /// </summary>
     private void InvalidateAllFlights()
     {
-        if (Volatile.Read(ref _flightCount) == 0)
-        {
-            return;
-        }
         lock (_flightsGate)
         {
-            foreach (Flight flight in _flights!.Values)
+            foreach (Flight flight in _flights?.Values ?? Enumerable.Empty<Flight>())
             {
                 flight.Invalidated = true;
             }
         }
     }
+
+    private static int FlightSlot(ulong hash) => (int)(hash & ((1u << FlightSlotBits) - 1));
 
     /// <summary>After the flight ended: copies its value (and whether it came from the cache), rethrows its
     /// exception, or returns false (leader cancelled: retry).</summary>
@@ -548,9 +562,12 @@ public sealed partial class OffHeapCache
         return true;
     }
 
-    private sealed class Flight(byte[] key)
+    private sealed class Flight(byte[] key, ulong hash)
     {
         public byte[] Key { get; } = key;
+
+        /// <summary>The key's <see cref="Hash"/> (its <c>_flightsBySlot</c> counter).</summary>
+        public ulong Hash { get; } = hash;
 
         /// <summary>The leader found the value in the cache (no factory ran). Written before the completion.</summary>
         public bool FromCache { get; set; }

@@ -288,7 +288,7 @@ public sealed partial class OffHeapCache : IDisposable
             lock (shard.Gate)
             {
                 // First: even a Remove that throws (an expired entry's listener) has removed the entry.
-                InvalidateFlightUnderShardLock(key);
+                InvalidateFlightUnderShardLock(key, hash);
                 return shard.RemoveUnsynchronized(hash, key);
             }
         }
@@ -499,7 +499,9 @@ public sealed partial class OffHeapCache : IDisposable
     /// caller's key buffer meanwhile (the caller's race) cannot make the bytes looked up or stored disagree with the
     /// hash that placed them (see <see cref="Shard.SetUnsynchronized"/> for what that used to break; Touch may write
     /// the entry again under that hash). One hash per write. <paramref name="flight"/>: GetOrAdd's store, skipped
-    /// (false) when a Remove or Clear invalidated the flight while its factory ran.
+    /// (<see cref="SetOutcome.ConditionFailed"/>) when a write of the key or a Clear invalidated the flight while its factory
+    /// ran; every other write (but Touch) marks the key's flight, if one runs. <paramref name="comparisonValue"/>: see
+    /// <see cref="SetCondition.IfValueEquals"/>.
     /// </remarks>
     [SkipLocalsInit]
     private SetOutcome WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly,
@@ -518,12 +520,12 @@ public sealed partial class OffHeapCache : IDisposable
                 {
                     if (!touchOnly)
                     {
-                        InvalidateFlightUnderShardLock(stable.Bytes);   // a GetOrAdd running for this key must not store what it computed
+                        InvalidateFlightUnderShardLock(stable.Bytes, hash);   // a GetOrAdd running for this key must not store what it computed
                     }
                 }
                 else if (flight.Invalidated)
                 {
-                    return SetOutcome.ConditionFailed;   // checked under the lock writes mark it under (InvalidateFlightUnderShardLock)
+                    return SetOutcome.ConditionFailed;   // invalidated by a write (marked under this lock): the value is not stored
                 }
                 if (touchOnly)
                 {

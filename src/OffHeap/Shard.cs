@@ -582,7 +582,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
             SetCondition.Always => true,
             SetCondition.IfAbsent => existing < 0,
             SetCondition.IfPresent => existing >= 0,
-            _ => existing >= 0 && StoredValueUnsynchronized(existing).SequenceEqual(comparisonValue),
+            SetCondition.IfValueEquals => existing >= 0 && StoredValueUnsynchronized(existing).SequenceEqual(comparisonValue),
+            _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "Unknown set condition."),
         };
         if (!conditionHolds)
         {

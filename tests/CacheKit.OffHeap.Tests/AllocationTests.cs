@@ -40,7 +40,13 @@ public class AllocationTests
                     case 0: cache.Set(key, value.AsSpan(0, valueLength)); break;
                     case 1: cache.Set(key, value.AsSpan(0, valueLength), ttl); break;
                     case 2: cache.TryGet(key, buffer, out _); break;
-                    default: cache.ContainsKey(key); cache.TryGet(key, buffer.AsSpan(0, 1), out _); cache.Touch(key, ttl); break;
+                    default:
+                        cache.ContainsKey(key);
+                        cache.TryGet(key, buffer.AsSpan(0, 1), out _);
+                        cache.Touch(key, ttl);
+                        cache.TryAdd(key, value.AsSpan(0, valueLength));
+                        cache.TryUpdate(key, value.AsSpan(0, valueLength), value.AsSpan(0, valueLength));   // compare-and-swap
+                        break;
                 }
                 if (i % 200 == 0)
                 {

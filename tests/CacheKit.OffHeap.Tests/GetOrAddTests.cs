@@ -138,6 +138,30 @@ public class GetOrAddTests
     }
 
     [Test]
+    public void AFactoryThatRemovesItsOwnKeyAndThenAsksForItIsRefusedAsAnyFactoryAskingForItsOwnKey()
+    {
+        // The removal invalidates its own flight; asking for the key then must not lead a new flight (which ran the same
+        // factory again, and again, until the stack overflowed) but be refused like any factory asking for its own key.
+        using OffHeapCache cache = Create();
+        byte[] key = TestKeys.Key(14);
+        var depth = new System.Runtime.CompilerServices.StrongBox<int>();
+        ValueFactory<(OffHeapCache Cache, byte[] Key, System.Runtime.CompilerServices.StrongBox<int> Depth)>? factory = null;
+        factory = (_, s, w) =>
+        {
+            if (++s.Depth.Value > 3)
+            {
+                throw new InvalidProgramException("recursed");   // the test's guard, not the cache's answer
+            }
+            s.Cache.Remove(s.Key);
+            s.Cache.GetOrAdd(s.Key, s, factory!, new ArrayBufferWriter<byte>());
+            w.Write("x"u8);
+        };
+        Assert.That(() => cache.GetOrAdd(key, (cache, key, depth), factory, new ArrayBufferWriter<byte>()), Throws.InvalidOperationException);
+        Assert.That(depth.Value, Is.EqualTo(1));
+        Assert.That(cache.FlightCount, Is.Zero);
+    }
+
+    [Test]
     public void EveryWriteOfTheKeyWhileTheFactoryRunsKeepsItsValueOut([Values("expiring Set", "refused TryUpdate", "TryAdd", "SetMany")] string write)
     {
         // Whatever the write did (even nothing: a TryUpdate of the absent key), it came after what the factory read.

@@ -68,6 +68,8 @@ public sealed class UnmanagedSerializer<T> : ICacheSerializer<T>
     }
 
     /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The writer's <c>GetSpan</c> returned fewer than <c>sizeof(T)</c> bytes (a broken
+    /// <see cref="IBufferWriter{T}"/>): nothing is written.</exception>
     public void Serialize(T value, IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
