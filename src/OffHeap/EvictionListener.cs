@@ -14,9 +14,11 @@ public enum EvictionReason
 /// <summary>
 /// Called for each entry the cache evicts or expires, with the entry's key bytes (valid only during
 /// the call). It runs under the shard's write lock: keep it short, allocate nothing if you can, and
-/// never write to the cache from it (a Set, TryAdd, TryUpdate, Touch, Remove or Clear that reaches the shard it was
-/// called for throws <see cref="InvalidOperationException"/>, out of the operation that evicted). Reads are allowed
-/// (a read of that shard is not shown to the eviction policy, which is in the middle of the eviction). If it throws, the eviction still completes (the cache stays
+/// never write to the cache from it: a Set, TryAdd, TryUpdate, Touch, Remove, Clear, SetMany, a GetOrAdd that misses, or
+/// Dispose of this cache, for any key, throws <see cref="InvalidOperationException"/> (out of the operation that evicted,
+/// unless the listener catches it). Reads are allowed (for policies that buffer hits, a read of that shard is not replayed
+/// into the policy, which is in the middle of the eviction; lock-free-hit policies such as CLOCK or SIEVE count it as any
+/// concurrent hit). Other caches may be used. If it throws, the eviction still completes (the cache stays
 /// consistent) and the exception propagates to the caller of the operation that evicted.
 /// </summary>
 /// <param name="key">The evicted entry's key.</param>

@@ -23,6 +23,7 @@ public sealed partial class OffHeapCache
     {
         long ttlTicks = timeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(timeToLive)) : _defaultTtlTicks;
         ThrowIfDisposed();
+        Shard.ThrowIfInListenerOf(this);
         for (int i = 0; i < items.Length; i++)
         {
             CheckKey(items[i].Key.Span, nameof(items), i);   // a refusal names the item: "items[3]: key is ..."

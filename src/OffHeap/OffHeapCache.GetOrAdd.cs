@@ -86,6 +86,7 @@ public sealed partial class OffHeapCache
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
+            Shard.ThrowIfInListenerOf(this);   // a miss leads or waits for a flight whose store needs shard locks
             Flight flight = JoinFlight(key, out bool leader);
             if (leader)
             {
@@ -168,6 +169,7 @@ public sealed partial class OffHeapCache
                 return true;
             }
             cancellationToken.ThrowIfCancellationRequested();
+            Shard.ThrowIfInListenerOf(this);   // a miss leads or waits for a flight whose store needs shard locks
             Flight flight = JoinFlight(key.Span, out bool leader);
             if (leader)
             {

@@ -79,7 +79,7 @@ public sealed partial class OffHeapCache : IDisposable
             _shards = new Shard[layout.ShardCount];
             for (int i = 0; i < _shards.Length; i++)
             {
-                nuint indexBytes = (nuint)layout.BucketsPerShard * (nuint)Unsafe.SizeOf<IndexBucket>();
+                nuint indexBytes = checked((nuint)layout.BucketsPerShard * (nuint)Unsafe.SizeOf<IndexBucket>());   // a 32-bit process must not wrap
                 if (!_pool.TryAllocateBlock(indexBytes, out NativeBlock block))
                 {
                     throw new ArgumentOutOfRangeException(nameof(options.CapacityBytes), options.CapacityBytes,
@@ -280,6 +280,7 @@ public sealed partial class OffHeapCache : IDisposable
     public bool Remove(ReadOnlySpan<byte> key)
     {
         CheckKey(key);
+        Shard.ThrowIfInListenerOf(this);
         ulong hash = Hash(key);
         ref OperationCounters.Stripe stripe = ref Enter();
         Shard shard = ShardOf(hash);
@@ -325,6 +326,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear()
     {
+        Shard.ThrowIfInListenerOf(this);
         ref OperationCounters.Stripe stripe = ref Enter();
         try
         {
@@ -368,12 +370,15 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// Waits until no operation is inside the cache, then frees every native byte. A second call does
-    /// nothing; any later operation throws <see cref="ObjectDisposedException"/> (the configuration properties
+    /// nothing (a second call racing the first may return before the first has freed the memory); any later operation throws <see cref="ObjectDisposedException"/> (the configuration properties
     /// <see cref="MaxKeyBytes"/>, <see cref="MaxValueBytes"/> and <see cref="ShardCount"/> stay readable, and a call
     /// with an argument that is invalid anyway, such as a too-long key, may report that first).
     /// </summary>
+    /// <exception cref="InvalidOperationException">Called from this cache's eviction listener (it would wait forever for the
+    /// operation that runs the listener); the cache is not disposed.</exception>
     public void Dispose()
     {
+        Shard.ThrowIfInListenerOf(this);
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
@@ -507,6 +512,7 @@ public sealed partial class OffHeapCache : IDisposable
     private SetOutcome WriteWithStableKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long ttlTicks, SetCondition condition, bool touchOnly,
         Flight? flight = null, ReadOnlySpan<byte> comparisonValue = default)
     {
+        Shard.ThrowIfInListenerOf(this);   // before any shard lock: a listener holds its own shard's
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         ulong hash = Hash(stable.Bytes);
         ref OperationCounters.Stripe stripe = ref Enter();

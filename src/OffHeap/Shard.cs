@@ -98,7 +98,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     private long _count;          // == entries published in the index == _policy.Count
     private long _payloadBytes;   // == sum of key + value lengths of published entries
     private long _ttlCount;       // == published entries with ExpiresAt != 0
-    private bool _expiryFieldInEveryEntry;   // set at the first expiry this shard stores, never cleared (EntryHeader)
+    private bool _expiryFieldInEveryEntry;   // set at the first set with an expiry (stored or refused), never cleared (EntryHeader)
     private uint _expiryHand;     // next bucket the expiry scan examines
     private int _longestProbe;    // largest ProbeDistance any insert used (0..ProbeBuckets - 1); never lowered
     private long _fullWindowEvictions;  // inserts that found their whole probe window full (one entry of it was then removed)
@@ -108,6 +108,15 @@ internal sealed unsafe class Shard : IReadRecordFilter
     // and leave the outer loop with stale handles.
     private int _listenerDepth;
 
+    // The cache whose eviction listener this thread is running, or null (saved and restored around each call, so a
+    // listener of one cache may use another cache). Every write entry point of the cache checks it before taking any
+    // shard lock (ThrowIfInListenerOf): a listener writing to another shard of its cache took that shard's lock while
+    // holding its own, and two threads doing that toward each other's shards deadlocked (found by review).
+    [ThreadStatic]
+    private static OffHeapCache? t_listenerOf;
+
+    private readonly OffHeapCache _owner;
+
     // owner: the cache; with background read replay, the work item runs as one of the cache's operations
     // (OffHeapCache.RunBackgroundReplay), so that Dispose waits for it.
     public Shard(OffHeapCache owner, SlabPool pool, NativeBlock indexBlock, uint bucketCount, IEvictionPolicy policy, TimeProvider time,
@@ -115,6 +124,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     {
         Debug.Assert(indexBlock.Length >= (nuint)bucketCount * (nuint)sizeof(IndexBucket), "index block too small");
         Debug.Assert(policy.MaxHandles >= (long)bucketCount * IndexBucket.SlotCount, "policy handles must cover every slot");
+        _owner = owner;
         _arena = pool.CreateArena();
         _classes = pool.Classes;
         _buckets = (IndexBucket*)indexBlock.Pointer;
@@ -305,7 +315,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
         catch (Exception e)
         {
-            Debug.Fail("background replay failed: " + e);
+            // A handled path (the shard goes back to inline replay, whose caller sees the failure): not Debug.Fail, which
+            // ends a Debug build's process, the very thing this catch prevents on a pool thread.
+            Debug.WriteLine("background replay failed: " + e);
             Volatile.Write(ref _replayFaulted, 1);
         }
         finally
@@ -961,8 +973,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     }
 
     /// <summary>
-    /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries;
-    /// else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
+    /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries; else give back
+    /// another class's spare empty page; else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
     /// from another size class if the arena says one should move; else evict policy victims up to the
     /// cap once more. False when none of that made room.
     /// </summary>
@@ -979,6 +991,13 @@ internal sealed unsafe class Shard : IReadRecordFilter
             {
                 return true;
             }
+        }
+
+        // Another class's idle empty page: room without evicting anything (the pool takes it back, the allocation takes it).
+        int classIndex = _classes.ClassOf(size);
+        if (_arena.TryReleaseForeignSpare(classIndex, out _) && _arena.TryAllocate(size, out handle))
+        {
+            return true;
         }
 
         if (askAdmission && !_policy.ShouldAdmit(hash, 1))
@@ -1003,7 +1022,6 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // The victims freed chunks of other classes only: the size mix may have shifted. If this class
         // holds less than its fair share of pages (the arena judges by recent demand), take one page
         // of the class furthest above its share and evict what still lives on it.
-        int classIndex = _classes.ClassOf(size);
         if (_arena.TryPickPageToReclaim(classIndex, out int pageId))
         {
             int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
@@ -1035,14 +1053,31 @@ internal sealed unsafe class Shard : IReadRecordFilter
         return false;
     }
 
-    /// <summary>Refuses a write made from this shard's eviction listener (see <see cref="_listenerDepth"/>).</summary>
+    /// <summary>Refuses a write made from this shard's eviction listener (see <see cref="_listenerDepth"/>); the cache's entry
+    /// points refuse writes from any of its listeners earlier, before a lock (<see cref="ThrowIfInListenerOf"/>).</summary>
     private void ThrowIfInListener()
     {
         if (_listenerDepth != 0)
         {
-            throw new InvalidOperationException("The eviction listener changed the cache (Set, TryAdd, TryUpdate, Touch, Remove or Clear of a key in the shard it was called for); an EvictionListener must not call back into the cache to write (reads are allowed; they do not reach the policy).");
+            ThrowWriteFromListener();
         }
     }
+
+    /// <summary>Refuses a write to <paramref name="cache"/> (or its Dispose) made from one of its eviction listeners on this
+    /// thread. Called by every write entry point before it takes a shard lock: one thread-static read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ThrowIfInListenerOf(OffHeapCache cache)
+    {
+        if (ReferenceEquals(t_listenerOf, cache))
+        {
+            ThrowWriteFromListener();
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowWriteFromListener()
+        => throw new InvalidOperationException("The eviction listener changed the cache (Set, TryAdd, TryUpdate, Touch, Remove, Clear, SetMany, a GetOrAdd that missed, or Dispose); an EvictionListener must not call back into its cache to write (reads are allowed).");
 
     /// <summary>Examines the next buckets of the expiry hand and evicts expired entries; returns how many.</summary>
     private int ReclaimExpiredStepUnsynchronized()
@@ -1153,6 +1188,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
 
         _listenerDepth++;
+        OffHeapCache? outerListenerOf = t_listenerOf;
+        t_listenerOf = _owner;
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
@@ -1160,6 +1197,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
         finally
         {
+            t_listenerOf = outerListenerOf;
             _listenerDepth--;
             // Even if the listener throws, the eviction completes: the cache stays consistent and the
             // exception reaches the caller of the operation that evicted.

@@ -359,6 +359,39 @@ public sealed unsafe class SlabArena
     }
 
     /// <summary>
+    /// Gives the spare empty page of a class other than <paramref name="forClassIndex"/> back to the pool, so that an
+    /// allocation for that class can take a page without evicting anything. The first thing to try when a class has no
+    /// free chunk and the budget allows no new page: an idle empty page costs nothing to give up, while the alternatives
+    /// evict live entries (before this, up to a whole round of policy victims went first: 16 live entries evicted for
+    /// one set while another class's empty page sat idle; found by review).
+    /// </summary>
+    /// <returns>Whether a spare was released (<paramref name="pageId"/>: its id, now the pool's).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public bool TryReleaseForeignSpare(int forClassIndex, out int pageId)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)forClassIndex >= (uint)_classes.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
+        }
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            int spare = _cls[c].Spare;
+            if (c != forClassIndex && spare != None)
+            {
+                _cls[c].Spare = None;
+                Unlink(spare);
+                ReleaseToPool(spare, c);
+                pageId = spare;
+                return true;
+            }
+        }
+        pageId = None;
+        return false;
+    }
+
+    /// <summary>
     /// Picks a page of this arena cut to a class other than <paramref name="forClassIndex"/> to empty, so its memory
     /// can serve the class that needs it. Preference: a class's spare empty page (given back to the pool at once;
     /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> then returns 0); else, if <paramref name="forClassIndex"/> holds no page, or
@@ -388,17 +421,9 @@ public sealed unsafe class SlabArena
             return true;
         }
 
-        for (int c = 0; c < _cls.Length; c++)
+        if (TryReleaseForeignSpare(forClassIndex, out pageId))
         {
-            int spare = _cls[c].Spare;
-            if (c != forClassIndex && spare != None)
-            {
-                _cls[c].Spare = None;
-                Unlink(spare);
-                ReleaseToPool(spare, c);
-                pageId = spare;
-                return true;
-            }
+            return true;
         }
 
         // Fair share: a class deserves pages in proportion to its recent demand (share = pages held * its part of

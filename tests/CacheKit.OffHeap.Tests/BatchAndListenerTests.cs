@@ -156,6 +156,93 @@ public class ThrowingListenerTests
     }
 
     [Test]
+    public void AListenerWritingToAnotherShardOfItsCacheIsRefusedBeforeItTakesThatShardsLock()
+    {
+        // Only writes to the listener's own shard were refused. A write to another shard took that shard's lock while
+        // the listener held its own: two threads doing that toward each other's shards deadlocked for good.
+        OffHeapCache? cache = null;
+        Exception? fromListener = null;
+        byte[]? otherShardKey = null;
+        cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20,
+            ShardCount = 2,
+            MaxEntries = 2,
+            Policy = CachePolicy.Lru,
+            EvictionListener = (_, _) =>
+            {
+                foreach (Action write in new Action[]
+                {
+                    () => cache!.Set(otherShardKey!, [1]), () => cache!.TryAdd(otherShardKey!, [1]), () => cache!.Remove(otherShardKey!),
+                    () => cache!.Touch(otherShardKey!, TimeSpan.FromSeconds(1)), () => cache!.Clear(),
+                    () => cache!.SetMany([new(otherShardKey!, new byte[] { 1 })]),
+                    () => cache!.GetOrAdd(otherShardKey!, 0, static (_, _, w) => w.Write("v"u8), new System.Buffers.ArrayBufferWriter<byte>()),
+                    () => cache!.Dispose(),
+                })
+                {
+                    try
+                    {
+                        write();
+                        fromListener ??= new Exception("a write from the listener was allowed");
+                    }
+                    catch (InvalidOperationException)
+                    {
+                    }
+                }
+            },
+        });
+        using (cache)
+        {
+            // Keys of shard 0 until one evicts; the listener then writes a key of shard 1.
+            var shard0 = Enumerable.Range(0, 1000).Select(TestKeys.Key).Where(k => cache.ShardOf(cache.Hash(k)) == cache.Shards[0]).Take(3).ToArray();
+            otherShardKey = Enumerable.Range(1000, 1000).Select(TestKeys.Key).First(k => cache.ShardOf(cache.Hash(k)) == cache.Shards[1]);
+            foreach (byte[] key in shard0)
+            {
+                cache.Set(key, [0]);
+            }
+            Assert.That(cache.GetStatistics().Evictions, Is.GreaterThan(0), "the listener ran");
+            Assert.That(fromListener, Is.Null);
+            Assert.That(cache.ContainsKey(otherShardKey), Is.False);
+            Assert.That(cache.Set(otherShardKey, [2]), Is.True, "outside the listener the same write works, and the cache was not disposed");
+            cache.ValidateInvariants();
+        }
+    }
+
+    [Test]
+    public void AnIdleEmptyPageOfAnotherClassIsGivenUpBeforeAnyLiveEntryIsEvicted()
+    {
+        // A size class with no free chunk and no page to take evicted a whole round of policy victims (16 live entries)
+        // before it gave back another class's spare empty page, which alone was enough.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 2 << 20, PageSize = 64 * 1024, ShardCount = 1, Policy = CachePolicy.Lru, HashSeed = 7,
+        });
+        int id = 0;
+        while (cache.GetStatistics().Evictions == 0)
+        {
+            cache.Set(TestKeys.Key(id++), new byte[1000]);   // the budget is full
+        }
+        for (int i = 0; i < 200; i++)
+        {
+            cache.Set(TestKeys.Key(id++), new byte[1000]);
+        }
+        var large = Enumerable.Range(0, 3).Select(_ => TestKeys.Key(id++)).ToList();
+        foreach (byte[] key in large)
+        {
+            Assert.That(cache.Set(key, new byte[20_000]), Is.True);
+        }
+        foreach (byte[] key in large)
+        {
+            cache.Remove(key);   // their class keeps its page as an empty spare
+        }
+        CacheStatistics before = cache.GetStatistics();
+        Assert.That(cache.Set(TestKeys.Key(id++), new byte[300]), Is.True);   // a class with no page yet, budget full
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That((after.Evictions - before.Evictions, after.PageReclaims - before.PageReclaims), Is.EqualTo((0L, 0L)));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
     public void AListenerThatWritesToItsShardDuringAPageReclaimGetsAClearExceptionAndTheCacheStaysConsistent()
     {
         // The listener must not call back into the cache. One that does, during a page reclaim, used to run a second

@@ -61,6 +61,10 @@ internal sealed class DifferentialRunner
     private readonly Dictionary<int, byte[]> _keys = [];
     private long _listenedEvictions, _listenedExpirations, _expectedHits, _expectedMisses;
     private bool _lenientListener;
+    // During a SetMany: the batch's keys. The model learns the batch's outcome only after the call, so while it runs a
+    // batch key's model entry may be the one the batch already replaced: the listener can hear the new (live) value
+    // evicted by a later item of the same batch, while the model still holds the old one, expired.
+    private HashSet<int>? _batchKeys;
     private string? _listenerError;
     private int _version;
 
@@ -146,6 +150,10 @@ internal sealed class DifferentialRunner
             {
                 _listenerError ??= $"listener reported k{id} ({reason}), which the model does not hold";
             }
+        }
+        else if (_batchKeys?.Contains(id) == true)
+        {
+            // Its model entry may be stale (see _batchKeys): the reason cannot be checked against it.
         }
         else if (reason == EvictionReason.Expired && !(entry.ExpiresAt != 0 && _clock.GetTimestamp() >= entry.ExpiresAt))
         {
@@ -450,6 +458,7 @@ internal sealed class DifferentialRunner
                     last[id] = value;
                 }
                 _lenientListener = true;
+                _batchKeys = [.. last.Keys];
                 int storedCount;
                 try
                 {
@@ -458,6 +467,7 @@ internal sealed class DifferentialRunner
                 finally
                 {
                     _lenientListener = false;
+                    _batchKeys = null;
                 }
                 if (storedCount > items.Length)
                 {
