@@ -44,6 +44,11 @@ using (var users = new OffHeapCache<string, string>(new OffHeapCacheOptions { Ca
     string name = users.GetOrAdd("user:7", static id => $"loaded {id} from the database");
     Console.WriteLine($"typed cache: user:42 -> {(users.TryGetValue("user:42", out var v) ? v : "(miss)")}, user:7 -> {name}");
 
+    // AddOrUpdate is atomic as ConcurrentDictionary's: each update applies to the value its factory saw.
+    using var counters = new OffHeapCache<string, long>(new OffHeapCacheOptions { CapacityBytes = 8L * 1024 * 1024 });
+    Parallel.For(0, 1000, _ => counters.AddOrUpdate("page:/home", 1, static (_, hits) => hits + 1));
+    Console.WriteLine($"             page:/home counted {(counters.TryGetValue("page:/home", out long hits) ? hits : 0):N0} of 1,000 concurrent hits");
+
     // TTL on a monotonic clock: an expired entry is never returned.
     users.Set("session:1", "short-lived", TimeSpan.FromMilliseconds(50));
     Thread.Sleep(120);
