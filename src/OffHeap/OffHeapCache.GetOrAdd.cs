@@ -548,6 +548,24 @@ public sealed partial class OffHeapCache
 
     private static int FlightSlot(ulong hash) => (int)(hash & ((1u << FlightSlotBits) - 1));
 
+    /// <summary>Tests: every slot's counter equals the flights whose key hash falls in it (a counter at 0 with a flight
+    /// would let writes skip invalidating it).</summary>
+    private void ValidateFlightCounters()
+    {
+        lock (_flightsGate)
+        {
+            var expected = new int[_flightsBySlot.Length];
+            foreach (Flight flight in _flights?.Values ?? Enumerable.Empty<Flight>())
+            {
+                expected[FlightSlot(flight.Hash)]++;
+            }
+            if (!expected.AsSpan().SequenceEqual(_flightsBySlot))
+            {
+                throw new InvalidOperationException("Flight counters differ from the running flights.");
+            }
+        }
+    }
+
     /// <summary>After the flight ended: copies its value (and whether it came from the cache), rethrows its
     /// exception, or returns false (leader cancelled: retry).</summary>
     private static bool TryTakeFlightResult(Flight flight, IBufferWriter<byte> destination, out bool fromCache)

@@ -695,6 +695,7 @@ public sealed partial class OffHeapCache : IDisposable
 
     private void ValidateInvariantsRegistered()
     {
+        ValidateFlightCounters();
         int locked = 0;
         try
         {

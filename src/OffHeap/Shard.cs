@@ -115,6 +115,15 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [ThreadStatic]
     private static OffHeapCache? t_listenerOf;
 
+    // The caches whose listeners run further out on this thread, when listeners nest across caches (A's listener
+    // writes to B, whose listener runs): without them B's listener could write to A, or dispose it, unrefused (found by
+    // review). Allocated on the first nesting only, so a plain eviction allocates nothing.
+    [ThreadStatic]
+    private static OffHeapCache?[]? t_outerListenersOf;
+
+    [ThreadStatic]
+    private static int t_outerListenerCount;
+
     private readonly OffHeapCache _owner;
 
     // owner: the cache; with background read replay, the work item runs as one of the cache's operations
@@ -994,10 +1003,14 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
 
         // Another class's idle empty page: room without evicting anything (the pool takes it back, the allocation takes it).
+        // Several if another shard takes the released page from the pool before this allocation does.
         int classIndex = _classes.ClassOf(size);
-        if (_arena.TryReleaseForeignSpare(classIndex, out _) && _arena.TryAllocate(size, out handle))
+        while (_arena.TryReleaseForeignSpare(classIndex, out _))
         {
-            return true;
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
         }
 
         if (askAdmission && !_policy.ShouldAdmit(hash, 1))
@@ -1068,10 +1081,35 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ThrowIfInListenerOf(OffHeapCache cache)
     {
-        if (ReferenceEquals(t_listenerOf, cache))
+        OffHeapCache? listening = t_listenerOf;
+        if (listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache)))
         {
             ThrowWriteFromListener();
         }
+    }
+
+    private static void PushOuterListenerOf(OffHeapCache cache)
+    {
+        OffHeapCache?[] outer = t_outerListenersOf ??= new OffHeapCache?[4];
+        if (t_outerListenerCount == outer.Length)
+        {
+            Array.Resize(ref outer, outer.Length * 2);
+            t_outerListenersOf = outer;
+        }
+        outer[t_outerListenerCount++] = cache;
+    }
+
+    private static bool IsOuterListenerOf(OffHeapCache cache)
+    {
+        OffHeapCache?[]? outer = t_outerListenersOf;
+        for (int i = 0; i < t_outerListenerCount; i++)
+        {
+            if (ReferenceEquals(outer![i], cache))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     [DoesNotReturn]
@@ -1189,6 +1227,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
         _listenerDepth++;
         OffHeapCache? outerListenerOf = t_listenerOf;
+        if (outerListenerOf is not null)
+        {
+            PushOuterListenerOf(outerListenerOf);
+        }
         t_listenerOf = _owner;
         try
         {
@@ -1198,6 +1240,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
         finally
         {
             t_listenerOf = outerListenerOf;
+            if (outerListenerOf is not null)
+            {
+                t_outerListenerCount--;
+            }
             _listenerDepth--;
             // Even if the listener throws, the eviction completes: the cache stays consistent and the
             // exception reaches the caller of the operation that evicted.

@@ -209,6 +209,64 @@ public class ThrowingListenerTests
     }
 
     [Test]
+    public void ListenersNestedAcrossTwoCachesStillCannotWriteToTheOuterCache()
+    {
+        // A's listener writes to B (another cache: allowed); B's eviction then runs B's listener, which writes to A.
+        // Only the innermost cache was remembered, so that write (or A.Dispose, which hung) got through.
+        OffHeapCache? a = null, b = null;
+        var outcomes = new List<string>();
+        bool probe = true;
+        var bOptions = new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru,
+            EvictionListener = (_, _) =>
+            {
+                if (!probe)
+                {
+                    return;
+                }
+                foreach ((string name, Action write) in new (string, Action)[] { ("A.Set", () => a!.Set([9], [9])), ("A.Dispose", () => a!.Dispose()) })
+                {
+                    try
+                    {
+                        write();
+                        outcomes.Add(name + " allowed");
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        outcomes.Add(name + " refused");
+                    }
+                }
+            },
+        };
+        b = new OffHeapCache(bOptions);
+        a = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru,
+            EvictionListener = (key, _) => b.Set(key, [1]),   // B holds one entry: each set evicts the last
+        });
+        using (a)
+        using (b)
+        {
+            b.Set([100], [1]);
+            var worker = new Thread(() =>
+            {
+                a.Set([1], [1]);
+                a.Set([2], [1]);   // evicts [1]: A's listener sets it in B, which evicts [100]: B's listener runs
+            })
+            {
+                IsBackground = true,   // should the Dispose be let through again, it hangs this thread, not the test run
+            };
+            worker.Start();
+            Assert.That(worker.Join(TimeSpan.FromSeconds(10)), Is.True, "no hang");
+            Assert.That(outcomes, Is.EqualTo(new[] { "A.Set refused", "A.Dispose refused" }));
+            probe = false;
+            Assert.That(b.Set([3], [1]), Is.True, "B works on, and A was not disposed:");
+            Assert.That(a.Set([4], [1]), Is.True);
+        }
+    }
+
+    [Test]
     public void AnIdleEmptyPageOfAnotherClassIsGivenUpBeforeAnyLiveEntryIsEvicted()
     {
         // A size class with no free chunk and no page to take evicted a whole round of policy victims (16 live entries)

@@ -242,6 +242,7 @@ public class GetOrAddTests
             cache.Remove(key);
         }
         Assert.That(failures, Is.Empty);
+        cache.ValidateInvariants();   // includes the flight counters: all back to 0
     }
 
     [Test]

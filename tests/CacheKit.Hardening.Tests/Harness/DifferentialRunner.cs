@@ -151,9 +151,10 @@ internal sealed class DifferentialRunner
                 _listenerError ??= $"listener reported k{id} ({reason}), which the model does not hold";
             }
         }
-        else if (_batchKeys?.Contains(id) == true)
+        else if (reason != EvictionReason.Expired && _batchKeys?.Contains(id) == true)
         {
-            // Its model entry may be stale (see _batchKeys): the reason cannot be checked against it.
+            // Its model entry may be stale (see _batchKeys): an eviction of the batch's new value cannot be checked
+            // against the old entry's expiry. An expiration still can: the batch stores no expiry, and the clock stands still.
         }
         else if (reason == EvictionReason.Expired && !(entry.ExpiresAt != 0 && _clock.GetTimestamp() >= entry.ExpiresAt))
         {
