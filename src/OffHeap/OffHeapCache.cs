@@ -522,20 +522,17 @@ public sealed partial class OffHeapCache : IDisposable
             long expiresAt = ExpiresAt(ttlTicks);
             lock (shard.Gate)
             {
+                if (touchOnly)
+                {
+                    return shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt) ? SetOutcome.Stored : SetOutcome.ConditionFailed;
+                }
                 if (flight is null)
                 {
-                    if (!touchOnly)
-                    {
-                        InvalidateFlightUnderShardLock(stable.Bytes, hash);   // a GetOrAdd running for this key must not store what it computed
-                    }
+                    InvalidateFlightUnderShardLock(stable.Bytes, hash);   // a GetOrAdd running for this key must not store what it computed
                 }
                 else if (flight.Invalidated)
                 {
                     return SetOutcome.ConditionFailed;   // invalidated by a write (marked under this lock): the value is not stored
-                }
-                if (touchOnly)
-                {
-                    return shard.TouchUnsynchronized(hash, stable.Bytes, expiresAt) ? SetOutcome.Stored : SetOutcome.ConditionFailed;
                 }
                 return shard.SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt, condition: condition, comparisonValue: comparisonValue);
             }

@@ -375,6 +375,12 @@ public sealed unsafe class SlabArena
         {
             throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
         }
+        return ReleaseForeignSpare(forClassIndex, out pageId);
+    }
+
+    /// <summary><see cref="TryReleaseForeignSpare"/> with its argument checked by the caller.</summary>
+    private bool ReleaseForeignSpare(int forClassIndex, out int pageId)
+    {
         for (int c = 0; c < _cls.Length; c++)
         {
             int spare = _cls[c].Spare;
@@ -421,7 +427,7 @@ public sealed unsafe class SlabArena
             return true;
         }
 
-        if (TryReleaseForeignSpare(forClassIndex, out pageId))
+        if (ReleaseForeignSpare(forClassIndex, out pageId))
         {
             return true;
         }

@@ -141,6 +141,19 @@ internal sealed class DifferentialRunner
         return false;
     }
 
+    /// <summary>The model after a write that may be refused: stored, the key holds the value; refused, no value of the key
+    /// remains (as after any failed set), which a roomy budget must never need (then <paramref name="refusal"/>).</summary>
+    private string? RecordWrite(int id, bool stored, byte[] value, long expiresAt, string refusal)
+    {
+        if (stored)
+        {
+            _model[id] = (value, expiresAt);
+            return null;
+        }
+        _model.Remove(id);
+        return _config.Roomy ? refusal : null;
+    }
+
     private void OnEvicted(ReadOnlySpan<byte> key, EvictionReason reason)
     {
         int id = Keys.IdOf(key);
@@ -372,13 +385,7 @@ internal sealed class DifferentialRunner
                 {
                     return stored ? $"{op} = true, but the key was {(live ? "live" : "absent")}" : null;
                 }
-                if (stored)
-                {
-                    _model[op.Key] = (value, expiresAt);
-                    return null;
-                }
-                _model.Remove(op.Key);
-                return _config.Roomy ? $"refused: {op.Kind} of {length} bytes although the budget has room to spare" : null;
+                return RecordWrite(op.Key, stored, value, expiresAt, $"refused: {op.Kind} of {length} bytes although the budget has room to spare");
             }
             case OpKind.Touch:
             {
@@ -397,13 +404,7 @@ internal sealed class DifferentialRunner
                     }
                     return touched ? $"touch: Touch(k{op.Key}) = true, model says absent" : null;
                 }
-                if (touched)
-                {
-                    _model[op.Key] = (value, expiresAt);
-                    return null;
-                }
-                _model.Remove(op.Key);
-                return _config.Roomy ? $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare" : null;
+                return RecordWrite(op.Key, touched, value, expiresAt, $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare");
             }
             case OpKind.Contains:
             {
