@@ -49,6 +49,11 @@ using (var users = new OffHeapCache<string, string>(new OffHeapCacheOptions { Ca
     Parallel.For(0, 1000, _ => counters.AddOrUpdate("page:/home", 1, static (_, hits) => hits + 1));
     Console.WriteLine($"             page:/home counted {(counters.TryGetValue("page:/home", out long hits) ? hits : 0):N0} of 1,000 concurrent hits");
 
+    // Compare-and-swap and an atomic removal (ConcurrentDictionary's TryUpdate(key, new, comparison) and TryRemove).
+    bool swapped = users.TryUpdateIfEquals("user:42", "Ada King", comparisonValue: "Ada Lovelace");
+    bool removed = users.TryRemove("user:42", out string? removedValue);
+    Console.WriteLine($"             user:42 swapped: {swapped}; removed: {removed}, holding \"{removedValue}\"");
+
     // TTL on a monotonic clock: an expired entry is never returned.
     users.Set("session:1", "short-lived", TimeSpan.FromMilliseconds(50));
     Thread.Sleep(120);

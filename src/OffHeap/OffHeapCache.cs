@@ -278,19 +278,97 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Remove(ReadOnlySpan<byte> key)
+        => RemoveCore(key, compareValue: false, comparisonValue: default, copyValue: false, destination: default, out _) == RemoveOutcome.Removed;
+
+    /// <summary>
+    /// Removes the entry of <paramref name="key"/> and copies the value it held into <paramref name="destination"/>, in one
+    /// step under the key's lock (<c>ConcurrentDictionary.TryRemove(key, out value)</c>): the value returned is the one
+    /// removed, never one a racing set replaced. Not a lookup for the statistics or the policy. An entry past its time to
+    /// live counts as none, as for <see cref="Remove(ReadOnlySpan{byte})"/>.
+    /// </summary>
+    /// <returns>True when the entry was removed (<paramref name="bytesWritten"/> = its value's length). False when there was
+    /// none (<paramref name="bytesWritten"/> = 0), or when its value is longer than <paramref name="destination"/>: then
+    /// nothing is removed and <paramref name="bytesWritten"/> is the length needed (always &gt; 0, so the two are told
+    /// apart; retry with a buffer at least that long). The destination may overlap the key (the key is copied first);
+    /// its bytes past the value, and all of them after false, are unspecified.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Remove(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
+    {
+        RemoveOutcome outcome = RemoveCore(key, compareValue: false, comparisonValue: default, copyValue: true, destination, out int length);
+        bytesWritten = outcome == RemoveOutcome.Absent ? 0 : length;
+        return outcome == RemoveOutcome.Removed;
+    }
+
+    /// <summary>
+    /// Removes the entry of <paramref name="key"/> and appends the value it held to <paramref name="destination"/>, in one
+    /// step (see <see cref="Remove(ReadOnlySpan{byte}, Span{byte}, out int)"/>); false, nothing written, if there was none.
+    /// </summary>
+    /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> and <c>Advance</c> run outside the cache's locks. When a set
+    /// racing the call makes the value longer than the span it got, the call asks again for the new length (nothing is
+    /// removed meanwhile), so <c>GetSpan</c> may run more than once; <c>Advance</c> runs once, after the removal.</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool Remove(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        CheckKey(key);   // before the caller's GetSpan
+        int sizeHint = 0;
+        while (true)
+        {
+            // The key is copied before anything is written to the span, so a span over the key's bytes is harmless.
+            Span<byte> buffer = destination.GetSpan(sizeHint);
+            switch (RemoveCore(key, compareValue: false, comparisonValue: default, copyValue: true, buffer, out int length))
+            {
+                case RemoveOutcome.Removed:
+                    destination.Advance(length);
+                    return true;
+                case RemoveOutcome.Absent:
+                    return false;
+                default:
+                    // Too small: a racing set made the value longer than this span, which is at least sizeHint long. So
+                    // the lengths that fail only grow, up to MaxValueBytes: the loop ends.
+                    sizeHint = Math.Max(sizeHint, length);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes the entry of <paramref name="key"/> only if its value is exactly <paramref name="comparisonValue"/>, in one
+    /// step under the key's lock (<c>ConcurrentDictionary.TryRemove(KeyValuePair)</c>): a compare-and-delete that loses
+    /// to a racing set of another value. Not a lookup for the statistics or the policy. An entry past its time to live
+    /// counts as none.
+    /// </summary>
+    /// <returns>Whether the entry was removed: false when there was none or its value differs (then nothing changes).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool RemoveIfEquals(ReadOnlySpan<byte> key, ReadOnlySpan<byte> comparisonValue)
+        => RemoveCore(key, compareValue: true, comparisonValue, copyValue: false, destination: default, out _) == RemoveOutcome.Removed;
+
+    /// <summary>
+    /// The one remove path: the key is copied once, before it is hashed, and only the copy is used (as in
+    /// <see cref="WriteWithStableKey"/>: a caller changing its key buffer meanwhile, or a destination over it, cannot make
+    /// the key looked up, or the running <c>GetOrAdd</c> flight marked, disagree with the hash). The flight is marked first:
+    /// even a remove that throws (an expired entry's listener) has removed the entry.
+    /// </summary>
+    [SkipLocalsInit]
+    private RemoveOutcome RemoveCore(ReadOnlySpan<byte> key, bool compareValue, ReadOnlySpan<byte> comparisonValue, bool copyValue,
+        Span<byte> destination, out int valueLength)
     {
         CheckKey(key);
         Shard.ThrowIfInListenerOf(this);
-        ulong hash = Hash(key);
+        using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
+        ulong hash = Hash(stable.Bytes);
         ref OperationCounters.Stripe stripe = ref Enter();
         Shard shard = ShardOf(hash);
         try
         {
             lock (shard.Gate)
             {
-                // First: even a Remove that throws (an expired entry's listener) has removed the entry.
-                InvalidateFlightUnderShardLock(key, hash);
-                return shard.RemoveUnsynchronized(hash, key);
+                InvalidateFlightUnderShardLock(stable.Bytes, hash);
+                return shard.RemoveUnsynchronized(hash, stable.Bytes, compareValue, comparisonValue, copyValue, destination, out valueLength);
             }
         }
         finally
@@ -309,7 +387,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// shard held any entry with an expiry: the first finite time to live given to such an entry writes it again with
     /// room for the expiry, which may make room by evicting, like a <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</remarks>
     /// <returns>Whether the entry exists with the new time to live. False when there is no entry, or it is past its
-    /// time to live (then it is removed as an expiration, as <see cref="Remove"/> does), or, in the rewrite above, when
+    /// time to live (then it is removed as an expiration, as <see cref="Remove(ReadOnlySpan{byte})"/> does), or, in the rewrite above, when
     /// no room could be made (then the entry is gone, as after a failed set).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than
     /// <see cref="Timeout.InfiniteTimeSpan"/>); the key is longer than <see cref="MaxKeyBytes"/>. The cache is unchanged.</exception>
@@ -394,7 +472,7 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// A lookup that neither the statistics nor the policy see: GetOrAdd's flight leader re-checks the key
-    /// after joining, and the caller's own lookup was already counted; the typed TryRemove reads the value it removes.
+    /// after joining, and the caller's own lookup was already counted.
     /// </summary>
     internal bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {

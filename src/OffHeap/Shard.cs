@@ -727,18 +727,50 @@ internal sealed unsafe class Shard : IReadRecordFilter
         return SetOutcome.Stored;
     }
 
-    /// <summary>Removes the key's entry; false if absent.</summary>
-    public bool RemoveUnsynchronized(ulong hash, ReadOnlySpan<byte> key)
+    /// <summary>
+    /// Removes the key's live entry, if <paramref name="compareValue"/> is false or its value equals
+    /// <paramref name="comparisonValue"/>; with <paramref name="copyValue"/>, only if the value fits
+    /// <paramref name="destination"/>, into which it is copied first. Nothing changes unless the outcome is
+    /// <see cref="RemoveOutcome.Removed"/> (an expired entry leaves as an expiration and counts as absent).
+    /// </summary>
+    /// <param name="hash">The hash of <paramref name="key"/>.</param>
+    /// <param name="key">The key, a copy no other thread can change.</param>
+    /// <param name="compareValue">Whether to remove only an entry whose value is <paramref name="comparisonValue"/>.</param>
+    /// <param name="comparisonValue">See <paramref name="compareValue"/>.</param>
+    /// <param name="copyValue">Whether to copy the value into <paramref name="destination"/> before removing it.</param>
+    /// <param name="destination">See <paramref name="copyValue"/>: caller's memory, no caller code runs under the lock.</param>
+    /// <param name="valueLength">The removed value's length; on <see cref="RemoveOutcome.DestinationTooSmall"/> the length needed.</param>
+    public RemoveOutcome RemoveUnsynchronized(ulong hash, ReadOnlySpan<byte> key, bool compareValue, ReadOnlySpan<byte> comparisonValue,
+        bool copyValue, Span<byte> destination, out int valueLength)
     {
         ThrowIfInListener();
+        valueLength = 0;
         _readBuffer?.DrainUnsynchronized(_policy);
         int slot = FindLiveSlotUnsynchronized(hash, key);
         if (slot < 0)
         {
-            return false;
+            return RemoveOutcome.Absent;
+        }
+        if (compareValue || copyValue)
+        {
+            // Read before the removal frees the chunk (the span is valid only until the entry changes).
+            ReadOnlySpan<byte> stored = StoredValueUnsynchronized(slot);
+            if (compareValue && !stored.SequenceEqual(comparisonValue))
+            {
+                return RemoveOutcome.ConditionFailed;
+            }
+            valueLength = stored.Length;
+            if (copyValue)
+            {
+                if (destination.Length < stored.Length)
+                {
+                    return RemoveOutcome.DestinationTooSmall;
+                }
+                stored.CopyTo(destination);
+            }
         }
         RemoveSlotUnsynchronized(slot);
-        return true;
+        return RemoveOutcome.Removed;
     }
 
     /// <summary>
@@ -1406,4 +1438,14 @@ internal enum SetOutcome
     Stored,
     ConditionFailed,
     Refused,
+}
+
+/// <summary>What a remove did: removed the live entry, found none (or an expired one, now gone as an expiration), found
+/// its value other than the comparison value, or found it longer than the destination (the last two change nothing).</summary>
+internal enum RemoveOutcome
+{
+    Removed,
+    Absent,
+    ConditionFailed,
+    DestinationTooSmall,
 }

@@ -98,6 +98,10 @@ public class BadInputTests
         }
         yield return new("Set(key, value, ttl)", "key too long", aoore, "key", "MaxKeyBytes", f => f.Bytes.Set(f.LongKey, "v"u8, TimeSpan.FromSeconds(1)));
         yield return new("Remove", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.Remove(f.LongKey));
+        yield return new("Remove(key, Span, out int)", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.Remove(f.LongKey, new byte[10], out _));
+        yield return new("Remove(key, IBufferWriter)", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.Remove(f.LongKey, new ArrayBufferWriter<byte>()));
+        yield return new("Remove(key, IBufferWriter)", "null destination", ane, "destination", "", f => f.Bytes.Remove("key1"u8, (IBufferWriter<byte>)null!));
+        yield return new("RemoveIfEquals", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.RemoveIfEquals(f.LongKey, "v"u8));
         yield return new("GetOrAdd", "null factory", ane, "factory", "", f => f.Bytes.GetOrAdd("new"u8, 0, null!, w));
         yield return new("GetOrAdd", "null destination", ane, "destination", "", f => f.Bytes.GetOrAdd("new"u8, 0, noop, null!));
         yield return new("GetOrAdd", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.GetOrAdd(f.LongKey, 0, noop, w));
@@ -135,6 +139,12 @@ public class BadInputTests
         yield return new("TryGetValue", "null key", ane, "key", "", f => f.Typed.TryGetValue(null!, out _));
         yield return new("ContainsKey(TKey)", "null key", ane, "key", "", f => f.Typed.ContainsKey(null!));
         yield return new("TryRemove(TKey)", "null key", ane, "key", "", f => f.Typed.TryRemove(null!));
+        yield return new("TryRemove(TKey, out TValue)", "null key", ane, "key", "", f => f.Typed.TryRemove(null!, out _));
+        yield return new("TryRemove(KeyValuePair)", "null key", ane, "key", "", f => f.Typed.TryRemove(new KeyValuePair<string, string>(null!, "v")));
+        yield return new("TryUpdateIfEquals", "null key", ane, "key", "", f => f.Typed.TryUpdateIfEquals(null!, "new", "v"));
+        yield return new("TryUpdateIfEquals", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Typed.TryUpdateIfEquals("key1", "new", "v", TimeSpan.Zero));
+        yield return new("TryUpdateIfEquals", "new value serializing above MaxValueBytes (old value must stay)", aoore, "value", "MaxValueBytes",
+            f => f.Typed.TryUpdateIfEquals("key3", new string('v', f.Typed.Bytes.MaxValueBytes + 1), "v"));
         yield return new("GetOrAdd(TKey, Func)", "null factory", ane, "valueFactory", "", f => f.Typed.GetOrAdd("new", (Func<string, string>)null!));
         yield return new("GetOrAdd(TKey, Func)", "factory returns null (string serializer)", ane, "value", "", f => f.Typed.GetOrAdd("new", _ => null!));
         yield return new("GetOrAdd(TKey, Func)", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Typed.GetOrAdd("new", _ => "v", TimeSpan.Zero));
@@ -280,6 +290,9 @@ public class BadInputTests
             () => f.Bytes.SetMany(new KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>[] { new("k"u8.ToArray(), "v"u8.ToArray()) }),
             () => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[] { "k"u8.ToArray() }, w, new int[1]),
             () => f.Typed.Set("k", "v"), () => f.Typed.TryGetValue("k", out _), () => f.Typed.ContainsKey("k"), () => f.Typed.TryRemove("k"),
+            () => f.Bytes.Remove("k"u8, new byte[1], out _), () => f.Bytes.Remove("k"u8, w), () => f.Bytes.RemoveIfEquals("k"u8, "v"u8),
+            () => f.Typed.TryRemove("k", out _), () => f.Typed.TryRemove(new KeyValuePair<string, string>("k", "v")),
+            () => f.Typed.TryUpdateIfEquals("k", "v", "w"),
             () => f.Typed.GetOrAdd("k", _ => "v"), () => f.Typed.AddOrUpdate("k", "v", (_, o) => o), () => f.Typed.Clear(),
             () => _ = f.Typed.Count, () => f.Typed.GetStatistics(),
         ];

@@ -175,6 +175,8 @@ public class ThrowingListenerTests
                 {
                     () => cache!.Set(otherShardKey!, [1]), () => cache!.TryAdd(otherShardKey!, [1]), () => cache!.Remove(otherShardKey!),
                     () => cache!.Touch(otherShardKey!, TimeSpan.FromSeconds(1)), () => cache!.Clear(),
+                    () => cache!.Remove(otherShardKey!, new byte[8], out _), () => cache!.Remove(otherShardKey!, new System.Buffers.ArrayBufferWriter<byte>()),
+                    () => cache!.RemoveIfEquals(otherShardKey!, [1]),
                     () => cache!.SetMany([new(otherShardKey!, new byte[] { 1 })]),
                     () => cache!.GetOrAdd(otherShardKey!, 0, static (_, _, w) => w.Write("v"u8), new System.Buffers.ArrayBufferWriter<byte>()),
                     () => cache!.Dispose(),

@@ -162,7 +162,7 @@ public class GetOrAddTests
     }
 
     [Test]
-    public void EveryWriteOfTheKeyWhileTheFactoryRunsKeepsItsValueOut([Values("expiring Set", "refused TryUpdate", "TryAdd", "SetMany")] string write)
+    public void EveryWriteOfTheKeyWhileTheFactoryRunsKeepsItsValueOut([Values("expiring Set", "refused TryUpdate", "TryAdd", "SetMany", "Remove into a span", "RemoveIfEquals")] string write)
     {
         // Whatever the write did (even nothing: a TryUpdate of the absent key), it came after what the factory read.
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
@@ -182,6 +182,13 @@ public class GetOrAddTests
                 case "TryAdd":
                     s.cache.TryAdd(s.key, "fresh"u8, TimeSpan.FromSeconds(1));
                     s.time.Advance(TimeSpan.FromSeconds(2));
+                    break;
+                case "Remove into a span":
+                    Assert.That(s.cache.Remove(s.key, new byte[8], out int written), Is.False);
+                    Assert.That(written, Is.Zero);
+                    break;
+                case "RemoveIfEquals":
+                    Assert.That(s.cache.RemoveIfEquals(s.key, "stale"u8), Is.False);
                     break;
                 default:
                     s.cache.SetMany([new(s.key, "fresh"u8.ToArray())], TimeSpan.FromSeconds(1));

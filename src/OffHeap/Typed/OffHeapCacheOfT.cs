@@ -239,27 +239,73 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Removes the key; false if it was absent.</summary>
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
 
-    /// <summary>Removes the key and returns the value it had (read then removed; not atomic with a concurrent set). The read
-    /// is not a lookup for the statistics or the policy.</summary>
-    /// <returns>True when the key was removed; then <paramref name="value"/> is what it held when read (a set racing the call
-    /// may have replaced it just before the remove); false and default when it was absent.</returns>
+    /// <summary>Removes the key and returns the value it had, in one step (<c>ConcurrentDictionary.TryRemove(key, out value)</c>):
+    /// the value returned is the one removed, never one a racing set replaced. Not a lookup for the statistics or the policy.</summary>
+    /// <returns>True when the key was removed, with the value it held; false and default when it was absent.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryRemove(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        using (var lease = new ValueLease())
+        using var lease = new ValueLease();
+        if (!_cache.Remove(SerializeKey(key), lease.Buffer))
         {
-            if (!_cache.TryGetUncounted(SerializeKey(key), lease.Buffer))
-            {
-                value = default;
-                return false;
-            }
-            value = _values.Deserialize(lease.Buffer.WrittenSpan);
+            value = default;
+            return false;
         }
-        if (TryRemove(key))
+        value = _values.Deserialize(lease.Buffer.WrittenSpan);
+        return true;
+    }
+
+    /// <summary>Removes the key only if it holds <paramref name="item"/>'s value, in one step
+    /// (<c>ConcurrentDictionary.TryRemove(KeyValuePair)</c>). Values are compared as their serialized bytes (so byte
+    /// arrays by content, strings ordinally, unmanaged structs bit for bit). Not a lookup for the statistics or the policy.</summary>
+    /// <returns>Whether the key was removed: false when it was absent or held another value (then nothing changes).</returns>
+    /// <exception cref="ArgumentNullException">The key is null, or the value is null where its serializer refuses null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryRemove(KeyValuePair<TKey, TValue> item)
+    {
+        using var lease = new ValueLease();
+        ReadOnlySpan<byte> comparison = lease.Serialize(_values, item.Value);
+        return _cache.RemoveIfEquals(SerializeKey(item.Key), comparison);
+    }
+
+    /// <summary>
+    /// Replaces the key's value with <paramref name="newValue"/> only if it is <paramref name="comparisonValue"/>, in one step
+    /// (the compare-and-swap of <c>ConcurrentDictionary.TryUpdate(key, newValue, comparisonValue)</c>). Values are compared
+    /// as their serialized bytes (byte arrays by content, strings ordinally, unmanaged structs bit for bit).
+    /// </summary>
+    /// <remarks>Named apart from <see cref="TryUpdate(TKey, TValue, TimeSpan?)"/> on purpose: as an overload of it, a cache of
+    /// <see cref="TimeSpan"/> values would bind <c>TryUpdate(key, value, timeToLive)</c> to the comparison.</remarks>
+    /// <param name="key">The key.</param>
+    /// <param name="newValue">The value to store.</param>
+    /// <param name="comparisonValue">The value the key must hold now.</param>
+    /// <param name="timeToLive">The new entry's time to live; null for the cache's default.</param>
+    /// <returns>Whether <paramref name="newValue"/> is now stored: false when the key is absent or holds another value (then
+    /// nothing changes), or when no room could be made for the new value (then the old one is gone too, as after any set
+    /// that fails).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or a value is null where its serializer refuses null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
+    /// or the serialized key or new value is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool TryUpdateIfEquals(TKey key, TValue newValue, TValue comparisonValue, TimeSpan? timeToLive = null)
+    {
+        long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        using var lease = new ValueLease();
+        // The comparison's bytes, copied out: the lease's buffer then takes the new value.
+        int length = lease.Serialize(_values, comparisonValue).Length;
+        byte[] comparison = ArrayPool<byte>.Shared.Rent(length);
+        try
         {
-            return true;
+            lease.Buffer.WrittenSpan.CopyTo(comparison);
+            return _cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, newValue), ttlTicks, SetCondition.IfValueEquals,
+                comparison.AsSpan(0, length)) == SetOutcome.Stored;
         }
-        value = default;
-        return false;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(comparison);
+        }
     }
 
     /// <summary>Gives the key's live entry a new time to live from now without reading or rewriting its value; not a

@@ -334,18 +334,65 @@ internal sealed class DifferentialRunner
             {
                 // A planted fault (tests of the harness itself): the model forgets removals of one key.
                 // An expired entry counts as absent: the cache removes it as an expiration (OnEvicted takes it out of
-                // the model) and says false.
-                bool expected = Live(op.Key, out _);
-                bool removed = cache.Remove(key);
-                if (_config.PlantedForgetRemoveOfKey != op.Key && expected)
+                // the model) and says false. The variants (Op.RemoveVariant) that must leave a live entry alone: a
+                // span one byte short of a non-empty value, and a comparison with another value.
+                bool expected = Live(op.Key, out byte[] current);
+                Op.RemoveKind variant = op.RemoveVariant;
+                bool kept = expected && ((variant == Op.RemoveKind.IntoTooSmallSpan && current.Length > 0) || variant == Op.RemoveKind.IfOtherValue);
+                bool removes = expected && !kept;
+                byte[]? returned = null;
+                int reported = 0;
+                bool removed;
+                switch (variant)
+                {
+                    case Op.RemoveKind.IntoSpan:
+                    case Op.RemoveKind.IntoTooSmallSpan:
+                    {
+                        var destination = new byte[variant == Op.RemoveKind.IntoSpan ? _config.MaxValue : Math.Max(0, current.Length - 1)];
+                        removed = cache.Remove(key, destination, out reported);
+                        returned = removed ? destination[..reported] : null;
+                        break;
+                    }
+                    case Op.RemoveKind.IntoBufferWriter:
+                    {
+                        var writer = new ArrayBufferWriter<byte>(1);
+                        removed = cache.Remove(key, writer);
+                        returned = removed ? writer.WrittenSpan.ToArray() : null;
+                        reported = writer.WrittenCount;
+                        break;
+                    }
+                    case Op.RemoveKind.IfItsValue:
+                        removed = cache.RemoveIfEquals(key, current);
+                        break;
+                    case Op.RemoveKind.IfOtherValue:
+                        removed = cache.RemoveIfEquals(key, current.Length == 0 ? [0] : [.. current[..^1], (byte)(current[^1] ^ 1)]);
+                        break;
+                    default:
+                        removed = cache.Remove(key);
+                        break;
+                }
+                if (_config.PlantedForgetRemoveOfKey != op.Key && removes)
                 {
                     _model.Remove(op.Key);
                 }
                 if (!expected && _model.ContainsKey(op.Key) && _config.PlantedForgetRemoveOfKey != op.Key)
                 {
-                    return $"remove: Remove(k{op.Key}) left an expired entry (no Expired report)";
+                    return $"remove: {op} left an expired entry (no Expired report)";
                 }
-                return removed == expected ? null : $"remove: Remove(k{op.Key}) = {removed}, model says {expected}";
+                if (removed != removes)
+                {
+                    return $"remove: {op} = {removed}, model says {removes}";
+                }
+                if (returned is not null && !returned.AsSpan().SequenceEqual(current))
+                {
+                    return $"remove: {op} returned {returned.Length} bytes that are not the value removed ({current.Length} bytes)";
+                }
+                int expectedReport = removes || kept ? current.Length : 0;
+                if (variant is Op.RemoveKind.IntoSpan or Op.RemoveKind.IntoTooSmallSpan or Op.RemoveKind.IntoBufferWriter && reported != expectedReport)
+                {
+                    return $"remove: {op} reported {reported} bytes, expected {expectedReport}";
+                }
+                return null;
             }
             case OpKind.TryAdd:
             case OpKind.TryUpdate:

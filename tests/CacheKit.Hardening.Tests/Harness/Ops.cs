@@ -32,8 +32,28 @@ internal enum OpKind : byte
 /// </summary>
 internal readonly record struct Op(OpKind Kind, int Key, int Length, int Arg)
 {
+    /// <summary>The removes a <see cref="OpKind.Remove"/> makes, by <see cref="Arg"/> modulo their count.</summary>
+    public enum RemoveKind
+    {
+        Plain,
+        IntoSpan,
+        IntoBufferWriter,
+        /// <summary>Into a span one byte shorter than the value: nothing removed (unless the value is empty).</summary>
+        IntoTooSmallSpan,
+        IfItsValue,
+        /// <summary>RemoveIfEquals with a value differing in its last byte (or one byte for an empty value): nothing removed.</summary>
+        IfOtherValue,
+    }
+
+    /// <summary>How many <see cref="RemoveKind"/>s there are.</summary>
+    public const int RemoveKinds = 6;
+
+    /// <summary>Which remove an <see cref="OpKind.Remove"/> makes.</summary>
+    public RemoveKind RemoveVariant => (RemoveKind)(Arg % RemoveKinds);
+
     public override string ToString() => Kind switch
     {
+        OpKind.Remove => RemoveVariant == RemoveKind.Plain ? $"Remove(k{Key})" : $"Remove(k{Key}, {RemoveVariant})",
         OpKind.Set or OpKind.GetOrAdd => $"{Kind}(k{Key}, {Length}B)",
         OpKind.TryAdd or OpKind.TryUpdate => Arg == 0 ? $"{Kind}(k{Key}, {Length}B)" : $"{Kind}(k{Key}, {Length}B, {Arg}s)",
         OpKind.TryUpdateIfEquals => $"{Kind}(k{Key}, {Length}B, {(Arg % 2 == 0 ? "its value" : "another value")}{(Arg / 2 == 0 ? "" : $", {Arg / 2}s")})",
@@ -137,7 +157,7 @@ internal static class OpGenerator
             < 610 => new Op(OpKind.TryAdd, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),   // 0: no TTL
             < 630 => new Op(OpKind.TryUpdate, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),
             < 730 => new Op(OpKind.SetTtl, key, Length(rng, c, phase), 1 + rng.Next(120)),
-            < 790 => new Op(OpKind.Remove, key, 0, 0),
+            < 790 => new Op(OpKind.Remove, key, 0, rng.Next(Op.RemoveKinds)),
             < 830 => new Op(OpKind.Contains, key, 0, 0),
             < 880 => new Op(OpKind.Advance, 0, 0, rng.Next(4) == 0 ? 0 : rng.Next(30)),
             < 882 => new Op(OpKind.Clear, 0, 0, 0),
@@ -184,6 +204,7 @@ internal static class OpGenerator
                 OpKind.Advance => new Op(kind, 0, 0, arg % 40),
                 OpKind.SetMany or OpKind.GetMany => new Op(kind, key, Math.Min(length, c.MaxValue), 1 + (arg % 8)),
                 OpKind.Clear => new Op(kind, 0, 0, 0),
+                OpKind.Remove => new Op(kind, key, 0, arg % Op.RemoveKinds),
                 _ => new Op(kind, key, Math.Min(length, c.MaxValue), 0),
             });
         }
