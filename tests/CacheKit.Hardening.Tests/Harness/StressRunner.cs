@@ -143,9 +143,35 @@ internal static class StressRunner
                             int length = Fill(scratch, id, ++version, rng, maxValue);
                             cache.Set(key, scratch.AsSpan(0, length), TimeSpan.FromMilliseconds(1 + rng.Next(50)));
                         }
-                        else if (roll < 870)
+                        else if (roll < 835)
                         {
                             cache.Remove(key);
+                        }
+                        else if (roll < 850)
+                        {
+                            // Remove-and-return: the value handed back is whole (never a racing set's partial write).
+                            if (cache.Remove(key, buffer, out int n))
+                            {
+                                reads++;
+                                Verify(id, buffer.AsSpan(0, n), Mismatch);
+                            }
+                        }
+                        else if (roll < 860)
+                        {
+                            writer.ResetWrittenCount();
+                            if (cache.Remove(key, writer))
+                            {
+                                reads++;
+                                Verify(id, writer.WrittenSpan, Mismatch);
+                            }
+                        }
+                        else if (roll < 870)
+                        {
+                            // Compare-and-delete of the value just read (a racing set may have replaced it: then false).
+                            if (cache.TryGet(key, buffer, out int n))
+                            {
+                                cache.RemoveIfEquals(key, buffer.AsSpan(0, n));
+                            }
                         }
                         else if (roll < 900)
                         {
