@@ -288,9 +288,10 @@ public sealed partial class OffHeapCache : IDisposable
     /// </summary>
     /// <returns>True when the entry was removed (<paramref name="bytesWritten"/> = its value's length). False when there was
     /// none (<paramref name="bytesWritten"/> = 0), or when its value is longer than <paramref name="destination"/>: then
-    /// nothing is removed and <paramref name="bytesWritten"/> is the length needed (always &gt; 0, so the two are told
-    /// apart; retry with a buffer at least that long). The destination may overlap the key (the key is copied first);
-    /// its bytes past the value, and all of them after false, are unspecified.</returns>
+    /// no entry is removed and <paramref name="bytesWritten"/> is the length needed (always &gt; 0, so the two are told
+    /// apart; retry with a buffer at least that long). The destination may overlap the key (the key is read before the
+    /// value is copied); its bytes past the value, and all of them after false, are unspecified. Like every write of the
+    /// key, any outcome keeps the value of a <c>GetOrAdd</c> of the key running meanwhile out of the cache.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Remove(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
@@ -304,21 +305,30 @@ public sealed partial class OffHeapCache : IDisposable
     /// Removes the entry of <paramref name="key"/> and appends the value it held to <paramref name="destination"/>, in one
     /// step (see <see cref="Remove(ReadOnlySpan{byte}, Span{byte}, out int)"/>); false, nothing written, if there was none.
     /// </summary>
-    /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> and <c>Advance</c> run outside the cache's locks. When a set
-    /// racing the call makes the value longer than the span it got, the call asks again for the new length (nothing is
-    /// removed meanwhile), so <c>GetSpan</c> may run more than once; <c>Advance</c> runs once, after the removal.</remarks>
+    /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> and <c>Advance</c> run outside the cache's locks. When the
+    /// value is longer than the span it got (the first span is the writer's default size; later, a set racing the call), the
+    /// call asks again for the value's length (nothing is removed meanwhile), so <c>GetSpan</c> may run more than once;
+    /// <c>Advance</c> runs once, after the removal.</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan(sizeHint)</c> returned fewer bytes than
+    /// asked (nothing was removed).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Remove(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        CheckKey(key);   // before the caller's GetSpan
+        CheckKey(key);   // these three before the caller's GetSpan
+        ThrowIfDisposed();
+        Shard.ThrowIfInListenerOf(this);
         int sizeHint = 0;
         while (true)
         {
-            // The key is copied before anything is written to the span, so a span over the key's bytes is harmless.
             Span<byte> buffer = destination.GetSpan(sizeHint);
+            if (buffer.Length < sizeHint)
+            {
+                // A writer that breaks GetSpan's contract would make this loop ask for the same length forever.
+                throw new ArgumentException($"The destination's GetSpan({sizeHint}) returned {buffer.Length} bytes, fewer than asked; nothing was removed.", nameof(destination));
+            }
             switch (RemoveCore(key, compareValue: false, comparisonValue: default, copyValue: true, buffer, out int length))
             {
                 case RemoveOutcome.Removed:
@@ -327,9 +337,10 @@ public sealed partial class OffHeapCache : IDisposable
                 case RemoveOutcome.Absent:
                     return false;
                 default:
-                    // Too small: a racing set made the value longer than this span, which is at least sizeHint long. So
-                    // the lengths that fail only grow, up to MaxValueBytes: the loop ends.
-                    sizeHint = Math.Max(sizeHint, length);
+                    // Too small: the value is longer than this span, which is at least sizeHint long. So each length that
+                    // fails is longer than the one before (a racing set made the value longer), up to MaxValueBytes: the
+                    // loop ends.
+                    sizeHint = length;
                     break;
             }
         }
@@ -341,7 +352,9 @@ public sealed partial class OffHeapCache : IDisposable
     /// to a racing set of another value. Not a lookup for the statistics or the policy. An entry past its time to live
     /// counts as none.
     /// </summary>
-    /// <returns>Whether the entry was removed: false when there was none or its value differs (then nothing changes).</returns>
+    /// <returns>Whether the entry was removed: false when there was none or its value differs (then no entry changes; like
+    /// every write of the key, either outcome keeps the value of a <c>GetOrAdd</c> of the key running meanwhile out of the
+    /// cache).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool RemoveIfEquals(ReadOnlySpan<byte> key, ReadOnlySpan<byte> comparisonValue)
@@ -349,9 +362,11 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The one remove path: the key is copied once, before it is hashed, and only the copy is used (as in
-    /// <see cref="WriteWithStableKey"/>: a caller changing its key buffer meanwhile, or a destination over it, cannot make
-    /// the key looked up, or the running <c>GetOrAdd</c> flight marked, disagree with the hash). The flight is marked first:
-    /// even a remove that throws (an expired entry's listener) has removed the entry.
+    /// <see cref="WriteWithStableKey"/>: another thread changing the caller's key buffer meanwhile cannot make the key
+    /// looked up, or the running <c>GetOrAdd</c> flight marked, disagree with the hash). The flight is marked first, and
+    /// whatever the outcome, as by every write of the key: a remove of an absent key is how the invalidate-on-write
+    /// pattern tells a running <c>GetOrAdd</c> that its source changed, and even a remove that throws (an expired entry's
+    /// listener) has removed the entry.
     /// </summary>
     [SkipLocalsInit]
     private RemoveOutcome RemoveCore(ReadOnlySpan<byte> key, bool compareValue, ReadOnlySpan<byte> comparisonValue, bool copyValue,

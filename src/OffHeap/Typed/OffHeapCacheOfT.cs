@@ -240,7 +240,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
 
     /// <summary>Removes the key and returns the value it had, in one step (<c>ConcurrentDictionary.TryRemove(key, out value)</c>):
-    /// the value returned is the one removed, never one a racing set replaced. Not a lookup for the statistics or the policy.</summary>
+    /// the value returned is the one removed, never one a racing set replaced. Not a lookup for the statistics or the policy.
+    /// The value is deserialized after the removal: if the serializer throws (bytes it cannot read), the entry is gone all the same.</summary>
     /// <returns>True when the key was removed, with the value it held; false and default when it was absent.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
@@ -260,15 +261,32 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Removes the key only if it holds <paramref name="item"/>'s value, in one step
     /// (<c>ConcurrentDictionary.TryRemove(KeyValuePair)</c>). Values are compared as their serialized bytes (so byte
     /// arrays by content, strings ordinally, unmanaged structs bit for bit). Not a lookup for the statistics or the policy.</summary>
-    /// <returns>Whether the key was removed: false when it was absent or held another value (then nothing changes).</returns>
-    /// <exception cref="ArgumentNullException">The key is null, or the value is null where its serializer refuses null.</exception>
+    /// <returns>Whether the key was removed: false when it was absent or held another value, or when the value is one its
+    /// serializer refuses (null for strings: no entry can hold it); then no entry changes.</returns>
+    /// <exception cref="ArgumentNullException">The key is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryRemove(KeyValuePair<TKey, TValue> item)
     {
+        ReadOnlySpan<byte> key = SerializeKey(item.Key);   // first: a null key is reported as the key
         using var lease = new ValueLease();
-        ReadOnlySpan<byte> comparison = lease.Serialize(_values, item.Value);
-        return _cache.RemoveIfEquals(SerializeKey(item.Key), comparison);
+        return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison) && _cache.RemoveIfEquals(key, comparison);
+    }
+
+    /// <summary>The bytes a stored value equal to <paramref name="comparisonValue"/> would have; false when the serializer refuses
+    /// it (a null string, say), which no stored value can then equal.</summary>
+    private bool TrySerializeComparison(ValueLease lease, TValue comparisonValue, out ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            bytes = lease.Serialize(_values, comparisonValue);
+            return true;
+        }
+        catch (ArgumentNullException) when (comparisonValue is null)
+        {
+            bytes = default;
+            return false;
+        }
     }
 
     /// <summary>
@@ -285,26 +303,42 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <returns>Whether <paramref name="newValue"/> is now stored: false when the key is absent or holds another value (then
     /// nothing changes), or when no room could be made for the new value (then the old one is gone too, as after any set
     /// that fails).</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or a value is null where its serializer refuses null.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or <paramref name="newValue"/> is null where its
+    /// serializer refuses null (a null <paramref name="comparisonValue"/> that the serializer refuses matches no entry: false).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
     /// or the serialized key or new value is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryUpdateIfEquals(TKey key, TValue newValue, TValue comparisonValue, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        ReadOnlySpan<byte> keyBytes = SerializeKey(key);   // first: a null key is reported as the key
         using var lease = new ValueLease();
-        // The comparison's bytes, copied out: the lease's buffer then takes the new value.
-        int length = lease.Serialize(_values, comparisonValue).Length;
-        byte[] comparison = ArrayPool<byte>.Shared.Rent(length);
+        // The new value's bytes, copied out: the lease's buffer then takes the comparison.
+        ReadOnlySpan<byte> newBytes = SerializeNewValue(lease, newValue);
+        int length = newBytes.Length;
+        byte[] copy = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            lease.Buffer.WrittenSpan.CopyTo(comparison);
-            return _cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, newValue), ttlTicks, SetCondition.IfValueEquals,
-                comparison.AsSpan(0, length)) == SetOutcome.Stored;
+            newBytes.CopyTo(copy);
+            return TrySerializeComparison(lease, comparisonValue, out ReadOnlySpan<byte> comparison)
+                && _cache.SetWithOutcome(keyBytes, copy.AsSpan(0, length), ttlTicks, SetCondition.IfValueEquals, comparison) == SetOutcome.Stored;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(comparison);
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+
+    /// <summary>Serializes the new value of <see cref="TryUpdateIfEquals"/>; a null the serializer refuses is reported as <c>newValue</c>.</summary>
+    private ReadOnlySpan<byte> SerializeNewValue(ValueLease lease, TValue newValue)
+    {
+        try
+        {
+            return lease.Serialize(_values, newValue);
+        }
+        catch (ArgumentNullException e) when (newValue is null)
+        {
+            throw new ArgumentNullException(nameof(newValue), e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal));
         }
     }
 

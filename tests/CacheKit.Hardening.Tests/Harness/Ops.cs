@@ -157,7 +157,7 @@ internal static class OpGenerator
             < 610 => new Op(OpKind.TryAdd, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),   // 0: no TTL
             < 630 => new Op(OpKind.TryUpdate, key, Length(rng, c, phase), rng.Next(2) == 0 ? 0 : 1 + rng.Next(120)),
             < 730 => new Op(OpKind.SetTtl, key, Length(rng, c, phase), 1 + rng.Next(120)),
-            < 790 => new Op(OpKind.Remove, key, 0, rng.Next(Op.RemoveKinds)),
+            < 790 => new Op(OpKind.Remove, key, 0, (roll - 730) % Op.RemoveKinds),   // the variant from the roll: no extra draw, so each seed's operations stay as they were
             < 830 => new Op(OpKind.Contains, key, 0, 0),
             < 880 => new Op(OpKind.Advance, 0, 0, rng.Next(4) == 0 ? 0 : rng.Next(30)),
             < 882 => new Op(OpKind.Clear, 0, 0, 0),
