@@ -142,6 +142,7 @@ public class BadInputTests
         yield return new("TryRemove(TKey, out TValue)", "null key", ane, "key", "", f => f.Typed.TryRemove(null!, out _));
         yield return new("TryRemove(KeyValuePair)", "null key", ane, "key", "", f => f.Typed.TryRemove(new KeyValuePair<string, string>(null!, "v")));
         yield return new("TryUpdateIfEquals", "null key", ane, "key", "", f => f.Typed.TryUpdateIfEquals(null!, "new", "v"));
+        yield return new("TryUpdateIfEquals", "null new value (string serializer)", ane, "newValue", "", f => f.Typed.TryUpdateIfEquals("key1", null!, "v"));
         yield return new("TryUpdateIfEquals", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Typed.TryUpdateIfEquals("key1", "new", "v", TimeSpan.Zero));
         yield return new("TryUpdateIfEquals", "new value serializing above MaxValueBytes (old value must stay)", aoore, "value", "MaxValueBytes",
             f => f.Typed.TryUpdateIfEquals("key3", new string('v', f.Typed.Bytes.MaxValueBytes + 1), "v"));
