@@ -289,4 +289,40 @@ public unsafe class SlabArenaTests
         Assert.That(s.HandedOutBytes, Is.Zero);
         Assert.That(s.Pages - s.FreePages, Is.LessThanOrEqualTo(s.Classes.Count(c => c.Pages > 0) * Threads), "only spares remain held");
     }
+    [Test]
+    public void TryReleaseForeignSpare_gives_another_class_s_empty_page_to_the_pool_and_never_the_asking_class_s_own()
+    {
+        // Budget of 2 pages: class A's page is emptied (kept as A's spare), class B holds the other; a third class then
+        // finds the budget spent until A's spare goes back to the pool. The engine calls this before evicting.
+        using SlabPool pool = NewPool(pages: 2);
+        SlabArena arena = pool.CreateArena();
+        int classA = arena.Classes.ClassOf(100), classB = arena.Classes.ClassOf(1000), classC = arena.Classes.ClassOf(4000);
+        Assert.That(new[] { classA, classB, classC }, Is.Unique);
+
+        Assert.That(arena.TryAllocate(100, out SlabHandle a), Is.True);
+        Assert.That(arena.TryAllocate(1000, out SlabHandle b), Is.True);
+        arena.Free(a);   // A's page is now empty: its spare, still the arena's
+        Assert.That(pool.GetStatistics().FreePages, Is.Zero, "the spare stays the arena's");
+        Assert.That(pool.GetStatistics().Classes[classA].Pages, Is.EqualTo(1));
+        Assert.That(arena.TryAllocate(4000, out _), Is.False, "budget spent: C gets no page");
+
+        Assert.That(arena.TryReleaseForeignSpare(classA, out int none), Is.False, "a class's own spare is not foreign");
+        Assert.That(none, Is.Negative);
+        Assert.That(arena.TryReleaseForeignSpare(classC, out int released), Is.True);
+        Assert.That(released, Is.EqualTo(a.PageId), "A's spare");
+        Assert.That(pool.GetStatistics().FreePages, Is.EqualTo(1), "given back to the pool");
+        Assert.That(pool.GetStatistics().Classes[classA].Pages, Is.Zero);
+        pool.ValidateInvariants();
+        Assert.That(arena.TryAllocate(4000, out SlabHandle c), Is.True, "the page now serves C");
+        Assert.That(arena.TryReleaseForeignSpare(classC, out _), Is.False, "no spare left anywhere");
+        Assert.That(arena.GetChunkSize(b), Is.EqualTo(arena.Classes[classB]), "B's live chunk untouched");
+        arena.Free(b);
+        arena.Free(c);
+        pool.ValidateInvariants();
+
+        Assert.That(() => arena.TryReleaseForeignSpare(arena.Classes.Count, out _), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("forClassIndex"));
+        Assert.That(() => arena.TryReleaseForeignSpare(-1, out _), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        pool.Dispose();
+        Assert.That(() => arena.TryReleaseForeignSpare(classC, out _), Throws.InstanceOf<ObjectDisposedException>());
+    }
 }
