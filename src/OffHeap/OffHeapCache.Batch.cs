@@ -56,7 +56,6 @@ public sealed partial class OffHeapCache
             }
             // starts[s] is now the end of shard s's run (and the start of shard s + 1's).
 
-            Span<byte> keyBuffer = stackalloc byte[StableCopy.StackBytes];   // once, not per item
             int stored = 0, begin = 0;
             for (int s = 0; s < _shards.Length; s++)
             {
@@ -75,11 +74,10 @@ public sealed partial class OffHeapCache
                         for (int k = begin; k < end; k++)
                         {
                             int i = order[k];
-                            // The flight is marked with a copy of the key, as a single Set does: the caller's buffer may
-                            // be changing. The set copies it again and refuses a copy that no longer hashes to hashes[i].
-                            using var key = new StableCopy(items[i].Key.Span, keyBuffer);
-                            InvalidateFlightUnderShardLock(key.Bytes, hashes[i]);
-                            if (shard.SetUnsynchronized(hashes[i], key.Bytes, items[i].Value.Span, expiresAt))
+                            // The set copies the key, refuses a copy that no longer hashes to hashes[i] (the caller's
+                            // buffer may be changing), and marks a running GetOrAdd of the key with that copy, as a
+                            // single Set does.
+                            if (shard.SetUnsynchronized(hashes[i], items[i].Key.Span, items[i].Value.Span, expiresAt, invalidateFlightsOf: this))
                             {
                                 stored++;
                             }

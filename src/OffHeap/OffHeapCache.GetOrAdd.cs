@@ -515,7 +515,7 @@ public sealed partial class OffHeapCache
     /// </remarks>
     /// <param name="key">The key written.</param>
     /// <param name="hash">Its hash (<see cref="Hash"/>).</param>
-    private void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key, ulong hash)
+    internal void InvalidateFlightUnderShardLock(ReadOnlySpan<byte> key, ulong hash)
     {
         if (Volatile.Read(ref _flightsBySlot[FlightSlot(hash)]) == 0)
         {

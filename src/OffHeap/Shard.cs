@@ -570,15 +570,22 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// double free), and a lookup that saw other bytes could miss the existing entry and add a duplicate. So
     /// the key is copied once, checked against the hash before anything changes, and only the copy is used.
     /// </remarks>
+    /// <param name="hash">The hash the caller computed from <paramref name="key"/> before taking the lock.</param>
+    /// <param name="key">The caller's key buffer.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="expiresAt">The expiry timestamp, 0 = never.</param>
+    /// <param name="invalidateFlightsOf">The cache whose running <c>GetOrAdd</c> of the key to mark (with the checked copy,
+    /// after the check), as every write of a key does; null for none.</param>
     /// <exception cref="ArgumentException">The key's bytes no longer hash to <paramref name="hash"/>; nothing changed.</exception>
     [SkipLocalsInit]
-    public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt)
+    public bool SetUnsynchronized(ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expiresAt, OffHeapCache? invalidateFlightsOf = null)
     {
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         if (XxHash3.HashToUInt64(stable.Bytes, _seed) != hash)
         {
             throw new ArgumentException("The key's bytes changed while the call was running (another thread wrote to the key's buffer); nothing was stored.", nameof(key));
         }
+        invalidateFlightsOf?.InvalidateFlightUnderShardLock(stable.Bytes, hash);
         return SetStableKeyUnsynchronized(hash, stable.Bytes, value, expiresAt) == SetOutcome.Stored;
     }
 

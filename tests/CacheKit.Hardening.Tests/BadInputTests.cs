@@ -144,8 +144,12 @@ public class BadInputTests
         yield return new("TryUpdateIfEquals", "null key", ane, "key", "", f => f.Typed.TryUpdateIfEquals(null!, "new", "v"));
         yield return new("TryUpdateIfEquals", "null new value (string serializer)", ane, "newValue", "", f => f.Typed.TryUpdateIfEquals("key1", null!, "v"));
         yield return new("TryUpdateIfEquals", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Typed.TryUpdateIfEquals("key1", "new", "v", TimeSpan.Zero));
-        yield return new("TryUpdateIfEquals", "new value serializing above MaxValueBytes (old value must stay)", aoore, "value", "MaxValueBytes",
+        yield return new("TryUpdateIfEquals", "new value serializing above MaxValueBytes (old value must stay)", aoore, "newValue", "MaxValueBytes",
             f => f.Typed.TryUpdateIfEquals("key3", new string('v', f.Typed.Bytes.MaxValueBytes + 1), "v"));
+        yield return new("TryUpdateIfEquals", "new value above MaxValueBytes, null comparison (checked whatever the comparison)", aoore, "newValue", "MaxValueBytes",
+            f => f.Typed.TryUpdateIfEquals("key3", new string('v', f.Typed.Bytes.MaxValueBytes + 1), null!));
+        yield return new("TryUpdateIfEquals", "new value with a lone surrogate", ae, "newValue", "surrogate",
+            f => f.Typed.TryUpdateIfEquals("key3", "\uD800", "v"));
         yield return new("GetOrAdd(TKey, Func)", "null factory", ane, "valueFactory", "", f => f.Typed.GetOrAdd("new", (Func<string, string>)null!));
         yield return new("GetOrAdd(TKey, Func)", "factory returns null (string serializer)", ane, "value", "", f => f.Typed.GetOrAdd("new", _ => null!));
         yield return new("GetOrAdd(TKey, Func)", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Typed.GetOrAdd("new", _ => "v", TimeSpan.Zero));

@@ -289,6 +289,7 @@ public unsafe class SlabArenaTests
         Assert.That(s.HandedOutBytes, Is.Zero);
         Assert.That(s.Pages - s.FreePages, Is.LessThanOrEqualTo(s.Classes.Count(c => c.Pages > 0) * Threads), "only spares remain held");
     }
+
     [Test]
     public void TryReleaseForeignSpare_gives_another_class_s_empty_page_to_the_pool_and_never_the_asking_class_s_own()
     {

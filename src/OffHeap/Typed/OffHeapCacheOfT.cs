@@ -262,7 +262,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// (<c>ConcurrentDictionary.TryRemove(KeyValuePair)</c>). Values are compared as their serialized bytes (so byte
     /// arrays by content, strings ordinally, unmanaged structs bit for bit). Not a lookup for the statistics or the policy.</summary>
     /// <returns>Whether the key was removed: false when it was absent or held another value, or when the value is one its
-    /// serializer refuses (null for strings: no entry can hold it); then no entry changes.</returns>
+    /// serializer refuses (for strings: null or a lone surrogate; no entry can hold it); then no entry changes.</returns>
     /// <exception cref="ArgumentNullException">The key is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -273,8 +273,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison) && _cache.RemoveIfEquals(key, comparison);
     }
 
-    /// <summary>The bytes a stored value equal to <paramref name="comparisonValue"/> would have; false when the serializer refuses
-    /// it (a null string, say), which no stored value can then equal.</summary>
+    /// <summary>The bytes a stored value equal to <paramref name="comparisonValue"/> would have; false when the serializer
+    /// refuses it (a null or a lone-surrogate string, say): no stored value can then equal it.</summary>
     private bool TrySerializeComparison(ValueLease lease, TValue comparisonValue, out ReadOnlySpan<byte> bytes)
     {
         try
@@ -282,7 +282,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             bytes = lease.Serialize(_values, comparisonValue);
             return true;
         }
-        catch (ArgumentNullException) when (comparisonValue is null)
+        catch (ArgumentException e) when (e.ParamName == "value")
         {
             bytes = default;
             return false;
@@ -304,17 +304,18 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// nothing changes), or when no room could be made for the new value (then the old one is gone too, as after any set
     /// that fails).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null, or <paramref name="newValue"/> is null where its
-    /// serializer refuses null (a null <paramref name="comparisonValue"/> that the serializer refuses matches no entry: false).</exception>
+    /// serializer refuses null (a <paramref name="comparisonValue"/> that the serializer refuses matches no entry: false).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>),
-    /// or the serialized key or new value is too long.</exception>
+    /// or the serialized key or new value (<paramref name="newValue"/>) is too long.</exception>
+    /// <exception cref="ArgumentException">A string key or new value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryUpdateIfEquals(TKey key, TValue newValue, TValue comparisonValue, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
         ReadOnlySpan<byte> keyBytes = SerializeKey(key);   // first: a null key is reported as the key
         using var lease = new ValueLease();
-        // The new value's bytes, copied out: the lease's buffer then takes the comparison.
-        ReadOnlySpan<byte> newBytes = SerializeNewValue(lease, newValue);
+        // The new value's bytes, checked (whatever the comparison) and copied out: the lease's buffer then takes the comparison.
+        ReadOnlySpan<byte> newBytes = SerializeNewValue(lease, keyBytes, newValue);
         int length = newBytes.Length;
         byte[] copy = ArrayPool<byte>.Shared.Rent(length);
         try
@@ -329,17 +330,33 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         }
     }
 
-    /// <summary>Serializes the new value of <see cref="TryUpdateIfEquals"/>; a null the serializer refuses is reported as <c>newValue</c>.</summary>
-    private ReadOnlySpan<byte> SerializeNewValue(ValueLease lease, TValue newValue)
+    /// <summary>Serializes and checks the new value of <see cref="TryUpdateIfEquals"/>: a refusal names <c>newValue</c>.</summary>
+    private ReadOnlySpan<byte> SerializeNewValue(ValueLease lease, ReadOnlySpan<byte> keyBytes, TValue newValue)
     {
         try
         {
-            return lease.Serialize(_values, newValue);
+            ReadOnlySpan<byte> bytes = lease.Serialize(_values, newValue);
+            _cache.CheckValue(keyBytes, bytes);
+            return bytes;
         }
-        catch (ArgumentNullException e) when (newValue is null)
+        catch (ArgumentException e) when (e.ParamName == "value")
         {
-            throw new ArgumentNullException(nameof(newValue), e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal));
+            throw Renamed(e, nameof(newValue));
         }
+    }
+
+    /// <summary>The serializer's or the byte cache's refusal of its <c>value</c> argument, named as the caller's argument
+    /// <paramref name="paramName"/> (same exception type and message; a plain ArgumentException keeps the original as its
+    /// inner exception, the null and range exceptions have no constructor for both).</summary>
+    private static ArgumentException Renamed(ArgumentException e, string paramName)
+    {
+        string message = e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal);
+        return e switch
+        {
+            ArgumentNullException => new ArgumentNullException(paramName, message),
+            ArgumentOutOfRangeException => new ArgumentOutOfRangeException(paramName, message),
+            _ => new ArgumentException(message, paramName, e),
+        };
     }
 
     /// <summary>Gives the key's live entry a new time to live from now without reading or rewriting its value; not a
@@ -382,7 +399,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
         {
             // The serializer's parameter is "value"; here it is the caller's key (a string with a lone surrogate, say).
-            throw new ArgumentException(e.Message.Replace(" (Parameter 'value')", "", StringComparison.Ordinal), "key", e);
+            throw Renamed(e, "key");
         }
         return buffer.WrittenSpan;
     }

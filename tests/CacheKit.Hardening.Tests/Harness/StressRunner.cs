@@ -147,29 +147,32 @@ internal static class StressRunner
                         {
                             cache.Remove(key);
                         }
-                        else if (roll < 850)
-                        {
-                            // Remove-and-return: the value handed back is whole (never a racing set's partial write).
-                            if (cache.Remove(key, buffer, out int n))
-                            {
-                                reads++;
-                                Verify(id, buffer.AsSpan(0, n), Mismatch);
-                            }
-                        }
                         else if (roll < 860)
                         {
+                            // Remove-and-return, into a span or a buffer writer: the value handed back is whole (never a
+                            // racing set's partial write, never another key's).
                             writer.ResetWrittenCount();
-                            if (cache.Remove(key, writer))
+                            int n = 0;
+                            bool removed = roll < 850 ? cache.Remove(key, buffer, out n) : cache.Remove(key, writer);
+                            if (removed)
                             {
                                 reads++;
-                                Verify(id, writer.WrittenSpan, Mismatch);
+                                Verify(id, roll < 850 ? buffer.AsSpan(0, n) : writer.WrittenSpan, Mismatch);
                             }
                         }
                         else if (roll < 870)
                         {
                             // Compare-and-delete of the value just read (a racing set may have replaced it: then false).
+                            // With its last byte flipped the comparison matches nothing ever stored (the checksum breaks),
+                            // so that one must never remove.
                             if (cache.TryGet(key, buffer, out int n))
                             {
+                                buffer[n - 1] ^= 1;
+                                if (cache.RemoveIfEquals(key, buffer.AsSpan(0, n)))
+                                {
+                                    Mismatch($"k{id}: RemoveIfEquals removed the entry for a value no set ever stored");
+                                }
+                                buffer[n - 1] ^= 1;
                                 cache.RemoveIfEquals(key, buffer.AsSpan(0, n));
                             }
                         }
