@@ -57,7 +57,9 @@ public sealed class OffHeapCacheOptions
     /// </summary>
     public int AverageEntrySizeHint { get; set; } = 256;
 
-    /// <summary>Most live entries one insert may evict through the policy before giving up (then at most one page reclaim). Default 16; in [1, 1024].</summary>
+    /// <summary>Most live entries one insert may evict through the policy to make room for its bytes before giving up (then at
+    /// most one page reclaim). Default 16; in [1, 1024]. The entry-count bound (<see cref="MaxEntries"/>) is kept by a
+    /// separate step of at most one more eviction than this (normally one).</summary>
     public int MaxEvictionsPerInsert { get; set; } = 16;
 
     /// <summary>

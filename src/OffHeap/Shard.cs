@@ -716,6 +716,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         {
             ReclaimExpiredStepUnsynchronized();
         }
+        // Up to MaxEvictionsPerInsert + 1: normally one eviction (the add went one over the bound), but when a listener
+        // that threw left the shard over its bound, each insert must remove more than it adds for the shard to come
+        // back under it, even with MaxEvictionsPerInsert = 1.
         for (int guard = 0; _policy.Weight > _policy.Capacity && guard <= _maxEvictionsPerInsert; guard++)
         {
             int victim = _policy.SelectVictim();
