@@ -329,7 +329,7 @@ public sealed partial class OffHeapCache : IDisposable
                 // A writer that breaks GetSpan's contract would make this loop ask for the same length forever.
                 throw new ArgumentException($"The destination's GetSpan({sizeHint}) returned {buffer.Length} bytes, fewer than asked; nothing was removed.", nameof(destination));
             }
-            switch (RemoveCore(key, compareValue: false, comparisonValue: default, copyValue: true, buffer, out int length))
+            switch (RemoveCheckedKey(key, compareValue: false, comparisonValue: default, copyValue: true, buffer, out int length))
             {
                 case RemoveOutcome.Removed:
                     destination.Advance(length);
@@ -368,12 +368,20 @@ public sealed partial class OffHeapCache : IDisposable
     /// pattern tells a running <c>GetOrAdd</c> that its source changed, and even a remove that throws (an expired entry's
     /// listener) has removed the entry.
     /// </summary>
-    [SkipLocalsInit]
     private RemoveOutcome RemoveCore(ReadOnlySpan<byte> key, bool compareValue, ReadOnlySpan<byte> comparisonValue, bool copyValue,
         Span<byte> destination, out int valueLength)
     {
         CheckKey(key);
         Shard.ThrowIfInListenerOf(this);
+        return RemoveCheckedKey(key, compareValue, comparisonValue, copyValue, destination, out valueLength);
+    }
+
+    /// <summary><see cref="RemoveCore"/> after its key and listener checks (the buffer-writer loop makes them once, before
+    /// the caller's first <c>GetSpan</c>).</summary>
+    [SkipLocalsInit]
+    private RemoveOutcome RemoveCheckedKey(ReadOnlySpan<byte> key, bool compareValue, ReadOnlySpan<byte> comparisonValue, bool copyValue,
+        Span<byte> destination, out int valueLength)
+    {
         using var stable = new StableCopy(key, stackalloc byte[StableCopy.StackBytes]);
         ulong hash = Hash(stable.Bytes);
         ref OperationCounters.Stripe stripe = ref Enter();

@@ -130,6 +130,10 @@ internal sealed class DifferentialRunner
         return key;
     }
 
+    /// <summary>A value that differs from <paramref name="value"/> only in its last byte (or, for an empty value, a single
+    /// byte): the hardest case for a comparison that checks lengths or a prefix only.</summary>
+    private static byte[] OtherValue(byte[] value) => value.Length == 0 ? [0] : [.. value[..^1], (byte)(value[^1] ^ 1)];
+
     private bool Live(int id, out byte[] value)
     {
         if (_model.TryGetValue(id, out var e) && (e.ExpiresAt == 0 || _clock.GetTimestamp() < e.ExpiresAt))
@@ -365,7 +369,7 @@ internal sealed class DifferentialRunner
                         removed = cache.RemoveIfEquals(key, current);
                         break;
                     case Op.RemoveKind.IfOtherValue:
-                        removed = cache.RemoveIfEquals(key, current.Length == 0 ? [0] : [.. current[..^1], (byte)(current[^1] ^ 1)]);
+                        removed = cache.RemoveIfEquals(key, OtherValue(current));
                         break;
                     default:
                         removed = cache.Remove(key);
@@ -406,9 +410,8 @@ internal sealed class DifferentialRunner
                 byte[] value = Keys.Value(op.Key, ++_version, length);
                 int ttlSeconds = op.Kind == OpKind.TryUpdateIfEquals ? op.Arg / 2 : op.Arg;
                 long expiresAt = ttlSeconds == 0 ? 0 : _clock.GetTimestamp() + TimeSpan.FromSeconds(ttlSeconds).Ticks;
-                // The comparison: the stored value, or one that differs from it only in its last byte (or, for an empty
-                // value, a single byte): the hardest case for a comparison that checks lengths or a prefix only.
-                byte[] comparison = op.Arg % 2 == 0 ? current : current.Length == 0 ? [0] : [.. current[..^1], (byte)(current[^1] ^ 1)];
+                // The comparison: the stored value, or one that differs from it only in its last byte.
+                byte[] comparison = op.Arg % 2 == 0 ? current : OtherValue(current);
                 bool stored = (op.Kind, ttlSeconds) switch
                 {
                     (OpKind.TryAdd, 0) => cache.TryAdd(key, value),
