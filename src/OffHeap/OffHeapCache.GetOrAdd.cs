@@ -233,6 +233,7 @@ public sealed partial class OffHeapCache
     private Flight JoinFlight(ReadOnlySpan<byte> key, out bool leader)
     {
         byte[] keyCopy = key.ToArray();
+        ulong hash = Hash(keyCopy);   // outside the gate: every write whose slot has a flight waits on it
         lock (_flightsGate)
         {
             _flights ??= new Dictionary<byte[], Flight>(ByteArrayComparer.Instance);
@@ -253,7 +254,7 @@ public sealed partial class OffHeapCache
                 leader = true;
                 return replacement;
             }
-            var flight = new Flight(keyCopy, Hash(keyCopy));
+            var flight = new Flight(keyCopy, hash);
             _flights.Add(keyCopy, flight);
             ref int inSlot = ref _flightsBySlot[FlightSlot(flight.Hash)];
             Volatile.Write(ref inSlot, inSlot + 1);
