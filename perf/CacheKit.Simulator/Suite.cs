@@ -10,11 +10,18 @@ namespace CacheKit.Simulator;
 /// <param name="Format">Its format.</param>
 /// <param name="Sizes">Capacities: entries, or bytes when <paramref name="Weighted"/>.</param>
 /// <param name="Weighted">Byte capacity.</param>
-/// <param name="Lirs">Part of the LIRS set (for the OPT-gap average).</param>
-public sealed record SuiteTrace(string File, TraceFormat Format, long[] Sizes, bool Weighted, bool Lirs)
+/// <param name="Lirs">Run by the <c>lirs</c> suite: the traces of the LIRS distribution at the README's LIRS sizes.</param>
+/// <param name="LabelledLirsSet">Labelled "(LIRS set)" in the traces README's table. Only <c>loop</c>, a pure
+/// loop run with them, is not; the README's list of sizes "for the LIRS set" names it too, so its membership
+/// is ambiguous and the OPT-gap bar is decided on the labelled set, the stricter reading (loop is where the
+/// default policy comes closest to OPT).</param>
+public sealed record SuiteTrace(string File, TraceFormat Format, long[] Sizes, bool Weighted, bool Lirs, bool LabelledLirsSet = true)
 {
     /// <summary>The trace's name ("gli").</summary>
     public string Name => TraceReaders.NameOf(File);
+
+    /// <summary>Counted in the OPT-gap bar's average.</summary>
+    public bool InGapSet => Lirs && LabelledLirsSet;
 
     /// <summary>The capacities as <see cref="Capacity"/> values.</summary>
     public IReadOnlyList<Capacity> Capacities => Sizes.Select(s => new Capacity(s, Weighted)).ToList();
@@ -33,7 +40,7 @@ public static class Suite
         new("cpp.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
         new("cs.trace.gz", TraceFormat.A, [100, 200, 400, 800, 1000], false, true),
         new("gli.trace.gz", TraceFormat.A, [250, 500, 750, 1000, 1250, 1500, 2000], false, true),
-        new("loop.trace.gz", TraceFormat.A, [100, 500, 1000], false, true),
+        new("loop.trace.gz", TraceFormat.A, [100, 500, 1000], false, true, LabelledLirsSet: false),
         new("multi1.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
         new("multi2.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
         new("multi3.trace.gz", TraceFormat.A, [100, 500, 1000, 2000, 5000], false, true),
@@ -123,8 +130,9 @@ public static class Suite
         }
         File.WriteAllLines(Path.Combine(chartDir, "all.csv"), csv);
 
-        var bars = CheckBars(results, concat, phases);
-        string seedSpread = extraSeeds is { Count: > 0 } ? SeedSpread(results, extraSeeds, tracesDir, jobs, progress, log) : "";
+        SeedMeans? seedMeans = null;
+        string seedSpread = extraSeeds is { Count: > 0 } ? SeedSpread(results, extraSeeds, tracesDir, jobs, progress, log, out seedMeans) : "";
+        var bars = CheckBars(results, concat, phases, seedMeans);
         string md = Summary(suite, commandLine, sw.Elapsed, results, bars, concat, phases, drops) + seedSpread;
         string mdPath = Path.Combine(outDir, "hit-ratios.md");
         File.WriteAllText(mdPath, md);
@@ -143,8 +151,9 @@ public static class Suite
     /// change of hashing moves single cells by a point or more at random, so a bar decided by a few
     /// hundredths on one seed is not decided; the mean over seeds is the figure to compare changes by.
     /// </summary>
-    private static string SeedSpread(List<(SuiteTrace Spec, TraceResults Results)> results, IReadOnlyList<int> seeds, string tracesDir, int jobs, IProgressSink progress, TextWriter log)
+    private static string SeedSpread(List<(SuiteTrace Spec, TraceResults Results)> results, IReadOnlyList<int> seeds, string tracesDir, int jobs, IProgressSink progress, TextWriter log, out SeedMeans? means)
     {
+        means = null;
         string? def = Catalog.Policy(PolicyFactory.Default)?.Name;
         string? lru = Catalog.Policy(PolicyKind.Lru)?.Name;
         if (def is null)
@@ -201,7 +210,7 @@ public static class Suite
                     {
                         continue;
                     }
-                    if (st.Lirs && r.Get(Catalog.OptName, c) is { } opt)
+                    if (st.InGapSet && r.Get(Catalog.OptName, c) is { } opt)
                     {
                         gaps.Add(opt.HitRatio - d);
                     }
@@ -248,11 +257,23 @@ public static class Suite
             sb.Append(Inv($"\nWidest spread of one cell over the seeds (max - min, points): {string.Join(", ", widest.Select(x => Inv($"{x.Cell} {x.Range:F2}")))}; median {spread.Select(x => x.Range).Order().ElementAt(spread.Count / 2):F2}.\n"));
         }
         log.WriteLine(Inv($"seed spread: LIRS mean gap over {n} seeds {sums[0] / n:F3}"));
+        means = new SeedMeans(n, sums[0] / n, [.. Enumerable.Range(0, CaffeineBars.Length).Select(b => sums[3 + b] / n)]);
         return sb.ToString();
     }
 
-    /// <summary>The quality bars of issue 3, evaluated on the results: text lines and the number of failures.</summary>
-    private static (List<string> Lines, int Failures) CheckBars(List<(SuiteTrace Spec, TraceResults Results)> results, TraceResults? concat, TraceResults? phases)
+    /// <summary>The default policy's figures averaged over the seeds of <c>--seeds</c> (the main seed included).</summary>
+    /// <param name="Seeds">How many seeds.</param>
+    /// <param name="OptGap">Mean gap to OPT over the labelled LIRS set.</param>
+    /// <param name="CaffeineCells">Hit ratio at each of <see cref="CaffeineBars"/>, in order.</param>
+    private sealed record SeedMeans(int Seeds, double OptGap, double[] CaffeineCells);
+
+    /// <summary>
+    /// The quality bars of issue 3, evaluated on the results: text lines and the number of failures. With
+    /// <paramref name="seedMeans"/> the bars a seed moves by hashing alone (the OPT gap, Caffeine's cells) are
+    /// decided on the mean over the seeds, the figure the seed-spread section says to compare by; the
+    /// main seed's value is printed beside it.
+    /// </summary>
+    private static (List<string> Lines, int Failures) CheckBars(List<(SuiteTrace Spec, TraceResults Results)> results, TraceResults? concat, TraceResults? phases, SeedMeans? seedMeans)
     {
         var lines = new List<string>();
         int failures = 0;
@@ -287,24 +308,36 @@ public static class Suite
                 ? Inv($"- PASS: {def} >= {peer} - {Slack} in all {cells} cells.")
                 : Inv($"- FAIL: {def} below {peer} - {Slack} in {misses.Count} of {cells} cells: {string.Join(", ", misses)}."));
         }
-        var gaps = results.Where(x => x.Spec.Lirs).SelectMany(x => x.Results.Capacities.Select(c => (x.Results.Get(Catalog.OptName, c), x.Results.Get(def, c))))
-            .Where(g => g.Item1 is not null && g.Item2 is not null).Select(g => g.Item1!.HitRatio - g.Item2!.HitRatio).ToList();
+        List<double> GapsOver(Func<SuiteTrace, bool> member) => [.. results.Where(x => member(x.Spec))
+            .SelectMany(x => x.Results.Capacities.Select(c => (x.Results.Get(Catalog.OptName, c), x.Results.Get(def, c))))
+            .Where(g => g.Item1 is not null && g.Item2 is not null).Select(g => g.Item1!.HitRatio - g.Item2!.HitRatio)];
+        List<double> gaps = GapsOver(t => t.InGapSet);
         if (gaps.Count > 0)
         {
-            double mean = gaps.Average();
-            bool ok = mean <= 3.0;
+            double mainSeed = gaps.Average();
+            double decided = seedMeans?.OptGap ?? mainSeed;
+            bool ok = decided <= 3.0;
             failures += ok ? 0 : 1;
-            lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: mean gap OPT - {def} over the LIRS set ({gaps.Count} cells) is {mean:F2} points (bar: 3)."));
+            string figure = seedMeans is null
+                ? Inv($"is {mainSeed:F2} points")
+                : Inv($"is {decided:F3} points on the mean of {seedMeans.Seeds} seeds ({mainSeed:F2} on the tables' seed)");
+            List<double> withLoop = GapsOver(t => t.Lirs);
+            lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: mean gap OPT - {def} over the LIRS set ({gaps.Count} cells of the traces the traces README labels LIRS set) {figure} (bar: 3). With loop, run with them but not labelled: {withLoop.Average():F2} on the tables' seed ({withLoop.Count} cells)."));
         }
-        foreach (var (trace, size, bar) in CaffeineBars)
+        for (int b = 0; b < CaffeineBars.Length; b++)
         {
+            var (trace, size, bar) = CaffeineBars[b];
             var r = results.FirstOrDefault(x => x.Spec.Name == trace).Results;
             if (r?.Get(def, new Capacity(size, false)) is { } cell)
             {
-                bool ok = cell.HitRatio >= bar;
+                double decided = seedMeans?.CaffeineCells[b] ?? cell.HitRatio;
+                bool ok = decided >= bar;
                 failures += ok ? 0 : 1;
                 string opt = r.Get(Catalog.OptName, new Capacity(size, false)) is { } o ? Inv($", OPT {o.HitRatio:F2}") : "";
-                lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: {trace}@{size}: {def} {cell.HitRatio:F2} % (Caffeine {bar:F2} %{opt})."));
+                string figure = seedMeans is null
+                    ? Inv($"{cell.HitRatio:F2} %")
+                    : Inv($"{decided:F2} % on the mean of {seedMeans.Seeds} seeds ({cell.HitRatio:F2} on the tables' seed)");
+                lines.Add(Inv($"- {(ok ? "PASS" : "FAIL")}: {trace}@{size}: {def} {figure} (Caffeine {bar:F2} %{opt})."));
             }
         }
         var fixedNames = FixedWindows.Select(w => Catalog.Policy(PolicyFactory.Default, window: w)?.Name).OfType<string>().ToList();
