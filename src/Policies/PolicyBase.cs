@@ -64,7 +64,9 @@ internal abstract class PolicyBase : IEvictionPolicy
 
     public abstract string Name { get; }
 
-    public long Capacity { get; }
+    /// <remarks>Fixed for the policy's life, except a W-TinyLFU window shadow's, which its owner lowers when it
+    /// halves the shadows' sample (<see cref="WindowShadows"/>).</remarks>
+    public long Capacity { get; protected set; }
 
     public int MaxHandles { get; }
 

@@ -382,6 +382,31 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         ResetLimits();
     }
 
+    /// <summary>The share of the keys the adaptive window's shadows replay now (tests); 0 without shadows.</summary>
+    internal double ShadowSampleRate => _shadows?.SampleRate ?? 0;
+
+    /// <summary>Whether a window shadow tracks <paramref name="handle"/> (for <see cref="WindowShadows"/>'s downsampling).</summary>
+    internal bool TracksHandle(int handle) => IsTracked(handle);
+
+    /// <summary>
+    /// A window shadow's new capacity (<see cref="WindowShadows"/>: the sample it replays was halved, or it is
+    /// cleared). The segments' limits follow it and their overflow moves to probation; when the shadow is then
+    /// over the new capacity its owner evicts (<see cref="IEvictionPolicy.SelectVictim"/>) until it is not, as
+    /// after an add.
+    /// </summary>
+    internal void SetShadowCapacity(long capacity)
+    {
+        Debug.Assert(_shadows is null && !_adaptive && capacity > 0, "only a fixed-window shadow is resized");
+        Capacity = capacity;
+        ResetLimits();
+        EvictFromWindow();
+        DemoteFromProtected();
+        if (Weight <= Capacity)
+        {
+            _candidate = -1;   // no eviction round follows
+        }
+    }
+
     private void ResetLimits()
     {
         _maxWindow = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * InitialFraction)));

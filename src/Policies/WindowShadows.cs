@@ -17,8 +17,9 @@ namespace CacheKit.Policies;
 /// never reaches the right window (sprite at 1,000 entries: 85.0 % against 90.3 % for a fixed 80 %
 /// window). The shadows measure every candidate window at once, within about one cache turnover.</para>
 /// <para><b>Cost.</b> Each shadow holds tags only (key hash, its own sketch and lists) for at most
-/// <see cref="MaxShadowEntries"/> entries; a request is replayed into every shadow when its hash falls in
-/// the sample (rate 1 up to that many entries, <c>MaxShadowEntries / entries</c> above), so the work per
+/// <see cref="MaxShadowEntries"/> entries (+1); a request is replayed into every shadow when its hash falls in
+/// the sample (entry-count capacity: rate 1 up to that many entries, <c>MaxShadowEntries / entries</c> above;
+/// byte budget: from 1, halved each time a shadow fills its handles, see <see cref="Downsample"/>), so the work per
 /// request is O(number of shadows: 14 up to 2,048 entries, 7 above it or under a byte budget) on a
 /// sampled request and O(1) otherwise, and no call allocates.</para>
 /// <para>Invariants: for every shadow, <c>_index[s]</c> maps exactly the hashes of its tracked handles
@@ -85,7 +86,14 @@ internal sealed class WindowShadows
     private readonly double[] _lead;     // since the last switch, decayed: hits of s minus hits of Best
     private readonly double[] _disagree; // since the last switch, decayed: requests where s and Best differ
     private readonly int[] _epochHits;
-    private readonly ulong _threshold;   // sampled when the mixed hash's top 24 bits are below it
+    private ulong _threshold;            // sampled when the mixed hash's top 24 bits are below it
+    private readonly ulong _initialThreshold;
+    // Byte budget with a handle range above MaxShadowEntries: the sample starts at every key and is halved
+    // whenever a shadow runs out of handles (see Downsample). The shadows' capacity is _fullCapacity scaled
+    // by the sampled share of the hash space.
+    private readonly bool _downsamples;
+    private readonly long _fullCapacity;
+    private readonly long _initialShadowCapacity;
     private readonly ulong _salt;
     private readonly int _epochLength;   // sampled requests per decision: an eighth of a shadow turnover
     private int _epochRequests;
@@ -105,11 +113,23 @@ internal sealed class WindowShadows
         // 32 MB); no suite cell above 2,048 entries moved with it, so small caches only.
         HasLongMemory = capacity <= maxHandles && capacity <= MaxShadowEntries;
         long entries = Math.Max(1, Math.Min(capacity, maxHandles));
-        double rate = Math.Min(1.0, (double)MaxShadowEntries / entries);
+        // Under a byte budget the handle range is only a bound on the resident count (the engine derives it
+        // from CapacityBytes and an entry-size hint; the simulator from the smallest object): a rate taken
+        // from it left the shadows a few dozen entries on AdaptSize at 4 MiB (580 resident, rate 2,048 /
+        // 36,816) and moved W-TinyLFU's figures by up to 2.5 points with the range alone (found by review).
+        // So there the sample starts at every key and halves when a shadow fills its MaxShadowEntries + 1
+        // handles: the shadows hold between half and all of that whatever the range.
+        _downsamples = capacity > maxHandles && maxHandles > MaxShadowEntries;
+        double rate = _downsamples ? 1.0 : Math.Min(1.0, (double)MaxShadowEntries / entries);
         _threshold = rate >= 1.0 ? 1UL << 24 : (ulong)Math.Max(1, rate * (1 << 24));
+        _initialThreshold = _threshold;
         _salt = HashMix.SeedOf(seed ^ 0x51AD0);
         long shadowCapacity = Math.Max(1, (long)Math.Round(capacity * rate));
-        int shadowHandles = (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
+        int shadowHandles = _downsamples
+            ? MaxShadowEntries + 1
+            : (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
+        _fullCapacity = capacity;
+        _initialShadowCapacity = shadowCapacity;
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
         if (shareSketch && shadowCapacity <= shadowHandles)
@@ -148,6 +168,9 @@ internal sealed class WindowShadows
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
 
+    /// <summary>The share of the keys the shadows replay now.</summary>
+    internal double SampleRate => _threshold / (double)(1UL << 24);
+
     /// <summary>Whether the shadows of each memory share one sketch (entry-count capacity).</summary>
     internal bool SharesSketch => _sharedSketch is not null;
 
@@ -173,6 +196,14 @@ internal sealed class WindowShadows
     public bool RecordSampled(ulong keyHash, long weight)
     {
         Debug.Assert(IsSampled(keyHash), "only sampled requests are replayed");
+        if (_downsamples && AnyShadowFull() && _threshold > 1)
+        {
+            Downsample();
+            if (!IsSampled(keyHash))
+            {
+                return false;   // this key left the sample: the shadows no longer see it
+            }
+        }
         // The one access of this request, for every shadow sharing the sketch (each shadow's OnHit or
         // OnMiss below counted it in a private sketch before any of its duels read it: same state).
         _sharedSketch?.Increment(keyHash);
@@ -244,6 +275,53 @@ internal sealed class WindowShadows
         return true;
     }
 
+    private bool AnyShadowFull()
+    {
+        for (int s = 0; s < _caches.Length; s++)
+        {
+            if (_freeCount[s] == 0)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Halves the sample (a byte budget whose shadows ran out of handles: they model a cache holding more
+    /// entries than MaxShadowEntries / rate). The sampled keys of the lower rate are a subset of the current
+    /// ones (a lower threshold on the same hash), so each shadow forgets the keys that left, its capacity
+    /// halves with the hash space it models, and it evicts what no longer fits, keeping the state of the
+    /// rest (as SHARDS's adaptive rate; Waldspurger et al., FAST 2015). Scores go on: every shadow lost the
+    /// same keys. O(handles) per halving, at most 24 halvings in the shadows' life (and again after Clear).
+    /// </summary>
+    private void Downsample()
+    {
+        _threshold >>= 1;
+        long capacity = ShadowCapacityAt(_threshold);
+        for (int s = 0; s < _caches.Length; s++)
+        {
+            WTinyLfuPolicy cache = _caches[s];
+            for (int h = 0; h < _free[s].Length; h++)
+            {
+                if (cache.TracksHandle(h) && !IsSampled(cache.HashOf(h)))
+                {
+                    _index[s].Remove(cache.HashOf(h));
+                    cache.OnRemove(h);
+                    _free[s][_freeCount[s]++] = h;
+                }
+            }
+            cache.SetShadowCapacity(capacity);
+            while (cache.Weight > cache.Capacity)
+            {
+                Evict(s);
+            }
+        }
+    }
+
+    /// <summary>The shadows' capacity when keys with a mixed-hash top below <paramref name="threshold"/> are sampled.</summary>
+    private long ShadowCapacityAt(ulong threshold) => Math.Max(1, (long)Math.Round(_fullCapacity * (threshold / (double)(1UL << 24))));
+
     /// <summary>Whether shadows <paramref name="a"/> and <paramref name="b"/> run different sketch memories.</summary>
     private static bool CrossesMemory(int a, int b) => (a >= Fractions.Length) != (b >= Fractions.Length);
 
@@ -303,9 +381,14 @@ internal sealed class WindowShadows
     /// <summary>Forgets every shadow's contents and scores.</summary>
     public void Clear()
     {
+        _threshold = _initialThreshold;
         for (int s = 0; s < _caches.Length; s++)
         {
             _caches[s].Clear();
+            if (_downsamples)
+            {
+                _caches[s].SetShadowCapacity(_initialShadowCapacity);   // empty: only the limits change
+            }
             _index[s].Clear();
             int[] free = _free[s];
             for (int i = 0; i < free.Length; i++)
@@ -333,6 +416,17 @@ internal sealed class WindowShadows
             if (_index[s].Count != _caches[s].Count || _freeCount[s] + _caches[s].Count != _free[s].Length)
             {
                 throw new InvalidOperationException($"window shadow {s}: index {_index[s].Count}, tracked {_caches[s].Count}, free {_freeCount[s]} of {_free[s].Length}");
+            }
+            if (_caches[s].Weight > _caches[s].Capacity)
+            {
+                throw new InvalidOperationException($"window shadow {s} holds {_caches[s].Weight} of {_caches[s].Capacity}");
+            }
+            for (int h = 0; h < _free[s].Length; h++)
+            {
+                if (_caches[s].TracksHandle(h) && !IsSampled(_caches[s].HashOf(h)))
+                {
+                    throw new InvalidOperationException($"window shadow {s} tracks handle {h}, whose key left the sample");
+                }
             }
         }
     }

@@ -234,6 +234,50 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
+    public void Under_a_byte_budget_the_handle_range_changes_no_decision()
+    {
+        // The handle range only bounds the resident count under a byte budget (the engine takes it from an entry-size
+        // hint). The shadows' sample rate came from it, so the same requests gave other hits with another range: up to
+        // 2.5 points on AdaptSize (found by review). Now the sample starts at every key and halves when a shadow fills.
+        const long budget = 2_500_000;   // ~10,000 entries of ~250 B: the shadows must halve their sample three times
+        const int keys = 40_000;
+        static (long Hits, long Window, double Rate, int Resident) Run(int maxHandles, bool clearFirst)
+        {
+            var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = maxHandles, Capacity = budget });
+            var driver = new PolicyDriver(policy, keys);
+            if (clearFirst)
+            {
+                Replay(driver, seed: 9, requests: 30_000);
+                driver.Clear();
+                Assert.That(policy.ShadowSampleRate, Is.EqualTo(1.0), "after Clear the shadows sample every key again");
+            }
+            long hitsBefore = driver.Hits;
+            Replay(driver, seed: 5, requests: 150_000);
+            driver.Validate();   // the shadows' invariants: every tracked key sampled, within the scaled capacity
+            Assert.That(driver.Resident, Is.GreaterThan(3 * 2_048), "enough residents for the shadows to downsample");
+            return (driver.Hits - hitsBefore, policy.WindowMaximum, policy.ShadowSampleRate, driver.Resident);
+        }
+        static void Replay(PolicyDriver driver, int seed, int requests)
+        {
+            var random = new Random(seed);
+            for (int i = 0; i < requests; i++)
+            {
+                // Skewed keys (the square of a uniform draw favours small keys); sizes 50 to 449 B, fixed per key.
+                int key = (int)(keys * Math.Pow(random.NextDouble(), 2.5));
+                driver.Access(key, 50 + (int)((uint)(key * 2_654_435_761u) % 400));
+            }
+        }
+
+        // Both ranges are above twice the resident count: the sketch grows by doubling up to the range, a real bound.
+        var narrow = Run(32_768, clearFirst: false);
+        Assert.That(narrow.Rate, Is.LessThanOrEqualTo(0.25), "the shadows halved their sample at least twice");
+        Assert.That(narrow.Rate * narrow.Resident, Is.InRange(1_024.0, 2_049.0), "the sample of the residents fills half to all of a shadow");
+        Assert.That(Run(262_144, clearFirst: false), Is.EqualTo(narrow), "eight times the handle range");
+        // Clear keeps the sketch's counts (the frequency history), so a cleared policy is compared with a cleared one.
+        Assert.That(Run(262_144, clearFirst: true), Is.EqualTo(Run(32_768, clearFirst: true)), "eight times the range, after a Clear");
+    }
+
+    [Test]
     public void Adaptive_window_is_deterministic()
     {
         static (double, long, long) Run()
