@@ -134,9 +134,7 @@ public static class TraceReaders
                 throw new InvalidDataException($"{name}: line {lineNo} must be 'time key size': '{line}'");
             }
             ReadOnlySpan<char> keyText = t[parts[1]];
-            long key = long.TryParse(keyText, NumberStyles.Integer, CultureInfo.InvariantCulture, out long k)
-                ? k
-                : Hashing.OfString(keyText.ToString());
+            long key = IsCanonicalInteger(keyText, out long k) ? k : Hashing.OfString(keyText.ToString());
             if (!long.TryParse(t[parts[2]], NumberStyles.Integer, CultureInfo.InvariantCulture, out long size) || size < 1 || size > int.MaxValue)
             {
                 throw new InvalidDataException($"{name}: line {lineNo} has a size outside [1, {int.MaxValue}]: '{line}'");
@@ -144,6 +142,19 @@ public static class TraceReaders
             builder.Add(key, (int)size);
         }
         return builder.Build();
+    }
+
+    /// <summary>
+    /// Whether a format C key is an integer written the one way <see cref="long.ToString()"/> writes it. Keys
+    /// are opaque tokens: "007", "+7" and "7" are three keys, so only the canonical form takes the numeric
+    /// path (a plain TryParse made them one key; found by review, no shared trace has such keys).
+    /// </summary>
+    private static bool IsCanonicalInteger(ReadOnlySpan<char> text, out long value)
+    {
+        Span<char> canonical = stackalloc char[20];
+        return long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value)
+            && value.TryFormat(canonical, out int written, default, CultureInfo.InvariantCulture)
+            && canonical[..written].SequenceEqual(text);
     }
 
     /// <summary>
