@@ -176,7 +176,7 @@ public static class Suite
             {
                 Throughput.Fill(cache, w);
                 steps.Begin(PThroughput, $"{name}: measure");
-                Measure(cache, w, Mix.GetOnly, threads, settings, results);
+                Measure(cache, w, Mix.GetOnly, threads, settings, results, steps);
             }
             GC.Collect();
             steps.Advance(PThroughput);
@@ -190,7 +190,7 @@ public static class Suite
                 // Until it holds the bound's worth of entries (unbounded ConcurrentDictionary likewise), then 1M more operations.
                 Throughput.Warm(cache, w, Mix.GetSet90_10, 1_000_000, untilCount: settings.EvictionCapacity);
                 steps.Begin(PEviction, $"{name}: measure");
-                Measure(cache, w, Mix.GetSet90_10, threads, settings, results);
+                Measure(cache, w, Mix.GetSet90_10, threads, settings, results, steps);
             }
             GC.Collect();
             steps.Advance(PEviction);
@@ -198,8 +198,9 @@ public static class Suite
         steps.End(PEviction);
     }
 
-    private static void Measure(CacheAdapter cache, Workload w, Mix mix, int[] threads, Settings settings, Results results)
+    private static void Measure(CacheAdapter cache, Workload w, Mix mix, int[] threads, Settings settings, Results results, Steps steps)
     {
+        using Steps.QuietScope quiet = steps.Quiet();   // the points count the process's allocations: no redraws meanwhile
         Throughput.Run(cache, w, mix, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
         foreach (int t in threads)
         {
@@ -256,7 +257,7 @@ public static class Suite
         results.RedisBytesPerEntry = ((double)(used - used0) / w.KeyCount, (double)(rss - rss0) / w.KeyCount);
         steps.Advance(PRedis);
         steps.Begin(PRedis, "gets, 1..N threads");
-        Measure(redis, w, Mix.GetOnly, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results);
+        Measure(redis, w, Mix.GetOnly, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results, steps);
         int[] stream = w.Stream;
         var scratch = new byte[w.MaxValueLength];
         results.RedisLatency = Memory.MeasureLatency(k => redis.Get(stream[k], scratch), settings.LatencySeconds);
@@ -265,7 +266,7 @@ public static class Suite
         double perEntry = (double)(used - used0) / w.KeyCount;
         server.Reset(used0 + (long)(perEntry * settings.EvictionCapacity));
         Throughput.Warm(redis, w, Mix.GetSet90_10, 20_000);   // ~7k round trips a second: keep it short
-        Measure(redis, w, Mix.GetSet90_10, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results);
+        Measure(redis, w, Mix.GetSet90_10, threads, new Settings { Seconds = settings.Seconds, Repeats = 1 }, results, steps);
         steps.Advance(PRedis);
         steps.End(PRedis);
     }

@@ -101,7 +101,8 @@ public static class Throughput
     /// <summary>
     /// Measures operations per second with <paramref name="threads"/> threads for <paramref name="seconds"/>
     /// (each thread starts at its own offset of the stream). Allocated bytes per operation come from the
-    /// process-wide allocation counter, so they include anything the cache's own threads allocated.
+    /// process-wide allocation counter, so they include anything the cache's own threads allocated; the caller
+    /// keeps everything else from allocating meanwhile (the progress display: <see cref="Steps.Quiet"/>).
     /// </summary>
     public static ThroughputPoint Run(CacheAdapter cache, Workload w, Mix mix, int threads, double seconds)
     {
