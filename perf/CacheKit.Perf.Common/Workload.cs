@@ -106,15 +106,28 @@ public sealed class Workload
         return new Workload(keyCount, mix, keys, keyBytes, values, stream);
     }
 
-    /// <summary>The key string of id <paramref name="id"/>: <c>key:</c> and 12 digits.</summary>
-    public static string KeyString(long id) => "key:" + id.ToString("D12", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The key string of id <paramref name="id"/>: <c>key:</c> and 12 digits, formatted straight into the string.
+    /// (<c>"key:" + id.ToString("D12")</c> made a throwaway 12-character string per key: filling a managed
+    /// cache of 1M entries left ~20 MB of holes in its heap that a non-compacting GC keeps, ~11 B per entry of
+    /// its process figure.)
+    /// </summary>
+    public static string KeyString(long id) => string.Create(KeyLength, id, static (chars, id) =>
+    {
+        "key:".CopyTo(chars);
+        CheckDigits(id, id.TryFormat(chars[4..], out int written, "D12", CultureInfo.InvariantCulture), written);
+    });
 
     /// <summary>Writes the 16 key bytes of <paramref name="id"/> into <paramref name="destination"/>.</summary>
     public static void FormatKey(long id, Span<byte> destination)
     {
         "key:"u8.CopyTo(destination);
-        bool ok = id.TryFormat(destination[4..KeyLength], out int written, "D12", CultureInfo.InvariantCulture);
-        if (!ok || written != 12)
+        CheckDigits(id, id.TryFormat(destination[4..KeyLength], out int written, "D12", CultureInfo.InvariantCulture), written);
+    }
+
+    private static void CheckDigits(long id, bool formatted, int written)
+    {
+        if (!formatted || written != 12)
         {
             throw new ArgumentOutOfRangeException(nameof(id), id, "key ids must have at most 12 digits");
         }
