@@ -2,12 +2,26 @@ using System.Globalization;
 using CacheKit.Headline;
 using CacheKit.Perf;
 
-// dotnet run -c Release --project perf/CacheKit.Headline                 the headline (compact, < 3 min on 2 cores)
-// dotnet run -c Release --project perf/CacheKit.Headline -- throughput   1..N threads, longer points, every cache + Redis
-// dotnet run -c Release --project perf/CacheKit.Headline -- memory       1M and 10M entries for every cache, 30 s latency
-// options: --seconds S --repeats R --threads N --entries N --values 100|1k|twitter --memory-entries 1000000,10000000
-//          --latency-seconds S --caches cd,mc,lru,fastlru,lfu,offheap,typed --no-redis --install-redis --out DIR
-//          --no-throughput --no-memory --no-hit
+const string Usage = """
+    dotnet run -c Release --project perf/CacheKit.Headline [-- [VERB] [OPTIONS]]
+      (no verb)    the headline (compact; about 4 minutes on a shared 2-core machine)
+      throughput   1..N threads, longer points, every cache + Redis
+      memory       1M and 10M entries for every cache, 30 s latency
+    options: --seconds S --repeats R --threads N --entries N --bound N --values 100|1k|twitter
+             --memory-entries 1000000,10000000 --big-entries N,... --latency-seconds S
+             --caches cd,mc,lru,fastlru,lfu,offheap,typed --no-redis --install-redis --out DIR
+             --no-throughput --no-memory --no-hit --help
+    """;
+// The options each verb reads ("child" and "profile" are the harness's own verbs).
+string[] runOptions = ["seconds", "repeats", "threads", "entries", "bound", "values", "memory-entries", "big-entries", "latency-seconds", "latency",
+    "caches", "no-redis", "install-redis", "out", "no-throughput", "no-memory", "no-hit"];
+string[] childOptions = ["cache", "entries", "value", "latency-seconds"];
+string[] profileOptions = ["cache", "entries", "gets", "mixed"];
+if (args.Any(a => a is "--help" or "-h"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
 string verb = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "headline";
 string[] rest = verb == "headline" && (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal)) ? args : args[1..];
 var opts = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -16,10 +30,19 @@ for (int i = 0; i < rest.Length; i++)
     if (!rest[i].StartsWith("--", StringComparison.Ordinal))
     {
         Console.Error.WriteLine($"unexpected argument '{rest[i]}'");
+        Console.Error.WriteLine(Usage);
         return 2;
     }
     bool hasValue = i + 1 < rest.Length && !rest[i + 1].StartsWith("--", StringComparison.Ordinal);
     opts[rest[i][2..]] = hasValue ? rest[++i] : "true";
+}
+string[] known = verb switch { "child" => childOptions, "profile" => profileOptions, _ => runOptions };
+string[] unknown = [.. opts.Keys.Where(k => !known.Contains(k, StringComparer.OrdinalIgnoreCase))];
+if (unknown.Length > 0)
+{
+    Console.Error.WriteLine($"unknown option{(unknown.Length > 1 ? "s" : "")}: {string.Join(", ", unknown.Select(k => "--" + k))}");
+    Console.Error.WriteLine(Usage);
+    return 2;
 }
 double Num(string name, double fallback) => opts.TryGetValue(name, out string? v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
 long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',').Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
@@ -71,7 +94,8 @@ try
             settings.OutputDirectory = Path.Combine("results", "memory");
             break;
         default:
-            Console.Error.WriteLine($"unknown verb '{verb}' (headline, throughput, memory)");
+            Console.Error.WriteLine($"unknown verb '{verb}'");
+            Console.Error.WriteLine(Usage);
             return 2;
     }
     settings.Seconds = Num("seconds", settings.Seconds);
