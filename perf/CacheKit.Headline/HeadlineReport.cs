@@ -21,7 +21,7 @@ public static class HeadlineReport
         var rows = new List<TargetRow>();
         double Ops(string cache, Mix mix, int threads) => r.Points.FirstOrDefault(p => p.Cache == cache && p.Mix == mix && p.Threads == threads)?.OpsPerSecond ?? double.NaN;
         double Ns(string cache, Mix mix) => 1e9 / Ops(cache, mix, 1);
-        string F(double v, string unit) => double.IsFinite(v) ? v.ToString(v >= 100 ? "F0" : v >= 10 ? "F1" : "F2", Inv) + unit : "n/a";
+        string F(double v, string unit) => double.IsFinite(v) ? v.ToString(v >= 100 ? "F0" : v >= 10 ? "F1" : "F2", Inv) + unit : "not measured";
         void Time(string metric, string ours, string peer, double o, double p, string unit, double? limit)
         {
             double ratio = o / p;
@@ -55,9 +55,12 @@ public static class HeadlineReport
             }
             double allocGet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetOnly && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
             double allocSet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetSet90_10 && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
-            rows.Add(new TargetRow("allocated per span get (B/op)", F(allocGet, ""), "", "", double.NaN, "0 B", allocGet < 0.01));
-            rows.Add(new TargetRow("allocated per span 90/10 op with eviction (B/op)", F(allocSet, ""), "", "", double.NaN, "0 B", allocSet < 0.01));
-            rows.Add(new TargetRow("allocated per typed <long,Guid> get/set (B/op)", F(r.TypedUnmanagedBytesPerOp, ""), "", "", double.NaN, "0 B", r.TypedUnmanagedBytesPerOp < 0.01));
+            // A figure that was not measured (NaN: a run without our cache or without the throughput part) has no verdict.
+            void Allocation(string metric, double bytesPerOp)
+                => rows.Add(new TargetRow(metric, F(bytesPerOp, ""), "", "", double.NaN, "0 B", double.IsFinite(bytesPerOp) ? bytesPerOp < 0.01 : null));
+            Allocation("allocated per span get (B/op)", allocGet);
+            Allocation("allocated per span 90/10 op with eviction (B/op)", allocSet);
+            Allocation("allocated per typed <long,Guid> get/set (B/op)", r.TypedUnmanagedBytesPerOp);
         }
         foreach (long n in r.Memory.Select(m => m.Entries).Distinct().Order())
         {
