@@ -126,7 +126,7 @@ public static class HeadlineReport
         md.AppendLine(CultureInfo.InvariantCulture, $"Command: `{s.CommandLine}`  ");
         md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine()}  ");
         md.AppendLine(CultureInfo.InvariantCulture, $"Date (UTC): {DateTime.UtcNow:yyyy-MM-dd HH:mm}; run time {r.Elapsed.TotalSeconds:F0} s  ");
-        md.AppendLine(CultureInfo.InvariantCulture, $"Workload: {s.Entries:N0} keys of 16 B, values {s.Values}, Zipf(0.99); {s.Seconds} s per point, median of {s.Repeats}; 90/10 bound {s.EvictionCapacity:N0} entries; latency {s.LatencySeconds} s per cache.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Workload: {s.Entries:N0} keys of 16 B, values {s.Values}{(s.RunMemory && s.Values == ValueMix.Twitter ? $" ({Suite.MemoryValueBytes(s.Values)} B in the memory children)" : "")}, Zipf(0.99); {s.Seconds} s per point, median of {s.Repeats}; 90/10 bound {s.EvictionCapacity:N0} entries; latency {s.LatencySeconds} s per cache.");
         if (CacheAdapter.PeersReadValues)
         {
             md.AppendLine("**Peers read values** (CACHEKIT_BENCH_READ_VALUES=1): each object cache's get also copies the value it returns into the caller's buffer, as the span API's get does; the targets' figures are for gets that leave the value untouched.");
@@ -190,7 +190,7 @@ public static class HeadlineReport
         {
             md.AppendLine("## Memory, GC and latency (one child process per cache and size)");
             md.AppendLine();
-            md.AppendLine(FormattableString.Invariant($"Each child fills its cache, does {Memory.SettleGets / 1e6:0.#}M gets (so that structures first written on use, such as a frequency sketch, are resident: at 1M entries our sketch has aged once; at 10M it has not, and our doorkeeper's second generation, ~6.7 B per entry, and part of the sketch, an estimated 4-5 B, are allocated but not yet resident), forces a compacting full GC, then reads its managed heap, native bytes and RSS. Process B/entry is the larger of the RSS growth over the empty process and managed + native bytes, for every cache, so that memory allocated but not yet written counts; the RSS growth alone is in its own column."));
+            md.AppendLine(FormattableString.Invariant($"Values: {string.Join(", ", r.Memory.Select(m => m.ValueBytes).Distinct())} B per entry in every child{(s.Values == ValueMix.Twitter ? " (a child stores one value size: the Twitter mix of the other parts is not replayed here)" : "")}. Each child fills its cache, does {Memory.SettleGets / 1e6:0.#}M gets (so that structures first written on use, such as a frequency sketch, are resident: at 1M entries our sketch has aged once; at 10M it has not, and our doorkeeper's second generation, ~6.7 B per entry, and part of the sketch, an estimated 4-5 B, are allocated but not yet resident), forces a compacting full GC, then reads its managed heap, native bytes and RSS. Process B/entry is the larger of the RSS growth over the empty process and managed + native bytes, for every cache, so that memory allocated but not yet written counts; the RSS growth alone is in its own column."));
             md.AppendLine();
             md.AppendLine("| cache | entries | fill s | managed B/entry | native B/entry | RSS growth B/entry | process B/entry | full GC ms (median of 5) | get p50 µs | p99 µs | p99.9 µs | max µs | p99.9 µs corrected | gen0/1/2 during | GC pause ms during |");
             md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");

@@ -271,13 +271,16 @@ public static class Suite
         steps.End(PRedis);
     }
 
+    /// <summary>The value size the memory children store: the mix's size, or 100 B for a mix of sizes (Twitter).</summary>
+    public static int MemoryValueBytes(ValueMix values) => values == ValueMix.Bytes1K ? 1024 : 100;
+
     private static void RunMemory(Settings settings, Results results, Steps steps)
     {
-        int valueBytes = settings.Values switch
+        int valueBytes = MemoryValueBytes(settings.Values);
+        if (settings.Values == ValueMix.Twitter)
         {
-            ValueMix.Bytes1K => 1024,
-            _ => 100,
-        };
+            steps.Note($"memory children: every value {valueBytes} B (the children store one value size; the Twitter mix is for the throughput parts)");
+        }
         var jobs = new List<(string Cache, long Entries)>();
         foreach (long n in settings.MemoryEntries)
         {
