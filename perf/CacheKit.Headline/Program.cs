@@ -45,7 +45,7 @@ if (unknown.Length > 0)
     return 2;
 }
 double Num(string name, double fallback) => opts.TryGetValue(name, out string? v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
-long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',').Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
+long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
 
 try
 {
@@ -144,7 +144,7 @@ try
     Console.WriteLine($"Report: {report} (run time {results.Elapsed.TotalSeconds:F0} s)");
     return 0;
 }
-catch (ArgumentException e)
+catch (Exception e) when (e is ArgumentException or FormatException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
