@@ -125,10 +125,15 @@ public sealed class RedisServer : IDisposable
     /// <summary>INFO memory's used_memory and used_memory_rss.</summary>
     public (long Used, long Rss) MemoryInfo()
     {
-        IServer server = Connection.GetServer("127.0.0.1", Port);
-        var info = server.Info("memory").SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        Dictionary<string, string> info = Info("memory");
         return (long.Parse(info["used_memory"], CultureInfo.InvariantCulture), long.Parse(info["used_memory_rss"], CultureInfo.InvariantCulture));
     }
+
+    /// <summary>INFO stats' evicted_keys: keys evicted since the server started.</summary>
+    public long EvictedKeys() => long.Parse(Info("stats")["evicted_keys"], CultureInfo.InvariantCulture);
+
+    private Dictionary<string, string> Info(string section)
+        => Connection.GetServer("127.0.0.1", Port).Info(section).SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
     /// <summary>Empties the database and sets maxmemory (0 = none) with allkeys-lru eviction.</summary>
     public void Reset(long maxMemoryBytes)
@@ -187,17 +192,41 @@ public sealed class RedisAdapter(Workload w, RedisServer server) : CacheAdapter(
     public override void Set(int id) => _db.StringSet(W.Keys[id], W.Values[id]);
 
     /// <summary>Stores every key with MSET batches of 1000.</summary>
-    public void FillBatched()
+    public void FillBatched() => SetBatched(Enumerable.Range(0, W.KeyCount), done: null);
+
+    /// <summary>
+    /// Stores the keys of <paramref name="draws"/> in order with MSET batches of 1000 until the server evicts (its
+    /// maxmemory is reached), at most one pass. One set per round trip would take minutes to fill a 100K-entry
+    /// bound. The draws must not be the measured stream: the measurement, a few thousand round trips, would then
+    /// read back the keys just written (99 % hits at a 1:10 bound). Returns whether it evicted.
+    /// </summary>
+    public bool FillUntilEvicting(int[] draws)
+    {
+        long evicted0 = server.EvictedKeys();
+        return SetBatched(draws, () => server.EvictedKeys() > evicted0);
+    }
+
+    /// <summary>MSETs the keys <paramref name="ids"/> in batches of 1000, stopping early once <paramref name="done"/> says so; returns its last answer.</summary>
+    private bool SetBatched(IEnumerable<int> ids, Func<bool>? done)
     {
         var batch = new List<KeyValuePair<RedisKey, RedisValue>>(1000);
-        for (int id = 0; id < W.KeyCount; id++)
+        foreach (int id in ids)
         {
             batch.Add(new(W.Keys[id], W.Values[id]));
-            if (batch.Count == 1000 || id == W.KeyCount - 1)
+            if (batch.Count == 1000)
             {
                 _db.StringSet([.. batch]);
                 batch.Clear();
+                if (done?.Invoke() == true)
+                {
+                    return true;
+                }
             }
         }
+        if (batch.Count > 0)
+        {
+            _db.StringSet([.. batch]);
+        }
+        return done?.Invoke() ?? true;
     }
 }
