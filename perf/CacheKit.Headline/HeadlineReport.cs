@@ -223,6 +223,11 @@ public static class HeadlineReport
             md.AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"Ours is the engine's default policy ({HitRatios.OursName}) replayed alone; the engine stays within 0.02 points of it with one shard and 0.32 with four on the traces HitRatioTests checks (docs/engine.md).");
             md.AppendLine();
+            if (r.HitRatiosSkipped is not null)
+            {
+                md.AppendLine("Traces: " + r.HitRatiosSkipped + ".");
+                md.AppendLine();
+            }
             foreach (TraceResults t in r.HitRatios)
             {
                 md.AppendLine(Report.Markdown(t));

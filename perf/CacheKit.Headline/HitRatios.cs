@@ -9,23 +9,39 @@ public static class HitRatios
     /// <summary>Name of our row (the engine's default policy, replayed alone by the simulator).</summary>
     public static string OursName => Catalog.Policy(PolicyFactory.Default)?.Name ?? PolicyFactory.Default.ToString();
 
-    /// <summary>The traces and sizes of the compact run; traces missing from ../shared/traces are skipped.</summary>
-    public static List<(Func<Trace> Load, long[] Sizes, string Label)> Cases(string? tracesDir)
+    /// <summary>
+    /// The traces and sizes of the compact run; traces missing from ../shared/traces are skipped, and
+    /// <paramref name="skipped"/> says which and why (null when none is).
+    /// </summary>
+    public static List<(Func<Trace> Load, long[] Sizes, string Label)> Cases(string? tracesDir, out string? skipped)
     {
+        skipped = null;
+        (string File, string Format, long[] Sizes)[] traces = [("sprite.trace.gz", "A", [500, 1000]), ("web07.trace.gz", "B", [2000, 4000]), ("multi1.trace.gz", "A", [500, 1000])];
         var cases = new List<(Func<Trace>, long[], string)>
         {
             (() => Synthetic.Create("zipf:0.99:100000:400000", 24301, null), [1000, 10000], "zipf 0.99"),
         };
-        if (tracesDir is not null)
+        if (tracesDir is null)
         {
-            foreach ((string file, string format, long[] sizes) in new[] { ("sprite.trace.gz", "A", new long[] { 500, 1000 }), ("web07.trace.gz", "B", new long[] { 2000, 4000 }), ("multi1.trace.gz", "A", new long[] { 500, 1000 }) })
+            skipped = $"no shared/traces folder found above the current directory or the program's: the {string.Join(", ", traces.Select(t => t.File))} comparisons are skipped";
+            return cases;
+        }
+        var missing = new List<string>();
+        foreach ((string file, string format, long[] sizes) in traces)
+        {
+            string path = Path.Combine(tracesDir, file);
+            if (File.Exists(path))
             {
-                string path = Path.Combine(tracesDir, file);
-                if (File.Exists(path))
-                {
-                    cases.Add((() => TraceReaders.Read(path, TraceReaders.ParseFormat(format)), sizes, file));
-                }
+                cases.Add((() => TraceReaders.Read(path, TraceReaders.ParseFormat(format)), sizes, file));
             }
+            else
+            {
+                missing.Add(file);
+            }
+        }
+        if (missing.Count > 0)
+        {
+            skipped = $"not in {tracesDir}: {string.Join(", ", missing)}; those comparisons are skipped";
         }
         return cases;
     }

@@ -85,6 +85,9 @@ public sealed class Results
     /// <summary>Hit-ratio tables.</summary>
     public List<TraceResults> HitRatios { get; } = [];
 
+    /// <summary>Which trace comparisons were skipped and why (null: none).</summary>
+    public string? HitRatiosSkipped { get; set; }
+
     /// <summary>Bytes allocated per get/set of OffHeapCache&lt;long, Guid&gt; (typed facade, unmanaged types).</summary>
     public double TypedUnmanagedBytesPerOp { get; set; } = double.NaN;
 
@@ -107,7 +110,9 @@ public static class Suite
         var results = new Results();
         var clock = Stopwatch.StartNew();
         int[] threads = Throughput.ThreadCounts(settings.MaxThreads);
-        var hitCases = settings.RunHitRatios ? HitRatios.Cases(Workload.FindShared("traces")) : [];
+        string? skippedTraces = null;
+        var hitCases = settings.RunHitRatios ? HitRatios.Cases(Workload.FindShared("traces"), out skippedTraces) : [];
+        results.HitRatiosSkipped = skippedTraces;
         int memorySteps = settings.Caches.Count * settings.MemoryEntries.Count + settings.BigCaches.Count(settings.Caches.Contains) * settings.BigEntries.Count;
         var phases = new List<(string, int)>();
         if (settings.RunThroughput)
@@ -153,6 +158,10 @@ public static class Suite
             if (settings.RunHitRatios)
             {
                 steps.Begin(PHit, "replaying");
+                if (skippedTraces is not null)
+                {
+                    steps.Note("hit ratios: " + skippedTraces);
+                }
                 foreach ((Func<Trace> load, long[] sizes, string label) in hitCases)
                 {
                     steps.Begin(PHit, label);
