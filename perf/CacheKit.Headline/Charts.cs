@@ -3,6 +3,9 @@ namespace CacheKit.Headline;
 /// <summary>PNG charts (ScottPlot).</summary>
 public static class Charts
 {
+    /// <summary>The left edge of a log-scale bar chart (values below it are drawn at it).</summary>
+    private const double LogFloor = 1e-3;
+
     /// <summary>Horizontal bars, one per label, ours highlighted.</summary>
     public static void Bars(string path, string title, string valueLabel, IReadOnlyList<(string Label, double Value)> rows, bool logScale = false)
     {
@@ -12,12 +15,13 @@ public static class Charts
         for (int i = 0; i < rows.Count; i++)
         {
             double v = double.IsFinite(rows[i].Value) ? rows[i].Value : 0;
-            double shown = logScale ? Math.Log10(Math.Max(v, 1e-3)) : v;
+            // Log scale: the bar's length is log10(v / 0.001), so every bar (values under 1 too) is positive and has its label.
+            double shown = logScale ? Math.Log10(Math.Max(v, LogFloor)) - Math.Log10(LogFloor) : v;
             var bar = new ScottPlot.Bar
             {
                 Position = rows.Count - 1 - i,
                 Value = shown,
-                ValueBase = logScale ? -3 : 0,
+                ValueBase = 0,
                 FillColor = rows[i].Label.StartsWith("OffHeap", StringComparison.Ordinal) ? ScottPlot.Colors.OrangeRed : palette.GetColor(0),
                 Orientation = ScottPlot.Orientation.Horizontal,
                 Label = FormatValue(v),
@@ -26,9 +30,17 @@ public static class Charts
             ticks.Add(new ScottPlot.Tick(rows.Count - 1 - i, rows[i].Label));
         }
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
+        if (logScale)
+        {
+            // Ticks at the powers of ten, labelled in the unit (0.001 … 1000), not in exponents.
+            double top = Math.Max(1, Math.Ceiling(rows.Select(r => double.IsFinite(r.Value) ? Math.Log10(Math.Max(r.Value, LogFloor)) : 0).DefaultIfEmpty(0).Max()));
+            double[] exponents = [.. Enumerable.Range((int)Math.Log10(LogFloor), (int)top - (int)Math.Log10(LogFloor) + 1).Select(e => (double)e)];
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+                [.. exponents.Select(e => e - Math.Log10(LogFloor))], [.. exponents.Select(e => Math.Pow(10, e).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))]);
+        }
         plot.Axes.Margins(left: 0, right: 0.15);
         plot.Title(title);
-        plot.XLabel(logScale ? valueLabel + " (log10)" : valueLabel);
+        plot.XLabel(logScale ? valueLabel + " (log scale)" : valueLabel);
         plot.SavePng(path, 1000, 80 + 45 * rows.Count + 80);
     }
 

@@ -260,6 +260,6 @@ public static class HeadlineReport
         {
             cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "";
         }
-        return $"{cpu} ({Environment.ProcessorCount} logical cores), {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, concurrent";
+        return $"{cpu} ({Environment.ProcessorCount} logical cores), {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}";
     }
 }
