@@ -145,7 +145,7 @@ public static class HeadlineReport
                 + "(its default ThreadPoolScheduler), so its 1-thread figures use a second core; ours replays reads and evicts on the calling "
                 + "thread (`BackgroundReadReplay` off). In the 90/10 mix every tenth operation sets a key drawn from the Zipf stream at its own "
                 + "stride, after a warm-up that fills the bound, so sets insert and evict (the hit ratio column shows what each policy kept). "
-                + "Redis is filled with MSET batches of the stream's keys until it evicts (maxmemory sized for the bound, allkeys-lru), then gets "
+                + "Redis is filled with MSET batches of keys drawn from the same Zipf(0.99) distribution (its own seed, not the measured stream) until it evicts (maxmemory sized for the bound, allkeys-lru), then gets "
                 + "20,000 warm-up operations of the mix (round trips are slow); the Redis section says whether it reached maxmemory.");
             md.AppendLine();
             foreach (Mix mix in new[] { Mix.GetOnly, Mix.GetSet90_10 })
