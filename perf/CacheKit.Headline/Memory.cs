@@ -109,8 +109,11 @@ public static class Memory
         double fillSeconds = sw.Elapsed.TotalSeconds;
         Console.Error.WriteLine($"fill {fillSeconds:F1} s");
 
-        // Settle (every cache alike): memory is read in the steady state, not right after the fill.
-        for (long n = 0; n < SettleGets; n++)
+        // Settle (every cache alike): memory is read in the steady state, not right after the fill. Only where the
+        // settle ages the sketch once (up to 1.1M entries): at 10M it would take 100M gets, 11M wrote only part of it
+        // and cost ~10 s per child, and the process figure takes managed + native bytes there anyway (below).
+        long settleGets = entries * SketchAccessesPerEntry <= SettleGets ? SettleGets : 0;
+        for (long n = 0; n < settleGets; n++)
         {
             int k = (int)(n & (LatencyStream - 1));
             target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), scratch);
@@ -162,11 +165,14 @@ public static class Memory
     /// second generation at the sketch's first aging (10 accesses per entry). Read right after the fill, our
     /// 1M-entry cache showed 188 B per entry of process memory against 211 B once it had aged (the managed
     /// caches did not move). 11M gets age it once at 1M entries; at 10M they do not (an aging needs 100M),
-    /// and the stream's ~34K distinct keys write only part of a 10M cache's sketch, so there the figure misses
-    /// the doorkeeper's second generation (6.7 B per entry) and some of the sketch (an estimated 4-5 B); the
-    /// process figure then takes managed + native bytes, which count them (see <see cref="ChildMain"/>).
+    /// and the stream's ~34K distinct keys write only part of a 10M cache's sketch, so the settle is skipped
+    /// there (it took ~10 s per 10M child) and the process figure takes managed + native bytes, which count
+    /// the doorkeeper's second generation (6.7 B per entry) and the unwritten sketch (see <see cref="ChildMain"/>).
     /// </summary>
     public const long SettleGets = 11_000_000;
+
+    /// <summary>Accesses per entry in our sketch's sample period: the settle ages it once when entries times this fits in <see cref="SettleGets"/>.</summary>
+    private const long SketchAccessesPerEntry = 10;
 
     /// <summary>
     /// Times each call of <paramref name="get"/> (given a stream index) on one thread for
