@@ -192,6 +192,11 @@ public static class HeadlineReport
             md.AppendLine("## Memory, GC and latency (one child process per cache and size)");
             md.AppendLine();
             md.AppendLine(FormattableString.Invariant($"Values: {string.Join(", ", r.Memory.Select(m => m.ValueBytes).Distinct())} B per entry in every child{(s.Values == ValueMix.Twitter ? " (a child stores one value size: the Twitter mix of the other parts is not replayed here)" : "")}. Each child fills its cache, then, up to 1.1M entries, does {Memory.SettleGets / 1e6:0.#}M gets (so that structures first written on use, such as a frequency sketch, are resident: at 1M entries our sketch has aged once; at 10M it would take 100M gets, so the 10M children skip it and our doorkeeper's second generation, ~6.7 B per entry, and most of the sketch are allocated but not yet resident), forces a compacting full GC, then reads its managed heap, native bytes and RSS. Process B/entry is the larger of the RSS growth over the empty process and managed + native bytes, for every cache, so that memory allocated but not yet written counts; the RSS growth alone is in its own column."));
+            if (s.NoMemoryChild.Count > 0)
+            {
+                md.AppendLine();
+                md.AppendLine($"No child here for {string.Join(", ", s.NoMemoryChild)} (its entries are the span API's bytes; the `memory` verb measures it too).");
+            }
             md.AppendLine();
             md.AppendLine("| cache | entries | fill s | managed B/entry | native B/entry | RSS growth B/entry | process B/entry | full GC ms (median of 5) | get p50 µs | p99 µs | p99.9 µs | max µs | p99.9 µs corrected | gen0/1/2 during | GC pause ms during |");
             md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");

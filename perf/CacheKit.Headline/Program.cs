@@ -90,6 +90,7 @@ try
             settings.RunHitRatios = false;
             settings.MemoryEntries = [1_000_000, 10_000_000];
             settings.BigEntries = [];
+            settings.NoMemoryChild = [];
             settings.LatencySeconds = 30;
             settings.OutputDirectory = Path.Combine("results", "memory");
             break;
