@@ -21,6 +21,7 @@ public static class Program
             return Adversarial.AdversarialReport.Run(args[1..]);
         }
 
+        OffHeap.ShortConfig.CommandLineChoosesJob = args.Any(a => a is "--job" or "-j" || a.StartsWith("--job=", StringComparison.Ordinal));
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
