@@ -385,6 +385,12 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <summary>The share of the keys the adaptive window's shadows replay now (tests); 0 without shadows.</summary>
     internal double ShadowSampleRate => _shadows?.SampleRate ?? 0;
 
+    /// <summary>The adaptive window's shadows' capacity now (tests); 0 without shadows.</summary>
+    internal long ShadowCapacity => _shadows?.ShadowCapacity ?? 0;
+
+    /// <summary>The most entries any of the adaptive window's shadows holds now (tests); 0 without shadows.</summary>
+    internal int LargestShadowCount => _shadows?.LargestShadowCount ?? 0;
+
     /// <summary>Whether a window shadow tracks <paramref name="handle"/> (for <see cref="WindowShadows"/>'s downsampling).</summary>
     internal bool TracksHandle(int handle) => IsTracked(handle);
 

@@ -89,11 +89,13 @@ internal sealed class WindowShadows
     private ulong _threshold;            // sampled when the mixed hash's top 24 bits are below it
     private readonly ulong _initialThreshold;
     // Byte budget with a handle range above MaxShadowEntries: the sample starts at every key and is halved
-    // whenever a shadow runs out of handles (see Downsample). The shadows' capacity is _fullCapacity scaled
-    // by the sampled share of the hash space.
+    // whenever a shadow runs out of handles (see Downsample). The shadows' capacity is _fullCapacity and their
+    // entry bound the handle range, both scaled by the sampled share of the hash space.
     private readonly bool _downsamples;
     private readonly long _fullCapacity;
     private readonly long _initialShadowCapacity;
+    private readonly int _maxHandles;
+    private int _entryLimit;              // downsampling: the real cache's handle range at the sample rate
     private readonly ulong _salt;
     private readonly int _epochLength;   // sampled requests per decision: an eighth of a shadow turnover
     private int _epochRequests;
@@ -113,12 +115,14 @@ internal sealed class WindowShadows
         // 32 MB); no suite cell above 2,048 entries moved with it, so small caches only.
         HasLongMemory = capacity <= maxHandles && capacity <= MaxShadowEntries;
         long entries = Math.Max(1, Math.Min(capacity, maxHandles));
-        // Under a byte budget the handle range is only a bound on the resident count (the engine derives it
-        // from CapacityBytes and an entry-size hint; the simulator from the smallest object): a rate taken
-        // from it left the shadows a few dozen entries on AdaptSize at 4 MiB (580 resident, rate 2,048 /
-        // 36,816) and moved W-TinyLFU's figures by up to 2.5 points with the range alone (found by review).
-        // So there the sample starts at every key and halves when a shadow fills its MaxShadowEntries + 1
-        // handles: the shadows hold between half and all of that whatever the range.
+        // Under a byte budget the handle range is only a bound on the resident count (the simulator takes it
+        // from the smallest object and the trace's distinct keys; the engine's policies count entries, so this
+        // path serves weighted policies only): a rate taken from it left the shadows a few dozen entries on
+        // AdaptSize at 4 MiB (580 resident, rate 2,048 / 36,816) and moved W-TinyLFU's figures by up to 2.5
+        // points with the range alone (found by review). So there the sample starts at every key and halves
+        // when a shadow fills its MaxShadowEntries + 1 handles: the shadows hold between half and all of that
+        // whatever the range, and where the range does bind the real cache, it binds the shadows at the same
+        // rate (_entryLimit).
         _downsamples = capacity > maxHandles && maxHandles > MaxShadowEntries;
         double rate = _downsamples ? 1.0 : Math.Min(1.0, (double)MaxShadowEntries / entries);
         _threshold = rate >= 1.0 ? 1UL << 24 : (ulong)Math.Max(1, rate * (1 << 24));
@@ -130,6 +134,8 @@ internal sealed class WindowShadows
             : (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
         _fullCapacity = capacity;
         _initialShadowCapacity = shadowCapacity;
+        _maxHandles = maxHandles;
+        _entryLimit = int.MaxValue;
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
         if (shareSketch && shadowCapacity <= shadowHandles)
@@ -170,6 +176,12 @@ internal sealed class WindowShadows
 
     /// <summary>The share of the keys the shadows replay now.</summary>
     internal double SampleRate => _threshold / (double)(1UL << 24);
+
+    /// <summary>The shadows' capacity now (all have the same).</summary>
+    internal long ShadowCapacity => _caches[0].Capacity;
+
+    /// <summary>The most entries any shadow holds now.</summary>
+    internal int LargestShadowCount => _caches.Max(c => c.Count);
 
     /// <summary>Whether the shadows of each memory share one sketch (entry-count capacity).</summary>
     internal bool SharesSketch => _sharedSketch is not null;
@@ -299,6 +311,9 @@ internal sealed class WindowShadows
     {
         _threshold >>= 1;
         long capacity = ShadowCapacityAt(_threshold);
+        // The real cache holds at most _maxHandles entries, so a sample of it at most that share of them (once
+        // below MaxShadowEntries + 1, it binds before the handles run out and the sample stops halving).
+        _entryLimit = (int)Math.Max(1, Math.Ceiling(_maxHandles * (_threshold / (double)(1UL << 24))));
         for (int s = 0; s < _caches.Length; s++)
         {
             WTinyLfuPolicy cache = _caches[s];
@@ -312,7 +327,7 @@ internal sealed class WindowShadows
                 }
             }
             cache.SetShadowCapacity(capacity);
-            while (cache.Weight > cache.Capacity)
+            while (cache.Weight > cache.Capacity || cache.Count > _entryLimit)
             {
                 Evict(s);
             }
@@ -355,7 +370,7 @@ internal sealed class WindowShadows
         {
             return false;
         }
-        while (_freeCount[s] == 0)
+        while (_freeCount[s] == 0 || cache.Count >= _entryLimit)
         {
             Evict(s);
         }
@@ -382,6 +397,7 @@ internal sealed class WindowShadows
     public void Clear()
     {
         _threshold = _initialThreshold;
+        _entryLimit = int.MaxValue;
         for (int s = 0; s < _caches.Length; s++)
         {
             _caches[s].Clear();
@@ -417,9 +433,9 @@ internal sealed class WindowShadows
             {
                 throw new InvalidOperationException($"window shadow {s}: index {_index[s].Count}, tracked {_caches[s].Count}, free {_freeCount[s]} of {_free[s].Length}");
             }
-            if (_caches[s].Weight > _caches[s].Capacity)
+            if (_caches[s].Weight > _caches[s].Capacity || _caches[s].Count > _entryLimit)
             {
-                throw new InvalidOperationException($"window shadow {s} holds {_caches[s].Weight} of {_caches[s].Capacity}");
+                throw new InvalidOperationException($"window shadow {s} holds {_caches[s].Weight} of {_caches[s].Capacity} ({_caches[s].Count} entries, limit {_entryLimit})");
             }
             for (int h = 0; h < _free[s].Length; h++)
             {

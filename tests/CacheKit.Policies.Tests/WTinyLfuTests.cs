@@ -236,45 +236,85 @@ public sealed class WTinyLfuTests
     [Test]
     public void Under_a_byte_budget_the_handle_range_changes_no_decision()
     {
-        // The handle range only bounds the resident count under a byte budget (the engine takes it from an entry-size
-        // hint). The shadows' sample rate came from it, so the same requests gave other hits with another range: up to
-        // 2.5 points on AdaptSize (found by review). Now the sample starts at every key and halves when a shadow fills.
+        // The handle range only bounds the resident count under a byte budget (the simulator takes it from the smallest
+        // object and the trace's distinct keys). The shadows' sample rate came from it, so the same requests gave other
+        // hits with another range: up to 2.5 points on AdaptSize (found by review). Now the sample starts at every key and
+        // halves when a shadow fills. The stream has a skewed phase and a zig-zag phase (LRU's ground), so the shadows
+        // must move the window for the hits to come out right.
         const long budget = 2_500_000;   // ~10,000 entries of ~250 B: the shadows must halve their sample three times
-        const int keys = 40_000;
-        static (long Hits, long Window, double Rate, int Resident) Run(int maxHandles, bool clearFirst)
+        const int skewedKeys = 40_000, zigzagKeys = 15_000;
+        static (long Hits, long Window, double Rate, int Resident, bool WindowMoved) Run(int maxHandles, bool clearFirst)
         {
             var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = maxHandles, Capacity = budget });
-            var driver = new PolicyDriver(policy, keys);
+            var driver = new PolicyDriver(policy, skewedKeys + zigzagKeys);
             if (clearFirst)
             {
-                Replay(driver, seed: 9, requests: 30_000);
+                Skewed(driver, seed: 9, requests: 30_000);
                 driver.Clear();
-                Assert.That(policy.ShadowSampleRate, Is.EqualTo(1.0), "after Clear the shadows sample every key again");
+                Assert.That((policy.ShadowSampleRate, policy.ShadowCapacity), Is.EqualTo((1.0, budget)),
+                    "after Clear the shadows sample every key again, at the whole budget");
             }
             long hitsBefore = driver.Hits;
-            Replay(driver, seed: 5, requests: 150_000);
-            driver.Validate();   // the shadows' invariants: every tracked key sampled, within the scaled capacity
+            bool moved = false;
+            Skewed(driver, seed: 5, requests: 100_000);
+            moved |= policy.WindowMaximum != budget / 100;
             Assert.That(driver.Resident, Is.GreaterThan(3 * 2_048), "enough residents for the shadows to downsample");
-            return (driver.Hits - hitsBefore, policy.WindowMaximum, policy.ShadowSampleRate, driver.Resident);
+            Assert.That(policy.ShadowCapacity, Is.EqualTo((long)Math.Round(budget * policy.ShadowSampleRate)), "the shadows model the sampled share of the budget");
+            for (int pass = 0; pass < 12; pass++)
+            {
+                for (int i = 0; i < zigzagKeys; i++)
+                {
+                    int key = skewedKeys + (pass % 2 == 0 ? i : zigzagKeys - 1 - i);
+                    driver.Access(key, SizeOf(key));
+                }
+                moved |= policy.WindowMaximum != budget / 100;
+            }
+            driver.Validate();   // the shadows' invariants: every tracked key sampled, within the scaled capacity
+            return (driver.Hits - hitsBefore, policy.WindowMaximum, policy.ShadowSampleRate, driver.Resident, moved);
         }
-        static void Replay(PolicyDriver driver, int seed, int requests)
+        static void Skewed(PolicyDriver driver, int seed, int requests)
         {
             var random = new Random(seed);
             for (int i = 0; i < requests; i++)
             {
-                // Skewed keys (the square of a uniform draw favours small keys); sizes 50 to 449 B, fixed per key.
-                int key = (int)(keys * Math.Pow(random.NextDouble(), 2.5));
-                driver.Access(key, 50 + (int)((uint)(key * 2_654_435_761u) % 400));
+                int key = (int)(skewedKeys * Math.Pow(random.NextDouble(), 2.5));   // favours small keys
+                driver.Access(key, SizeOf(key));
             }
         }
+        static int SizeOf(int key) => 50 + (int)((uint)(key * 2_654_435_761u) % 400);   // 50 to 449 B, fixed per key
 
         // Both ranges are above twice the resident count: the sketch grows by doubling up to the range, a real bound.
         var narrow = Run(32_768, clearFirst: false);
+        Assert.That(narrow.WindowMoved, Is.True, "the shadows chose another window than the initial 1 %");
         Assert.That(narrow.Rate, Is.LessThanOrEqualTo(0.25), "the shadows halved their sample at least twice");
         Assert.That(narrow.Rate * narrow.Resident, Is.InRange(1_024.0, 2_049.0), "the sample of the residents fills half to all of a shadow");
-        Assert.That(Run(262_144, clearFirst: false), Is.EqualTo(narrow), "eight times the handle range");
+        var wide = Run(262_144, clearFirst: false);
+        Assert.That((wide.Hits, wide.Window), Is.EqualTo((narrow.Hits, narrow.Window)), "eight times the handle range: the same decisions");
+        Assert.That(wide.Rate, Is.EqualTo(narrow.Rate), "and the same sample");
         // Clear keeps the sketch's counts (the frequency history), so a cleared policy is compared with a cleared one.
-        Assert.That(Run(262_144, clearFirst: true), Is.EqualTo(Run(32_768, clearFirst: true)), "eight times the range, after a Clear");
+        var clearedNarrow = Run(32_768, clearFirst: true);
+        var clearedWide = Run(262_144, clearFirst: true);
+        Assert.That((clearedWide.Hits, clearedWide.Window), Is.EqualTo((clearedNarrow.Hits, clearedNarrow.Window)), "eight times the range, after a Clear");
+    }
+
+    [Test]
+    public void A_byte_budget_whose_handle_range_binds_binds_the_shadows_at_the_sample_rate()
+    {
+        // Weight-1 entries under a 60,000 budget with 40,000 handles: the real cache holds 40,000 entries, so the
+        // shadows must model that bound too (found by the last look: they modelled a 60,000-entry cache).
+        var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 40_000, Capacity = 60_000 });
+        var driver = new PolicyDriver(policy, 200_000);
+        var random = new Random(4);
+        for (int i = 0; i < 300_000; i++)
+        {
+            driver.Access((int)(200_000 * Math.Pow(random.NextDouble(), 2)), 1);
+        }
+        driver.Validate();   // includes: no shadow holds more than the handle range at the sample rate
+        Assert.That(driver.Resident, Is.EqualTo(40_000), "the handle range binds the real cache");
+        Assert.That(policy.ShadowSampleRate * 40_000, Is.LessThanOrEqualTo(2_049), "the sample halved until the bound fits a shadow");
+        Assert.That(policy.ShadowSampleRate * 40_000, Is.GreaterThan(1_024), "and no further: the bound, not the handles, stops it");
+        Assert.That(policy.LargestShadowCount, Is.LessThanOrEqualTo((int)Math.Ceiling(40_000 * policy.ShadowSampleRate)),
+            "no shadow holds more than the real cache's entry bound at the sample rate");
     }
 
     [Test]
