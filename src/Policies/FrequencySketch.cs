@@ -93,6 +93,20 @@ internal sealed class FrequencySketch
         }
     }
 
+    /// <summary>
+    /// Sizes the sketch down to <paramref name="entries"/> (at least 64) and forgets the history, as growing
+    /// does: a window shadow whose sample was halved holds half the entries it was sized for.
+    /// </summary>
+    internal void ShrinkTo(long entries)
+    {
+        long size = Math.Max(entries, 64);
+        if (size < ExpectedEntries)
+        {
+            Resize(size);
+            Clear();
+        }
+    }
+
     /// <summary>A pinned array with 7 spare words, and the index of its first word on a 64-byte boundary.</summary>
     private static ulong[] AllocateAligned(int words, out int baseIndex)
     {

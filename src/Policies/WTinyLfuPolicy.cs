@@ -413,6 +413,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
     }
 
+    /// <summary>A window shadow's private sketch sized down to its resident count (<see cref="WindowShadows"/>, after halving its sample).</summary>
+    internal void ShrinkShadowSketch()
+    {
+        Debug.Assert(_shadows is null && _recordsAccesses, "a shadow with its own sketch");
+        _sketch.ShrinkTo(Count);
+    }
+
     private void ResetLimits()
     {
         _maxWindow = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * InitialFraction)));

@@ -331,6 +331,7 @@ internal sealed class WindowShadows
             {
                 Evict(s);
             }
+            cache.ShrinkShadowSketch();
         }
     }
 
