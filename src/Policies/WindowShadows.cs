@@ -86,16 +86,15 @@ internal sealed class WindowShadows
     private readonly double[] _lead;     // since the last switch, decayed: hits of s minus hits of Best
     private readonly double[] _disagree; // since the last switch, decayed: requests where s and Best differ
     private readonly int[] _epochHits;
-    private ulong _threshold;            // sampled when the mixed hash's top 24 bits are below it
+    private ulong _threshold;            // sampled when the mixed hash's top 24 bits are below it (SetThreshold)
     private readonly ulong _initialThreshold;
     // Byte budget with a handle range above MaxShadowEntries: the sample starts at every key and is halved
     // whenever a shadow runs out of handles (see Downsample). The shadows' capacity is _fullCapacity and their
     // entry bound the handle range, both scaled by the sampled share of the hash space.
     private readonly bool _downsamples;
     private readonly long _fullCapacity;
-    private readonly long _initialShadowCapacity;
     private readonly int _maxHandles;
-    private int _entryLimit;              // downsampling: the real cache's handle range at the sample rate
+    private int _entryLimit;              // the real cache's handle range at the sample rate when downsampling, else none
     private readonly ulong _salt;
     private readonly int _epochLength;   // sampled requests per decision: an eighth of a shadow turnover
     private int _epochRequests;
@@ -125,17 +124,15 @@ internal sealed class WindowShadows
         // rate (_entryLimit).
         _downsamples = capacity > maxHandles && maxHandles > MaxShadowEntries;
         double rate = _downsamples ? 1.0 : Math.Min(1.0, (double)MaxShadowEntries / entries);
-        _threshold = rate >= 1.0 ? 1UL << 24 : (ulong)Math.Max(1, rate * (1 << 24));
-        _initialThreshold = _threshold;
+        _initialThreshold = rate >= 1.0 ? FullThreshold : (ulong)Math.Max(1, rate * FullThreshold);
+        _fullCapacity = capacity;
+        _maxHandles = maxHandles;
+        SetThreshold(_initialThreshold);
         _salt = HashMix.SeedOf(seed ^ 0x51AD0);
         long shadowCapacity = Math.Max(1, (long)Math.Round(capacity * rate));
         int shadowHandles = _downsamples
             ? MaxShadowEntries + 1
             : (int)Math.Max(2, Math.Min(maxHandles, Math.Ceiling(entries * rate) + 1));
-        _fullCapacity = capacity;
-        _initialShadowCapacity = shadowCapacity;
-        _maxHandles = maxHandles;
-        _entryLimit = int.MaxValue;
         _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * rate, MaxShadowEntries) / EpochsPerTurnover);
         int n = Fractions.Length * (HasLongMemory ? 2 : 1);
         if (shareSketch && shadowCapacity <= shadowHandles)
@@ -175,7 +172,20 @@ internal sealed class WindowShadows
     public int Best { get; private set; }
 
     /// <summary>The share of the keys the shadows replay now.</summary>
-    internal double SampleRate => _threshold / (double)(1UL << 24);
+    internal double SampleRate => _threshold / (double)FullThreshold;
+
+    /// <summary>The threshold that samples every key (the top 24 bits of a mixed hash are always below it).</summary>
+    private const ulong FullThreshold = 1UL << 24;
+
+    /// <summary>Sets the sample, and with it the shadows' entry bound when they downsample (the handle range at that share).</summary>
+    private void SetThreshold(ulong threshold)
+    {
+        _threshold = threshold;
+        _entryLimit = _downsamples ? (int)Math.Max(1, Math.Ceiling(_maxHandles * SampleRate)) : int.MaxValue;
+    }
+
+    /// <summary>The shadows' byte capacity at the current sample (downsampling only).</summary>
+    private long ShadowCapacityNow => Math.Max(1, (long)Math.Round(_fullCapacity * SampleRate));
 
     /// <summary>The shadows' capacity now (all have the same).</summary>
     internal long ShadowCapacity => _caches[0].Capacity;
@@ -309,11 +319,10 @@ internal sealed class WindowShadows
     /// </summary>
     private void Downsample()
     {
-        _threshold >>= 1;
-        long capacity = ShadowCapacityAt(_threshold);
         // The real cache holds at most _maxHandles entries, so a sample of it at most that share of them (once
         // below MaxShadowEntries + 1, it binds before the handles run out and the sample stops halving).
-        _entryLimit = (int)Math.Max(1, Math.Ceiling(_maxHandles * (_threshold / (double)(1UL << 24))));
+        SetThreshold(_threshold >> 1);
+        long capacity = ShadowCapacityNow;
         for (int s = 0; s < _caches.Length; s++)
         {
             WTinyLfuPolicy cache = _caches[s];
@@ -334,9 +343,6 @@ internal sealed class WindowShadows
             cache.ShrinkShadowSketch();
         }
     }
-
-    /// <summary>The shadows' capacity when keys with a mixed-hash top below <paramref name="threshold"/> are sampled.</summary>
-    private long ShadowCapacityAt(ulong threshold) => Math.Max(1, (long)Math.Round(_fullCapacity * (threshold / (double)(1UL << 24))));
 
     /// <summary>Whether shadows <paramref name="a"/> and <paramref name="b"/> run different sketch memories.</summary>
     private static bool CrossesMemory(int a, int b) => (a >= Fractions.Length) != (b >= Fractions.Length);
@@ -397,14 +403,13 @@ internal sealed class WindowShadows
     /// <summary>Forgets every shadow's contents and scores.</summary>
     public void Clear()
     {
-        _threshold = _initialThreshold;
-        _entryLimit = int.MaxValue;
+        SetThreshold(_initialThreshold);
         for (int s = 0; s < _caches.Length; s++)
         {
             _caches[s].Clear();
             if (_downsamples)
             {
-                _caches[s].SetShadowCapacity(_initialShadowCapacity);   // empty: only the limits change
+                _caches[s].SetShadowCapacity(ShadowCapacityNow);   // empty: only the limits change
             }
             _index[s].Clear();
             int[] free = _free[s];
