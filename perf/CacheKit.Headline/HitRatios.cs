@@ -58,7 +58,8 @@ public static class HitRatios
             }
         }
         specs.AddRange(Catalog.Peers());
-        return Runner.Run(trace, sizes.Select(s => new Capacity(s, false)).ToList(), specs, jobs: 1, new SilentProgress());
+        // The last phase, with nothing measured beside it: one job per core (the results do not depend on the job count).
+        return Runner.Run(trace, sizes.Select(s => new Capacity(s, false)).ToList(), specs, jobs: Environment.ProcessorCount, new SilentProgress());
     }
 
     private sealed class SilentProgress : IProgressSink
