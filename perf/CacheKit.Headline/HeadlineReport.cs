@@ -101,6 +101,11 @@ public static class HeadlineReport
     }
 
     /// <summary>The ratio table as markdown.</summary>
+    /// <summary>Millions of operations per second, with the range of the runs when there were several: "2.12 (1.90–2.30)".</summary>
+    private static string MopsWithRange(ThroughputPoint p)
+        => (p.OpsPerSecond / 1e6).ToString("F2", Inv)
+            + (p.Runs is { Length: > 1 } runs ? FormattableString.Invariant($" ({runs.Min() / 1e6:F2}–{runs.Max() / 1e6:F2})") : "");
+
     public static string RatioTable(List<TargetRow> rows)
     {
         var sb = new StringBuilder();
@@ -148,6 +153,8 @@ public static class HeadlineReport
                 + "Redis is filled with MSET batches of keys drawn from the same Zipf(0.99) distribution (its own seed, not the measured stream) until it evicts (maxmemory sized for the bound, allkeys-lru), then gets "
                 + "20,000 warm-up operations of the mix (round trips are slow); the Redis section says whether it reached maxmemory.");
             md.AppendLine();
+            md.AppendLine("Each cell is the median of its runs, with the slowest and fastest run in parentheses (this host's speed moves between runs: a wide range means the ratios built on that point are loose).");
+            md.AppendLine();
             foreach (Mix mix in new[] { Mix.GetOnly, Mix.GetSet90_10 })
             {
                 int[] threads = [.. r.Points.Where(p => p.Mix == mix).Select(p => p.Threads).Distinct().Order()];
@@ -159,7 +166,7 @@ public static class HeadlineReport
                 {
                     var ps = r.Points.Where(p => p.Mix == mix && p.Cache == cache).ToDictionary(p => p.Threads);
                     ThroughputPoint? one = ps.GetValueOrDefault(1);
-                    string cells = string.Join(" | ", threads.Select(t => ps.TryGetValue(t, out var p) ? (p.OpsPerSecond / 1e6).ToString("F2", Inv) : ""));
+                    string cells = string.Join(" | ", threads.Select(t => ps.TryGetValue(t, out var p) ? MopsWithRange(p) : ""));
                     string ns = one is null ? "" : (1e9 / one.OpsPerSecond).ToString("F0", Inv);
                     md.AppendLine("| " + cache + " | " + cells + " | " + ns + " | " + one?.AllocatedBytesPerOp.ToString("F1", Inv) + " | " + one?.HitRatio.ToString("P1", Inv) + " |");
                 }

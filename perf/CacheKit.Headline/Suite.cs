@@ -253,8 +253,7 @@ public static class Suite
             {
                 foreach (int t in threads)
                 {
-                    ThroughputPoint[] sorted = [.. runs[(cache.Name, t)].OrderBy(p => p.OpsPerSecond)];
-                    results.Points.Add(sorted[sorted.Length / 2]);
+                    results.Points.Add(Median([.. runs[(cache.Name, t)]]));
                 }
             }
         }
@@ -275,10 +274,15 @@ public static class Suite
         Throughput.Run(cache, w, mix, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
         foreach (int t in threads)
         {
-            ThroughputPoint[] runs = Enumerable.Range(0, settings.Repeats).Select(_ => Throughput.Run(cache, w, mix, t, settings.Seconds))
-                .OrderBy(p => p.OpsPerSecond).ToArray();
-            results.Points.Add(runs[runs.Length / 2]);
+            results.Points.Add(Median([.. Enumerable.Range(0, settings.Repeats).Select(_ => Throughput.Run(cache, w, mix, t, settings.Seconds))]));
         }
+    }
+
+    /// <summary>The run with the median throughput, carrying every run's throughput (the report shows their range).</summary>
+    private static ThroughputPoint Median(ThroughputPoint[] runs)
+    {
+        ThroughputPoint[] sorted = [.. runs.OrderBy(p => p.OpsPerSecond)];
+        return sorted[sorted.Length / 2] with { Runs = [.. sorted.Select(p => p.OpsPerSecond)] };
     }
 
     /// <summary>Bytes allocated per operation by the typed facade with unmanaged key and value types (expected 0).</summary>

@@ -15,7 +15,8 @@ public enum Mix
 }
 
 /// <summary>One measured point.</summary>
-public sealed record ThroughputPoint(string Cache, Mix Mix, int Threads, double OpsPerSecond, double AllocatedBytesPerOp, double HitRatio);
+/// <remarks><see cref="Runs"/>: the operations per second of every run this point is the median of (null: one run).</remarks>
+public sealed record ThroughputPoint(string Cache, Mix Mix, int Threads, double OpsPerSecond, double AllocatedBytesPerOp, double HitRatio, double[]? Runs = null);
 
 /// <summary>Runs a cache from 1..N threads over the workload's Zipf stream for a fixed time.</summary>
 public static class Throughput
