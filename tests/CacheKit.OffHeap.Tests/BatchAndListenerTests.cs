@@ -269,6 +269,80 @@ public class ThrowingListenerTests
     }
 
     [Test]
+    public void AnEvictionListenerMayDemoteEvictedEntriesIntoAnotherCacheFromManyThreads()
+    {
+        // The documented use of "other caches may be used": a small cache A whose listener demotes each key it evicts into
+        // a larger cache B (a two-level cache), while two threads write A. Every key lands in exactly one level, B holds
+        // exactly the keys A evicted, and a read of A from inside the listener is allowed. (Only writes from a listener
+        // to a cache that is running it are refused; see the two tests above.)
+        using var b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 100_000 });
+        var demoted = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        long readsInListener = 0;
+        OffHeapCache? a = null;
+        a = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20, ShardCount = 2, MaxEntries = 64, Policy = CachePolicy.Lru,
+            EvictionListener = (key, reason) =>
+            {
+                // No assertion here: an exception would fail the writer thread's Set, not the test. Failures are collected.
+                int id = TestKeys.IdOf(key);
+                try
+                {
+                    if (reason != EvictionReason.Capacity || !b.Set(key, BitConverter.GetBytes(id)) || !demoted.TryAdd(id, true))
+                    {
+                        failures.Enqueue($"key {id}: reason {reason}, or B refused it, or it was evicted twice");
+                    }
+                    a!.TryGet(TestKeys.Key(0), new byte[8], out _);   // a read of its own cache: allowed
+                    Interlocked.Increment(ref readsInListener);
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue($"key {id}: {e.GetType().Name}: {e.Message}");
+                }
+            },
+        });
+        using (a)
+        {
+            const int PerThread = 2_000;
+            var writers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+            {
+                for (int i = 0; i < PerThread; i++)
+                {
+                    int id = t * PerThread + i;
+                    a.Set(TestKeys.Key(id), BitConverter.GetBytes(id));
+                }
+            })).ToList();
+            writers.ForEach(w => w.Start());
+            Assert.That(writers.All(w => w.Join(TimeSpan.FromSeconds(30))), Is.True, "no deadlock between the levels");
+            Assert.That(failures, Is.Empty);
+
+            var buffer = new byte[8];
+            for (int id = 0; id < 2 * PerThread; id++)
+            {
+                bool inA = a.TryGet(TestKeys.Key(id), buffer, out int written);
+                if (inA)
+                {
+                    Assert.That(BitConverter.ToInt32(buffer, 0), Is.EqualTo(id));
+                }
+                bool inB = b.TryGet(TestKeys.Key(id), buffer, out written);
+                if (inB)
+                {
+                    Assert.That(BitConverter.ToInt32(buffer, 0), Is.EqualTo(id), "B holds the demoted key's value");
+                }
+                Assert.That(inA ^ inB, Is.True, $"key {id} is in exactly one level (A: {inA}, B: {inB})");
+            }
+            Assert.That(a.Count, Is.EqualTo(64));
+            Assert.That(b.Count, Is.EqualTo(2 * PerThread - 64));
+            Assert.That(demoted.Count, Is.EqualTo(b.Count));
+            Assert.That(a.GetStatistics().Evictions, Is.EqualTo(b.Count));
+            Assert.That(Interlocked.Read(ref readsInListener), Is.EqualTo(b.Count));
+            a.ValidateInvariants();
+            b.ValidateInvariants();
+        }
+    }
+
+    [Test]
     public void AnIdleEmptyPageOfAnotherClassIsGivenUpBeforeAnyLiveEntryIsEvicted()
     {
         // A size class with no free chunk and no page to take evicted a whole round of policy victims (16 live entries)
