@@ -93,17 +93,35 @@ public static class Memory
         var value = new byte[valueBytes];
         new Random(1).NextBytes(value);
         var scratch = new byte[64 * 1024];
-        // The settle below runs on every core: start those pool threads now, so that their stacks and the pool's own
-        // objects are in the baseline, not counted per entry (~1.5-2 B per entry at 1M otherwise, for every cache).
+        // The settle below runs on every core: this thread and one dedicated thread per other core, started now so that
+        // their stacks are in the baseline. Not pool threads: with the pool's workers busy for seconds, the pool added
+        // threads after the baseline for ConcurrentLfu's maintenance work items (16 threads at the reading against 14),
+        // and their memory was counted per entry (+3 to +8 B for ConcurrentLfu only).
         int settleThreads = Environment.ProcessorCount;
-        using (var allStarted = new Barrier(settleThreads))
+        IMemoryTarget? settleTarget = null;
+        long settleGets = 0;
+        using var settleStart = new ManualResetEventSlim(false);
+        using var settleRelease = new ManualResetEventSlim(false);   // the helpers live until after the reading, as at the baseline
+        using var settleDone = new CountdownEvent(settleThreads - 1);
+        var settleHelpers = new Thread[settleThreads - 1];
+        for (int i = 0; i < settleHelpers.Length; i++)
         {
-            Parallel.For(0, settleThreads, new ParallelOptions { MaxDegreeOfParallelism = settleThreads }, _ => allStarted.SignalAndWait());
+            int part = i + 1;
+            settleHelpers[i] = new Thread(() =>
+            {
+                settleStart.Wait();
+                Settle(Volatile.Read(ref settleTarget)!, part, settleThreads, Volatile.Read(ref settleGets), keyStrings, keyBytes, scratch.Length);
+                settleDone.Signal();
+                settleRelease.Wait();
+            })
+            { IsBackground = true, Name = $"settle-{part}" };
+            settleHelpers[i].Start();
         }
 
         FullGc();
         long managed0 = GC.GetTotalMemory(forceFullCollection: false);
         long process0 = Rss();
+        int threads0 = Process.GetCurrentProcess().Threads.Count;
 
         var sw = Stopwatch.StartNew();
         using IMemoryTarget target = Create(cache, entries, valueBytes);
@@ -121,21 +139,22 @@ public static class Memory
         // and cost ~10 s per child, and the process figure takes managed + native bytes there anyway (below).
         // On every core (nothing is timed here; each cache's gets are thread-safe), each thread its own part of the
         // stream positions and its own buffer: the same gets as one thread made, in about half the time on 2 cores.
-        long settleGets = entries * SketchAccessesPerEntry <= SettleGets ? SettleGets : 0;
-        Parallel.For(0, settleThreads, new ParallelOptions { MaxDegreeOfParallelism = settleThreads }, t =>
-        {
-            var buffer = new byte[scratch.Length];
-            for (long n = settleGets * t / settleThreads; n < settleGets * (t + 1) / settleThreads; n++)
-            {
-                int k = (int)(n & (LatencyStream - 1));
-                target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), buffer);
-            }
-        });
+        Volatile.Write(ref settleGets, entries * SketchAccessesPerEntry <= SettleGets ? SettleGets : 0);
+        Volatile.Write(ref settleTarget, target);
+        settleStart.Set();
+        Settle(target, 0, settleThreads, settleGets, keyStrings, keyBytes, scratch.Length);
+        settleDone.Wait();
         Console.Error.WriteLine($"settled at {sw.Elapsed.TotalSeconds:F1} s");
 
         FullGc();
         long managed = GC.GetTotalMemory(forceFullCollection: false) - managed0;
         long rssGrowth = Rss() - process0;
+        Console.Error.WriteLine($"threads at the baseline {threads0}, at the reading {Process.GetCurrentProcess().Threads.Count}");
+        settleRelease.Set();
+        foreach (Thread helper in settleHelpers)
+        {
+            helper.Join();
+        }
         long native = target.NativeBytes;
         // Allocated but not yet written memory is not resident. At 10M entries the settle neither ages our sketch
         // nor writes all of it, so RSS left out ~12 B per entry of policy arrays that managed + native count (203
@@ -250,6 +269,17 @@ public static class Memory
         return new LatencyResult(Us(histogram.GetValueAtPercentile(50)), Us(histogram.GetValueAtPercentile(99)), Us(histogram.GetValueAtPercentile(99.9)),
             Us(histogram.GetMaxValue()), gets, GC.CollectionCount(0) - g0, GC.CollectionCount(1) - g1, GC.CollectionCount(2) - g2,
             (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds, Us(corrected.GetValueAtPercentile(99.9)));
+    }
+
+    /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of the settle gets: its own stretch of the stream positions, its own buffer.</summary>
+    private static void Settle(IMemoryTarget target, int part, int parts, long gets, string[] keyStrings, byte[] keyBytes, int bufferLength)
+    {
+        var buffer = new byte[bufferLength];
+        for (long n = gets * part / parts; n < gets * (part + 1) / parts; n++)
+        {
+            int k = (int)(n & (LatencyStream - 1));
+            target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), buffer);
+        }
     }
 
     private static void FullGc()

@@ -119,7 +119,7 @@ try
     }
     if (opts.TryGetValue("caches", out string? caches))
     {
-        settings.Caches = [.. caches.Split(',').Select(Caches.FromShortName)];
+        settings.Caches = [.. caches.Split(',').Select(Caches.FromShortName).Distinct()];   // a cache named twice is measured once
     }
     settings.RunRedis &= !opts.ContainsKey("no-redis");
     settings.RunThroughput &= !opts.ContainsKey("no-throughput");

@@ -208,9 +208,10 @@ public static class Suite
     /// median of its rounds. Measured one cache after another, a ratio compared points taken up to a minute apart
     /// on a shared host whose speed moves in that time: the get-hit ratio to ConcurrentDictionary ranged 0.83-2.7x
     /// between runs of the same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x). The gets allocate
-    /// nothing, but the typed facade's, whose get returns a new array (short-lived: gen0 collections within its own
-    /// points), so no cache's collections fall into another's points; the 90/10 mix allocates (the peers' sets and
-    /// new nodes), so it keeps one cache at a time, each collected before the next.
+    /// nothing but the typed facade's (its get returns a new array): after a cache whose points allocated, a blocking
+    /// full collection ends whatever its garbage started before the next cache's point. The 90/10 mix allocates in
+    /// most caches (the peers' sets and new nodes), so it keeps one cache at a time, each collected before the next.
+    /// Every get cache is alive at once (~2.2 GB at the default 1M keys of 100 B; more with --entries or --values 1k).
     /// </summary>
     private static void MeasureGetsInterleaved(Settings settings, Workload w, int[] threads, Results results, Steps steps)
     {
@@ -236,15 +237,23 @@ public static class Suite
             {
                 for (int k = 0; k < caches.Count; k++)
                 {
-                    CacheAdapter cache = caches[(k + round) % caches.Count];
+                    // Rotated each round, and reversed every other round, so that a cache changes both its place and its neighbours.
+                    int at = (k + round) % caches.Count;
+                    CacheAdapter cache = caches[round % 2 == 0 ? at : caches.Count - 1 - at];
                     steps.Begin(PThroughput, $"round {round + 1} of {settings.Repeats}: {cache.Name}");
+                    bool allocated = false;
                     using (steps.Quiet())   // the points count the process's allocations: no redraws meanwhile
                     {
                         foreach (int t in threads)
                         {
                             ThroughputPoint p = Throughput.Run(cache, w, Mix.GetOnly, t, settings.Seconds);
                             (runs.TryGetValue((cache.Name, t), out List<ThroughputPoint>? list) ? list : runs[(cache.Name, t)] = []).Add(p);
+                            allocated |= p.AllocatedBytesPerOp > 0.5;
                         }
+                    }
+                    if (allocated)
+                    {
+                        GC.Collect();   // blocking: any collection its garbage started ends here, not in the next cache's point
                     }
                     steps.Advance(PThroughput);
                 }
@@ -278,11 +287,11 @@ public static class Suite
         }
     }
 
-    /// <summary>The run with the median throughput, carrying every run's throughput (the report shows their range).</summary>
+    /// <summary>The run with the median throughput (the slower middle one for an even count), carrying every run's throughput (the report shows their range).</summary>
     private static ThroughputPoint Median(ThroughputPoint[] runs)
     {
         ThroughputPoint[] sorted = [.. runs.OrderBy(p => p.OpsPerSecond)];
-        return sorted[sorted.Length / 2] with { Runs = [.. sorted.Select(p => p.OpsPerSecond)] };
+        return sorted[(sorted.Length - 1) / 2] with { Runs = [.. sorted.Select(p => p.OpsPerSecond)] };
     }
 
     /// <summary>Bytes allocated per operation by the typed facade with unmanaged key and value types (expected 0).</summary>
