@@ -153,7 +153,7 @@ public static class HeadlineReport
                 + "Redis is filled with MSET batches of keys drawn from the same Zipf(0.99) distribution (its own seed, not the measured stream) until it evicts (maxmemory sized for the bound, allkeys-lru), then gets "
                 + "20,000 warm-up operations of the mix (round trips are slow); the Redis section says whether it reached maxmemory.");
             md.AppendLine();
-            md.AppendLine("Each cell is the median of its runs (the slower middle one for an even count), with the slowest and fastest run in parentheses (get-only: one run per round, the rounds interleaved over the caches; 90/10: back-to-back runs; this host's speed moves between runs: a wide range means the ratios built on that point are loose).");
+            md.AppendLine("Each cell is the median of its runs (the slower middle one for an even count), with the slowest and fastest run in parentheses (one run per round, the rounds interleaved over the caches; this host's speed moves between runs: a wide range means the ratios built on that point are loose).");
             md.AppendLine();
             foreach (Mix mix in new[] { Mix.GetOnly, Mix.GetSet90_10 })
             {

@@ -126,7 +126,7 @@ public static class Suite
         if (settings.RunThroughput)
         {
             phases.Add((PThroughput, settings.Caches.Count * (1 + settings.Repeats)));   // fills, then rounds
-            phases.Add((PEviction, settings.Caches.Count));
+            phases.Add((PEviction, settings.Caches.Count * (1 + settings.Repeats)));
         }
         if (settings.RunRedis)
         {
@@ -185,53 +185,50 @@ public static class Suite
 
     private static void RunThroughput(Settings settings, Workload w, int[] threads, Results results, Steps steps)
     {
-        MeasureGetsInterleaved(settings, w, threads, results, steps);
-        foreach (string name in settings.Caches)
-        {
-            steps.Begin(PEviction, $"{name}: warm (bound {settings.EvictionCapacity:N0})");
-            using (CacheAdapter cache = Caches.Create(name, w, settings.EvictionCapacity))
-            {
-                // Until it holds the bound's worth of entries (unbounded ConcurrentDictionary likewise), then 1M more operations.
-                Throughput.Warm(cache, w, Mix.GetSet90_10, 1_000_000, untilCount: settings.EvictionCapacity);
-                steps.Begin(PEviction, $"{name}: measure");
-                Measure(cache, w, Mix.GetSet90_10, threads, settings, results, steps);
-            }
-            GC.Collect();
-            steps.Advance(PEviction);
-        }
-        steps.End(PEviction);
+        MeasureInterleaved(PThroughput, Mix.GetOnly, w.KeyCount + w.KeyCount / 20, settings, w, threads, results, steps);
+        MeasureInterleaved(PEviction, Mix.GetSet90_10, settings.EvictionCapacity, settings, w, threads, results, steps);
     }
 
     /// <summary>
-    /// The get-only points, interleaved: every cache is filled first, then each round measures every cache (at each
-    /// thread count, one after the other), the caches' order rotating from round to round, and each point is the
-    /// median of its rounds. Measured one cache after another, a ratio compared points taken up to a minute apart
-    /// on a shared host whose speed moves in that time: the get-hit ratio to ConcurrentDictionary ranged 0.83-2.7x
-    /// between runs of the same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x). The gets allocate
-    /// nothing but the typed facade's (its get returns a new array): after a cache whose points allocated, a blocking
-    /// full collection ends whatever its garbage started before the next cache's point. The 90/10 mix allocates in
-    /// most caches (the peers' sets and new nodes), so it keeps one cache at a time, each collected before the next.
-    /// Every get cache is alive at once (~2.2 GB at the default 1M keys of 100 B; more with --entries or --values 1k).
+    /// The points of one mix, interleaved: every cache is prepared first (get-only: filled with every key; 90/10: warmed
+    /// until it holds its bound, then 1M more operations), then each round measures every cache (at each thread count,
+    /// one after the other), the caches' order rotating from round to round, and each point is the median of its
+    /// rounds. Measured one cache after another, a ratio compared points taken up to a minute apart on a shared host
+    /// whose speed moves in that time: the get-hit ratio to ConcurrentDictionary ranged 0.83-2.7x between runs of the
+    /// same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x; with the rounds' ranges shown, at 18:08
+    /// and 18:11: 2.23 and 2.45x), and the 90/10 ratio to ConcurrentLfu 0.82-1.91x. After a cache whose points
+    /// allocated (the peers' 90/10 sets, the typed facade's gets, which return a new array), a blocking full collection
+    /// ends whatever its garbage started, so no collection runs into the next cache's point (a collection a point
+    /// started is finished outside it: conservative for the allocating caches). All caches of a mix are alive at once
+    /// (~2.2 GB for the get-only mix at the default 1M keys of 100 B; more with --entries or --values 1k).
     /// </summary>
-    private static void MeasureGetsInterleaved(Settings settings, Workload w, int[] threads, Results results, Steps steps)
+    private static void MeasureInterleaved(string phase, Mix mix, int capacity, Settings settings, Workload w, int[] threads, Results results, Steps steps)
     {
-        int fullCapacity = w.KeyCount + w.KeyCount / 20;
         var caches = new List<CacheAdapter>();
         try
         {
             foreach (string name in settings.Caches)
             {
-                steps.Begin(PThroughput, $"{name}: fill {w.KeyCount:N0}");
-                CacheAdapter cache = Caches.Create(name, w, fullCapacity);
+                CacheAdapter cache = Caches.Create(name, w, capacity);
                 caches.Add(cache);
-                Throughput.Fill(cache, w);
+                if (mix == Mix.GetOnly)
+                {
+                    steps.Begin(phase, $"{name}: fill {w.KeyCount:N0}");
+                    Throughput.Fill(cache, w);
+                }
+                else
+                {
+                    // Until it holds the bound's worth of entries (unbounded ConcurrentDictionary likewise), then 1M more operations.
+                    steps.Begin(phase, $"{name}: warm (bound {capacity:N0})");
+                    Throughput.Warm(cache, w, mix, 1_000_000, untilCount: capacity);
+                }
                 using (steps.Quiet())
                 {
-                    Throughput.Run(cache, w, Mix.GetOnly, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
+                    Throughput.Run(cache, w, mix, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
                 }
-                steps.Advance(PThroughput);
+                steps.Advance(phase);
             }
-            GC.Collect();   // the fills' garbage, before any point (a background collection would share the second core)
+            GC.Collect();   // the preparations' garbage, before any point (a background collection would share the second core)
             var runs = new Dictionary<(string Cache, int Threads), List<ThroughputPoint>>();
             for (int round = 0; round < settings.Repeats; round++)
             {
@@ -240,13 +237,13 @@ public static class Suite
                     // Rotated each round, and reversed every other round, so that a cache changes both its place and its neighbours.
                     int at = (k + round) % caches.Count;
                     CacheAdapter cache = caches[round % 2 == 0 ? at : caches.Count - 1 - at];
-                    steps.Begin(PThroughput, $"round {round + 1} of {settings.Repeats}: {cache.Name}");
+                    steps.Begin(phase, $"round {round + 1} of {settings.Repeats}: {cache.Name}");
                     bool allocated = false;
                     using (steps.Quiet())   // the points count the process's allocations: no redraws meanwhile
                     {
                         foreach (int t in threads)
                         {
-                            ThroughputPoint p = Throughput.Run(cache, w, Mix.GetOnly, t, settings.Seconds);
+                            ThroughputPoint p = Throughput.Run(cache, w, mix, t, settings.Seconds);
                             (runs.TryGetValue((cache.Name, t), out List<ThroughputPoint>? list) ? list : runs[(cache.Name, t)] = []).Add(p);
                             allocated |= p.AllocatedBytesPerOp > 0.5;
                         }
@@ -255,7 +252,7 @@ public static class Suite
                     {
                         GC.Collect();   // blocking: any collection its garbage started ends here, not in the next cache's point
                     }
-                    steps.Advance(PThroughput);
+                    steps.Advance(phase);
                 }
             }
             foreach (CacheAdapter cache in caches)
@@ -274,7 +271,7 @@ public static class Suite
             }
         }
         GC.Collect();
-        steps.End(PThroughput);
+        steps.End(phase);
     }
 
     private static void Measure(CacheAdapter cache, Workload w, Mix mix, int[] threads, Settings settings, Results results, Steps steps)
