@@ -95,8 +95,9 @@ public static class Memory
         var scratch = new byte[64 * 1024];
         // The settle below runs on every core: this thread and one dedicated thread per other core, started now so that
         // their stacks are in the baseline. Not pool threads: with the pool's workers busy for seconds, the pool added
-        // threads after the baseline for ConcurrentLfu's maintenance work items (16 threads at the reading against 14),
-        // and their memory was counted per entry (+3 to +8 B for ConcurrentLfu only).
+        // threads after the baseline for ConcurrentLfu's maintenance work items (16 threads at the reading against 14).
+        // The threads a cache starts itself are counted per entry, as they were with a one-thread settle: ConcurrentLfu's
+        // pool grows to 14-18 threads during its fill and settle (every other cache: 8-9 at the baseline, 10 at the reading).
         int settleThreads = Environment.ProcessorCount;
         IMemoryTarget? settleTarget = null;
         long settleGets = 0;

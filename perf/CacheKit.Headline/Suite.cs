@@ -198,7 +198,7 @@ public static class Suite
     /// same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x; with the rounds' ranges shown, at 18:08
     /// and 18:11: 2.23 and 2.45x), and the 90/10 ratio to ConcurrentLfu 0.82-1.91x. After a cache whose points
     /// allocated (the peers' 90/10 sets, the typed facade's gets, which return a new array), a blocking full collection
-    /// ends whatever its garbage started, so no collection runs into the next cache's point (a collection a point
+    /// ends whatever its garbage started, and the pool's queued work is waited for, so neither runs into the next cache's point (a collection a point
     /// started is finished outside it: conservative for the allocating caches). All caches of a mix are alive at once
     /// (~2.2 GB for the get-only mix at the default 1M keys of 100 B; more with --entries or --values 1k).
     /// </summary>
@@ -234,10 +234,12 @@ public static class Suite
             {
                 for (int k = 0; k < caches.Count; k++)
                 {
-                    // Rotated each round, and reversed every other round, so that a cache changes both its place and its neighbours.
+                    // Rotated each round, and with three caches or more reversed every other round, so that a cache changes
+                    // both its place and the cache before it (with two, reversing a rotation by one gives the first order back).
                     int at = (k + round) % caches.Count;
-                    CacheAdapter cache = caches[round % 2 == 0 ? at : caches.Count - 1 - at];
+                    CacheAdapter cache = caches[round % 2 == 0 || caches.Count < 3 ? at : caches.Count - 1 - at];
                     steps.Begin(phase, $"round {round + 1} of {settings.Repeats}: {cache.Name}");
+                    int gen0 = GC.CollectionCount(0);
                     bool allocated = false;
                     using (steps.Quiet())   // the points count the process's allocations: no redraws meanwhile
                     {
@@ -245,13 +247,14 @@ public static class Suite
                         {
                             ThroughputPoint p = Throughput.Run(cache, w, mix, t, settings.Seconds);
                             (runs.TryGetValue((cache.Name, t), out List<ThroughputPoint>? list) ? list : runs[(cache.Name, t)] = []).Add(p);
-                            allocated |= p.AllocatedBytesPerOp > 0.5;
+                            allocated |= p.AllocatedBytesPerOp > 0.05;
                         }
                     }
-                    if (allocated)
+                    if (allocated || GC.CollectionCount(0) != gen0)
                     {
                         GC.Collect();   // blocking: any collection its garbage started ends here, not in the next cache's point
                     }
+                    WaitForPoolWork();   // the cache's own pool work (ConcurrentLfu's maintenance, MemoryCache's compaction) too
                     steps.Advance(phase);
                 }
             }
@@ -282,6 +285,21 @@ public static class Suite
         {
             results.Points.Add(Median([.. Enumerable.Range(0, settings.Repeats).Select(_ => Throughput.Run(cache, w, mix, t, settings.Seconds))]));
         }
+    }
+
+    /// <summary>
+    /// Waits (up to 1 s) until the thread pool has no queued work item, then 20 ms for the ones running: a cache's pool
+    /// work that its points started (ConcurrentLfu drains its buffers and MemoryCache compacts on the pool) ends in its
+    /// turn, not in the next cache's point.
+    /// </summary>
+    private static void WaitForPoolWork()
+    {
+        var waited = Stopwatch.StartNew();
+        while (ThreadPool.PendingWorkItemCount > 0 && waited.ElapsedMilliseconds < 1000)
+        {
+            Thread.Sleep(1);
+        }
+        Thread.Sleep(20);
     }
 
     /// <summary>The run with the median throughput (the slower middle one for an even count), carrying every run's throughput (the report shows their range).</summary>

@@ -305,14 +305,19 @@ public class ThrowingListenerTests
         using (a)
         {
             const int PerThread = 2_000;
+            using var start = new Barrier(2);   // both writers begin together, so their evictions overlap
             var writers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
             {
+                start.SignalAndWait();
                 for (int i = 0; i < PerThread; i++)
                 {
                     int id = t * PerThread + i;
                     a.Set(TestKeys.Key(id), BitConverter.GetBytes(id));
                 }
-            })).ToList();
+            })
+            {
+                IsBackground = true,   // a deadlock fails the Join below instead of hanging the test host
+            }).ToList();
             writers.ForEach(w => w.Start());
             Assert.That(writers.All(w => w.Join(TimeSpan.FromSeconds(30))), Is.True, "no deadlock between the levels");
             Assert.That(failures, Is.Empty);
