@@ -197,8 +197,8 @@ public static class Suite
     /// whose speed moves in that time: the get-hit ratio to ConcurrentDictionary ranged 0.83-2.7x between runs of the
     /// same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x; with the rounds' ranges shown, at 18:08
     /// and 18:11: 2.23 and 2.45x), and the 90/10 ratio to ConcurrentLfu 0.82-1.91x. After a cache whose points
-    /// allocated (the peers' 90/10 sets, the typed facade's gets, which return a new array), a blocking full collection
-    /// ends whatever its garbage started, and the pool's queued work is waited for, so neither runs into the next cache's point (a collection a point
+    /// allocated (the peers' 90/10 sets, the typed facade's gets, which return a new array), a blocking collection
+    /// (full when a full one started in its turn, else ephemeral) ends whatever its garbage started, and the pool's queued work is waited for, so neither runs into the next cache's point (a collection a point
     /// started is finished outside it: conservative for the allocating caches). All caches of a mix are alive at once
     /// (~2.2 GB for the get-only mix at the default 1M keys of 100 B; more with --entries or --values 1k).
     /// </summary>
@@ -239,7 +239,7 @@ public static class Suite
                     int at = (k + round) % caches.Count;
                     CacheAdapter cache = caches[round % 2 == 0 || caches.Count < 3 ? at : caches.Count - 1 - at];
                     steps.Begin(phase, $"round {round + 1} of {settings.Repeats}: {cache.Name}");
-                    int gen0 = GC.CollectionCount(0);
+                    int gen0 = GC.CollectionCount(0), gen2 = GC.CollectionCount(2);
                     bool allocated = false;
                     using (steps.Quiet())   // the points count the process's allocations: no redraws meanwhile
                     {
@@ -250,9 +250,15 @@ public static class Suite
                             allocated |= p.AllocatedBytesPerOp > 0.05;
                         }
                     }
-                    if (allocated || GC.CollectionCount(0) != gen0)
+                    if (GC.CollectionCount(2) != gen2)
                     {
-                        GC.Collect();   // blocking: any collection its garbage started ends here, not in the next cache's point
+                        GC.Collect();   // a full collection started in its turn (maybe a background one): blocking, it ends here
+                    }
+                    else if (allocated || GC.CollectionCount(0) != gen0)
+                    {
+                        // Its leftover garbage is collected here, not by the next cache's allocations. Ephemeral only: a full
+                        // blocking collection of the get-only mix's ~2 GB of live caches took seconds per turn.
+                        GC.Collect(1, GCCollectionMode.Forced, blocking: true);
                     }
                     WaitForPoolWork();   // the cache's own pool work (ConcurrentLfu's maintenance, MemoryCache's compaction) too
                     steps.Advance(phase);
