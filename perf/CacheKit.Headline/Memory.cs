@@ -122,7 +122,7 @@ public static class Memory
         FullGc();
         long managed0 = GC.GetTotalMemory(forceFullCollection: false);
         long process0 = Rss();
-        int threads0 = Process.GetCurrentProcess().Threads.Count;
+        int threads0 = ThreadCount();
 
         var sw = Stopwatch.StartNew();
         using IMemoryTarget target = Create(cache, entries, valueBytes);
@@ -150,7 +150,7 @@ public static class Memory
         FullGc();
         long managed = GC.GetTotalMemory(forceFullCollection: false) - managed0;
         long rssGrowth = Rss() - process0;
-        Console.Error.WriteLine($"threads at the baseline {threads0}, at the reading {Process.GetCurrentProcess().Threads.Count}");
+        Console.Error.WriteLine($"threads at the baseline {threads0}, at the reading {ThreadCount()}");
         settleRelease.Set();
         foreach (Thread helper in settleHelpers)
         {
@@ -281,6 +281,13 @@ public static class Memory
             int k = (int)(n & (LatencyStream - 1));
             target.Get(keyStrings[k], keyBytes.AsSpan(k * Workload.KeyLength, Workload.KeyLength), buffer);
         }
+    }
+
+    /// <summary>Threads of this process (the settle's and the caches' own; printed at both memory readings).</summary>
+    private static int ThreadCount()
+    {
+        using Process self = Process.GetCurrentProcess();
+        return self.Threads.Count;
     }
 
     private static void FullGc()

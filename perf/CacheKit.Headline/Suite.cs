@@ -198,8 +198,9 @@ public static class Suite
     /// same code (interleaved, in three runs at 17:45 UTC: 1.54, 2.13, 1.69x; with the rounds' ranges shown, at 18:08
     /// and 18:11: 2.23 and 2.45x), and the 90/10 ratio to ConcurrentLfu 0.82-1.91x. After a cache whose points
     /// allocated (the peers' 90/10 sets, the typed facade's gets, which return a new array), a blocking collection
-    /// (full when a full one started in its turn, else ephemeral) ends whatever its garbage started, and the pool's queued work is waited for, so neither runs into the next cache's point (a collection a point
-    /// started is finished outside it: conservative for the allocating caches). All caches of a mix are alive at once
+    /// (full when a full one started in its turn, else ephemeral) ends whatever its garbage started, and the pool's
+    /// queued work is waited for, so neither runs into the next cache's point (a collection a point started is
+    /// finished outside it: conservative for the allocating caches). All caches of a mix are alive at once
     /// (~2.2 GB for the get-only mix at the default 1M keys of 100 B; more with --entries or --values 1k).
     /// </summary>
     private static void MeasureInterleaved(string phase, Mix mix, int capacity, Settings settings, Workload w, int[] threads, Results results, Steps steps)

@@ -325,12 +325,12 @@ public class ThrowingListenerTests
             var buffer = new byte[8];
             for (int id = 0; id < 2 * PerThread; id++)
             {
-                bool inA = a.TryGet(TestKeys.Key(id), buffer, out int written);
+                bool inA = a.TryGet(TestKeys.Key(id), buffer, out _);
                 if (inA)
                 {
                     Assert.That(BitConverter.ToInt32(buffer, 0), Is.EqualTo(id));
                 }
-                bool inB = b.TryGet(TestKeys.Key(id), buffer, out written);
+                bool inB = b.TryGet(TestKeys.Key(id), buffer, out _);
                 if (inB)
                 {
                     Assert.That(BitConverter.ToInt32(buffer, 0), Is.EqualTo(id), "B holds the demoted key's value");
