@@ -138,7 +138,8 @@ public static class Caches
     /// and a byte budget with room for size-class rounding and one page per class per shard
     /// (pages are taken on demand, so an unused budget costs nothing). The policy is the default
     /// (W-TinyLFU) unless the environment variable CACHEKIT_BENCH_POLICY names another (profiling);
-    /// CACHEKIT_BENCH_SEED fixes the hash seed (repeatable instruction counts).
+    /// CACHEKIT_BENCH_SEED fixes the hash seed (repeatable instruction counts); CACHEKIT_BENCH_SHARDS and
+    /// CACHEKIT_BENCH_BACKGROUND_REPLAY=1 set those options (scaling studies, docs/benchmarks/scaling-16-cores.md).
     /// </summary>
     public static OffHeapCacheOptions OffHeapOptions(long capacity, double averageValue, bool mixedSizes = false)
     {
@@ -156,6 +157,8 @@ public static class Caches
             HashSeed = string.IsNullOrEmpty(seed) ? null : long.Parse(seed, System.Globalization.CultureInfo.InvariantCulture),
             // CACHEKIT_BENCH_BACKGROUND_REPLAY=1 measures OffHeapCacheOptions.BackgroundReadReplay.
             BackgroundReadReplay = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_BACKGROUND_REPLAY") == "1",
+            // CACHEKIT_BENCH_SHARDS=N (a power of two) overrides the automatic shard count.
+            ShardCount = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SHARDS"), System.Globalization.CultureInfo.InvariantCulture, out int shards) ? shards : 0,
         };
     }
 }
