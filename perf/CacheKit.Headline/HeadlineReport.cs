@@ -136,6 +136,10 @@ public static class HeadlineReport
         {
             md.AppendLine("**Peers read values** (CACHEKIT_BENCH_READ_VALUES=1): each object cache's get also copies the value it returns into the caller's buffer, as the span API's get does; the targets' figures are for gets that leave the value untouched.");
         }
+        if (Caches.OptionOverrides() is string overrides)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"**Our options overridden** ({overrides}): our caches did not run with the defaults.");
+        }
         md.AppendLine();
         md.AppendLine("Ratios are measured in the same run (other processes may share the machine, so absolute times move; ratios move less, except against caches that do work on another core: BitFaster ConcurrentLfu's maintenance and MemoryCache's compaction run on pool threads, so on a busy 2-core machine their throughput, and our ratio against it, can swing 2-3x between runs).");
         md.AppendLine();

@@ -137,6 +137,10 @@ try
     {
         Console.WriteLine("CACHEKIT_BENCH_READ_VALUES=1: the object caches' gets copy each value they return (not the targets' setting)");
     }
+    if (Caches.OptionOverrides() is string overrides)
+    {
+        Console.WriteLine($"{overrides}: our caches run with these options, not the defaults");
+    }
     Results results = Suite.Run(settings);
     List<TargetRow> rows = HeadlineReport.Targets(results, settings);
     string report = HeadlineReport.Write(results, settings, rows);

@@ -132,6 +132,16 @@ public static class Caches
         _ => throw new ArgumentException($"unknown cache '{name}'", nameof(name)),
     };
 
+    /// <summary>The CACHEKIT_BENCH_* variables that change our caches' options (policy, seed, shards, background replay)
+    /// and are set in this process, as "NAME=value" joined by ", "; null when none is (the default run).</summary>
+    public static string? OptionOverrides()
+    {
+        string[] set = [.. new[] { "CACHEKIT_BENCH_POLICY", "CACHEKIT_BENCH_SEED", "CACHEKIT_BENCH_SHARDS", "CACHEKIT_BENCH_BACKGROUND_REPLAY" }
+            .Where(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n)))
+            .Select(n => n + "=" + Environment.GetEnvironmentVariable(n))];
+        return set.Length == 0 ? null : string.Join(", ", set);
+    }
+
     /// <summary>
     /// Options for an OffHeapCache of <paramref name="capacity"/> entries of 16-byte keys and values of
     /// <paramref name="averageValue"/> bytes: MaxEntries = capacity (the entry bound the peers get),
@@ -149,6 +159,7 @@ public static class Caches
         // CACHEKIT_BENCH_SEED fixes the hash seed (instruction counts: which keys the window shadows
         // sample depends on it, so an unseeded profile moves by ~10 % between runs).
         string? seed = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SEED");
+        string? shards = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SHARDS");
         return new OffHeapCacheOptions
         {
             MaxEntries = capacity,
@@ -157,8 +168,11 @@ public static class Caches
             HashSeed = string.IsNullOrEmpty(seed) ? null : long.Parse(seed, System.Globalization.CultureInfo.InvariantCulture),
             // CACHEKIT_BENCH_BACKGROUND_REPLAY=1 measures OffHeapCacheOptions.BackgroundReadReplay.
             BackgroundReadReplay = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_BACKGROUND_REPLAY") == "1",
-            // CACHEKIT_BENCH_SHARDS=N (a power of two) overrides the automatic shard count.
-            ShardCount = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SHARDS"), System.Globalization.CultureInfo.InvariantCulture, out int shards) ? shards : 0,
+            // CACHEKIT_BENCH_SHARDS=N (a power of two) overrides the automatic shard count of every OffHeap cache the
+            // process builds; a value that is not a number throws, as the seed's does (a typo must not run the default).
+            ShardCount = string.IsNullOrEmpty(shards) ? 0
+                : int.TryParse(shards, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
+                : throw new ArgumentException($"CACHEKIT_BENCH_SHARDS must be a power of two in [1, 256] (got '{shards}')."),
         };
     }
 }
