@@ -132,15 +132,24 @@ public static class Caches
         _ => throw new ArgumentException($"unknown cache '{name}'", nameof(name)),
     };
 
+    // The environment variables OffHeapOptions reads (one name each, so that OptionOverrides reports what is read).
+    private const string PolicyVariable = "CACHEKIT_BENCH_POLICY";
+    private const string SeedVariable = "CACHEKIT_BENCH_SEED";
+    private const string ShardsVariable = "CACHEKIT_BENCH_SHARDS";
+    private const string BackgroundReplayVariable = "CACHEKIT_BENCH_BACKGROUND_REPLAY";
+
     /// <summary>The CACHEKIT_BENCH_* variables that change our caches' options (policy, seed, shards, background replay)
     /// and are set in this process, as "NAME=value" joined by ", "; null when none is (the default run).</summary>
     public static string? OptionOverrides()
     {
-        string[] set = [.. new[] { "CACHEKIT_BENCH_POLICY", "CACHEKIT_BENCH_SEED", "CACHEKIT_BENCH_SHARDS", "CACHEKIT_BENCH_BACKGROUND_REPLAY" }
-            .Where(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n)))
+        string[] set = [.. new[] { PolicyVariable, SeedVariable, ShardsVariable, BackgroundReplayVariable }
+            .Where(n => n == BackgroundReplayVariable ? BackgroundReplayRequested : !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n)))
             .Select(n => n + "=" + Environment.GetEnvironmentVariable(n))];
         return set.Length == 0 ? null : string.Join(", ", set);
     }
+
+    // Only "1" turns background replay on (any other value leaves the default, so it is no override).
+    private static bool BackgroundReplayRequested => Environment.GetEnvironmentVariable(BackgroundReplayVariable) == "1";
 
     /// <summary>
     /// Options for an OffHeapCache of <paramref name="capacity"/> entries of 16-byte keys and values of
@@ -153,13 +162,13 @@ public static class Caches
     /// </summary>
     public static OffHeapCacheOptions OffHeapOptions(long capacity, double averageValue, bool mixedSizes = false)
     {
-        string? policy = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_POLICY");
+        string? policy = Environment.GetEnvironmentVariable(PolicyVariable);
         double entry = 16 + Workload.KeyLength + averageValue;
         long slack = mixedSizes ? 256L << 20 : 64L << 20;
         // CACHEKIT_BENCH_SEED fixes the hash seed (instruction counts: which keys the window shadows
         // sample depends on it, so an unseeded profile moves by ~10 % between runs).
-        string? seed = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SEED");
-        string? shards = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_SHARDS");
+        string? seed = Environment.GetEnvironmentVariable(SeedVariable);
+        string? shards = Environment.GetEnvironmentVariable(ShardsVariable);
         return new OffHeapCacheOptions
         {
             MaxEntries = capacity,
@@ -167,12 +176,12 @@ public static class Caches
             CapacityBytes = (long)(capacity * entry * 1.4) + capacity * 16 + slack,
             HashSeed = string.IsNullOrEmpty(seed) ? null : long.Parse(seed, System.Globalization.CultureInfo.InvariantCulture),
             // CACHEKIT_BENCH_BACKGROUND_REPLAY=1 measures OffHeapCacheOptions.BackgroundReadReplay.
-            BackgroundReadReplay = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_BACKGROUND_REPLAY") == "1",
+            BackgroundReadReplay = BackgroundReplayRequested,
             // CACHEKIT_BENCH_SHARDS=N (a power of two) overrides the automatic shard count of every OffHeap cache the
             // process builds; a value that is not a number throws, as the seed's does (a typo must not run the default).
             ShardCount = string.IsNullOrEmpty(shards) ? 0
                 : int.TryParse(shards, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
-                : throw new ArgumentException($"CACHEKIT_BENCH_SHARDS must be a power of two in [1, 256] (got '{shards}')."),
+                : throw new ArgumentException($"{ShardsVariable} must be a power of two in [1, 256] (got '{shards}')."),
         };
     }
 }
