@@ -58,7 +58,43 @@ internal readonly record struct CacheLayout(
         return (long)BucketsPerShard * IndexBucket.SlotCount * SlotsPerEntryDenominator / SlotsPerEntryNumerator;
     }
 
-    public static CacheLayout Compute(OffHeapCacheOptions o)
+    /// <summary>
+    /// Budget bytes per byte of automatic page size: the page is the largest power of two at most CapacityBytes / this,
+    /// within [64 KiB, 1 MiB] (64 KiB up to 512 MiB of budget, 1 MiB from 4 GiB). That is MinPagesPerShard pages for
+    /// each of 32 shards, so up to 32 shards (8 processors) keep MinPagesPerShard pages each.
+    /// </summary>
+    private const long BudgetPerAutomaticPage = MinPagesPerShard * 32;
+
+    /// <summary>Largest automatic page size chosen from the budget alone (a larger MaxValueBytes raises it further).</summary>
+    private const int MaxBudgetPageSize = 1 << 20;
+
+    /// <summary>
+    /// The automatic page size: from the budget alone (see <see cref="BudgetPerAutomaticPage"/>), raised to the
+    /// smallest page whose largest chunk holds the entry header, a key of MaxKeyBytes and a value of MaxValueBytes
+    /// when MaxValueBytes is set (up to <see cref="SlabOptions.MaxPageSize"/>; past it the caller gets the
+    /// MaxValueBytes range error). Never from the shard count, so never from the machine.
+    /// </summary>
+    private static int AutomaticPageSize(OffHeapCacheOptions o)
+    {
+        int pageSize = (int)Math.Clamp(
+            BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / BudgetPerAutomaticPage) + 1) / 2,
+            SlabOptions.MinPageSize, MaxBudgetPageSize);
+        if (o.MaxValueBytes is int maxValue && maxValue >= 0)
+        {
+            long needed = (long)EntryHeader.MaxSize + o.MaxKeyBytes + maxValue;
+            while (pageSize < SlabOptions.MaxPageSize && SizeClassTable.CreateDefault(pageSize).MaxChunkSize < needed)
+            {
+                pageSize *= 2;
+            }
+        }
+        return pageSize;
+    }
+
+    /// <summary>The layout for these options on this machine (validates them; names the offending option).</summary>
+    public static CacheLayout Compute(OffHeapCacheOptions o) => Compute(o, Environment.ProcessorCount);
+
+    /// <summary>The layout for these options on a machine with <paramref name="processorCount"/> processors (tests).</summary>
+    internal static CacheLayout Compute(OffHeapCacheOptions o, int processorCount)
     {
         if (o.CapacityBytes <= 0)
         {
@@ -97,27 +133,10 @@ internal readonly record struct CacheLayout(
             throw new ArgumentOutOfRangeException(nameof(o.DefaultTimeToLive), ttl, "DefaultTimeToLive must be positive (greater than TimeSpan.Zero), or null or Timeout.InfiniteTimeSpan (no expiry).");
         }
 
-        // Automatic shards first (a shard needs a page per size class in use, so each gets at least
-        // MinPagesPerShard pages of the smallest size), then the page size that gives each shard
-        // MinPagesPerShard pages (64 KiB to 1 MiB).
-        int shards = o.ShardCount;
-        if (shards == 0)
-        {
-            shards = (int)Math.Min(MaxShards, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 4));
-            long minPerShard = MinPagesPerShard * (o.PageSize != 0 ? o.PageSize : SlabOptions.MinPageSize);
-            while (shards > 1 && o.CapacityBytes / shards < minPerShard)
-            {
-                shards /= 2;
-            }
-            while (shards > 1 && o.MaxEntries is long m && m / shards < MinEntriesPerShard)
-            {
-                shards /= 2;
-            }
-        }
-        int pageSize = o.PageSize != 0
-            ? o.PageSize
-            : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / shards / MinPagesPerShard) + 1) / 2, SlabOptions.MinPageSize, 1 << 20);
-
+        // The page size first, from the budget and the value limit only, never from the shard count: the page size
+        // caps the largest value, and a configuration must accept the same values on every machine (it used to be
+        // budget / shards / MinPagesPerShard, so the same options took 4x smaller values on 8 cores than on 2).
+        int pageSize = o.PageSize != 0 ? o.PageSize : AutomaticPageSize(o);
         int maxEntryBytes = SizeClassTable.CreateDefault(pageSize).MaxChunkSize;
         int largestValue = maxEntryBytes - EntryHeader.MaxSize - o.MaxKeyBytes;
         if (largestValue < 0)
@@ -126,7 +145,27 @@ internal readonly record struct CacheLayout(
         }
         if (o.MaxValueBytes is int maxValue && (maxValue < 0 || maxValue > largestValue))
         {
-            throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} - 16-byte largest entry header - MaxKeyBytes {o.MaxKeyBytes}).");
+            throw new ArgumentOutOfRangeException(nameof(o.MaxValueBytes), maxValue, o.PageSize != 0
+                ? $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} with PageSize {pageSize} - 16-byte largest entry header - MaxKeyBytes {o.MaxKeyBytes}; leave PageSize at 0 to have the page sized for the value)."
+                : $"MaxValueBytes must be in [0, {largestValue}] (largest chunk {maxEntryBytes} with the largest page, {pageSize} bytes - 16-byte largest entry header - MaxKeyBytes {o.MaxKeyBytes}).");
+        }
+
+        // Then the shards: 4 per processor, as many as keep MinPagesPerShard pages of that size each (a shard needs a
+        // page per size class in use, or it keeps reclaiming whole pages) and MinEntriesPerShard entries of a MaxEntries
+        // bound. The shard count changes with the machine; what a caller may store does not.
+        int shards = o.ShardCount;
+        if (shards == 0)
+        {
+            shards = (int)Math.Min(MaxShards, BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, processorCount) * 4));
+            long minPerShard = MinPagesPerShard * (long)pageSize;
+            while (shards > 1 && o.CapacityBytes / shards < minPerShard)
+            {
+                shards /= 2;
+            }
+            while (shards > 1 && o.MaxEntries is long m && m / shards < MinEntriesPerShard)
+            {
+                shards /= 2;
+            }
         }
 
         if (o.MaxEntries is long fewEntries && fewEntries < shards)

@@ -43,12 +43,18 @@ public sealed class OffHeapCacheOptions
     public int MaxKeyBytes { get; set; } = 8 * 1024;
 
     /// <summary>
-    /// Largest value accepted; null (default) = the largest that fits one slab chunk together with a
-    /// key of <see cref="MaxKeyBytes"/> and the entry header. A value above what a chunk can hold is rejected at construction.
+    /// Largest value accepted; null (default) = the largest that fits one slab chunk of the automatic page together
+    /// with a key of <see cref="MaxKeyBytes"/> and the entry header. When set and <see cref="PageSize"/> is 0, the
+    /// page grows to hold it (up to 64 MiB); with an explicit <see cref="PageSize"/> a value above what its chunk can
+    /// hold is rejected at construction. Either way the limit is the same on every machine.
     /// </summary>
     public int? MaxValueBytes { get; set; }
 
-    /// <summary>Slab page size: a power of two in [64 KiB, 64 MiB], or 0 (default) to choose from the budget (1 MiB, smaller for small budgets).</summary>
+    /// <summary>
+    /// Slab page size: a power of two in [64 KiB, 64 MiB], or 0 (default) to choose it from the options alone:
+    /// <see cref="CapacityBytes"/> / 4096 rounded down to a power of two in [64 KiB, 1 MiB], raised to hold
+    /// <see cref="MaxValueBytes"/> when that is set. It never depends on the processor count (the shard count does).
+    /// </summary>
     public int PageSize { get; set; }
 
     /// <summary>

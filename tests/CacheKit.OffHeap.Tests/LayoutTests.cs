@@ -166,4 +166,72 @@ public class LayoutTests
         Assert.That(stats.Count, Is.EqualTo(64));
         cache.ValidateInvariants();
     }
+
+    /// <summary>
+    /// What a cache accepts must not depend on the machine: the page size (which caps the largest value) comes from
+    /// the options alone; only the shard count follows the processors. A user's review found a 256 MiB cache taking
+    /// 100 KB values on 2 to 4 cores and refusing them on 8 or more (page = budget / shards / 128).
+    /// </summary>
+    [TestCase(64L << 20, null)]
+    [TestCase(256L << 20, null)]
+    [TestCase(1L << 30, null)]
+    [TestCase(4L << 30, null)]
+    [TestCase(256L << 20, 100_000)]
+    [TestCase(1L << 30, 1 << 20)]
+    public void ThePageSizeAndTheLargestValueDoNotDependOnTheProcessorCount(long capacityBytes, int? maxValueBytes)
+    {
+        var options = new OffHeapCacheOptions { CapacityBytes = capacityBytes, MaxValueBytes = maxValueBytes };
+        CacheLayout reference = CacheLayout.Compute(options, processorCount: 1);
+        foreach (int processors in new[] { 2, 4, 8, 16, 64, 256 })
+        {
+            CacheLayout layout = CacheLayout.Compute(options, processors);
+            Assert.That((layout.PageSize, layout.MaxValueBytes, layout.MaxEntryBytes), Is.EqualTo((reference.PageSize, reference.MaxValueBytes, reference.MaxEntryBytes)), $"{processors} processors");
+            Assert.That(capacityBytes / layout.ShardCount, Is.GreaterThanOrEqualTo(128L * layout.PageSize), "each automatic shard keeps 128 pages");
+            Assert.That(layout.ShardCount, Is.LessThanOrEqualTo(Math.Max(1, processors * 4)));
+        }
+        TestContext.Out.WriteLine($"{capacityBytes >> 20} MiB, MaxValueBytes {maxValueBytes?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "auto"}: page {reference.PageSize}, largest value {reference.MaxValueBytes}, shards at 16 processors {CacheLayout.Compute(options, 16).ShardCount}");
+    }
+
+    [TestCase(64L << 20, 65_536)]
+    [TestCase(256L << 20, 65_536)]
+    [TestCase(1L << 30, 262_144)]
+    [TestCase(4L << 30, 1 << 20)]
+    [TestCase(64L << 30, 1 << 20)]
+    public void TheAutomaticPageIsTheBudgetOver4096WithinItsRange(long capacityBytes, int expectedPageSize)
+    {
+        Assert.That(CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = capacityBytes }, processorCount: 2).PageSize, Is.EqualTo(expectedPageSize));
+    }
+
+    [Test]
+    public void AMaxValueBytesAboveTheBudgetsPageGrowsThePageToHoldIt()
+    {
+        // 256 MiB: the budget alone gives 64 KiB pages (largest value 57,328 with 8 KiB keys); asking for 100,000 bytes
+        // gives the smallest page that holds header + MaxKeyBytes + value, on every machine.
+        var options = new OffHeapCacheOptions { CapacityBytes = 256L << 20, MaxValueBytes = 100_000 };
+        using var cache = new OffHeapCache(options);
+        Assert.That(cache.MaxValueBytes, Is.EqualTo(100_000));
+        byte[] value = new byte[100_000];
+        value.AsSpan().Fill(0x5A);
+        Assert.That(cache.Set("big"u8, value), Is.True);
+        byte[] read = new byte[100_000];
+        Assert.That(cache.TryGet("big"u8, read, out int n), Is.True);
+        Assert.That(n, Is.EqualTo(100_000));
+        Assert.That(read, Is.EqualTo(value));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => cache.Set("big"u8, new byte[100_001]))!.ParamName, Is.EqualTo("value"));
+        Assert.That(CacheLayout.Compute(options, processorCount: 2).PageSize, Is.EqualTo(128 * 1024), "the smallest power of two whose largest chunk holds 16 + 8,192 + 100,000 bytes");
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void AMaxValueBytesNoPageCanHoldIsRefusedNamingIt()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = 1L << 30, MaxValueBytes = 1 << 27 }, processorCount: 2))!;
+        Assert.That(e.ParamName, Is.EqualTo("MaxValueBytes"));
+        Assert.That(e.Message, Does.Contain("largest page"));
+
+        // With an explicit PageSize the page is not grown: the message says how to get a larger one.
+        var fixedPage = Assert.Throws<ArgumentOutOfRangeException>(() => CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = 1L << 30, PageSize = 1 << 16, MaxValueBytes = 100_000 }, processorCount: 2))!;
+        Assert.That(fixedPage.ParamName, Is.EqualTo("MaxValueBytes"));
+        Assert.That(fixedPage.Message, Does.Contain("leave PageSize at 0"));
+    }
 }
