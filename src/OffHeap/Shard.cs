@@ -647,17 +647,36 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
         if (!TryAllocateWithRoomUnsynchronized(entrySize, hash, existing < 0 && !admitted, out SlabHandle handle))
         {
+            _rejections++;   // first: the listener below may throw
             existing = FindSlotUnsynchronized(hash, key, home);
             if (existing >= 0)
             {
-                RemoveSlotUnsynchronized(existing);   // a reader must never get a value older than the last set
+                // A reader must never get a value older than the last set, so the key's entry goes. Past its time to
+                // live it leaves as an expiration (counted, and reported to the listener, as on every other path); a
+                // live older value is the caller's own write being replaced and leaves unreported, as a Remove.
+                if (IsExpiredUnsynchronized(existing))
+                {
+                    EvictSlotUnsynchronized(existing, EvictionReason.Expired);
+                }
+                else
+                {
+                    RemoveSlotUnsynchronized(existing);
+                }
             }
-            _rejections++;
             return SetOutcome.Refused;
         }
         if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: making room only removes, and the listener may not call back into the cache)
+            if (existing < 0 && (condition != SetCondition.Always || !recordAccess))
+            {
+                // The entry being updated (TryUpdate) or given an expiry (Touch) was itself evicted to make room: it is
+                // gone, as the listener was told, and an update does not bring a key back (linearizable as "evicted,
+                // then the update found no key"). A plain Set stores its key whether or not it was there, so it adds it.
+                _arena.Free(handle);
+                _rejections++;
+                return SetOutcome.Refused;
+            }
         }
 
         int slot;

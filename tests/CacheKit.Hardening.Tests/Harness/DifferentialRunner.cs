@@ -147,15 +147,19 @@ internal sealed class DifferentialRunner
 
     /// <summary>The model after a write that may be refused: stored, the key holds the value; refused, no value of the key
     /// remains (as after any failed set), which a roomy budget must never need (then <paramref name="refusal"/>).</summary>
-    private string? RecordWrite(int id, bool stored, byte[] value, long expiresAt, string refusal)
+    /// <remarks><paramref name="updateOfLiveKey"/>: a TryUpdate or Touch of a key the model held live. Its room-making may evict
+    /// the key itself (a roomy budget in bytes can still be short of pages for a size class): the listener then took the
+    /// key out of the model during the call, and the update fails without bringing it back, which is no refusal.</remarks>
+    private string? RecordWrite(int id, bool stored, byte[] value, long expiresAt, string refusal, bool updateOfLiveKey = false)
     {
         if (stored)
         {
             _model[id] = (value, expiresAt);
             return null;
         }
+        bool evictedByTheCall = updateOfLiveKey && !_model.ContainsKey(id);
         _model.Remove(id);
-        return _config.Roomy ? refusal : null;
+        return _config.Roomy && !evictedByTheCall ? refusal : null;
     }
 
     private void OnEvicted(ReadOnlySpan<byte> key, EvictionReason reason)
@@ -435,7 +439,8 @@ internal sealed class DifferentialRunner
                 {
                     return stored ? $"{op} = true, but the key was {(live ? "live" : "absent")}" : null;
                 }
-                return RecordWrite(op.Key, stored, value, expiresAt, $"refused: {op.Kind} of {length} bytes although the budget has room to spare");
+                return RecordWrite(op.Key, stored, value, expiresAt, $"refused: {op.Kind} of {length} bytes although the budget has room to spare",
+                                   updateOfLiveKey: op.Kind != OpKind.TryAdd);
             }
             case OpKind.Touch:
             {
@@ -454,7 +459,8 @@ internal sealed class DifferentialRunner
                     }
                     return touched ? $"touch: Touch(k{op.Key}) = true, model says absent" : null;
                 }
-                return RecordWrite(op.Key, touched, value, expiresAt, $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare");
+                return RecordWrite(op.Key, touched, value, expiresAt, $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare",
+                                   updateOfLiveKey: true);
             }
             case OpKind.Contains:
             {

@@ -1,0 +1,147 @@
+using System.IO.Hashing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CacheKit.OffHeap.Tests;
+
+/// <summary>
+/// A write that has to make room may remove the very key it writes: the listener, the counters and the result must then
+/// agree on what happened to it. Found by an adversarial review (2026-11-27): a Touch reported its key evicted and still
+/// returned true with the key present; a refused Set dropped the key's expired entry without counting or reporting it.
+/// </summary>
+public class RoomForOwnKeyTests
+{
+    private static byte[] K(int i) => BitConverter.GetBytes((long)i);
+
+    /// <summary>One shard of two 64 KiB pages (LRU, no expiry stored yet), filled with 100-byte values until the first
+    /// eviction, then key 0 set and made the LRU tail by reading every other key.</summary>
+    private static OffHeapCache FullCacheWithKeyZeroOldest(List<(long Key, EvictionReason Reason)> heard, int valueBytes = 100)
+    {
+        var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = (16 * 1024) + (2 * 65536), PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
+            TimeProvider = new FakeTimeProvider(), HashSeed = 5,
+            EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
+        });
+        byte[] value = new byte[valueBytes];
+        int n = 1;
+        while (heard.Count == 0 && n < 5000)
+        {
+            Assert.That(cache.Set(K(n++), value), Is.True);
+        }
+        Assert.That(heard, Is.Not.Empty, "the pages filled (precondition)");
+        Assert.That(cache.Set(K(0), value), Is.True);
+        var buffer = new byte[valueBytes * 2];
+        for (int i = 1; i < n; i++)
+        {
+            cache.TryGet(K(i), buffer, out _);
+        }
+        heard.Clear();
+        return cache;
+    }
+
+    [Test]
+    public void ATouchWhoseRewriteEvictsItsOwnEntryReportsItGoneAndReturnsFalse()
+    {
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        using OffHeapCache cache = FullCacheWithKeyZeroOldest(heard);
+        CacheStatistics before = cache.GetStatistics();
+
+        // The shard holds no expiry yet, so the entry has no field: a finite expiry rewrites it, which must make room,
+        // and key 0 is the policy's first victim.
+        bool touched = cache.Touch(K(0), TimeSpan.FromHours(1));
+
+        CacheStatistics after = cache.GetStatistics();
+        cache.ValidateInvariants();
+        Assert.Multiple(() =>
+        {
+            Assert.That(heard, Does.Contain((0L, EvictionReason.Capacity)), "key 0 was the victim (precondition)");
+            Assert.That(touched, Is.False, "the entry is gone: Touch cannot have given it an expiry");
+            Assert.That(cache.ContainsKey(K(0)), Is.False, "not brought back after the listener heard it leave");
+            Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "every entry reported was counted once");
+            Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "and every entry that left was reported");
+        });
+    }
+
+    [Test]
+    public void ATryUpdateWhoseRoomMakingEvictsItsOwnEntryReturnsFalseAndDoesNotBringItBack()
+    {
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        using OffHeapCache cache = FullCacheWithKeyZeroOldest(heard);
+        CacheStatistics before = cache.GetStatistics();
+
+        // A value of another size class: the full pages have no chunk of it, so victims go first, key 0 among them.
+        bool updated = cache.TryUpdate(K(0), new byte[900]);
+
+        CacheStatistics after = cache.GetStatistics();
+        cache.ValidateInvariants();
+        Assert.Multiple(() =>
+        {
+            Assert.That(heard, Does.Contain((0L, EvictionReason.Capacity)), "key 0 was the victim (precondition)");
+            Assert.That(updated, Is.False, "an update of a key evicted meanwhile fails");
+            Assert.That(cache.ContainsKey(K(0)), Is.False, "and does not bring the key back");
+            Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "every entry that left was reported");
+        });
+    }
+
+    [Test]
+    public void APlainSetWhoseRoomMakingEvictsItsOwnOlderValueStillStoresTheNewOne()
+    {
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        using OffHeapCache cache = FullCacheWithKeyZeroOldest(heard);
+
+        byte[] value = new byte[900];
+        value.AsSpan().Fill(7);
+        Assert.That(cache.Set(K(0), value), Is.True, "a set stores its key whether or not it was there");
+        Assert.That(heard, Does.Contain((0L, EvictionReason.Capacity)), "the older value was the victim (precondition)");
+        var read = new byte[900];
+        Assert.That(cache.TryGet(K(0), read, out int n), Is.True);
+        Assert.That(read.AsSpan(0, n).ToArray(), Is.EqualTo(value));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void ASetRefusedForWantOfRoomCountsAndReportsTheKeysExpiredEntryAsAnExpiration()
+    {
+        var time = new FakeTimeProvider();
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        const int seed = 5;
+        const int buckets = 238;   // MaxEntries 1000 at load 0.6 in one shard
+        long capacity = (buckets * 64) + 65536 + 1024;   // the index and one page
+        // A key whose home bucket the expiry hand (a few steps of 16 buckets from bucket 0) does not reach, so the refused
+        // set, not the hand, is what removes its expired entry.
+        int kIndex = 1000;
+        while ((((ulong)(uint)XxHash3.HashToUInt64(K(kIndex), seed) * buckets) >> 32) < 80)
+        {
+            kIndex++;
+        }
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = capacity, PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
+            MaxEvictionsPerInsert = 1, TimeProvider = time, HashSeed = seed,
+            EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
+        });
+        byte[] small = new byte[100];
+        Assert.That(cache.Set(K(1), small, TimeSpan.FromHours(1)), Is.True);
+        for (int i = 2; i < 22; i++)
+        {
+            Assert.That(cache.Set(K(i), small), Is.True);
+        }
+        Assert.That(cache.Set(K(kIndex), small, TimeSpan.FromSeconds(1)), Is.True);
+        time.Advance(TimeSpan.FromSeconds(2));
+        CacheStatistics before = cache.GetStatistics();
+
+        bool stored = cache.Set(K(kIndex), new byte[3000]);
+
+        CacheStatistics after = cache.GetStatistics();
+        cache.ValidateInvariants();
+        Assert.That(stored, Is.False, "no room for the new value (precondition)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(after.Evictions - before.Evictions + (after.Expirations - before.Expirations), Is.EqualTo(before.Count - after.Count),
+                "every entry that left is counted as an eviction or an expiration");
+            Assert.That(heard, Does.Contain(((long)kIndex, EvictionReason.Expired)), "the expired entry is reported as Expired, whichever path removed it");
+            Assert.That(after.Rejections - before.Rejections, Is.EqualTo(1));
+            Assert.That(cache.ContainsKey(K(kIndex)), Is.False);
+        });
+    }
+}
