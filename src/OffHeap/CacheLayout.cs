@@ -200,7 +200,9 @@ internal readonly record struct CacheLayout(
         if (o.CapacityBytes < layout.MinimumCapacity)
         {
             throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
-                $"CapacityBytes must be at least {layout.MinimumCapacity}: the index ({layout.IndexBytes} bytes) and one page per shard ({shards} x {pageSize} bytes).");
+                $"CapacityBytes must be at least {layout.MinimumCapacity}: the index ({layout.IndexBytes} bytes" +
+                (o.MaxEntries is long bound ? $", sized for MaxEntries = {bound}: lower MaxEntries or raise CapacityBytes" : $", sized for CapacityBytes / AverageEntrySizeHint ({o.AverageEntrySizeHint}) entries") +
+                $") and one page per shard ({shards} x {pageSize} bytes).");
         }
         return layout;
     }

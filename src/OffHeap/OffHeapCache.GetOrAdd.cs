@@ -457,7 +457,7 @@ public sealed partial class OffHeapCache
                 // Stored if the key is still absent and admitted; the callers get the value either way. A Set of the key
                 // that landed while the factory ran is newer than what the factory computed: it invalidated the flight
                 // (as a Remove, Clear, TryUpdate or SetMany of the key does), so the value is not stored at all.
-                CheckValue(flight.Key, value.WrittenSpan);   // the key was checked by the first lookup
+                CheckFactoryValue(flight.Key, value.WrittenSpan);   // the key was checked by the first lookup
                 WriteWithStableKey(flight.Key, value.WrittenSpan, ttlTicks, SetCondition.IfAbsent, touchOnly: false, flight);
             }
         }

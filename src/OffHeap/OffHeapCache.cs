@@ -13,7 +13,9 @@ namespace CacheKit.OffHeap;
 /// <summary>
 /// A cache of byte keys and byte values held in native memory, outside the garbage-collected heap,
 /// within an exact byte budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>). Thread-safe in any
-/// mix of calls: reads take no lock, writes lock one shard.
+/// mix of calls: writes lock one shard; reads validate optimistically and do not wait for writers, except a read that
+/// keeps losing to writers of its bucket (it then takes the shard lock) and, for policies that buffer hits, the read that
+/// finds its buffer stripe full and replays it (it tries the lock and never waits for it).
 /// </summary>
 /// <remarks>
 /// <para>A key is hashed with a per-instance seeded XxHash3; the top 8 bits pick the shard. Each shard
@@ -758,6 +760,17 @@ public sealed partial class OffHeapCache : IDisposable
         if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
         {
             ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length), batch, index);
+        }
+    }
+
+    /// <summary><see cref="CheckValue"/> for the value a GetOrAdd factory wrote: the error names the factory (GetOrAdd has no
+    /// value parameter) and says the value was not stored.</summary>
+    private void CheckFactoryValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
+        {
+            int limit = Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length);
+            throw new ArgumentOutOfRangeException("factory", value.Length, $"The factory wrote a value of {value.Length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk). Nothing was stored.");
         }
     }
 

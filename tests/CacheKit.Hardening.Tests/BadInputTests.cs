@@ -106,7 +106,7 @@ public class BadInputTests
         yield return new("GetOrAdd", "null destination", ane, "destination", "", f => f.Bytes.GetOrAdd("new"u8, 0, noop, null!));
         yield return new("GetOrAdd", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.GetOrAdd(f.LongKey, 0, noop, w));
         yield return new("GetOrAdd", "ttl = 0", aoore, "timeToLive", "must be positive", f => f.Bytes.GetOrAdd("new"u8, 0, noop, w, TimeSpan.Zero));
-        yield return new("GetOrAdd", "factory writes a value above MaxValueBytes", aoore, "value", "MaxValueBytes",
+        yield return new("GetOrAdd", "factory writes a value above MaxValueBytes", aoore, "factory", "MaxValueBytes",
             f => f.Bytes.GetOrAdd("new"u8, f.Bytes.MaxValueBytes + 1, static (_, n, b) => b.Write(new byte[n]), new ArrayBufferWriter<byte>()));
         yield return new("GetOrAdd", "cancelled token (miss)", typeof(OperationCanceledException), null, "",
             f => f.Bytes.GetOrAdd("new"u8, 0, noop, w, cancellationToken: new CancellationToken(true)));
@@ -114,7 +114,7 @@ public class BadInputTests
         yield return new("GetOrAddAsync", "null destination", ane, "destination", "", f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), 0, Nothing, null!).AsTask().GetAwaiter().GetResult());
         yield return new("GetOrAddAsync", "key longer than MaxKeyBytes", aoore, "key", "MaxKeyBytes", f => f.Bytes.GetOrAddAsync(f.LongKey, 0, Nothing, w).AsTask().GetAwaiter().GetResult());
         yield return new("GetOrAddAsync", "ttl < 0", aoore, "timeToLive", "must be positive", f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), 0, Nothing, w, TimeSpan.FromSeconds(-1)).AsTask().GetAwaiter().GetResult());
-        yield return new("GetOrAddAsync", "factory writes a value above MaxValueBytes", aoore, "value", "MaxValueBytes",
+        yield return new("GetOrAddAsync", "factory writes a value above MaxValueBytes", aoore, "factory", "MaxValueBytes",
             f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), f.Bytes.MaxValueBytes + 1, static (_, n, b, _) => { b.Write(new byte[n]); return ValueTask.CompletedTask; }, new ArrayBufferWriter<byte>()).AsTask().GetAwaiter().GetResult());
         yield return new("GetOrAddAsync", "cancelled token (miss)", typeof(OperationCanceledException), null, "",
             f => f.Bytes.GetOrAddAsync("new"u8.ToArray(), 0, Nothing, w, cancellationToken: new CancellationToken(true)).AsTask().GetAwaiter().GetResult());
@@ -129,7 +129,8 @@ public class BadInputTests
         yield return new("TryGetMany", "a key too long", aoore, "keys", "MaxKeyBytes", f => f.Bytes.TryGetMany(new ReadOnlyMemory<byte>[] { "key1"u8.ToArray(), f.LongKey }, w, new int[2]));
 
         // ---- OffHeapCache<TKey, TValue>
-        yield return new("OffHeapCache<K,V>(options)", "null options", ane, "options", "", _ => new OffHeapCache<string, string>(null!));
+        yield return new("OffHeapCache<K,V>(options)", "null options", ane, "options", "", _ => new OffHeapCache<string, string>((OffHeapCacheOptions)null!));
+        yield return new("OffHeapCache<K,V>(bytes)", "null byte cache", ane, "bytes", "", _ => new OffHeapCache<string, string>((OffHeapCache)null!));
         yield return new("OffHeapCache<K,V>(options)", "TKey without a built-in serializer and none given", ae, "T", "No built-in serializer", _ => new OffHeapCache<object, string>(new OffHeapCacheOptions { CapacityBytes = 4 << 20 }));
         yield return new("Set(TKey, TValue)", "null string key", ane, "key", "", f => f.Typed.Set(null!, "v"));
         yield return new("Set(TKey, TValue)", "null string value", ane, "value", "", f => f.Typed.Set("key1", null!));

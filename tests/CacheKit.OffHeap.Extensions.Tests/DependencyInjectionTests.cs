@@ -97,6 +97,23 @@ public sealed class DependencyInjectionTests
     }
 
     [Test]
+    public void A_registered_cache_serves_typed_callers_through_a_view()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache("products", s => { s.CapacityBytes = 8 << 20; });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        OffHeapCache bytes = provider.GetRequiredService<IOffHeapCacheProvider>().GetCache("products");
+
+        using (var products = new OffHeapCache<string, string>(bytes))
+        {
+            Assert.That(products.Set("sku-1", "kettle"), Is.True);
+            Assert.That(products.TryGetValue("sku-1", out string? name), Is.True);
+            Assert.That(name, Is.EqualTo("kettle"));
+        }
+        Assert.That(bytes.Count, Is.EqualTo(1), "the view's Dispose leaves the host's cache to the host");
+    }
+
+    [Test]
     public void An_unknown_name_or_a_second_registration_is_refused()
     {
         var services = new ServiceCollection();

@@ -234,4 +234,12 @@ public class LayoutTests
         Assert.That(fixedPage.ParamName, Is.EqualTo("MaxValueBytes"));
         Assert.That(fixedPage.Message, Does.Contain("leave PageSize at 0"));
     }
+
+    [Test]
+    public void ABudgetTooSmallForTheIndexOfMaxEntriesSaysSo()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = 64L << 20, MaxEntries = 10_000_000 }, processorCount: 2))!;
+        Assert.That(e.ParamName, Is.EqualTo("CapacityBytes"));
+        Assert.That(e.Message, Does.Contain("MaxEntries = 10000000"), "the option that made the index large is named");
+    }
 }

@@ -238,4 +238,35 @@ public class TypedCacheTests
 
         public int Deserialize(ReadOnlySpan<byte> source) => Inner.Deserialize(source);
     }
+
+    [Test]
+    public void ATypedViewOverAByteCacheSharesItsEntriesAndLeavesItsDisposalToTheOwner()
+    {
+        using var bytes = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8L << 20 });
+        var view = new OffHeapCache<long, int>(bytes);
+        Assert.That(view.Bytes, Is.SameAs(bytes));
+        Assert.That(view.Set(42L, 7), Is.True);
+        Assert.That(bytes.Count, Is.EqualTo(1), "the view writes into the byte cache");
+        Assert.That(bytes.ContainsKey(BitConverter.GetBytes(42L)), Is.True, "under the key serializer's bytes");
+        Assert.That(view.TryGetValue(42L, out int v) && v == 7, Is.True);
+
+        view.Dispose();
+        Assert.That(bytes.Count, Is.EqualTo(1), "a view that does not own the cache leaves it alive");
+        Assert.That(view.TryGetValue(42L, out v) && v == 7, Is.True, "and keeps working while its owner does");
+
+        bytes.Dispose();
+        Assert.That(() => view.TryGetValue(42L, out _), Throws.TypeOf<ObjectDisposedException>(), "after the owner's Dispose, the view throws");
+        Assert.That(() => new OffHeapCache<long, int>((OffHeapCache)null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("bytes"));
+    }
+
+    [Test]
+    public void AnOwningTypedViewDisposesItsByteCache()
+    {
+        var bytes = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8L << 20 });
+        using (var view = new OffHeapCache<long, int>(bytes, ownsCache: true))
+        {
+            view.Set(1L, 1);
+        }
+        Assert.That(() => bytes.Count, Throws.TypeOf<ObjectDisposedException>());
+    }
 }

@@ -31,6 +31,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     private readonly OffHeapCache _cache;
     private readonly ICacheSerializer<TKey> _keys;
     private readonly ICacheSerializer<TValue> _values;
+    private readonly bool _ownsCache;
 
     /// <summary>Creates a typed cache that owns a new <see cref="OffHeapCache"/>.</summary>
     /// <param name="options">The byte cache's options.</param>
@@ -42,12 +43,37 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         _keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
         _values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
         _cache = new OffHeapCache(options);
+        _ownsCache = true;
+    }
+
+    /// <summary>
+    /// Creates a typed view over an existing byte cache, for example the one a host registered with
+    /// <c>services.AddOffHeapCache(...)</c> (<c>IOffHeapCacheProvider.GetCache(name)</c>), so that the configured, metered
+    /// cache serves typed callers too. Several views (of different types) may share one byte cache: give them keys
+    /// that cannot collide (a prefix in the key serializer, or disjoint key types).
+    /// </summary>
+    /// <param name="bytes">The byte cache to read and write through.</param>
+    /// <param name="keySerializer">Key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
+    /// <param name="valueSerializer">Value serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
+    /// <param name="ownsCache">Whether <see cref="Dispose"/> disposes <paramref name="bytes"/>. Default false: the byte
+    /// cache's owner (the host, for a registered one) disposes it, and after that every call of the view throws
+    /// <see cref="ObjectDisposedException"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="bytes"/> is null.</exception>
+    /// <exception cref="ArgumentException">No serializer was given and no built-in one fits the type.</exception>
+    public OffHeapCache(OffHeapCache bytes, ICacheSerializer<TKey>? keySerializer = null, ICacheSerializer<TValue>? valueSerializer = null, bool ownsCache = false)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        _keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
+        _values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
+        _cache = bytes;
+        _ownsCache = ownsCache;
     }
 
     /// <summary>The byte cache underneath (statistics, span access).</summary>
     public OffHeapCache Bytes => _cache;
 
     /// <summary>Number of entries stored (see <see cref="OffHeapCache.Count"/>).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public long Count => _cache.Count;
 
     /// <summary>Gets the value of <paramref name="key"/>.</summary>
@@ -237,6 +263,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>Removes the key; false if it was absent.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
 
     /// <summary>Removes the key and returns the value it had, in one step (<c>ConcurrentDictionary.TryRemove(key, out value)</c>):
@@ -369,16 +398,28 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool Touch(TKey key, TimeSpan timeToLive) => _cache.Touch(SerializeKey(key), timeToLive);
 
     /// <summary>Whether a live entry exists for the key.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool ContainsKey(TKey key) => _cache.ContainsKey(SerializeKey(key));
 
-    /// <summary>Removes every entry.</summary>
+    /// <summary>Removes every entry of the byte cache (of every view that shares it).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear() => _cache.Clear();
 
     /// <summary>The byte cache's counters.</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public CacheStatistics GetStatistics() => _cache.GetStatistics();
 
-    /// <summary>Disposes the byte cache (waits for operations in flight, frees all native memory).</summary>
-    public void Dispose() => _cache.Dispose();
+    /// <summary>Disposes the byte cache (waits for operations in flight, frees all native memory) when this typed cache owns
+    /// it (created from options, or a view with <c>ownsCache: true</c>); a view of a cache it does not own does nothing.</summary>
+    public void Dispose()
+    {
+        if (_ownsCache)
+        {
+            _cache.Dispose();
+        }
+    }
 
     private ReadOnlySpan<byte> SerializeKey(TKey key)
     {
