@@ -4,7 +4,8 @@ using CacheKit.OffHeap;
 
 var options = new OffHeapCacheOptions
 {
-    CapacityBytes = 64L * 1024 * 1024,   // every native byte the cache owns: pages, index, metadata
+    CapacityBytes = 64L * 1024 * 1024,   // every native byte the cache owns: pages and index (the policy's metadata is
+                                          // managed, ~62 B per CapacityBytes / AverageEntrySizeHint with W-TinyLFU)
     Policy = CachePolicy.WTinyLfu,
 };
 
