@@ -54,6 +54,15 @@ public sealed class CacheStatistics
     /// <summary>The configured budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>).</summary>
     public long CapacityBytes { get; }
 
+    /// <summary>
+    /// The most entries the cache holds, whatever their size: <see cref="OffHeapCacheOptions.MaxEntries"/>, or without it
+    /// the index's bound (about <c>CapacityBytes / AverageEntrySizeHint</c>). When <see cref="Count"/> stays near it and
+    /// <see cref="Evictions"/> climb while <see cref="NativeBytes"/> stays well under <see cref="CapacityBytes"/>, the
+    /// entries are smaller than <see cref="OffHeapCacheOptions.AverageEntrySizeHint"/> and the budget is half used:
+    /// lower the hint (or set <see cref="OffHeapCacheOptions.MaxEntries"/>).
+    /// </summary>
+    public long EntryBound { get; internal init; }
+
     /// <summary>Hits / (Hits + Misses), or 0 when there was no lookup.</summary>
     public double HitRatio => Hits + Misses == 0 ? 0 : (double)Hits / (Hits + Misses);
 }

@@ -40,6 +40,7 @@ public sealed partial class OffHeapCache : IDisposable
     private readonly int _maxValueBytes;
     private readonly int _maxEntryBytes;       // the largest chunk: header + key + value must fit
     private readonly long _capacityBytes;
+    private readonly long _entryBound;   // the sum of the shards' policy capacities (CacheStatistics.EntryBound)
     private readonly OperationCounters _counters = new();   // in-flight (Dispose), hits, misses; per processor
     private int _disposed;                     // 0 = open, 1 = disposed (or disposing)
 
@@ -62,6 +63,10 @@ public sealed partial class OffHeapCache : IDisposable
         CacheLayout layout = CacheLayout.Compute(options);
 
         _capacityBytes = options.CapacityBytes;
+        for (int shard = 0; shard < layout.ShardCount; shard++)
+        {
+            _entryBound += layout.PolicyCapacity(shard);
+        }
         _time = options.TimeProvider;
         _defaultTtlTicks = options.DefaultTimeToLive is { } ttl ? ToTimestampTicks(ttl, nameof(options.DefaultTimeToLive)) : 0;
         _maxKeyBytes = options.MaxKeyBytes;
@@ -468,6 +473,7 @@ public sealed partial class OffHeapCache : IDisposable
         {
             PageReclaims = reclaims,
             CapacityEvictions = capacityEvictions,
+            EntryBound = _entryBound,
         };
     }
 

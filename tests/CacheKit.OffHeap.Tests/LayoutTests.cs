@@ -242,4 +242,27 @@ public class LayoutTests
         Assert.That(e.ParamName, Is.EqualTo("CapacityBytes"));
         Assert.That(e.Message, Does.Contain("MaxEntries = 10000000"), "the option that made the index large is named");
     }
+
+    [Test]
+    public void TheEntryBoundIsMaxEntriesOrTheIndexsBoundAndShowsWhenItBindsBeforeTheBytes()
+    {
+        using (var bounded = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64L << 20, MaxEntries = 100_000 }))
+        {
+            Assert.That(bounded.GetStatistics().EntryBound, Is.EqualTo(100_000));
+        }
+
+        // 108-byte entries against the default hint of 256: the entry bound binds with the budget about half used.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16L << 20, ShardCount = 1 });
+        long bound = cache.GetStatistics().EntryBound;
+        Assert.That(bound, Is.InRange((16L << 20) / 256 * 95 / 100, (16L << 20) / 256 * 105 / 100), "about CapacityBytes / AverageEntrySizeHint");
+        byte[] value = new byte[100];
+        for (long i = 0; i < bound * 2; i++)
+        {
+            cache.Set(BitConverter.GetBytes(i), value);
+        }
+        CacheStatistics stats = cache.GetStatistics();
+        Assert.That(stats.Count, Is.LessThanOrEqualTo(bound).And.GreaterThan(bound * 9 / 10));
+        Assert.That(stats.Evictions, Is.GreaterThan(0));
+        Assert.That(stats.NativeBytes, Is.LessThan(stats.CapacityBytes * 3 / 4), "the bytes did not bind: the hint is too large for these entries");
+    }
 }
