@@ -172,6 +172,8 @@ public sealed class OffHeapCacheMetrics : IDisposable
                 "By", "Native bytes the cache owns (pages and index), never above the capacity.");
             meter.CreateObservableUpDownCounter("cachekit.offheap.capacity_bytes", () => Observe(static (s, tag) => [new Measurement<long>(s.CapacityBytes, tag)]),
                 "By", "The configured budget in bytes.");
+            meter.CreateObservableUpDownCounter("cachekit.offheap.entry_bound", () => Observe(static (s, tag) => [new Measurement<long>(s.EntryBound, tag)]),
+                "{entry}", "The most entries the cache holds (MaxEntries, or the index's bound from the entry size hint).");
         }
 
         /// <summary>Adds <paramref name="source"/>'s series; false (nothing added) when a live source already uses its cache name.</summary>

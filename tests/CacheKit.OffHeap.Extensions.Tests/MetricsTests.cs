@@ -63,6 +63,7 @@ public sealed class MetricsTests
         OffHeapCache b = provider.GetRequiredKeyedService<OffHeapCache>("b");
         using var capacity = new MetricCollector<long>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.capacity_bytes");
         using var entries = new MetricCollector<long>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.entries");
+        using var entryBound = new MetricCollector<long>(factory, OffHeapCacheMetrics.MeterName, "cachekit.offheap.entry_bound");
 
         a.Set("k"u8, "v"u8);
         a.Set("k2"u8, "v"u8);
@@ -72,6 +73,8 @@ public sealed class MetricsTests
         Assert.That(Last(capacity, "b"), Is.EqualTo(2 << 20));
         Assert.That(Last(entries, "a"), Is.EqualTo(2));
         Assert.That(Last(entries, "b"), Is.EqualTo(1));
+        Assert.That(Last(entryBound, "a"), Is.EqualTo(a.GetStatistics().EntryBound).And.GreaterThan(0));
+        Assert.That(Last(entryBound, "b"), Is.EqualTo(b.GetStatistics().EntryBound).And.GreaterThan(Last(entryBound, "a")));
         Assert.That(capacity.LastMeasurement!.Tags.Count(t => t.Key == OffHeapCacheMetrics.CacheNameTag), Is.EqualTo(1));
     }
 
