@@ -60,7 +60,7 @@ internal readonly record struct CacheLayout(
 
     /// <summary>
     /// Budget bytes per byte of automatic page size: the page is the largest power of two at most CapacityBytes / this,
-    /// within [64 KiB, 1 MiB] (64 KiB up to 512 MiB of budget, 1 MiB from 4 GiB). That is MinPagesPerShard pages for
+    /// within [64 KiB, 1 MiB] (64 KiB below 512 MiB of budget, 1 MiB from 4 GiB). That is MinPagesPerShard pages for
     /// each of 32 shards, so up to 32 shards (8 processors) keep MinPagesPerShard pages each.
     /// </summary>
     private const long BudgetPerAutomaticPage = MinPagesPerShard * 32;
@@ -76,9 +76,7 @@ internal readonly record struct CacheLayout(
     /// </summary>
     private static int AutomaticPageSize(OffHeapCacheOptions o)
     {
-        int pageSize = (int)Math.Clamp(
-            BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, o.CapacityBytes / BudgetPerAutomaticPage) + 1) / 2,
-            SlabOptions.MinPageSize, MaxBudgetPageSize);
+        int pageSize = BudgetPageSize(o.CapacityBytes);
         if (o.MaxValueBytes is int maxValue && maxValue >= 0)
         {
             long needed = (long)EntryHeader.MaxSize + o.MaxKeyBytes + maxValue;
@@ -89,6 +87,11 @@ internal readonly record struct CacheLayout(
         }
         return pageSize;
     }
+
+    /// <summary>The automatic page size from the budget alone (<see cref="BudgetPerAutomaticPage"/>).</summary>
+    private static int BudgetPageSize(long capacityBytes)
+        => (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, capacityBytes / BudgetPerAutomaticPage) + 1) / 2,
+                           SlabOptions.MinPageSize, MaxBudgetPageSize);
 
     /// <summary>The layout for these options on this machine (validates them; names the offending option).</summary>
     public static CacheLayout Compute(OffHeapCacheOptions o) => Compute(o, Environment.ProcessorCount);
@@ -202,7 +205,9 @@ internal readonly record struct CacheLayout(
             throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
                 $"CapacityBytes must be at least {layout.MinimumCapacity}: the index ({layout.IndexBytes} bytes" +
                 (o.MaxEntries is long bound ? $", sized for MaxEntries = {bound}: lower MaxEntries or raise CapacityBytes" : $", sized for CapacityBytes / AverageEntrySizeHint ({o.AverageEntrySizeHint}) entries") +
-                $") and one page per shard ({shards} x {pageSize} bytes).");
+                $") and one page per shard ({shards} x {pageSize} bytes" +
+                (o.PageSize == 0 && o.MaxValueBytes is int sizedFor && pageSize > BudgetPageSize(o.CapacityBytes)
+                    ? $", the page sized for MaxValueBytes = {sizedFor}" : "") + ").");
         }
         return layout;
     }

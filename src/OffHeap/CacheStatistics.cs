@@ -58,7 +58,7 @@ public sealed class CacheStatistics
     /// The most entries the cache holds, whatever their size: <see cref="OffHeapCacheOptions.MaxEntries"/>, or without it
     /// the index's bound (about <c>CapacityBytes / AverageEntrySizeHint</c>). When <see cref="Count"/> stays near it and
     /// <see cref="Evictions"/> climb while <see cref="NativeBytes"/> stays well under <see cref="CapacityBytes"/>, the
-    /// entries are smaller than <see cref="OffHeapCacheOptions.AverageEntrySizeHint"/> and the budget is half used:
+    /// entries are smaller than <see cref="OffHeapCacheOptions.AverageEntrySizeHint"/> and part of the budget stays unused:
     /// lower the hint (or set <see cref="OffHeapCacheOptions.MaxEntries"/>).
     /// </summary>
     public long EntryBound { get; internal init; }

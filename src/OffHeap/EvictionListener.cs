@@ -20,8 +20,9 @@ public enum EvictionReason
 /// into the policy, which is in the middle of the eviction; lock-free-hit policies such as CLOCK or SIEVE count it as any
 /// concurrent hit). Other caches may be used. If it throws, the eviction still completes (the cache stays
 /// consistent) and the exception propagates to the caller of the operation that evicted.
-/// Not reported: a value the caller's own call replaces or removes (a Set or update of the key, a Remove, Clear, and
-/// the older value a Set drops when it cannot store its new one), unless it had expired (then <see cref="EvictionReason.Expired"/>).
+/// Not reported: a value the caller's own call replaces or removes (a Set or update of the key that stores its value,
+/// a Remove of a live entry, Clear), and a live older value that a Set drops when it cannot store its new one (if that
+/// one had expired, it is reported as <see cref="EvictionReason.Expired"/>).
 /// </summary>
 /// <param name="key">The evicted entry's key.</param>
 /// <param name="reason">Why it left.</param>

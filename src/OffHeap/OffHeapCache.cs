@@ -243,7 +243,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// atomically: a key removed, evicted or expired meanwhile is not brought back.
     /// </summary>
     /// <returns>Whether the new value is now stored. False when there is no live entry (an expired one leaves as an
-    /// expiration), or when no room could be made for the new value (then the old one is gone too, as after a failed set).</returns>
+    /// expiration), or when no room could be made for the new value (then the old one is gone too, as after a failed set); also when making room evicted the entry itself (it is then absent, as the eviction listener was told).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => SetCore(key, value, _defaultTtlTicks, SetCondition.IfPresent);
@@ -264,7 +264,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// and retry from the read when this returns false because another writer changed it first.
     /// </summary>
     /// <returns>Whether the new value is now stored. False when there is no live entry, when it holds other bytes (nothing
-    /// changes), or when no room could be made for the new value (then the old one is gone too, as after a failed set).</returns>
+    /// changes), or when no room could be made for the new value (then the old one is gone too, as after a failed set); also when making room evicted the entry itself (it is then absent, as the eviction listener was told).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>, or the value longer than <see cref="MaxValueBytes"/>; the cache is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryUpdate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ReadOnlySpan<byte> comparisonValue)
@@ -418,7 +418,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// room for the expiry, which may make room by evicting, like a <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</remarks>
     /// <returns>Whether the entry exists with the new time to live. False when there is no entry, or it is past its
     /// time to live (then it is removed as an expiration, as <see cref="Remove(ReadOnlySpan{byte})"/> does), or, in the rewrite above, when
-    /// no room could be made (then the entry is gone, as after a failed set).</returns>
+    /// no room could be made (then the entry is gone, as after a failed set); also when making room evicted the entry itself (it is then absent, as the eviction listener was told).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The time to live is zero or negative (other than
     /// <see cref="Timeout.InfiniteTimeSpan"/>); the key is longer than <see cref="MaxKeyBytes"/>. The cache is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -763,20 +763,28 @@ public sealed partial class OffHeapCache : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CheckValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, string? batch = null, int index = 0)
     {
-        if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
+        if (!ValueFits(key.Length, value.Length))
         {
-            ThrowValueTooLarge(value.Length, Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length), batch, index);
+            ThrowValueTooLarge(value.Length, ValueLimit(key.Length), batch, index);
         }
     }
+
+    /// <summary>Whether a value of <paramref name="valueLength"/> bytes is accepted with a key of <paramref name="keyLength"/>:
+    /// at most <see cref="MaxValueBytes"/>, and the largest header + key + value fit the largest chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ValueFits(int keyLength, int valueLength)
+        => valueLength <= _maxValueBytes && EntryHeader.MaxSize + keyLength + valueLength <= _maxEntryBytes;
+
+    /// <summary>The largest value <see cref="ValueFits"/> accepts with a key of <paramref name="keyLength"/> bytes.</summary>
+    private int ValueLimit(int keyLength) => Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - keyLength);
 
     /// <summary><see cref="CheckValue"/> for the value a GetOrAdd factory wrote: the error names the factory (GetOrAdd has no
     /// value parameter) and says the value was not stored.</summary>
     private void CheckFactoryValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
-        if (value.Length > _maxValueBytes || EntryHeader.MaxSize + key.Length + value.Length > _maxEntryBytes)
+        if (!ValueFits(key.Length, value.Length))
         {
-            int limit = Math.Min(_maxValueBytes, _maxEntryBytes - EntryHeader.MaxSize - key.Length);
-            throw new ArgumentOutOfRangeException("factory", value.Length, $"The factory wrote a value of {value.Length} bytes; the limit for this key is {limit} bytes (MaxValueBytes, and header + key + value must fit the largest chunk). Nothing was stored.");
+            throw new ArgumentOutOfRangeException("factory", value.Length, $"The factory wrote a value of {value.Length} bytes; the limit for this key is {ValueLimit(key.Length)} bytes (MaxValueBytes, and header + key + value must fit the largest chunk). Nothing was stored.");
         }
     }
 

@@ -652,8 +652,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
             if (existing >= 0)
             {
                 // A reader must never get a value older than the last set, so the key's entry goes. Past its time to
-                // live it leaves as an expiration (counted, and reported to the listener, as on every other path); a
-                // live older value is the caller's own write being replaced and leaves unreported, as a Remove.
+                // live it leaves as an expiration (counted, reported to the listener, as when the expiry hand, a policy
+                // victim or a page reclaim removes it); a live older value is the caller's own write being replaced and
+                // leaves unreported, as a Remove.
                 if (IsExpiredUnsynchronized(existing))
                 {
                     EvictSlotUnsynchronized(existing, EvictionReason.Expired);
@@ -668,14 +669,14 @@ internal sealed unsafe class Shard : IReadRecordFilter
         if (existing >= 0 && _evictions + _expirations != removedBefore)
         {
             existing = FindSlotUnsynchronized(hash, key, home);   // making room may have evicted it (a new key stays new: making room only removes, and the listener may not call back into the cache)
-            if (existing < 0 && (condition != SetCondition.Always || !recordAccess))
+            if (existing < 0 && condition != SetCondition.Always)
             {
-                // The entry being updated (TryUpdate) or given an expiry (Touch) was itself evicted to make room: it is
-                // gone, as the listener was told, and an update does not bring a key back (linearizable as "evicted,
-                // then the update found no key"). A plain Set stores its key whether or not it was there, so it adds it.
+                // The entry being updated (TryUpdate, or Touch's rewrite) was itself evicted to make room: it is gone, as
+                // the listener was told, and an update does not bring a key back. Linearizable as "evicted, then the
+                // update found no key": a failed condition (room was made, so no rejection), which also lets the typed
+                // AddOrUpdate retry and add. A plain Set stores its key whether or not it was there, so it adds it.
                 _arena.Free(handle);
-                _rejections++;
-                return SetOutcome.Refused;
+                return SetOutcome.ConditionFailed;
             }
         }
 
@@ -864,7 +865,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
                                         stackalloc byte[StableCopy.StackBytes]);
         ReadOnlySpan<byte> storedKey = copy.Bytes[..header.KeyLength];
         Debug.Assert(storedKey.SequenceEqual(key), "the entry found holds the (stable) key, so its key hashes to `hash`");
-        return SetStableKeyUnsynchronized(hash, storedKey, copy.Bytes[header.KeyLength..], expiresAt, recordAccess: false) == SetOutcome.Stored;
+        // IfPresent: exact (the entry was just found live under this lock), and an update never brings back a key that
+        // making room evicted.
+        return SetStableKeyUnsynchronized(hash, storedKey, copy.Bytes[header.KeyLength..], expiresAt, recordAccess: false,
+                                          condition: SetCondition.IfPresent) == SetOutcome.Stored;
     }
 
     /// <summary>

@@ -197,6 +197,10 @@ public class LayoutTests
     [TestCase(1L << 30, 262_144)]
     [TestCase(4L << 30, 1 << 20)]
     [TestCase(64L << 30, 1 << 20)]
+    [TestCase((512L << 20) - 1, 65_536)]
+    [TestCase(512L << 20, 131_072)]
+    [TestCase(300L << 20, 65_536)]
+    [TestCase(3L << 30, 524_288)]
     public void TheAutomaticPageIsTheBudgetOver4096WithinItsRange(long capacityBytes, int expectedPageSize)
     {
         Assert.That(CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = capacityBytes }, processorCount: 2).PageSize, Is.EqualTo(expectedPageSize));

@@ -59,18 +59,20 @@ public class RoomForOwnKeyTests
             Assert.That(cache.ContainsKey(K(0)), Is.False, "not brought back after the listener heard it leave");
             Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "every entry reported was counted once");
             Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "and every entry that left was reported");
+            Assert.That(after.Rejections, Is.EqualTo(before.Rejections), "room was made: a failed condition, not a rejection");
         });
     }
 
-    [Test]
-    public void ATryUpdateWhoseRoomMakingEvictsItsOwnEntryReturnsFalseAndDoesNotBringItBack()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ATryUpdateWhoseRoomMakingEvictsItsOwnEntryReturnsFalseAndDoesNotBringItBack(bool compareAndSwap)
     {
         var heard = new List<(long Key, EvictionReason Reason)>();
         using OffHeapCache cache = FullCacheWithKeyZeroOldest(heard);
         CacheStatistics before = cache.GetStatistics();
 
         // A value of another size class: the full pages have no chunk of it, so victims go first, key 0 among them.
-        bool updated = cache.TryUpdate(K(0), new byte[900]);
+        bool updated = compareAndSwap ? cache.TryUpdate(K(0), new byte[900], comparisonValue: new byte[100]) : cache.TryUpdate(K(0), new byte[900]);
 
         CacheStatistics after = cache.GetStatistics();
         cache.ValidateInvariants();
@@ -80,6 +82,8 @@ public class RoomForOwnKeyTests
             Assert.That(updated, Is.False, "an update of a key evicted meanwhile fails");
             Assert.That(cache.ContainsKey(K(0)), Is.False, "and does not bring the key back");
             Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "every entry that left was reported");
+            Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "each counted once");
+            Assert.That(after.Rejections, Is.EqualTo(before.Rejections), "room was made: a failed condition, not a rejection");
         });
     }
 
@@ -143,5 +147,88 @@ public class RoomForOwnKeyTests
             Assert.That(after.Rejections - before.Rejections, Is.EqualTo(1));
             Assert.That(cache.ContainsKey(K(kIndex)), Is.False);
         });
+    }
+
+    [Test]
+    public void ATypedAddOrUpdateWhoseUpdateEvictsItsOwnEntryAddsItsValueInstead()
+    {
+        // Key 0 is set first (on the first page) and kept hot, so it is never the LRU victim; the 900-byte class has no
+        // page, so making room reclaims a page, key 0's. ConcurrentDictionary's AddOrUpdate: a key that vanished
+        // meanwhile is added. (Found by the session's last look: the update was refused and nothing stored at all.)
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = (32 * 1024) + (2 * 65536), PageSize = 65536, ShardCount = 1, MaxEntries = 2000, Policy = CachePolicy.Lru,
+            TimeProvider = new FakeTimeProvider(), HashSeed = 5,
+            EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
+        });
+        byte[] value = new byte[100];
+        var buffer = new byte[200];
+        Assert.That(cache.Set(K(0), value), Is.True);
+        for (int n = 1; heard.Count == 0 && n < 5000; n++)
+        {
+            Assert.That(cache.Set(K(n), value), Is.True);
+            cache.TryGet(K(0), buffer, out _);
+        }
+        heard.Clear();
+        var view = new OffHeapCache<long, byte[]>(cache);
+        CacheStatistics before = cache.GetStatistics();
+
+        byte[] result = view.AddOrUpdate(0L, [1], static (_, _) => new byte[900]);
+
+        CacheStatistics after = cache.GetStatistics();
+        cache.ValidateInvariants();
+        Assert.Multiple(() =>
+        {
+            Assert.That(heard, Does.Contain((0L, EvictionReason.PageReclaimed)), "the update's page reclaim took key 0's page (precondition)");
+            Assert.That(result, Is.EqualTo(new byte[] { 1 }), "its update evicted it, so the add value went in");
+            Assert.That(view.TryGetValue(0L, out byte[]? stored), Is.True, "the key is in the cache after AddOrUpdate");
+            Assert.That(stored, Is.EqualTo(result), "holding the value AddOrUpdate returned");
+            Assert.That(after.Rejections, Is.EqualTo(before.Rejections));
+        });
+    }
+
+    [Test]
+    public void ARefusedSetOverAnExpiredEntryCountsItsRejectionEvenWhenTheListenerThrows()
+    {
+        var time = new FakeTimeProvider();
+        const int seed = 5;
+        const int buckets = 238;
+        int kIndex = 1000;
+        while ((((ulong)(uint)XxHash3.HashToUInt64(K(kIndex), seed) * buckets) >> 32) < 80)
+        {
+            kIndex++;
+        }
+        bool throwing = false;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = (buckets * 64) + 65536 + 1024, PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
+            MaxEvictionsPerInsert = 1, TimeProvider = time, HashSeed = seed,
+            EvictionListener = (k, r) =>
+            {
+                if (throwing && r == EvictionReason.Expired)
+                {
+                    throw new InvalidOperationException("listener");
+                }
+            },
+        });
+        Assert.That(cache.Set(K(1), new byte[100], TimeSpan.FromHours(1)), Is.True);
+        for (int i = 2; i < 22; i++)
+        {
+            Assert.That(cache.Set(K(i), new byte[100]), Is.True);
+        }
+        Assert.That(cache.Set(K(kIndex), new byte[100], TimeSpan.FromSeconds(1)), Is.True);
+        time.Advance(TimeSpan.FromSeconds(2));
+        CacheStatistics before = cache.GetStatistics();
+        throwing = true;
+
+        Assert.That(() => cache.Set(K(kIndex), new byte[3000]), Throws.InvalidOperationException.With.Message.EqualTo("listener"));
+
+        throwing = false;
+        CacheStatistics after = cache.GetStatistics();
+        cache.ValidateInvariants();
+        Assert.That(after.Rejections - before.Rejections, Is.EqualTo(1), "counted before the listener ran");
+        Assert.That(after.Expirations - before.Expirations, Is.EqualTo(1));
+        Assert.That(cache.ContainsKey(K(kIndex)), Is.False, "the expired entry is gone although the listener threw");
     }
 }

@@ -49,8 +49,10 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>
     /// Creates a typed view over an existing byte cache, for example the one a host registered with
     /// <c>services.AddOffHeapCache(...)</c> (<c>IOffHeapCacheProvider.GetCache(name)</c>), so that the configured, metered
-    /// cache serves typed callers too. Several views (of different types) may share one byte cache: give them keys
-    /// that cannot collide (a prefix in the key serializer, or disjoint key types).
+    /// cache serves typed callers too. Several views may share one byte cache, but they share one key space: give each a
+    /// key serializer whose bytes cannot collide with the others' (a distinct prefix per view). Different key types are
+    /// not enough (a <c>long</c> and a <c>double</c>, or a <c>string</c> and its UTF-8 <c>byte[]</c>, serialize to the same
+    /// bytes). <see cref="Count"/>, <see cref="GetStatistics"/> and <see cref="Clear"/> cover the whole byte cache.
     /// </summary>
     /// <param name="bytes">The byte cache to read and write through.</param>
     /// <param name="keySerializer">Key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
@@ -121,7 +123,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
     /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the
-    /// serialized key or value is too long.</exception>
+    /// serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue GetOrAdd(TKey key, Func<TKey, TValue> valueFactory, TimeSpan? timeToLive = null)
@@ -132,7 +134,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue GetOrAdd<TArg>(TKey key, Func<TKey, TArg, TValue> valueFactory, TArg factoryArgument, TimeSpan? timeToLive = null)
@@ -155,7 +157,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

@@ -147,9 +147,10 @@ internal sealed class DifferentialRunner
 
     /// <summary>The model after a write that may be refused: stored, the key holds the value; refused, no value of the key
     /// remains (as after any failed set), which a roomy budget must never need (then <paramref name="refusal"/>).</summary>
-    /// <remarks><paramref name="updateOfLiveKey"/>: a TryUpdate or Touch of a key the model held live. Its room-making may evict
-    /// the key itself (a roomy budget in bytes can still be short of pages for a size class): the listener then took the
-    /// key out of the model during the call, and the update fails without bringing it back, which is no refusal.</remarks>
+    /// <remarks><paramref name="updateOfLiveKey"/>: a TryUpdate or Touch of a key the model held live that counted no rejection.
+    /// Its room-making may evict the key itself (a roomy budget in bytes can still be short of pages for a size class): the
+    /// listener then took the key out of the model during the call, and the update fails as a failed condition (no
+    /// rejection) without bringing it back, which is no refusal. A refusal for want of room still counts a rejection.</remarks>
     private string? RecordWrite(int id, bool stored, byte[] value, long expiresAt, string refusal, bool updateOfLiveKey = false)
     {
         if (stored)
@@ -416,6 +417,7 @@ internal sealed class DifferentialRunner
                 long expiresAt = ttlSeconds == 0 ? 0 : _clock.GetTimestamp() + TimeSpan.FromSeconds(ttlSeconds).Ticks;
                 // The comparison: the stored value, or one that differs from it only in its last byte.
                 byte[] comparison = op.Arg % 2 == 0 ? current : OtherValue(current);
+                long rejectionsBefore = cache.GetStatistics().Rejections;
                 bool stored = (op.Kind, ttlSeconds) switch
                 {
                     (OpKind.TryAdd, 0) => cache.TryAdd(key, value),
@@ -440,7 +442,7 @@ internal sealed class DifferentialRunner
                     return stored ? $"{op} = true, but the key was {(live ? "live" : "absent")}" : null;
                 }
                 return RecordWrite(op.Key, stored, value, expiresAt, $"refused: {op.Kind} of {length} bytes although the budget has room to spare",
-                                   updateOfLiveKey: op.Kind != OpKind.TryAdd);
+                                   updateOfLiveKey: op.Kind != OpKind.TryAdd && cache.GetStatistics().Rejections == rejectionsBefore);
             }
             case OpKind.Touch:
             {
@@ -450,6 +452,7 @@ internal sealed class DifferentialRunner
                 bool live = Live(op.Key, out byte[] value);
                 TimeSpan ttl = op.Arg == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(op.Arg);
                 long expiresAt = op.Arg == 0 ? 0 : _clock.GetTimestamp() + ttl.Ticks;
+                long rejectionsBefore = cache.GetStatistics().Rejections;
                 bool touched = cache.Touch(key, ttl);
                 if (!live)
                 {
@@ -460,7 +463,7 @@ internal sealed class DifferentialRunner
                     return touched ? $"touch: Touch(k{op.Key}) = true, model says absent" : null;
                 }
                 return RecordWrite(op.Key, touched, value, expiresAt, $"touch: Touch(k{op.Key}) of a live entry = false although the budget has room to spare",
-                                   updateOfLiveKey: true);
+                                   updateOfLiveKey: cache.GetStatistics().Rejections == rejectionsBefore);
             }
             case OpKind.Contains:
             {
