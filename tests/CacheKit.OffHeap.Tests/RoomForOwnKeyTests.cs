@@ -14,7 +14,7 @@ public class RoomForOwnKeyTests
 
     /// <summary>One shard of two 64 KiB pages (LRU, no expiry stored yet), filled with 100-byte values until the first
     /// eviction, then key 0 set and made the LRU tail by reading every other key.</summary>
-    private static OffHeapCache FullCacheWithKeyZeroOldest(List<(long Key, EvictionReason Reason)> heard, int valueBytes = 100)
+    private static OffHeapCache FullCacheWithKeyZeroOldest(List<(long Key, EvictionReason Reason)> heard)
     {
         var cache = new OffHeapCache(new OffHeapCacheOptions
         {
@@ -22,7 +22,7 @@ public class RoomForOwnKeyTests
             TimeProvider = new FakeTimeProvider(), HashSeed = 5,
             EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
         });
-        byte[] value = new byte[valueBytes];
+        byte[] value = new byte[100];
         int n = 1;
         while (heard.Count == 0 && n < 5000)
         {
@@ -30,7 +30,7 @@ public class RoomForOwnKeyTests
         }
         Assert.That(heard, Is.Not.Empty, "the pages filled (precondition)");
         Assert.That(cache.Set(K(0), value), Is.True);
-        var buffer = new byte[valueBytes * 2];
+        var buffer = new byte[200];
         for (int i = 1; i < n; i++)
         {
             cache.TryGet(K(i), buffer, out _);
@@ -50,17 +50,7 @@ public class RoomForOwnKeyTests
         // and key 0 is the policy's first victim.
         bool touched = cache.Touch(K(0), TimeSpan.FromHours(1));
 
-        CacheStatistics after = cache.GetStatistics();
-        cache.ValidateInvariants();
-        Assert.Multiple(() =>
-        {
-            Assert.That(heard, Does.Contain((0L, EvictionReason.Capacity)), "key 0 was the victim (precondition)");
-            Assert.That(touched, Is.False, "the entry is gone: Touch cannot have given it an expiry");
-            Assert.That(cache.ContainsKey(K(0)), Is.False, "not brought back after the listener heard it leave");
-            Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "every entry reported was counted once");
-            Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "and every entry that left was reported");
-            Assert.That(after.Rejections, Is.EqualTo(before.Rejections), "room was made: a failed condition, not a rejection");
-        });
+        AssertKeyZeroLeftAsItsOwnVictim(cache, heard, before, touched, "Touch cannot have given it an expiry");
     }
 
     [TestCase(false)]
@@ -74,15 +64,23 @@ public class RoomForOwnKeyTests
         // A value of another size class: the full pages have no chunk of it, so victims go first, key 0 among them.
         bool updated = compareAndSwap ? cache.TryUpdate(K(0), new byte[900], comparisonValue: new byte[100]) : cache.TryUpdate(K(0), new byte[900]);
 
+        AssertKeyZeroLeftAsItsOwnVictim(cache, heard, before, updated, "an update of a key evicted meanwhile fails");
+    }
+
+    /// <summary>Key 0 was the victim of its own call's room-making: the call said false, the key stays out, every entry that
+    /// left was reported and counted once, and no rejection was counted (room was made: a failed condition).</summary>
+    private static void AssertKeyZeroLeftAsItsOwnVictim(OffHeapCache cache, List<(long Key, EvictionReason Reason)> heard,
+                                                       CacheStatistics before, bool result, string whyFalse)
+    {
         CacheStatistics after = cache.GetStatistics();
         cache.ValidateInvariants();
         Assert.Multiple(() =>
         {
             Assert.That(heard, Does.Contain((0L, EvictionReason.Capacity)), "key 0 was the victim (precondition)");
-            Assert.That(updated, Is.False, "an update of a key evicted meanwhile fails");
-            Assert.That(cache.ContainsKey(K(0)), Is.False, "and does not bring the key back");
-            Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "every entry that left was reported");
-            Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "each counted once");
+            Assert.That(result, Is.False, whyFalse);
+            Assert.That(cache.ContainsKey(K(0)), Is.False, "not brought back after the listener heard it leave");
+            Assert.That(after.Evictions - before.Evictions, Is.EqualTo(heard.Count), "every entry reported was counted once");
+            Assert.That(before.Count - after.Count, Is.EqualTo(heard.Count), "and every entry that left was reported");
             Assert.That(after.Rejections, Is.EqualTo(before.Rejections), "room was made: a failed condition, not a rejection");
         });
     }
@@ -103,26 +101,25 @@ public class RoomForOwnKeyTests
         cache.ValidateInvariants();
     }
 
-    [Test]
-    public void ASetRefusedForWantOfRoomCountsAndReportsTheKeysExpiredEntryAsAnExpiration()
+    /// <summary>
+    /// One shard whose budget is its index and one 64 KiB page, holding 21 small entries and <paramref name="expiredKey"/>,
+    /// whose time to live has passed. The key's home bucket is beyond the expiry hand's reach (a few steps of 16 buckets
+    /// from bucket 0), so a later refused set, not the hand, is what removes its expired entry.
+    /// </summary>
+    private static OffHeapCache CacheWithAnExpiredKey(EvictionListener listener, out int expiredKey)
     {
-        var time = new FakeTimeProvider();
-        var heard = new List<(long Key, EvictionReason Reason)>();
         const int seed = 5;
         const int buckets = 238;   // MaxEntries 1000 at load 0.6 in one shard
-        long capacity = (buckets * 64) + 65536 + 1024;   // the index and one page
-        // A key whose home bucket the expiry hand (a few steps of 16 buckets from bucket 0) does not reach, so the refused
-        // set, not the hand, is what removes its expired entry.
-        int kIndex = 1000;
-        while ((((ulong)(uint)XxHash3.HashToUInt64(K(kIndex), seed) * buckets) >> 32) < 80)
+        expiredKey = 1000;
+        while ((((ulong)(uint)XxHash3.HashToUInt64(K(expiredKey), seed) * buckets) >> 32) < 80)
         {
-            kIndex++;
+            expiredKey++;
         }
-        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        var time = new FakeTimeProvider();
+        var cache = new OffHeapCache(new OffHeapCacheOptions
         {
-            CapacityBytes = capacity, PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
-            MaxEvictionsPerInsert = 1, TimeProvider = time, HashSeed = seed,
-            EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
+            CapacityBytes = (buckets * 64) + 65536 + 1024, PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
+            MaxEvictionsPerInsert = 1, TimeProvider = time, HashSeed = seed, EvictionListener = listener,
         });
         byte[] small = new byte[100];
         Assert.That(cache.Set(K(1), small, TimeSpan.FromHours(1)), Is.True);
@@ -130,8 +127,16 @@ public class RoomForOwnKeyTests
         {
             Assert.That(cache.Set(K(i), small), Is.True);
         }
-        Assert.That(cache.Set(K(kIndex), small, TimeSpan.FromSeconds(1)), Is.True);
+        Assert.That(cache.Set(K(expiredKey), small, TimeSpan.FromSeconds(1)), Is.True);
         time.Advance(TimeSpan.FromSeconds(2));
+        return cache;
+    }
+
+    [Test]
+    public void ASetRefusedForWantOfRoomCountsAndReportsTheKeysExpiredEntryAsAnExpiration()
+    {
+        var heard = new List<(long Key, EvictionReason Reason)>();
+        using OffHeapCache cache = CacheWithAnExpiredKey((k, r) => heard.Add((BitConverter.ToInt64(k), r)), out int kIndex);
         CacheStatistics before = cache.GetStatistics();
 
         bool stored = cache.Set(K(kIndex), new byte[3000]);
@@ -191,34 +196,14 @@ public class RoomForOwnKeyTests
     [Test]
     public void ARefusedSetOverAnExpiredEntryCountsItsRejectionEvenWhenTheListenerThrows()
     {
-        var time = new FakeTimeProvider();
-        const int seed = 5;
-        const int buckets = 238;
-        int kIndex = 1000;
-        while ((((ulong)(uint)XxHash3.HashToUInt64(K(kIndex), seed) * buckets) >> 32) < 80)
-        {
-            kIndex++;
-        }
         bool throwing = false;
-        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        using OffHeapCache cache = CacheWithAnExpiredKey((_, r) =>
         {
-            CapacityBytes = (buckets * 64) + 65536 + 1024, PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
-            MaxEvictionsPerInsert = 1, TimeProvider = time, HashSeed = seed,
-            EvictionListener = (k, r) =>
+            if (throwing && r == EvictionReason.Expired)
             {
-                if (throwing && r == EvictionReason.Expired)
-                {
-                    throw new InvalidOperationException("listener");
-                }
-            },
-        });
-        Assert.That(cache.Set(K(1), new byte[100], TimeSpan.FromHours(1)), Is.True);
-        for (int i = 2; i < 22; i++)
-        {
-            Assert.That(cache.Set(K(i), new byte[100]), Is.True);
-        }
-        Assert.That(cache.Set(K(kIndex), new byte[100], TimeSpan.FromSeconds(1)), Is.True);
-        time.Advance(TimeSpan.FromSeconds(2));
+                throw new InvalidOperationException("listener");
+            }
+        }, out int kIndex);
         CacheStatistics before = cache.GetStatistics();
         throwing = true;
 
