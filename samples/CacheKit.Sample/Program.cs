@@ -1,5 +1,6 @@
 // A first use of CacheKit.OffHeap: a byte cache with an exact native budget, read back through
-// spans, and the typed facade for strings. Run: dotnet run -c Release --project samples/CacheKit.Sample
+// spans, and the typed facade for strings, counters and JSON records. Run: dotnet run -c Release --project samples/CacheKit.Sample
+using System.Text.Json.Serialization;
 using CacheKit.OffHeap;
 
 var options = new OffHeapCacheOptions
@@ -60,3 +61,16 @@ using (var users = new OffHeapCache<string, string>(new OffHeapCacheOptions { Ca
     Thread.Sleep(120);
     Console.WriteLine($"             session:1 after its TTL -> {(users.TryGetValue("session:1", out _) ? "still there (bug!)" : "gone, as it should be")}");
 }
+
+// Classes and records as JSON: System.Text.Json with a source-generated context (no reflection: trimming and AOT safe).
+using (var orders = new OffHeapCache<long, Order>(new OffHeapCacheOptions { CapacityBytes = 8L * 1024 * 1024 },
+    valueSerializer: new JsonCacheSerializer<Order>(SampleJson.Default.Order)))
+{
+    orders.Set(1001, new Order(1001, "Ada", [3, 5]));
+    Console.WriteLine($"json cache : order 1001 -> {(orders.TryGetValue(1001, out Order? order) ? $"{order.Customer}, items {string.Join(",", order.Items)}" : "(miss)")}");
+}
+
+internal sealed record Order(long Id, string Customer, int[] Items);
+
+[JsonSerializable(typeof(Order))]
+internal sealed partial class SampleJson : JsonSerializerContext;

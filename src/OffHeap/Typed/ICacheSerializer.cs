@@ -23,7 +23,8 @@ public static class CacheSerializers
     /// The built-in serializer for <typeparamref name="T"/>: <see cref="string"/> (UTF-8), <see cref="byte"/>[],
     /// <see cref="ReadOnlyMemory{T}"/> of bytes, or any type without references (its raw bytes, no allocation).
     /// </summary>
-    /// <exception cref="ArgumentException">No built-in serializer fits <typeparamref name="T"/>; pass one.</exception>
+    /// <exception cref="ArgumentException">No built-in serializer fits <typeparamref name="T"/>; pass one (for classes and
+    /// records, <see cref="JsonCacheSerializer{T}"/>).</exception>
     public static ICacheSerializer<T> GetDefault<T>()
     {
         if (typeof(T) == typeof(string))
@@ -42,7 +43,9 @@ public static class CacheSerializers
         {
             return new UnmanagedSerializer<T>();
         }
-        throw new ArgumentException($"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>.", nameof(T));
+        throw new ArgumentException(
+            $"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>, e.g. new JsonCacheSerializer<{typeof(T).Name}>(YourJsonContext.Default.{typeof(T).Name}).",
+            nameof(T));
     }
 }
 

@@ -80,7 +80,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>Gets the value of <paramref name="key"/>.</summary>
     /// <returns>True on a hit.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (the built-in serializers refuse null keys and values).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (the typed cache refuses null keys).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ArgumentException">A string key is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -97,7 +97,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (refused by the built-in serializers).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="JsonCacheSerializer{T}"/> stores it).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts (parameter <c>key</c> or <c>value</c>).</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -109,7 +109,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
     /// false if admission refused it.</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (refused by the built-in serializers).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="JsonCacheSerializer{T}"/> stores it).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -121,7 +121,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned
-    /// null (named <c>value</c>: the built-in serializers refuse null values).</exception>
+    /// null (named <c>value</c>) and its serializer refuses null (those of <see cref="CacheSerializers.GetDefault{T}"/> do).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the
     /// serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
