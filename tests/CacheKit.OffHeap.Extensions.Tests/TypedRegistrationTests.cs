@@ -1,0 +1,89 @@
+using System.Buffers;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CacheKit.OffHeap.Extensions.Tests;
+
+public sealed record class Product(int Id, string Name, decimal Price);
+
+public sealed class TypedRegistrationTests
+{
+    private static readonly JsonCacheSerializer<Product> ProductJson = new();
+
+    [Test]
+    public void The_default_caches_typed_view_is_injected_with_and_without_a_key_and_writes_the_registered_cache()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(s => { s.CapacityBytes = 4 << 20; s.ShardCount = 2; })
+            .AddTypedCache<int, Product>(valueSerializer: ProductJson);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OffHeapCache<int, Product> products = provider.GetRequiredService<OffHeapCache<int, Product>>();
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache<int, Product>>(OffHeapCacheServiceCollectionExtensions.DefaultCacheName),
+            Is.SameAs(products));
+
+        Assert.That(products.Set(7, new Product(7, "lamp", 19.5m)), Is.True);
+        Assert.That(products.TryGetValue(7, out Product? back), Is.True);
+        Assert.That(back, Is.EqualTo(new Product(7, "lamp", 19.5m)));
+
+        // The view writes the registered byte cache: the same entry, as JSON, under the int's bytes.
+        OffHeapCache bytes = provider.GetRequiredService<OffHeapCache>();
+        var raw = new ArrayBufferWriter<byte>();
+        Assert.That(bytes.TryGet(BitConverter.GetBytes(7), raw), Is.True);
+        Assert.That(Encoding.UTF8.GetString(raw.WrittenSpan), Is.EqualTo("""{"Id":7,"Name":"lamp","Price":19.5}"""));
+        Assert.That(bytes.ShardCount, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void A_named_caches_typed_view_is_keyed_only_and_the_container_disposes_the_cache_under_it()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache("products", s => s.CapacityBytes = 4 << 20).AddTypedCache<string, Product>(valueSerializer: ProductJson);
+        services.AddOffHeapCache("names", s => s.CapacityBytes = 4 << 20).AddTypedCache<string, string>();
+        OffHeapCache<string, Product> products;
+        OffHeapCache<string, string> names;
+        using (ServiceProvider provider = services.BuildServiceProvider())
+        {
+            products = provider.GetRequiredKeyedService<OffHeapCache<string, Product>>("products");
+            names = provider.GetRequiredKeyedService<OffHeapCache<string, string>>("names");
+            Assert.That(provider.GetService<OffHeapCache<string, Product>>(), Is.Null, "only the default cache's view is registered without a key");
+
+            products.Set("p1", new Product(1, "desk", 120m));
+            names.Set("p1", "desk");
+            Assert.That(products.TryGetValue("p1", out Product? p) ? p!.Name : null, Is.EqualTo("desk"));
+            Assert.That(names.TryGetValue("p1", out string? n) ? n : null, Is.EqualTo("desk"));
+            Assert.That(provider.GetRequiredKeyedService<OffHeapCache>("products").Count, Is.EqualTo(1));
+            Assert.That(provider.GetRequiredKeyedService<OffHeapCache>("names").Count, Is.EqualTo(1));
+        }
+        Assert.Throws<ObjectDisposedException>(() => products.TryGetValue("p1", out _));
+        Assert.Throws<ObjectDisposedException>(() => names.Set("p2", "chair"));
+    }
+
+    [Test]
+    public void A_second_typed_view_of_one_cache_is_refused_naming_the_cache_and_the_first_view()
+    {
+        var services = new ServiceCollection();
+        OffHeapCacheBuilder builder = services.AddOffHeapCache("catalog", s => s.CapacityBytes = 4 << 20).AddTypedCache<int, long>();
+        var e = Assert.Throws<ArgumentException>(() => builder.AddTypedCache<int, Product>(valueSerializer: ProductJson))!;
+        Assert.That(e.Message, Does.Contain("'catalog'"));
+        Assert.That(e.Message, Does.Contain("OffHeapCache<Int32, Int64>"));
+
+        using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.That(provider.GetKeyedService<OffHeapCache<int, Product>>("catalog"), Is.Null, "the refused view was not registered");
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache<int, long>>("catalog").Set(1, 2L), Is.True);
+    }
+
+    [Test]
+    public void A_type_without_a_built_in_serializer_is_refused_at_registration()
+    {
+        var services = new ServiceCollection();
+        OffHeapCacheBuilder builder = services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20);
+        var e = Assert.Throws<ArgumentException>(() => builder.AddTypedCache<int, Product>())!;
+        Assert.That(e.Message, Does.Contain("JsonCacheSerializer<Product>"));
+
+        // Refused means not registered: a corrected call on the same builder succeeds.
+        builder.AddTypedCache<int, Product>(valueSerializer: ProductJson);
+        using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.That(provider.GetRequiredService<OffHeapCache<int, Product>>().Set(1, new Product(1, "x", 1m)), Is.True);
+    }
+}
