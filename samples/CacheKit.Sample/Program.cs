@@ -64,7 +64,7 @@ using (var users = new OffHeapCache<string, string>(new OffHeapCacheOptions { Ca
 
 // Classes and records as JSON: System.Text.Json with a source-generated context (no reflection: trimming and AOT safe).
 using (var orders = new OffHeapCache<long, Order>(new OffHeapCacheOptions { CapacityBytes = 8L * 1024 * 1024 },
-    valueSerializer: new JsonCacheSerializer<Order>(SampleJson.Default.Order)))
+    valueSerializer: new SystemTextJsonSerializer<Order>(SampleJson.Default.Order)))
 {
     orders.Set(1001, new Order(1001, "Ada", [3, 5]));
     Console.WriteLine($"json cache : order 1001 -> {(orders.TryGetValue(1001, out Order? order) ? $"{order.Customer}, items {string.Join(",", order.Items)}" : "(miss)")}");

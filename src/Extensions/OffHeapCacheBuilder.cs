@@ -37,33 +37,40 @@ public sealed class OffHeapCacheBuilder
     /// also without a key. It reads and writes this cache (its budget, policy, metrics) and leaves the cache's disposal to
     /// the container; after that every call of the view throws <see cref="ObjectDisposedException"/>.
     /// </summary>
-    /// <remarks>One typed view per cache: views of one cache would share its key space, and a key written through one
-    /// would be read back through the other's value serializer. For a second value type, register a second named cache
-    /// (each with its own budget), or build views yourself over <see cref="IOffHeapCacheProvider.GetCache"/> with key
-    /// serializers that cannot collide.</remarks>
+    /// <remarks>One typed view per cache, and not on the cache that <c>AddOffHeapDistributedCache</c> serves: views of one
+    /// cache would share its key space, and a key written through one would be read back through the other's value
+    /// serializer (the distributed cache keeps an expiration header in front of every value). For a second value type,
+    /// register a second named cache (each with its own budget), or build views yourself over
+    /// <see cref="IOffHeapCacheProvider.GetCache"/> with key serializers that cannot collide. A typed view of the cache that
+    /// the distributed cache serves is refused when either is first resolved (the distributed cache is resolved when the
+    /// host starts, so the start fails).</remarks>
     /// <param name="keySerializer">Key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
     /// <param name="valueSerializer">Value serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>. For classes and
-    /// records: <c>new JsonCacheSerializer&lt;Product&gt;(AppJsonContext.Default.Product)</c>.</param>
+    /// records: <c>new SystemTextJsonSerializer&lt;Product&gt;(AppJsonContext.Default.Product)</c>.</param>
     /// <exception cref="ArgumentException">A serializer was not given and no built-in one fits its type (checked now, not at
-    /// the first resolve), or this cache already has a typed view.</exception>
+    /// the first resolve).</exception>
+    /// <exception cref="InvalidOperationException">This cache already has a typed view.</exception>
     public OffHeapCacheBuilder AddTypedCache<TKey, TValue>(ICacheSerializer<TKey>? keySerializer = null, ICacheSerializer<TValue>? valueSerializer = null)
     {
         if (_registration.TypedView is { } existing)
         {
-            throw new ArgumentException(
-                $"The off-heap cache '{Name}' already has a typed view ({existing}); views of one cache share its keys. Register another named cache for another typed view.",
-                nameof(TKey));
+            throw new InvalidOperationException(
+                $"The off-heap cache '{Name}' already has a typed view ({existing}); views of one cache share its keys. Register another named cache for another typed view.");
         }
         ICacheSerializer<TKey> keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
         ICacheSerializer<TValue> values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
-        _registration.TypedView = $"OffHeapCache<{typeof(TKey).Name}, {typeof(TValue).Name}>";
+        _registration.TypedView = $"OffHeapCache<{TypeNames.Of(typeof(TKey))}, {TypeNames.Of(typeof(TValue))}>";
 
         string name = Name;
         // ownsCache: false: the provider owns (and the container disposes) the byte cache; disposing the view does nothing.
-        Services.AddKeyedSingleton(name, (sp, _) => new OffHeapCache<TKey, TValue>(
-            sp.GetRequiredService<IOffHeapCacheProvider>().GetCache(name), keys, values, ownsCache: false));
+        Services.AddKeyedSingleton(name, (sp, _) =>
+        {
+            DistributedCacheRegistration.ThrowIfSharedWithTypedView(sp, name);
+            return new OffHeapCache<TKey, TValue>(sp.GetRequiredService<IOffHeapCacheProvider>().GetCache(name), keys, values, ownsCache: false);
+        });
         if (name == OffHeapCacheServiceCollectionExtensions.DefaultCacheName)
         {
+            // Add, not TryAdd: AddTypedCache runs once per cache, so this is the only unkeyed view of these types from here.
             Services.AddSingleton(sp => sp.GetRequiredKeyedService<OffHeapCache<TKey, TValue>>(name));
         }
         return this;
@@ -82,4 +89,42 @@ internal sealed class CacheRegistration(string name)
 
     /// <summary>The typed view registered with AddTypedCache (its type, for messages), or null.</summary>
     public string? TypedView { get; set; }
+}
+
+/// <summary>Which cache <c>AddOffHeapDistributedCache</c> serves (the last call wins, as for the services it registers).</summary>
+internal sealed class DistributedCacheRegistration(string cacheName)
+{
+    public string CacheName { get; } = cacheName;
+
+    /// <summary>Throws when the distributed cache serves <paramref name="cacheName"/> and that cache has a typed view: each
+    /// would read the other's entries as garbage (the distributed cache's values start with its expiration header).</summary>
+    public static void ThrowIfSharedWithTypedView(IServiceProvider services, string cacheName)
+    {
+        DistributedCacheRegistration? distributed = services.GetServices<DistributedCacheRegistration>().LastOrDefault();
+        if (distributed is null || distributed.CacheName != cacheName)
+        {
+            return;
+        }
+        CacheRegistration? cache = services.GetServices<CacheRegistration>().FirstOrDefault(r => r.Name == cacheName);
+        if (cache?.TypedView is { } view)
+        {
+            throw new InvalidOperationException(
+                $"The off-heap cache '{cacheName}' serves both the distributed cache and a typed view ({view}): they share its keys, and each would read the other's values as garbage (the distributed cache keeps an expiration header in every value). Give the distributed cache a cache of its own: AddOffHeapCache(\"distributed\", ...) and AddOffHeapDistributedCache(\"distributed\").");
+        }
+    }
+}
+
+/// <summary>C#-like names of types for messages (<c>List&lt;Int32&gt;</c>, not <c>List`1</c>).</summary>
+internal static class TypeNames
+{
+    public static string Of(Type type)
+    {
+        if (!type.IsGenericType)
+        {
+            return type.Name;
+        }
+        string name = type.Name;
+        int tick = name.IndexOf('`', StringComparison.Ordinal);
+        return $"{(tick < 0 ? name : name[..tick])}<{string.Join(", ", type.GetGenericArguments().Select(Of))}>";
+    }
 }

@@ -69,7 +69,8 @@ public static class OffHeapCacheServiceCollectionExtensions
     /// replacing any earlier registration, e.g. AddDistributedMemoryCache. HybridCache picks it up as its L2.
     /// </summary>
     /// <remarks>
-    /// <para>All writes to that cache should go through the distributed cache: it keeps its own expiration header in each value.</para>
+    /// <para>All writes to that cache should go through the distributed cache: it keeps its own expiration header in each value.
+    /// A typed view of it (<c>AddTypedCache</c>) is refused when either is resolved.</para>
     /// <para>The distributed cache is created when the host starts, so a <paramref name="cacheName"/> that no
     /// <c>AddOffHeapCache</c> registered stops the start (without a host: the first resolve throws).</para>
     /// </remarks>
@@ -79,8 +80,10 @@ public static class OffHeapCacheServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrWhiteSpace(cacheName);
+        services.AddSingleton(new DistributedCacheRegistration(cacheName));
         services.AddSingleton(sp =>
         {
+            DistributedCacheRegistration.ThrowIfSharedWithTypedView(sp, cacheName);
             IOffHeapCacheProvider provider = sp.GetService<IOffHeapCacheProvider>()
                 ?? throw new InvalidOperationException(
                     $"AddOffHeapDistributedCache(\"{cacheName}\") needs the off-heap cache '{cacheName}', but no off-heap cache is registered. Register it with services.AddOffHeapCache(\"{cacheName}\", ...).");

@@ -160,9 +160,9 @@ public class BadInputTests
         yield return new("UnmanagedSerializer<T>.Deserialize", "3 bytes for an int", ae, "source", "must be 4 bytes", _ => new UnmanagedSerializer<int>().Deserialize([1, 2, 3]));
         yield return new("UnmanagedSerializer<T>()", "T with references (string)", ae, "T", "contains references", _ => new UnmanagedSerializer<string>());
         yield return new("CacheSerializers.GetDefault<T>", "T = object", ae, "T", "No built-in serializer", _ => CacheSerializers.GetDefault<object>());
-        yield return new("JsonCacheSerializer<T>(typeInfo)", "null metadata", ane, "typeInfo", "", _ => new JsonCacheSerializer<string>((System.Text.Json.Serialization.Metadata.JsonTypeInfo<string>)null!));
-        yield return new("JsonCacheSerializer<T>.Serialize", "null destination", ane, "destination", "", _ => new JsonCacheSerializer<int[]>().Serialize([1], null!));
-        yield return new("JsonCacheSerializer<T>.Deserialize", "bytes that are not JSON of T", typeof(System.Text.Json.JsonException), null, "", _ => new JsonCacheSerializer<int[]>().Deserialize("{\"a\":1}"u8));
+        yield return new("SystemTextJsonSerializer<T>(typeInfo)", "null metadata", ane, "typeInfo", "", _ => new SystemTextJsonSerializer<string>((System.Text.Json.Serialization.Metadata.JsonTypeInfo<string>)null!));
+        yield return new("SystemTextJsonSerializer<T>.Serialize", "null destination", ane, "destination", "", _ => new SystemTextJsonSerializer<int[]>().Serialize([1], null!));
+        yield return new("SystemTextJsonSerializer<T>.Deserialize", "bytes that are not JSON of T", typeof(System.Text.Json.JsonException), null, "", _ => new SystemTextJsonSerializer<int[]>().Deserialize("{\"a\":1}"u8));
 
         // ---- OffHeapCacheOptions (validated by the constructor)
         OffHeapCacheOptions Good() => new() { CapacityBytes = 4 << 20 };

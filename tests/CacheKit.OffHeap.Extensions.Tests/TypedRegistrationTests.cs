@@ -8,7 +8,7 @@ public sealed record class Product(int Id, string Name, decimal Price);
 
 public sealed class TypedRegistrationTests
 {
-    private static readonly JsonCacheSerializer<Product> ProductJson = new();
+    private static readonly SystemTextJsonSerializer<Product> ProductJson = new();
 
     [Test]
     public void The_default_caches_typed_view_is_injected_with_and_without_a_key_and_writes_the_registered_cache()
@@ -64,7 +64,7 @@ public sealed class TypedRegistrationTests
     {
         var services = new ServiceCollection();
         OffHeapCacheBuilder builder = services.AddOffHeapCache("catalog", s => s.CapacityBytes = 4 << 20).AddTypedCache<int, long>();
-        var e = Assert.Throws<ArgumentException>(() => builder.AddTypedCache<int, Product>(valueSerializer: ProductJson))!;
+        var e = Assert.Throws<InvalidOperationException>(() => builder.AddTypedCache<int, Product>(valueSerializer: ProductJson))!;
         Assert.That(e.Message, Does.Contain("'catalog'"));
         Assert.That(e.Message, Does.Contain("OffHeapCache<Int32, Int64>"));
 
@@ -79,11 +79,59 @@ public sealed class TypedRegistrationTests
         var services = new ServiceCollection();
         OffHeapCacheBuilder builder = services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20);
         var e = Assert.Throws<ArgumentException>(() => builder.AddTypedCache<int, Product>())!;
-        Assert.That(e.Message, Does.Contain("JsonCacheSerializer<Product>"));
+        Assert.That(e.Message, Does.Contain("SystemTextJsonSerializer<Product>"));
 
         // Refused means not registered: a corrected call on the same builder succeeds.
         builder.AddTypedCache<int, Product>(valueSerializer: ProductJson);
         using ServiceProvider provider = services.BuildServiceProvider();
         Assert.That(provider.GetRequiredService<OffHeapCache<int, Product>>().Set(1, new Product(1, "x", 1m)), Is.True);
+    }
+
+    [Test]
+    public void Generic_type_names_read_as_in_csharp_in_the_refusal()
+    {
+        var services = new ServiceCollection();
+        OffHeapCacheBuilder builder = services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20)
+            .AddTypedCache<int?, List<Dictionary<string, int>>>(valueSerializer: new SystemTextJsonSerializer<List<Dictionary<string, int>>>());
+        var e = Assert.Throws<InvalidOperationException>(() => builder.AddTypedCache<int, long>())!;
+        Assert.That(e.Message, Does.Contain("OffHeapCache<Nullable<Int32>, List<Dictionary<String, Int32>>>"));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_typed_view_of_the_cache_the_distributed_cache_serves_is_refused_whichever_is_resolved_first(bool distributedFirst)
+    {
+        var services = new ServiceCollection();
+        if (distributedFirst)
+        {
+            services.AddOffHeapDistributedCache();   // registered before the cache, as the docs allow
+        }
+        services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20).AddTypedCache<string, Product>(valueSerializer: ProductJson);
+        if (!distributedFirst)
+        {
+            services.AddOffHeapDistributedCache();
+        }
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Microsoft.Extensions.Caching.Distributed.IDistributedCache>())!;
+        Assert.That(e.Message, Does.Contain("'Default'").And.Contain("OffHeapCache<String, Product>"));
+        Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<OffHeapCache<string, Product>>());
+        Assert.Throws<InvalidOperationException>(() => provider.GetRequiredKeyedService<OffHeapCache<string, Product>>("Default"));
+    }
+
+    [Test]
+    public void The_distributed_cache_and_a_typed_view_on_different_caches_both_work()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20).AddTypedCache<string, Product>(valueSerializer: ProductJson);
+        services.AddOffHeapCache("distributed", s => s.CapacityBytes = 4 << 20);
+        services.AddOffHeapDistributedCache("distributed");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        var distributed = provider.GetRequiredService<Microsoft.Extensions.Caching.Distributed.IDistributedCache>();
+        OffHeapCache<string, Product> products = provider.GetRequiredService<OffHeapCache<string, Product>>();
+        distributed.Set("k", [1, 2, 3], new Microsoft.Extensions.Caching.Distributed.DistributedCacheEntryOptions());
+        products.Set("k", new Product(1, "desk", 120m));
+        Assert.That(distributed.Get("k"), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(products.TryGetValue("k", out Product? p) ? p!.Name : null, Is.EqualTo("desk"));
     }
 }

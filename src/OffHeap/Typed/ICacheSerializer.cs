@@ -24,7 +24,7 @@ public static class CacheSerializers
     /// <see cref="ReadOnlyMemory{T}"/> of bytes, or any type without references (its raw bytes, no allocation).
     /// </summary>
     /// <exception cref="ArgumentException">No built-in serializer fits <typeparamref name="T"/>; pass one (for classes and
-    /// records, <see cref="JsonCacheSerializer{T}"/>).</exception>
+    /// records, <see cref="SystemTextJsonSerializer{T}"/>).</exception>
     public static ICacheSerializer<T> GetDefault<T>()
     {
         if (typeof(T) == typeof(string))
@@ -44,7 +44,7 @@ public static class CacheSerializers
             return new UnmanagedSerializer<T>();
         }
         throw new ArgumentException(
-            $"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>, e.g. new JsonCacheSerializer<{typeof(T).Name}>(YourJsonContext.Default.{typeof(T).Name}).",
+            $"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>, e.g. new SystemTextJsonSerializer<{typeof(T).Name}>(YourJsonContext.Default.{typeof(T).Name}).",
             nameof(T));
     }
 }

@@ -13,6 +13,9 @@ namespace CacheKit.OffHeap;
 /// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
 /// Serializers must not call back into the same cache, nor into another <c>OffHeapCache</c> with the same
 /// <typeparamref name="TKey"/> and <typeparamref name="TValue"/> (they share the per-thread buffers).
+/// An exception a serializer throws (a <see cref="System.Text.Json.JsonException"/> from <see cref="SystemTextJsonSerializer{T}"/>,
+/// say) propagates out of the call: a write then stores nothing, a lookup leaves the entry in place (a
+/// <c>TryRemove(key, out value)</c> deserializes after it removed the entry: see there).
 /// </remarks>
 /// <typeparam name="TKey">Key type.</typeparam>
 /// <typeparam name="TValue">Value type.</typeparam>
@@ -97,7 +100,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="JsonCacheSerializer{T}"/> stores it).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="SystemTextJsonSerializer{T}"/> stores it).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts (parameter <c>key</c> or <c>value</c>).</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -109,7 +112,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
     /// false if admission refused it.</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="JsonCacheSerializer{T}"/> stores it).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="SystemTextJsonSerializer{T}"/> stores it).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -133,7 +136,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>) and its serializer refuses null (those of <see cref="CacheSerializers.GetDefault{T}"/> do).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -156,7 +159,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>The cached value, or the asynchronous factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
-    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="valueFactory"/> or <paramref name="key"/> is null, or the factory returned null (named <c>value</c>) and its serializer refuses null (those of <see cref="CacheSerializers.GetDefault{T}"/> do).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup), or the serialized key or value is too long (a value the factory returned too long for the cache is named <c>factory</c>).</exception>
     /// <exception cref="InvalidOperationException">The factory asked for its own key, or a cycle of factories (see <see cref="OffHeapCache.GetOrAdd{TState}"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
@@ -186,7 +189,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// lookup and the factory run again. So the factory may run more than once, and each retry is a counted lookup.
     /// </summary>
     /// <returns>The value written: stored unless the cache refused it (admission or no room, as <see cref="Set(TKey, TValue)"/> returning false).</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>) and its serializer refuses null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup and the factory), or the serialized key or value is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
