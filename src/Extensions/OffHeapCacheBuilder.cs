@@ -52,25 +52,67 @@ public sealed class OffHeapCacheBuilder
     /// <exception cref="InvalidOperationException">This cache already has a typed view.</exception>
     public OffHeapCacheBuilder AddTypedCache<TKey, TValue>(ICacheSerializer<TKey>? keySerializer = null, ICacheSerializer<TValue>? valueSerializer = null)
     {
+        ThrowIfTypedViewExists();
+        ICacheSerializer<TKey> keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
+        ICacheSerializer<TValue> values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
+        return AddTypedView(_ => keys, _ => values);
+    }
+
+    /// <summary>
+    /// <see cref="AddTypedCache{TKey, TValue}(ICacheSerializer{TKey}, ICacheSerializer{TValue})"/> with a value serializer
+    /// built from the container when the view is first resolved, e.g. with the application's JSON metadata:
+    /// <c>AddTypedCache&lt;int, Product&gt;(sp =&gt; new SystemTextJsonSerializer&lt;Product&gt;(sp.GetRequiredService&lt;AppJsonContext&gt;().Product))</c>.
+    /// </summary>
+    /// <param name="valueSerializerFactory">Builds the value serializer (called once, at the first resolve).</param>
+    /// <param name="keySerializerFactory">Builds the key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>
+    /// (checked now).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="valueSerializerFactory"/> is null.</exception>
+    /// <exception cref="ArgumentException">No key serializer factory was given and no built-in serializer fits
+    /// <typeparamref name="TKey"/>.</exception>
+    /// <exception cref="InvalidOperationException">This cache already has a typed view. At the first resolve: a factory
+    /// returned null.</exception>
+    public OffHeapCacheBuilder AddTypedCache<TKey, TValue>(
+        Func<IServiceProvider, ICacheSerializer<TValue>> valueSerializerFactory,
+        Func<IServiceProvider, ICacheSerializer<TKey>>? keySerializerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(valueSerializerFactory);
+        ThrowIfTypedViewExists();
+        if (keySerializerFactory is null)
+        {
+            ICacheSerializer<TKey> keys = CacheSerializers.GetDefault<TKey>();
+            keySerializerFactory = _ => keys;
+        }
+        return AddTypedView(keySerializerFactory, valueSerializerFactory);
+    }
+
+    private void ThrowIfTypedViewExists()
+    {
         if (_registration.TypedView is { } existing)
         {
             throw new InvalidOperationException(
                 $"The off-heap cache '{Name}' already has a typed view ({existing}); views of one cache share its keys. Register another named cache for another typed view.");
         }
-        ICacheSerializer<TKey> keys = keySerializer ?? CacheSerializers.GetDefault<TKey>();
-        ICacheSerializer<TValue> values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
-        _registration.TypedView = $"OffHeapCache<{TypeNames.Of(typeof(TKey))}, {TypeNames.Of(typeof(TValue))}>";
+    }
 
+    private OffHeapCacheBuilder AddTypedView<TKey, TValue>(
+        Func<IServiceProvider, ICacheSerializer<TKey>> keySerializer, Func<IServiceProvider, ICacheSerializer<TValue>> valueSerializer)
+    {
+        string view = $"OffHeapCache<{TypeNames.Of(typeof(TKey))}, {TypeNames.Of(typeof(TValue))}>";
+        _registration.TypedView = view;
         string name = Name;
         // ownsCache: false: the provider owns (and the container disposes) the byte cache; disposing the view does nothing.
         Services.AddKeyedSingleton(name, (sp, _) =>
         {
             DistributedCacheRegistration.ThrowIfSharedWithTypedView(sp, name);
+            ICacheSerializer<TKey> keys = keySerializer(sp)
+                ?? throw new InvalidOperationException($"The key serializer factory of {view} on the off-heap cache '{name}' returned null.");
+            ICacheSerializer<TValue> values = valueSerializer(sp)
+                ?? throw new InvalidOperationException($"The value serializer factory of {view} on the off-heap cache '{name}' returned null.");
             return new OffHeapCache<TKey, TValue>(sp.GetRequiredService<IOffHeapCacheProvider>().GetCache(name), keys, values, ownsCache: false);
         });
         if (name == OffHeapCacheServiceCollectionExtensions.DefaultCacheName)
         {
-            // Add, not TryAdd: AddTypedCache runs once per cache, so this is the only unkeyed view of these types from here.
+            // Add, not TryAdd: a cache has one typed view, so this is the only unkeyed view of these types from here.
             Services.AddSingleton(sp => sp.GetRequiredKeyedService<OffHeapCache<TKey, TValue>>(name));
         }
         return this;

@@ -134,4 +134,42 @@ public sealed class TypedRegistrationTests
         Assert.That(distributed.Get("k"), Is.EqualTo(new byte[] { 1, 2, 3 }));
         Assert.That(products.TryGetValue("k", out Product? p) ? p!.Name : null, Is.EqualTo("desk"));
     }
+
+    [Test]
+    public void A_serializer_factory_runs_once_at_the_first_resolve_with_the_container()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase });
+        int calls = 0;
+        services.AddOffHeapCache("products", s => s.CapacityBytes = 4 << 20).AddTypedCache<int, Product>(sp =>
+        {
+            calls++;
+            return new SystemTextJsonSerializer<Product>(sp.GetRequiredService<System.Text.Json.JsonSerializerOptions>());
+        });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.That(calls, Is.Zero, "not at registration");
+        var products = provider.GetRequiredKeyedService<OffHeapCache<int, Product>>("products");
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache<int, Product>>("products"), Is.SameAs(products));
+        Assert.That(calls, Is.EqualTo(1));
+
+        products.Set(3, new Product(3, "pen", 2m));
+        var raw = new ArrayBufferWriter<byte>();
+        Assert.That(provider.GetRequiredKeyedService<OffHeapCache>("products").TryGet(BitConverter.GetBytes(3), raw), Is.True);
+        Assert.That(Encoding.UTF8.GetString(raw.WrittenSpan), Is.EqualTo("""{"id":3,"name":"pen","price":2}"""), "the container's options");
+    }
+
+    [Test]
+    public void A_factory_that_returns_null_fails_the_resolve_naming_the_view_and_a_key_type_without_a_serializer_fails_at_registration()
+    {
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20).AddTypedCache<int, Product>(_ => null!);
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<OffHeapCache<int, Product>>())!;
+        Assert.That(e.Message, Does.Contain("value serializer factory").And.Contain("OffHeapCache<Int32, Product>"));
+
+        OffHeapCacheBuilder other = new ServiceCollection().AddOffHeapCache(s => s.CapacityBytes = 4 << 20);
+        Assert.Throws<ArgumentException>(() => other.AddTypedCache<Product, Product>(_ => ProductJson));
+        Assert.Throws<ArgumentNullException>(() => other.AddTypedCache<int, Product>((Func<IServiceProvider, ICacheSerializer<Product>>)null!));
+        other.AddTypedCache<Product, Product>(_ => ProductJson, _ => ProductJson);   // both given: accepted
+    }
 }
