@@ -453,6 +453,69 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
+    /// (a few hundred KiB of keys per hold, so writers wait at most that long). Weakly consistent, as
+    /// <c>ConcurrentDictionary</c>'s enumeration: not a snapshot; a key that stays in the cache, unchanged, for the whole
+    /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be. The
+    /// caller may write to the cache while it enumerates (<c>foreach (byte[] key in cache.Keys) { if (...) cache.Remove(key); }</c>).
+    /// Neither a hit nor a miss: statistics and the policy do not see it. An order is not promised.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener of this cache (a listener holds a shard's
+    /// lock in the middle of an eviction).</exception>
+    public IEnumerable<byte[]> Keys
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return EnumerateKeys(static key => key.ToArray());
+        }
+    }
+
+    /// <summary>The keys of the live entries, each passed through <paramref name="project"/> (see <see cref="Keys"/>); the
+    /// span is valid only during the call.</summary>
+    internal IEnumerable<T> EnumerateKeys<T>(Func<ReadOnlySpan<byte>, T> project)
+    {
+        using var batch = new KeyBatch(_maxKeyBytes);
+        foreach (Shard shard in _shards)
+        {
+            uint bucket = 0;
+            while (bucket < shard.BucketCount)
+            {
+                bucket = CopyKeys(shard, bucket, batch);
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    T item = project(batch[i]);
+                    yield return item;
+                }
+            }
+        }
+    }
+
+    /// <summary>One batch of <see cref="EnumerateKeys"/>: an operation of its own (Dispose waits for it, not for the
+    /// caller's loop between batches), under the shard's lock.</summary>
+    private uint CopyKeys(Shard shard, uint bucket, KeyBatch batch)
+    {
+        if (Shard.IsInListenerOf(this))
+        {
+            throw new InvalidOperationException("The eviction listener enumerated the cache's keys; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
+        }
+        batch.Clear();
+        ref OperationCounters.Stripe stripe = ref Enter();
+        try
+        {
+            lock (shard.Gate)
+            {
+                return shard.CopyKeysUnsynchronized(bucket, batch);
+            }
+        }
+        finally
+        {
+            Exit(ref stripe);
+        }
+    }
+
     /// <summary>A snapshot of the counters; cheap (sums one set of counters per shard).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public CacheStatistics GetStatistics()

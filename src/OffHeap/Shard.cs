@@ -937,6 +937,43 @@ internal sealed unsafe class Shard : IReadRecordFilter
         _policy.Clear();
     }
 
+    /// <summary>Buckets in this shard's index (the range <see cref="CopyKeysUnsynchronized"/> walks).</summary>
+    public uint BucketCount => _bucketCount;
+
+    /// <summary>
+    /// Appends the keys of the live (unexpired) entries of buckets <paramref name="bucket"/>, <paramref name="bucket"/> + 1,
+    /// ... to <paramref name="batch"/>, whole buckets at a time, while the batch has room for a full bucket of the longest
+    /// keys; returns the first bucket not copied (<see cref="BucketCount"/> when the index is done). Entries never move
+    /// between slots while they live, so a caller that resumes at the returned bucket sees every entry that stayed, once.
+    /// Under the lock, inside an operation (the index and pages are alive); changes nothing.
+    /// </summary>
+    public uint CopyKeysUnsynchronized(uint bucket, KeyBatch batch)
+    {
+        for (; bucket < _bucketCount && batch.HasRoomForBucket; bucket++)
+        {
+            IndexBucket* b = BucketAt(bucket);
+            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            {
+                // SAFETY: b comes from BucketAt (index < _bucketCount, block alive until Dispose, which waits for us).
+                ulong word = b->Slots[s];
+                if (word == 0)
+                {
+                    continue;
+                }
+                SlabHandle handle = SlotWord.Handle(word);
+                EntryHeader header = ReadHeaderUnsynchronized(handle);
+                if (IsPastTimeToLive(header))
+                {
+                    continue;   // expired: not live, though a writer has not reclaimed it yet
+                }
+                // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk, and the chunk
+                // stays allocated while we hold the lock. KeyLength <= the cache's MaxKeyBytes, which HasRoomForBucket allowed for.
+                batch.Add(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + header.Size, header.KeyLength));
+            }
+        }
+        return bucket;
+    }
+
     /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>
     private int FindSlotUnsynchronized(ulong hash, ReadOnlySpan<byte> key, uint home)
     {
@@ -1146,11 +1183,18 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ThrowIfInListenerOf(OffHeapCache cache)
     {
-        OffHeapCache? listening = t_listenerOf;
-        if (listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache)))
+        if (IsInListenerOf(cache))
         {
             ThrowWriteFromListener();
         }
+    }
+
+    /// <summary>Whether this thread is inside one of <paramref name="cache"/>'s eviction listeners (one thread-static read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsInListenerOf(OffHeapCache cache)
+    {
+        OffHeapCache? listening = t_listenerOf;
+        return listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache));
     }
 
     private static void PushOuterListenerOf(OffHeapCache cache)

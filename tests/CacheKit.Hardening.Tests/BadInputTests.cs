@@ -304,6 +304,7 @@ public class BadInputTests
             () => f.Typed.TryUpdateIfEquals("k", "v", "w"),
             () => f.Typed.GetOrAdd("k", _ => "v"), () => f.Typed.AddOrUpdate("k", "v", (_, o) => o), () => f.Typed.Clear(),
             () => _ = f.Typed.Count, () => f.Typed.GetStatistics(),
+            () => _ = f.Bytes.Keys, () => _ = f.Typed.Keys,
         ];
         for (int i = 0; i < calls.Length; i++)
         {

@@ -408,6 +408,23 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool ContainsKey(TKey key) => _cache.ContainsKey(SerializeKey(key));
 
+    /// <summary>
+    /// The keys of the live entries, deserialized; weakly consistent, as <see cref="OffHeapCache.Keys"/> (not a snapshot;
+    /// a key that stays unchanged for the whole enumeration is returned exactly once; the caller may write meanwhile).
+    /// Covers the whole byte cache: a view sharing it with other views meets their keys too (and their bytes may not
+    /// deserialize as <typeparamref name="TKey"/>).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener of the byte cache.</exception>
+    public IEnumerable<TKey> Keys
+    {
+        get
+        {
+            _cache.ThrowIfDisposed();
+            return _cache.EnumerateKeys(_keys.Deserialize);
+        }
+    }
+
     /// <summary>Removes every entry of the byte cache (of every view that shares it).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear() => _cache.Clear();

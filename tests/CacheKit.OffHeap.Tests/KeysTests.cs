@@ -1,0 +1,188 @@
+using System.Text;
+
+namespace CacheKit.OffHeap.Tests;
+
+public class KeysTests
+{
+    private static byte[] Key(int i) => Encoding.ASCII.GetBytes($"key:{i:D8}");
+
+    private static int IdOf(byte[] key) => int.Parse(Encoding.ASCII.GetString(key, 4, 8));
+
+    private static OffHeapCacheOptions Options(int shards = 4) => new() { CapacityBytes = 32 << 20, PageSize = 64 * 1024, ShardCount = shards };
+
+    [Test]
+    public void EveryLiveKeyOnceAndNothingElse()
+    {
+        var time = new ManualClock();
+        OffHeapCacheOptions options = Options();
+        options.TimeProvider = time;
+        using var cache = new OffHeapCache(options);
+        Assert.That(cache.Keys, Is.Empty);
+
+        // 30,000 keys of 12 bytes: several batches per shard (a batch holds at most 4,096 keys).
+        for (int i = 0; i < 30_000; i++)
+        {
+            Assert.That(i % 10 == 7 ? cache.Set(Key(i), "v"u8, TimeSpan.FromSeconds(5)) : cache.Set(Key(i), "v"u8), Is.True);
+        }
+        for (int i = 0; i < 30_000; i += 100)
+        {
+            cache.Remove(Key(i));
+        }
+        time.Advance(TimeSpan.FromSeconds(6));   // the keys with a time to live expire, unreclaimed
+
+        CacheStatistics before = cache.GetStatistics();
+        List<int> ids = cache.Keys.Select(IdOf).ToList();
+        int[] expected = Enumerable.Range(0, 30_000).Where(i => i % 100 != 0 && i % 10 != 7).ToArray();
+        Assert.That(ids, Has.Count.EqualTo(expected.Length), "no key twice");
+        Assert.That(ids, Is.EquivalentTo(expected));
+
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That((after.Hits, after.Misses, after.Count), Is.EqualTo((before.Hits, before.Misses, before.Count)),
+            "not a lookup, and nothing reclaimed");
+    }
+
+    [Test]
+    public void TheCallerMayRemoveWhatItEnumerates()
+    {
+        using var cache = new OffHeapCache(Options(shards: 2));
+        for (int i = 0; i < 20_000; i++)
+        {
+            cache.Set(Key(i), BitConverter.GetBytes(i));
+        }
+        int removed = 0;
+        foreach (byte[] key in cache.Keys)
+        {
+            if (IdOf(key) % 2 == 0 && cache.Remove(key))
+            {
+                removed++;
+            }
+        }
+        Assert.That(removed, Is.EqualTo(10_000));
+        Assert.That(cache.Count, Is.EqualTo(10_000));
+        Assert.That(cache.Keys.Select(IdOf).All(id => id % 2 == 1), Is.True);
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void KeysThatStayAreSeenOnceWhileOthersChurn()
+    {
+        using var cache = new OffHeapCache(Options());
+        const int Stable = 5_000;
+        for (int i = 0; i < Stable; i++)
+        {
+            cache.Set(Key(i), "stable"u8);
+        }
+        using var stop = new CancellationTokenSource();
+        Exception? writerFailure = null;
+        var writer = new Thread(() =>
+        {
+            try
+            {
+                var random = new Random(7);
+                while (!stop.IsCancellationRequested)
+                {
+                    int id = 1_000_000 + random.Next(20_000);
+                    if (random.Next(2) == 0)
+                    {
+                        cache.Set(Key(id), "churn"u8);
+                    }
+                    else
+                    {
+                        cache.Remove(Key(id));
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                writerFailure = e;
+            }
+        }) { IsBackground = true };
+        writer.Start();
+        try
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                var seen = new HashSet<int>();
+                foreach (byte[] key in cache.Keys)
+                {
+                    int id = IdOf(key);
+                    Assert.That(id < Stable || id >= 1_000_000, $"a key that was never stored: {id}");
+                    if (id < Stable)
+                    {
+                        Assert.That(seen.Add(id), Is.True, $"stable key {id} twice");
+                    }
+                }
+                Assert.That(seen, Has.Count.EqualTo(Stable), "every stable key");
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            writer.Join();
+        }
+        Assert.That(writerFailure, Is.Null);
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void ADisposedCacheRefusesTheNextBatchAndTheProperty()
+    {
+        var cache = new OffHeapCache(Options(shards: 1));
+        for (int i = 0; i < 20_000; i++)
+        {
+            cache.Set(Key(i), "v"u8);
+        }
+        using IEnumerator<byte[]> keys = cache.Keys.GetEnumerator();
+        Assert.That(keys.MoveNext(), Is.True);
+        cache.Dispose();   // does not wait for the enumeration: it holds nothing between batches
+        Assert.Throws<ObjectDisposedException>(() =>
+        {
+            while (keys.MoveNext())
+            {
+            }
+        });
+        Assert.Throws<ObjectDisposedException>(() => _ = cache.Keys);
+    }
+
+    [Test]
+    public void AnEvictionListenerMayNotEnumerate()
+    {
+        OffHeapCache? cache = null;
+        Exception? fromListener = null;
+        OffHeapCacheOptions options = new() { CapacityBytes = 4 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 100 };
+        options.EvictionListener = (_, _) =>
+        {
+            try
+            {
+                _ = cache!.Keys.Count();
+            }
+            catch (InvalidOperationException e)
+            {
+                fromListener ??= e;
+            }
+        };
+        using (cache = new OffHeapCache(options))
+        {
+            for (int i = 0; i < 1_000 && fromListener is null; i++)
+            {
+                cache.Set(Key(i), "v"u8);
+            }
+            Assert.That(fromListener, Is.Not.Null, "an eviction ran the listener");
+            Assert.That(fromListener!.Message, Does.Contain("eviction listener"));
+            cache.ValidateInvariants();
+        }
+    }
+
+    [Test]
+    public void TheTypedViewDeserializesTheKeys()
+    {
+        using var cache = new OffHeapCache<string, int>(Options());
+        for (int i = 0; i < 1_000; i++)
+        {
+            cache.Set($"user:{i}", i);
+        }
+        Assert.That(cache.Keys, Is.EquivalentTo(Enumerable.Range(0, 1_000).Select(i => $"user:{i}")));
+        cache.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => _ = cache.Keys);
+    }
+}
