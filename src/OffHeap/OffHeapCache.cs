@@ -457,7 +457,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
     /// (a few hundred KiB of keys per hold, so writers wait at most that long). Weakly consistent, as
     /// <c>ConcurrentDictionary</c>'s enumeration: not a snapshot; a key that stays in the cache, unchanged, for the whole
-    /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be. The
+    /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be (one
+    /// removed and added again may be listed twice). The
     /// caller may write to the cache while it enumerates (<c>foreach (byte[] key in cache.Keys) { if (...) cache.Remove(key); }</c>).
     /// Neither a hit nor a miss: statistics and the policy do not see it. An order is not promised.
     /// </summary>

@@ -626,7 +626,28 @@ internal sealed class DifferentialRunner
                 return error;
             }
         }
-        return null;
+        return CheckKeys(cache);
+    }
+
+    /// <summary>The cache's key enumeration lists exactly the model's live keys, each once (nothing runs concurrently here).</summary>
+    private string? CheckKeys(OffHeapCache cache)
+    {
+        long now = _clock.GetTimestamp();
+        var expected = _model.Where(e => e.Value.ExpiresAt == 0 || now < e.Value.ExpiresAt).Select(e => e.Key).ToHashSet();
+        var listed = new HashSet<int>();
+        foreach (byte[] key in cache.Keys)
+        {
+            int id = Keys.IdOf(key);
+            if (!key.AsSpan().SequenceEqual(KeyOf(id)) || !expected.Contains(id))
+            {
+                return $"keys: listed {Convert.ToHexString(key)}, which is not a live key of the model";
+            }
+            if (!listed.Add(id))
+            {
+                return $"keys: k{id} listed twice";
+            }
+        }
+        return listed.Count == expected.Count ? null : $"keys: {listed.Count} listed, the model has {expected.Count} live keys";
     }
 
     private string? CheckState(OffHeapCache cache, int step, int validateEvery)

@@ -226,9 +226,26 @@ internal static class StressRunner
                                 }
                             }
                         }
-                        else if (rng.Next(50) == 0)
+                        else
                         {
-                            cache.Clear();
+                            int rare = rng.Next(50);   // one draw, as before the Keys branch: each seed's other operations stay
+                            if (rare == 0)
+                            {
+                                cache.Clear();
+                            }
+                            else if (rare == 1)
+                            {
+                                // Every listed key is one this run stores, while the other threads write (one removed and
+                                // added again meanwhile may be listed twice: weakly consistent).
+                                foreach (byte[] listedKey in cache.Keys)
+                                {
+                                    int listedId = Keys.IdOf(listedKey);
+                                    if ((uint)listedId >= KeySpace || !listedKey.AsSpan().SequenceEqual(keys[listedId]))
+                                    {
+                                        Mismatch($"keys: listed {Convert.ToHexString(listedKey)}, which this run never stores");
+                                    }
+                                }
+                            }
                         }
                         ops++;
                     }
