@@ -14,12 +14,14 @@ internal sealed class KeyBatch : IDisposable
     private byte[] _bytes;
     private int[] _ends;
     private readonly int _bucketBytes;   // SlotCount × the longest key
+    private int _highWater;              // bytes of _bytes ever written (over every fill), cleared before the pool gets them back
 
     public KeyBatch(int maxKeyBytes)
     {
         Debug.Assert(maxKeyBytes >= 0, "a key length is not negative");
         _bucketBytes = IndexBucket.SlotCount * maxKeyBytes;
-        // Several buckets per lock hold, but at most a few hundred KiB: the lock is held while the batch fills.
+        // Several buckets of the longest keys per lock hold (256 KiB at the default 8 KiB MaxKeyBytes, 1.8 MB at the
+        // format's 65,535); the bucket and key counts bound the hold for short keys.
         _bytes = ArrayPool<byte>.Shared.Rent(Math.Max(64 * 1024, 4 * _bucketBytes));
         _ends = ArrayPool<int>.Shared.Rent(4096);
     }
@@ -38,6 +40,7 @@ internal sealed class KeyBatch : IDisposable
         int start = Used;
         key.CopyTo(_bytes.AsSpan(start));   // throws rather than overruns, should the room check ever be wrong
         _ends[Count++] = start + key.Length;
+        _highWater = Math.Max(_highWater, start + key.Length);
     }
 
     /// <summary>Key <paramref name="index"/> (valid until <see cref="Clear"/>).</summary>
@@ -57,6 +60,7 @@ internal sealed class KeyBatch : IDisposable
     {
         if (_bytes.Length != 0)
         {
+            _bytes.AsSpan(0, _highWater).Clear();   // the shared pool's next renter must not see the cache's keys
             ArrayPool<byte>.Shared.Return(_bytes);
             ArrayPool<int>.Shared.Return(_ends);
             _bytes = [];

@@ -455,16 +455,17 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
-    /// (a few hundred KiB of keys per hold, so writers wait at most that long). Weakly consistent, as
-    /// <c>ConcurrentDictionary</c>'s enumeration: not a snapshot; a key that stays in the cache, unchanged, for the whole
-    /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be (one
-    /// removed and added again may be listed twice). The
-    /// caller may write to the cache while it enumerates (<c>foreach (byte[] key in cache.Keys) { if (...) cache.Remove(key); }</c>).
-    /// Neither a hit nor a miss: statistics and the policy do not see it. An order is not promised.
+    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys, so a writer of that shard waits at
+    /// most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
+    /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be, and one
+    /// removed and added again may be returned twice (it can land in a later slot of its window), so do not build a
+    /// dictionary from it under churn. The caller may write to the cache while it enumerates
+    /// (<c>foreach (byte[] key in cache.Keys) { if (...) cache.Remove(key); }</c>). Neither a hit nor a miss: statistics and
+    /// the policy do not see it. An order is not promised.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
-    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener of this cache (a listener holds a shard's
-    /// lock in the middle of an eviction).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener (of any cache: a listener holds a
+    /// shard's lock in the middle of an eviction).</exception>
     public IEnumerable<byte[]> Keys
     {
         get
@@ -498,9 +499,11 @@ public sealed partial class OffHeapCache : IDisposable
     /// caller's loop between batches), under the shard's lock.</summary>
     private uint CopyKeys(Shard shard, uint bucket, KeyBatch batch)
     {
-        if (Shard.IsInListenerOf(this))
+        // Any listener, not only this cache's: a listener holds its own cache's shard lock, and enumerating another cache
+        // would take every shard lock of that one meanwhile (a deadlock with that cache's listener writing back).
+        if (Shard.IsInAnyListener)
         {
-            throw new InvalidOperationException("The eviction listener enumerated the cache's keys; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
+            throw new InvalidOperationException("An eviction listener enumerated a cache's keys; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
         }
         batch.Clear();
         ref OperationCounters.Stripe stripe = ref Enter();

@@ -940,16 +940,24 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <summary>Buckets in this shard's index (the range <see cref="CopyKeysUnsynchronized"/> walks).</summary>
     public uint BucketCount => _bucketCount;
 
+    /// <summary>Most index buckets <see cref="CopyKeysUnsynchronized"/> visits per call (one lock hold): bounds the hold
+    /// by work, not only by keys copied, since empty buckets and expired entries fill no room (4,096 buckets: 256 KiB of
+    /// index lines and up to 28,672 entry headers).</summary>
+    internal const uint MaxBucketsPerKeyBatch = 4096;
+
     /// <summary>
     /// Appends the keys of the live (unexpired) entries of buckets <paramref name="bucket"/>, <paramref name="bucket"/> + 1,
     /// ... to <paramref name="batch"/>, whole buckets at a time, while the batch has room for a full bucket of the longest
-    /// keys; returns the first bucket not copied (<see cref="BucketCount"/> when the index is done). Entries never move
-    /// between slots while they live, so a caller that resumes at the returned bucket sees every entry that stayed, once.
-    /// Under the lock, inside an operation (the index and pages are alive); changes nothing.
+    /// keys and at most <see cref="MaxBucketsPerKeyBatch"/> buckets; returns the first bucket not visited
+    /// (<see cref="BucketCount"/> when the index is done). Entries never move between slots while they live, so a caller
+    /// that resumes at the returned bucket sees every entry that stayed, once. Under the lock, inside an operation (the
+    /// index and pages are alive); changes nothing.
     /// </summary>
     public uint CopyKeysUnsynchronized(uint bucket, KeyBatch batch)
     {
-        for (; bucket < _bucketCount && batch.HasRoomForBucket; bucket++)
+        uint end = _bucketCount - bucket > MaxBucketsPerKeyBatch ? bucket + MaxBucketsPerKeyBatch : _bucketCount;
+        long now = _time.GetTimestamp();   // once per batch: the whole batch is one moment under the lock
+        for (; bucket < end && batch.HasRoomForBucket; bucket++)
         {
             IndexBucket* b = BucketAt(bucket);
             for (int s = 0; s < IndexBucket.SlotCount; s++)
@@ -962,9 +970,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
-                if (IsPastTimeToLive(header))
+                if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
                 {
-                    continue;   // expired: not live, though a writer has not reclaimed it yet
+                    continue;   // expired (the readers' test): not live, though a writer has not reclaimed it yet
                 }
                 // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk, and the chunk
                 // stays allocated while we hold the lock. KeyLength <= the cache's MaxKeyBytes, which HasRoomForBucket allowed for.
@@ -1196,6 +1204,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         OffHeapCache? listening = t_listenerOf;
         return listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache));
     }
+
+    /// <summary>Whether this thread is inside any cache's eviction listener (and so holds that cache's shard lock).</summary>
+    internal static bool IsInAnyListener => t_listenerOf is not null;
 
     private static void PushOuterListenerOf(OffHeapCache cache)
     {

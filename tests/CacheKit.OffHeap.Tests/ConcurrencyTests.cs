@@ -228,7 +228,7 @@ public class ConcurrencyTests
         var keys = Enumerable.Range(0, 2000).Select(TestKeys.Key).ToArray();
         var unexpected = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
         long operations = 0;
-        using var started = new CountdownEvent(4);
+        using var started = new CountdownEvent(5);
 
         void Loop(int seed, bool write)
         {
@@ -241,7 +241,16 @@ public class ConcurrencyTests
                 while (true)
                 {
                     int id = rng.Next(keys.Length);
-                    if (write)
+                    if (seed % 10 == 4)
+                    {
+                        // The enumerator: each batch is an operation that Dispose must wait for or refuse.
+                        foreach (byte[] listed in cache.Keys)
+                        {
+                            int listedId = TestKeys.IdOf(listed);
+                            Assert.That((uint)listedId < keys.Length && listed.AsSpan().SequenceEqual(keys[listedId]), Is.True, "a key this test stores");
+                        }
+                    }
+                    else if (write)
                     {
                         cache.Set(keys[id], value.AsSpan(0, rng.Next(value.Length)));
                         if (rng.Next(10) == 0)
@@ -267,7 +276,7 @@ public class ConcurrencyTests
             }
         }
 
-        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() => Loop(t + (round * 10), t < 2))).ToList();
+        var threads = Enumerable.Range(0, 5).Select(t => new Thread(() => Loop(t + (round * 10), t < 2))).ToList();
         threads.ForEach(t => t.Start());
         started.Wait();
         bool ran = SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 2000 * round, TimeSpan.FromSeconds(10));

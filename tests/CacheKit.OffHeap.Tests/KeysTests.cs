@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace CacheKit.OffHeap.Tests;
@@ -184,5 +185,94 @@ public class KeysTests
         Assert.That(cache.Keys, Is.EquivalentTo(Enumerable.Range(0, 1_000).Select(i => $"user:{i}")));
         cache.Dispose();
         Assert.Throws<ObjectDisposedException>(() => _ = cache.Keys);
+    }
+
+    [Test]
+    public void OneLockHoldVisitsABoundedNumberOfBucketsWhateverItCopies()
+    {
+        // A large index of expired entries fills no batch room; the bucket bound must end the hold anyway.
+        var time = new ManualClock();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 64 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 100_000, TimeProvider = time,
+        });
+        for (int i = 0; i < 60_000; i++)
+        {
+            cache.Set(Key(i), "v"u8, TimeSpan.FromSeconds(1));
+        }
+        time.Advance(TimeSpan.FromSeconds(2));
+        Shard shard = cache.Shards[0];
+        Assert.That(shard.BucketCount, Is.GreaterThan(3 * Shard.MaxBucketsPerKeyBatch));
+        using var batch = new KeyBatch(cache.MaxKeyBytes);
+        lock (shard.Gate)
+        {
+            Assert.That(shard.CopyKeysUnsynchronized(0, batch), Is.EqualTo(Shard.MaxBucketsPerKeyBatch));
+            Assert.That(batch.Count, Is.Zero);
+            uint last = shard.BucketCount - 10;
+            Assert.That(shard.CopyKeysUnsynchronized(last, batch), Is.EqualTo(shard.BucketCount), "the last batch ends at the index's end");
+        }
+        Assert.That(cache.Keys, Is.Empty);
+    }
+
+    [Test]
+    public void AListenerOfAnotherCacheMayNotEnumerateEither()
+    {
+        using var other = new OffHeapCache(Options(shards: 2));
+        other.Set("x"u8, "y"u8);
+        Exception? fromListener = null;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 100,
+            EvictionListener = (_, _) =>
+            {
+                try
+                {
+                    _ = other.Keys.Count();
+                }
+                catch (InvalidOperationException e)
+                {
+                    fromListener ??= e;
+                }
+                // Single-key reads of the other cache stay allowed.
+                Assert.That(other.ContainsKey("x"u8), Is.True);
+            },
+        });
+        for (int i = 0; i < 1_000 && fromListener is null; i++)
+        {
+            cache.Set(Key(i), "v"u8);
+        }
+        Assert.That(fromListener, Is.Not.Null);
+        Assert.That(other.Keys.Count(), Is.EqualTo(1), "outside a listener it enumerates");
+    }
+
+    [Test]
+    public void TheBatchBufferGoesBackToThePoolWithoutTheKeys()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxKeyBytes = 64 });
+        for (int i = 0; i < 10_000; i++)   // more keys than one batch: the buffer is refilled
+        {
+            cache.Set(Key(i), "v"u8);
+        }
+        // This thread's slot of the shared pool may hold another test's array (with key bytes of its own): rent it, clear
+        // it and give it back, so that the batch rents exactly it and returns it to the same slot.
+        byte[] rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        Array.Clear(rented);
+        ArrayPool<byte>.Shared.Return(rented);
+        using (IEnumerator<byte[]> keys = cache.Keys.GetEnumerator())
+        {
+            while (keys.MoveNext())
+            {
+            }
+        }
+        // The shared pool keeps the array just returned on this thread and hands it out again.
+        rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            Assert.That(rented.AsSpan().IndexOf("key:"u8), Is.EqualTo(-1), "no key bytes left in a pooled array");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 }

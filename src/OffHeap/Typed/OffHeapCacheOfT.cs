@@ -410,12 +410,16 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
     /// <summary>
     /// The keys of the live entries, deserialized; weakly consistent, as <see cref="OffHeapCache.Keys"/> (not a snapshot;
-    /// a key that stays unchanged for the whole enumeration is returned exactly once; the caller may write meanwhile).
+    /// a key that stays unchanged for the whole enumeration is returned exactly once, one removed and added again meanwhile
+    /// may be returned twice; the caller may write meanwhile).
     /// Covers the whole byte cache: a view sharing it with other views meets their keys too (and their bytes may not
     /// deserialize as <typeparamref name="TKey"/>).
     /// </summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
-    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener of the byte cache.</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener.</exception>
+    /// <remarks>A key its serializer cannot read (another view's, sharing the byte cache) ends the enumeration with the
+    /// serializer's exception (<see cref="ArgumentException"/> from <see cref="UnmanagedSerializer{T}"/>,
+    /// <see cref="System.Text.Json.JsonException"/> from <see cref="SystemTextJsonSerializer{T}"/>).</remarks>
     public IEnumerable<TKey> Keys
     {
         get
