@@ -103,7 +103,7 @@ public sealed class OffHeapCacheBuilder
         // ownsCache: false: the provider owns (and the container disposes) the byte cache; disposing the view does nothing.
         Services.AddKeyedSingleton(name, (sp, _) =>
         {
-            DistributedCacheRegistration.ThrowIfSharedWithTypedView(sp, name);
+            DistributedCacheRegistration.ThrowIfServedByADistributedCache(sp, name, view);
             ICacheSerializer<TKey> keys = keySerializer(sp)
                 ?? throw new InvalidOperationException($"The key serializer factory of {view} on the off-heap cache '{name}' returned null.");
             ICacheSerializer<TValue> values = valueSerializer(sp)
@@ -133,27 +133,34 @@ internal sealed class CacheRegistration(string name)
     public string? TypedView { get; set; }
 }
 
-/// <summary>Which cache <c>AddOffHeapDistributedCache</c> serves (the last call wins, as for the services it registers).</summary>
+/// <summary>A cache that <c>AddOffHeapDistributedCache</c> named (one per call).</summary>
 internal sealed class DistributedCacheRegistration(string cacheName)
 {
     public string CacheName { get; } = cacheName;
 
-    /// <summary>Throws when the distributed cache serves <paramref name="cacheName"/> and that cache has a typed view: each
-    /// would read the other's entries as garbage (the distributed cache's values start with its expiration header).</summary>
-    public static void ThrowIfSharedWithTypedView(IServiceProvider services, string cacheName)
+    /// <summary>For the distributed cache over <paramref name="cacheName"/>: throws when that cache has a typed view.</summary>
+    public static void ThrowIfItsCacheHasATypedView(IServiceProvider services, string cacheName)
     {
-        DistributedCacheRegistration? distributed = services.GetServices<DistributedCacheRegistration>().LastOrDefault();
-        if (distributed is null || distributed.CacheName != cacheName)
-        {
-            return;
-        }
         CacheRegistration? cache = services.GetServices<CacheRegistration>().FirstOrDefault(r => r.Name == cacheName);
         if (cache?.TypedView is { } view)
         {
-            throw new InvalidOperationException(
-                $"The off-heap cache '{cacheName}' serves both the distributed cache and a typed view ({view}): they share its keys, and each would read the other's values as garbage (the distributed cache keeps an expiration header in every value). Give the distributed cache a cache of its own: AddOffHeapCache(\"distributed\", ...) and AddOffHeapDistributedCache(\"distributed\").");
+            ThrowShared(cacheName, view);
         }
     }
+
+    /// <summary>For the typed view <paramref name="view"/> of <paramref name="cacheName"/>: throws when a distributed cache
+    /// was registered over that cache (any call, not only the last, which the host builds: all can be resolved).</summary>
+    public static void ThrowIfServedByADistributedCache(IServiceProvider services, string cacheName, string view)
+    {
+        if (services.GetServices<DistributedCacheRegistration>().Any(r => r.CacheName == cacheName))
+        {
+            ThrowShared(cacheName, view);
+        }
+    }
+
+    // Each would read the other's entries as garbage: the distributed cache's values start with its expiration header.
+    private static void ThrowShared(string cacheName, string view) => throw new InvalidOperationException(
+        $"The off-heap cache '{cacheName}' serves both the distributed cache and a typed view ({view}): they share its keys, and each would read the other's values as garbage (the distributed cache keeps an expiration header in every value). Give the distributed cache a cache of its own: AddOffHeapCache(\"distributed\", ...) and AddOffHeapDistributedCache(\"distributed\").");
 }
 
 /// <summary>C#-like names of types for messages (<c>List&lt;Int32&gt;</c>, not <c>List`1</c>).</summary>
@@ -161,6 +168,10 @@ internal static class TypeNames
 {
     public static string Of(Type type)
     {
+        if (type.IsArray && type.GetElementType() is { } element)
+        {
+            return $"{Of(element)}[{new string(',', type.GetArrayRank() - 1)}]";
+        }
         if (!type.IsGenericType)
         {
             return type.Name;

@@ -83,7 +83,7 @@ public static class OffHeapCacheServiceCollectionExtensions
         services.AddSingleton(new DistributedCacheRegistration(cacheName));
         services.AddSingleton(sp =>
         {
-            DistributedCacheRegistration.ThrowIfSharedWithTypedView(sp, cacheName);
+            DistributedCacheRegistration.ThrowIfItsCacheHasATypedView(sp, cacheName);
             IOffHeapCacheProvider provider = sp.GetService<IOffHeapCacheProvider>()
                 ?? throw new InvalidOperationException(
                     $"AddOffHeapDistributedCache(\"{cacheName}\") needs the off-heap cache '{cacheName}', but no off-heap cache is registered. Register it with services.AddOffHeapCache(\"{cacheName}\", ...).");

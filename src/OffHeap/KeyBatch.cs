@@ -11,6 +11,9 @@ namespace CacheKit.OffHeap;
 /// </summary>
 internal sealed class KeyBatch : IDisposable
 {
+    /// <summary>Most keys one batch (one lock hold) copies.</summary>
+    public const int MaxKeys = 4096;
+
     private byte[] _bytes;
     private int[] _ends;
     private readonly int _bucketBytes;   // SlotCount × the longest key
@@ -23,7 +26,7 @@ internal sealed class KeyBatch : IDisposable
         // Several buckets of the longest keys per lock hold (256 KiB at the default 8 KiB MaxKeyBytes, 1.8 MB at the
         // format's 65,535); the bucket and key counts bound the hold for short keys.
         _bytes = ArrayPool<byte>.Shared.Rent(Math.Max(64 * 1024, 4 * _bucketBytes));
-        _ends = ArrayPool<int>.Shared.Rent(4096);
+        _ends = ArrayPool<int>.Shared.Rent(MaxKeys);
     }
 
     /// <summary>Keys in the batch.</summary>
@@ -32,7 +35,7 @@ internal sealed class KeyBatch : IDisposable
     private int Used => Count == 0 ? 0 : _ends[Count - 1];
 
     /// <summary>Whether one more bucket (up to <see cref="IndexBucket.SlotCount"/> keys of the longest length) fits.</summary>
-    public bool HasRoomForBucket => Count + IndexBucket.SlotCount <= _ends.Length && Used + _bucketBytes <= _bytes.Length;
+    public bool HasRoomForBucket => Count + IndexBucket.SlotCount <= Math.Min(MaxKeys, _ends.Length) && Used + _bucketBytes <= _bytes.Length;
 
     /// <summary>Appends a copy of <paramref name="key"/>; the caller checked <see cref="HasRoomForBucket"/> for its bucket.</summary>
     public void Add(ReadOnlySpan<byte> key)

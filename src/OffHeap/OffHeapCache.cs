@@ -455,8 +455,8 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
-    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys, so a writer of that shard waits at
-    /// most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
+    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys, and no more than four buckets of the
+    /// longest keys, 256 KiB at the default <see cref="MaxKeyBytes"/>: a writer of that shard waits at most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
     /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be, and one
     /// removed and added again may be returned twice (it can land in a later slot of its window), so do not build a
     /// dictionary from it under churn. The caller may write to the cache while it enumerates

@@ -916,6 +916,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <summary>The readers' expiry test (now ≥ ExpiresAt), for writers that hold the lock.</summary>
     private bool IsPastTimeToLive(in EntryHeader header) => header.ExpiresAt != 0 && _time.GetTimestamp() >= header.ExpiresAt;
 
+    /// <summary><see cref="IsPastTimeToLive(in EntryHeader)"/> at a time read once for many entries (a sweep under the lock).</summary>
+    private static bool IsPastTimeToLive(in EntryHeader header, long now) => header.ExpiresAt != 0 && now >= header.ExpiresAt;
+
     /// <summary>Removes every entry. Counters of hits and misses are kept.</summary>
     public void ClearUnsynchronized()
     {
@@ -955,6 +958,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// </summary>
     public uint CopyKeysUnsynchronized(uint bucket, KeyBatch batch)
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "keys are copied under the shard's lock");
+        Debug.Assert(bucket <= _bucketCount, "the walk resumes inside the index");
         uint end = _bucketCount - bucket > MaxBucketsPerKeyBatch ? bucket + MaxBucketsPerKeyBatch : _bucketCount;
         long now = _time.GetTimestamp();   // once per batch: the whole batch is one moment under the lock
         for (; bucket < end && batch.HasRoomForBucket; bucket++)
@@ -970,12 +975,13 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 }
                 SlabHandle handle = SlotWord.Handle(word);
                 EntryHeader header = ReadHeaderUnsynchronized(handle);
-                if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
+                if (IsPastTimeToLive(header, now))
                 {
                     continue;   // expired (the readers' test): not live, though a writer has not reclaimed it yet
                 }
                 // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk, and the chunk
                 // stays allocated while we hold the lock. KeyLength <= the cache's MaxKeyBytes, which HasRoomForBucket allowed for.
+                Debug.Assert(header.TotalBytes <= _arena.GetChunkSize(handle), "a published entry fits its chunk");
                 batch.Add(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + header.Size, header.KeyLength));
             }
         }
@@ -1081,7 +1087,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 if (word != 0)
                 {
                     EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
-                    if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
+                    if (IsPastTimeToLive(header, now))
                     {
                         return (int)(bucketIndex * IndexBucket.SlotCount) + s;
                     }
@@ -1191,18 +1197,11 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ThrowIfInListenerOf(OffHeapCache cache)
     {
-        if (IsInListenerOf(cache))
+        OffHeapCache? listening = t_listenerOf;
+        if (listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache)))
         {
             ThrowWriteFromListener();
         }
-    }
-
-    /// <summary>Whether this thread is inside one of <paramref name="cache"/>'s eviction listeners (one thread-static read).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsInListenerOf(OffHeapCache cache)
-    {
-        OffHeapCache? listening = t_listenerOf;
-        return listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache));
     }
 
     /// <summary>Whether this thread is inside any cache's eviction listener (and so holds that cache's shard lock).</summary>
@@ -1257,7 +1256,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
                     continue;
                 }
                 EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
-                if (header.ExpiresAt != 0 && now >= header.ExpiresAt)
+                if (IsPastTimeToLive(header, now))
                 {
                     EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.Expired);
                     reclaimed++;

@@ -92,9 +92,9 @@ public sealed class TypedRegistrationTests
     {
         var services = new ServiceCollection();
         OffHeapCacheBuilder builder = services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20)
-            .AddTypedCache<int?, List<Dictionary<string, int>>>(valueSerializer: new SystemTextJsonSerializer<List<Dictionary<string, int>>>());
+            .AddTypedCache<int?, List<Dictionary<string, int>>[]>(valueSerializer: new SystemTextJsonSerializer<List<Dictionary<string, int>>[]>());
         var e = Assert.Throws<InvalidOperationException>(() => builder.AddTypedCache<int, long>())!;
-        Assert.That(e.Message, Does.Contain("OffHeapCache<Nullable<Int32>, List<Dictionary<String, Int32>>>"));
+        Assert.That(e.Message, Does.Contain("OffHeapCache<Nullable<Int32>, List<Dictionary<String, Int32>>[]>"));
     }
 
     [TestCase(true)]
@@ -171,5 +171,20 @@ public sealed class TypedRegistrationTests
         Assert.Throws<ArgumentException>(() => other.AddTypedCache<Product, Product>(_ => ProductJson));
         Assert.Throws<ArgumentNullException>(() => other.AddTypedCache<int, Product>((Func<IServiceProvider, ICacheSerializer<Product>>)null!));
         other.AddTypedCache<Product, Product>(_ => ProductJson, _ => ProductJson);   // both given: accepted
+    }
+
+    [Test]
+    public void An_earlier_distributed_registration_over_the_viewed_cache_is_refused_too()
+    {
+        // Two AddOffHeapDistributedCache calls: IDistributedCache resolves the last, but GetServices builds each one.
+        var services = new ServiceCollection();
+        services.AddOffHeapCache(s => s.CapacityBytes = 4 << 20).AddTypedCache<string, Product>(valueSerializer: ProductJson);
+        services.AddOffHeapCache("distributed", s => s.CapacityBytes = 4 << 20);
+        services.AddOffHeapDistributedCache();
+        services.AddOffHeapDistributedCache("distributed");
+        using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.That(provider.GetRequiredService<Microsoft.Extensions.Caching.Distributed.IDistributedCache>(), Is.Not.Null, "the last one serves another cache");
+        Assert.Throws<InvalidOperationException>(() => provider.GetServices<OffHeapDistributedCache>().ToList());
+        Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<OffHeapCache<string, Product>>());
     }
 }

@@ -230,7 +230,7 @@ public class ConcurrencyTests
         long operations = 0;
         using var started = new CountdownEvent(5);
 
-        void Loop(int seed, bool write)
+        void Loop(int seed, bool write, bool enumerate)
         {
             var rng = new Random(seed);
             var buffer = new byte[4096];
@@ -241,7 +241,7 @@ public class ConcurrencyTests
                 while (true)
                 {
                     int id = rng.Next(keys.Length);
-                    if (seed % 10 == 4)
+                    if (enumerate)
                     {
                         // The enumerator: each batch is an operation that Dispose must wait for or refuse.
                         foreach (byte[] listed in cache.Keys)
@@ -276,7 +276,7 @@ public class ConcurrencyTests
             }
         }
 
-        var threads = Enumerable.Range(0, 5).Select(t => new Thread(() => Loop(t + (round * 10), t < 2))).ToList();
+        var threads = Enumerable.Range(0, 5).Select(t => new Thread(() => Loop(t + (round * 10), write: t < 2, enumerate: t == 4))).ToList();
         threads.ForEach(t => t.Start());
         started.Wait();
         bool ran = SpinWait.SpinUntil(() => Interlocked.Read(ref operations) > 2000 * round, TimeSpan.FromSeconds(10));
