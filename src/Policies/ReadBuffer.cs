@@ -36,6 +36,7 @@ public sealed class ReadBuffer
     // moved that line between cores on every append).
     private const int PadLongs = 16;       // between two stripes' counters
     private const int EdgePad = 16;        // before the first and after the last element in use
+    private const int DiscardOffset = 1;   // _heads[CounterIndex(s) + 1]: the stripe's discard mark (see ClearUnsynchronized)
     private const long MissTag = 1;
     internal const int MissRecord = -1;      // a drained miss, decoded
     internal const int IgnoredRecord = -2;   // a drained hit of a handle beyond the policy's range (ignored)
@@ -46,7 +47,7 @@ public sealed class ReadBuffer
     private readonly long[] _tags;         // EdgePad + stripe * SlotsPerStripe + index (SlotBase)
     private readonly ulong[] _hashes;      // same indexing
     private readonly long[] _tails;        // EdgePad + stripe * PadLongs (CounterIndex)
-    private readonly long[] _heads;        // same indexing
+    private readonly long[] _heads;        // same indexing; the discard mark beside each head (DiscardOffset)
     private readonly int _stripeMask;
     private readonly IReadRecordFilter? _hitFilter;
 
@@ -174,6 +175,7 @@ public sealed class ReadBuffer
     {
         long head = _heads[CounterIndex(s)];
         long tail = Volatile.Read(ref _tails[CounterIndex(s)]);
+        long discardBelow = _heads[CounterIndex(s) + DiscardOffset];   // records claimed before the last Clear
         int baseSlot = SlotBase(s);
         int maxHandles = policy.MaxHandles;
         Span<int> handles = stackalloc int[ReplayBatch];   // a hit's handle, or MissRecord / IgnoredRecord
@@ -199,7 +201,11 @@ public sealed class ReadBuffer
                     }
                     ulong hash = _hashes[slot];
                     int handle = tag == MissTag ? MissRecord : tag - 2 < maxHandles ? (int)(tag - 2) : IgnoredRecord;
-                    if (handle >= 0 && _hitFilter is not null && !_hitFilter.IsCurrent(handle, hash))
+                    if (head < discardBelow)
+                    {
+                        handle = IgnoredRecord;   // claimed before a Clear (its appender was mid-way then): cleared with the rest
+                    }
+                    else if (handle >= 0 && _hitFilter is not null && !_hitFilter.IsCurrent(handle, hash))
                     {
                         handle = IgnoredRecord;   // the entry read is gone; the handle may hold another key now
                     }
@@ -271,15 +277,20 @@ public sealed class ReadBuffer
         }
     }
 
-    /// <summary>Drops the pending records of every stripe up to its first claimed-but-unpublished slot (its
-    /// appender is mid-way); records behind that one stay and are replayed later, where the hit filter drops
-    /// hits whose handle holds another key by then. Call with the owner's lock held.</summary>
+    /// <summary>Drops every record claimed before the call, published or not. Each stripe's published records up to
+    /// its first claimed-but-unpublished slot (its appender is mid-way) are cleared now; the ones from that slot up to
+    /// the tail read here are dropped by the drain that meets them once published (the stripe's discard mark), so no
+    /// record from before a Clear is ever replayed, even one whose handle holds a key with the same hash again by then.
+    /// Call with the owner's lock held.</summary>
     public void ClearUnsynchronized()
     {
         for (int s = 0; s <= _stripeMask; s++)
         {
             long head = _heads[CounterIndex(s)];
             long tail = Volatile.Read(ref _tails[CounterIndex(s)]);
+            // Only the drainer (the lock holder) reads or writes the mark; it only grows (tails only grow).
+            Debug.Assert(tail >= _heads[CounterIndex(s) + DiscardOffset], "a stripe's tail never moves back");
+            _heads[CounterIndex(s) + DiscardOffset] = tail;
             int baseSlot = SlotBase(s);
             while (head < tail)
             {

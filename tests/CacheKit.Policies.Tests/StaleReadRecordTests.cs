@@ -99,10 +99,11 @@ public sealed class StaleReadRecordTests
     }
 
     [Test]
-    public void AHitPublishedBeforeAClearButBehindAnUnpublishedRecordIsDroppedByTheFilter()
+    public void NoRecordClaimedBeforeAClearIsReplayedAfterIt()
     {
-        // ClearUnsynchronized stops at the first claimed-but-unpublished slot, so a record behind it survives
-        // the owner's Clear; the owner's filter drops it (the handle no longer holds that key).
+        // ClearUnsynchronized cannot clear a claimed-but-unpublished slot nor the records behind it; its stripe's
+        // discard mark drops them when they are met, even a hit whose handle holds a key with the same hash again (the
+        // owner stored the same key under the same slot after the Clear, so the filter alone would pass it).
         var owner = new Owner();
         var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
         var tails = (long[])typeof(ReadBuffer).GetField("_tails", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(buffer)!;
@@ -110,13 +111,24 @@ public sealed class StaleReadRecordTests
         const int firstCounter = 16, firstSlot = 16;   // EdgePad: stripe 0's tail and its slot 0
         tails[firstCounter] = 1;                         // a reader claimed slot 0 and is preempted before its tag store
         Assert.That(buffer.TryRecordHit(3, 33), Is.True);   // a hit published behind it
+        Assert.That(buffer.TryRecordMiss(55), Is.True);     // and a miss
 
-        buffer.ClearUnsynchronized();                    // "Drops every pending record" (the owner's Clear)
+        buffer.ClearUnsynchronized();                    // the owner's Clear
         tags[firstSlot] = 1;                             // the preempted reader publishes its record (a miss)
+        owner.Held[3] = 33;                              // after the Clear, handle 3 holds the same key again
 
-        owner.Held[3] = 44;                              // after the Clear, handle 3 holds another key
+        Assert.That(buffer.TryRecordHit(4, 44), Is.True);   // records made after the Clear are replayed as usual
+        owner.Held[4] = 44;
+        Assert.That(buffer.TryRecordMiss(66), Is.True);
         var policy = new ReadBufferTests.RecordingPolicy();
-        buffer.DrainUnsynchronized(policy);
-        Assert.That(policy.Hits, Is.Empty, "the hit of handle 3 recorded before the Clear was replayed after it (onto whatever the owner stored under handle 3 since)");
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(5), "every record is taken off the stripe");
+        Assert.That(policy.Hits, Is.EqualTo(new[] { (4, 44UL) }), "only the hit recorded after the Clear");
+        Assert.That(policy.Misses, Is.EqualTo(new[] { 66UL }), "only the miss recorded after the Clear");
+
+        // A second Clear with nothing pending moves the mark to the tail again; later records still replay.
+        buffer.ClearUnsynchronized();
+        Assert.That(buffer.TryRecordHit(4, 44), Is.True);
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(1));
+        Assert.That(policy.Hits, Has.Count.EqualTo(2));
     }
 }
