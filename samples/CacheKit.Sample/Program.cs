@@ -68,6 +68,9 @@ using (var orders = new OffHeapCache<long, Order>(new OffHeapCacheOptions { Capa
 {
     orders.Set(1001, new Order(1001, "Ada", [3, 5]));
     Console.WriteLine($"json cache : order 1001 -> {(orders.TryGetValue(1001, out Order? order) ? $"{order.Customer}, items {string.Join(",", order.Items)}" : "(miss)")}");
+    orders.Set(1002, new Order(1002, "Grace", [8]));
+    // Every entry, as a dictionary's foreach gives it (weakly consistent; not a lookup, so nothing is kept longer for it).
+    Console.WriteLine($"             entries: {string.Join("; ", orders.Entries.OrderBy(e => e.Key).Select(e => $"{e.Key} -> {e.Value.Customer}"))}");
 }
 
 internal sealed record Order(long Id, string Customer, int[] Items);

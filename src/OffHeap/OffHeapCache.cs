@@ -455,8 +455,8 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
-    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys, and no more than four buckets of the
-    /// longest keys, 256 KiB at the default <see cref="MaxKeyBytes"/>: a writer of that shard waits at most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
+    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys and 64 KiB, or one key if longer: a
+    /// writer of that shard waits at most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
     /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be, and one
     /// removed and added again may be returned twice (it can land in a later slot of its window), so do not build a
     /// dictionary from it under churn. The caller may write to the cache while it enumerates
@@ -471,39 +471,60 @@ public sealed partial class OffHeapCache : IDisposable
         get
         {
             ThrowIfDisposed();
-            return EnumerateKeys(static key => key.ToArray());
+            return EnumerateEntries(withValues: false, static (key, _) => key.ToArray());
         }
     }
 
-    /// <summary>The keys of the live entries, each passed through <paramref name="project"/> (see <see cref="Keys"/>); the
-    /// span is valid only during the call.</summary>
-    internal IEnumerable<T> EnumerateKeys<T>(Func<ReadOnlySpan<byte>, T> project)
+    /// <summary>
+    /// The live entries, each key and value as a new array, read as <see cref="Keys"/> reads the keys: in batches copied
+    /// under each shard's lock (at most 4,096 index buckets visited and 4,096 entries and 64 KiB of keys and values copied
+    /// per batch, or one entry if larger). Each pair is one consistent version of its entry (key and value copied in the
+    /// same lock hold). Weakly consistent as <see cref="Keys"/>: an entry that stays unchanged for the whole enumeration is
+    /// returned exactly once, with its value; one written meanwhile may be returned with either value, or not at all, and
+    /// one removed and added again may be returned twice. The caller may write meanwhile. Not a lookup: statistics and the
+    /// policy do not see it, and no time to live is renewed (an entry read this way is not kept any longer for it).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener (of any cache).</exception>
+    public IEnumerable<KeyValuePair<byte[], byte[]>> Entries
     {
-        using var batch = new KeyBatch(_maxKeyBytes);
+        get
+        {
+            ThrowIfDisposed();
+            return EnumerateEntries(withValues: true, static (key, value) => new KeyValuePair<byte[], byte[]>(key.ToArray(), value.ToArray()));
+        }
+    }
+
+    /// <summary>The live entries, each passed through <paramref name="project"/> (see <see cref="Keys"/>; the value span
+    /// is empty unless <paramref name="withValues"/>); the spans are valid only during the call, which runs outside the
+    /// cache (no lock held).</summary>
+    internal IEnumerable<T> EnumerateEntries<T>(bool withValues, Func<ReadOnlySpan<byte>, ReadOnlySpan<byte>, T> project)
+    {
+        using var batch = new EntryBatch(withValues);
         foreach (Shard shard in _shards)
         {
-            uint bucket = 0;
-            while (bucket < shard.BucketCount)
+            int slot = 0;
+            while (slot < shard.SlotCount)
             {
-                bucket = CopyKeys(shard, bucket, batch);
+                slot = CopyEntries(shard, slot, batch);
                 for (int i = 0; i < batch.Count; i++)
                 {
-                    T item = project(batch[i]);
+                    T item = project(batch.KeyAt(i), batch.ValueAt(i));
                     yield return item;
                 }
             }
         }
     }
 
-    /// <summary>One batch of <see cref="EnumerateKeys"/>: an operation of its own (Dispose waits for it, not for the
+    /// <summary>One batch of <see cref="EnumerateEntries"/>: an operation of its own (Dispose waits for it, not for the
     /// caller's loop between batches), under the shard's lock.</summary>
-    private uint CopyKeys(Shard shard, uint bucket, KeyBatch batch)
+    private int CopyEntries(Shard shard, int slot, EntryBatch batch)
     {
         // Any listener, not only this cache's: a listener holds its own cache's shard lock, and enumerating another cache
         // would take every shard lock of that one meanwhile (a deadlock with that cache's listener writing back).
         if (Shard.IsInAnyListener)
         {
-            throw new InvalidOperationException("An eviction listener enumerated a cache's keys; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
+            throw new InvalidOperationException("An eviction listener enumerated a cache's keys or entries; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
         }
         batch.Clear();
         ref OperationCounters.Stripe stripe = ref Enter();
@@ -511,7 +532,7 @@ public sealed partial class OffHeapCache : IDisposable
         {
             lock (shard.Gate)
             {
-                return shard.CopyKeysUnsynchronized(bucket, batch);
+                return shard.CopyEntriesUnsynchronized(slot, batch);
             }
         }
         finally

@@ -940,52 +940,53 @@ internal sealed unsafe class Shard : IReadRecordFilter
         _policy.Clear();
     }
 
-    /// <summary>Buckets in this shard's index (the range <see cref="CopyKeysUnsynchronized"/> walks).</summary>
-    public uint BucketCount => _bucketCount;
+    /// <summary>Index slots in this shard (the range <see cref="CopyEntriesUnsynchronized"/> walks: bucket <c>slot / 7</c>,
+    /// slot <c>slot % 7</c> in it).</summary>
+    public int SlotCount => (int)(_bucketCount * IndexBucket.SlotCount);
 
-    /// <summary>Most index buckets <see cref="CopyKeysUnsynchronized"/> visits per call (one lock hold): bounds the hold
-    /// by work, not only by keys copied, since empty buckets and expired entries fill no room (4,096 buckets: 256 KiB of
+    /// <summary>Most index slots <see cref="CopyEntriesUnsynchronized"/> visits per call (one lock hold): bounds the hold
+    /// by work, not only by entries copied, since empty slots and expired entries fill no room (4,096 buckets: 256 KiB of
     /// index lines and up to 28,672 entry headers).</summary>
-    internal const uint MaxBucketsPerKeyBatch = 4096;
+    internal const int MaxSlotsPerBatch = 4096 * IndexBucket.SlotCount;
 
     /// <summary>
-    /// Appends the keys of the live (unexpired) entries of buckets <paramref name="bucket"/>, <paramref name="bucket"/> + 1,
-    /// ... to <paramref name="batch"/>, whole buckets at a time, while the batch has room for a full bucket of the longest
-    /// keys and at most <see cref="MaxBucketsPerKeyBatch"/> buckets; returns the first bucket not visited
-    /// (<see cref="BucketCount"/> when the index is done). Entries never move between slots while they live, so a caller
-    /// that resumes at the returned bucket sees every entry that stayed, once. Under the lock, inside an operation (the
-    /// index and pages are alive); changes nothing.
+    /// Appends the live (unexpired) entries of slots <paramref name="slot"/>, <paramref name="slot"/> + 1, ... to
+    /// <paramref name="batch"/> (keys, and values when the batch takes them), until the batch refuses one or
+    /// <see cref="MaxSlotsPerBatch"/> slots were visited; returns the first slot not taken (<see cref="SlotCount"/> when the
+    /// index is done). Entries never move between slots while they live, so a caller that resumes at the returned slot
+    /// sees every entry that stayed, once. Under the lock, inside an operation (the index and pages are alive); changes
+    /// nothing (not a lookup: no hit, no policy record, no time to live renewed).
     /// </summary>
-    public uint CopyKeysUnsynchronized(uint bucket, KeyBatch batch)
+    public int CopyEntriesUnsynchronized(int slot, EntryBatch batch)
     {
-        Debug.Assert(Gate.IsHeldByCurrentThread, "keys are copied under the shard's lock");
-        Debug.Assert(bucket <= _bucketCount, "the walk resumes inside the index");
-        uint end = _bucketCount - bucket > MaxBucketsPerKeyBatch ? bucket + MaxBucketsPerKeyBatch : _bucketCount;
+        Debug.Assert(Gate.IsHeldByCurrentThread, "entries are copied under the shard's lock");
+        int slotCount = SlotCount;
+        Debug.Assert(slot >= 0 && slot <= slotCount, "the walk resumes inside the index");
+        int end = slotCount - slot > MaxSlotsPerBatch ? slot + MaxSlotsPerBatch : slotCount;
         long now = _time.GetTimestamp();   // once per batch: the whole batch is one moment under the lock
-        for (; bucket < end && batch.HasRoomForBucket; bucket++)
+        for (; slot < end; slot++)
         {
-            IndexBucket* b = BucketAt(bucket);
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
+            ulong word = SlotWordUnsynchronized(slot);
+            if (word == 0)
             {
-                // SAFETY: b comes from BucketAt (index < _bucketCount, block alive until Dispose, which waits for us).
-                ulong word = b->Slots[s];
-                if (word == 0)
-                {
-                    continue;
-                }
-                SlabHandle handle = SlotWord.Handle(word);
-                EntryHeader header = ReadHeaderUnsynchronized(handle);
-                if (IsPastTimeToLive(header, now))
-                {
-                    continue;   // expired (the readers' test): not live, though a writer has not reclaimed it yet
-                }
-                // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk, and the chunk
-                // stays allocated while we hold the lock. KeyLength <= the cache's MaxKeyBytes, which HasRoomForBucket allowed for.
-                Debug.Assert(header.TotalBytes <= _arena.GetChunkSize(handle), "a published entry fits its chunk");
-                batch.Add(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + header.Size, header.KeyLength));
+                continue;
+            }
+            SlabHandle handle = SlotWord.Handle(word);
+            EntryHeader header = ReadHeaderUnsynchronized(handle);
+            if (IsPastTimeToLive(header, now))
+            {
+                continue;   // expired (the readers' test): not live, though a writer has not reclaimed it yet
+            }
+            // SAFETY: a published entry under the lock is consistent: header + key + value fit its chunk, and the chunk
+            // stays allocated while we hold the lock. The batch copies out of these spans before the lock is released.
+            Debug.Assert(header.TotalBytes <= _arena.GetChunkSize(handle), "a published entry fits its chunk");
+            byte* key = EntryUnsynchronized(handle) + header.Size;
+            if (!batch.TryAdd(new ReadOnlySpan<byte>(key, header.KeyLength), new ReadOnlySpan<byte>(key + header.KeyLength, (int)header.ValueLength)))
+            {
+                break;   // full: this slot is the next batch's first
             }
         }
-        return bucket;
+        return slot;
     }
 
     /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>

@@ -304,7 +304,7 @@ public class BadInputTests
             () => f.Typed.TryUpdateIfEquals("k", "v", "w"),
             () => f.Typed.GetOrAdd("k", _ => "v"), () => f.Typed.AddOrUpdate("k", "v", (_, o) => o), () => f.Typed.Clear(),
             () => _ = f.Typed.Count, () => f.Typed.GetStatistics(),
-            () => _ = f.Bytes.Keys, () => _ = f.Typed.Keys,
+            () => _ = f.Bytes.Keys, () => _ = f.Typed.Keys, () => _ = f.Bytes.Entries, () => _ = f.Typed.Entries,
         ];
         for (int i = 0; i < calls.Length; i++)
         {

@@ -425,7 +425,30 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         get
         {
             _cache.ThrowIfDisposed();
-            return _cache.EnumerateKeys(_keys.Deserialize);
+            ICacheSerializer<TKey> keys = _keys;
+            return _cache.EnumerateEntries(withValues: false, (key, _) => keys.Deserialize(key));
+        }
+    }
+
+    /// <summary>
+    /// The live entries, deserialized; weakly consistent, as <see cref="OffHeapCache.Entries"/> (not a snapshot; each pair
+    /// is one consistent version of its entry; an entry that stays unchanged for the whole enumeration is returned exactly
+    /// once, one removed and added again meanwhile may be returned twice; the caller may write meanwhile). Not a lookup:
+    /// statistics and the policy do not see it, and no time to live is renewed. The keys and values are deserialized outside the
+    /// cache's locks. Covers the whole byte cache, as <see cref="Keys"/> does.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener.</exception>
+    /// <remarks>A key or value its serializer cannot read (another view's, sharing the byte cache) ends the enumeration with
+    /// the serializer's exception, as in <see cref="Keys"/>.</remarks>
+    public IEnumerable<KeyValuePair<TKey, TValue>> Entries
+    {
+        get
+        {
+            _cache.ThrowIfDisposed();
+            ICacheSerializer<TKey> keys = _keys;
+            ICacheSerializer<TValue> values = _values;
+            return _cache.EnumerateEntries(withValues: true, (key, value) => new KeyValuePair<TKey, TValue>(keys.Deserialize(key), values.Deserialize(value)));
         }
     }
 

@@ -626,7 +626,7 @@ internal sealed class DifferentialRunner
                 return error;
             }
         }
-        return CheckKeys(cache);
+        return CheckKeys(cache) ?? CheckEntries(cache);
     }
 
     /// <summary>The cache's key enumeration lists exactly the model's live keys, each once (nothing runs concurrently here).</summary>
@@ -648,6 +648,32 @@ internal sealed class DifferentialRunner
             }
         }
         return listed.Count == expected.Count ? null : $"keys: {listed.Count} listed, the model has {expected.Count} live keys";
+    }
+
+    /// <summary>The cache's entry enumeration lists exactly the model's live entries, each once with the model's value.</summary>
+    private string? CheckEntries(OffHeapCache cache)
+    {
+        long now = _clock.GetTimestamp();
+        int live = _model.Count(e => e.Value.ExpiresAt == 0 || now < e.Value.ExpiresAt);
+        var listed = new HashSet<int>();
+        foreach (KeyValuePair<byte[], byte[]> entry in cache.Entries)
+        {
+            int id = Keys.IdOf(entry.Key);
+            if (!entry.Key.AsSpan().SequenceEqual(KeyOf(id)) || !_model.TryGetValue(id, out var expected)
+                || (expected.ExpiresAt != 0 && now >= expected.ExpiresAt))
+            {
+                return $"entries: listed {Convert.ToHexString(entry.Key)}, which is not a live key of the model";
+            }
+            if (!entry.Value.AsSpan().SequenceEqual(expected.Value))
+            {
+                return $"entries: k{id} listed with {entry.Value.Length} bytes that differ from the model's {expected.Value.Length}";
+            }
+            if (!listed.Add(id))
+            {
+                return $"entries: k{id} listed twice";
+            }
+        }
+        return listed.Count == live ? null : $"entries: {listed.Count} listed, the model has {live} live entries";
     }
 
     private string? CheckState(OffHeapCache cache, int step, int validateEvery)
