@@ -6,9 +6,10 @@ namespace CacheKit.OffHeap;
 /// <summary>
 /// Entries copied out of a shard under its lock for <see cref="OffHeapCache.Keys"/> and <see cref="OffHeapCache.Entries"/>:
 /// one pooled byte buffer holding each entry's key (and value, when the batch takes values) back to back, and their end
-/// offsets. The buffer bounds the bytes one lock hold copies (<see cref="BufferBytes"/>), except that an empty batch always
-/// takes the next entry, growing for it, so that a walk resumed at the first slot not taken always makes progress.
-/// Not thread-safe; <see cref="Dispose"/> clears the bytes it wrote and returns the buffers to the pool.
+/// offsets. The buffer bounds the bytes one lock hold copies (<see cref="BufferBytes"/>). An entry larger than the whole
+/// buffer is refused with its size noted (<see cref="NeededBytes"/>); the caller grows the buffer outside the lock
+/// (<see cref="GrowForRefusedEntry"/>) and resumes at the same slot, so a walk always makes progress and never allocates
+/// under a shard's lock. Not thread-safe; <see cref="Dispose"/> clears the bytes it wrote and returns the buffers to the pool.
 /// </summary>
 internal sealed class EntryBatch : IDisposable
 {
@@ -35,12 +36,15 @@ internal sealed class EntryBatch : IDisposable
     /// <summary>Entries in the batch.</summary>
     public int Count { get; private set; }
 
+    /// <summary>The size of the entry an empty batch refused because the buffer is smaller (0 when none was).</summary>
+    public int NeededBytes { get; private set; }
+
     private int Used => Count == 0 ? 0 : _ends[2 * Count - 1];
 
     /// <summary>
     /// Appends a copy of <paramref name="key"/> (and of <paramref name="value"/> when <see cref="WithValues"/>), or returns
     /// false, copying nothing, when the batch holds <see cref="MaxEntries"/> entries or the entry does not fit the bytes
-    /// left. An empty batch always takes it (its buffer grows to the entry's size).
+    /// left; an empty batch refuses only an entry larger than its whole buffer, and notes its size in <see cref="NeededBytes"/>.
     /// </summary>
     public bool TryAdd(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
@@ -57,11 +61,11 @@ internal sealed class EntryBatch : IDisposable
         long needed = (long)key.Length + value.Length;
         if (start + needed > _bytes.Length)
         {
-            if (Count != 0)
+            if (Count == 0)
             {
-                return false;
+                NeededBytes = (int)needed;   // <= MaxKeyBytes + the largest chunk (64 MiB): an int
             }
-            Replace(ArrayPool<byte>.Shared.Rent((int)needed));   // needed <= MaxKeyBytes + the largest chunk: an int
+            return false;
         }
         key.CopyTo(_bytes.AsSpan(start));   // throws rather than overruns, should the room check ever be wrong
         _ends[2 * Count] = start + key.Length;
@@ -83,14 +87,27 @@ internal sealed class EntryBatch : IDisposable
     /// <summary>Value <paramref name="index"/> (empty when the batch takes no values; valid until <see cref="Clear"/>).</summary>
     public ReadOnlySpan<byte> ValueAt(int index) => _bytes.AsSpan(_ends[2 * index], _ends[2 * index + 1] - _ends[2 * index]);
 
-    /// <summary>Empties the batch for the next fill (a buffer grown for one large entry goes back for the usual size).</summary>
+    /// <summary>Empties the batch for the next fill (a buffer grown for one large entry goes back for the usual size).
+    /// Call outside the shard's lock: it may rent and clear.</summary>
     public void Clear()
     {
         Count = 0;
+        NeededBytes = 0;
         if (_bytes.Length > BufferBytes)
         {
             Replace(ArrayPool<byte>.Shared.Rent(BufferBytes));
         }
+    }
+
+    /// <summary>Empties the batch and gives it a buffer of at least <see cref="NeededBytes"/>, for the entry it refused;
+    /// call outside the shard's lock. The next <see cref="Clear"/> goes back to the usual size.</summary>
+    public void GrowForRefusedEntry()
+    {
+        Debug.Assert(Count == 0 && NeededBytes > _bytes.Length, "only an empty batch that refused an entry for its size grows");
+        int needed = NeededBytes;
+        Count = 0;
+        NeededBytes = 0;
+        Replace(ArrayPool<byte>.Shared.Rent(needed));
     }
 
     /// <summary>Clears the bytes written to the current buffer and returns it to the pool for <paramref name="next"/>.</summary>

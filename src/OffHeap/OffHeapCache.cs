@@ -455,11 +455,12 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The keys of the live entries, each as a new array, read shard by shard in batches copied under the shard's lock
-    /// (each batch visits at most 4,096 index buckets and copies at most 4,096 keys and 64 KiB, or one key if longer: a
+    /// (each batch visits at most 28,672 index slots, 4,096 buckets' worth, and copies at most 4,096 keys and 64 KiB: a
     /// writer of that shard waits at most that long). Weakly consistent, not a snapshot: a key that stays in the cache, unchanged, for the whole
     /// enumeration is returned exactly once; one added, removed, rewritten or expiring meanwhile may or may not be, and one
     /// removed and added again may be returned twice (it can land in a later slot of its window), so do not build a
-    /// dictionary from it under churn. The caller may write to the cache while it enumerates
+    /// dictionary from it under churn (and give a dictionary of <c>byte[]</c> keys a comparer of contents: arrays compare by
+    /// reference). The caller may write to the cache while it enumerates
     /// (<c>foreach (byte[] key in cache.Keys) { if (...) cache.Remove(key); }</c>). Neither a hit nor a miss: statistics and
     /// the policy do not see it. An order is not promised.
     /// </summary>
@@ -477,12 +478,13 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// The live entries, each key and value as a new array, read as <see cref="Keys"/> reads the keys: in batches copied
-    /// under each shard's lock (at most 4,096 index buckets visited and 4,096 entries and 64 KiB of keys and values copied
-    /// per batch, or one entry if larger). Each pair is one consistent version of its entry (key and value copied in the
+    /// under each shard's lock (at most 28,672 index slots visited and 4,096 entries and 64 KiB of keys and values copied
+    /// per batch; an entry larger than 64 KiB comes alone, in a buffer grown for it outside the lock). Each pair is one consistent version of its entry (key and value copied in the
     /// same lock hold). Weakly consistent as <see cref="Keys"/>: an entry that stays unchanged for the whole enumeration is
     /// returned exactly once, with its value; one written meanwhile may be returned with either value, or not at all, and
     /// one removed and added again may be returned twice. The caller may write meanwhile. Not a lookup: statistics and the
     /// policy do not see it, and no time to live is renewed (an entry read this way is not kept any longer for it).
+    /// Dispose the enumerator (as <c>foreach</c> and LINQ do): it returns its pooled buffers then.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
     /// <exception cref="InvalidOperationException">Enumerated from an eviction listener (of any cache).</exception>
@@ -506,7 +508,16 @@ public sealed partial class OffHeapCache : IDisposable
             int slot = 0;
             while (slot < shard.SlotCount)
             {
+                batch.Clear();   // outside the lock: a buffer grown for a large entry goes back here
                 slot = CopyEntries(shard, slot, batch);
+                while (batch.NeededBytes != 0)
+                {
+                    // The entry at `slot` is larger than the whole buffer: grow it here, outside the lock, and take that
+                    // slot again. Terminates: each refusal needs an entry larger than the buffer just grown, and entries
+                    // are bounded by the largest chunk.
+                    batch.GrowForRefusedEntry();
+                    slot = CopyEntries(shard, slot, batch);
+                }
                 for (int i = 0; i < batch.Count; i++)
                 {
                     T item = project(batch.KeyAt(i), batch.ValueAt(i));
@@ -526,7 +537,6 @@ public sealed partial class OffHeapCache : IDisposable
         {
             throw new InvalidOperationException("An eviction listener enumerated a cache's keys or entries; a listener runs under a shard's lock in the middle of an eviction and may only read single keys.");
         }
-        batch.Clear();
         ref OperationCounters.Stripe stripe = ref Enter();
         try
         {

@@ -945,8 +945,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     public int SlotCount => (int)(_bucketCount * IndexBucket.SlotCount);
 
     /// <summary>Most index slots <see cref="CopyEntriesUnsynchronized"/> visits per call (one lock hold): bounds the hold
-    /// by work, not only by entries copied, since empty slots and expired entries fill no room (4,096 buckets: 256 KiB of
-    /// index lines and up to 28,672 entry headers).</summary>
+    /// by work, not only by entries copied, since empty slots and expired entries fill no room (4,096 buckets' worth:
+    /// about 256 KiB of index lines, 4,097 buckets when the walk resumes inside one, and up to 28,672 entry headers).</summary>
     internal const int MaxSlotsPerBatch = 4096 * IndexBucket.SlotCount;
 
     /// <summary>

@@ -243,11 +243,17 @@ public class ConcurrencyTests
                     int id = rng.Next(keys.Length);
                     if (enumerate)
                     {
-                        // The enumerator: each batch is an operation that Dispose must wait for or refuse.
-                        foreach (byte[] listed in cache.Keys)
+                        // The enumerator, keys and entries in turn: each batch is an operation that Dispose must wait
+                        // for or refuse (an entries batch also reads the values' native bytes).
+                        IEnumerable<KeyValuePair<byte[], byte[]?>> listing = rng.Next(2) == 0
+                            ? cache.Keys.Select(k => new KeyValuePair<byte[], byte[]?>(k, null))
+                            : cache.Entries.Select(e => new KeyValuePair<byte[], byte[]?>(e.Key, e.Value));
+                        foreach ((byte[] listed, byte[]? listedValue) in listing)
                         {
                             int listedId = TestKeys.IdOf(listed);
                             Assert.That((uint)listedId < keys.Length && listed.AsSpan().SequenceEqual(keys[listedId]), Is.True, "a key this test stores");
+                            Assert.That(listedValue is null || (listedValue.Length < value.Length && !listedValue.AsSpan().ContainsAnyExcept((byte)0)), Is.True,
+                                "a value this test stores");
                         }
                     }
                     else if (write)

@@ -77,7 +77,8 @@ public class EntriesTests
     [Test]
     public void ABatchIsBoundByBytesAndResumesAtTheSlotItRefused()
     {
-        using var cache = new OffHeapCache(Options(shards: 1));
+        // A dense index (MaxEntries sizes it for 2,000 entries), so that the bytes end each batch, not the slot bound.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 2_000 });
         for (int i = 0; i < 2_000; i++)
         {
             cache.Set(Key(i), Value(i, 0, 500));
@@ -85,15 +86,20 @@ public class EntriesTests
         Shard shard = cache.Shards[0];
         using var batch = new EntryBatch(withValues: true);
         var ids = new List<int>();
-        int batches = 0;
+        int batches = 0, endedByBytes = 0;
         lock (shard.Gate)
         {
             int slot = 0;
             while (slot < shard.SlotCount)
             {
                 batch.Clear();
+                int start = slot;
                 slot = shard.CopyEntriesUnsynchronized(slot, batch);
                 batches++;
+                if (slot < shard.SlotCount && slot < start + Shard.MaxSlotsPerBatch && batch.Count < EntryBatch.MaxEntries)
+                {
+                    endedByBytes++;
+                }
                 int bytes = 0;
                 for (int i = 0; i < batch.Count; i++)
                 {
@@ -105,7 +111,7 @@ public class EntriesTests
             }
         }
         Assert.That(ids, Is.EquivalentTo(Enumerable.Range(0, 2_000)));
-        Assert.That(batches, Is.GreaterThanOrEqualTo(2_000 * 512 / EntryBatch.BufferBytes), "the bytes, not the count, ended the batches");
+        Assert.That(endedByBytes, Is.EqualTo(batches - 1), "the bytes, not the count or the slot bound, ended every batch but the last");
     }
 
     [Test]
@@ -126,17 +132,19 @@ public class EntriesTests
     }
 
     [Test]
-    public void TheBatchTakesOneOversizedEntryOnlyWhenEmptyAndShrinksBack()
+    public void TheBatchRefusesAnOversizedEntryWithItsSizeAndTakesItAfterGrowing()
     {
         using var batch = new EntryBatch(withValues: true);
         byte[] large = new byte[EntryBatch.BufferBytes + 1];
         Assert.That(batch.TryAdd("a"u8, "1"u8), Is.True);
-        Assert.That(batch.TryAdd("b"u8, large), Is.False, "a full batch refuses");
-        Assert.That(batch.Count, Is.EqualTo(1));
+        Assert.That(batch.TryAdd("b"u8, large), Is.False, "a batch with entries refuses what does not fit");
+        Assert.That((batch.Count, batch.NeededBytes), Is.EqualTo((1, 0)), "and notes no size: the next batch starts with it");
         batch.Clear();
-        Assert.That(batch.TryAdd("b"u8, large), Is.True, "an empty batch grows for it");
+        Assert.That(batch.TryAdd("b"u8, large), Is.False, "an empty batch refuses an entry larger than its buffer");
+        Assert.That(batch.NeededBytes, Is.EqualTo(large.Length + 1), "with the size it needs");
+        batch.GrowForRefusedEntry();   // the caller does this outside the shard's lock
+        Assert.That(batch.TryAdd("b"u8, large), Is.True);
         Assert.That(batch.ValueAt(0).Length, Is.EqualTo(large.Length));
-        Assert.That(batch.TryAdd("c"u8, "3"u8), Is.True, "room left in the grown buffer");
         batch.Clear();
         byte[] value31 = new byte[31];
         int taken = 0;
@@ -233,8 +241,8 @@ public class EntriesTests
     [Test]
     public void EnumeratingIsNotALookupForThePolicy()
     {
-        // A 100-entry cache holds keys 0-99; reading keys 50-99 by enumeration must not save them from eviction the way
-        // real reads of 0-49 do: the policy sees nothing of the enumeration.
+        // An LRU cache of 100 entries filled in order 0-99: inserting 50 more must evict 0-49, the oldest. Had the walk
+        // touched the policy, it would have refreshed every entry in slot (hash) order and a random half would go.
         using var cache = new OffHeapCache(new OffHeapCacheOptions
         {
             CapacityBytes = 4 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 100, Policy = CachePolicy.Lru,
@@ -243,18 +251,14 @@ public class EntriesTests
         {
             cache.Set(Key(i), Value(i, 0, 16));
         }
-        var buffer = new byte[64];
-        for (int i = 0; i < 50; i++)
-        {
-            Assert.That(cache.TryGet(Key(i), buffer, out _), Is.True);
-        }
         Assert.That(cache.Entries.Count(), Is.EqualTo(100));
+        Assert.That(cache.Keys.Count(), Is.EqualTo(100));
         for (int i = 100; i < 150; i++)
         {
             cache.Set(Key(i), Value(i, 0, 16));
         }
-        Assert.That(Enumerable.Range(0, 50).All(i => cache.ContainsKey(Key(i))), Is.True, "the read entries stayed");
-        Assert.That(Enumerable.Range(50, 50).Any(i => cache.ContainsKey(Key(i))), Is.False, "the enumerated ones were evicted first");
+        Assert.That(Enumerable.Range(0, 50).Any(i => cache.ContainsKey(Key(i))), Is.False, "the oldest went first");
+        Assert.That(Enumerable.Range(50, 100).All(i => cache.ContainsKey(Key(i))), Is.True, "the rest stayed");
     }
 
     [Test]
@@ -313,6 +317,37 @@ public class EntriesTests
         {
             Assert.That(rented.AsSpan().IndexOf(secret), Is.EqualTo(-1), "no value bytes left in a pooled array");
             Assert.That(rented.AsSpan().IndexOf("key:"u8), Is.EqualTo(-1), "no key bytes either");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    [Test]
+    public void ABufferGrownForALargeEntryGoesBackToThePoolWithoutIt()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 64 << 20, PageSize = 1 << 20, ShardCount = 1 });
+        byte[] large = new byte[200_000];
+        for (int i = 0; i < large.Length; i++)
+        {
+            large[i] = (byte)('A' + (i % 20));
+        }
+        cache.Set(Key(1), large);
+        for (int i = 2; i < 50; i++)
+        {
+            cache.Set(Key(i), "v"u8);
+        }
+        // As above: make this thread's pool slot for the grown size a cleared array, which the batch then rents and returns.
+        int grownSize = Key(1).Length + large.Length;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(grownSize);
+        Array.Clear(rented);
+        ArrayPool<byte>.Shared.Return(rented);
+        Assert.That(cache.Entries.Single(e => e.Value.Length == large.Length).Value, Is.EqualTo(large));
+        rented = ArrayPool<byte>.Shared.Rent(grownSize);
+        try
+        {
+            Assert.That(rented.AsSpan().IndexOf(large.AsSpan(0, 64)), Is.EqualTo(-1), "no value bytes left in the grown buffer");
         }
         finally
         {

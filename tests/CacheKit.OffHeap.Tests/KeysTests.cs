@@ -43,6 +43,34 @@ public class KeysTests
     }
 
     [Test]
+    public void KeysResumeExactlyAfterABatchFilledByCount()
+    {
+        // A dense index (MaxEntries = 20,000 in one shard): some batch stops at 4,096 keys, inside its slot bound, and
+        // the next must start at the slot it refused (keys never fill a batch's bytes: the longest key is under 64 KiB).
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, PageSize = 64 * 1024, ShardCount = 1, MaxEntries = 20_000 });
+        for (int i = 0; i < 20_000; i++)
+        {
+            cache.Set(Key(i), "v"u8);
+        }
+        Shard shard = cache.Shards[0];
+        using var batch = new EntryBatch(withValues: false);
+        bool endedByCount = false;
+        lock (shard.Gate)
+        {
+            for (int slot = 0; slot < shard.SlotCount;)
+            {
+                batch.Clear();
+                slot = shard.CopyEntriesUnsynchronized(slot, batch);
+                endedByCount |= batch.Count == EntryBatch.MaxEntries;
+            }
+        }
+        Assert.That(endedByCount, Is.True, "a batch was ended by its entry count");
+        List<int> ids = cache.Keys.Select(IdOf).ToList();
+        Assert.That(ids, Is.Unique);
+        Assert.That(ids, Has.Count.EqualTo(cache.Count));
+    }
+
+    [Test]
     public void TheCallerMayRemoveWhatItEnumerates()
     {
         using var cache = new OffHeapCache(Options(shards: 2));
