@@ -59,7 +59,9 @@ internal sealed class EntryBatch : IDisposable
         }
         int start = Used;
         long needed = (long)key.Length + value.Length;
-        if (start + needed > _bytes.Length)
+        // Only an empty batch may fill a buffer grown for one large entry: any later entry gets BufferBytes, so that entry
+        // comes alone and no lock hold copies more than the larger of BufferBytes and one entry.
+        if (start + needed > (Count == 0 ? _bytes.Length : BufferBytes))
         {
             if (Count == 0)
             {

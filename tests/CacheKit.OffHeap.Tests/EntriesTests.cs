@@ -8,9 +8,10 @@ namespace CacheKit.OffHeap.Tests;
 /// bounded by bytes as well as by count, resumed at the exact slot where a full batch stopped.</summary>
 public class EntriesTests
 {
-    private static byte[] Key(int i) => Encoding.ASCII.GetBytes($"key:{i:D8}");
+    // Keys of 5 to 40 bytes (TestKeys), unlike KeysTests' fixed 12.
+    private static byte[] Key(int i) => TestKeys.Key(i);
 
-    private static int IdOf(byte[] key) => int.Parse(Encoding.ASCII.GetString(key, 4, 8));
+    private static int IdOf(byte[] key) => TestKeys.IdOf(key);
 
     /// <summary>A value that names its key and its version, <paramref name="length"/> bytes (at least 8).</summary>
     private static byte[] Value(int id, int version, int length)
@@ -145,8 +146,19 @@ public class EntriesTests
         batch.GrowForRefusedEntry();   // the caller does this outside the shard's lock
         Assert.That(batch.TryAdd("b"u8, large), Is.True);
         Assert.That(batch.ValueAt(0).Length, Is.EqualTo(large.Length));
+        Assert.That(batch.TryAdd("c"u8, "3"u8), Is.False, "the entry that needed the grown buffer comes alone");
         batch.Clear();
+        Assert.That(batch.TryAdd("b"u8, large), Is.False, "Clear went back to the usual buffer");
+        batch.GrowForRefusedEntry();
         byte[] value31 = new byte[31];
+        Assert.That(batch.TryAdd("s"u8, value31), Is.True, "a grown buffer whose entry shrank meanwhile takes small ones");
+        int small = 1;
+        while (batch.TryAdd("s"u8, value31))
+        {
+            small++;
+        }
+        Assert.That(small, Is.EqualTo(EntryBatch.BufferBytes / 32), "but only BufferBytes of them, not the grown size");
+        batch.Clear();
         int taken = 0;
         while (batch.TryAdd("k"u8, value31))
         {
@@ -353,5 +365,19 @@ public class EntriesTests
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    [Test]
+    public void EnumeratingRenewsNoTimeToLive()
+    {
+        var time = new ManualClock();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 8 << 20, PageSize = 64 * 1024, ShardCount = 1, TimeProvider = time });
+        cache.Set(Key(1), Value(1, 0, 16), TimeSpan.FromSeconds(5));
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.That(cache.Entries.Select(e => IdOf(e.Key)), Is.EqualTo(new[] { 1 }));
+        Assert.That(cache.Keys.Select(IdOf), Is.EqualTo(new[] { 1 }));
+        time.Advance(TimeSpan.FromSeconds(3));   // 6 s after the set: expired, as if never enumerated
+        Assert.That(cache.ContainsKey(Key(1)), Is.False);
+        Assert.That(cache.Entries, Is.Empty);
     }
 }

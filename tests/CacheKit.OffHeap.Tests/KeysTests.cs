@@ -20,7 +20,8 @@ public class KeysTests
         using var cache = new OffHeapCache(options);
         Assert.That(cache.Keys, Is.Empty);
 
-        // 30,000 keys of 12 bytes: several batches per shard (a batch holds at most 4,096 keys).
+        // 30,000 keys of 12 bytes: several batches per shard (ended by the 28,672-slot bound here; the count bound is
+        // KeysResumeExactlyAfterABatchFilledByCount's).
         for (int i = 0; i < 30_000; i++)
         {
             Assert.That(i % 10 == 7 ? cache.Set(Key(i), "v"u8, TimeSpan.FromSeconds(5)) : cache.Set(Key(i), "v"u8), Is.True);
