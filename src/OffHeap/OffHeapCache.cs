@@ -10,6 +10,13 @@ using CacheKit.Slab;
 
 namespace CacheKit.OffHeap;
 
+/// <summary>Visits one entry for <see cref="OffHeapCache.ForEachEntry{TState}"/>; returns false to stop the walk.</summary>
+/// <typeparam name="TState">Caller state, so a static lambda captures nothing and allocates nothing.</typeparam>
+/// <param name="key">The entry's key (valid only during the call).</param>
+/// <param name="value">The entry's value (valid only during the call).</param>
+/// <param name="state">The state given to ForEachEntry.</param>
+public delegate bool EntryVisitor<in TState>(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, TState state);
+
 /// <summary>
 /// A cache of byte keys and byte values held in native memory, outside the garbage-collected heap,
 /// within an exact byte budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>). Thread-safe in any
@@ -497,34 +504,90 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Calls <paramref name="visitor"/> for each live entry, with its key and value as spans, until it returns false:
+    /// <see cref="Entries"/> without an array per pair (one small object per call, nothing per entry; the batch buffers
+    /// come from the shared pool). The spans point into a batch copied under a shard's lock and are valid only during the
+    /// call, which runs outside the cache: the visitor may read and write the cache (not enumerate it from an eviction
+    /// listener). Weakly consistent and not a lookup, as <see cref="Entries"/>.
+    /// </summary>
+    /// <typeparam name="TState">Caller state, so a static lambda captures nothing and allocates nothing.</typeparam>
+    /// <param name="state">Passed to every call of <paramref name="visitor"/>.</param>
+    /// <param name="visitor">Called per entry; returns false to stop the walk.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="visitor"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also between batches).</exception>
+    /// <exception cref="InvalidOperationException">Called from an eviction listener (of any cache).</exception>
+    public void ForEachEntry<TState>(TState state, EntryVisitor<TState> visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        ThrowIfDisposed();
+        using var batch = new EntryBatch(withValues: true);
+        var position = default(WalkPosition);
+        while (FillNextBatch(ref position, batch))
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                if (!visitor(batch.KeyAt(i), batch.ValueAt(i), state))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
     /// <summary>The live entries, each passed through <paramref name="project"/> (see <see cref="Keys"/>; the value span
     /// is empty unless <paramref name="withValues"/>); the spans are valid only during the call, which runs outside the
     /// cache (no lock held).</summary>
     internal IEnumerable<T> EnumerateEntries<T>(bool withValues, Func<ReadOnlySpan<byte>, ReadOnlySpan<byte>, T> project)
     {
         using var batch = new EntryBatch(withValues);
-        foreach (Shard shard in _shards)
+        var position = default(WalkPosition);
+        while (FillNextBatch(ref position, batch))
         {
-            int slot = 0;
-            while (slot < shard.SlotCount)
+            for (int i = 0; i < batch.Count; i++)
             {
-                batch.Clear();   // outside the lock: a buffer grown for a large entry goes back here
-                slot = CopyEntries(shard, slot, batch);
-                while (batch.NeededBytes != 0)
-                {
-                    // The entry at `slot` is larger than the whole buffer: grow it here, outside the lock, and take that
-                    // slot again. Terminates: each refusal needs an entry larger than the buffer just grown, and entries
-                    // are bounded by the largest chunk.
-                    batch.GrowForRefusedEntry();
-                    slot = CopyEntries(shard, slot, batch);
-                }
-                for (int i = 0; i < batch.Count; i++)
-                {
-                    T item = project(batch.KeyAt(i), batch.ValueAt(i));
-                    yield return item;
-                }
+                T item = project(batch.KeyAt(i), batch.ValueAt(i));
+                yield return item;
             }
         }
+    }
+
+    /// <summary>Where an enumeration resumes: a shard and the first of its index slots not yet taken.</summary>
+    private struct WalkPosition
+    {
+        public int Shard;
+        public int Slot;
+    }
+
+    /// <summary>Refills <paramref name="batch"/> with the next entries after <paramref name="position"/> (advancing it), shard
+    /// by shard; false when every shard is done. Never returns an empty batch while entries remain.</summary>
+    private bool FillNextBatch(ref WalkPosition position, EntryBatch batch)
+    {
+        while (position.Shard < _shards.Length)
+        {
+            Shard shard = _shards[position.Shard];
+            if (position.Slot >= shard.SlotCount)
+            {
+                position.Shard++;
+                position.Slot = 0;
+                continue;
+            }
+            batch.Clear();   // outside the lock: a buffer grown for a large entry goes back here
+            position.Slot = CopyEntries(shard, position.Slot, batch);
+            while (batch.NeededBytes != 0)
+            {
+                // The entry at that slot is larger than the whole buffer: grow it here, outside the lock, and take the slot
+                // again. Terminates: each refusal needs an entry larger than the buffer just grown, and entries are
+                // bounded by the largest chunk.
+                batch.GrowForRefusedEntry();
+                position.Slot = CopyEntries(shard, position.Slot, batch);
+            }
+            if (batch.Count != 0)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>One batch of <see cref="EnumerateEntries"/>: an operation of its own (Dispose waits for it, not for the

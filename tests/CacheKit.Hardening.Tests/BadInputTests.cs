@@ -305,6 +305,7 @@ public class BadInputTests
             () => f.Typed.GetOrAdd("k", _ => "v"), () => f.Typed.AddOrUpdate("k", "v", (_, o) => o), () => f.Typed.Clear(),
             () => _ = f.Typed.Count, () => f.Typed.GetStatistics(),
             () => _ = f.Bytes.Keys, () => _ = f.Typed.Keys, () => _ = f.Bytes.Entries, () => _ = f.Typed.Entries,
+            () => f.Bytes.ForEachEntry(0, static (_, _, _) => true),
         ];
         for (int i = 0; i < calls.Length; i++)
         {

@@ -380,4 +380,63 @@ public class EntriesTests
         Assert.That(cache.ContainsKey(Key(1)), Is.False);
         Assert.That(cache.Entries, Is.Empty);
     }
+
+    [Test]
+    public void ForEachEntryVisitsWhatEntriesListsWithoutAnArrayPerEntry()
+    {
+        var time = new ManualClock();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 256 << 20, PageSize = 1 << 20, ShardCount = 2, TimeProvider = time });
+        for (int i = 0; i < 10_000; i++)
+        {
+            byte[] value = Value(i, 0, i == 5 ? 300_000 : LengthOf(i));   // one entry larger than a batch's buffer
+            Assert.That(i % 10 == 7 ? cache.Set(Key(i), value, TimeSpan.FromSeconds(5)) : cache.Set(Key(i), value), Is.True);
+        }
+        time.Advance(TimeSpan.FromSeconds(6));
+        Dictionary<int, byte[]> listed = cache.Entries.ToDictionary(e => IdOf(e.Key), e => e.Value);
+        var visited = new Dictionary<int, byte[]>();
+        cache.ForEachEntry(visited, static (key, value, seen) =>
+        {
+            Assert.That(seen.TryAdd(TestKeys.IdOf(key), value.ToArray()), Is.True, "no entry twice");
+            return true;
+        });
+        Assert.That(visited.Keys, Is.EquivalentTo(Enumerable.Range(0, 10_000).Where(i => i % 10 != 7)));
+        Assert.That(listed.Keys, Is.EquivalentTo(visited.Keys));
+        Assert.That(visited.All(v => v.Value.AsSpan().SequenceEqual(listed[v.Key])), Is.True, "the same values as Entries");
+        Assert.That(visited[5], Has.Length.EqualTo(300_000));
+
+        // Warm: a whole walk over 9,000 entries allocates one small object (the batch), nothing per entry.
+        long sum = 0;
+        void Walk() => cache.ForEachEntry(0, (key, value, _) =>
+        {
+            sum += key.Length + value.Length;
+            return true;
+        });
+        Walk();
+        long allocated = Allocations.LeastOfThreeRuns(Walk);
+        Assert.That(allocated, Is.LessThan(1_024), "bytes allocated by a walk of 9,000 entries");
+        Assert.That(sum, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void ForEachEntryStopsWhenTheVisitorSaysSoAndLetsItWrite()
+    {
+        using var cache = new OffHeapCache(Options());
+        for (int i = 0; i < 5_000; i++)
+        {
+            cache.Set(Key(i), Value(i, 0, 32));
+        }
+        int calls = 0;
+        cache.ForEachEntry(cache, (key, _, c) =>
+        {
+            c.Remove(key);   // the visitor runs outside the cache's locks: writing is fine
+            return ++calls < 100;
+        });
+        Assert.That(calls, Is.EqualTo(100), "stopped at the first false");
+        Assert.That(cache.Count, Is.EqualTo(4_900));
+        cache.ValidateInvariants();
+
+        Assert.Throws<ArgumentNullException>(() => cache.ForEachEntry<int>(0, null!));
+        cache.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cache.ForEachEntry(0, static (_, _, _) => true));
+    }
 }
