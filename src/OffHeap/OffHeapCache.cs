@@ -506,10 +506,12 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>
     /// Calls <paramref name="visitor"/> for each live entry, with its key and value as spans, until it returns false:
-    /// <see cref="Entries"/> without an array per pair (one small object per call, nothing per entry; the batch buffers
-    /// come from the shared pool). The spans point into a batch copied under a shard's lock and are valid only during the
-    /// call, which runs outside the cache: the visitor may read and write the cache (not enumerate it from an eviction
-    /// listener). Weakly consistent and not a lookup, as <see cref="Entries"/>.
+    /// <see cref="Entries"/> without an array per pair: with a static (non-capturing) visitor, one small object per call
+    /// and nothing per entry once the shared array pool holds the batch's buffers (a buffer grown for an entry over 64 KiB
+    /// is rented from it too). The spans point into a batch copied under a shard's lock and are valid only during the
+    /// call, which runs outside the cache: the visitor may read and write the cache, even dispose it (the rest of the
+    /// batch in hand, up to 4,096 entries, is still visited; the next batch throws <see cref="ObjectDisposedException"/>).
+    /// Weakly consistent and not a lookup, as <see cref="Entries"/>.
     /// </summary>
     /// <typeparam name="TState">Caller state, so a static lambda captures nothing and allocates nothing.</typeparam>
     /// <param name="state">Passed to every call of <paramref name="visitor"/>.</param>
@@ -560,7 +562,7 @@ public sealed partial class OffHeapCache : IDisposable
     }
 
     /// <summary>Refills <paramref name="batch"/> with the next entries after <paramref name="position"/> (advancing it), shard
-    /// by shard; false when every shard is done. Never returns an empty batch while entries remain.</summary>
+    /// by shard; false when every slot of every shard was walked. Never returns true with an empty batch.</summary>
     private bool FillNextBatch(ref WalkPosition position, EntryBatch batch)
     {
         while (position.Shard < _shards.Length)

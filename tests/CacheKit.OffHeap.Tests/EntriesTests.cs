@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace CacheKit.OffHeap.Tests;
@@ -404,17 +405,18 @@ public class EntriesTests
         Assert.That(visited.All(v => v.Value.AsSpan().SequenceEqual(listed[v.Key])), Is.True, "the same values as Entries");
         Assert.That(visited[5], Has.Length.EqualTo(300_000));
 
-        // Warm: a whole walk over 9,000 entries allocates one small object (the batch), nothing per entry.
-        long sum = 0;
-        void Walk() => cache.ForEachEntry(0, (key, value, _) =>
+        // Warm (the shared pool holds the batch's buffers): a whole walk over 9,000 entries with a static visitor allocates
+        // the batch object alone (48 B measured), nothing per entry.
+        var sum = new StrongBox<long>();
+        void Walk() => cache.ForEachEntry(sum, static (key, value, total) =>
         {
-            sum += key.Length + value.Length;
+            total.Value += key.Length + value.Length;
             return true;
         });
         Walk();
         long allocated = Allocations.LeastOfThreeRuns(Walk);
-        Assert.That(allocated, Is.LessThan(1_024), "bytes allocated by a walk of 9,000 entries");
-        Assert.That(sum, Is.GreaterThan(0));
+        Assert.That(allocated, Is.LessThanOrEqualTo(64), "bytes allocated by a walk of 9,000 entries");
+        Assert.That(sum.Value, Is.GreaterThan(0));
     }
 
     [Test]
