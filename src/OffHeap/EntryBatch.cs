@@ -107,7 +107,6 @@ internal sealed class EntryBatch : IDisposable
     {
         Debug.Assert(Count == 0 && NeededBytes > _bytes.Length, "only an empty batch that refused an entry for its size grows");
         int needed = NeededBytes;
-        Count = 0;
         NeededBytes = 0;
         Replace(ArrayPool<byte>.Shared.Rent(needed));
     }

@@ -93,7 +93,7 @@ public class KeysTests
         cache.ValidateInvariants();
     }
 
-    /// <summary><see cref="OffHeapCache.Keys"/> or <see cref="OffHeapCache.Entries"/> (the same walk), counted.</summary>
+    /// <summary><see cref="OffHeapCache.Keys"/> or <see cref="OffHeapCache.Entries"/> (the same walk), as objects.</summary>
     private static IEnumerable<object> Enumerate(OffHeapCache cache, bool entries)
         => entries ? cache.Entries.Select(e => (object)e) : cache.Keys;
 

@@ -626,54 +626,39 @@ internal sealed class DifferentialRunner
                 return error;
             }
         }
-        return CheckKeys(cache) ?? CheckEntries(cache);
+        return CheckListings(cache);
     }
 
-    /// <summary>The cache's key enumeration lists exactly the model's live keys, each once (nothing runs concurrently here).</summary>
-    private string? CheckKeys(OffHeapCache cache)
+    /// <summary>The cache's key and entry enumerations each list exactly the model's live keys, each once, the entries with
+    /// the model's values (nothing runs concurrently here).</summary>
+    private string? CheckListings(OffHeapCache cache)
     {
-        long now = _clock.GetTimestamp();
-        var expected = _model.Where(e => e.Value.ExpiresAt == 0 || now < e.Value.ExpiresAt).Select(e => e.Key).ToHashSet();
+        int live = _model.Keys.Count(id => Live(id, out _));
+        return CheckListing("keys", cache.Keys.Select(k => (k, (byte[]?)null)), live)
+            ?? CheckListing("entries", cache.Entries.Select(e => (e.Key, (byte[]?)e.Value)), live);
+    }
+
+    /// <summary>One listing (a value of null: not listed) against the model's <paramref name="live"/> keys.</summary>
+    private string? CheckListing(string what, IEnumerable<(byte[] Key, byte[]? Value)> listing, int live)
+    {
         var listed = new HashSet<int>();
-        foreach (byte[] key in cache.Keys)
+        foreach ((byte[] key, byte[]? value) in listing)
         {
             int id = Keys.IdOf(key);
-            if (!key.AsSpan().SequenceEqual(KeyOf(id)) || !expected.Contains(id))
+            if (!key.AsSpan().SequenceEqual(KeyOf(id)) || !Live(id, out byte[] expected))
             {
-                return $"keys: listed {Convert.ToHexString(key)}, which is not a live key of the model";
+                return $"{what}: listed {Convert.ToHexString(key)}, which is not a live key of the model";
+            }
+            if (value is not null && !value.AsSpan().SequenceEqual(expected))
+            {
+                return $"{what}: k{id} listed with {value.Length} bytes that differ from the model's {expected.Length}";
             }
             if (!listed.Add(id))
             {
-                return $"keys: k{id} listed twice";
+                return $"{what}: k{id} listed twice";
             }
         }
-        return listed.Count == expected.Count ? null : $"keys: {listed.Count} listed, the model has {expected.Count} live keys";
-    }
-
-    /// <summary>The cache's entry enumeration lists exactly the model's live entries, each once with the model's value.</summary>
-    private string? CheckEntries(OffHeapCache cache)
-    {
-        long now = _clock.GetTimestamp();
-        int live = _model.Count(e => e.Value.ExpiresAt == 0 || now < e.Value.ExpiresAt);
-        var listed = new HashSet<int>();
-        foreach (KeyValuePair<byte[], byte[]> entry in cache.Entries)
-        {
-            int id = Keys.IdOf(entry.Key);
-            if (!entry.Key.AsSpan().SequenceEqual(KeyOf(id)) || !_model.TryGetValue(id, out var expected)
-                || (expected.ExpiresAt != 0 && now >= expected.ExpiresAt))
-            {
-                return $"entries: listed {Convert.ToHexString(entry.Key)}, which is not a live key of the model";
-            }
-            if (!entry.Value.AsSpan().SequenceEqual(expected.Value))
-            {
-                return $"entries: k{id} listed with {entry.Value.Length} bytes that differ from the model's {expected.Value.Length}";
-            }
-            if (!listed.Add(id))
-            {
-                return $"entries: k{id} listed twice";
-            }
-        }
-        return listed.Count == live ? null : $"entries: {listed.Count} listed, the model has {live} live entries";
+        return listed.Count == live ? null : $"{what}: {listed.Count} listed, the model has {live} live keys";
     }
 
     private string? CheckState(OffHeapCache cache, int step, int validateEvery)
