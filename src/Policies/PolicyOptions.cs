@@ -18,6 +18,16 @@ public sealed record PolicyOptions
     /// <summary>W-TinyLFU: fixed window fraction in (0, 1), or null for the adaptive window chosen by shadow caches (default).</summary>
     public double? WindowFraction { get; init; }
 
+    /// <summary>
+    /// W-TinyLFU with an adaptive window: the decision it shares with the other shards of one cache, or null for
+    /// its own shadows (see <see cref="SharedWindowChoice"/>); <see cref="LeadsSharedWindow"/> says which shard's
+    /// shadows make it. Entry-count capacities above <see cref="WindowShadows.MaxShadowEntries"/> only.
+    /// </summary>
+    internal SharedWindowChoice? SharedWindow { get; init; }
+
+    /// <summary>With <see cref="SharedWindow"/>: this policy runs the shadows and publishes their choice.</summary>
+    internal bool LeadsSharedWindow { get; init; }
+
     /// <summary>LRU-K: K (default 2).</summary>
     public int K { get; init; } = 2;
 

@@ -34,6 +34,9 @@ namespace CacheKit.Policies;
 /// lead exceeds the noise. This replaced Caffeine's hill climber, which sampled 10 accesses per entry
 /// between steps and never reached the right window on short or changing traces (sprite at 1,000
 /// entries: 85.0 % against LRU's 90.6 %; now 90.5 %).</para>
+/// <para><b>Shared window.</b> In a sharded cache whose shards hold more than
+/// <see cref="WindowShadows.MaxShadowEntries"/> entries each, one shard (the leader) runs the shadows and the others
+/// take its choice (<see cref="PolicyOptions.SharedWindow"/>, <see cref="SharedWindowChoice"/>).</para>
 /// <para><b>Adaptive sketch memory.</b> With an entry-count capacity of at most 2,048 entries
 /// (<see cref="WindowShadows.HasLongMemory"/>) the adaptive policy also keeps a second
 /// sketch with four times the sample period (<see cref="WindowShadows.LongMemory"/>, no doorkeeper), and
@@ -115,7 +118,12 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private RecentMisses _recentMisses;   // misses replayed and not yet followed by their add (AddCore)
 
-    private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed)
+    private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed, or a follower)
+    // Sharded engine, large shards: one decision for all shards (SharedWindowChoice). The leader owns shadows and
+    // publishes; a follower has none and takes the published choice at its next add. Null: the policy decides alone.
+    private readonly SharedWindowChoice? _sharedWindow;
+    private readonly bool _followsSharedWindow;
+    private int _followedBest = WindowShadows.InitialBest;   // follower: the choice its limits are set for
 
 
     public WTinyLfuPolicy(PolicyOptions options)
@@ -153,7 +161,17 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         // Under a byte budget the sketch starts at 64 entries and grows, so its counts are too coarse to
         // rank old entries: sampling there lost 1.4 to 3 points on AdaptSize (4/16 MiB).
         _sampleVictims = Capacity <= MaxHandles;
-        if (_adaptive)
+        if (_adaptive && options.SharedWindow is not null)
+        {
+            if (Capacity > MaxHandles || !SharedWindowChoice.PaysOff(Capacity))
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), Capacity,
+                    $"a shared window choice needs an entry-count capacity above {WindowShadows.MaxShadowEntries} entries (capacity {Capacity}, handles {MaxHandles})");
+            }
+            _sharedWindow = options.SharedWindow;
+            _followsSharedWindow = !options.LeadsSharedWindow;
+        }
+        if (_adaptive && !_followsSharedWindow)
         {
             _shadows = new WindowShadows(Capacity, MaxHandles, options.Seed);
             if (_shadows.HasLongMemory)
@@ -293,6 +311,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
         LinkFirst(Window, handle);
         Adapt(keyHash, handle);
+        if (_followsSharedWindow)
+        {
+            FollowSharedWindow();
+        }
         EvictFromWindow();
         if (Weight <= Capacity)
         {
@@ -380,7 +402,15 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _shadows?.Clear();
         _useLongSketch = false;
         ResetLimits();
+        _followedBest = WindowShadows.InitialBest;   // ResetLimits set the initial window
+        if (_sharedWindow is not null && !_followsSharedWindow)
+        {
+            _sharedWindow.Publish(WindowShadows.InitialBest);   // the leader's shadows start over
+        }
     }
+
+    /// <summary>Whether this policy takes its window from another shard's shadows (<see cref="SharedWindowChoice"/>).</summary>
+    internal bool FollowsSharedWindow => _followsSharedWindow;
 
     /// <summary>The share of the keys the adaptive window's shadows replay now (tests); 0 without shadows.</summary>
     internal double ShadowSampleRate => _shadows?.SampleRate ?? 0;
@@ -557,8 +587,27 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         {
             return;
         }
-        _useLongSketch = _longSketch is not null && _shadows.BestIsLongMemory;
-        long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * _shadows.BestFraction)));
+        _sharedWindow?.Publish(_shadows.Best);
+        TakeWindowChoice(_shadows.Best);
+    }
+
+    /// <summary>A follower: when the leader published another choice since the last add, take it (one volatile
+    /// read per add; hits never look).</summary>
+    private void FollowSharedWindow()
+    {
+        int best = _sharedWindow!.Best;
+        if (best != _followedBest)
+        {
+            _followedBest = best;
+            TakeWindowChoice(best);
+        }
+    }
+
+    /// <summary>The window and sketch memory of shadow <paramref name="best"/> (<see cref="WindowShadows.Best"/>).</summary>
+    private void TakeWindowChoice(int best)
+    {
+        _useLongSketch = _longSketch is not null && WindowShadows.IsLongMemory(best);
+        long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.FractionOf(best))));
         SetWindow(target);
     }
 
@@ -606,6 +655,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         if (_useLongSketch && _longSketch is null)
         {
             throw new InvalidOperationException("W-TinyLFU uses a long-memory sketch it does not have");
+        }
+        if (_adaptive && (_shadows is null) != _followsSharedWindow)
+        {
+            throw new InvalidOperationException($"adaptive W-TinyLFU: shadows {(_shadows is null ? "absent" : "present")}, follower {_followsSharedWindow}");
         }
         if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
         {

@@ -200,11 +200,11 @@ internal sealed class WindowShadows
     /// <see cref="MaxShadowEntries"/> entries only).</summary>
     public bool HasLongMemory { get; }
 
-    /// <summary>The window fraction of <see cref="Best"/>.</summary>
-    public double BestFraction => Fractions[Best % Fractions.Length];
+    /// <summary>The window fraction of shadow <paramref name="best"/> (a <see cref="Best"/> value).</summary>
+    public static double FractionOf(int best) => Fractions[best % Fractions.Length];
 
-    /// <summary>Whether <see cref="Best"/> runs the long memory.</summary>
-    public bool BestIsLongMemory => Best >= Fractions.Length;
+    /// <summary>Whether shadow <paramref name="best"/> (a <see cref="Best"/> value) runs the long memory.</summary>
+    public static bool IsLongMemory(int best) => best >= Fractions.Length;
 
     /// <summary>Replays one request (hit or miss in the real cache) if its key is in the sample;
     /// returns true when a decision epoch ended and <see cref="Best"/> may have changed.</summary>

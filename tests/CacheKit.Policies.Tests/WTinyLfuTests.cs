@@ -12,9 +12,12 @@ public sealed class WTinyLfuTests
         (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = Capacity + 1, Capacity = Capacity, WindowFraction = window });
 
     /// <summary>Recency-heavy: a zig-zag sweep over 1.5x capacity keys (forward, then backward); LRU is optimal on it.</summary>
-    private static IEnumerable<int> ZigZag(int accesses)
+    private static IEnumerable<int> ZigZag(int accesses) => ZigZag(accesses, Capacity * 3 / 2);
+
+    /// <summary>A zig-zag sweep over <paramref name="n"/> keys, forward then backward, <paramref name="accesses"/> in all.</summary>
+    internal static IEnumerable<int> ZigZag(int accesses, int n)
     {
-        int n = Capacity * 3 / 2, i = 0;
+        int i = 0;
         while (true)
         {
             for (int k = 0; k < n; k++, i++)
