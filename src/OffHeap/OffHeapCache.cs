@@ -88,6 +88,7 @@ public sealed partial class OffHeapCache : IDisposable
             slabOptions.PoisonFreedMemory = poison;
         }
         _pool = new SlabPool(slabOptions);
+        SharedWindowChoice? sharedWindow = SharesWindowChoice(options, layout) ? new SharedWindowChoice() : null;
         try
         {
             _shards = new Shard[layout.ShardCount];
@@ -99,7 +100,7 @@ public sealed partial class OffHeapCache : IDisposable
                     throw new ArgumentOutOfRangeException(nameof(options.CapacityBytes), options.CapacityBytes,
                         $"CapacityBytes is too small for the index ({layout.IndexBytes} bytes) and one page per shard ({layout.ShardCount} x {layout.PageSize}); the minimum for these options is {layout.MinimumCapacity}.");
                 }
-                IEvictionPolicy policy = CreatePolicy(options, layout, i);
+                IEvictionPolicy policy = CreatePolicy(options, layout, i, sharedWindow);
                 _shards[i] = new Shard(this, _pool, block, (uint)layout.BucketsPerShard, policy, _time,
                     options.EvictionListener, _seed, options.MaxEvictionsPerInsert, options.BackgroundReadReplay, options.ReadBufferStripes);
             }
@@ -1035,7 +1036,21 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
-    private static IEvictionPolicy CreatePolicy(OffHeapCacheOptions options, CacheLayout layout, int shardIndex)
+    /// <summary>
+    /// Whether the shards' W-TinyLFU policies share one adaptive-window decision (shard 0's shadows; see
+    /// <see cref="SharedWindowChoice"/>): several shards, each above the size where its shadows sample its
+    /// requests anyway. Below it every shard keeps its own shadows, as a cache that small needs.
+    /// </summary>
+    private static bool SharesWindowChoice(OffHeapCacheOptions options, CacheLayout layout)
+    {
+        long smallestShard = layout.PolicyCapacity(layout.ShardCount - 1);   // shards differ by at most one entry, the last the smallest
+        return layout.ShardCount > 1
+            && options.Policy == CachePolicy.WTinyLfu
+            && smallestShard <= (long)layout.BucketsPerShard * IndexBucket.SlotCount
+            && SharedWindowChoice.PaysOff(smallestShard);
+    }
+
+    private static IEvictionPolicy CreatePolicy(OffHeapCacheOptions options, CacheLayout layout, int shardIndex, SharedWindowChoice? sharedWindow)
     {
         var policyOptions = new PolicyOptions
         {
@@ -1043,6 +1058,8 @@ public sealed partial class OffHeapCache : IDisposable
             Capacity = layout.PolicyCapacity(shardIndex),
             Seed = 0x5EED + shardIndex,
             TinyLfuAdmission = options.TinyLfuAdmission,
+            SharedWindow = sharedWindow,
+            LeadsSharedWindow = shardIndex == 0,
         };
         try
         {
