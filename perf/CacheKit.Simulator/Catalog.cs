@@ -136,11 +136,22 @@ public static class Catalog
     public static List<TargetSpec> Build(string policies, bool admission, IReadOnlyList<double> windows, IReadOnlyList<double> readDrops, bool readBuffer = false)
     {
         var kinds = new List<PolicyKind>();
-        var engines = new List<PolicyKind>();
+        var engines = new List<(PolicyKind Kind, int Shards)>();
         bool opt = true, lru = false, lfu = false, mc = false;
         foreach (string item in policies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             string n = Normalize(item);
+            int shards = 1;
+            if (n.StartsWith("engine", StringComparison.Ordinal) && n.IndexOf('@', StringComparison.Ordinal) is int at and >= 0)
+            {
+                // engine@8, engine:lru@8: the engine with that many shards (a power of two, as the engine takes).
+                if (!int.TryParse(n[(at + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out shards)
+                    || shards < 1 || shards > 256 || !int.IsPow2(shards))
+                {
+                    throw new ArgumentException($"'{item}': the shard count after '@' must be a power of two from 1 to 256", nameof(policies));
+                }
+                n = n[..at];
+            }
             switch (n)
             {
                 case "all":
@@ -169,20 +180,20 @@ public static class Catalog
                     mc = true;
                     break;
                 case "engine":
-                    engines.Add(PolicyFactory.Default);
+                    engines.Add((PolicyFactory.Default, shards));
                     break;
                 case var e when e.StartsWith("engine:", StringComparison.Ordinal):
                     if (!TryParseKind(e["engine:".Length..], out PolicyKind engineKind))
                     {
-                        throw new ArgumentException($"unknown policy in '{item}': use engine or engine:<policy>", nameof(policies));
+                        throw new ArgumentException($"unknown policy in '{item}': use engine or engine:<policy>, optionally @<shards>", nameof(policies));
                     }
-                    engines.Add(engineKind);
+                    engines.Add((engineKind, shards));
                     break;
                 default:
                     if (!TryParseKind(item, out PolicyKind kind))
                     {
                         throw new ArgumentException(
-                            $"unknown policy '{item}' in --policies: use all, policies, peers, opt, noopt, engine, engine:<policy>, concurrentlru, concurrentlfu, memorycache or one of {string.Join(", ", Enum.GetNames<PolicyKind>())}",
+                            $"unknown policy '{item}' in --policies: use all, policies, peers, opt, noopt, engine, engine:<policy>, engine@<shards>, engine:<policy>@<shards>, concurrentlru, concurrentlfu, memorycache or one of {string.Join(", ", Enum.GetNames<PolicyKind>())}",
                             nameof(policies));
                     }
                     if (!IsAvailable(kind))
@@ -228,7 +239,7 @@ public static class Catalog
                 }
             }
         }
-        specs.AddRange(engines.Distinct().Select(k => Engine(k)));
+        specs.AddRange(engines.Distinct().Select(e => Engine(e.Kind, e.Shards)));
         if (lru)
         {
             specs.Add(Peers().First(p => p.Name == BitFasterLru));

@@ -97,6 +97,18 @@ public sealed class SimulatorTests
     }
 
     [Test]
+    public void Engine_rows_take_a_shard_count_after_an_at_sign()
+    {
+        List<TargetSpec> specs = Catalog.Build("noopt,engine,engine@4,engine:lru@2", admission: false, windows: [], readDrops: []);
+        Assert.That(specs.Select(s => s.Name), Is.EqualTo(new[] { "Engine(W-TinyLFU)", "Engine(W-TinyLFU, 4 shards)", "Engine(LRU, 2 shards)" }));
+        foreach (string bad in new[] { "engine@3", "engine@0", "engine@512", "engine:lru@x" })
+        {
+            var e = Assert.Throws<ArgumentException>(() => Catalog.Build(bad, admission: false, windows: [], readDrops: []), bad);
+            Assert.That(e!.Message, Does.Contain("power of two from 1 to 256"), bad);
+        }
+    }
+
+    [Test]
     public void Seed_spread_repeats_the_main_run_for_its_seed_and_restores_the_seed()
     {
         string tracesDir = Path.GetDirectoryName(FindTrace("gli.trace.gz"))!;
