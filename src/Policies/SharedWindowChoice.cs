@@ -9,9 +9,9 @@ namespace CacheKit.Policies;
 /// </summary>
 /// <remarks>
 /// Why: a shard above <see cref="WindowShadows.MaxShadowEntries"/> entries replays
-/// <c>MaxShadowEntries / entries</c> of its requests into 7 shadows; with 8 shards of 12,500 entries that was
-/// about 90 of 480 ns per operation of the 90/10 get/set mix with eviction (measured), paid 8 times for one
-/// answer. Below that size each shard replays every request and the shadows' detail is what small caches'
+/// <c>MaxShadowEntries / entries</c> of its requests into 7 shadows, 8 times over for one answer with 8 shards
+/// of 12,500 entries; sharing took the 90/10 mix with eviction there from 1.15x to 1.57x ConcurrentLfu's
+/// throughput with 2 threads (docs/policies/w-tinylfu.md, departure 9). Below that size each shard replays every request and the shadows' detail is what small caches'
 /// hit ratios rest on (<see cref="PaysOff"/>), so shards that small keep their own.
 /// <para>Thread safety: the leader writes under its shard's lock, followers read under theirs; the value is a
 /// single int written and read with volatile semantics, and a follower that reads a stale value takes the new
