@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace CacheKit.Policies;
 
 /// <summary>
@@ -11,8 +13,9 @@ namespace CacheKit.Policies;
 /// Why: a shard above <see cref="WindowShadows.MaxShadowEntries"/> entries replays
 /// <c>MaxShadowEntries / entries</c> of its requests into 7 shadows, 8 times over for one answer with 8 shards
 /// of 12,500 entries; sharing took the 90/10 mix with eviction there from 1.15x to 1.57x ConcurrentLfu's
-/// throughput with 2 threads (docs/policies/w-tinylfu.md, departure 9). Below that size each shard replays every request and the shadows' detail is what small caches'
-/// hit ratios rest on (<see cref="PaysOff"/>), so shards that small keep their own.
+/// throughput with 2 threads (medians of five alternated runs; docs/policies/w-tinylfu.md, departure 9).
+/// Below that size each shard replays every request and the shadows' detail is what small caches' hit
+/// ratios rest on (<see cref="PaysOff"/>), so shards that small keep their own.
 /// <para>Thread safety: the leader writes under its shard's lock, followers read under theirs; the value is a
 /// single int written and read with volatile semantics, and a follower that reads a stale value takes the new
 /// one at a later add.</para>
@@ -27,18 +30,19 @@ internal sealed class SharedWindowChoice
     /// <summary>The leader publishes its shadows' choice (at each decision epoch and after a clear).</summary>
     public void Publish(int best)
     {
-        if ((uint)best >= (uint)WindowShadows.Fractions.Length)
+        // Shared only above MaxShadowEntries entries per shard (the policy's constructor checks), where no
+        // long-memory shadows run.
+        Debug.Assert((uint)best < (uint)WindowShadows.Fractions.Length, "a shared window choice is one of the short-memory shadows");
+        if (_best != best)
         {
-            // Shared only above MaxShadowEntries entries per shard, where there are no long-memory shadows.
-            throw new ArgumentOutOfRangeException(nameof(best), best, $"a shared window choice is one of the {WindowShadows.Fractions.Length} short-memory shadows");
+            _best = best;   // written only when it moves: the followers' copy of the line stays valid between epochs
         }
-        _best = best;
     }
 
     /// <summary>
     /// Whether sharing one decision pays off for shards of <paramref name="shardCapacity"/> entries (the smallest
     /// shard's): only above <see cref="WindowShadows.MaxShadowEntries"/>, where each shard samples its requests
-    /// anyway. With 16 shards of at most 2,048 entries on the simulator's suite (`engine@16`), sharing lost up
+    /// anyway. With 16 shards of at most 2,048 entries on the simulator's suite (<c>engine@16</c>), sharing lost up
     /// to 3.5 points (backf at 400 entries) against per-shard shadows; at 4 shards the suite moved +0.03 on average.
     /// </summary>
     public static bool PaysOff(long shardCapacity) => shardCapacity > WindowShadows.MaxShadowEntries;

@@ -165,7 +165,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         {
             if (Capacity > MaxHandles || !SharedWindowChoice.PaysOff(Capacity))
             {
-                throw new ArgumentOutOfRangeException(nameof(options), Capacity,
+                throw new ArgumentOutOfRangeException(nameof(options.SharedWindow), Capacity,
                     $"a shared window choice needs an entry-count capacity above {WindowShadows.MaxShadowEntries} entries (capacity {Capacity}, handles {MaxHandles})");
             }
             _sharedWindow = options.SharedWindow;
@@ -607,9 +607,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private void TakeWindowChoice(int best)
     {
         _useLongSketch = _longSketch is not null && WindowShadows.IsLongMemory(best);
-        long target = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.FractionOf(best))));
-        SetWindow(target);
+        SetWindow(WindowFor(best));
     }
+
+    /// <summary>The window limit of shadow <paramref name="best"/>'s fraction at this capacity (the initial one is <see cref="ResetLimits"/>'s).</summary>
+    private long WindowFor(int best) => Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.FractionOf(best))));
 
     /// <summary>
     /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
@@ -659,6 +661,10 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         if (_adaptive && (_shadows is null) != _followsSharedWindow)
         {
             throw new InvalidOperationException($"adaptive W-TinyLFU: shadows {(_shadows is null ? "absent" : "present")}, follower {_followsSharedWindow}");
+        }
+        if (_followsSharedWindow && _maxWindow != WindowFor(_followedBest))
+        {
+            throw new InvalidOperationException($"W-TinyLFU follower: window {_maxWindow}, but the choice it took ({_followedBest}) gives {WindowFor(_followedBest)}");
         }
         if (_candidate >= 0 && Lists.ListOf(_candidate) != Probation)
         {

@@ -20,10 +20,11 @@ public class SharedWindowEngineTests
 
     private static WTinyLfuPolicy PolicyOf(OffHeapCache cache, int shard) => (WTinyLfuPolicy)cache.Shards[shard].Policy;
 
-    [Test]
-    public void Large_shards_follow_shard_zero_and_run_no_shadows()
+    [TestCase(4 * 2_500)]
+    [TestCase(4 * (WindowShadows.MaxShadowEntries + 1))]   // the smallest that shares
+    public void Large_shards_follow_shard_zero_and_run_no_shadows(long maxEntries)
     {
-        using var cache = Create(shards: 4, maxEntries: 4 * 2_500);
+        using var cache = Create(shards: 4, maxEntries);
         Assert.That(PolicyOf(cache, 0).FollowsSharedWindow, Is.False, "shard 0 leads");
         Assert.That(PolicyOf(cache, 0).ShadowSampleRate, Is.GreaterThan(0));
         for (int s = 1; s < 4; s++)
@@ -54,50 +55,79 @@ public class SharedWindowEngineTests
     }
 
     /// <summary>
-    /// A zig-zag sweep over 1.5x the entry bound (recency-heavy: the window grows far past 1 %) through the real
-    /// engine: every shard ends with the window shard 0's shadows chose, the followers without shadows of their own.
+    /// Shard 0 sees a zig-zag sweep (recency-heavy: its shadows grow the window far past 1 %), the other shards a loop
+    /// (frequency-heavy: their own shadows would keep the window near 1 %). Every follower ends at shard 0's window,
+    /// which it can only have from the shared choice; then a cache-wide <c>Clear</c> starts every shard over at 1 %.
     /// </summary>
     [Test]
-    public void Every_shard_takes_the_window_shard_zero_chose()
+    public void Followers_take_shard_zeros_window_even_on_another_workload_and_Clear_resets_all()
     {
-        const int shards = 4, perShard = 2_500, keys = shards * perShard * 3 / 2;
+        const int shards = 4, perShard = 2_500;
         using var cache = Create(shards, shards * perShard);
-        Span<byte> key = stackalloc byte[8];
-        Span<byte> value = stackalloc byte[16];
-        Span<byte> read = stackalloc byte[16];
+        int[][] keysOf = KeysByShard(cache, perShard * 3 / 2);
+        byte[] key = new byte[8], value = new byte[16], read = new byte[16];
         long initial = PolicyOf(cache, 1).WindowMaximum;
+        void Access(int k)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(key, k);
+            if (!cache.TryGet(key, read, out _))
+            {
+                cache.Set(key, value);
+            }
+        }
         for (int round = 0; round < 20; round++)
         {
-            for (int i = 0; i < keys; i++)
+            int[] zig = keysOf[0];
+            for (int i = 0; i < zig.Length; i++)
             {
-                int k = round % 2 == 0 ? i : keys - 1 - i;
-                BinaryPrimitives.WriteInt64LittleEndian(key, k);
-                if (!cache.TryGet(key, read, out _))
+                Access(zig[round % 2 == 0 ? i : zig.Length - 1 - i]);   // shard 0: forward, then backward
+                for (int s = 1; s < shards; s++)
                 {
-                    BinaryPrimitives.WriteInt64LittleEndian(value, k);
-                    cache.Set(key, value);
+                    Access(keysOf[s][i]);   // the others: the same order every round (a loop over 1.5x their bound)
                 }
             }
         }
-        // One more add in each follower (a key never seen that hashes to it), where a follower looks; shard 0 sees
-        // nothing more, so its choice stays.
-        int fresh = keys;
+        // One more add in each follower (a key never seen), where a follower looks; shard 0 sees nothing more.
         for (int s = 1; s < shards; s++)
         {
-            do
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(key, fresh++);
-            }
-            while (cache.ShardOf(cache.Hash(key)) != cache.Shards[s]);
-            cache.Set(key, value);
+            Access(keysOf[s][^1]);
         }
         cache.ValidateInvariants();
         long chosen = PolicyOf(cache, 0).WindowMaximum;
-        TestContext.Out.WriteLine($"zigzag over {keys} keys, {shards} x {perShard}: windows {string.Join(", ", Enumerable.Range(0, shards).Select(s => PolicyOf(cache, s).WindowMaximum))} (start {initial}); hit ratio {cache.GetStatistics().HitRatio:P2}");
-        Assert.That(chosen, Is.GreaterThan(initial * 10), "shard 0's shadows grew the window on this workload");
+        TestContext.Out.WriteLine($"shard 0 zig-zag, shards 1-3 loop, {shards} x {perShard}: windows {string.Join(", ", Enumerable.Range(0, shards).Select(s => PolicyOf(cache, s).WindowMaximum))} (start {initial})");
+        Assert.That(chosen, Is.GreaterThan(initial * 10), "shard 0's shadows grew the window on its zig-zag");
         for (int s = 1; s < shards; s++)
         {
+            Assert.That(PolicyOf(cache, s).FollowsSharedWindow, Is.True, $"shard {s}");
             Assert.That(PolicyOf(cache, s).WindowMaximum, Is.EqualTo(chosen).Within(1), $"shard {s} follows (shards differ by at most one entry)");
         }
+
+        cache.Clear();
+        for (int s = 1; s < shards; s++)
+        {
+            Access(keysOf[s][0]);   // an add in each follower after the clear
+        }
+        cache.ValidateInvariants();
+        for (int s = 0; s < shards; s++)
+        {
+            Assert.That(PolicyOf(cache, s).WindowMaximum, Is.EqualTo(initial).Within(1), $"shard {s} back at the initial window");
+        }
+    }
+
+    /// <summary>For each shard, <paramref name="count"/> + 1 distinct 8-byte keys that hash to it (the last one kept unused).</summary>
+    private static int[][] KeysByShard(OffHeapCache cache, int count)
+    {
+        var lists = Enumerable.Range(0, cache.ShardCount).Select(_ => new List<int>()).ToArray();
+        Span<byte> key = stackalloc byte[8];
+        for (int k = 0; lists.Any(l => l.Count <= count); k++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(key, k);
+            int shard = cache.Shards.ToList().IndexOf(cache.ShardOf(cache.Hash(key)));
+            if (lists[shard].Count <= count)
+            {
+                lists[shard].Add(k);
+            }
+        }
+        return [.. lists.Select(l => l.ToArray())];
     }
 }

@@ -144,13 +144,29 @@ public sealed class SharedWindowTests
         Assert.That(policy.WindowMaximum, Is.EqualTo(600));
     }
 
-    [TestCase(-1)]
-    [TestCase(7)]   // a long-memory shadow: none runs above MaxShadowEntries entries
-    public void Publish_refuses_a_choice_outside_the_short_memory_shadows(int best)
+    /// <summary>A full follower whose window shrinks from 99 % to 0.1 %: the overflow moves to probation at that add, and
+    /// the eviction round that follows keeps every invariant.</summary>
+    [Test]
+    public void A_full_follower_shrinks_its_window_at_the_next_add()
     {
         var shared = new SharedWindowChoice();
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => shared.Publish(best));
-        Assert.That(e!.ParamName, Is.EqualTo("best"));
-        Assert.That(shared.Best, Is.EqualTo(WindowShadows.InitialBest), "a refused choice leaves the published one");
+        var follower = Create(shared, leads: false);
+        var driver = new PolicyDriver(follower, Capacity * 3);
+        shared.Publish(6);   // 99 %
+        for (int k = 0; k < Capacity; k++)
+        {
+            driver.Access(k, 1);
+        }
+        Assert.That(follower.WindowMaximum, Is.EqualTo(WindowFor(6)));
+        driver.Validate();
+
+        shared.Publish(0);   // 0.1 %
+        for (int k = Capacity; k < Capacity + 10; k++)
+        {
+            driver.Access(k, 1);   // each add is over capacity: an eviction round follows
+            driver.Validate();
+        }
+        Assert.That(follower.WindowMaximum, Is.EqualTo(WindowFor(0)));
+        Assert.That(driver.Resident, Is.EqualTo(Capacity));
     }
 }
