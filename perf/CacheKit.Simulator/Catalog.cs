@@ -87,13 +87,10 @@ public static class Catalog
         yield return new TargetSpec(MemoryCacheName, (_, cap) => new MemoryCacheTarget(cap.Value));
     }
 
-    /// <summary>The real engine with <paramref name="kind"/>, bounded by entry count (null under byte capacity).</summary>
-    public static TargetSpec Engine(PolicyKind kind, int shards = 1)
-    {
-        string name = new EngineTarget(kind, 16, shards) is var probe ? probe.Name : "";
-        probe.Dispose();
-        return new TargetSpec(name, (_, cap) => cap.Weighted ? null : new EngineTarget(kind, cap.Value, shards));
-    }
+    /// <summary>The real engine with <paramref name="kind"/> and <paramref name="shards"/> shards, bounded by entry count
+    /// (null under byte capacity, and at a size below the shard count, which the engine refuses: each shard holds an entry at least).</summary>
+    public static TargetSpec Engine(PolicyKind kind, int shards = 1) =>
+        new(EngineTarget.NameOf(kind, shards), (_, cap) => cap.Weighted || cap.Value < shards ? null : new EngineTarget(kind, cap.Value, shards));
 
     /// <summary>Every kind of <see cref="PolicyKind"/> this build can create, in enum order.</summary>
     public static IEnumerable<PolicyKind> AvailableKinds() => Enum.GetValues<PolicyKind>().Where(k => IsAvailable(k));

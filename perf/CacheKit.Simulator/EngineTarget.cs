@@ -25,11 +25,13 @@ public sealed class EngineTarget : IReplayTarget, IDisposable
     /// <summary>An engine with <paramref name="policy"/> bounded to <paramref name="entries"/> entries.</summary>
     public EngineTarget(PolicyKind policy, long entries, int shards)
     {
-        Name = shards == 1 ? $"Engine({PolicyName(policy)})" : $"Engine({PolicyName(policy)}, {shards} shards)";
+        Name = NameOf(policy, shards);
         _cache = new OffHeapCache(new OffHeapCacheOptions
         {
             MaxEntries = entries,
-            CapacityBytes = Math.Max(16L << 20, entries * 512),
+            // Room for the entries, and for the index and a page per shard beside them (256 shards of 64 KiB
+            // pages alone take 16 MiB).
+            CapacityBytes = Math.Max(16L << 20, entries * 512) + (shards * (64L << 10)),
             Policy = Enum.Parse<CachePolicy>(policy.ToString()),
             ShardCount = shards,
             PageSize = 64 * 1024,
@@ -59,6 +61,10 @@ public sealed class EngineTarget : IReplayTarget, IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _cache.Dispose();
+
+    /// <summary>The row name of the engine with <paramref name="policy"/> and <paramref name="shards"/> shards (no cache built).</summary>
+    public static string NameOf(PolicyKind policy, int shards) =>
+        shards == 1 ? $"Engine({PolicyName(policy)})" : $"Engine({PolicyName(policy)}, {shards} shards)";
 
     private static string PolicyName(PolicyKind kind) =>
         PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 8 }).Name;

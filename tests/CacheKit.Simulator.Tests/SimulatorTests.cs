@@ -99,8 +99,17 @@ public sealed class SimulatorTests
     [Test]
     public void Engine_rows_take_a_shard_count_after_an_at_sign()
     {
-        List<TargetSpec> specs = Catalog.Build("noopt,engine,engine@4,engine:lru@2", admission: false, windows: [], readDrops: []);
-        Assert.That(specs.Select(s => s.Name), Is.EqualTo(new[] { "Engine(W-TinyLFU)", "Engine(W-TinyLFU, 4 shards)", "Engine(LRU, 2 shards)" }));
+        List<TargetSpec> specs = Catalog.Build("noopt,engine,engine@4,engine:lru@2,engine@256", admission: false, windows: [], readDrops: []);
+        Assert.That(specs.Select(s => s.Name), Is.EqualTo(new[] { "Engine(W-TinyLFU)", "Engine(W-TinyLFU, 4 shards)", "Engine(LRU, 2 shards)", "Engine(W-TinyLFU, 256 shards)" }));
+
+        // 256 shards: the cache is built with room for a page per shard, and a size below the shard count is skipped.
+        Trace trace = Trace.FromKeys("t", [7, 8, 7]);
+        TargetSpec wide = specs[^1];
+        Assert.That(wide.Create(trace, new Capacity(100, Weighted: false)), Is.Null, "fewer entries than shards: no row");
+        using var target = (EngineTarget)wide.Create(trace, new Capacity(1_000, Weighted: false))!;
+        bool[] hits = [.. Enumerable.Range(0, 3).Select(i => target.Access(new Request(i, trace.KeyIds[i], trace.Hashes[trace.KeyIds[i]], 1)))];
+        Assert.That(hits, Is.EqualTo(new[] { false, false, true }), "the third request hits");
+
         foreach (string bad in new[] { "engine@3", "engine@0", "engine@512", "engine:lru@x" })
         {
             var e = Assert.Throws<ArgumentException>(() => Catalog.Build(bad, admission: false, windows: [], readDrops: []), bad);
