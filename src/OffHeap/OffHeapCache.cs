@@ -87,8 +87,8 @@ public sealed partial class OffHeapCache : IDisposable
         {
             slabOptions.PoisonFreedMemory = poison;
         }
-        _pool = new SlabPool(slabOptions);
         SharedWindowChoice? sharedWindow = SharesWindowChoice(options, layout) ? new SharedWindowChoice() : null;
+        _pool = new SlabPool(slabOptions);
         try
         {
             _shards = new Shard[layout.ShardCount];

@@ -452,7 +452,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private void ResetLimits()
     {
-        _maxWindow = Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * InitialFraction)));
+        _maxWindow = WindowLimit(InitialFraction);
         _maxProtected = (long)(ProtectedFraction * (Capacity - _maxWindow));
     }
 
@@ -610,8 +610,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         SetWindow(WindowFor(best));
     }
 
-    /// <summary>The window limit of shadow <paramref name="best"/>'s fraction at this capacity (the initial one is <see cref="ResetLimits"/>'s).</summary>
-    private long WindowFor(int best) => Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * WindowShadows.FractionOf(best))));
+    /// <summary>The window limit of shadow <paramref name="best"/>'s fraction at this capacity.</summary>
+    private long WindowFor(int best) => WindowLimit(WindowShadows.FractionOf(best));
+
+    /// <summary>The window limit for <paramref name="fraction"/> of the capacity: at least one entry, at most all.</summary>
+    private long WindowLimit(double fraction) => Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * fraction)));
 
     /// <summary>
     /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
