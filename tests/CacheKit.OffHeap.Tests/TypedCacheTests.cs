@@ -111,14 +111,83 @@ public class TypedCacheTests
     }
 
     [Test]
+    public void AValueSerializerThatUsesTypedCachesDoesNotChangeTheKeyBeingStored()
+    {
+        // The serializer reads and writes another cache of the same types, and this one, while the outer Set holds its
+        // serialized key. With the key buffer left in its thread slot (before TypedCallBuffers), the inner calls overwrote
+        // it and the outer value was stored under the inner key.
+        using var other = new OffHeapCache<string, string>(Options());
+        OffHeapCache<string, string>? self = null;
+        var serializer = new CallbackStrings(() =>
+        {
+            other.Set("inner-key", "inner-value");
+            _ = other.TryGetValue("inner-key", out _);
+            _ = self!.TryGetValue("inner-key-of-self", out _);
+        });
+        using var cache = new OffHeapCache<string, string>(Options(), valueSerializer: serializer);
+        self = cache;
+        Assert.That(cache.Set("outer-key", "outer-value"), Is.True);
+        Assert.That(cache.TryGetValue("outer-key", out string? stored) ? stored : null, Is.EqualTo("outer-value"));
+        Assert.That(cache.Count, Is.EqualTo(1), "nothing stored under another key");
+        Assert.That(other.TryGetValue("inner-key", out string? inner) ? inner : null, Is.EqualTo("inner-value"));
+        Assert.That(serializer.Calls, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void AKeySerializerThatUsesATypedCacheMidwayKeepsItsOwnBytes()
+    {
+        // The key serializer writes half the key, looks up another cache of the same types, then writes the rest: the
+        // lookup must not reset or overwrite the buffer the outer key is being written to.
+        using var other = new OffHeapCache<string, string>(Options());
+        other.Set("x", "y");
+        var keys = new CallbackStrings(() => _ = other.TryGetValue("a-much-longer-inner-key", out _), splitWrite: true);
+        using var cache = new OffHeapCache<string, string>(Options(), keySerializer: keys);
+        Assert.That(cache.Set("outer-key", "v"), Is.True);
+        Assert.That(cache.Keys, Is.EqualTo(new[] { "outer-key" }));
+        Assert.That(cache.TryGetValue("outer-key", out string? v) ? v : null, Is.EqualTo("v"));
+    }
+
+    /// <summary>UTF-8 strings whose serializer runs a callback while it writes (once per call, to the first write only,
+    /// so that the callback's own use of the same serializer type does not recurse).</summary>
+    private sealed class CallbackStrings(Action callback, bool splitWrite = false) : ICacheSerializer<string>
+    {
+        private bool _inCallback;
+
+        public int Calls { get; private set; }
+
+        public void Serialize(string value, IBufferWriter<byte> destination)
+        {
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(value);
+            int half = splitWrite ? bytes.Length / 2 : bytes.Length;
+            destination.Write(bytes.AsSpan(0, half));
+            if (!_inCallback)
+            {
+                _inCallback = true;
+                Calls++;
+                try
+                {
+                    callback();
+                }
+                finally
+                {
+                    _inCallback = false;
+                }
+            }
+            destination.Write(bytes.AsSpan(half));
+        }
+
+        public string Deserialize(ReadOnlySpan<byte> source) => System.Text.Encoding.UTF8.GetString(source);
+    }
+
+    [Test]
     public void AHugeRefusedValueDoesNotLeaveItsBufferWithTheThread()
     {
         using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
         Assert.That(() => cache.Set("k", new string('x', 8 << 20)), Throws.InstanceOf<ArgumentOutOfRangeException>());
-        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes),
+        Assert.That(TypedCallBuffers.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(TypedCallBuffers.RetainedBufferBytes),
             "the buffer the refused value grew is let go at the end of the call, not kept until the thread's next one");
         cache.Set("k", "small");
-        Assert.That(OffHeapCache<string, string>.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(OffHeapCache<string, string>.RetainedBufferBytes));
+        Assert.That(TypedCallBuffers.ThreadValueBufferCapacity, Is.LessThanOrEqualTo(TypedCallBuffers.RetainedBufferBytes));
         Assert.That(cache.TryGetValue("k", out string? v) ? v : null, Is.EqualTo("small"));
     }
     [Test]

@@ -11,8 +11,9 @@ namespace CacheKit.OffHeap;
 /// <remarks>
 /// With <see cref="UnmanagedSerializer{T}"/> keys and values, <see cref="TryGetValue"/> and
 /// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
-/// Serializers must not call back into the same cache, nor into another <c>OffHeapCache</c> with the same
-/// <typeparamref name="TKey"/> and <typeparamref name="TValue"/> (they share the per-thread buffers).
+/// Each call borrows the thread's key and value buffers for its duration, so a serializer (or an eviction listener)
+/// may itself use typed caches, this one included: a call made while the buffers are out gets buffers of its own
+/// (and allocates them).
 /// An exception a serializer throws (a <see cref="System.Text.Json.JsonException"/> from <see cref="SystemTextJsonSerializer{T}"/>,
 /// say) propagates out of the call: a write then stores nothing, a lookup leaves the entry in place (a
 /// <c>TryRemove(key, out value)</c> deserializes after it removed the entry: see there).
@@ -21,15 +22,9 @@ namespace CacheKit.OffHeap;
 /// <typeparam name="TValue">Value type.</typeparam>
 public sealed class OffHeapCache<TKey, TValue> : IDisposable
 {
-    [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_keyBuffer;
-
     // Whether a TKey can be null at all: `key is null` on a non-nullable value type boxes the key in
     // unoptimized (Debug) code, 24 bytes per call; the optimizing JIT folds both away.
     private static readonly bool s_keyMayBeNull = !typeof(TKey).IsValueType || Nullable.GetUnderlyingType(typeof(TKey)) is not null;
-
-    [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_valueBuffer;
 
     private readonly OffHeapCache _cache;
     private readonly ICacheSerializer<TKey> _keys;
@@ -89,8 +84,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        if (_cache.TryGet(SerializeKey(key), lease.Buffer))
+        if (_cache.TryGet(keyBytes.Bytes, lease.Buffer))
         {
             value = _values.Deserialize(lease.Buffer.WrittenSpan);
             return true;
@@ -106,8 +102,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value)
     {
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        return _cache.Set(SerializeKey(key), lease.Serialize(_values, value));
+        return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value));
     }
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
@@ -118,8 +115,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool Set(TKey key, TValue value, TimeSpan timeToLive)
     {
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        return _cache.Set(SerializeKey(key), lease.Serialize(_values, value), timeToLive);
+        return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value), timeToLive);
     }
 
     /// <summary>The cached value, or the factory's (run once for concurrent callers of one key, then cached unless the key was written, removed or cleared meanwhile).</summary>
@@ -148,7 +146,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         {
             return cached;
         }
-        byte[] keyBytes = SerializeKey(key).ToArray();
+        byte[] keyBytes = SerializeKeyToArray(key);
         var destination = new ArrayBufferWriter<byte>();
         var state = (Key: key, Factory: valueFactory, Argument: factoryArgument, Values: _values);
         // Our lookup above counted the miss; the byte cache's own lookups are not counted again.
@@ -173,7 +171,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         {
             return cached;
         }
-        byte[] keyBytes = SerializeKey(key).ToArray();
+        byte[] keyBytes = SerializeKeyToArray(key);
         var destination = new ArrayBufferWriter<byte>();
         var state = (Key: key, Factory: valueFactory, Values: _values);
         await _cache.GetOrAddAsyncAfterCountedMiss(keyBytes, state,
@@ -196,12 +194,13 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     {
         ArgumentNullException.ThrowIfNull(updateValueFactory);
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        using KeyLease keyBytes = SerializeKey(key);
         while (true)
         {
             using var lease = new ValueLease();
-            if (!_cache.TryGet(SerializeKey(key), lease.Buffer))
+            if (!_cache.TryGet(keyBytes.Bytes, lease.Buffer))
             {
-                if (_cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
+                if (_cache.SetWithOutcome(keyBytes.Bytes, lease.Serialize(_values, addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
                 {
                     return addValue;
                 }
@@ -214,7 +213,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             {
                 lease.Buffer.WrittenSpan.CopyTo(seen);
                 TValue updated = updateValueFactory(key, _values.Deserialize(seen.AsSpan(0, length)));
-                if (_cache.SetWithOutcome(SerializeKey(key), lease.Serialize(_values, updated), ttlTicks, SetCondition.IfValueEquals, seen.AsSpan(0, length))
+                if (_cache.SetWithOutcome(keyBytes.Bytes, lease.Serialize(_values, updated), ttlTicks, SetCondition.IfValueEquals, seen.AsSpan(0, length))
                     != SetOutcome.ConditionFailed)
                 {
                     return updated;
@@ -247,8 +246,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryAdd(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        return _cache.SetCore(SerializeKey(key), lease.Serialize(_values, value), ttlTicks, SetCondition.IfAbsent);
+        return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfAbsent);
     }
 
     /// <summary>Replaces the value only if the key has a live entry, atomically (a key removed or expired meanwhile is
@@ -263,15 +263,20 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryUpdate(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        return _cache.SetCore(SerializeKey(key), lease.Serialize(_values, value), ttlTicks, SetCondition.IfPresent);
+        return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfPresent);
     }
 
     /// <summary>Removes the key; false if it was absent.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public bool TryRemove(TKey key) => _cache.Remove(SerializeKey(key));
+    public bool TryRemove(TKey key)
+    {
+        using KeyLease keyBytes = SerializeKey(key);
+        return _cache.Remove(keyBytes.Bytes);
+    }
 
     /// <summary>Removes the key and returns the value it had, in one step (<c>ConcurrentDictionary.TryRemove(key, out value)</c>):
     /// the value returned is the one removed, never one a racing set replaced. Not a lookup for the statistics or the policy.
@@ -282,8 +287,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryRemove(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
+        using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        if (!_cache.Remove(SerializeKey(key), lease.Buffer))
+        if (!_cache.Remove(keyBytes.Bytes, lease.Buffer))
         {
             value = default;
             return false;
@@ -302,9 +308,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryRemove(KeyValuePair<TKey, TValue> item)
     {
-        ReadOnlySpan<byte> key = SerializeKey(item.Key);   // first: a null key is reported as the key
+        using KeyLease key = SerializeKey(item.Key);   // first: a null key is reported as the key
         using var lease = new ValueLease();
-        return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison) && _cache.RemoveIfEquals(key, comparison);
+        return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison) && _cache.RemoveIfEquals(key.Bytes, comparison);
     }
 
     /// <summary>The bytes a stored value equal to <paramref name="comparisonValue"/> would have; false when the serializer
@@ -346,7 +352,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public bool TryUpdateIfEquals(TKey key, TValue newValue, TValue comparisonValue, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
-        ReadOnlySpan<byte> keyBytes = SerializeKey(key);   // first: a null key is reported as the key
+        using KeyLease keyLease = SerializeKey(key);   // first: a null key is reported as the key
+        ReadOnlySpan<byte> keyBytes = keyLease.Bytes;
         using var lease = new ValueLease();
         // The new value's bytes, checked (whatever the comparison) and copied out: the lease's buffer then takes the comparison.
         ReadOnlySpan<byte> newBytes = SerializeNewValue(lease, keyBytes, newValue);
@@ -400,13 +407,21 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than
     /// <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public bool Touch(TKey key, TimeSpan timeToLive) => _cache.Touch(SerializeKey(key), timeToLive);
+    public bool Touch(TKey key, TimeSpan timeToLive)
+    {
+        using KeyLease keyBytes = SerializeKey(key);
+        return _cache.Touch(keyBytes.Bytes, timeToLive);
+    }
 
     /// <summary>Whether a live entry exists for the key.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public bool ContainsKey(TKey key) => _cache.ContainsKey(SerializeKey(key));
+    public bool ContainsKey(TKey key)
+    {
+        using KeyLease keyBytes = SerializeKey(key);
+        return _cache.ContainsKey(keyBytes.Bytes);
+    }
 
     /// <summary>
     /// The keys of the live entries, deserialized; weakly consistent, as <see cref="OffHeapCache.Keys"/> (not a snapshot;
@@ -470,28 +485,52 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         }
     }
 
-    private ReadOnlySpan<byte> SerializeKey(TKey key)
+    /// <summary>Serializes <paramref name="key"/> into a key buffer lent for the call (see <see cref="KeyLease"/>).</summary>
+    private KeyLease SerializeKey(TKey key)
     {
         if (s_keyMayBeNull && key is null)
         {
             ThrowKeyNull();   // not the serializer's "value": every public member calls its parameter "key"
         }
-        ArrayBufferWriter<byte>? buffer = t_keyBuffer;
-        if (buffer is null || buffer.Capacity > RetainedBufferBytes)
-        {
-            t_keyBuffer = buffer = new ArrayBufferWriter<byte>(256);   // see RetainedBufferBytes
-        }
-        buffer.ResetWrittenCount();
+        ArrayBufferWriter<byte> buffer = TypedCallBuffers.RentKey();
+        bool serialized = false;
         try
         {
             _keys.Serialize(key, buffer);
+            serialized = true;
         }
         catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
         {
             // The serializer's parameter is "value"; here it is the caller's key (a string with a lone surrogate, say).
             throw Renamed(e, "key");
         }
-        return buffer.WrittenSpan;
+        finally
+        {
+            if (!serialized)
+            {
+                TypedCallBuffers.ReturnKey(buffer);
+            }
+        }
+        return new KeyLease(buffer);
+    }
+
+    /// <summary>The serialized key in an array of its own (for the calls that keep it past the call's buffers).</summary>
+    private byte[] SerializeKeyToArray(TKey key)
+    {
+        using KeyLease keyBytes = SerializeKey(key);
+        return keyBytes.Bytes.ToArray();
+    }
+
+    /// <summary>
+    /// A serialized key in this thread's key buffer, taken out of its slot for one call (<see cref="TypedCallBuffers"/>):
+    /// a serializer or listener that calls a typed cache during the call gets a buffer of its own, so it cannot overwrite
+    /// the key being looked up or stored. <see cref="Dispose"/> puts the buffer back.
+    /// </summary>
+    private readonly ref struct KeyLease(ArrayBufferWriter<byte> buffer)
+    {
+        public ReadOnlySpan<byte> Bytes => buffer.WrittenSpan;
+
+        public void Dispose() => TypedCallBuffers.ReturnKey(buffer);
     }
 
     [DoesNotReturn]
@@ -502,7 +541,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// copies the value being stored, and the listener may read this facade: with the buffer left in its slot, that read
     /// overwrote the bytes the outer Set then stored (another entry's value, or a mix of two; found by review). A call
     /// made during the lease finds the slot empty and uses a buffer of its own (the only case that allocates).
-    /// <see cref="Dispose"/> puts the buffer back, or lets it go if it grew past <see cref="RetainedBufferBytes"/>.
+    /// <see cref="Dispose"/> puts the buffer back, or lets it go if it grew past <see cref="TypedCallBuffers.RetainedBufferBytes"/>.
     /// </summary>
     private ref struct ValueLease
     {
@@ -510,9 +549,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
         public ValueLease()
         {
-            _buffer = t_valueBuffer ?? new ArrayBufferWriter<byte>(1024);
-            t_valueBuffer = null;
-            _buffer.ResetWrittenCount();
+            _buffer = TypedCallBuffers.RentValue();
         }
 
         public readonly ArrayBufferWriter<byte> Buffer => _buffer;
@@ -525,23 +562,6 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             return _buffer.WrittenSpan;
         }
 
-        public readonly void Dispose()
-        {
-            if (_buffer.Capacity <= RetainedBufferBytes)
-            {
-                t_valueBuffer = _buffer;
-            }
-        }
+        public readonly void Dispose() => TypedCallBuffers.ReturnValue(_buffer);
     }
-
-    /// <summary>
-    /// The largest per-thread buffer kept between calls. One huge value (a 200 MB string that the size check
-    /// then refuses, say) grows the buffer; without this limit the thread would keep it for its life. A value buffer
-    /// that grew past it is let go at the end of the call; the key buffer at the thread's next call.
-    /// Larger values allocate a fresh buffer per call (their own object is at least that large anyway).
-    /// </summary>
-    internal const int RetainedBufferBytes = 1 << 20;
-
-    /// <summary>Capacity of this thread's value buffer (tests).</summary>
-    internal static int ThreadValueBufferCapacity => t_valueBuffer?.Capacity ?? 0;
 }
