@@ -147,6 +147,44 @@ public class TypedCacheTests
         Assert.That(cache.TryGetValue("outer-key", out string? v) ? v : null, Is.EqualTo("v"));
     }
 
+    [Test]
+    public void ThreadsUsingTypedCachesAtOnceNeverSeeAnotherThreadsKeyOrValue()
+    {
+        // Every typed cache shares the per-thread buffers (TypedCallBuffers): each thread must have its own. Values are a
+        // function of their key, with ASCII and non-ASCII keys of several lengths (both encoder paths).
+        using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 2000 });
+        using var other = new OffHeapCache<string, byte[]>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 2000 });
+        static string KeyOf(int i) => (i % 3) switch { 0 => "k" + i, 1 => "clé-" + i + new string('x', i % 40), _ => "キー" + i };
+        static string ValueOf(string key) => "value of " + key + " / " + key.Length;
+        int wrong = 0;
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+        {
+            var random = new Random(t);
+            for (int n = 0; n < 20_000; n++)
+            {
+                string key = KeyOf(random.Next(3000));
+                if (random.Next(4) == 0)
+                {
+                    cache.Set(key, ValueOf(key));
+                    other.Set(key, System.Text.Encoding.UTF8.GetBytes(key));
+                }
+                else
+                {
+                    if (cache.TryGetValue(key, out string? value) && value != ValueOf(key))
+                    {
+                        Interlocked.Increment(ref wrong);
+                    }
+                    if (other.TryGetValue(key, out byte[]? bytes) && System.Text.Encoding.UTF8.GetString(bytes) != key)
+                    {
+                        Interlocked.Increment(ref wrong);
+                    }
+                }
+            }
+        });
+        Assert.That(wrong, Is.Zero);
+        Assert.That(cache.Count, Is.GreaterThan(0));
+    }
+
     /// <summary>UTF-8 strings whose serializer runs a callback while it writes (once per call, to the first write only,
     /// so that the callback's own use of the same serializer type does not recurse).</summary>
     private sealed class CallbackStrings(Action callback, bool splitWrite = false) : ICacheSerializer<string>
