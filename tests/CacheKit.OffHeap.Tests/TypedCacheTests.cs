@@ -218,6 +218,30 @@ public class TypedCacheTests
     }
 
     [Test]
+    public void AByteArrayValueIsStoredFromTheCallersArrayWithoutABufferOfItsSize()
+    {
+        // A 2 MiB value is past the 1 MiB buffer a thread keeps: it used to be copied into a new buffer of its size on
+        // every Set (two large-object allocations a call, here). The built-in byte[] serializer's array is now stored as is.
+        using var cache = new OffHeapCache<long, byte[]>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 23, ShardCount = 1 });
+        var big = new byte[2 << 20];
+        new Random(5).NextBytes(big);
+        cache.Set(1, big);
+        long allocated = Allocations.LeastOfThreeRuns(() =>
+        {
+            cache.Set(1, big);
+            cache.Set(2, big, TimeSpan.FromMinutes(5));
+            cache.TryAdd(3, big);
+            cache.TryUpdate(3, big);
+        });
+        Assert.That(allocated, Is.LessThan(4096));
+        byte[] expected = (byte[])big.Clone();
+        big[0] ^= 0xFF;   // the cache holds its own copy: changing the caller's array afterwards changes nothing stored
+        Assert.That(cache.TryGetValue(1, out byte[]? one) ? one : null, Is.EqualTo(expected));
+        Assert.That(cache.TryGetValue(3, out byte[]? three) ? three : null, Is.EqualTo(expected));
+        Assert.That(() => cache.Set(4, null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("value"));
+    }
+
+    [Test]
     public void AHugeRefusedValueDoesNotLeaveItsBufferWithTheThread()
     {
         using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });

@@ -554,9 +554,18 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
 
         public readonly ArrayBufferWriter<byte> Buffer => _buffer;
 
-        /// <summary>Serializes <paramref name="value"/> into the buffer (replacing what it held) and returns the bytes.</summary>
+        /// <summary>
+        /// The bytes of <paramref name="value"/>: for the built-in <see cref="ByteArraySerializer"/>, the array itself (no
+        /// copy; the cache copies it into native memory as it copies a span API caller's bytes, so a multi-megabyte
+        /// value no longer passes through, and allocates, a buffer of its size); else the serializer's output in the
+        /// buffer (replacing what it held).
+        /// </summary>
         public readonly ReadOnlySpan<byte> Serialize(ICacheSerializer<TValue> serializer, TValue value)
         {
+            if (serializer is ByteArraySerializer && value is byte[] raw)
+            {
+                return raw;
+            }
             _buffer.ResetWrittenCount();
             serializer.Serialize(value, _buffer);
             return _buffer.WrittenSpan;
