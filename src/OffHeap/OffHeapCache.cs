@@ -153,10 +153,19 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
     {
-        if (destination.Overlaps(key))
-        {
-            return TryGetIntoKeyBuffer(key, destination, out bytesWritten);
-        }
+        return destination.Overlaps(key)
+            ? TryGetIntoKeyBuffer(key, destination, out bytesWritten)
+            : TryGetIntoSeparateBuffer(key, destination, out bytesWritten);
+    }
+
+    /// <summary>
+    /// <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> for a caller whose destination cannot overlap the key
+    /// (the typed facade: its key and value buffers are distinct arrays), without the overlap check.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryGetIntoSeparateBuffer(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
+    {
+        Debug.Assert(!destination.Overlaps(key), "the caller promised a destination apart from the key");
         var sink = new SpanSink(destination);
         ReadResult result = Read(key, ref sink, out int length);
         bytesWritten = result == ReadResult.Miss ? 0 : length;

@@ -242,6 +242,33 @@ public class TypedCacheTests
     }
 
     [Test]
+    public void AValueLongerThanTheBufferIsReadOnceIntoTheArrayReturnedAndCountedOnce()
+    {
+        // A 2 MiB byte[] value: read into the array returned (it used to grow a buffer by doubling, 1 KiB to 4 MiB, on
+        // every get, then copy it once more: about 10 MB a get). A string value longer than the buffer grows the buffer.
+        using var cache = new OffHeapCache<long, byte[]>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 23, ShardCount = 1 });
+        var big = new byte[2 << 20];
+        new Random(7).NextBytes(big);
+        cache.Set(1, big);
+        byte[]? read = null;
+        Assert.That(cache.TryGetValue(1, out read), Is.True);
+        long allocated = Allocations.LeastOfThreeRuns(() => cache.TryGetValue(1, out read));
+        Assert.That(read, Is.EqualTo(big));
+        Assert.That(allocated, Is.LessThan(big.Length + (64 << 10)), "the array returned, and little else");
+        long hitsBefore = cache.GetStatistics().Hits;
+        Assert.That(cache.TryGetValue(1, out _), Is.True);
+        Assert.That(cache.GetStatistics().Hits - hitsBefore, Is.EqualTo(1), "one hit a get (the too-short read is not counted)");
+
+        using var strings = new OffHeapCache<int, string>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 20, ShardCount = 1 });
+        string longText = string.Concat(Enumerable.Range(0, 3000).Select(i => (char)('a' + (i % 26)) + (i % 7 == 0 ? "é" : "")));
+        strings.Set(1, longText);
+        long stringHits = strings.GetStatistics().Hits;
+        Assert.That(strings.TryGetValue(1, out string? text) ? text : null, Is.EqualTo(longText));
+        Assert.That(strings.GetStatistics().Hits - stringHits, Is.EqualTo(1));
+        Assert.That(strings.TryGetValue(2, out _), Is.False);
+    }
+
+    [Test]
     public void AHugeRefusedValueDoesNotLeaveItsBufferWithTheThread()
     {
         using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });

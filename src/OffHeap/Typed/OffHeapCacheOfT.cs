@@ -86,13 +86,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     {
         using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        if (_cache.TryGet(keyBytes.Bytes, lease.Buffer))
-        {
-            value = _values.Deserialize(lease.Buffer.WrittenSpan);
-            return true;
-        }
-        value = default;
-        return false;
+        return lease.TryRead(_cache, keyBytes.Bytes, _values, out value);
     }
 
     /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
@@ -569,6 +563,41 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             _buffer.ResetWrittenCount();
             serializer.Serialize(value, _buffer);
             return _buffer.WrittenSpan;
+        }
+
+        /// <summary>
+        /// Reads the value of <paramref name="key"/> and deserializes it; false on a miss. The value is copied into the
+        /// buffer through the span API; one longer than the buffer is read again into a buffer grown to its length or,
+        /// for the built-in <see cref="ByteArraySerializer"/>, straight into the array returned (a multi-megabyte value
+        /// used to grow a buffer by doubling on every call, then be copied once more). A read into too short a span is
+        /// not counted by the cache (<see cref="OffHeapCache.TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/>).
+        /// </summary>
+        public readonly bool TryRead(OffHeapCache cache, ReadOnlySpan<byte> key, ICacheSerializer<TValue> serializer, [MaybeNullWhen(false)] out TValue value)
+        {
+            _buffer.ResetWrittenCount();
+            Span<byte> destination = _buffer.GetSpan();
+            byte[]? exact = null;   // the array a byte[] value is read into when it did not fit the buffer
+            while (true)
+            {
+                if (cache.TryGetIntoSeparateBuffer(key, destination, out int length))
+                {
+                    if (exact is not null && length == exact.Length)
+                    {
+                        value = (TValue)(object)exact;   // the serializer is ByteArraySerializer, so TValue is byte[]
+                        return true;
+                    }
+                    ReadOnlySpan<byte> bytes = destination[..length];
+                    value = serializer.Deserialize(bytes);
+                    return true;
+                }
+                if (length == 0)
+                {
+                    value = default;
+                    return false;
+                }
+                // Too short: the value has `length` bytes now (it may change before the next read; then this repeats).
+                destination = serializer is ByteArraySerializer ? (exact = new byte[length]) : _buffer.GetSpan(length);
+            }
         }
 
         public readonly void Dispose() => TypedCallBuffers.ReturnValue(_buffer);
