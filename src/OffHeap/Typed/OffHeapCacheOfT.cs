@@ -11,9 +11,9 @@ namespace CacheKit.OffHeap;
 /// <remarks>
 /// With <see cref="UnmanagedSerializer{T}"/> keys and values, <see cref="TryGetValue"/> and
 /// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
-/// Each call borrows the thread's key and value buffers for its duration, so a serializer (or an eviction listener)
-/// may itself use typed caches, this one included: a call made while the buffers are out gets buffers of its own
-/// (and allocates them).
+/// Each call borrows the thread's key and value buffers for its duration, so a serializer may itself use typed caches,
+/// this one included, and an eviction listener may read them (a listener may not write to its own cache: see
+/// <see cref="EvictionListener"/>): a call made while the buffers are out gets buffers of its own (and allocates them).
 /// An exception a serializer throws (a <see cref="System.Text.Json.JsonException"/> from <see cref="SystemTextJsonSerializer{T}"/>,
 /// say) propagates out of the call: a write then stores nothing, a lookup leaves the entry in place (a
 /// <c>TryRemove(key, out value)</c> deserializes after it removed the entry: see there).
@@ -569,7 +569,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         /// Reads the value of <paramref name="key"/> and deserializes it; false on a miss. The value is copied into the
         /// buffer through the span API; one longer than the buffer is read again into a buffer grown to its length or,
         /// for the built-in <see cref="ByteArraySerializer"/>, straight into the array returned (a multi-megabyte value
-        /// used to grow a buffer by doubling on every call, then be copied once more). A read into too short a span is
+        /// used to grow a buffer to its size on every call, then be copied once more). A read into too short a span is
         /// not counted by the cache (<see cref="OffHeapCache.TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/>).
         /// </summary>
         public readonly bool TryRead(OffHeapCache cache, ReadOnlySpan<byte> key, ICacheSerializer<TValue> serializer, [MaybeNullWhen(false)] out TValue value)

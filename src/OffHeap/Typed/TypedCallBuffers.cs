@@ -5,8 +5,8 @@ namespace CacheKit.OffHeap;
 /// <summary>
 /// The typed facade's per-thread serialization buffers, one for keys and one for values, each lent to one call at a
 /// time: <see cref="RentKey"/> / <see cref="RentValue"/> take the thread's buffer out of its slot (a call made while it
-/// is out, from a serializer or an eviction listener, finds the slot empty and gets a new buffer: the only case that
-/// allocates), and <see cref="ReturnKey"/> / <see cref="ReturnValue"/> put it back unless it grew past <see cref="RetainedBufferBytes"/>.
+/// is out, from a serializer or an eviction listener, finds the slot empty and gets a new buffer; besides the first
+/// call on a thread and a call after a buffer grew past <see cref="RetainedBufferBytes"/>, the only case that allocates), and <see cref="ReturnKey"/> / <see cref="ReturnValue"/> put it back unless it grew past <see cref="RetainedBufferBytes"/>.
 /// </summary>
 /// <remarks>
 /// Non-generic on purpose: every <see cref="OffHeapCache{TKey, TValue}"/> shares these slots. A thread-static field of a
@@ -21,7 +21,8 @@ internal static class TypedCallBuffers
     /// <summary>
     /// The largest buffer kept between calls. One huge value (a 200 MB string that the size check then refuses, say)
     /// grows the buffer; without this limit the thread would keep it for its life. A buffer that grew past it is let go
-    /// at the end of the call. Larger values allocate a fresh buffer per call (their own object is at least that large).
+    /// at the end of the call. Larger values allocate a fresh buffer per call (their own object is at least that large), except
+    /// <c>byte[]</c> values with the built-in serializer, which use no buffer past its first 1 KiB.
     /// </summary>
     public const int RetainedBufferBytes = 1 << 20;
 
