@@ -107,6 +107,10 @@ public sealed class Utf8StringSerializer : ICacheSerializer<string>
     public static readonly Utf8StringSerializer Instance = new();
 
     /// <inheritdoc/>
+    /// <remarks>Asks <paramref name="destination"/> once for the whole encoding (3 bytes a character up to 1,024
+    /// characters, the exact count beyond), so its <c>GetSpan</c> must honour the size hint.</remarks>
+    /// <exception cref="ArgumentException">The string holds a lone surrogate (parameter <c>value</c>), or the writer's
+    /// <c>GetSpan</c> returned less than it was asked for (parameter <c>destination</c>).</exception>
     public void Serialize(string value, IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(value);

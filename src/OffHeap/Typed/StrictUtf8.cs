@@ -36,7 +36,7 @@ internal static class StrictUtf8
         {
             OperationStatus.Done => ascii + written,
             OperationStatus.InvalidData => throw InvalidText(ascii + read, paramName),
-            _ => throw new ArgumentException($"The destination ({destination.Length} bytes) is too short for the string's UTF-8 ({Strict.GetMaxByteCount(text.Length)} bytes at most).", nameof(destination)),
+            _ => throw new ArgumentException($"The destination ({destination.Length} bytes) is too short for the UTF-8 of a string of {text.Length} characters (up to {3L * text.Length} bytes).", nameof(destination)),
         };
     }
 
