@@ -254,15 +254,22 @@ public class TypedCacheTests
         public string Deserialize(ReadOnlySpan<byte> source) => System.Text.Encoding.UTF8.GetString(source);
     }
 
+    /// <summary>A byte[] cache whose key 1 holds a random 2 MiB value: past the 1 MiB buffer a thread keeps.</summary>
+    private static OffHeapCache<long, byte[]> CacheOfOneBigValue(int seed, out byte[] big)
+    {
+        var cache = new OffHeapCache<long, byte[]>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 23, ShardCount = 1 });
+        big = new byte[2 << 20];
+        new Random(seed).NextBytes(big);
+        cache.Set(1, big);
+        return cache;
+    }
+
     [Test]
     public void AByteArrayValueIsStoredFromTheCallersArrayWithoutABufferOfItsSize()
     {
         // A 2 MiB value is past the 1 MiB buffer a thread keeps: it used to be copied into a new buffer of its size on
         // every Set (two large-object allocations a call, here). The built-in byte[] serializer's array is now stored as is.
-        using var cache = new OffHeapCache<long, byte[]>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 23, ShardCount = 1 });
-        var big = new byte[2 << 20];
-        new Random(5).NextBytes(big);
-        cache.Set(1, big);
+        using var cache = CacheOfOneBigValue(seed: 5, out byte[] big);
         long allocated = Allocations.LeastOfThreeRuns(() =>
         {
             cache.Set(1, big);
@@ -283,10 +290,7 @@ public class TypedCacheTests
     {
         // A 2 MiB byte[] value: read into the array returned (it used to grow a buffer to its size on every get, then
         // copy it once more: 4.2 MB a get). A string value longer than the buffer grows the buffer.
-        using var cache = new OffHeapCache<long, byte[]>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 23, ShardCount = 1 });
-        var big = new byte[2 << 20];
-        new Random(7).NextBytes(big);
-        cache.Set(1, big);
+        using var cache = CacheOfOneBigValue(seed: 7, out byte[] big);
         byte[]? read = null;
         Assert.That(cache.TryGetValue(1, out read), Is.True);
         long allocated = Allocations.LeastOfThreeRuns(() => cache.TryGetValue(1, out read));

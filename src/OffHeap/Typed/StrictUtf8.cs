@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Unicode;
 
@@ -23,10 +21,11 @@ internal static class StrictUtf8
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than the encoded text (ParamName "destination").</exception>
     public static int GetBytes(string text, Span<byte> destination, string paramName)
     {
-        // The ASCII prefix (all of a typical key) is narrowed here; the rest in one pass of Utf8.FromUtf16, which
-        // validates as it encodes. The encoder with a throwing fallback took three passes (validate, count, encode), and
-        // Utf8.FromUtf16 alone about 150 instructions for a 16-character ASCII key (valgrind; ~20 here).
-        int ascii = NarrowAsciiPrefix(text, destination);
+        // The ASCII prefix (all of a typical key) by Ascii.FromUtf16, which stops at the first other character (or the
+        // destination's end) and reports what it copied; the rest in one pass of Utf8.FromUtf16, which validates as it
+        // encodes. The encoder with a throwing fallback took three passes (validate, count, encode), and Utf8.FromUtf16
+        // alone about 150 instructions for a 16-character ASCII key (valgrind).
+        _ = Ascii.FromUtf16(text, destination, out int ascii);
         if (ascii == text.Length)
         {
             return ascii;
@@ -69,50 +68,6 @@ internal static class StrictUtf8
             throw new ArgumentException($"The buffer writer's GetSpan({needed}) returned {span.Length} bytes.", nameof(destination));
         }
         destination.Advance(GetBytes(text, span, paramName));
-    }
-
-    /// <summary>
-    /// Copies the leading ASCII characters of <paramref name="text"/> to <paramref name="destination"/>, one byte each, while
-    /// both have room; returns how many it copied (the index of the first character left for the general encoder).
-    /// </summary>
-    private static int NarrowAsciiPrefix(ReadOnlySpan<char> text, Span<byte> destination)
-    {
-        ReadOnlySpan<ushort> units = MemoryMarshal.Cast<char, ushort>(text);
-        int length = Math.Min(units.Length, destination.Length);
-        int i = 0;
-        if (Vector128.IsHardwareAccelerated)
-        {
-            Vector128<ushort> nonAscii = Vector128.Create((ushort)0xFF80);
-            for (; i <= length - 16; i += 16)
-            {
-                Vector128<ushort> low = Vector128.Create(units.Slice(i, 8));
-                Vector128<ushort> high = Vector128.Create(units.Slice(i + 8, 8));
-                if (((low | high) & nonAscii) != Vector128<ushort>.Zero)
-                {
-                    break;
-                }
-                Vector128.Narrow(low, high).CopyTo(destination.Slice(i, 16));
-            }
-            if (i <= length - 8)
-            {
-                Vector128<ushort> eight = Vector128.Create(units.Slice(i, 8));
-                if ((eight & nonAscii) == Vector128<ushort>.Zero)
-                {
-                    Vector128.Narrow(eight, eight).GetLower().CopyTo(destination.Slice(i, 8));
-                    i += 8;
-                }
-            }
-        }
-        for (; i < length; i++)
-        {
-            ushort unit = units[i];
-            if (unit >= 0x80)
-            {
-                break;
-            }
-            destination[i] = (byte)unit;
-        }
-        return i;
     }
 
     /// <summary>Longest text encoded without counting it first (its worst case, 3 KiB, is asked of the writer).</summary>
