@@ -310,6 +310,36 @@ public class TypedCacheTests
     }
 
     [Test]
+    public void ARemovedValueLongerThanTheBufferIsRemovedOnceIntoTheArrayReturned()
+    {
+        // TryRemove(key, out value) of a 2 MiB byte[] value used to grow a buffer to its size, then copy it into the
+        // array returned (4.2 MB a call); the value is now removed straight into the array returned.
+        using var cache = CacheOfOneBigValue(seed: 9, out byte[] big);
+        long allocated = Allocations.LeastOfThreeRuns(() =>
+        {
+            cache.Set(1, big);
+            Assert.That(cache.TryRemove(1, out byte[]? removed), Is.True);
+            Assert.That(removed!.Length, Is.EqualTo(big.Length));
+        });
+        Assert.That(allocated, Is.LessThan(big.Length + (64 << 10)), "the array returned, and little else");
+        cache.Set(1, big);
+        Assert.That(cache.TryRemove(1, out byte[]? value) ? value : null, Is.EqualTo(big));
+        Assert.That(cache.ContainsKey(1), Is.False);
+        Assert.That(cache.TryRemove(1, out value), Is.False);
+        Assert.That(value, Is.Null);
+
+        // A string value longer than the buffer grows the buffer, and is removed once.
+        using var strings = new OffHeapCache<int, string>(new OffHeapCacheOptions { CapacityBytes = 64L << 20, PageSize = 1 << 20, ShardCount = 1 });
+        string longText = string.Concat(Enumerable.Range(0, 3000).Select(i => (char)('a' + (i % 26)) + (i % 7 == 0 ? "é" : "")));
+        strings.Set(1, longText);
+        strings.Set(2, "short");
+        Assert.That(strings.TryRemove(1, out string? text) ? text : null, Is.EqualTo(longText));
+        Assert.That(strings.Count, Is.EqualTo(1));
+        Assert.That(strings.TryRemove(2, out text) ? text : null, Is.EqualTo("short"));
+        Assert.That(strings.TryRemove(2, out _), Is.False);
+    }
+
+    [Test]
     public void AHugeRefusedValueDoesNotLeaveItsBufferWithTheThread()
     {
         using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });

@@ -283,13 +283,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     {
         using KeyLease keyBytes = SerializeKey(key);
         using var lease = new ValueLease();
-        if (!_cache.Remove(keyBytes.Bytes, lease.Buffer))
-        {
-            value = default;
-            return false;
-        }
-        value = _values.Deserialize(lease.Buffer.WrittenSpan);
-        return true;
+        return lease.TryRemove(_cache, keyBytes.Bytes, _values, out value);
     }
 
     /// <summary>Removes the key only if it holds <paramref name="item"/>'s value, in one step
@@ -566,28 +560,39 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         }
 
         /// <summary>
-        /// Reads the value of <paramref name="key"/> and deserializes it; false on a miss. The value is copied into the
-        /// buffer through the span API; one longer than the buffer is read again into a buffer grown to its length or,
-        /// for the built-in <see cref="ByteArraySerializer"/>, straight into the array returned (a multi-megabyte value
-        /// used to grow a buffer to its size on every call, then be copied once more). A read into too short a span is
+        /// Reads the value of <paramref name="key"/> and deserializes it; false on a miss. A read into too short a span is
         /// not counted by the cache (<see cref="OffHeapCache.TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/>).
         /// </summary>
         public readonly bool TryRead(OffHeapCache cache, ReadOnlySpan<byte> key, ICacheSerializer<TValue> serializer, [MaybeNullWhen(false)] out TValue value)
+            => TryCopyOut<ReadCopy>(cache, key, serializer, out value);
+
+        /// <summary>
+        /// Removes the entry of <paramref name="key"/> and deserializes the value it held, in one step; false when there was
+        /// none. A try whose destination is too short removes nothing
+        /// (<see cref="OffHeapCache.Remove(ReadOnlySpan{byte}, Span{byte}, out int)"/>).
+        /// </summary>
+        public readonly bool TryRemove(OffHeapCache cache, ReadOnlySpan<byte> key, ICacheSerializer<TValue> serializer, [MaybeNullWhen(false)] out TValue value)
+            => TryCopyOut<RemoveCopy>(cache, key, serializer, out value);
+
+        /// <summary>
+        /// The value of <paramref name="key"/>, copied out by <typeparamref name="TCopy"/> and deserialized; false when there
+        /// is none. The value is copied into the buffer through the span API; one longer than the buffer is copied again
+        /// into a buffer grown to its length or, for the built-in <see cref="ByteArraySerializer"/>, straight into the array
+        /// returned (a multi-megabyte value used to grow a buffer to its size on every call, then be copied once more).
+        /// </summary>
+        private readonly bool TryCopyOut<TCopy>(OffHeapCache cache, ReadOnlySpan<byte> key, ICacheSerializer<TValue> serializer, [MaybeNullWhen(false)] out TValue value)
+            where TCopy : struct, IValueCopy
         {
             _buffer.ResetWrittenCount();
             Span<byte> destination = _buffer.GetSpan();
-            byte[]? exact = null;   // the array a byte[] value is read into when it did not fit the buffer
+            byte[]? exact = null;   // the array a byte[] value is copied into when it did not fit the buffer
             while (true)
             {
-                if (cache.TryGetIntoSeparateBuffer(key, destination, out int length))
+                if (default(TCopy).TryCopy(cache, key, destination, out int length))
                 {
-                    if (exact is not null && length == exact.Length)
-                    {
-                        value = (TValue)(object)exact;   // the serializer is ByteArraySerializer, so TValue is byte[]
-                        return true;
-                    }
-                    ReadOnlySpan<byte> bytes = destination[..length];
-                    value = serializer.Deserialize(bytes);
+                    value = exact is not null && length == exact.Length
+                        ? (TValue)(object)exact   // the serializer is ByteArraySerializer, so TValue is byte[]
+                        : serializer.Deserialize(destination[..length]);
                     return true;
                 }
                 if (length == 0)
@@ -595,11 +600,34 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
                     value = default;
                     return false;
                 }
-                // Too short: the value has `length` bytes now (it may change before the next read; then this repeats).
+                // Too short (nothing counted or removed): the value has `length` bytes now (a racing set may change that
+                // before the next try; then this repeats).
                 destination = serializer is ByteArraySerializer ? (exact = new byte[length]) : _buffer.GetSpan(length);
             }
         }
 
         public readonly void Dispose() => TypedCallBuffers.ReturnValue(_buffer);
     }
+}
+
+/// <summary>How the typed facade's value lease copies a value out (non-generic, so the shared code of reference-type
+/// instantiations needs no runtime type lookup to reach it): true with its length when it fit <c>destination</c>; false
+/// with 0 when there is none, or with the length needed when it did not fit.</summary>
+internal interface IValueCopy
+{
+    bool TryCopy(OffHeapCache cache, ReadOnlySpan<byte> key, Span<byte> destination, out int length);
+}
+
+/// <summary>A counted lookup.</summary>
+internal readonly struct ReadCopy : IValueCopy
+{
+    public bool TryCopy(OffHeapCache cache, ReadOnlySpan<byte> key, Span<byte> destination, out int length)
+        => cache.TryGetIntoSeparateBuffer(key, destination, out length);
+}
+
+/// <summary>A removal that returns the value removed.</summary>
+internal readonly struct RemoveCopy : IValueCopy
+{
+    public bool TryCopy(OffHeapCache cache, ReadOnlySpan<byte> key, Span<byte> destination, out int length)
+        => cache.Remove(key, destination, out length);
 }
