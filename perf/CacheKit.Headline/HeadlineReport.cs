@@ -21,54 +21,55 @@ public static class HeadlineReport
     public static List<TargetRow> Targets(Results r, Settings s)
     {
         var rows = new List<TargetRow>();
+        const string Ours = Caches.OffHeapSpan;
         ThroughputPoint? Point(string cache, Mix mix, int threads) => r.Points.FirstOrDefault(p => p.Cache == cache && p.Mix == mix && p.Threads == threads);
-        double Ops(string cache, Mix mix, int threads) => Point(cache, mix, threads)?.OpsPerSecond ?? double.NaN;
-        double Ns(string cache, Mix mix) => 1e9 / Ops(cache, mix, 1);
+        double Ops(ThroughputPoint? point) => point?.OpsPerSecond ?? double.NaN;
         string F(double v, string unit) => double.IsFinite(v) ? v.ToString(v >= 100 ? "F0" : v >= 10 ? "F1" : "F2", Inv) + unit : "not measured";
-        // rounds: the two throughput points (ours, the peer's) whose ratio the row states, for its range over the rounds.
-        void Time(string metric, string ours, string peer, double o, double p, string unit, double? limit, (ThroughputPoint? Ours, ThroughputPoint? Peer) rounds = default)
+        void Time(string metric, string ours, string peer, double o, double p, string unit, double? limit, bool loose = false)
         {
             double ratio = o / p;
-            // A time ratio is the peer's throughput over ours.
-            bool loose = limit is { } target && LimitWithinRounds(rounds.Peer, rounds.Ours, target);
             rows.Add(new TargetRow(metric, F(o, unit), peer, F(p, unit), ratio, limit is { } l ? $"≤ {l:0.0#}×" : "", limit is { } lim && double.IsFinite(ratio) ? ratio <= lim : null, loose));
         }
-        void More(string metric, string peer, double o, double p, string unit, double? limit, (ThroughputPoint? Ours, ThroughputPoint? Peer) rounds = default)
+        // A 1-thread get-hit time against a peer's; the time ratio is the peer's throughput over ours, so its range over
+        // the rounds is the peer's point's over ours.
+        void GetTime(string metric, string oursCache, string peerCache, double? limit)
         {
-            double ratio = o / p;
-            bool loose = limit is { } target && LimitWithinRounds(rounds.Ours, rounds.Peer, target);
-            rows.Add(new TargetRow(metric, F(o, unit), peer, F(p, unit), ratio, limit is { } l ? $"≥ {l:0.0#}×" : "", limit is { } lim && double.IsFinite(ratio) ? ratio >= lim : null, loose));
+            ThroughputPoint? ours = Point(oursCache, Mix.GetOnly, 1), peer = Point(peerCache, Mix.GetOnly, 1);
+            Time(metric, oursCache, peerCache, 1e9 / Ops(ours), 1e9 / Ops(peer), "", limit, limit is { } target && LimitWithinRounds(peer, ours, target));
         }
-        (ThroughputPoint?, ThroughputPoint?) Rounds(string ours, int oursThreads, string peer, int peerThreads, Mix mix) => (Point(ours, mix, oursThreads), Point(peer, mix, peerThreads));
-        const string Ours = Caches.OffHeapSpan;
+        // A throughput ratio, ours over the peer's point, shown in ops/s divided by scale (1 or 1e6).
+        void More(string metric, string peerLabel, ThroughputPoint? ours, ThroughputPoint? peer, double scale, double? limit)
+        {
+            double o = Ops(ours) / scale, p = Ops(peer) / scale, ratio = o / p;
+            bool loose = limit is { } target && LimitWithinRounds(ours, peer, target);
+            rows.Add(new TargetRow(metric, F(o, ""), peerLabel, F(p, ""), ratio, limit is { } l ? $"≥ {l:0.0#}×" : "", limit is { } lim && double.IsFinite(ratio) ? ratio >= lim : null, loose));
+        }
+        void Mix9010(int threads, string peerCache, double? limit)
+            => More($"90/10 get/set with eviction, {threads} thread{(threads == 1 ? "" : "s")} (Mops/s)", peerCache,
+                Point(Ours, Mix.GetSet90_10, threads), Point(peerCache, Mix.GetSet90_10, threads), 1e6, limit);
         if (r.Points.Count > 0)
         {
-            Time("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentDictionary, Ns(Ours, Mix.GetOnly), Ns(Caches.ConcurrentDictionary, Mix.GetOnly), "", 0.9,
-                Rounds(Ours, 1, Caches.ConcurrentDictionary, 1, Mix.GetOnly));
-            Time("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentLfu, Ns(Ours, Mix.GetOnly), Ns(Caches.ConcurrentLfu, Mix.GetOnly), "", 0.6,
-                Rounds(Ours, 1, Caches.ConcurrentLfu, 1, Mix.GetOnly));
-            Time("get hit, 1 thread (ns/op)", Ours, Caches.FastConcurrentLru, Ns(Ours, Mix.GetOnly), Ns(Caches.FastConcurrentLru, Mix.GetOnly), "", null);
-            Time("get hit, typed facade, 1 thread (ns/op)", Caches.OffHeapTyped, Caches.ConcurrentDictionary, Ns(Caches.OffHeapTyped, Mix.GetOnly), Ns(Caches.ConcurrentDictionary, Mix.GetOnly), "", null);
+            GetTime("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentDictionary, 0.9);
+            GetTime("get hit, 1 thread (ns/op)", Ours, Caches.ConcurrentLfu, 0.6);
+            GetTime("get hit, 1 thread (ns/op)", Ours, Caches.FastConcurrentLru, null);
+            GetTime("get hit, typed facade, 1 thread (ns/op)", Caches.OffHeapTyped, Caches.ConcurrentDictionary, null);
             if (s.MaxThreads >= 2)
             {
-                More("get hit, 2 threads vs 1 (ops/s)", Ours + " @1", Ops(Ours, Mix.GetOnly, 2), Ops(Ours, Mix.GetOnly, 1), "", 1.8, Rounds(Ours, 2, Ours, 1, Mix.GetOnly));
-                More("get hit, 2 threads vs 1, for reference (ops/s)", Caches.ConcurrentDictionary + " @1", Ops(Caches.ConcurrentDictionary, Mix.GetOnly, 2), Ops(Caches.ConcurrentDictionary, Mix.GetOnly, 1), "", null);
+                More("get hit, 2 threads vs 1 (ops/s)", Ours + " @1", Point(Ours, Mix.GetOnly, 2), Point(Ours, Mix.GetOnly, 1), 1, 1.8);
+                More("get hit, 2 threads vs 1, for reference (ops/s)", Caches.ConcurrentDictionary + " @1",
+                    Point(Caches.ConcurrentDictionary, Mix.GetOnly, 2), Point(Caches.ConcurrentDictionary, Mix.GetOnly, 1), 1, null);
             }
-            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.ConcurrentLfu, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.ConcurrentLfu, Mix.GetSet90_10, 1) / 1e6, "", 1.5,
-                Rounds(Ours, 1, Caches.ConcurrentLfu, 1, Mix.GetSet90_10));
-            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.MemoryCache, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.MemoryCache, Mix.GetSet90_10, 1) / 1e6, "", 2.5,
-                Rounds(Ours, 1, Caches.MemoryCache, 1, Mix.GetSet90_10));
-            More("90/10 get/set with eviction, 1 thread (Mops/s)", Caches.ConcurrentLru, Ops(Ours, Mix.GetSet90_10, 1) / 1e6, Ops(Caches.ConcurrentLru, Mix.GetSet90_10, 1) / 1e6, "", null);
+            Mix9010(1, Caches.ConcurrentLfu, 1.5);
+            Mix9010(1, Caches.MemoryCache, 2.5);
+            Mix9010(1, Caches.ConcurrentLru, null);
             int n = s.MaxThreads;
             if (n > 1)
             {
-                More($"90/10 get/set with eviction, {n} threads (Mops/s)", Caches.ConcurrentLfu, Ops(Ours, Mix.GetSet90_10, n) / 1e6, Ops(Caches.ConcurrentLfu, Mix.GetSet90_10, n) / 1e6, "", 1.5,
-                    Rounds(Ours, n, Caches.ConcurrentLfu, n, Mix.GetSet90_10));
-                More($"90/10 get/set with eviction, {n} threads (Mops/s)", Caches.MemoryCache, Ops(Ours, Mix.GetSet90_10, n) / 1e6, Ops(Caches.MemoryCache, Mix.GetSet90_10, n) / 1e6, "", 2.5,
-                    Rounds(Ours, n, Caches.MemoryCache, n, Mix.GetSet90_10));
+                Mix9010(n, Caches.ConcurrentLfu, 1.5);
+                Mix9010(n, Caches.MemoryCache, 2.5);
             }
-            double allocGet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetOnly && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
-            double allocSet = r.Points.FirstOrDefault(p => p.Cache == Ours && p.Mix == Mix.GetSet90_10 && p.Threads == 1)?.AllocatedBytesPerOp ?? double.NaN;
+            double allocGet = Point(Ours, Mix.GetOnly, 1)?.AllocatedBytesPerOp ?? double.NaN;
+            double allocSet = Point(Ours, Mix.GetSet90_10, 1)?.AllocatedBytesPerOp ?? double.NaN;
             // A figure that was not measured (NaN: a run without our cache or without the throughput part) has no verdict.
             void Allocation(string metric, double bytesPerOp)
                 => rows.Add(new TargetRow(metric, F(bytesPerOp, ""), "", "", double.NaN, "0 B", double.IsFinite(bytesPerOp) ? bytesPerOp < 0.01 : null));
@@ -97,7 +98,7 @@ public static class HeadlineReport
         }
         if (r.Points.Any(p => p.Cache == RedisAdapter.RowName))
         {
-            More("get hit, 1 thread (ops/s), vs Redis", RedisAdapter.RowName, Ops(Ours, Mix.GetOnly, 1), Ops(RedisAdapter.RowName, Mix.GetOnly, 1), "", null);
+            More("get hit, 1 thread (ops/s), vs Redis", RedisAdapter.RowName, Point(Ours, Mix.GetOnly, 1), Point(RedisAdapter.RowName, Mix.GetOnly, 1), 1, null);
         }
         foreach (TraceResults t in r.HitRatios)
         {
