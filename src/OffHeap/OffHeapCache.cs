@@ -112,7 +112,9 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
-    /// <summary>Number of entries stored, including expired ones not yet reclaimed.</summary>
+    /// <summary>Number of entries stored, including expired ones not yet reclaimed: a read never returns an entry past its
+    /// time to live, but the entry leaves only when a write of its key, a write that needs room, or <see cref="RemoveExpired"/>
+    /// reaches it (the statistics' <see cref="CacheStatistics.PayloadBytes"/> and the metrics count it until then).</summary>
     public long Count
     {
         get
@@ -463,6 +465,50 @@ public sealed partial class OffHeapCache : IDisposable
                     shard.ClearUnsynchronized();
                 }
             }
+        }
+        finally
+        {
+            Exit(ref stripe);
+        }
+    }
+
+    /// <summary>Buckets one batch of <see cref="RemoveExpired"/> examines under a shard's lock (a writer of that shard waits at most that long).</summary>
+    private const uint RemoveExpiredBatchBuckets = 4096;
+
+    /// <summary>
+    /// Removes every entry that is past its time to live now and returns how many it removed. Each leaves as an expiration:
+    /// counted in <see cref="CacheStatistics.Expirations"/> and reported to the eviction listener as
+    /// <see cref="EvictionReason.Expired"/>. A read never returns an expired entry, but the cache reclaims one only when a
+    /// write of its key or a write that needs room reaches it, so until then it stays in <see cref="Count"/>, in the
+    /// statistics' payload bytes and in the metrics; call this (from a timer, as MemoryCache scans on its
+    /// <c>ExpirationScanFrequency</c>) when those figures must follow the clock. The shards are swept in batches of
+    /// 4,096 index buckets (28,672 slots) under each shard's lock, so writers wait at most one batch; reads never wait.
+    /// Costs one pass over the index and a header read per entry; a shard that holds no entry with a time to live is skipped.
+    /// Neither a hit nor a miss for the statistics or the policy.
+    /// </summary>
+    /// <returns>The number of entries removed.</returns>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Called from an eviction listener (of any cache: a listener holds a shard's lock).</exception>
+    /// <remarks>An exception thrown by the eviction listener propagates; the entries removed before it stay removed (the
+    /// one being reported included), the rest stay until the next sweep.</remarks>
+    public long RemoveExpired()
+    {
+        Shard.ThrowIfInListenerOf(this);
+        ref OperationCounters.Stripe stripe = ref Enter();
+        try
+        {
+            long removed = 0;
+            foreach (Shard shard in _shards)
+            {
+                for (uint first = 0; first < shard.BucketCount; first += RemoveExpiredBatchBuckets)
+                {
+                    lock (shard.Gate)
+                    {
+                        removed += shard.RemoveExpiredUnsynchronized(first, RemoveExpiredBatchBuckets);
+                    }
+                }
+            }
+            return removed;
         }
         finally
         {

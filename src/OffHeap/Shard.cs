@@ -1247,24 +1247,60 @@ internal sealed unsafe class Shard : IReadRecordFilter
         {
             uint bucketIndex = _expiryHand;
             _expiryHand = Wrap(_expiryHand + 1);
-            IndexBucket* bucket = BucketAt(bucketIndex);
-            for (int s = 0; s < IndexBucket.SlotCount; s++)
-            {
-                // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
-                ulong word = bucket->Slots[s];
-                if (word == 0)
-                {
-                    continue;
-                }
-                EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
-                if (IsPastTimeToLive(header, now))
-                {
-                    EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.Expired);
-                    reclaimed++;
-                }
-            }
+            reclaimed += EvictExpiredInBucketUnsynchronized(bucketIndex, now);
         }
         return reclaimed;
+    }
+
+    /// <summary>Buckets of this shard's index (the range of <see cref="RemoveExpiredUnsynchronized"/>).</summary>
+    public uint BucketCount => _bucketCount;
+
+    /// <summary>
+    /// One batch of <see cref="OffHeapCache.RemoveExpired"/>: evicts, as expirations, the entries of buckets
+    /// [<paramref name="firstBucket"/>, <paramref name="firstBucket"/> + <paramref name="buckets"/>) (clipped to the index)
+    /// that are past their time to live now; returns how many. Nothing to do while the shard holds no entry with one.
+    /// </summary>
+    public int RemoveExpiredUnsynchronized(uint firstBucket, uint buckets)
+    {
+        ThrowIfInListener();
+        if (_ttlCount == 0)
+        {
+            return 0;
+        }
+        // As before any removal: records of the slots about to be emptied are replayed while they still name their entries.
+        _readBuffer?.DrainUnsynchronized(_policy);
+        long now = _time.GetTimestamp();
+        uint end = (uint)Math.Min((ulong)firstBucket + buckets, _bucketCount);
+        int removed = 0;
+        for (uint b = firstBucket; b < end && _ttlCount > 0; b++)
+        {
+            removed += EvictExpiredInBucketUnsynchronized(b, now);
+        }
+        return removed;
+    }
+
+    /// <summary>Evicts the entries of bucket <paramref name="bucketIndex"/> past their time to live at <paramref name="now"/>.
+    /// A removal never moves another entry (slots are only emptied), so every slot is examined once.</summary>
+    private int EvictExpiredInBucketUnsynchronized(uint bucketIndex, long now)
+    {
+        int evicted = 0;
+        IndexBucket* bucket = BucketAt(bucketIndex);
+        for (int s = 0; s < IndexBucket.SlotCount; s++)
+        {
+            // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+            ulong word = bucket->Slots[s];
+            if (word == 0)
+            {
+                continue;
+            }
+            EntryHeader header = ReadHeaderUnsynchronized(SlotWord.Handle(word));
+            if (IsPastTimeToLive(header, now))
+            {
+                EvictSlotUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s, EvictionReason.Expired);
+                evicted++;
+            }
+        }
+        return evicted;
     }
 
     /// <summary>Evicts the entry living in chunk <paramref name="handle"/> (page reclaim starts from chunks).</summary>

@@ -459,6 +459,12 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public void Clear() => _cache.Clear();
 
+    /// <summary>Removes every entry of the byte cache (of every view that shares it) past its time to live now; returns how many
+    /// (see <see cref="OffHeapCache.RemoveExpired"/>).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Called from an eviction listener.</exception>
+    public long RemoveExpired() => _cache.RemoveExpired();
+
     /// <summary>The byte cache's counters.</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public CacheStatistics GetStatistics() => _cache.GetStatistics();
