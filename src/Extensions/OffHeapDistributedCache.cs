@@ -20,11 +20,13 @@ namespace CacheKit.OffHeap.Extensions;
 /// for it, Refresh and Remove do nothing, as MemoryDistributedCache does for a key it does not hold. A key that is not
 /// valid UTF-16 (a lone surrogate) has no UTF-8 form: every method throws <see cref="ArgumentException"/> for it
 /// (rather than map it, as <c>Encoding.UTF8</c> would, onto the key with U+FFFD in its place).</para>
-/// <para>Each value carries a 16-byte header (absolute expiry in UTC ticks,
-/// sliding window in ticks); the engine's own time to live is set to the nearer of the two, so
+/// <para>Each value carries a 24-byte header (absolute expiry in UTC ticks, sliding window in ticks, and a check word: a
+/// hash of the two and of the value's length, so that an entry another API wrote to the same cache is refused with
+/// <see cref="InvalidOperationException"/>, not read as an expiry and a shorter value; it passes the check with a
+/// probability of 2^-64); the engine's own time to live is set to the nearer of the two, so
 /// expired entries free their memory without being read. A read of a sliding entry gives it a fresh engine
 /// time to live in place (<see cref="OffHeapCache.Touch"/>: nothing rewritten, allocated or evicted), after re-reading
-/// only the entry's 16-byte header under the key's write lock (a Get racing a Set of its key returns the value it read
+/// only the entry's header under the key's write lock (a Get racing a Set of its key returns the value it read
 /// and renews the one now stored); that is not an access for the eviction policy, so a Get or Refresh counts as one
 /// access whether the entry slides or not. Get allocates the returned
 /// array only, and Refresh and TryGet nothing of their own, once the shared array pool is warm.</para>
@@ -38,8 +40,11 @@ namespace CacheKit.OffHeap.Extensions;
 /// </remarks>
 public sealed class OffHeapDistributedCache : IBufferDistributedCache
 {
-    /// <summary>Bytes of the expiration header in front of each stored value.</summary>
-    public const int HeaderBytes = 16;
+    /// <summary>Bytes of the expiration header in front of each stored value: absolute expiry, sliding window, check word.</summary>
+    public const int HeaderBytes = 24;
+
+    /// <summary>Seed of the header's check word (any fixed value: it tells this adapter's entries from other bytes).</summary>
+    private const long HeaderCheckSeed = 0x4F66_6648_6561_7044;   // OffHeapD in ASCII
 
     private const int StackKeyBytes = 256;
     private const int InitialReadBytes = 1024;
@@ -165,7 +170,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            WriteHeader(buffer, absolute, sliding);
+            WriteHeader(buffer, absolute, sliding, length);
             value.CopyTo(buffer.AsSpan(HeaderBytes));
             WithKey(key, (this, buffer, length, absolute, sliding, nowTicks), static (keyBytes, state) =>
             {
@@ -270,7 +275,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
             {
                 return false;
             }
-            (long absolute, long sliding) = ReadHeader(buffer);
+            (long absolute, long sliding) = ReadHeader(buffer, length);
             long now = _time.GetUtcNow().UtcTicks;
             if (absolute != 0 && absolute <= now)
             {
@@ -289,7 +294,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
                         return false;
                     }
                     CheckHeaderFits(storedLength);
-                    (absolute, sliding) = ReadHeader(header);
+                    (absolute, sliding) = ReadHeader(header, storedLength);
                     if (absolute != 0 && absolute <= now)
                     {
                         return false;
@@ -348,7 +353,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         if (length < HeaderBytes)
         {
             throw new InvalidOperationException(
-                $"The entry is {length} bytes, shorter than the {HeaderBytes}-byte header: the cache was written around OffHeapDistributedCache.");
+                $"The entry of this key is {length} bytes, shorter than the {HeaderBytes}-byte expiration header: it was written to the cache around OffHeapDistributedCache (through the OffHeapCache or a typed view of it). Give the distributed cache a cache of its own.");
         }
     }
 
@@ -380,14 +385,36 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         return fromRelative == 0 ? fromAbsolute : fromAbsolute == 0 ? fromRelative : Math.Min(fromRelative, fromAbsolute);
     }
 
-    private static void WriteHeader(Span<byte> buffer, long absolute, long sliding)
+    private static void WriteHeader(Span<byte> buffer, long absolute, long sliding, int storedLength)
     {
         BinaryPrimitives.WriteInt64LittleEndian(buffer, absolute);
         BinaryPrimitives.WriteInt64LittleEndian(buffer[8..], sliding);
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer[16..], HeaderCheck(absolute, sliding, storedLength));
     }
 
-    private static (long Absolute, long Sliding) ReadHeader(ReadOnlySpan<byte> buffer)
-        => (BinaryPrimitives.ReadInt64LittleEndian(buffer), BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]));
+    /// <summary>The expiry fields of a stored entry of <paramref name="storedLength"/> bytes (header included), after its
+    /// check word: an entry written to the cache around this object is refused, not misread.</summary>
+    private static (long Absolute, long Sliding) ReadHeader(ReadOnlySpan<byte> buffer, int storedLength)
+    {
+        long absolute = BinaryPrimitives.ReadInt64LittleEndian(buffer);
+        long sliding = BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(buffer[16..]) != HeaderCheck(absolute, sliding, storedLength))
+        {
+            throw new InvalidOperationException(
+                $"The entry of this key ({storedLength} bytes) has no valid {HeaderBytes}-byte expiration header: it was written to the cache around OffHeapDistributedCache (through the OffHeapCache or a typed view of it). Give the distributed cache a cache of its own.");
+        }
+        return (absolute, sliding);
+    }
+
+    /// <summary>The header's check word: a seeded hash of both expiry fields and the entry's length.</summary>
+    private static ulong HeaderCheck(long absolute, long sliding, int storedLength)
+    {
+        Span<byte> fields = stackalloc byte[20];
+        BinaryPrimitives.WriteInt64LittleEndian(fields, absolute);
+        BinaryPrimitives.WriteInt64LittleEndian(fields[8..], sliding);
+        BinaryPrimitives.WriteInt32LittleEndian(fields[16..], storedLength);
+        return XxHash3.HashToUInt64(fields, HeaderCheckSeed);
+    }
 
     private Lock StripeOf(ReadOnlySpan<byte> key)
     {

@@ -342,7 +342,7 @@ public sealed class OffHeapDistributedCacheTests
         distributed.Set("k", [1], new DistributedCacheEntryOptions());
 
         Assert.That(() => distributed.Set("k", new byte[distributed.MaxValueBytes + 1], new DistributedCacheEntryOptions()),
-            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("value").And.Message.Contains("limit is 984"));
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("value").And.Message.Contains("limit is 976"));
         Assert.That(() => distributed.Set(new string('x', 17), [1], new DistributedCacheEntryOptions()),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"));
         Assert.That(distributed.Get("k"), Is.EqualTo(new byte[] { 1 }));
@@ -403,7 +403,25 @@ public sealed class OffHeapDistributedCacheTests
         using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
         var distributed = new OffHeapDistributedCache(cache);
         cache.Set("raw"u8, "short"u8);
-        Assert.That(() => distributed.Get("raw"), Throws.InvalidOperationException.With.Message.Contains("16-byte header"));
+        Assert.That(() => distributed.Get("raw"), Throws.InvalidOperationException.With.Message.Contains("24-byte expiration header"));
+        // Longer than the header: its first bytes used to be read as an expiry header and the rest returned as the
+        // value (a new user's review: {"Id":5,"Name":"P5"} stored through the cache came back as the 4 bytes P5"}).
+        cache.Set("json"u8, """{"Id":5,"Name":"Product 5"}"""u8);
+        Assert.That(() => distributed.Get("json"), Throws.InvalidOperationException.With.Message.Contains("written to the cache around OffHeapDistributedCache"));
+        Assert.That(() => distributed.Refresh("json"), Throws.InvalidOperationException);
+        Assert.That(() => distributed.TryGet("json", new System.Buffers.ArrayBufferWriter<byte>()), Throws.InvalidOperationException);
+        // A stored entry with its header changed by one bit, or cut short, is refused too (the check covers the length).
+        distributed.Set("mine", [1, 2, 3, 4, 5, 6, 7, 8], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(5) });
+        var stored = new byte[64];
+        Assert.That(cache.TryGet("mine"u8, stored, out int length), Is.True);
+        stored[9] ^= 1;
+        cache.Set("flipped"u8, stored.AsSpan(0, length));
+        Assert.That(() => distributed.Get("flipped"), Throws.InvalidOperationException);
+        stored[9] ^= 1;
+        cache.Set("cut"u8, stored.AsSpan(0, length - 1));
+        Assert.That(() => distributed.Get("cut"), Throws.InvalidOperationException);
+        cache.Set("copy"u8, stored.AsSpan(0, length));
+        Assert.That(distributed.Get("copy"), Is.EqualTo(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }), "an exact copy of an entry it wrote is its own");
     }
 
     [Test]
