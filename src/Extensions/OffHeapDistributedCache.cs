@@ -456,6 +456,9 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
         // UTF-8 takes at least one byte per UTF-16 char: a key with more chars than the limit is too long unencoded.
         if (key.Length > _cache.MaxKeyBytes)
         {
+            // Not encoded, but refused as an encoded key would be: a lone surrogate, a disposed cache (found by review).
+            StrictUtf8.ThrowIfInvalid(key, nameof(key));
+            _cache.ThrowIfDisposed();
             return absent;
         }
         return WithKey(key, (state, absent, action, _cache.MaxKeyBytes), static (keyBytes, s) =>

@@ -114,6 +114,8 @@ public sealed partial class OffHeapCache
     /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup; ParamName <c>keys</c>, and the message names the item, <c>keys[i]</c>).</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>
     /// (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned fewer bytes than it was
+    /// asked for (ParamName <c>destination</c>; the values before it are written).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int TryGetMany(ReadOnlySpan<ReadOnlyMemory<byte>> keys, IBufferWriter<byte> destination, Span<int> valueLengths)
     {

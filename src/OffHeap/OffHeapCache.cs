@@ -198,7 +198,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c> (see remarks).</exception>
     /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory that overlaps
-    /// <paramref name="key"/> (a failed optimistic copy would overwrite the key being looked up); nothing is advanced.</exception>
+    /// <paramref name="key"/> (a failed optimistic copy would overwrite the key being looked up), or fewer bytes than it
+    /// was asked for (ParamName <c>destination</c>); nothing is advanced.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The key is longer than <see cref="MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)

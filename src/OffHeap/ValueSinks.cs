@@ -68,7 +68,16 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
 
     public bool TakesPrefix => false;
 
-    public Span<byte> GetBuffer(int length) => writer.GetSpan(length)[..length];
+    public Span<byte> GetBuffer(int length)
+    {
+        Span<byte> span = writer.GetSpan(length);
+        if (span.Length < length)
+        {
+            // As Remove(key, IBufferWriter) reports it (a bare slice exception read as the key-length refusal; found by review).
+            throw new ArgumentException($"The destination's GetSpan({length}) returned {span.Length} bytes, fewer than asked; nothing was read.", "destination");
+        }
+        return span[..length];
+    }
 
     public void Commit(int length) => writer.Advance(length);
 }

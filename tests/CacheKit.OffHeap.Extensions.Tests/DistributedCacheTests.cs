@@ -500,4 +500,34 @@ public sealed class OffHeapDistributedCacheTests
         Assert.That(distributed.Get("forever"), Is.EqualTo(new byte[] { 1 }));
         Assert.That(distributed.Get("hour"), Is.Null);
     }
+
+    [Test]
+    public void A_key_longer_than_the_limit_is_still_checked_for_lone_surrogates_and_a_disposed_cache()
+    {
+        // Reads skip encoding a key with more characters than MaxKeyBytes (it cannot fit): they used to skip the UTF-16
+        // check and the disposed check with it (review, 2026-11-29).
+        var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxKeyBytes = 16 });
+        var distributed = new OffHeapDistributedCache(cache);
+        string lone = new string('x', 16) + "\uD800";
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => distributed.Set(lone, [1], new DistributedCacheEntryOptions()), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"), "Set");
+            Assert.That(() => distributed.Get(lone), Throws.ArgumentException.With.Property("ParamName").EqualTo("key").And.Message.Contains("index 16"), "Get");
+            Assert.That(() => distributed.TryGet(lone, new System.Buffers.ArrayBufferWriter<byte>()), Throws.ArgumentException, "TryGet");
+            Assert.That(() => distributed.Refresh(lone), Throws.ArgumentException, "Refresh");
+            Assert.That(() => distributed.Remove(lone), Throws.ArgumentException, "Remove");
+        });
+        string longValid = new string('x', 16) + "\uD83D\uDE00";   // a surrogate pair is valid UTF-16: just too long
+        Assert.That(distributed.Get(longValid), Is.Null);
+        cache.Dispose();
+        string longKey = new('x', 17);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => distributed.Get("short"), Throws.TypeOf<ObjectDisposedException>(), "Get, short key");
+            Assert.That(() => distributed.Get(longKey), Throws.TypeOf<ObjectDisposedException>(), "Get, long key");
+            Assert.That(() => distributed.TryGet(longKey, new System.Buffers.ArrayBufferWriter<byte>()), Throws.TypeOf<ObjectDisposedException>(), "TryGet, long key");
+            Assert.That(() => distributed.Refresh(longKey), Throws.TypeOf<ObjectDisposedException>(), "Refresh, long key");
+            Assert.That(() => distributed.Remove(longKey), Throws.TypeOf<ObjectDisposedException>(), "Remove, long key");
+        });
+    }
 }

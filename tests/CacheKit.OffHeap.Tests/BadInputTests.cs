@@ -157,6 +157,37 @@ public class BadInputTests
         Assert.That(e.Message, Does.Contain("TimestampFrequency").And.Contain("positive"));
     }
 
+    private sealed class HintIgnoringWriter : System.Buffers.IBufferWriter<byte>
+    {
+        private readonly byte[] _buffer = new byte[8];
+
+        public void Advance(int count) => Assert.Fail("nothing may be committed");
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => _buffer;
+
+        public Span<byte> GetSpan(int sizeHint = 0) => _buffer;   // breaks the contract: ignores sizeHint
+    }
+
+    [Test]
+    public void ABufferWriterThatReturnsLessThanAskedIsNamedAsTheDestination()
+    {
+        // The reads sliced the writer's span and threw a bare ArgumentOutOfRangeException, the type these methods
+        // document for a key too long (review, 2026-11-29); Remove(key, IBufferWriter) already named the destination.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20 });
+        cache.Set("k"u8, new byte[100]);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => cache.TryGet("k"u8, new HintIgnoringWriter()),
+                Throws.TypeOf<ArgumentException>().With.Property("ParamName").EqualTo("destination").And.Message.Contains("GetSpan(100) returned 8 bytes"));
+            Assert.That(() => cache.TryGetMany(new ReadOnlyMemory<byte>[] { "k"u8.ToArray() }, new HintIgnoringWriter(), new int[1]),
+                Throws.TypeOf<ArgumentException>().With.Property("ParamName").EqualTo("destination"));
+            Assert.That(() => cache.Remove("k"u8, new HintIgnoringWriter()),
+                Throws.TypeOf<ArgumentException>().With.Property("ParamName").EqualTo("destination"));
+        });
+        Assert.That(cache.ContainsKey("k"u8), Is.True, "nothing was removed");
+        cache.ValidateInvariants();
+    }
+
     private sealed class BadFrequencyClock(long frequency) : TimeProvider
     {
         public override long TimestampFrequency => frequency;

@@ -345,4 +345,45 @@ public class RemoveTests
             _written.AddRange(_span.AsSpan(0, count).ToArray());
         }
     }
+
+    [Test]
+    public void AComparisonTheSerializerRefusesSkipsNeitherTheKeyCheckNorTheDisposedCheck()
+    {
+        // A null comparison matches no entry (false), but used to return before the byte cache was reached: no
+        // ArgumentOutOfRangeException for a key too long, no ObjectDisposedException (review, 2026-11-29).
+        using (var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, MaxKeyBytes = 16 }))
+        {
+            string key = new('x', 17);
+            Assert.Multiple(() =>
+            {
+                Assert.That(() => cache.TryRemove(new KeyValuePair<string, string>(key, "v")), Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"));
+                Assert.That(() => cache.TryRemove(new KeyValuePair<string, string>(key, null!)), Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"));
+                Assert.That(() => cache.TryUpdateIfEquals(key, "new", null!), Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"));
+                Assert.That(() => cache.TryUpdateIfEquals(key, new string('v', 100_000), "old"), Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("key"),
+                    "the key is checked before the new value");
+            });
+        }
+        var disposed = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 4 << 20 });
+        disposed.Set("k", "v");
+        disposed.Dispose();
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => disposed.TryRemove(new KeyValuePair<string, string>("k", "v")), Throws.TypeOf<ObjectDisposedException>());
+            Assert.That(() => disposed.TryRemove(new KeyValuePair<string, string>("k", null!)), Throws.TypeOf<ObjectDisposedException>());
+            Assert.That(() => disposed.TryUpdateIfEquals("k", "w", null!), Throws.TypeOf<ObjectDisposedException>());
+        });
+    }
+
+    [Test]
+    public void ATooLongNewValueIsNamedWithItsActualValueKeptApart()
+    {
+        using var cache = new OffHeapCache<string, string>(new OffHeapCacheOptions { CapacityBytes = 4 << 20 });
+        cache.Set("k", "old");
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => cache.TryUpdateIfEquals("k", new string('v', 100_000), "old"));
+        Assert.That(e!.ParamName, Is.EqualTo("newValue"));
+        Assert.That(e.ActualValue, Is.EqualTo(100_000));
+        Assert.That(e.Message, Does.Not.Contain("Parameter 'value'"));
+        Assert.That(e.Message.Split("Actual value was").Length, Is.LessThanOrEqualTo(2), "the actual value appears once at most");
+        Assert.That(cache.TryGetValue("k", out string? value) && value == "old", Is.True, "nothing changed");
+    }
 }

@@ -298,7 +298,18 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     {
         using KeyLease key = SerializeKey(item.Key);   // first: a null key is reported as the key
         using var lease = new ValueLease();
-        return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison) && _cache.RemoveIfEquals(key.Bytes, comparison);
+        return TrySerializeComparison(lease, item.Value, out ReadOnlySpan<byte> comparison)
+            ? _cache.RemoveIfEquals(key.Bytes, comparison)
+            : NoComparisonMatches(key.Bytes);
+    }
+
+    /// <summary>A conditional write whose comparison value the serializer refuses matches no entry: false, after the checks the
+    /// write would have made (the key's length, a disposed cache), which the refusal used to skip (found by review).</summary>
+    private bool NoComparisonMatches(ReadOnlySpan<byte> keyBytes)
+    {
+        _cache.CheckKey(keyBytes);
+        _cache.ThrowIfDisposed();
+        return false;
     }
 
     /// <summary>The bytes a stored value equal to <paramref name="comparisonValue"/> would have; false when the serializer
@@ -344,6 +355,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         ReadOnlySpan<byte> keyBytes = keyLease.Bytes;
         using var lease = new ValueLease();
         // The new value's bytes, checked (whatever the comparison) and copied out: the lease's buffer then takes the comparison.
+        _cache.CheckKey(keyBytes);   // before the value: a key too long is reported as the key
         ReadOnlySpan<byte> newBytes = SerializeNewValue(lease, keyBytes, newValue);
         int length = newBytes.Length;
         byte[] copy = ArrayPool<byte>.Shared.Rent(length);
@@ -351,7 +363,8 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         {
             newBytes.CopyTo(copy);
             return TrySerializeComparison(lease, comparisonValue, out ReadOnlySpan<byte> comparison)
-                && _cache.SetWithOutcome(keyBytes, copy.AsSpan(0, length), ttlTicks, SetCondition.IfValueEquals, comparison) == SetOutcome.Stored;
+                ? _cache.SetWithOutcome(keyBytes, copy.AsSpan(0, length), ttlTicks, SetCondition.IfValueEquals, comparison) == SetOutcome.Stored
+                : NoComparisonMatches(keyBytes);
         }
         finally
         {
@@ -383,6 +396,9 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
         return e switch
         {
             ArgumentNullException => new ArgumentNullException(paramName, message),
+            // Its Message has the actual value appended: keep that as ActualValue, not baked into the new message.
+            ArgumentOutOfRangeException { ActualValue: { } actual } => new ArgumentOutOfRangeException(paramName, actual,
+                message.Replace($"{Environment.NewLine}Actual value was {actual}.", "", StringComparison.Ordinal)),
             ArgumentOutOfRangeException => new ArgumentOutOfRangeException(paramName, message),
             _ => new ArgumentException(message, paramName, e),
         };

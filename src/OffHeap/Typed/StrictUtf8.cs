@@ -73,6 +73,34 @@ internal static class StrictUtf8
     /// <summary>Longest text encoded without counting it first (its worst case, 3 KiB, is asked of the writer).</summary>
     private const int SinglePassChars = 1024;
 
+    /// <summary>Throws as <see cref="GetBytes(string, Span{byte}, string)"/> would when <paramref name="text"/> is not valid UTF-16 (a lone surrogate).</summary>
+    /// <exception cref="ArgumentException">The string holds a lone surrogate (ParamName <paramref name="paramName"/>).</exception>
+    public static void ThrowIfInvalid(string text, string paramName)
+    {
+        int first = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (first >= 0 && InvalidIndex(text.AsSpan(first)) is int lone && lone < text.Length - first)
+        {
+            throw InvalidText(first + lone, paramName);
+        }
+    }
+
+    /// <summary>Index of the first lone surrogate in <paramref name="text"/>, or its length when it holds none.</summary>
+    private static int InvalidIndex(ReadOnlySpan<char> text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return i;
+            }
+        }
+        return text.Length;
+    }
+
     private static ArgumentException InvalidText(int index, string paramName)
         => new($"The string is not valid UTF-16: a lone surrogate at index {index}. Strings are stored as UTF-8, which cannot represent it (replacing it would make distinct strings one key).", paramName);
 }
