@@ -101,8 +101,62 @@ internal readonly record struct CacheLayout(
     {
         if (o.CapacityBytes <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes, "CapacityBytes must be positive (it must hold the index and one page per shard).");
+            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
+                $"CapacityBytes must be positive: at least {LeastCapacityText(o, processorCount)} with these options (the index and one page per shard).");
         }
+        CacheLayout layout = ComputeUnchecked(o, processorCount);
+        if (o.CapacityBytes < layout.MinimumCapacity)
+        {
+            long least = LeastCapacity(o, processorCount, layout);
+            CacheLayout atLeast = least == o.CapacityBytes ? layout : ComputeUnchecked(o.WithCapacityBytes(least), processorCount);
+            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
+                $"CapacityBytes must be at least {least}: the index ({atLeast.IndexBytes} bytes at that budget" +
+                (o.MaxEntries is long bound ? $", sized for MaxEntries = {bound}: lower MaxEntries or raise CapacityBytes" : $", sized for CapacityBytes / AverageEntrySizeHint ({o.AverageEntrySizeHint}) entries") +
+                $") and one page per shard ({atLeast.ShardCount} x {atLeast.PageSize} bytes" +
+                (o.PageSize == 0 && o.MaxValueBytes is int sizedFor && atLeast.PageSize > BudgetPageSize(least)
+                    ? $", the page sized for MaxValueBytes = {sizedFor}" : "") + ").");
+        }
+        return layout;
+    }
+
+    /// <summary>
+    /// The least budget that holds its own index and one page per shard with these options. Without MaxEntries the index
+    /// grows with the budget (and the automatic shard count and page size follow it), so the minimum of a too-small
+    /// budget's layout is not enough once the budget is raised to it: raise to each layout's minimum until one holds
+    /// (a few steps: the index is ~6 % of the budget). A new user's review found the message naming 69,120, then 69,696.
+    /// </summary>
+    private static long LeastCapacity(OffHeapCacheOptions o, int processorCount, CacheLayout layout)
+    {
+        long capacity = layout.MinimumCapacity;
+        for (int step = 0; step < 64; step++)
+        {
+            long needed = ComputeUnchecked(o.WithCapacityBytes(capacity), processorCount).MinimumCapacity;
+            if (needed <= capacity)
+            {
+                return capacity;
+            }
+            capacity = needed;
+        }
+        return capacity;   // not reached for any valid options (each step adds a few % of the previous one)
+    }
+
+    /// <summary>The least budget for options whose CapacityBytes is missing, or a note when another option is invalid too.</summary>
+    private static string LeastCapacityText(OffHeapCacheOptions o, int processorCount)
+    {
+        try
+        {
+            OffHeapCacheOptions one = o.WithCapacityBytes(1);
+            return LeastCapacity(o, processorCount, ComputeUnchecked(one, processorCount)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (ArgumentException)
+        {
+            return "the index and one page per shard (another option is invalid too)";
+        }
+    }
+
+    /// <summary>The layout for these options, every option validated but whether CapacityBytes holds the index and a page per shard.</summary>
+    private static CacheLayout ComputeUnchecked(OffHeapCacheOptions o, int processorCount)
+    {
         if (o.MaxEntries is < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, "MaxEntries must be at least 1 (or null for no entry-count bound).");
@@ -199,16 +253,6 @@ internal readonly record struct CacheLayout(
                 : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {MaxBucketsPerShard} (lower MaxEntries or raise ShardCount).");
         }
 
-        var layout = new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);
-        if (o.CapacityBytes < layout.MinimumCapacity)
-        {
-            throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
-                $"CapacityBytes must be at least {layout.MinimumCapacity}: the index ({layout.IndexBytes} bytes" +
-                (o.MaxEntries is long bound ? $", sized for MaxEntries = {bound}: lower MaxEntries or raise CapacityBytes" : $", sized for CapacityBytes / AverageEntrySizeHint ({o.AverageEntrySizeHint}) entries") +
-                $") and one page per shard ({shards} x {pageSize} bytes" +
-                (o.PageSize == 0 && o.MaxValueBytes is int sizedFor && pageSize > BudgetPageSize(o.CapacityBytes)
-                    ? $", the page sized for MaxValueBytes = {sizedFor}" : "") + ").");
-        }
-        return layout;
+        return new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);
     }
 }

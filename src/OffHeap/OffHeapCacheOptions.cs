@@ -104,4 +104,12 @@ public sealed class OffHeapCacheOptions
 
     /// <summary>Test mode: poison freed chunks and recycled pages (see the slab's PoisonFreedMemory); null = the slab's default (CACHEKIT_POISON).</summary>
     internal bool? PoisonFreedMemory { get; set; }
+
+    /// <summary>A copy of these options with another <see cref="CapacityBytes"/> (the layout's search for the least budget).</summary>
+    internal OffHeapCacheOptions WithCapacityBytes(long capacityBytes)
+    {
+        var copy = (OffHeapCacheOptions)MemberwiseClone();
+        copy.CapacityBytes = capacityBytes;
+        return copy;
+    }
 }

@@ -71,6 +71,31 @@ public class BadInputTests
         Assert.That(e.ParamName, Is.EqualTo("CapacityBytes"));
     }
 
+    [TestCase(60_000L, 0, null)]
+    [TestCase(16_908_288L, 256, null)]
+    [TestCase(1L, 0, null)]
+    [TestCase(0L, 0, null)]
+    [TestCase(-1L, 4, null)]
+    [TestCase(100_000L, 0, 60_000)]
+    [TestCase(0L, 2, 60_000)]
+    public void TheMinimumCapacityNamedIsOneThatWorks(long capacity, int shards, int? maxValueBytes)
+    {
+        // Without MaxEntries the index grows with the budget, so the minimum of a too-small budget's layout was not
+        // enough once the budget was raised to it (a new user's review: 60,000 -> "at least 69120" -> "at least 69696";
+        // three rounds with 256 shards), and a missing CapacityBytes named no number at all.
+        OffHeapCacheOptions Options(long c) => new() { CapacityBytes = c, ShardCount = shards, MaxValueBytes = maxValueBytes };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(Options(capacity)))!;
+        Assert.That(e.ParamName, Is.EqualTo("CapacityBytes"));
+        var match = System.Text.RegularExpressions.Regex.Match(e.Message, "at least ([0-9]+)");
+        Assert.That(match.Success, Is.True, e.Message);
+        long least = long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        using (var cache = new OffHeapCache(Options(least)))
+        {
+            Assert.That(cache.GetStatistics().CapacityBytes, Is.EqualTo(least));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new OffHeapCache(Options(least - 1)), "the least, not just enough");
+    }
+
     [Test]
     public void TimeToLiveZeroOrNegativeIsRejectedAndTheOldValueStays()
     {
