@@ -16,7 +16,7 @@ namespace CacheKit.OffHeap.Extensions;
 /// <c>cachekit.offheap.evictions</c> (tag <c>reason</c> = capacity | page_reclaimed),
 /// <c>cachekit.offheap.expirations</c>, <c>cachekit.offheap.admission_rejections</c>,
 /// <c>cachekit.offheap.entries</c>, <c>cachekit.offheap.payload_bytes</c>,
-/// <c>cachekit.offheap.native_bytes</c>, <c>cachekit.offheap.capacity_bytes</c>, and, when enabled,
+/// <c>cachekit.offheap.native_bytes</c>, <c>cachekit.offheap.capacity_bytes</c>, <c>cachekit.offheap.entry_bound</c>, and, when enabled,
 /// the histogram <c>cachekit.offheap.operation.duration</c> (seconds, tag <c>operation</c>).</para>
 /// <para>Dispose it before (or with) the cache; after either is disposed the instruments report nothing.</para>
 /// </remarks>
@@ -45,7 +45,9 @@ public sealed class OffHeapCacheMetrics : IDisposable
     /// <summary>Creates (or joins) the instruments and adds <paramref name="cache"/>'s series to them.</summary>
     /// <param name="cache">The cache to observe; it stays owned by the caller.</param>
     /// <param name="cacheName">The value of the <c>cache.name</c> tag; not empty, and unique among the caches of one meter factory.</param>
-    /// <param name="meterFactory">The container's meter factory (recommended with DI); null = a meter of our own.</param>
+    /// <param name="meterFactory">The container's meter factory (recommended with DI); null = a meter of this instance's own, so
+    /// the name is not checked against other instances (two with one name then publish two series with the same tags: keep
+    /// names unique yourself, or pass a factory).</param>
     /// <param name="enableLatencyHistogram">Record the opt-in <c>cachekit.offheap.operation.duration</c> histogram.</param>
     /// <exception cref="ArgumentNullException"><paramref name="cache"/> or <paramref name="cacheName"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="cacheName"/> is empty or white space, or another live

@@ -16,7 +16,11 @@ public sealed class OffHeapCacheOptions
     /// </summary>
     public long CapacityBytes { get; set; }
 
-    /// <summary>Optional bound on the number of entries as well (at least 1); null = bytes only.</summary>
+    /// <summary>Optional bound on the number of entries as well (at least 1); null = bytes only. The bound is split evenly over
+    /// the shards (each holds at most <c>MaxEntries / ShardCount</c>, rounded), and keys hash unevenly, so a cache starts
+    /// evicting a little before it holds <c>MaxEntries</c> (measured: 999,290 of 1,000,000 keys, 9,921 of 10,000): it is an
+    /// upper bound, not a guaranteed capacity. Also sizes the index (<c>MaxEntries × 5/3</c> slots) and the policy's managed
+    /// arrays (docs/sizing.md).</summary>
     public long? MaxEntries { get; set; }
 
     /// <summary>The eviction policy (one instance per shard). Default: <see cref="CachePolicy.WTinyLfu"/>.</summary>
@@ -58,8 +62,11 @@ public sealed class OffHeapCacheOptions
     public int PageSize { get; set; }
 
     /// <summary>
-    /// Expected average entry size (header + key + value) when <see cref="MaxEntries"/> is not set, used
-    /// only to size the index: one slot per this many bytes of budget. Default 256; in [32, 1 MiB].
+    /// Expected average entry size (header + key + value) when <see cref="MaxEntries"/> is not set: it sizes the index
+    /// (<c>CapacityBytes / hint × 5/3</c> slots, so the entry bound is <c>CapacityBytes / hint</c>) and with it the eviction
+    /// policy's managed arrays, allocated at construction for that many entries (about 61 B each with W-TinyLFU: 243 MiB of
+    /// GC heap for a 1 GiB budget at the default; docs/sizing.md). Too small a hint wastes budget and GC heap, too large a
+    /// hint runs out of slots before bytes. Default 256; in [32, 1 MiB].
     /// </summary>
     public int AverageEntrySizeHint { get; set; } = 256;
 

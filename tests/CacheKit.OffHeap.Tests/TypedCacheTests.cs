@@ -489,4 +489,17 @@ public class TypedCacheTests
         }
         Assert.That(() => bytes.Count, Throws.TypeOf<ObjectDisposedException>());
     }
+
+    [Test]
+    public void AMissingSerializerIsNamedAsCSharpAndTheJsonContextSpellIt()
+    {
+        // The message suggested SystemTextJsonSerializer<List`1>(YourJsonContext.Default.List`1), which does not compile
+        // (a new user's review); the source generator's property for List<int> is ListInt32.
+        var e = Assert.Throws<ArgumentException>(() => CacheSerializers.GetDefault<List<int>>())!;
+        Assert.That(e.ParamName, Is.EqualTo("T"));
+        Assert.That(e.Message, Does.Contain("SystemTextJsonSerializer<List<Int32>>(YourJsonContext.Default.ListInt32)"));
+        Assert.That(e.Message, Does.Contain("[JsonSerializable(typeof(List<Int32>))]"));
+        var nested = Assert.Throws<ArgumentException>(() => CacheSerializers.GetDefault<Dictionary<string, string[]>>())!;
+        Assert.That(nested.Message, Does.Contain("Dictionary<String, String[]>").And.Contain("Default.DictionaryStringStringArray"));
+    }
 }

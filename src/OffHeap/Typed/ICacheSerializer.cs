@@ -44,9 +44,21 @@ public static class CacheSerializers
             return new UnmanagedSerializer<T>();
         }
         throw new ArgumentException(
-            $"No built-in serializer for {typeof(T)}: pass an ICacheSerializer<{typeof(T).Name}>, e.g. new SystemTextJsonSerializer<{typeof(T).Name}>(YourJsonContext.Default.{typeof(T).Name}).",
+            $"No built-in serializer for {CSharpName(typeof(T))}: pass an ICacheSerializer<{CSharpName(typeof(T))}>, e.g. new SystemTextJsonSerializer<{CSharpName(typeof(T))}>(YourJsonContext.Default.{ContextPropertyName(typeof(T))}) with [JsonSerializable(typeof({CSharpName(typeof(T))}))] on YourJsonContext.",
             nameof(T));
     }
+
+    /// <summary>The type as C# spells it (List&lt;Int32&gt;, not List`1), for the message above.</summary>
+    private static string CSharpName(Type type)
+        => type.IsGenericType
+            ? $"{type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", type.GetGenericArguments().Select(CSharpName))}>"
+            : type.IsArray ? $"{CSharpName(type.GetElementType()!)}[]" : type.Name;
+
+    /// <summary>The property System.Text.Json's source generator names for the type (ListInt32, StringArray).</summary>
+    private static string ContextPropertyName(Type type)
+        => type.IsGenericType
+            ? type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)] + string.Concat(type.GetGenericArguments().Select(ContextPropertyName))
+            : type.IsArray ? ContextPropertyName(type.GetElementType()!) + "Array" : type.Name;
 }
 
 /// <summary>
