@@ -132,6 +132,7 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
     /// <exception cref="ArgumentOutOfRangeException">The key (as UTF-8) or the value is longer than the cache accepts; nothing changed.</exception>
     public void Set(string key, byte[] value, DistributedCacheEntryOptions options)
     {
+        ArgumentNullException.ThrowIfNull(key);   // first, as MemoryDistributedCache: Set(null, null, o) names the key
         ArgumentNullException.ThrowIfNull(value);
         Set(key, new ReadOnlySequence<byte>(value), options);
     }

@@ -530,4 +530,13 @@ public sealed class OffHeapDistributedCacheTests
             Assert.That(() => distributed.Remove(longKey), Throws.TypeOf<ObjectDisposedException>(), "Remove, long key");
         });
     }
+
+    [Test]
+    public void A_null_key_is_named_before_a_null_value_as_MemoryDistributedCache_does()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        var distributed = new OffHeapDistributedCache(cache);
+        Assert.That(() => distributed.Set(null!, null!, new DistributedCacheEntryOptions()), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => distributed.SetAsync(null!, null!, new DistributedCacheEntryOptions()), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("key"));
+    }
 }

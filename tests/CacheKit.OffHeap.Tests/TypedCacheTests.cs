@@ -502,4 +502,17 @@ public class TypedCacheTests
         var nested = Assert.Throws<ArgumentException>(() => CacheSerializers.GetDefault<Dictionary<string, string[]>>())!;
         Assert.That(nested.Message, Does.Contain("Dictionary<String, String[]>").And.Contain("Default.DictionaryStringStringArray"));
     }
+
+    [Test]
+    public void StringsAreReadBackStrictlySoDistinctByteKeysNeverBecomeOneString()
+    {
+        // Byte keys [0xFF] and [0xFE] both came back from a string view's Keys as "\uFFFD" (an adversarial review).
+        using var bytes = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20 });
+        var view = new OffHeapCache<string, string>(bytes);
+        bytes.Set([0xFF], "v"u8);
+        bytes.Set("ok"u8, [0xC3]);   // a truncated two-byte sequence as the value
+        Assert.That(() => view.Keys.ToList(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("not valid UTF-8"));
+        Assert.That(() => view.TryGetValue("ok", out _), Throws.TypeOf<InvalidDataException>());
+        Assert.That(Utf8StringSerializer.Instance.Deserialize("h\u00E9llo"u8), Is.EqualTo("h\u00E9llo"), "valid UTF-8 reads as before");
+    }
 }

@@ -131,7 +131,22 @@ public sealed class Utf8StringSerializer : ICacheSerializer<string>
     }
 
     /// <inheritdoc/>
-    public string Deserialize(ReadOnlySpan<byte> source) => Encoding.UTF8.GetString(source);
+    /// <exception cref="InvalidDataException">The bytes are not valid UTF-8 (written another way, through the byte API or
+    /// another view of the cache): refused rather than read with U+FFFD in place of the bad bytes, which made distinct
+    /// byte keys come back as one string (found by review).</exception>
+    public string Deserialize(ReadOnlySpan<byte> source)
+    {
+        try
+        {
+            return StrictDecoding.GetString(source);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new InvalidDataException($"The stored bytes are not valid UTF-8 (at byte {e.Index} of {source.Length}): they were not written as a string by this serializer.", e);
+        }
+    }
+
+    private static readonly UTF8Encoding StrictDecoding = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }
 
 /// <summary>Byte arrays as themselves (a copy each way).</summary>
