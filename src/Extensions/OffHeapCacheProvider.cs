@@ -20,6 +20,7 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
     private readonly Lock _gate = new();
     // Invariant: every key is a registered name; guarded by _gate; emptied (and everything disposed) once _disposed.
     private readonly Dictionary<string, CreatedCache> _created = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _creating = new(StringComparer.Ordinal);   // under _gate: names whose Create is running
     private bool _disposed;
 
     public OffHeapCacheProvider(IEnumerable<CacheRegistration> registrations, IOptionsMonitor<OffHeapCacheSettings> settings,
@@ -90,7 +91,20 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_created.TryGetValue(name, out CreatedCache? created))
             {
-                created = Create(registration);
+                // _gate is re-entrant: a ConfigureCacheOptions callback that asks for the cache it configures would start
+                // another Create of it, and so on until the stack overflows (a crash, not an exception; found by review).
+                if (!_creating.Add(name))
+                {
+                    throw new InvalidOperationException($"The off-heap cache '{name}' was asked for while it is being created (from its own ConfigureCacheOptions callback); a callback cannot use the cache it configures.");
+                }
+                try
+                {
+                    created = Create(registration);
+                }
+                finally
+                {
+                    _creating.Remove(name);
+                }
                 _created.Add(name, created);
             }
             return created;

@@ -209,6 +209,39 @@ public sealed class DependencyInjectionTests
     }
 
     [Test]
+    public void A_configure_callback_that_asks_for_its_own_cache_gets_an_exception_not_a_stack_overflow()
+    {
+        // The provider's lock is re-entrant, so the callback's GetCache started another Create of the same cache, and so
+        // on until the stack overflowed (a process crash; found by review). Another cache may still be asked for.
+        ServiceProvider? provider = null;
+        Exception? fromCallback = null;
+        var services = new ServiceCollection();
+        services.AddOffHeapCache("other", s => s.CapacityBytes = 1 << 20);
+        services.AddOffHeapCache("self", s => s.CapacityBytes = 1 << 20)
+            .ConfigureCacheOptions(o =>
+            {
+                var caches = provider!.GetRequiredService<IOffHeapCacheProvider>();
+                Assert.That(caches.GetCache("other"), Is.Not.Null);
+                try
+                {
+                    caches.GetCache("self");
+                }
+                catch (Exception e)
+                {
+                    fromCallback = e;
+                    throw;
+                }
+            });
+        using (provider = services.BuildServiceProvider())
+        {
+            var caches = provider.GetRequiredService<IOffHeapCacheProvider>();
+            Assert.That(() => caches.GetCache("self"), Throws.InvalidOperationException.With.Message.Contains("being created"));
+            Assert.That(fromCallback, Is.TypeOf<InvalidOperationException>());
+            Assert.That(() => caches.GetCache("self"), Throws.InvalidOperationException, "refused again, not left half-created");
+        }
+    }
+
+    [Test]
     public void A_logger_that_throws_while_a_cache_starts_leaves_no_cache_or_metrics_behind()
     {
         // The cache and its metrics were created before the start-up log lines; a throwing logger left both alive and
