@@ -479,6 +479,16 @@ internal sealed class DifferentialRunner
                 cache.Clear();
                 _model.Clear();
                 return null;
+            case OpKind.RemoveExpired:
+            {
+                long now = _clock.GetTimestamp();
+                int[] expired = [.. _model.Where(e => e.Value.ExpiresAt != 0 && now >= e.Value.ExpiresAt).Select(e => e.Key)];
+                long removed = cache.RemoveExpired();   // the listener takes each out of the model, checking it expired
+                int left = expired.Count(_model.ContainsKey);
+                return removed != expired.Length || left != 0
+                    ? $"removeExpired: RemoveExpired() = {removed}, the model held {expired.Length} expired entries ({left} still held after)"
+                    : null;
+            }
             case OpKind.GetOrAdd:
             {
                 bool live = Live(op.Key, out byte[] current);

@@ -24,6 +24,8 @@ internal enum OpKind : byte
     /// <summary>TryUpdate with a comparison value: the key's stored value when <see cref="Op.Arg"/> is even, another
     /// value when odd; time to live <c>Arg / 2</c> seconds (0: the default).</summary>
     TryUpdateIfEquals,
+    /// <summary>RemoveExpired(): every entry past its time to live leaves, as an expiration (not decoded from fuzzer bytes).</summary>
+    RemoveExpired,
 }
 
 /// <summary>
@@ -61,6 +63,7 @@ internal readonly record struct Op(OpKind Kind, int Key, int Length, int Arg)
         OpKind.Touch => $"{Kind}(k{Key}, {(Arg == 0 ? "infinite" : Arg + "s")})",
         OpKind.Advance => $"{Kind}({Arg}s)",
         OpKind.Clear => "Clear()",
+        OpKind.RemoveExpired => "RemoveExpired()",
         OpKind.SetMany or OpKind.GetMany => $"{Kind}(k{Key}.., n={Arg}, {Length}B)",
         _ => $"{Kind}(k{Key})",
     };
@@ -159,7 +162,8 @@ internal static class OpGenerator
             < 730 => new Op(OpKind.SetTtl, key, Length(rng, c, phase), 1 + rng.Next(120)),
             < 790 => new Op(OpKind.Remove, key, 0, (roll - 730) % Op.RemoveKinds),   // the variant from the roll: no extra draw, so each seed's operations stay as they were
             < 830 => new Op(OpKind.Contains, key, 0, 0),
-            < 880 => new Op(OpKind.Advance, 0, 0, rng.Next(4) == 0 ? 0 : rng.Next(30)),
+            < 870 => new Op(OpKind.Advance, 0, 0, rng.Next(4) == 0 ? 0 : rng.Next(30)),
+            < 880 => new Op(OpKind.RemoveExpired, 0, 0, 0),
             < 882 => new Op(OpKind.Clear, 0, 0, 0),
             < 930 => new Op(OpKind.GetOrAdd, key, Length(rng, c, phase), 0),
             < 965 => new Op(OpKind.SetMany, key, Length(rng, c, 0), 1 + rng.Next(8)),
