@@ -262,6 +262,11 @@ internal static class StressRunner
                                     }
                                 }
                             }
+                            else if (rare == 2)
+                            {
+                                // The expiry sweep beside the writers (the 1-50 ms sets above keep some entries expiring).
+                                cache.RemoveExpired();
+                            }
                         }
                         ops++;
                     }
