@@ -114,7 +114,16 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
     private CreatedCache Create(CacheRegistration registration)
     {
         string name = registration.Name;
-        OffHeapCacheSettings settings = _settings.Get(name);
+        OffHeapCacheSettings settings;
+        try
+        {
+            settings = _settings.Get(name);
+        }
+        catch (InvalidOperationException e) when (registration.ConfigurationPath is { Length: > 0 } section)
+        {
+            // The binder names an unknown or mistyped key but not the section it was read from (found by review).
+            throw new InvalidOperationException($"Off-heap cache '{name}': the configuration section '{section}' could not be bound: {e.Message}", e);
+        }
         OffHeapCacheOptions options = settings.ToCacheOptions(_time);
         registration.ConfigureCacheOptions?.Invoke(options);
 

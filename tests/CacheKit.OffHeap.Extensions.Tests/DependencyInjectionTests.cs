@@ -151,7 +151,7 @@ public sealed class DependencyInjectionTests
         using (IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 8388608, "CapacityByte": 5 } }"""))
         {
             var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
-            Assert.That(e!.Message, Does.Contain("CapacityByte"));
+            Assert.That(e!.Message, Does.Contain("CapacityByte").And.Contain("section 'OffHeapCache'"), "the key and the section it is in");
         }
         using (IHost host = BuildHost("""{ "OffHeapCache": { "CapacityBytes": 8388608, "Policy": "Nope" } }"""))
         {
