@@ -489,7 +489,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// </summary>
     /// <returns>The number of entries removed.</returns>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Called from an eviction listener (of any cache: a listener holds a shard's lock).</exception>
+    /// <exception cref="InvalidOperationException">Called from this cache's eviction listener (which runs inside an eviction,
+    /// under a shard's lock), as for every write; a listener may sweep another cache.</exception>
     /// <remarks>An exception thrown by the eviction listener propagates; the entries removed before it stay removed (the
     /// one being reported included), the rest stay until the next sweep.</remarks>
     public long RemoveExpired()

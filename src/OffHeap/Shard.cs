@@ -1235,7 +1235,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWriteFromListener()
-        => throw new InvalidOperationException("The eviction listener changed the cache (Set, TryAdd, TryUpdate, Touch, Remove, Clear, SetMany, a GetOrAdd that missed, or Dispose); an EvictionListener must not call back into its cache to write (reads are allowed).");
+        => throw new InvalidOperationException("The eviction listener changed the cache (Set, TryAdd, TryUpdate, Touch, Remove, Clear, RemoveExpired, SetMany, a GetOrAdd that missed, or Dispose); an EvictionListener must not call back into its cache to write (reads are allowed).");
 
     /// <summary>Examines the next buckets of the expiry hand and evicts expired entries; returns how many.</summary>
     private int ReclaimExpiredStepUnsynchronized()

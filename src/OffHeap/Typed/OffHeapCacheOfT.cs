@@ -478,7 +478,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Removes every entry of the byte cache (of every view that shares it) past its time to live now; returns how many
     /// (see <see cref="OffHeapCache.RemoveExpired"/>).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Called from an eviction listener.</exception>
+    /// <exception cref="InvalidOperationException">Called from this cache's eviction listener.</exception>
     public long RemoveExpired() => _cache.RemoveExpired();
 
     /// <summary>The byte cache's counters.</summary>
