@@ -20,4 +20,8 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Information,
         "Off-heap cache '{CacheName}' at host stop: {Hits} hits, {Misses} misses, {Evictions} evictions, {Expirations} expirations, {Rejections} rejections.")]
     public static partial void CacheSummary(ILogger logger, string cacheName, long hits, long misses, long evictions, long expirations, long rejections);
+
+    [LoggerMessage(5, LogLevel.Error,
+        "Off-heap cache '{CacheName}': the periodic expiration scan failed (the entries it removed before the failure stay removed; the next scan runs on time).")]
+    public static partial void ExpirationScanFailed(ILogger logger, string cacheName, Exception exception);
 }

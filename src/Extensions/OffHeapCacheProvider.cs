@@ -70,6 +70,7 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             _disposed = true;
             foreach (CreatedCache created in _created.Values)
             {
+                created.ExpirationScanner?.Dispose();
                 created.Metrics.Dispose();
                 created.Cache.Dispose();
             }
@@ -130,6 +131,11 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
         OffHeapCache cache;
         try
         {
+            if (settings.ExpirationScanInterval is { } scan && scan <= TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(OffHeapCacheSettings.ExpirationScanInterval), scan,
+                    "ExpirationScanInterval must be positive (or null: no periodic scan).");
+            }
             cache = new OffHeapCache(options);
         }
         catch (ArgumentException e)
@@ -172,7 +178,31 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             cache.Dispose();
             throw;
         }
-        return new CreatedCache(cache, metrics);
+        // Last: nothing after it can fail, so the timer never outlives a failed creation.
+        ITimer? scanner = settings.ExpirationScanInterval is { } interval
+            ? _time.CreateTimer(static state => ((ExpirationScan)state!).Run(), new ExpirationScan(cache, name, _logger), interval, interval)
+            : null;
+        return new CreatedCache(cache, metrics, scanner);
+    }
+
+    /// <summary>The periodic <see cref="OffHeapCache.RemoveExpired"/> of one cache (its timer's state).</summary>
+    private sealed class ExpirationScan(OffHeapCache cache, string name, ILogger logger)
+    {
+        public void Run()
+        {
+            try
+            {
+                cache.RemoveExpired();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed by its owner (or the container) while the timer fired: nothing left to scan.
+            }
+            catch (Exception e)
+            {
+                Log.ExpirationScanFailed(logger, name, e);
+            }
+        }
     }
 
     /// <summary>
@@ -216,5 +246,5 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
         _ => true,
     };
 
-    private sealed record CreatedCache(OffHeapCache Cache, OffHeapCacheMetrics Metrics);
+    private sealed record CreatedCache(OffHeapCache Cache, OffHeapCacheMetrics Metrics, ITimer? ExpirationScanner);
 }

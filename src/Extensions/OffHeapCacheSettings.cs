@@ -57,6 +57,15 @@ public sealed class OffHeapCacheSettings
     /// </summary>
     public bool EnableLatencyHistogram { get; set; }
 
+    /// <summary>
+    /// How often the integration calls <see cref="OffHeapCache.RemoveExpired"/> on this cache (on the container's
+    /// <see cref="TimeProvider"/>), e.g. "00:01:00" as MemoryCache's <c>ExpirationScanFrequency</c>; null (the default) =
+    /// never, and expired entries then leave only when a write needs their room or reaches their key (so <c>Count</c> and
+    /// the entries / payload metrics include them until then). Positive when set. A sweep that throws (an eviction
+    /// listener's exception) is logged and the next one runs on time.
+    /// </summary>
+    public TimeSpan? ExpirationScanInterval { get; set; }
+
     /// <summary>Copies the engine's settings into a fresh <see cref="OffHeapCacheOptions"/>.</summary>
     /// <param name="timeProvider">The clock of the cache.</param>
     internal OffHeapCacheOptions ToCacheOptions(TimeProvider timeProvider) => new()

@@ -242,6 +242,48 @@ public sealed class DependencyInjectionTests
     }
 
     [Test]
+    public void An_expiration_scan_interval_sweeps_expired_entries_on_the_container_clock()
+    {
+        var time = new FakeTimeProvider();
+        var logs = new FakeLogCollector();
+        int listenerCalls = 0;
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddLogging(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        services.AddOffHeapCache(s => { s.CapacityBytes = 4 << 20; s.ExpirationScanInterval = TimeSpan.FromMinutes(1); })
+            .ConfigureCacheOptions(o => o.EvictionListener = (_, _) =>
+            {
+                if (++listenerCalls == 1)
+                {
+                    throw new InvalidOperationException("listener failed once");
+                }
+            });
+        using (ServiceProvider provider = services.BuildServiceProvider())
+        {
+            OffHeapCache cache = provider.GetRequiredService<OffHeapCache>();
+            for (int i = 0; i < 10; i++)
+            {
+                cache.Set(Encoding.UTF8.GetBytes($"k{i}"), "v"u8, TimeSpan.FromSeconds(30));
+            }
+            time.Advance(TimeSpan.FromSeconds(31));
+            Assert.That(cache.Count, Is.EqualTo(10), "expired, not yet swept");
+            time.Advance(TimeSpan.FromSeconds(29));   // the first scan: its listener throws after one removal, logged
+            Assert.That(cache.Count, Is.EqualTo(9));
+            Assert.That(logs.GetSnapshot().Select(r => r.Message), Has.Some.Contains("periodic expiration scan failed"));
+            time.Advance(TimeSpan.FromMinutes(1));    // the next one runs on time
+            Assert.That(cache.Count, Is.Zero);
+            Assert.That(cache.GetStatistics().Expirations, Is.EqualTo(10));
+        }
+        time.Advance(TimeSpan.FromMinutes(5));   // disposed with the container: the timer is gone, nothing throws
+
+        var bad = new ServiceCollection();
+        bad.AddOffHeapCache(s => { s.CapacityBytes = 4 << 20; s.ExpirationScanInterval = TimeSpan.Zero; });
+        using ServiceProvider badProvider = bad.BuildServiceProvider();
+        Assert.That(() => badProvider.GetRequiredService<OffHeapCache>(),
+            Throws.TypeOf<OptionsValidationException>().With.Message.Contains("ExpirationScanInterval must be positive"));
+    }
+
+    [Test]
     public void A_logger_that_throws_while_a_cache_starts_leaves_no_cache_or_metrics_behind()
     {
         // The cache and its metrics were created before the start-up log lines; a throwing logger left both alive and
