@@ -189,6 +189,35 @@ public class ConditionalSetTests
     }
 
     [Test]
+    public void AddOrUpdateWithAnAddFactoryAddsOnceAndRetriesWhenAnotherWriterAddsFirst()
+    {
+        // ConcurrentDictionary.AddOrUpdate(key, addValueFactory, updateValueFactory): asked for by a new user's review.
+        using var typed = new OffHeapCache<string, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });
+        int adds = 0, updates = 0;
+        Assert.That(typed.AddOrUpdate("k", k => { adds++; return k.Length * 10L; }, (_, old) => { updates++; return old + 1; }), Is.EqualTo(10));
+        Assert.That(typed.AddOrUpdate("k", _ => { adds++; return -1L; }, (_, old) => { updates++; return old + 1; }), Is.EqualTo(11));
+        Assert.That((adds, updates), Is.EqualTo((1, 1)));
+
+        // Another writer adds the key between the lookup and the add: the added value is not stored, the update runs on
+        // the value now there.
+        adds = updates = 0;
+        long result = typed.AddOrUpdate("raced", k =>
+        {
+            if (++adds == 1)
+            {
+                typed.Set(k, 100);
+            }
+            return 7L;
+        }, (_, old) => { updates++; return old + 1; });
+        Assert.That((adds, updates, result), Is.EqualTo((1, 1, 101L)));
+        Assert.That(typed.TryGetValue("raced", out long stored) ? stored : -1, Is.EqualTo(101));
+
+        Assert.That(() => typed.AddOrUpdate("k", null!, (_, old) => old), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("addValueFactory"));
+        Assert.That(() => typed.AddOrUpdate("k", _ => 1L, null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("updateValueFactory"));
+        Assert.That(() => typed.AddOrUpdate("k", _ => 1L, (_, old) => old, TimeSpan.Zero), Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("timeToLive"));
+    }
+
+    [Test]
     public void AddOrUpdateRetriesWhenTheValueChangesUnderItsFactory()
     {
         using var typed = new OffHeapCache<string, long>(new OffHeapCacheOptions { CapacityBytes = 4 << 20, PageSize = 64 * 1024 });

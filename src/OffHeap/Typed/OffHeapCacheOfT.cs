@@ -187,6 +187,29 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     public TValue AddOrUpdate(TKey key, TValue addValue, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
     {
         ArgumentNullException.ThrowIfNull(updateValueFactory);
+        return AddOrUpdateCore(key, addValue, static (_, value) => value, updateValueFactory, timeToLive);
+    }
+
+    /// <summary>
+    /// As <see cref="AddOrUpdate(TKey, TValue, Func{TKey, TValue, TValue}, TimeSpan?)"/>, with the value to add made by
+    /// <paramref name="addValueFactory"/> when the key is absent (<c>ConcurrentDictionary.AddOrUpdate(key, addValueFactory,
+    /// updateValueFactory)</c>). Either factory may run more than once when other writers get in first (each retry is a
+    /// counted lookup), and the add factory's value is not stored if another writer added the key meanwhile.
+    /// </summary>
+    /// <returns>The value written: stored unless the cache refused it (admission or no room).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="addValueFactory"/>, <paramref name="updateValueFactory"/> or <paramref name="key"/> is null, or the value to write is null (named <c>value</c>) and its serializer refuses null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>) (checked before the lookup and the factories), or the serialized key or value is too long.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public TValue AddOrUpdate(TKey key, Func<TKey, TValue> addValueFactory, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive = null)
+    {
+        ArgumentNullException.ThrowIfNull(addValueFactory);
+        ArgumentNullException.ThrowIfNull(updateValueFactory);
+        return AddOrUpdateCore(key, addValueFactory, static (k, factory) => factory(k), updateValueFactory, timeToLive);
+    }
+
+    /// <summary>The compare-and-swap loop of both AddOrUpdate overloads; <paramref name="add"/> makes the value to add from the key and <paramref name="addArgument"/>.</summary>
+    private TValue AddOrUpdateCore<TArg>(TKey key, TArg addArgument, Func<TKey, TArg, TValue> add, Func<TKey, TValue, TValue> updateValueFactory, TimeSpan? timeToLive)
+    {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
         using KeyLease keyBytes = SerializeKey(key);
         while (true)
@@ -194,6 +217,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             using var lease = new ValueLease();
             if (!_cache.TryGet(keyBytes.Bytes, lease.Buffer))
             {
+                TValue addValue = add(key, addArgument);
                 if (_cache.SetWithOutcome(keyBytes.Bytes, lease.Serialize(_values, addValue), ttlTicks, SetCondition.IfAbsent) != SetOutcome.ConditionFailed)
                 {
                     return addValue;
