@@ -122,8 +122,9 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
         }
         catch (InvalidOperationException e) when (registration.ConfigurationPath is { Length: > 0 } section)
         {
-            // The binder names an unknown or mistyped key but not the section it was read from (found by review).
-            throw new InvalidOperationException($"Off-heap cache '{name}': the configuration section '{section}' could not be bound: {e.Message}", e);
+            // The binder names an unknown or mistyped key but not the section it was read from (found by review). The
+            // options pipeline also runs the user's own Configure callbacks here, hence "or configured".
+            throw new InvalidOperationException($"Off-heap cache '{name}': its settings (configuration section '{section}') could not be bound or configured: {e.Message}", e);
         }
         OffHeapCacheOptions options = settings.ToCacheOptions(_time);
         registration.ConfigureCacheOptions?.Invoke(options);
@@ -131,10 +132,10 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
         OffHeapCache cache;
         try
         {
-            if (settings.ExpirationScanInterval is { } scan && scan <= TimeSpan.Zero)
+            if (settings.ExpirationScanInterval is { } scan && (scan < TimeSpan.FromMilliseconds(1) || scan > TimeSpan.FromMilliseconds(uint.MaxValue - 1)))
             {
                 throw new ArgumentOutOfRangeException(nameof(OffHeapCacheSettings.ExpirationScanInterval), scan,
-                    "ExpirationScanInterval must be positive (or null: no periodic scan).");
+                    "ExpirationScanInterval must be positive, from 1 ms to 49.7 days (or null: no periodic scan).");
             }
             cache = new OffHeapCache(options);
         }
@@ -178,10 +179,36 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             cache.Dispose();
             throw;
         }
-        // Last: nothing after it can fail, so the timer never outlives a failed creation.
-        ITimer? scanner = settings.ExpirationScanInterval is { } interval
-            ? _time.CreateTimer(static state => ((ExpirationScan)state!).Run(), new ExpirationScan(cache, name, _logger), interval, interval)
-            : null;
+        // Last, so that a failure before it leaves no timer; a timer that cannot be made (an interval out of its range
+        // is refused above) takes the cache and metrics down with it.
+        ITimer? scanner = null;
+        if (settings.ExpirationScanInterval is { } interval)
+        {
+            // The timer is made lazily, often inside a request: without this its scans (and the eviction listener they
+            // run) would see that request's AsyncLocal values (its Activity, logging scopes) for the cache's life.
+            bool suppressHere = !ExecutionContext.IsFlowSuppressed();
+            if (suppressHere)
+            {
+                ExecutionContext.SuppressFlow();
+            }
+            try
+            {
+                scanner = _time.CreateTimer(static state => ((ExpirationScan)state!).Run(), new ExpirationScan(cache, name, _logger), interval, interval);
+            }
+            catch
+            {
+                metrics.Dispose();
+                cache.Dispose();
+                throw;
+            }
+            finally
+            {
+                if (suppressHere)
+                {
+                    ExecutionContext.RestoreFlow();
+                }
+            }
+        }
         return new CreatedCache(cache, metrics, scanner);
     }
 
@@ -194,13 +221,20 @@ internal sealed class OffHeapCacheProvider : IOffHeapCacheProvider, IDisposable
             {
                 cache.RemoveExpired();
             }
-            catch (ObjectDisposedException)
+            catch (ObjectDisposedException) when (cache.IsDisposed)
             {
                 // Disposed by its owner (or the container) while the timer fired: nothing left to scan.
             }
             catch (Exception e)
             {
-                Log.ExpirationScanFailed(logger, name, e);
+                try
+                {
+                    Log.ExpirationScanFailed(logger, name, e);
+                }
+                catch
+                {
+                    // A pool thread must not see an exception (it would end the process); nothing else to tell.
+                }
             }
         }
     }

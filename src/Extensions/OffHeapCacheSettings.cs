@@ -61,8 +61,9 @@ public sealed class OffHeapCacheSettings
     /// How often the integration calls <see cref="OffHeapCache.RemoveExpired"/> on this cache (on the container's
     /// <see cref="TimeProvider"/>), e.g. "00:01:00" as MemoryCache's <c>ExpirationScanFrequency</c>; null (the default) =
     /// never, and expired entries then leave only when a write needs their room or reaches their key (so <c>Count</c> and
-    /// the entries / payload metrics include them until then). Positive when set. A sweep that throws (an eviction
-    /// listener's exception) is logged and the next one runs on time.
+    /// the entries / payload metrics include them until then). From 1 ms to 49.7 days (the timer's range) when set. A sweep
+    /// that throws (an eviction listener's exception) is logged and the next one runs on time; the scans run without
+    /// the execution context of whoever first resolved the cache.
     /// </summary>
     public TimeSpan? ExpirationScanInterval { get; set; }
 

@@ -462,8 +462,15 @@ public sealed class OffHeapDistributedCache : IBufferDistributedCache
             _cache.ThrowIfDisposed();
             return absent;
         }
-        return WithKey(key, (state, absent, action, _cache.MaxKeyBytes), static (keyBytes, s) =>
-            keyBytes.Length > s.MaxKeyBytes ? s.absent : s.action(keyBytes, s.state));
+        return WithKey(key, (state, absent, action, cache: _cache), static (keyBytes, s) =>
+        {
+            if (keyBytes.Length > s.cache.MaxKeyBytes)
+            {
+                s.cache.ThrowIfDisposed();
+                return s.absent;
+            }
+            return s.action(keyBytes, s.state);
+        });
     }
 
     private delegate TResult KeyFunc<in TState, out TResult>(ReadOnlySpan<byte> key, TState state);

@@ -483,7 +483,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// write of its key or a write that needs room reaches it, so until then it stays in <see cref="Count"/>, in the
     /// statistics' payload bytes and in the metrics; call this (from a timer, as MemoryCache scans on its
     /// <c>ExpirationScanFrequency</c>) when those figures must follow the clock. The shards are swept in batches of
-    /// 4,096 index buckets (28,672 slots) under each shard's lock, so writers wait at most one batch; reads never wait.
+    /// 4,096 index buckets (28,672 slots) under each shard's lock, so writers wait at most one batch; reads do not take the
+    /// lock (a read that keeps meeting a bucket being changed falls back to it, as beside any writer).
     /// Costs one pass over the index and a header read per entry; a shard that holds no entry with a time to live is skipped.
     /// Neither a hit nor a miss for the statistics or the policy.
     /// </summary>
@@ -926,6 +927,8 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>Operations inside the cache now (tests: 0 whenever no call is running).</summary>
     internal long InFlightOperations => _counters.InFlight;
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     internal void ThrowIfDisposed()
     {

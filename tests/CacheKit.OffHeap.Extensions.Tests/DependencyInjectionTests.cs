@@ -274,7 +274,7 @@ public sealed class DependencyInjectionTests
             Assert.That(cache.Count, Is.Zero);
             Assert.That(cache.GetStatistics().Expirations, Is.EqualTo(10));
         }
-        time.Advance(TimeSpan.FromMinutes(5));   // disposed with the container: the timer is gone, nothing throws
+        // That the container disposes the timer: ExpirationScanAndEdgeTests.The_container_disposes_the_scan_timer.
 
         var bad = new ServiceCollection();
         bad.AddOffHeapCache(s => { s.CapacityBytes = 4 << 20; s.ExpirationScanInterval = TimeSpan.Zero; });

@@ -48,16 +48,20 @@ public static class CacheSerializers
             nameof(T));
     }
 
+    /// <summary>The type's name without the generic arity suffix (List, not List`1); a type nested in a generic one has none.</summary>
+    private static string BaseName(Type type)
+        => type.Name.IndexOf('`', StringComparison.Ordinal) is int tick and >= 0 ? type.Name[..tick] : type.Name;
+
     /// <summary>The type as C# spells it (List&lt;Int32&gt;, not List`1), for the message above.</summary>
     private static string CSharpName(Type type)
         => type.IsGenericType
-            ? $"{type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", type.GetGenericArguments().Select(CSharpName))}>"
+            ? $"{BaseName(type)}<{string.Join(", ", type.GetGenericArguments().Select(CSharpName))}>"
             : type.IsArray ? $"{CSharpName(type.GetElementType()!)}[]" : type.Name;
 
     /// <summary>The property System.Text.Json's source generator names for the type (ListInt32, StringArray).</summary>
     private static string ContextPropertyName(Type type)
         => type.IsGenericType
-            ? type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)] + string.Concat(type.GetGenericArguments().Select(ContextPropertyName))
+            ? BaseName(type) + string.Concat(type.GetGenericArguments().Select(ContextPropertyName))
             : type.IsArray ? ContextPropertyName(type.GetElementType()!) + "Array" : type.Name;
 }
 

@@ -332,6 +332,7 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     private bool NoComparisonMatches(ReadOnlySpan<byte> keyBytes)
     {
         _cache.CheckKey(keyBytes);
+        Shard.ThrowIfInListenerOf(_cache);
         _cache.ThrowIfDisposed();
         return false;
     }
