@@ -107,8 +107,8 @@ internal readonly record struct CacheLayout(
         CacheLayout layout = ComputeUnchecked(o, processorCount);
         if (o.CapacityBytes < layout.MinimumCapacity)
         {
-            long least = LeastCapacity(o, processorCount, ComputeUnchecked(o.WithCapacityBytes(1), processorCount));
-            CacheLayout atLeast = least == o.CapacityBytes ? layout : ComputeUnchecked(o.WithCapacityBytes(least), processorCount);
+            long least = LeastCapacity(o, processorCount);
+            CacheLayout atLeast = ComputeUnchecked(o.WithCapacityBytes(least), processorCount);
             throw new ArgumentOutOfRangeException(nameof(o.CapacityBytes), o.CapacityBytes,
                 $"CapacityBytes must be at least {least}: the index ({atLeast.IndexBytes} bytes at that budget" +
                 (o.MaxEntries is long bound ? $", sized for MaxEntries = {bound}: lower MaxEntries or raise CapacityBytes" : $", sized for CapacityBytes / AverageEntrySizeHint ({o.AverageEntrySizeHint}) entries") +
@@ -124,13 +124,13 @@ internal readonly record struct CacheLayout(
     /// grows with the budget (and the automatic shard count and page size follow it), so the minimum of a too-small
     /// budget's layout is not enough once the budget is raised to it: raise to each layout's minimum until one holds
     /// (a few steps: the index is ~6 % of the budget). A new user's review found the message naming 69,120, then 69,696.
-    /// Callers start from the layout of a 1-byte budget, not the caller's: the automatic page size doubles at some
+    /// It starts from the layout of a 1-byte budget, not the caller's: the automatic page size doubles at some
     /// budgets, so a start above such a step could name a minimum above a budget that works (a review found 2^31 refused
     /// with "at least 2182217728" while 2^31 - 1 worked, 256 shards and MaxEntries 134,400,000).
     /// </summary>
-    private static long LeastCapacity(OffHeapCacheOptions o, int processorCount, CacheLayout layout)
+    private static long LeastCapacity(OffHeapCacheOptions o, int processorCount)
     {
-        long capacity = layout.MinimumCapacity;
+        long capacity = ComputeUnchecked(o.WithCapacityBytes(1), processorCount).MinimumCapacity;
         for (int step = 0; step < 64; step++)
         {
             long needed = ComputeUnchecked(o.WithCapacityBytes(capacity), processorCount).MinimumCapacity;
@@ -148,8 +148,7 @@ internal readonly record struct CacheLayout(
     {
         try
         {
-            OffHeapCacheOptions one = o.WithCapacityBytes(1);
-            return LeastCapacity(o, processorCount, ComputeUnchecked(one, processorCount)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return LeastCapacity(o, processorCount).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
         catch (ArgumentException)
         {

@@ -46,22 +46,7 @@ internal static class StrictUtf8
     {
         // Up to SinglePassChars characters the writer is asked for the worst case (3 bytes a UTF-16 unit) and the
         // text is encoded in one pass; a longer text is counted first, so that it asks for its exact size only.
-        int needed;
-        if (text.Length <= SinglePassChars)
-        {
-            needed = text.Length * 3;
-        }
-        else
-        {
-            try
-            {
-                needed = Strict.GetByteCount(text);
-            }
-            catch (EncoderFallbackException e)
-            {
-                throw InvalidText(e.Index, paramName);
-            }
-        }
+        int needed = text.Length <= SinglePassChars ? text.Length * 3 : StrictByteCount(text, paramName);
         Span<byte> span = destination.GetSpan(needed);
         if (span.Length < needed)
         {
@@ -77,28 +62,23 @@ internal static class StrictUtf8
     /// <exception cref="ArgumentException">The string holds a lone surrogate (ParamName <paramref name="paramName"/>).</exception>
     public static void ThrowIfInvalid(string text, string paramName)
     {
-        int first = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
-        if (first >= 0 && InvalidIndex(text.AsSpan(first)) is int lone && lone < text.Length - first)
+        if (text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF'))
         {
-            throw InvalidText(first + lone, paramName);
+            _ = StrictByteCount(text, paramName);   // only a string with surrogates can be invalid
         }
     }
 
-    /// <summary>Index of the first lone surrogate in <paramref name="text"/>, or its length when it holds none.</summary>
-    private static int InvalidIndex(ReadOnlySpan<char> text)
+    /// <summary>The UTF-8 length of <paramref name="text"/>, refusing a lone surrogate as <see cref="GetBytes(string, Span{byte}, string)"/> does.</summary>
+    private static int StrictByteCount(string text, string paramName)
     {
-        for (int i = 0; i < text.Length; i++)
+        try
         {
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(text[i]))
-            {
-                return i;
-            }
+            return Strict.GetByteCount(text);
         }
-        return text.Length;
+        catch (EncoderFallbackException e)
+        {
+            throw InvalidText(e.Index, paramName);
+        }
     }
 
     private static ArgumentException InvalidText(int index, string paramName)
