@@ -112,9 +112,29 @@ public sealed partial class OffHeapCache : IDisposable
         }
     }
 
+    /// <summary>Whether no entry is stored (expired ones not yet reclaimed count, as in <see cref="Count"/>): stops at the first
+    /// shard that holds one.</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool IsEmpty
+    {
+        get
+        {
+            ThrowIfDisposed();
+            foreach (Shard shard in _shards)
+            {
+                if (shard.Count != 0)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     /// <summary>Number of entries stored, including expired ones not yet reclaimed: a read never returns an entry past its
     /// time to live, but the entry leaves only when a write of its key, a write that needs room, or <see cref="RemoveExpired"/>
     /// reaches it (the statistics' <see cref="CacheStatistics.PayloadBytes"/> and the metrics count it until then).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public long Count
     {
         get

@@ -20,7 +20,7 @@ namespace CacheKit.OffHeap;
 /// </remarks>
 /// <typeparam name="TKey">Key type.</typeparam>
 /// <typeparam name="TValue">Value type.</typeparam>
-public sealed class OffHeapCache<TKey, TValue> : IDisposable
+public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
 {
     // Whether a TKey can be null at all: `key is null` on a non-nullable value type boxes the key in
     // unoptimized (Debug) code, 24 bytes per call; the optimizing JIT folds both away.
@@ -75,6 +75,30 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
     /// <summary>Number of entries stored (see <see cref="OffHeapCache.Count"/>).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public long Count => _cache.Count;
+
+    /// <summary>Whether the byte cache holds no entry (expired ones not yet reclaimed count, as in <see cref="Count"/>).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public bool IsEmpty => _cache.IsEmpty;
+
+    /// <summary>
+    /// Gets or sets the value of <paramref name="key"/>, as <c>ConcurrentDictionary</c>'s indexer: the getter throws
+    /// <see cref="KeyNotFoundException"/> on a miss (a cache's entries leave by eviction and expiry: prefer
+    /// <see cref="TryGetValue"/> or <see cref="GetOrAdd(TKey, Func{TKey, TValue}, TimeSpan?)"/>); the setter is
+    /// <see cref="Set(TKey, TValue)"/> (default time to live) and, as it, stores nothing when admission refuses the value.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">Get: no live entry for <paramref name="key"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> (or, set, a value the serializer refuses) is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts.</exception>
+    /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public TValue this[TKey key]
+    {
+        get => TryGetValue(key, out TValue? value) ? value : throw KeyNotFound(key);
+        set => Set(key, value);
+    }
+
+    private static KeyNotFoundException KeyNotFound(TKey key)
+        => new($"The given key '{key}' was not present in the cache (never stored, removed, evicted or expired).");
 
     /// <summary>Gets the value of <paramref name="key"/>.</summary>
     /// <returns>True on a hit.</returns>
@@ -495,6 +519,29 @@ public sealed class OffHeapCache<TKey, TValue> : IDisposable
             return _cache.EnumerateEntries(withValues: true, (key, value) => new KeyValuePair<TKey, TValue>(keys.Deserialize(key), values.Deserialize(value)));
         }
     }
+
+    /// <summary>
+    /// The values of the live entries, deserialized; read as <see cref="Entries"/> reads them (weakly consistent, not a
+    /// lookup). Covers the whole byte cache, as <see cref="Keys"/> does.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener.</exception>
+    public IEnumerable<TValue> Values
+    {
+        get
+        {
+            _cache.ThrowIfDisposed();
+            ICacheSerializer<TValue> values = _values;
+            return _cache.EnumerateEntries(withValues: true, (_, value) => values.Deserialize(value));
+        }
+    }
+
+    /// <summary>Enumerates <see cref="Entries"/> (weakly consistent, not a snapshot, not a lookup).</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (also from the enumeration's next batch).</exception>
+    /// <exception cref="InvalidOperationException">Enumerated from an eviction listener.</exception>
+    public IEnumerator<KeyValuePair<TKey, TValue>> GetEnumerator() => Entries.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Removes every entry of the byte cache (of every view that shares it).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
