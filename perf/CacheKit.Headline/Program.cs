@@ -9,7 +9,7 @@ const string Usage = """
       memory       1M and 10M entries for every cache, 30 s latency
     options: --seconds S --repeats R --threads N --entries N --bound N --values 100|1k|twitter
              --memory-entries 1000000,10000000 --big-entries N,... --latency-seconds S
-             --caches cd,mc,lru,fastlru,lfu,offheap,typed --no-redis --install-redis --out DIR
+             --caches cd,mc,lru,fastlru,lfu,lfufg,offheap,typed --no-redis --install-redis --out DIR
              --no-throughput --no-memory --no-hit --help
     """;
 // The options each verb reads ("child" and "profile" are the harness's own verbs).

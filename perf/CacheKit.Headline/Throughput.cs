@@ -96,7 +96,7 @@ public static class Throughput
             setPosition += SetStride;
             return false;
         }
-        return cache.Get(stream[(int)(n & mask)], scratch);
+        return cache.GetAt((int)(n & mask), scratch);
     }
 
     /// <summary>

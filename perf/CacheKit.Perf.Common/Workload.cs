@@ -33,8 +33,10 @@ public sealed class Workload
     /// <summary>Largest value of the Twitter mix.</summary>
     public const int MaxTwitterValue = 16 * 1024;
 
-    private Workload(int keyCount, ValueMix mix, string[] keys, byte[] keyBytes, byte[][] values, int[] stream)
+    private Workload(int keyCount, ValueMix mix, string[] keys, byte[] keyBytes, byte[][] values, int[] stream, string[]? lookupKeys, byte[]? lookupKeyBytes)
     {
+        LookupKeys = lookupKeys;
+        LookupKeyBytesFlat = lookupKeyBytes;
         KeyCount = keyCount;
         Mix = mix;
         Keys = keys;
@@ -68,6 +70,27 @@ public sealed class Workload
 
     /// <summary>Mean value length over the keys.</summary>
     public double AverageValueLength { get; }
+
+    /// <summary>
+    /// The key of each stream position, as its own string instance (not the one stored), laid out in stream order; null when
+    /// CACHEKIT_BENCH_LOOKUP=id (the former harness: gets looked up <see cref="Keys"/>[id], the very instance the object caches
+    /// stored, so their key compare was a reference check, and read the key material of a scattered id from a 56 B string
+    /// per key against 16 B per key for the byte caches).
+    /// </summary>
+    public string[]? LookupKeys { get; }
+
+    /// <summary>The key bytes of each stream position, back to back in stream order (null as <see cref="LookupKeys"/>).</summary>
+    public byte[]? LookupKeyBytesFlat { get; }
+
+    /// <summary>The lookup key (string) of stream position <paramref name="position"/>.</summary>
+    public string LookupKey(int position) => LookupKeys is { } k ? k[position] : Keys[Stream[position]];
+
+    /// <summary>The lookup key bytes of stream position <paramref name="position"/>.</summary>
+    public ReadOnlySpan<byte> LookupKeyBytes(int position)
+        => LookupKeyBytesFlat is { } b ? b.AsSpan(position * KeyLength, KeyLength) : KeyBytes(Stream[position]);
+
+    /// <summary>Whether lookups use <see cref="LookupKeys"/> (the default) rather than the stored instances (CACHEKIT_BENCH_LOOKUP=id).</summary>
+    public static bool StreamOrderedLookups { get; } = Environment.GetEnvironmentVariable("CACHEKIT_BENCH_LOOKUP") != "id";
 
     /// <summary>The bytes of key <paramref name="id"/>.</summary>
     public ReadOnlySpan<byte> KeyBytes(int id) => KeyBytesFlat.AsSpan(id * KeyLength, KeyLength);
@@ -103,7 +126,21 @@ public sealed class Workload
         }
         int length = (int)Math.Min(1 << 30, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)streamLength));
         int[] stream = ZipfStream(keyCount, length, alpha, seed);
-        return new Workload(keyCount, mix, keys, keyBytes, values, stream);
+        string[]? lookupKeys = null;
+        byte[]? lookupKeyBytes = null;
+        if (StreamOrderedLookups)
+        {
+            // Every cache reads its lookup key sequentially (neither pays a miss for the caller's key), and the object caches
+            // compare it with the stored key, a different instance, as a server's request key would be.
+            lookupKeys = new string[length];
+            lookupKeyBytes = new byte[(long)length * KeyLength];
+            for (int i = 0; i < length; i++)
+            {
+                lookupKeys[i] = KeyString(stream[i]);
+                FormatKey(stream[i], lookupKeyBytes.AsSpan(i * KeyLength, KeyLength));
+            }
+        }
+        return new Workload(keyCount, mix, keys, keyBytes, values, stream, lookupKeys, lookupKeyBytes);
     }
 
     /// <summary>

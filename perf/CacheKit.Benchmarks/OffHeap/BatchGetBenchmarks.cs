@@ -39,8 +39,10 @@ public class BatchGetBenchmarks : CacheBenchmarkBase
             _batches[b] = new ReadOnlyMemory<byte>[BatchSize];
             for (int k = 0; k < BatchSize; k++)
             {
-                int id = W.Stream[b * BatchSize + k];
-                _batches[b][k] = W.KeyBytesFlat.AsMemory(id * Workload.KeyLength, Workload.KeyLength);
+                int position = b * BatchSize + k;
+                _batches[b][k] = W.LookupKeyBytesFlat is { } flat
+                    ? flat.AsMemory(position * Workload.KeyLength, Workload.KeyLength)
+                    : W.KeyBytesFlat.AsMemory(W.Stream[position] * Workload.KeyLength, Workload.KeyLength);
             }
         }
     }
@@ -52,7 +54,7 @@ public class BatchGetBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Dictionary.TryGetValue(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Dictionary.TryGetValue(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -64,7 +66,7 @@ public class BatchGetBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Lfu.TryGet(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Lfu.TryGet(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -76,7 +78,7 @@ public class BatchGetBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += FastLru.TryGet(W.Keys[Next()], out _) ? 1 : 0;
+            hits += FastLru.TryGet(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }

@@ -152,8 +152,13 @@ public abstract class CacheBenchmarkBase
         entry.Value = W.Values[id];
     }
 
-    /// <summary>The next key id of the stream.</summary>
-    protected int Next() => W.Stream[Position++ & (W.Stream.Length - 1)];
+    /// <summary>The next key id of the stream (sets: the peers store the workload's own key instances).</summary>
+    protected int Next() => W.Stream[NextPosition()];
+
+    /// <summary>The next stream position, for lookups through <see cref="Workload.LookupKey"/> and
+    /// <see cref="Workload.LookupKeyBytes"/>: a key instance of its own per position (not the one stored, as a server's
+    /// request key), laid out in stream order for every cache alike.</summary>
+    protected int NextPosition() => Position++ & (W.Stream.Length - 1);
 
     /// <summary>Frees whatever was built.</summary>
     [BenchmarkDotNet.Attributes.GlobalCleanup]

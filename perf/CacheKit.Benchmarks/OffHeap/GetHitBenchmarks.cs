@@ -42,7 +42,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Dictionary.TryGetValue(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Dictionary.TryGetValue(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -54,7 +54,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += MemoryCache.TryGetValue(W.Keys[Next()], out _) ? 1 : 0;
+            hits += MemoryCache.TryGetValue(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -66,7 +66,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Lru.TryGet(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Lru.TryGet(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -78,7 +78,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += FastLru.TryGet(W.Keys[Next()], out _) ? 1 : 0;
+            hits += FastLru.TryGet(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -90,7 +90,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Lfu.TryGet(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Lfu.TryGet(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }
@@ -102,7 +102,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Span.TryGet(W.KeyBytes(Next()), Scratch, out _) ? 1 : 0;
+            hits += Span.TryGet(W.LookupKeyBytes(NextPosition()), Scratch, out _) ? 1 : 0;
         }
         return hits;
     }
@@ -114,7 +114,7 @@ public class GetHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            hits += Typed.TryGetValue(W.Keys[Next()], out _) ? 1 : 0;
+            hits += Typed.TryGetValue(W.LookupKey(NextPosition()), out _) ? 1 : 0;
         }
         return hits;
     }

@@ -77,8 +77,9 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
-            hits += Dictionary.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+            int position = NextPosition();
+            int id = W.Stream[position];
+            hits += Dictionary.GetOrAdd(W.LookupKey(position), static (_, v) => v, W.Values[id]).Length;
         }
         return hits;
     }
@@ -90,9 +91,10 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
+            int position = NextPosition();
+            int id = W.Stream[position];
             _factoryId = id;
-            hits += MemoryCache.GetOrCreate(W.Keys[id], _memoryCacheFactory)!.Length;
+            hits += MemoryCache.GetOrCreate(W.LookupKey(position), _memoryCacheFactory)!.Length;
         }
         return hits;
     }
@@ -104,8 +106,9 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
-            hits += Lru.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+            int position = NextPosition();
+            int id = W.Stream[position];
+            hits += Lru.GetOrAdd(W.LookupKey(position), static (_, v) => v, W.Values[id]).Length;
         }
         return hits;
     }
@@ -117,8 +120,9 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
-            hits += FastLru.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+            int position = NextPosition();
+            int id = W.Stream[position];
+            hits += FastLru.GetOrAdd(W.LookupKey(position), static (_, v) => v, W.Values[id]).Length;
         }
         return hits;
     }
@@ -130,8 +134,9 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
-            hits += Lfu.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+            int position = NextPosition();
+            int id = W.Stream[position];
+            hits += Lfu.GetOrAdd(W.LookupKey(position), static (_, v) => v, W.Values[id]).Length;
         }
         return hits;
     }
@@ -143,9 +148,10 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
+            int position = NextPosition();
+            int id = W.Stream[position];
             Writer.ResetWrittenCount();
-            Span.GetOrAdd(W.KeyBytes(id), W.Values[id], static (_, v, w) => w.Write(v), Writer);
+            Span.GetOrAdd(W.LookupKeyBytes(position), W.Values[id], static (_, v, w) => w.Write(v), Writer);
             hits += Writer.WrittenCount;
         }
         return hits;
@@ -158,8 +164,9 @@ public class GetOrAddHitBenchmarks : CacheBenchmarkBase
         int hits = 0;
         for (int i = 0; i < Ops; i++)
         {
-            int id = Next();
-            hits += Typed.GetOrAdd(W.Keys[id], static (_, v) => v, W.Values[id]).Length;
+            int position = NextPosition();
+            int id = W.Stream[position];
+            hits += Typed.GetOrAdd(W.LookupKey(position), static (_, v) => v, W.Values[id]).Length;
         }
         return hits;
     }
