@@ -13,6 +13,7 @@ internal sealed class ClockPolicy : PolicyBase
 {
     private const int Ring = 0;
     private readonly byte[] _referenced;   // 1 when read since the hand last passed; 0 for untracked handles
+    private int _newest = -1;              // the handle added last while it stays tracked
 
     public ClockPolicy(PolicyOptions options)
         : base(options, listCount: 1)
@@ -26,7 +27,12 @@ internal sealed class ClockPolicy : PolicyBase
 
     public override int SelectVictim()
     {
-        int limit = Count + 1;
+        // CLOCK evicts before it inserts: the newcomer (added first by the owner's protocol) is not
+        // yet on the ring. Pass it by, and keep it behind every entry the hand clears, where it
+        // would have taken the victim's slot.
+        int newest = Count > 1 ? _newest : -1;
+        int victim = -1;
+        int limit = Count + 2;
         for (int step = 0; step < limit; step++)
         {
             int h = Lists.Last(Ring);
@@ -34,26 +40,48 @@ internal sealed class ClockPolicy : PolicyBase
             {
                 return -1;
             }
+            if (h == newest)
+            {
+                MoveFirst(Ring, h);
+                continue;
+            }
             if (_referenced[h] == 0)
             {
-                return h;
+                victim = h;
+                break;
             }
             _referenced[h] = 0;
             MoveFirst(Ring, h);
         }
-        // Unreachable unless readers keep setting bits during the sweep: take the tail anyway.
-        return Lists.Last(Ring);
+        if (newest >= 0)
+        {
+            MoveFirst(Ring, newest);
+        }
+        // victim < 0 is unreachable unless readers keep setting bits during the sweep: take the tail anyway.
+        return victim >= 0 ? victim : (Lists.Last(Ring) == newest ? Lists.Previous(newest) : Lists.Last(Ring));
     }
 
     protected override void AddCore(int handle, ulong keyHash)
     {
         _referenced[handle] = 0;
         LinkFirst(Ring, handle);
+        _newest = handle;
     }
 
     protected override void HitCore(int handle, ulong keyHash) => _referenced[handle] = 1;
 
-    protected override void RemoveCore(int handle) => _referenced[handle] = 0;
+    protected override void RemoveCore(int handle)
+    {
+        _referenced[handle] = 0;
+        if (handle == _newest)
+        {
+            _newest = -1;
+        }
+    }
 
-    protected override void ClearCore() => Array.Clear(_referenced);
+    protected override void ClearCore()
+    {
+        Array.Clear(_referenced);
+        _newest = -1;
+    }
 }

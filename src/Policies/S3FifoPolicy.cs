@@ -33,6 +33,7 @@ internal sealed class S3FifoPolicy : PolicyBase
     private readonly ulong _seed;
     private readonly long _smallTarget;
     private int _victim = -1;             // last victim chosen from the small queue
+    private int _newest = -1;             // the handle added last while it stays tracked
 
     public S3FifoPolicy(PolicyOptions options)
         : base(options, listCount: 2)
@@ -52,11 +53,27 @@ internal sealed class S3FifoPolicy : PolicyBase
 
     public override int SelectVictim()
     {
+        // S3-FIFO evicts before it inserts: the newcomer (added first by the owner's protocol) is
+        // neither counted in the small queue's size nor a candidate, and stays at the head of its queue.
+        int newest = Count > 1 ? _newest : -1;
+        long newcomerInSmall = newest >= 0 && Lists.ListOf(newest) == Small ? WeightOf(newest) : 0;
+        int victim = -1;
         long limit = 5L * Count + 2;   // long: 5 x Count overflows an int above 429M entries (MaxHandles allows 2^30)
-        for (long step = 0; step < limit; step++)
+        for (long step = 0; step < limit && victim < 0; step++)
         {
             int small = Lists.Last(Small);
-            if (small >= 0 && (ListWeight(Small) >= _smallTarget || Lists.Count(Main) == 0))
+            if (small == newest) small = -1;
+            int main = Lists.Last(Main);
+            if (main == newest)
+            {
+                if (Lists.Count(Main) > 1)
+                {
+                    MoveFirst(Main, main);   // every other main entry was reinserted: pass the newcomer by
+                    continue;
+                }
+                main = -1;
+            }
+            if (small >= 0 && (ListWeight(Small) - newcomerInSmall >= _smallTarget || main < 0))
             {
                 if (_frequency[small] > 0)
                 {
@@ -64,14 +81,12 @@ internal sealed class S3FifoPolicy : PolicyBase
                     MoveFirst(Main, small);
                     continue;
                 }
-                _victim = small;
-                return small;
+                victim = small;
+                break;
             }
-            int main = Lists.Last(Main);
             if (main < 0)
             {
-                _victim = small;
-                return small;   // -1 when empty
+                break;   // nothing but the newcomer (or nothing at all)
             }
             if (_frequency[main] > 0)
             {
@@ -79,19 +94,27 @@ internal sealed class S3FifoPolicy : PolicyBase
                 MoveFirst(Main, main);
                 continue;
             }
-            _victim = -1;
-            return main;
+            victim = main;
         }
-        // Unreachable unless readers keep raising counters during the sweep.
-        int fallback = Lists.Last(Small);
-        _victim = fallback;
-        return fallback >= 0 ? fallback : Lists.Last(Main);
+        if (newest >= 0 && Lists.ListOf(newest) == Main)
+        {
+            MoveFirst(Main, newest);
+        }
+        if (victim < 0)
+        {
+            // Unreachable unless readers keep raising counters during the sweep (or nothing is tracked).
+            int s = Lists.Last(Small), m = Lists.Last(Main);
+            victim = s >= 0 && s != newest ? s : m >= 0 && m != newest ? m : (s >= 0 ? s : m);
+        }
+        _victim = victim >= 0 && Lists.ListOf(victim) == Small ? victim : -1;
+        return victim;
     }
 
     protected override void AddCore(int handle, ulong keyHash)
     {
         _hashes[handle] = keyHash;
         _frequency[handle] = 0;
+        _newest = handle;
         ulong fp = Fingerprint(keyHash);
         ref ulong slot = ref _ghost[(int)(fp & (uint)_ghostMask)];
         if (slot == fp)
@@ -122,6 +145,7 @@ internal sealed class S3FifoPolicy : PolicyBase
             _ghost[(int)(fp & (uint)_ghostMask)] = fp;
         }
         _victim = -1;
+        if (handle == _newest) _newest = -1;
         _frequency[handle] = 0;
     }
 
@@ -130,6 +154,7 @@ internal sealed class S3FifoPolicy : PolicyBase
         Array.Clear(_frequency);
         Array.Clear(_ghost);
         _victim = -1;
+        _newest = -1;
     }
 
     private ulong Fingerprint(ulong keyHash) => HashMix.Mix(keyHash ^ _seed) | 1;

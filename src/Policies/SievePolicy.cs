@@ -12,6 +12,7 @@ internal sealed class SievePolicy : PolicyBase
     private const int Queue = 0;
     private readonly byte[] _visited;
     private int _hand = -1;
+    private int _newest = -1;   // the handle added last while it stays tracked
 
     public SievePolicy(PolicyOptions options)
         : base(options, listCount: 1)
@@ -25,7 +26,10 @@ internal sealed class SievePolicy : PolicyBase
 
     public override int SelectVictim()
     {
-        int h = _hand >= 0 ? _hand : Lists.Last(Queue);
+        // SIEVE evicts before it inserts: the newcomer (added first by the owner's protocol) is not
+        // yet in the queue, so a hand reaching it has passed the head and wraps to the tail.
+        int newest = Count > 1 ? _newest : -1;
+        int h = _hand >= 0 && _hand != newest ? _hand : Lists.Last(Queue);
         if (h < 0)
         {
             return -1;
@@ -35,7 +39,7 @@ internal sealed class SievePolicy : PolicyBase
         {
             _visited[h] = 0;
             h = Lists.Previous(h);
-            if (h < 0)
+            if (h < 0 || h == newest)
             {
                 h = Lists.Last(Queue);
             }
@@ -48,6 +52,7 @@ internal sealed class SievePolicy : PolicyBase
     {
         _visited[handle] = 0;
         LinkFirst(Queue, handle);
+        _newest = handle;
     }
 
     protected override void HitCore(int handle, ulong keyHash) => _visited[handle] = 1;
@@ -56,8 +61,14 @@ internal sealed class SievePolicy : PolicyBase
     {
         if (handle == _hand)
         {
-            // The hand moves on towards the head, as after a SIEVE eviction.
-            _hand = Lists.Previous(handle);
+            // The hand moves on towards the head, as after a SIEVE eviction; past the head (the
+            // newcomer is not in the paper's queue yet) it starts again at the tail.
+            int next = Lists.Previous(handle);
+            _hand = next == _newest ? -1 : next;
+        }
+        if (handle == _newest)
+        {
+            _newest = -1;
         }
         _visited[handle] = 0;
     }
@@ -66,6 +77,7 @@ internal sealed class SievePolicy : PolicyBase
     {
         Array.Clear(_visited);
         _hand = -1;
+        _newest = -1;
     }
 
     internal override void ValidateInvariants()

@@ -49,11 +49,12 @@ public sealed class KnownAnswerTests
     [Test]
     public void Clock_gives_referenced_entries_a_second_chance()
     {
-        // The owner adds the newcomer before asking for a victim. Ring tail->head 1,2,3; 1 hit.
-        // 4: ring 1,2,3,4; 1 referenced -> cleared, goes to the head (after 4); evicts 2. Ring 3,4,1.
-        // 5: evicts 3. Ring 4,1,5. 2: evicts 4; 1 survives a second time only by position.
+        // The owner adds the newcomer before asking for a victim, but CLOCK evicts before it inserts:
+        // the newcomer takes the victim's slot, behind the entries the hand cleared. Ring tail->head
+        // 1,2,3; 1 hit. 4: 1 referenced -> cleared, moved to the head; evicts 2; 4 goes behind 1.
+        // Ring 3,1,4. 5: evicts 3. Ring 1,4,5. 2: evicts 1 (cleared, not hit since).
         var (evicted, hits) = Replay(PolicyKind.Clock, 1, 2, 3, 1, 4, 5, 2);
-        Assert.That(evicted, Is.EqualTo(new[] { 2, 3, 4 }));
+        Assert.That(evicted, Is.EqualTo(new[] { 2, 3, 1 }));
         Assert.That(hits, Is.EqualTo(1));
     }
 }
