@@ -6,10 +6,14 @@ namespace CacheKit.Policies.Tests;
 [TestFixture]
 public sealed class KnownAnswerTests
 {
-    private static (List<int> Evicted, long Hits) Replay(PolicyKind kind, params int[] keys)
+    private static (List<int> Evicted, long Hits) Replay(PolicyKind kind, params int[] keys) => ReplayWithCapacity(kind, 3, keys);
+
+    /// <summary>Replays <paramref name="keys"/> (a miss adds, then victims leave while over capacity); returns the
+    /// evicted keys in order and the hit count. Shared with <see cref="PolicyFidelityTests"/>.</summary>
+    internal static (List<int> Evicted, long Hits) ReplayWithCapacity(PolicyKind kind, int capacity, params int[] keys)
     {
-        var policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 4, Capacity = 3 });
-        var driver = new PolicyDriver(policy, 16) { Evicted = [] };
+        var policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = capacity + 1, Capacity = capacity });
+        var driver = new PolicyDriver(policy, 64) { Evicted = [] };
         foreach (int k in keys)
         {
             driver.Access(k, 1);

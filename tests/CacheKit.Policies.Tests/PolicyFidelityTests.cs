@@ -11,16 +11,7 @@ namespace CacheKit.Policies.Tests;
 public sealed class PolicyFidelityTests
 {
     private static (List<int> Evicted, long Hits) Replay(PolicyKind kind, int capacity, params int[] keys)
-    {
-        var policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = capacity + 1, Capacity = capacity });
-        var driver = new PolicyDriver(policy, 64) { Evicted = [] };
-        foreach (int k in keys)
-        {
-            driver.Access(k, 1);
-            driver.Validate();
-        }
-        return (driver.Evicted!, driver.Hits);
-    }
+        => KnownAnswerTests.ReplayWithCapacity(kind, capacity, keys);
 
     [Test]
     public void Clock_all_referenced_evicts_the_oldest_not_the_newcomer()
