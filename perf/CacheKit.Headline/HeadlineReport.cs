@@ -63,7 +63,7 @@ public static class HeadlineReport
             Mix9010(1, Caches.ConcurrentLfu, 1.5);
             Mix9010(1, Caches.ConcurrentLfuForeground, 1.5);
             Mix9010(1, Caches.MemoryCache, 2.5);
-            Mix9010(1, Caches.ConcurrentLru, null);
+            Mix9010(1, s.Caches.Contains(Caches.ConcurrentLru) ? Caches.ConcurrentLru : Caches.FastConcurrentLru, null);   // a reference row (the headline runs FastConcurrentLru only)
             int n = s.MaxThreads;
             if (n > 1)
             {

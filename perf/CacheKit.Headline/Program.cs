@@ -78,6 +78,7 @@ try
         case "headline":
             break;
         case "throughput":
+            settings.Caches = Caches.All;
             settings.Seconds = 2;
             settings.Repeats = 3;
             settings.RunMemory = false;
@@ -88,6 +89,7 @@ try
             settings.RunThroughput = false;
             settings.RunRedis = false;
             settings.RunHitRatios = false;
+            settings.Caches = Caches.All;
             settings.MemoryEntries = [1_000_000, 10_000_000];
             settings.BigEntries = [];
             settings.NoMemoryChild = [];
