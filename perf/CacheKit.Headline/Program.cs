@@ -4,7 +4,7 @@ using CacheKit.Perf;
 
 const string Usage = """
     dotnet run -c Release --project perf/CacheKit.Headline [-- [VERB] [OPTIONS]]
-      (no verb)    the headline (compact; 144-175 s in the latest runs on a shared 2-core machine)
+      (no verb)    the headline (compact; 147-175 s in the latest runs on a shared 2-core machine)
       throughput   1..N threads, longer points, every cache + Redis
       memory       1M and 10M entries for every cache, 30 s latency
     options: --seconds S --repeats R --threads N --entries N --bound N --values 100|1k|twitter
