@@ -33,7 +33,8 @@ public sealed class Settings
     /// <summary>
     /// The headline's caches: every one but BitFaster's plain ConcurrentLru, which no target names (FastConcurrentLru
     /// stands for BitFaster's LRUs), left to the verbs since ConcurrentLfu's foreground configuration joined (2026-11-29),
-    /// to keep the headline under 3 minutes (147-175 s with all eight).
+    /// for margin under 3 minutes: one cache's points and fill are ~8 s of the run, but this host's noise hid that in the
+    /// session's runs (175, 147, 150 s with eight caches; 169, 162 s with seven).
     /// </summary>
     public static readonly IReadOnlyList<string> HeadlineCaches = [.. Perf.Caches.All.Where(c => c != Perf.Caches.ConcurrentLru)];
 

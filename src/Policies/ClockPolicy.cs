@@ -30,6 +30,10 @@ internal sealed class ClockPolicy : PolicyBase
         // CLOCK evicts before it inserts: the newcomer (added first by the owner's protocol) is not
         // yet on the ring. Pass it by, and keep it behind every entry the hand clears, where it
         // would have taken the victim's slot.
+        if (Weight <= Capacity)
+        {
+            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
+        }
         int newest = Count > 1 ? _newest : -1;
         int victim = -1;
         int limit = Count + 2;

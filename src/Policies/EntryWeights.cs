@@ -13,7 +13,11 @@ namespace CacheKit.Policies;
 /// <see cref="Newest"/> and <see cref="LastVictim"/> are tracked handles or -1.</para>
 /// <para><b>Newcomer shield.</b> The classical policies (LIFO, MRU, LFU, LRU-K, GDSF, ARC, ...)
 /// evict <i>before</i> inserting, so the newcomer is never their victim. The owner's protocol
-/// inserts first, so each policy skips <see cref="Newest"/> while another entry is tracked.</para>
+/// inserts first, so each policy skips <see cref="Newest"/> while another entry is tracked. The shield holds
+/// whenever a victim is asked for, also from an owner that makes room before it adds (the engine's slab path when
+/// its byte budget binds): there the entry added last is spared once more, one resident out of the sweep (a
+/// contract these policies' tests pin, ARC's and CAR's target arithmetic among them). SIEVE, CLOCK and S3-FIFO,
+/// whose sweeps move entries, forget their newest handle when asked within capacity instead.</para>
 /// <para><b>Evictions versus removals.</b> Ghost histories record only evictions: a handle removed
 /// right after <see cref="LastVictim"/> named it was evicted; any other removal was a deletion.</para>
 /// </remarks>

@@ -55,6 +55,10 @@ internal sealed class S3FifoPolicy : PolicyBase
     {
         // S3-FIFO evicts before it inserts: the newcomer (added first by the owner's protocol) is
         // neither counted in the small queue's size nor a candidate, and stays at the head of its queue.
+        if (Weight <= Capacity)
+        {
+            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
+        }
         int newest = Count > 1 ? _newest : -1;
         long newcomerInSmall = newest >= 0 && Lists.ListOf(newest) == Small ? WeightOf(newest) : 0;
         int victim = -1;

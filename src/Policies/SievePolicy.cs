@@ -28,6 +28,10 @@ internal sealed class SievePolicy : PolicyBase
     {
         // SIEVE evicts before it inserts: the newcomer (added first by the owner's protocol) is not
         // yet in the queue, so a hand reaching it has passed the head and wraps to the tail.
+        if (Weight <= Capacity)
+        {
+            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
+        }
         int newest = Count > 1 ? _newest : -1;
         int h = _hand >= 0 && _hand != newest ? _hand : Lists.Last(Queue);
         if (h < 0)
