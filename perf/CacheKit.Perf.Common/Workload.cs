@@ -130,6 +130,11 @@ public sealed class Workload
         byte[]? lookupKeyBytes = null;
         if (StreamOrderedLookups)
         {
+            // One array of 16-byte keys per position, indexed by an int offset: at most 2^27 positions (callers use 2^18 to 2^20).
+            if ((long)length * KeyLength > Array.MaxLength)
+            {
+                throw new ArgumentOutOfRangeException(nameof(streamLength), streamLength, $"stream-ordered lookups hold at most {Array.MaxLength / KeyLength:N0} positions (CACHEKIT_BENCH_LOOKUP=id needs none)");
+            }
             // Every cache reads its lookup key sequentially (neither pays a miss for the caller's key), and the object caches
             // compare it with the stored key, a different instance, as a server's request key would be.
             lookupKeys = new string[length];
