@@ -348,8 +348,7 @@ public static class Memory
             Caches.ConcurrentLru => new BitFasterTarget(new ConcurrentLru<string, byte[]>(capacity), valueBytes),
             Caches.FastConcurrentLru => new BitFasterTarget(new FastConcurrentLru<string, byte[]>(capacity), valueBytes),
             Caches.ConcurrentLfu => new BitFasterTarget(new ConcurrentLfu<string, byte[]>(capacity), valueBytes),
-            Caches.ConcurrentLfuForeground => new BitFasterTarget(
-                new ConcurrentLfu<string, byte[]>(Environment.ProcessorCount, capacity, new BitFaster.Caching.Scheduler.ForegroundScheduler(), EqualityComparer<string>.Default), valueBytes),
+            Caches.ConcurrentLfuForeground => new BitFasterTarget(Caches.NewConcurrentLfuForeground(capacity), valueBytes),
             Caches.OffHeapSpan => new SpanTarget(Caches.OffHeapOptions(capacity, valueBytes)),
             Caches.OffHeapTyped => new TypedTarget(Caches.OffHeapOptions(capacity, valueBytes)),
             _ => throw new ArgumentException($"unknown cache {cache}", nameof(cache)),

@@ -131,6 +131,11 @@ public static class Caches
         _ => name,
     };
 
+    /// <summary>BitFaster ConcurrentLfu with its ForegroundScheduler (see <see cref="ConcurrentLfuForeground"/>); the default
+    /// constructor's concurrency level and comparer.</summary>
+    public static ConcurrentLfu<string, byte[]> NewConcurrentLfuForeground(int capacity)
+        => new(Environment.ProcessorCount, capacity, new ForegroundScheduler(), EqualityComparer<string>.Default);
+
     /// <summary>Creates cache <paramref name="name"/> holding at most <paramref name="capacity"/> entries (ConcurrentDictionary: unbounded).</summary>
     public static CacheAdapter Create(string name, Workload workload, int capacity) => name switch
     {
@@ -139,8 +144,7 @@ public static class Caches
         ConcurrentLru => new BitFasterAdapter(name, workload, new ConcurrentLru<string, byte[]>(capacity)),
         FastConcurrentLru => new BitFasterAdapter(name, workload, new FastConcurrentLru<string, byte[]>(capacity)),
         ConcurrentLfu => new BitFasterAdapter(name, workload, new ConcurrentLfu<string, byte[]>(capacity)),
-        ConcurrentLfuForeground => new BitFasterAdapter(name, workload,
-            new ConcurrentLfu<string, byte[]>(Environment.ProcessorCount, capacity, new ForegroundScheduler(), EqualityComparer<string>.Default)),
+        ConcurrentLfuForeground => new BitFasterAdapter(name, workload, NewConcurrentLfuForeground(capacity)),
         OffHeapSpan => new OffHeapSpanAdapter(workload, OffHeapOptions(capacity, workload.AverageValueLength, workload.Mix != ValueMix.Bytes100 && workload.Mix != ValueMix.Bytes1K)),
         OffHeapTyped => new OffHeapTypedAdapter(workload, OffHeapOptions(capacity, workload.AverageValueLength, workload.Mix != ValueMix.Bytes100 && workload.Mix != ValueMix.Bytes1K)),
         _ => throw new ArgumentException($"unknown cache '{name}'", nameof(name)),

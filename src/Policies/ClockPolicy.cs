@@ -13,7 +13,6 @@ internal sealed class ClockPolicy : PolicyBase
 {
     private const int Ring = 0;
     private readonly byte[] _referenced;   // 1 when read since the hand last passed; 0 for untracked handles
-    private int _newest = -1;              // the handle added last while it stays tracked
 
     public ClockPolicy(PolicyOptions options)
         : base(options, listCount: 1)
@@ -30,11 +29,7 @@ internal sealed class ClockPolicy : PolicyBase
         // CLOCK evicts before it inserts: the newcomer (added first by the owner's protocol) is not
         // yet on the ring. Pass it by, and keep it behind every entry the hand clears, where it
         // would have taken the victim's slot.
-        if (Weight <= Capacity)
-        {
-            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
-        }
-        int newest = Count > 1 ? _newest : -1;
+        int newest = PendingNewcomer();
         int victim = -1;
         int limit = Count + 2;
         for (int step = 0; step < limit; step++)
@@ -69,23 +64,11 @@ internal sealed class ClockPolicy : PolicyBase
     {
         _referenced[handle] = 0;
         LinkFirst(Ring, handle);
-        _newest = handle;
     }
 
     protected override void HitCore(int handle, ulong keyHash) => _referenced[handle] = 1;
 
-    protected override void RemoveCore(int handle)
-    {
-        _referenced[handle] = 0;
-        if (handle == _newest)
-        {
-            _newest = -1;
-        }
-    }
+    protected override void RemoveCore(int handle) => _referenced[handle] = 0;
 
-    protected override void ClearCore()
-    {
-        Array.Clear(_referenced);
-        _newest = -1;
-    }
+    protected override void ClearCore() => Array.Clear(_referenced);
 }

@@ -27,6 +27,7 @@ internal abstract class PolicyBase : IEvictionPolicy
     private readonly long[] _listWeight;
     private int _count;
     private long _weight;
+    private int _newest = -1;   // the handle added last while it stays tracked (see PendingNewcomer)
 
     /// <summary>The lists threaded through the handles; subclasses use them only through the weight-keeping helpers below.</summary>
     protected readonly HandleLists Lists;
@@ -176,6 +177,7 @@ internal abstract class PolicyBase : IEvictionPolicy
         _count++;
         _weight += weight;
         AddCore(handle, keyHash);
+        _newest = handle;
     }
 
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
@@ -199,6 +201,10 @@ internal abstract class PolicyBase : IEvictionPolicy
         CheckRange(handle);
         CheckTracked(handle);
         RemoveCore(handle);
+        if (handle == _newest)
+        {
+            _newest = -1;
+        }
         if (Lists.IsLinked(handle))
         {
             Unlink(handle);
@@ -236,7 +242,27 @@ internal abstract class PolicyBase : IEvictionPolicy
         Lists.Clear();
         _count = 0;
         _weight = 0;
+        _newest = -1;
         ClearCore();
+    }
+
+    /// <summary>The handle added last while it stays tracked (and no victim was asked for within capacity since), else -1.</summary>
+    protected int NewestHandle => _newest;
+
+    /// <summary>
+    /// The newcomer a victim is being chosen for, for a policy whose classical form evicts before it inserts (SIEVE,
+    /// CLOCK, S3-FIFO): the owner's protocol adds first, so while the weight is over capacity the handle added last is
+    /// pending and must be passed over (-1 when it is the only entry). Asked within capacity, the owner is making room
+    /// before it adds (the engine's slab path, TinyLFU admission's comparison): nothing is pending, and the handle
+    /// added last is forgotten, an ordinary resident from then on.
+    /// </summary>
+    protected int PendingNewcomer()
+    {
+        if (_weight <= Capacity)
+        {
+            _newest = -1;
+        }
+        return _count > 1 ? _newest : -1;
     }
 
     /// <summary>Links a newly tracked handle (weight and totals are already recorded).</summary>

@@ -33,7 +33,6 @@ internal sealed class S3FifoPolicy : PolicyBase
     private readonly ulong _seed;
     private readonly long _smallTarget;
     private int _victim = -1;             // last victim chosen from the small queue
-    private int _newest = -1;             // the handle added last while it stays tracked
 
     public S3FifoPolicy(PolicyOptions options)
         : base(options, listCount: 2)
@@ -55,11 +54,7 @@ internal sealed class S3FifoPolicy : PolicyBase
     {
         // S3-FIFO evicts before it inserts: the newcomer (added first by the owner's protocol) is
         // neither counted in the small queue's size nor a candidate, and stays at the head of its queue.
-        if (Weight <= Capacity)
-        {
-            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
-        }
-        int newest = Count > 1 ? _newest : -1;
+        int newest = PendingNewcomer();
         long newcomerInSmall = newest >= 0 && Lists.ListOf(newest) == Small ? WeightOf(newest) : 0;
         int victim = -1;
         long limit = 5L * Count + 2;   // long: 5 x Count overflows an int above 429M entries (MaxHandles allows 2^30)
@@ -118,7 +113,6 @@ internal sealed class S3FifoPolicy : PolicyBase
     {
         _hashes[handle] = keyHash;
         _frequency[handle] = 0;
-        _newest = handle;
         ulong fp = Fingerprint(keyHash);
         ref ulong slot = ref _ghost[(int)(fp & (uint)_ghostMask)];
         if (slot == fp)
@@ -149,7 +143,6 @@ internal sealed class S3FifoPolicy : PolicyBase
             _ghost[(int)(fp & (uint)_ghostMask)] = fp;
         }
         _victim = -1;
-        if (handle == _newest) _newest = -1;
         _frequency[handle] = 0;
     }
 
@@ -158,7 +151,6 @@ internal sealed class S3FifoPolicy : PolicyBase
         Array.Clear(_frequency);
         Array.Clear(_ghost);
         _victim = -1;
-        _newest = -1;
     }
 
     private ulong Fingerprint(ulong keyHash) => HashMix.Mix(keyHash ^ _seed) | 1;

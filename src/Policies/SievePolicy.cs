@@ -12,7 +12,6 @@ internal sealed class SievePolicy : PolicyBase
     private const int Queue = 0;
     private readonly byte[] _visited;
     private int _hand = -1;
-    private int _newest = -1;   // the handle added last while it stays tracked
 
     public SievePolicy(PolicyOptions options)
         : base(options, listCount: 1)
@@ -28,11 +27,7 @@ internal sealed class SievePolicy : PolicyBase
     {
         // SIEVE evicts before it inserts: the newcomer (added first by the owner's protocol) is not
         // yet in the queue, so a hand reaching it has passed the head and wraps to the tail.
-        if (Weight <= Capacity)
-        {
-            _newest = -1;   // nothing pending: the owner makes room before it adds (slab path, ShouldAdmit)
-        }
-        int newest = Count > 1 ? _newest : -1;
+        int newest = PendingNewcomer();
         int h = _hand >= 0 && _hand != newest ? _hand : Lists.Last(Queue);
         if (h < 0)
         {
@@ -56,7 +51,6 @@ internal sealed class SievePolicy : PolicyBase
     {
         _visited[handle] = 0;
         LinkFirst(Queue, handle);
-        _newest = handle;
     }
 
     protected override void HitCore(int handle, ulong keyHash) => _visited[handle] = 1;
@@ -68,11 +62,7 @@ internal sealed class SievePolicy : PolicyBase
             // The hand moves on towards the head, as after a SIEVE eviction; past the head (the
             // newcomer is not in the paper's queue yet) it starts again at the tail.
             int next = Lists.Previous(handle);
-            _hand = next == _newest ? -1 : next;
-        }
-        if (handle == _newest)
-        {
-            _newest = -1;
+            _hand = next == NewestHandle ? -1 : next;
         }
         _visited[handle] = 0;
     }
@@ -81,7 +71,6 @@ internal sealed class SievePolicy : PolicyBase
     {
         Array.Clear(_visited);
         _hand = -1;
-        _newest = -1;
     }
 
     internal override void ValidateInvariants()
