@@ -137,6 +137,8 @@ public sealed class FastPathEquivalenceTests
     /// <summary>
     /// The sketch as first written (loops, per-row branches, the doorkeeper probed generation by generation),
     /// kept here as the reference: same layout (words in use from 0 rather than from a 64-byte boundary), same hashing.
+    /// Its doorkeeper (since the blocked one, 2026-11-29) keeps each generation in an array of its own, swapped at a
+    /// halving, where the sketch interleaves them by half block: 4 words per block and generation, one bit per word.
     /// </summary>
     private sealed class ReferenceSketch
     {
@@ -144,7 +146,7 @@ public sealed class FastPathEquivalenceTests
         private ulong[] _doorkeeper;
         private ulong[] _doorkeeperOld;
         private readonly int _blockMask;
-        private readonly int _doorkeeperMask;
+        private readonly int _doorkeeperBlockMask;
         private readonly ulong _seed;
         private readonly int _sampleSize;
         private int _size;
@@ -155,9 +157,10 @@ public sealed class FastPathEquivalenceTests
             _table = new ulong[words];
             _blockMask = (words >> 3) - 1;
             int bits = doorkeeper ? Math.Max((int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(10 * entries * 4)), 64) : 0;
-            _doorkeeper = new ulong[bits >> 6];
-            _doorkeeperOld = new ulong[bits >> 6];
-            _doorkeeperMask = Math.Max(bits - 1, 0);
+            int blocks = doorkeeper ? Math.Max(bits >> 8, 1) : 0;   // 256 bits (4 words) per block and generation
+            _doorkeeper = new ulong[blocks * 4];
+            _doorkeeperOld = new ulong[blocks * 4];
+            _doorkeeperBlockMask = Math.Max(blocks - 1, 0);
             _seed = HashMix.SeedOf(seed);
             _sampleSize = 10 * entries;
         }
@@ -185,12 +188,11 @@ public sealed class FastPathEquivalenceTests
             bool firstSighting = false;
             if (_doorkeeper.Length > 0 && !Contains(_doorkeeper, h))
             {
-                ulong probe = h;
-                for (int i = 0; i < 3; i++)
+                ulong probe = Probe(h);
+                int block = Block(probe);
+                for (int w = 0; w < 4; w++)
                 {
-                    int bit = (int)(probe & (uint)_doorkeeperMask);
-                    _doorkeeper[bit >> 6] |= 1UL << (bit & 63);
-                    probe = System.Numerics.BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
+                    _doorkeeper[(block * 4) + w] |= 1UL << (int)((probe >> (6 * w)) & 63);
                 }
                 firstSighting = !Contains(_doorkeeperOld, h);
             }
@@ -219,17 +221,20 @@ public sealed class FastPathEquivalenceTests
             }
         }
 
+        private static ulong Probe(ulong h) => System.Numerics.BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
+
+        private int Block(ulong probe) => (int)(probe >> 40) & _doorkeeperBlockMask;
+
         private bool Contains(ulong[] filter, ulong h)
         {
-            ulong probe = h;
-            for (int i = 0; i < 3; i++)
+            ulong probe = Probe(h);
+            int block = Block(probe);
+            for (int w = 0; w < 4; w++)
             {
-                int bit = (int)(probe & (uint)_doorkeeperMask);
-                if ((filter[bit >> 6] & (1UL << (bit & 63))) == 0)
+                if ((filter[(block * 4) + w] & (1UL << (int)((probe >> (6 * w)) & 63))) == 0)
                 {
                     return false;
                 }
-                probe = System.Numerics.BitOperations.RotateRight(probe, 21) * 0x9E3779B97F4A7C15UL;
             }
             return true;
         }
