@@ -194,13 +194,14 @@ public static class Memory
     /// <summary>
     /// Gets (from the latency stream, so nothing is allocated, except the arrays the typed facade's get returns) between the fill and the memory reading, for
     /// every cache alike. Some structures become resident only when the cache is used: a frequency sketch's
-    /// counters are first written on a key's second access (ours and ConcurrentLfu's), and our doorkeeper's
-    /// second generation at the sketch's first aging (10 accesses per entry). Read right after the fill, our
+    /// counters are first written on a key's second access (ours and ConcurrentLfu's), and until 2026-11-29 our
+    /// doorkeeper's second generation at the sketch's first aging (10 accesses per entry; since then both generations
+    /// share each 64-byte line, so a key's first write makes its line of both resident). Read right after the fill, our
     /// 1M-entry cache showed 188 B per entry of process memory against 211 B once it had aged (the managed
     /// caches did not move). 11M gets age it once at 1M entries; at 10M they do not (an aging needs 100M),
     /// and the stream's ~34K distinct keys write only part of a 10M cache's sketch, so the settle is skipped
     /// there (it took ~10 s per 10M child) and the process figure takes managed + native bytes, which count
-    /// the doorkeeper's second generation (6.7 B per entry) and the unwritten sketch (see <see cref="ChildMain"/>).
+    /// the whole doorkeeper (13.4 B per entry) and sketch, written or not (see <see cref="ChildMain"/>).
     /// </summary>
     public const long SettleGets = 11_000_000;
 

@@ -41,7 +41,8 @@ namespace CacheKit.Policies;
 /// <para><b>Concurrency.</b> Not synchronised. Concurrent increments may lose updates (each word is
 /// read, modified and written) but can never corrupt the structure: every index is masked.</para>
 /// <para>Invariants: the words in use are a power of two, at least 8, and fit the table from <c>_tableBase</c>;
-/// the doorkeeper bits in use likewise; every counter is at most 15;
+/// the doorkeeper blocks in use are a power of two, at least 1, and fit the doorkeeper from <c>_doorkeeperBase</c>;
+/// <c>_currentHalf</c> is 0 or 4; every counter is at most 15;
 /// <c>_size &lt; SampleSize</c> between calls.</para>
 /// </remarks>
 internal sealed class FrequencySketch
@@ -128,8 +129,8 @@ internal sealed class FrequencySketch
     private static int WordsFor(long entries) => (int)Math.Max(BitOperations.RoundUpToPowerOf2((ulong)entries), 8);
 
     // 4 bits per access of a sample period, per generation (at most half a period of distinct keys lands
-    // in one generation, 8 bits per key): 4 probes in a 256-bit block give about 2.4 % false positives
-    // there (see the remarks). 8 bits per access measured no better (with 3 unblocked probes).
+    // in one generation, 8 bits per key): 4 probes, one per word of a 256-bit block, give about 2.7 % false
+    // positives there (see the remarks). 8 bits per access measured no better (with 3 unblocked probes).
     // At most 2^30 bits (128 MiB per generation): from 26.8M entries per sketch (one shard of a very large
     // cache) the doorkeeper gets fewer than 40 bits per entry (16 at the 2^26 maximum). Without the cap the
     // power of two reached 2^31 and 2^32, which the int cast turned into a negative array length (the
@@ -303,8 +304,10 @@ internal sealed class FrequencySketch
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public DoorkeeperProbes(ulong h, int blockMask)
         {
-            // Rotated and multiplied so that neither the block nor the bits follow the counter block's choice
-            // (the low bits of h) or the counters' (its high half).
+            // Rotated and multiplied: the block (bits 40-63 of the product) depends on every bit of h, so keys
+            // that share a counter block (the low bits of h) do not tend to share a doorkeeper block. The 4 bit
+            // positions (bits 0-23) are a bijection of h's bits 21-44, which overlap the counters' choice in part
+            // (as the unblocked filter's first probe took the counter block's own bits).
             ulong probe = BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
             Block = (int)(probe >> 40) & blockMask;
             // One bit in each of the half's 4 words (a sectorised filter: the false-positive rate of 4 probes

@@ -8,7 +8,7 @@ namespace CacheKit.Policies;
 /// <summary>
 /// Software prefetch of policy metadata (x86 <c>prefetcht0</c>; a no-op where the instruction is
 /// unavailable). A read-buffer drain announces a batch of records before replaying them, so the
-/// cache misses of the whole batch (sketch block, doorkeeper words, per-handle arrays) overlap
+/// cache misses of the whole batch (sketch block, doorkeeper block, per-handle arrays) overlap
 /// instead of being paid one after the other.
 /// </summary>
 /// <remarks>The only unsafe code of the policies: a prefetch is a hint that reads nothing into a

@@ -15,8 +15,8 @@ namespace CacheKit.Policies;
 /// unless it follows a miss on the same key hash (the usual lookup-miss-then-add sequence).</para>
 /// <para><b>Concurrency.</b> <see cref="ConcurrentHits"/> is false whatever the inner policy says: a hit
 /// writes the sketch, and the sketch is not safe to write from several threads (two readers ending a
-/// sample period together would halve it twice and could swap both doorkeeper generations onto one
-/// array for good). The owner buffers hits and replays them under its lock.</para>
+/// sample period together would halve it twice, or flip the doorkeeper's current generation twice and
+/// clear both). The owner buffers hits and replays them under its lock.</para>
 /// <para>Invariant: <c>_newcomer</c> is -1 or a handle tracked by the inner policy.</para>
 /// </remarks>
 internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy

@@ -5,7 +5,7 @@ namespace CacheKit.Policies;
 /// <summary>W-TinyLFU's prefetch hints for the read buffer's batched replay (see <see cref="ReadBuffer"/>).</summary>
 internal sealed partial class WTinyLfuPolicy
 {
-    /// <summary>A replay of this record will read the key's sketch block and doorkeeper words, and the entry's list node.</summary>
+    /// <summary>A replay of this record will read the key's sketch block and doorkeeper block (one line each), and the entry's list node.</summary>
     /// <remarks>Not the entry's weight: a hit reads it only when the window shadows sample the request.</remarks>
     public override void Prefetch(int handle, ulong keyHash)
     {

@@ -110,15 +110,18 @@ public sealed class FastPathEquivalenceTests
         return order;
     }
 
-    [TestCase(true)]
-    [TestCase(false)]
-    public void Sketch_counts_as_the_reference_count_min_sketch(bool doorkeeper)
+    [TestCase(true, 256)]
+    [TestCase(false, 256)]
+    [TestCase(true, 3)]       // one doorkeeper block (the smallest filter), a halving every 30 increments
+    [TestCase(true, 5_000)]   // 1,024 blocks; 125,000 steps cross four halvings
+    public void Sketch_counts_as_the_reference_count_min_sketch(bool doorkeeper, int entries)
     {
         // 256 expected entries: a halving every 2,560 increments, so the 30,000 steps cross ten of them.
-        var sketch = new FrequencySketch(256, seed: 9, doorkeeper);
-        var reference = new ReferenceSketch(256, seed: 9, doorkeeper);
+        var sketch = new FrequencySketch(entries, seed: 9, doorkeeper);
+        var reference = new ReferenceSketch(entries, seed: 9, doorkeeper);
         var random = new Random(17);
-        for (int step = 0; step < 30_000; step++)
+        int steps = Math.Max(30_000, 25 * entries);
+        for (int step = 0; step < steps; step++)
         {
             int key = NextKey(random, 40);
             sketch.Increment(Hash(key));

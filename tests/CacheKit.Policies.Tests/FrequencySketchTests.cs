@@ -81,8 +81,9 @@ public sealed class FrequencySketchTests
     {
         // Half a sample period of distinct keys (the most one generation holds) seen once each: only the
         // doorkeeper knows them, so a stranger with a nonzero estimate is a false positive of the filter. The blocked
-        // filter (4 probes in the key's 256-bit block) gives about 2.4 % at 8 bits per key and 0.6 % at 12.8 in theory,
-        // 2.7 % and 0.7 % here (the blocks' loads vary); the unblocked filter with 3 probes before it: 3.1 % and 0.9 %.
+        // filter (one probe in each word of the key's 256-bit block, the blocks' loads varying) gives 2.67 % at 8 bits
+        // per key and 0.63 % at 12.8 in theory, 2.7 % and 0.7 % here; the unblocked filter with 3 probes before it:
+        // 3.1 % and 0.9 %.
         var sketch = new FrequencySketch(entries, seed: 5);
         int distinct = sketch.SampleSize / 2 - 1;   // one fewer, so that no halving happens
         for (int i = 0; i < distinct; i++)
