@@ -72,7 +72,7 @@ internal sealed class FrequencySketch
         int maxWords = WordsFor(MaximumEntries);
         _table = AllocateAligned(maxWords, out _tableBase);
         _seed = HashMix.SeedOf(seed);
-        _doorkeeper = doorkeeper ? AllocateAligned(DoorkeeperBlocksFor(MaximumEntries) * 8, out _doorkeeperBase) : [];
+        _doorkeeper = doorkeeper ? AllocateAligned(DoorkeeperBlocksFor(MaximumEntries) * DoorkeeperBlockWords, out _doorkeeperBase) : [];
         Resize(Math.Min(expectedEntries, MaximumEntries));
     }
 
@@ -140,6 +140,10 @@ internal sealed class FrequencySketch
 
     private const ulong MaxDoorkeeperBits = 1UL << 30;
 
+    // A doorkeeper block is one 64-byte line: a half of DoorkeeperHalfWords words (256 bits) per generation.
+    private const int DoorkeeperHalfWords = 4;
+    private const int DoorkeeperBlockWords = 2 * DoorkeeperHalfWords;
+
     // Blocks of the doorkeeper: each holds 256 bits of a generation.
     private static int DoorkeeperBlocksFor(long entries) => Math.Max(DoorkeeperBitsFor(entries) >> 8, 1);
 
@@ -203,7 +207,7 @@ internal sealed class FrequencySketch
         MemoryPrefetch.At(ref BlockRef(h));
         if (HasDoorkeeper)
         {
-            MemoryPrefetch.At(ref DoorkeeperBlockRef(new DoorkeeperProbes(h, _doorkeeperBlockMask)));
+            MemoryPrefetch.At(ref DoorkeeperBlockRef(DoorkeeperBlockOf(DoorkeeperProbe(h))));
         }
     }
 
@@ -282,11 +286,11 @@ internal sealed class FrequencySketch
         if (HasDoorkeeper)
         {
             // The previous generation is dropped: its half of every block in use becomes the (empty) current one.
-            _currentHalf ^= 4;
-            int doorkeeperEnd = _doorkeeperBase + (_doorkeeperBlockMask + 1) * 8;
-            for (int i = _doorkeeperBase + _currentHalf; i < doorkeeperEnd; i += 8)
+            _currentHalf ^= DoorkeeperHalfWords;
+            int doorkeeperEnd = _doorkeeperBase + (_doorkeeperBlockMask + 1) * DoorkeeperBlockWords;
+            for (int i = _doorkeeperBase + _currentHalf; i < doorkeeperEnd; i += DoorkeeperBlockWords)
             {
-                _doorkeeper.AsSpan(i, 4).Clear();
+                _doorkeeper.AsSpan(i, DoorkeeperHalfWords).Clear();
             }
         }
         // As in Caffeine: the halved counters still hold half the period's weight, so the next
@@ -294,22 +298,16 @@ internal sealed class FrequencySketch
         _size >>= 1;
     }
 
-    /// <summary>The key's doorkeeper block and its 4 bits there, one per word of a 4-word half (the same
-    /// positions in both generations).</summary>
+    /// <summary>The key's 4 doorkeeper bits, one per word of a 4-word half of its block (the same positions in
+    /// both generations; the block is <see cref="DoorkeeperBlockOf"/>).</summary>
     private readonly struct DoorkeeperProbes
     {
-        public readonly int Block;
         public readonly ulong Mask0, Mask1, Mask2, Mask3;
 
+        /// <summary>The bits of the key whose <see cref="DoorkeeperProbe"/> is <paramref name="probe"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public DoorkeeperProbes(ulong h, int blockMask)
+        public DoorkeeperProbes(ulong probe)
         {
-            // Rotated and multiplied: the block (bits 40-63 of the product) depends on every bit of h, so keys
-            // that share a counter block (the low bits of h) do not tend to share a doorkeeper block. The 4 bit
-            // positions (bits 0-23) are a bijection of h's bits 21-44, which overlap the counters' choice in part
-            // (as the unblocked filter's first probe took the counter block's own bits).
-            ulong probe = BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
-            Block = (int)(probe >> 40) & blockMask;
             // One bit in each of the half's 4 words (a sectorised filter: the false-positive rate of 4 probes
             // anywhere in the 256 bits, for 2 instructions per probe).
             Mask0 = 1UL << (int)probe;   // shift counts are taken mod 64: bits 0-5
@@ -335,14 +333,26 @@ internal sealed class FrequencySketch
         }
     }
 
-    /// <summary>The first word of the key's doorkeeper block (8 words: both generations).</summary>
+    /// <summary>The doorkeeper's hash of a mixed key hash, from which its block and bits are taken.</summary>
+    /// <remarks>Rotated and multiplied: the block (bits 40-63 of the product) depends on every bit of h, so keys
+    /// that share a counter block (the low bits of h) do not tend to share a doorkeeper block. The 4 bit
+    /// positions (bits 0-23) are a bijection of h's bits 21-44, which overlap the counters' choice in part
+    /// (as the unblocked filter's first probe took the counter block's own bits).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref ulong DoorkeeperBlockRef(in DoorkeeperProbes probes)
+    private static ulong DoorkeeperProbe(ulong h) => BitOperations.RotateRight(h, 21) * 0x9E3779B97F4A7C15UL;
+
+    /// <summary>The doorkeeper block (in use) of a <see cref="DoorkeeperProbe"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int DoorkeeperBlockOf(ulong probe) => (int)(probe >> 40) & _doorkeeperBlockMask;
+
+    /// <summary>The first word of doorkeeper block <paramref name="block"/> (both generations).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref ulong DoorkeeperBlockRef(int block)
     {
-        int first = _doorkeeperBase + (probes.Block << 3);
-        Debug.Assert(HasDoorkeeper && first >= 0 && first + 8 <= _doorkeeper.Length, "the doorkeeper block lies inside the array");
-        // SAFETY: Block is masked with _doorkeeperBlockMask, and the invariant (Resize, ValidateInvariants) is
-        // _doorkeeperBase + (_doorkeeperBlockMask + 1) * 8 <= _doorkeeper.Length, so the block's 8 words are in the
+        int first = _doorkeeperBase + (block * DoorkeeperBlockWords);
+        Debug.Assert(HasDoorkeeper && first >= 0 && first + DoorkeeperBlockWords <= _doorkeeper.Length, "the doorkeeper block lies inside the array");
+        // SAFETY: block comes from DoorkeeperBlockOf, masked with _doorkeeperBlockMask, and the invariant (Resize,
+        // ValidateInvariants) is _doorkeeperBase + (_doorkeeperBlockMask + 1) * 8 <= _doorkeeper.Length, so the block's 8 words are in the
         // array; callers check HasDoorkeeper first; the array is a readonly field, alive as long as this object.
         return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_doorkeeper), first);
     }
@@ -351,22 +361,24 @@ internal sealed class FrequencySketch
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool DoorkeeperAdd(ulong h)
     {
-        var probes = new DoorkeeperProbes(h, _doorkeeperBlockMask);
-        ref ulong block = ref DoorkeeperBlockRef(probes);
+        ulong probe = DoorkeeperProbe(h);
+        var probes = new DoorkeeperProbes(probe);
+        ref ulong block = ref DoorkeeperBlockRef(DoorkeeperBlockOf(probe));
         ref ulong current = ref Unsafe.Add(ref block, _currentHalf);   // SAFETY: _currentHalf is 0 or 4: a half of the block
         if (probes.AllSetIn(ref current))
         {
             return false;   // in the current generation: its bits are set already
         }
         probes.SetIn(ref current);
-        return !probes.AllSetIn(ref Unsafe.Add(ref block, _currentHalf ^ 4));
+        return !probes.AllSetIn(ref Unsafe.Add(ref block, _currentHalf ^ DoorkeeperHalfWords));
     }
 
     private bool DoorkeeperContains(ulong h)
     {
-        var probes = new DoorkeeperProbes(h, _doorkeeperBlockMask);
-        ref ulong block = ref DoorkeeperBlockRef(probes);
-        return probes.AllSetIn(ref block) || probes.AllSetIn(ref Unsafe.Add(ref block, 4));
+        ulong probe = DoorkeeperProbe(h);
+        var probes = new DoorkeeperProbes(probe);
+        ref ulong block = ref DoorkeeperBlockRef(DoorkeeperBlockOf(probe));
+        return probes.AllSetIn(ref block) || probes.AllSetIn(ref Unsafe.Add(ref block, DoorkeeperHalfWords));
     }
 
     /// <summary>Debug check: counters are 4-bit by construction; the size is below the sample size.</summary>
@@ -374,8 +386,8 @@ internal sealed class FrequencySketch
     {
         Debug.Assert(BitOperations.IsPow2(_blockMask + 1), "blocks in use must be a power of two");
         if (_tableBase + (_blockMask + 1) * 8 > _table.Length
-            || (HasDoorkeeper && _doorkeeperBase + (_doorkeeperBlockMask + 1) * 8 > _doorkeeper.Length)
-            || (_currentHalf & ~4) != 0)
+            || (HasDoorkeeper && _doorkeeperBase + (_doorkeeperBlockMask + 1) * DoorkeeperBlockWords > _doorkeeper.Length)
+            || (_currentHalf & ~DoorkeeperHalfWords) != 0)
         {
             throw new InvalidOperationException("sketch masks exceed the allocated memory");
         }

@@ -116,7 +116,7 @@ public sealed class FastPathEquivalenceTests
     [TestCase(true, 5_000)]   // 1,024 blocks; 125,000 steps cross four halvings
     public void Sketch_counts_as_the_reference_count_min_sketch(bool doorkeeper, int entries)
     {
-        // 256 expected entries: a halving every 2,560 increments, so the 30,000 steps cross ten of them.
+        // A halving every 10 x entries increments: at 256 entries the 30,000 steps cross ten of them.
         var sketch = new FrequencySketch(entries, seed: 9, doorkeeper);
         var reference = new ReferenceSketch(entries, seed: 9, doorkeeper);
         var random = new Random(17);
