@@ -103,6 +103,41 @@ public sealed class FrequencySketchTests
         Assert.That(Enumerable.Range(0, distinct).All(i => sketch.Frequency(Key(i)) is 1 or 2), Is.True, "every key seen once is known");
     }
 
+    [TestCase(true, 3)]        // one doorkeeper block, a halving every 30 increments
+    [TestCase(true, 5_000)]    // 1,024 blocks; 150,000 increments cross several halvings
+    [TestCase(false, 256)]
+    public void The_vector_increment_changes_the_sketch_as_the_scalar_one(bool doorkeeper, int entries)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Assert.Ignore("AVX2 is not supported here: IncrementMixed runs the scalar form only");
+        }
+        var scalar = new FrequencySketch(entries, seed: 11, doorkeeper);
+        var vector = new FrequencySketch(entries, seed: 11, doorkeeper);
+        var rng = new Random(5);
+        int keys = entries * 3, hottest = 0;
+        for (int step = 1; step <= 150_000; step++)
+        {
+            // Skewed: a few keys saturate their counters, most are seen once or twice per period.
+            ulong key = Key(rng.Next(4) == 0 ? rng.Next(8) : rng.Next(keys));
+            scalar.IncrementMixedScalar(scalar.Mix(key));
+            vector.IncrementMixedVector(vector.Mix(key));
+            if (step % 5_000 == 0)
+            {
+                Assert.That(vector.SameStateAs(scalar), Is.True, $"after {step} increments");
+                hottest = Math.Max(hottest, scalar.Frequency(Key(3)));
+            }
+        }
+        for (int k = 0; k < keys; k++)
+        {
+            Assert.That(vector.Frequency(Key(k)), Is.EqualTo(scalar.Frequency(Key(k))), $"key {k}");
+        }
+        if (entries > 3)
+        {
+            Assert.That(hottest, Is.GreaterThanOrEqualTo(15), "the run reached saturated counters");   // at 3 entries every 15 increments halve
+        }
+    }
+
     [Test]
     public void Halving_ages_counters_and_the_doorkeeper_by_one_generation()
     {
