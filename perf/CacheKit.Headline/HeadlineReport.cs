@@ -199,7 +199,9 @@ public static class HeadlineReport
                 + "Redis is filled with MSET batches of keys drawn from the same Zipf(0.99) distribution (its own seed, not the measured stream) until it evicts (maxmemory sized for the bound, allkeys-lru), then gets "
                 + "20,000 warm-up operations of the mix (round trips are slow); the Redis section says whether it reached maxmemory.");
             md.AppendLine();
-            md.AppendLine("Each cell is the median of its runs (the slower middle one for an even count), with the slowest and fastest run in parentheses (one run per round, the rounds interleaved over the caches; this host's speed moves between runs: a wide range means the ratios built on that point are loose).");
+            md.AppendLine(s.Isolated
+                ? "Each cache's points run in a child process of its own (`--isolated`: its own heap, GC and thread pool), the caches one after another. Each cell is the median of its runs (the slower middle one for an even count), with the slowest and fastest run in parentheses (one run per round, the rounds consecutive inside the cache's process; this host's speed moves between runs: a wide range means the ratios built on that point are loose)."
+                : "Each cell is the median of its runs (the slower middle one for an even count), with the slowest and fastest run in parentheses (one run per round, the rounds interleaved over the caches, every cache in this one process (`--isolated` runs each in a process of its own); this host's speed moves between runs: a wide range means the ratios built on that point are loose).");
             md.AppendLine();
             foreach (Mix mix in new[] { Mix.GetOnly, Mix.GetSet90_10 })
             {

@@ -39,6 +39,22 @@ public static class Memory
     /// <summary>Runs in the parent: starts a child of this program and parses its result line.</summary>
     public static MemoryResult RunInChild(string cache, long entries, int valueBytes, double latencySeconds, TimeSpan timeout)
     {
+        string[] args = ["child", "--cache", Caches.ShortName(cache), "--entries", entries.ToString(CultureInfo.InvariantCulture),
+            "--value", valueBytes.ToString(CultureInfo.InvariantCulture), "--latency-seconds", latencySeconds.ToString(CultureInfo.InvariantCulture)];
+        string result = RunChildProcess(args, timeout, out string? error);
+        if (error is not null)
+        {
+            return Failed(cache, entries, valueBytes, error);
+        }
+        return JsonSerializer.Deserialize<MemoryResult>(result) ?? Failed(cache, entries, valueBytes, "unreadable result");
+    }
+
+    /// <summary>
+    /// Runs this program again with <paramref name="args"/> (a harness verb) and returns what follows <c>RESULT </c> on the
+    /// last such line of its output; null and an <paramref name="error"/> when it timed out, failed or printed none.
+    /// </summary>
+    public static string RunChildProcess(IEnumerable<string> args, TimeSpan timeout, out string? error)
+    {
         string? exe = Environment.ProcessPath;
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (exe is null || Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
@@ -50,8 +66,7 @@ public static class Memory
         {
             psi.FileName = exe;
         }
-        foreach (string a in new[] { "child", "--cache", Caches.ShortName(cache), "--entries", entries.ToString(CultureInfo.InvariantCulture),
-            "--value", valueBytes.ToString(CultureInfo.InvariantCulture), "--latency-seconds", latencySeconds.ToString(CultureInfo.InvariantCulture) })
+        foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
         }
@@ -61,16 +76,18 @@ public static class Memory
         if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            return Failed(cache, entries, valueBytes, $"timed out after {timeout.TotalSeconds:F0} s");
+            error = $"timed out after {timeout.TotalSeconds:F0} s";
+            return "";
         }
         string line = stdout.Result.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal)) ?? "";
         if (p.ExitCode != 0 || line.Length == 0)
         {
             string err = stderr.Result.Trim();
-            return Failed(cache, entries, valueBytes, $"exit {p.ExitCode}: {(err.Length > 300 ? err[..300] : err)}");
+            error = $"exit {p.ExitCode}: {(err.Length > 300 ? err[..300] : err)}";
+            return "";
         }
-        return JsonSerializer.Deserialize<MemoryResult>(line["RESULT ".Length..])
-            ?? Failed(cache, entries, valueBytes, "unreadable result");
+        error = null;
+        return line["RESULT ".Length..];
     }
 
     private static MemoryResult Failed(string cache, long entries, int valueBytes, string error)

@@ -10,13 +10,14 @@ const string Usage = """
     options: --seconds S --repeats R --threads N --entries N --bound N --values 100|1k|twitter
              --memory-entries 1000000,10000000 --big-entries N,... --latency-seconds S
              --caches cd,mc,lru,fastlru,lfu,lfufg,offheap,typed --no-redis --install-redis --out DIR
-             --no-throughput --no-memory --no-hit --help
+             --no-throughput --no-memory --no-hit --isolated --help
     """;
-// The options each verb reads ("child" and "profile" are the harness's own verbs).
+// The options each verb reads ("child", "points" and "profile" are the harness's own verbs).
 string[] runOptions = ["seconds", "repeats", "threads", "entries", "bound", "values", "memory-entries", "big-entries", "latency-seconds", "latency",
-    "caches", "no-redis", "install-redis", "out", "no-throughput", "no-memory", "no-hit"];
+    "caches", "no-redis", "install-redis", "out", "no-throughput", "no-memory", "no-hit", "isolated"];
 string[] childOptions = ["cache", "entries", "value", "latency-seconds"];
 string[] profileOptions = ["cache", "entries", "gets", "mixed"];
+string[] pointsOptions = ["cache", "mix", "threads", "seconds", "repeats", "entries", "bound", "values"];
 if (args.Any(a => a is "--help" or "-h"))
 {
     Console.WriteLine(Usage);
@@ -36,7 +37,7 @@ for (int i = 0; i < rest.Length; i++)
     bool hasValue = i + 1 < rest.Length && !rest[i + 1].StartsWith("--", StringComparison.Ordinal);
     opts[rest[i][2..]] = hasValue ? rest[++i] : "true";
 }
-string[] known = verb switch { "child" => childOptions, "profile" => profileOptions, _ => runOptions };
+string[] known = verb switch { "child" => childOptions, "profile" => profileOptions, "points" => pointsOptions, _ => runOptions };
 string[] unknown = [.. opts.Keys.Where(k => !known.Contains(k, StringComparer.OrdinalIgnoreCase))];
 if (unknown.Length > 0)
 {
@@ -45,6 +46,13 @@ if (unknown.Length > 0)
     return 2;
 }
 double Num(string name, double fallback) => opts.TryGetValue(name, out string? v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+static ValueMix ParseValues(string values) => values.ToLowerInvariant() switch
+{
+    "100" => ValueMix.Bytes100,
+    "1k" or "1024" => ValueMix.Bytes1K,
+    "twitter" => ValueMix.Twitter,
+    _ => throw new ArgumentException($"--values must be 100, 1k or twitter (got '{values}')"),
+};
 long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
 
 try
@@ -52,6 +60,13 @@ try
     if (verb == "child")
     {
         return Memory.ChildMain(opts["cache"], (long)Num("entries", 1_000_000), (int)Num("value", 100), Num("latency-seconds", 2));
+    }
+    if (verb == "points")
+    {
+        // One cache's throughput points in a process of its own (Suite.MeasureIsolated starts it).
+        return Suite.PointsChild(opts["cache"], opts["mix"] == "get" ? Mix.GetOnly : Mix.GetSet90_10,
+            [.. opts["threads"].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))], Num("seconds", 0.3), (int)Num("repeats", 3),
+            (int)Num("entries", 1_000_000), (int)Num("bound", 100_000), ParseValues(opts.GetValueOrDefault("values", "100")));
     }
     if (verb == "profile")
     {
@@ -111,14 +126,9 @@ try
     settings.BigEntries = Longs("big-entries", [.. settings.BigEntries]);
     if (opts.TryGetValue("values", out string? values))
     {
-        settings.Values = values.ToLowerInvariant() switch
-        {
-            "100" => ValueMix.Bytes100,
-            "1k" or "1024" => ValueMix.Bytes1K,
-            "twitter" => ValueMix.Twitter,
-            _ => throw new ArgumentException($"--values must be 100, 1k or twitter (got '{values}')"),
-        };
+        settings.Values = ParseValues(values);
     }
+    settings.Isolated = opts.ContainsKey("isolated");
     if (opts.TryGetValue("caches", out string? caches))
     {
         settings.Caches = [.. caches.Split(',').Select(Caches.FromShortName).Distinct()];   // a cache named twice is measured once

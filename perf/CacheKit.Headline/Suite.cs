@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
 using CacheKit.OffHeap;
 using CacheKit.Perf;
 using CacheKit.Simulator;
@@ -37,6 +39,16 @@ public sealed class Settings
     /// session's runs (175, 147, 150 s with eight caches; 169, 162 s with seven).
     /// </summary>
     public static readonly IReadOnlyList<string> HeadlineCaches = [.. Perf.Caches.All.Where(c => c != Perf.Caches.ConcurrentLru)];
+
+    /// <summary>
+    /// Each cache's throughput points in a child process of its own (<c>--isolated</c>; <see cref="Suite"/>'s
+    /// MeasureIsolated); false (the default): every cache in this process, their rounds interleaved. A cross-check of
+    /// the interleaved harness (2026-11-29, docs/benchmarks/README.md, nineteenth session): ConcurrentLfu's 90/10
+    /// throughput moved with the process's history far more than ours (1.9-2.4 Mops/s at 1 thread in a fresh process,
+    /// 2.8-2.9 interleaved, 2.5-5.0 after its own get-only points in the same process), so no mode is the neutral one;
+    /// the default stays the one every earlier run used.
+    /// </summary>
+    public bool Isolated { get; set; }
 
     /// <summary>Sizes for the memory children of every cache.</summary>
     public IReadOnlyList<long> MemoryEntries { get; set; } = [1_000_000];
@@ -152,14 +164,14 @@ public static class Suite
         Workload? workload = null;
         Steps.Run(phases, steps =>
         {
-            if (settings.RunThroughput || settings.RunRedis)
+            if ((settings.RunThroughput && !settings.Isolated) || settings.RunRedis)
             {
                 steps.Note($"workload: {settings.Entries:N0} keys of 16 B, values {settings.Values}, Zipf(0.99) stream");
                 workload = Workload.Create(settings.Entries, settings.Values);
             }
             if (settings.RunThroughput)
             {
-                RunThroughput(settings, workload!, threads, results, steps);
+                RunThroughput(settings, workload, threads, results, steps);
                 results.TypedUnmanagedBytesPerOp = TypedUnmanagedAllocation();
             }
             if (settings.RunRedis)
@@ -192,10 +204,95 @@ public static class Suite
         return results;
     }
 
-    private static void RunThroughput(Settings settings, Workload w, int[] threads, Results results, Steps steps)
+    private static void RunThroughput(Settings settings, Workload? w, int[] threads, Results results, Steps steps)
     {
-        MeasureInterleaved(PThroughput, Mix.GetOnly, w.KeyCount + w.KeyCount / 20, settings, w, threads, results, steps);
+        if (settings.Isolated)
+        {
+            MeasureIsolated(PThroughput, Mix.GetOnly, settings, threads, results, steps);
+            MeasureIsolated(PEviction, Mix.GetSet90_10, settings, threads, results, steps);
+            return;
+        }
+        ArgumentNullException.ThrowIfNull(w);   // the interleaved points share this process's workload
+        MeasureInterleaved(PThroughput, Mix.GetOnly, GetOnlyCapacity(w.KeyCount), settings, w, threads, results, steps);
         MeasureInterleaved(PEviction, Mix.GetSet90_10, settings.EvictionCapacity, settings, w, threads, results, steps);
+    }
+
+    /// <summary>The get-only mix's capacity: every key, with room to spare (the caches that split capacity over shards must hold them all).</summary>
+    public static int GetOnlyCapacity(int keys) => keys + (keys / 20);
+
+    /// <summary>
+    /// The points of one mix, one child process per cache (<see cref="PointsChild"/>): each child builds the workload,
+    /// prepares its one cache as <see cref="MeasureInterleaved"/> does, then runs the rounds (every thread count per
+    /// round) and reports every run; each point is the median of its rounds. No cache shares a heap, a GC or the pool
+    /// with another, so a peer that allocates, or works on the pool, pays for its own garbage and threads only. The
+    /// caches are measured one after another (not interleaved), so a ratio compares points taken up to ~20 s apart.
+    /// </summary>
+    private static void MeasureIsolated(string phase, Mix mix, Settings settings, int[] threads, Results results, Steps steps)
+    {
+        foreach (string name in settings.Caches)
+        {
+            steps.Begin(phase, $"{name}: in a child process");
+            string[] args =
+            [
+                "points", "--cache", Caches.ShortName(name), "--mix", mix == Mix.GetOnly ? "get" : "90-10",
+                "--threads", string.Join(',', threads), "--seconds", settings.Seconds.ToString(CultureInfo.InvariantCulture),
+                "--repeats", settings.Repeats.ToString(CultureInfo.InvariantCulture),
+                "--entries", settings.Entries.ToString(CultureInfo.InvariantCulture),
+                "--bound", settings.EvictionCapacity.ToString(CultureInfo.InvariantCulture), "--values", ValuesOption(settings.Values),
+            ];
+            string result = Memory.RunChildProcess(args, TimeSpan.FromMinutes(10), out string? error);
+            ThroughputPoint[]? points = error is null ? JsonSerializer.Deserialize<ThroughputPoint[]>(result) : null;
+            if (points is null)
+            {
+                throw new InvalidOperationException($"the points child of {name} failed: {error ?? "unreadable result"}");
+            }
+            results.Points.AddRange(points);
+            for (int k = 0; k < 1 + settings.Repeats; k++)
+            {
+                steps.Advance(phase);   // the phase counts a preparation and the rounds per cache
+            }
+        }
+        steps.End(phase);
+    }
+
+    private static string ValuesOption(ValueMix values) => values switch
+    {
+        ValueMix.Bytes100 => "100",
+        ValueMix.Bytes1K => "1k",
+        _ => "twitter",
+    };
+
+    /// <summary>
+    /// A <see cref="MeasureIsolated"/> child: one cache, one mix; prints <c>RESULT [points]</c> (each the median of the
+    /// rounds, with every run).
+    /// </summary>
+    public static int PointsChild(string cacheShortName, Mix mix, int[] threads, double seconds, int repeats, int entries, int bound, ValueMix values)
+    {
+        var w = Workload.Create(entries, values);
+        string name = Caches.FromShortName(cacheShortName);
+        int capacity = mix == Mix.GetOnly ? GetOnlyCapacity(w.KeyCount) : bound;
+        using CacheAdapter cache = Caches.Create(name, w, capacity);
+        if (mix == Mix.GetOnly)
+        {
+            Throughput.Fill(cache, w);
+        }
+        else
+        {
+            Throughput.Warm(cache, w, mix, 1_000_000, untilCount: capacity);   // until it holds the bound, then 1M more operations
+        }
+        Throughput.Run(cache, w, mix, 1, Math.Min(0.3, seconds));   // warm-up (tiered JIT), not kept
+        GC.Collect();   // the preparation's garbage, before any point
+        var runs = threads.ToDictionary(t => t, _ => new List<ThroughputPoint>());
+        for (int round = 0; round < repeats; round++)
+        {
+            foreach (int t in threads)
+            {
+                runs[t].Add(Throughput.Run(cache, w, mix, t, seconds));
+            }
+        }
+        ThroughputPoint[] points = [.. threads.Select(t => Median([.. runs[t]]))];
+        Console.WriteLine("RESULT " + JsonSerializer.Serialize(points));
+        return 0;
     }
 
     /// <summary>
