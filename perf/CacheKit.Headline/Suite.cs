@@ -45,7 +45,7 @@ public sealed class Settings
     /// MeasureIsolated); false (the default): every cache in this process, their rounds interleaved. A cross-check of
     /// the interleaved harness (2026-11-29, docs/benchmarks/README.md, nineteenth session): ConcurrentLfu's 90/10
     /// throughput moved with the process's history far more than ours (1.9-2.4 Mops/s at 1 thread in a fresh process,
-    /// 2.8-2.9 interleaved, 2.5-5.0 after its own get-only points in the same process), so no mode is the neutral one;
+    /// 2.1-2.9 interleaved with every cache, 2.3-5.0 with two, 2.2-4.0 after its own get-only points in the same process), so no mode is the neutral one;
     /// the default stays the one every earlier run used.
     /// </summary>
     public bool Isolated { get; set; }
