@@ -40,8 +40,9 @@ namespace CacheKit.Policies;
 /// instead of being wiped: wiping it, as the TinyLFU paper does, cost 0.3 points of hit ratio on average
 /// over the LIRS traces and more on small caches (loop at 100 entries: 0% against 5%), because every key
 /// then lost its first count at every halving.</para>
-/// <para><b>Concurrency.</b> Not synchronised. Concurrent increments may lose updates (each word is
-/// read, modified and written) but can never corrupt the structure: every index is masked.</para>
+/// <para><b>Concurrency.</b> Not synchronised (its owners call it under their lock). Concurrent increments may lose
+/// updates (each word is read, modified and written; the vector form writes a half block's 4 words at once, so it may
+/// lose a neighbouring key's too) but can never corrupt the structure: every index is masked.</para>
 /// <para>Invariants: the words in use are a power of two, at least 8, and fit the table from <c>_tableBase</c>;
 /// the doorkeeper blocks in use are a power of two, at least 1, and fit the doorkeeper from <c>_doorkeeperBase</c>;
 /// <c>_currentHalf</c> is 0 or 4; every counter is at most 15;
