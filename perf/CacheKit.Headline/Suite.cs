@@ -44,8 +44,9 @@ public sealed class Settings
     /// Each cache's throughput points in a child process of its own (<c>--isolated</c>; <see cref="Suite"/>'s
     /// MeasureIsolated); false (the default): every cache in this process, their rounds interleaved. A cross-check of
     /// the interleaved harness (2026-11-29, docs/benchmarks/README.md, nineteenth session): ConcurrentLfu's 90/10
-    /// throughput moved with the process's history far more than ours (1.9-2.4 Mops/s at 1 thread in a fresh process,
-    /// 2.1-2.9 interleaved with every cache, 2.3-5.0 with two, 2.2-4.0 after its own get-only points in the same process), so no mode is the neutral one;
+    /// throughput moved with the arrangement more than ours (medians, 1 thread: 1.9-2.4 Mops/s in a fresh process,
+    /// 2.1-2.9 interleaved with every cache, 2.3-5.0 with two, 2.8-3.9 after its own get-only points in the same process;
+    /// ours 2.6-4.7), so no mode is the neutral one;
     /// the default stays the one every earlier run used.
     /// </summary>
     public bool Isolated { get; set; }
