@@ -264,6 +264,22 @@ public static class Suite
     };
 
     /// <summary>
+    /// A cache's state before its points: get-only, filled with every key; 90/10, run until it holds its bound's worth of
+    /// entries (unbounded ConcurrentDictionary likewise), then 1M more operations, so that its sets insert and evict.
+    /// </summary>
+    private static void Prepare(CacheAdapter cache, Workload w, Mix mix, int capacity)
+    {
+        if (mix == Mix.GetOnly)
+        {
+            Throughput.Fill(cache, w);
+        }
+        else
+        {
+            Throughput.Warm(cache, w, mix, 1_000_000, untilCount: capacity);
+        }
+    }
+
+    /// <summary>
     /// A <see cref="MeasureIsolated"/> child: one cache, one mix; prints <c>RESULT [points]</c> (each the median of the
     /// rounds, with every run).
     /// </summary>
@@ -273,14 +289,7 @@ public static class Suite
         string name = Caches.FromShortName(cacheShortName);
         int capacity = mix == Mix.GetOnly ? GetOnlyCapacity(w.KeyCount) : bound;
         using CacheAdapter cache = Caches.Create(name, w, capacity);
-        if (mix == Mix.GetOnly)
-        {
-            Throughput.Fill(cache, w);
-        }
-        else
-        {
-            Throughput.Warm(cache, w, mix, 1_000_000, untilCount: capacity);   // until it holds the bound, then 1M more operations
-        }
+        Prepare(cache, w, mix, capacity);
         Throughput.Run(cache, w, mix, 1, Math.Min(0.3, seconds));   // warm-up (tiered JIT), not kept
         GC.Collect();   // the preparation's garbage, before any point
         var runs = threads.ToDictionary(t => t, _ => new List<ThroughputPoint>());
@@ -319,17 +328,8 @@ public static class Suite
             {
                 CacheAdapter cache = Caches.Create(name, w, capacity);
                 caches.Add(cache);
-                if (mix == Mix.GetOnly)
-                {
-                    steps.Begin(phase, $"{name}: fill {w.KeyCount:N0}");
-                    Throughput.Fill(cache, w);
-                }
-                else
-                {
-                    // Until it holds the bound's worth of entries (unbounded ConcurrentDictionary likewise), then 1M more operations.
-                    steps.Begin(phase, $"{name}: warm (bound {capacity:N0})");
-                    Throughput.Warm(cache, w, mix, 1_000_000, untilCount: capacity);
-                }
+                steps.Begin(phase, mix == Mix.GetOnly ? $"{name}: fill {w.KeyCount:N0}" : $"{name}: warm (bound {capacity:N0})");
+                Prepare(cache, w, mix, capacity);
                 using (steps.Quiet())
                 {
                     Throughput.Run(cache, w, mix, 1, Math.Min(0.3, settings.Seconds));   // warm-up (tiered JIT), not kept
