@@ -246,7 +246,7 @@ public static class HeadlineReport
         {
             md.AppendLine("## Memory, GC and latency (one child process per cache and size)");
             md.AppendLine();
-            md.AppendLine(FormattableString.Invariant($"Values: {string.Join(", ", r.Memory.Select(m => m.ValueBytes).Distinct())} B per entry in every child{(s.Values == ValueMix.Twitter ? " (a child stores one value size: the Twitter mix of the other parts is not replayed here)" : "")}. Each child fills its cache, then, up to 1.1M entries, does {Memory.SettleGets / 1e6:0.#}M gets, split over the cores (so that structures first written on use, such as a frequency sketch, are resident: at 1M entries our sketch has aged once; at 10M it would take 100M gets, so the 10M children skip it and much of our doorkeeper and sketch is allocated but not yet resident), forces a compacting full GC, then reads its managed heap, native bytes and RSS. Process B/entry is the larger of the RSS growth over the empty process and managed + native bytes, for every cache, so that memory allocated but not yet written counts; the RSS growth alone is in its own column."));
+            md.AppendLine(FormattableString.Invariant($"Values: {string.Join(", ", r.Memory.Select(m => m.ValueBytes).Distinct())} B per entry in every child{(s.Values == ValueMix.Twitter ? " (a child stores one value size: the Twitter mix of the other parts is not replayed here)" : "")}. Each child fills its cache, then, up to 1.1M entries, does {Memory.SettleGets / 1e6:0.#}M gets, split over the cores (so that structures first written on use, such as a frequency sketch, are resident: at 1M entries our sketch has aged once; at 10M it would take 100M gets, so the 10M children skip it and much of our doorkeeper and sketch is allocated but not yet resident), forces a compacting full GC, then reads its managed heap, native bytes and RSS. Process B/entry is the larger of the RSS growth over the empty process and managed + native bytes, for every cache, so that memory allocated but not yet written counts; the RSS growth alone is in its own column. Latency: one thread times each get while another allocates 100 MiB/s of garbage; the corrected p99.9 back-fills the gets that a client issuing one every 2 µs would have seen delayed by each long sample (coordinated omission), a sample there running from the end of the previous get to the end of this one, so that a stall counts whether the runtime stopped the reader inside a get or between two (the stalls column says where each stall over 1 ms fell)."));
             string[] noChild = [.. s.NoMemoryChild.Where(s.Caches.Contains)];
             if (noChild.Length > 0)
             {
@@ -254,13 +254,13 @@ public static class HeadlineReport
                 md.AppendLine($"No child here for {string.Join(", ", noChild)}, to keep the headline under 3 minutes (the typed facade's entries are the span API's bytes, and ConcurrentLfu stands for BitFaster's managed entries); the `memory` verb measures every cache.");
             }
             md.AppendLine();
-            md.AppendLine("| cache | entries | fill s | managed B/entry | native B/entry | RSS growth B/entry | process B/entry | full GC ms (median of 5) | get p50 µs | p99 µs | p99.9 µs | max µs | p99.9 µs corrected | gen0/1/2 during | GC pause ms during |");
-            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+            md.AppendLine("| cache | entries | fill s | managed B/entry | native B/entry | RSS growth B/entry | process B/entry | full GC ms (median of 5) | get p50 µs | p99 µs | p99.9 µs | max µs | p99.9 µs corrected | stalls > 1 ms in / between gets | gen0/1/2 during | GC pause ms during |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
             foreach (MemoryResult m in r.Memory)
             {
                 md.AppendLine(m.Error is not null
-                    ? $"| {m.Cache} | {m.Entries:N0} | failed: {m.Error} | | | | | | | | | | | | |"
-                    : FormattableString.Invariant($"| {m.Cache} | {m.Entries:N0} | {m.FillSeconds:F1} | {m.ManagedBytesPerEntry:F0} | {m.NativeBytesPerEntry:F0} | {m.RssGrowthBytesPerEntry:F0} | {m.ProcessBytesPerEntry:F0} | {m.GcMedianMs:F2} | {m.P50Us:F2} | {m.P99Us:F1} | {m.P999Us:F1} | {m.MaxUs:F0} | {m.P999CorrectedUs:F0} | {m.Gen0}/{m.Gen1}/{m.Gen2} | {m.PauseMsDuringLatency:F0} |"));
+                    ? $"| {m.Cache} | {m.Entries:N0} | failed: {m.Error} | | | | | | | | | | | | | |"
+                    : FormattableString.Invariant($"| {m.Cache} | {m.Entries:N0} | {m.FillSeconds:F1} | {m.ManagedBytesPerEntry:F0} | {m.NativeBytesPerEntry:F0} | {m.RssGrowthBytesPerEntry:F0} | {m.ProcessBytesPerEntry:F0} | {m.GcMedianMs:F2} | {m.P50Us:F2} | {m.P99Us:F1} | {m.P999Us:F1} | {m.MaxUs:F0} | {m.P999CorrectedUs:F0} | {(m.StallsInGet < 0 ? "–" : $"{m.StallsInGet} / {m.StallsBetweenGets}")} | {m.Gen0}/{m.Gen1}/{m.Gen2} | {m.PauseMsDuringLatency:F0} |"));
             }
             md.AppendLine();
             long first = r.Memory[0].Entries;

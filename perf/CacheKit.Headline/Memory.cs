@@ -17,15 +17,22 @@ public sealed record MemoryResult(
     double GcMedianMs, double[] GcMs,
     double P50Us, double P99Us, double P999Us, double MaxUs, long Gets, double LatencySeconds,
     int Gen0, int Gen1, int Gen2, double PauseMsDuringLatency, string? Error = null, double P999CorrectedUs = double.NaN,
-    double RssGrowthBytesPerEntry = double.NaN);
+    double RssGrowthBytesPerEntry = double.NaN, int StallsInGet = -1, int StallsBetweenGets = -1);
 
 /// <summary>Get latency percentiles (microseconds) and the collections that happened meanwhile.</summary>
 /// <remarks>
 /// <see cref="P999CorrectedUs"/> corrects for coordinated omission: the reader is closed-loop, so a pause
 /// delays only the one get that straddles it; the corrected histogram back-fills the gets a steady
 /// client issuing one every 2 µs would have seen delayed (HdrHistogram's RecordValueWithExpectedInterval).
+/// Its samples run from the end of the previous get to the end of this one, so that a stall counts
+/// wherever the runtime stopped the reader's thread for a collection: inside the timed get or between two
+/// gets (where it stops a thread depends on the code's shape: in a 10 s diagnostic run 9 of
+/// ConcurrentDictionary's 12 stalls over 1 ms fell between its gets, none of ours; timed from the get's start
+/// the corrected figure was a lottery over where they fell). <see cref="StallsInGet"/> and
+/// <see cref="StallsBetweenGets"/> count the stalls over <see cref="Memory.StallMicroseconds"/> µs of each kind.
 /// </remarks>
-public sealed record LatencyResult(double P50Us, double P99Us, double P999Us, double MaxUs, long Gets, int Gen0, int Gen1, int Gen2, double PauseMs, double P999CorrectedUs);
+public sealed record LatencyResult(double P50Us, double P99Us, double P999Us, double MaxUs, long Gets, int Gen0, int Gen1, int Gen2, double PauseMs, double P999CorrectedUs,
+    int StallsInGet, int StallsBetweenGets);
 
 /// <summary>
 /// Memory, full-GC time and get latency under an allocating thread, for one cache and one size, in a
@@ -194,7 +201,7 @@ public static class Memory
             (double)managed / entries, (double)native / entries, (double)process / entries,
             sorted[sorted.Length / 2], gcMs,
             l.P50Us, l.P99Us, l.P999Us, l.MaxUs, l.Gets, latencySeconds, l.Gen0, l.Gen1, l.Gen2, l.PauseMs, null, l.P999CorrectedUs,
-            (double)rssGrowth / entries);
+            (double)rssGrowth / entries, l.StallsInGet, l.StallsBetweenGets);
         GC.KeepAlive(keyStrings);
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
         return 0;
@@ -231,6 +238,9 @@ public static class Memory
     /// </summary>
     public const long GarbageBytesPerSecond = 100L << 20;
 
+    /// <summary>A gap in the reader's loop longer than this (µs) counts as a stall (a get takes well under 100 µs).</summary>
+    public const int StallMicroseconds = 1000;
+
     private const int ArrayHeaderBytes = 24;   // a byte[]'s object header, method table and length on 64-bit
 
     /// <summary>
@@ -244,9 +254,11 @@ public static class Memory
         var histogram = new LongHistogram(highest, 3);
         var corrected = new LongHistogram(highest, 3);
         long expectedInterval = Math.Max(1, Stopwatch.Frequency / 500_000);   // one get every 2 µs
+        long stallTicks = Stopwatch.Frequency * StallMicroseconds / 1_000_000;
         bool stop = false;
         bool measuring = false;
         long gets = 0;
+        int stallsInGet = 0, stallsBetweenGets = 0;
         // The garbage maker: steady allocation of short- and mid-lived arrays (a ring of 100 000
         // keeps ~30 MB alive, so some survive into gen1 and gen2, as in a real server), paced at
         // GarbageBytesPerSecond: every child allocates the same volume whatever its speed (unpaced, the thread took
@@ -275,22 +287,36 @@ public static class Memory
         {
             int i = 0;
             long n = 0;
+            int inGet = 0, betweenGets = 0;
+            long previousEnd = Stopwatch.GetTimestamp();
             while (!Volatile.Read(ref stop))
             {
                 int k = i++ & (LatencyStream - 1);
                 long t0 = Stopwatch.GetTimestamp();
                 get(k);
                 long t1 = Stopwatch.GetTimestamp();
+                long sincePreviousEnd = t1 - previousEnd;
+                previousEnd = t1;
                 if (!Volatile.Read(ref measuring))
                 {
                     continue;   // warm-up: the same gets, untimed
                 }
                 long ticks = Math.Min(highest, Math.Max(1, t1 - t0));
                 histogram.RecordValue(ticks);
-                corrected.RecordValueWithExpectedInterval(ticks, expectedInterval);
+                corrected.RecordValueWithExpectedInterval(Math.Min(highest, Math.Max(1, sincePreviousEnd)), expectedInterval);
+                if (t1 - t0 > stallTicks)
+                {
+                    inGet++;
+                }
+                else if (sincePreviousEnd > stallTicks)
+                {
+                    betweenGets++;
+                }
                 n++;
             }
             gets = n;
+            stallsInGet = inGet;
+            stallsBetweenGets = betweenGets;
         })
         { IsBackground = true, Name = "reader" };
         garbage.Start();
@@ -306,7 +332,7 @@ public static class Memory
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
         return new LatencyResult(Us(histogram.GetValueAtPercentile(50)), Us(histogram.GetValueAtPercentile(99)), Us(histogram.GetValueAtPercentile(99.9)),
             Us(histogram.GetMaxValue()), gets, GC.CollectionCount(0) - g0, GC.CollectionCount(1) - g1, GC.CollectionCount(2) - g2,
-            (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds, Us(corrected.GetValueAtPercentile(99.9)));
+            (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds, Us(corrected.GetValueAtPercentile(99.9)), stallsInGet, stallsBetweenGets);
     }
 
     /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of the settle gets: its own stretch of the stream positions, its own buffer.</summary>
