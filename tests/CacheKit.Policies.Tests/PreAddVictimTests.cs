@@ -52,6 +52,26 @@ public sealed class PreAddVictimTests
     }
 
     [Test]
+    public void S3Fifo_sizes_its_small_queue_from_the_entries_held_when_room_is_made_below_capacity()
+    {
+        // An engine whose byte budget fills first asks for room with 200 residents under an entry bound of 1,000.
+        // Small queue (tail->head): keys 1..150 accessed, then 151..200 never accessed. Small target 10 % of the
+        // 200 held = 20: the accessed 150 move to main, the small queue still holds 50 >= 20, so its tail, key
+        // 151 (a one-hit wonder), is evicted. With 10 % of the bound (100) the small queue fell below its target
+        // after 101 moves and the victim came from main: key 1, which had been read.
+        var policy = PolicyFactory.Create(PolicyKind.S3Fifo, new PolicyOptions { MaxHandles = 1_024, Capacity = 1_000 });
+        for (int k = 1; k <= 200; k++)
+        {
+            policy.OnAdd(k - 1, PolicyDriver.HashOf(k), 1);
+        }
+        for (int k = 1; k <= 150; k++)
+        {
+            policy.OnHit(k - 1, PolicyDriver.HashOf(k));
+        }
+        Assert.That(policy.SelectVictim() + 1, Is.EqualTo(151));
+    }
+
+    [Test]
     public void Sieve_hand_after_removing_the_entry_before_the_last_added_moves_to_it_when_no_add_is_pending()
     {
         // Queue 1,2,3,4, none visited but 1. Pre-add: hand clears 1, evicts 2 -> hand moves to 3 (SIEVE: prev).
