@@ -120,6 +120,23 @@ internal sealed class FrequencySketch
         }
     }
 
+    /// <summary>
+    /// Sets the sample period (accesses between halvings) for <paramref name="entries"/> entries, 10 accesses each, at
+    /// most the period of the size it has (<see cref="ExpectedEntries"/>), without touching the counters: a cache whose
+    /// other bound holds it below its entry capacity ages its counts at the pace of the entries it holds (at the
+    /// capacity's pace, a workload's old favourites outlived it by as many times as the capacity exceeds what is held).
+    /// A period already past its new end halves once now.
+    /// </summary>
+    internal void SetSamplePeriodFor(long entries)
+    {
+        SampleSize = (int)(10 * Math.Clamp(entries, 1, ExpectedEntries));
+        if (_size >= SampleSize)
+        {
+            Reset();
+            _size = Math.Min(_size, SampleSize - 1);
+        }
+    }
+
     /// <summary>A pinned array with 7 spare words, and the index of its first word on a 64-byte boundary.</summary>
     private static ulong[] AllocateAligned(int words, out int baseIndex)
     {

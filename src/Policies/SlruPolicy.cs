@@ -1,7 +1,8 @@
 namespace CacheKit.Policies;
 
 /// <summary>Segmented LRU (Karedla, Love and Wherry, 1994): newcomers enter a probation segment;
-/// a second access promotes them to a protected segment (80% of capacity by weight) whose
+/// a second access promotes them to a protected segment (80% of capacity by weight; of
+/// <see cref="PolicyBase.ShareCapacity"/> when room is made below capacity) whose
 /// overflow is demoted back to probation. The probation tail is evicted.</summary>
 /// <remarks>Two lists, head = most recent. Reads reorder, so <see cref="ConcurrentHits"/> is false.
 /// Invariant: protected weight is at most <c>_maxProtected</c> after every call, unless a single
@@ -11,12 +12,18 @@ internal sealed class SlruPolicy : PolicyBase
     private const int Probation = 0;
     private const int Protected = 1;
     private const double ProtectedFraction = 0.80;
-    private readonly long _maxProtected;
+    private long _maxProtected;
 
     public SlruPolicy(PolicyOptions options)
         : base(options, listCount: 2)
     {
         _maxProtected = (long)(Capacity * ProtectedFraction);
+    }
+
+    protected override void ShareCapacityChanged()
+    {
+        _maxProtected = (long)(ShareCapacity * ProtectedFraction);
+        DemoteOverflow();
     }
 
     public override string Name => "SLRU";
@@ -25,6 +32,7 @@ internal sealed class SlruPolicy : PolicyBase
 
     public override int SelectVictim()
     {
+        NoteRoomRequest();
         int h = Lists.Last(Probation);
         return h >= 0 ? h : Lists.Last(Protected);
     }
@@ -34,6 +42,11 @@ internal sealed class SlruPolicy : PolicyBase
     protected override void HitCore(int handle, ulong keyHash)
     {
         MoveFirst(Protected, handle);
+        DemoteOverflow();
+    }
+
+    private void DemoteOverflow()
+    {
         while (ListWeight(Protected) > _maxProtected && Lists.Count(Protected) > 1)
         {
             MoveFirst(Probation, Lists.Last(Protected));

@@ -105,6 +105,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private long _maxWindow;         // window limit by weight; _maxWindow + _maxProtected <= Capacity
     private long _maxProtected;      // protected limit by weight; probation takes what is left
+    private double _windowFraction;  // the window's share now (the initial one, or the adaptive choice's); of ShareCapacity
 
     private int _candidate = -1;     // oldest probation entry of this eviction round not yet dueled
     private int _duelCandidate = -1; // last duel, so OnRemove can advance the candidate pointer
@@ -245,6 +246,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     public override int SelectVictim()
     {
+        NoteRoomRequest();
         if (Count == 0)
         {
             return -1;
@@ -434,6 +436,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     {
         Debug.Assert(_shadows is null && !_adaptive && capacity > 0, "only a fixed-window shadow is resized");
         Capacity = capacity;
+        ResetShareCapacity();
         ResetLimits();
         EvictFromWindow();
         DemoteFromProtected();
@@ -452,8 +455,28 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private void ResetLimits()
     {
-        _maxWindow = WindowLimit(InitialFraction);
-        _maxProtected = (long)(ProtectedFraction * (Capacity - _maxWindow));
+        _windowFraction = InitialFraction;
+        _maxWindow = WindowLimit(_windowFraction);
+        _maxProtected = (long)(ProtectedFraction * (ShareCapacity - _maxWindow));
+    }
+
+    /// <summary>
+    /// The segments' limits follow <see cref="PolicyBase.ShareCapacity"/> (room made below the capacity: an engine whose
+    /// byte budget binds first), at the window's current share. A protected overflow moves to probation now; a window
+    /// overflow at the next add, as when the adaptive choice shrinks the window.
+    /// </summary>
+    protected override void ShareCapacityChanged()
+    {
+        _maxWindow = WindowLimit(_windowFraction);
+        _maxProtected = (long)(ProtectedFraction * (ShareCapacity - _maxWindow));
+        DemoteFromProtected();
+        if (_recordsAccesses)
+        {
+            // The counts age at the pace of the entries held (a shared sketch is its owner's to age).
+            _sketch.SetSamplePeriodFor(ShareCapacity);
+            _longSketch?.SetSamplePeriodFor(ShareCapacity * WindowShadows.LongMemory);
+        }
+        _shadows?.FollowCapacity(ShareCapacity);
     }
 
     /// <summary>Records an access in the segment order.</summary>
@@ -607,14 +630,16 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private void TakeWindowChoice(int best)
     {
         _useLongSketch = _longSketch is not null && WindowShadows.IsLongMemory(best);
-        SetWindow(WindowFor(best));
+        _windowFraction = WindowShadows.FractionOf(best);
+        SetWindow(WindowLimit(_windowFraction));
     }
 
     /// <summary>The window limit of shadow <paramref name="best"/>'s fraction at this capacity.</summary>
     private long WindowFor(int best) => WindowLimit(WindowShadows.FractionOf(best));
 
-    /// <summary>The window limit for <paramref name="fraction"/> of the capacity: at least one entry, at most all.</summary>
-    private long WindowLimit(double fraction) => Math.Min(Capacity, Math.Max(1, (long)Math.Round(Capacity * fraction)));
+    /// <summary>The window limit for <paramref name="fraction"/> of the share capacity (the capacity, unless room is made
+    /// below it): at least one entry, at most all.</summary>
+    private long WindowLimit(double fraction) => Math.Min(ShareCapacity, Math.Max(1, (long)Math.Round(ShareCapacity * fraction)));
 
     /// <summary>
     /// Moves the window limit to <paramref name="target"/>. Growing moves main entries (probation tail
@@ -630,7 +655,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
         bool growing = target > _maxWindow;
         _maxWindow = target;
-        _maxProtected = (long)(ProtectedFraction * (Capacity - target));
+        _maxProtected = (long)(ProtectedFraction * (ShareCapacity - target));
         if (growing)
         {
             for (int i = 0; i < QueueTransferThreshold; i++)

@@ -96,7 +96,7 @@ internal sealed class WindowShadows
     private readonly int _maxHandles;
     private int _entryLimit;              // the real cache's handle range at the sample rate when downsampling, else none
     private readonly ulong _salt;
-    private readonly int _epochLength;   // sampled requests per decision: an eighth of a shadow turnover
+    private int _epochLength;            // sampled requests per decision: an eighth of a shadow turnover
     private int _epochRequests;
     // Shadow s runs window Fractions[s % Fractions.Length]; s >= Fractions.Length: the long memory.
 
@@ -341,6 +341,34 @@ internal sealed class WindowShadows
                 Evict(s);
             }
             cache.ShrinkShadowSketch();
+        }
+    }
+
+    /// <summary>
+    /// The real cache's share capacity moved (<see cref="PolicyBase.ShareCapacity"/>: its owner makes room below the
+    /// entry capacity, as an engine whose byte budget binds first): the shadows model a cache of
+    /// <paramref name="capacity"/> entries from now on, so their capacity, their shared sketches' sample periods and
+    /// the decision epoch follow it, and each shadow evicts what no longer fits. Entry-count shadows only (downsampling
+    /// shadows model a byte budget, whose share capacity never moves: the owner evicts over the capacity there).
+    /// </summary>
+    public void FollowCapacity(long capacity)
+    {
+        long shadowCapacity = Math.Max(1, (long)Math.Round(capacity * SampleRate));
+        if (_downsamples || shadowCapacity == _caches[0].Capacity)
+        {
+            return;
+        }
+        long entries = Math.Max(1, Math.Min(capacity, _maxHandles));
+        _epochLength = (int)Math.Max(MinEpoch, Math.Min(entries * SampleRate, MaxShadowEntries) / EpochsPerTurnover);
+        _sharedSketch?.SetSamplePeriodFor(shadowCapacity);
+        _sharedLongSketch?.SetSamplePeriodFor(shadowCapacity * LongMemory);
+        for (int s = 0; s < _caches.Length; s++)
+        {
+            _caches[s].SetShadowCapacity(shadowCapacity);
+            while (_caches[s].Weight > _caches[s].Capacity)
+            {
+                Evict(s);
+            }
         }
     }
 
