@@ -49,6 +49,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     private bool _pendingHot;
     private long _hotWeight, _coldWeight, _testWeight;
     private long _coldTarget;
+    private ShareCapacityTracker _share;
 
     public ClockProPolicy(PolicyOptions options)
     {
@@ -65,6 +66,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         _ghostWeight = new long[ghosts];
         _freeGhosts = new int[ghosts];
         _ghostIndex = new HashIndex(ghosts);
+        _share = new ShareCapacityTracker(options.Capacity);
         MinColdTarget = Math.Max(1, options.Capacity / 100);
         MaxColdTarget = Math.Max(MinColdTarget, options.Capacity - MinColdTarget);
         Reset();
@@ -80,11 +82,23 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     /// <summary>The adaptive target weight of resident cold entries (for tests).</summary>
     internal long ColdTarget => _coldTarget;
 
-    /// <summary>The cold target's floor: 1 % of the capacity, at least 1 (as LIRS's HIR share).</summary>
-    internal long MinColdTarget { get; }
+    /// <summary>The cold target's floor: 1 % of the capacity, at least 1 (as LIRS's HIR share); of
+    /// <see cref="ShareCapacityTracker"/>'s value, as the ceiling, the hot share and the test periods' weight.</summary>
+    internal long MinColdTarget { get; private set; }
 
     /// <summary>The cold target's ceiling: 99 % of the capacity.</summary>
-    internal long MaxColdTarget { get; }
+    internal long MaxColdTarget { get; private set; }
+
+    /// <summary>The cold target's bounds, the hot share and the ghosts' weight follow the share capacity.</summary>
+    private void ApplyShare()
+    {
+        long share = _share.Value;
+        MinColdTarget = Math.Max(1, share / 100);
+        MaxColdTarget = Math.Max(MinColdTarget, share - MinColdTarget);
+        _coldTarget = Math.Clamp(_coldTarget, MinColdTarget, MaxColdTarget);
+        while (_testWeight > share && _handTest >= 0) RunHandTest();
+        RunHandHotWhileOver();
+    }
 
     /// <summary>Whether a tracked handle is hot (for tests).</summary>
     internal bool IsHot(int handle) => _hot[handle] != 0 || (handle == _pending && _pendingHot);
@@ -100,11 +114,12 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     {
         _entries.Add(handle, keyHash, weight);
         LinkPending();
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();
         _referenced[handle] = 0;
         _hot[handle] = 0;
         _pending = handle;
         // Warm-up: while the cache has more free room than the cold floor, newcomers start hot.
-        _pendingHot = _hotWeight + _coldWeight + weight <= Capacity - MinColdTarget;
+        _pendingHot = _hotWeight + _coldWeight + weight <= _share.Value - MinColdTarget;
         int ghost = _ghostIndex.Find(keyHash);
         if (ghost >= 0)
         {
@@ -151,7 +166,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
             _ghostIndex.Add(_ghostHash[ghost], ghost);
             Replace(handle, _maxHandles + ghost);
             _testWeight += weight;
-            while (_testWeight > Capacity && _handTest >= 0) RunHandTest();
+            while (_testWeight > _share.Value && _handTest >= 0) RunHandTest();
             if (atHand && _handCold >= 0) _handCold = _next[_handCold];
             RunHandHotWhileOver();
         }
@@ -166,6 +181,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
+        if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
         int victim = -1;
         for (int step = 0; step < MaxSweep && _handCold >= 0; step++)
         {
@@ -198,6 +214,9 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     {
         _entries.Clear();
         _ghostIndex.Clear();
+        _share.Reset(Capacity);
+        MinColdTarget = Math.Max(1, Capacity / 100);
+        MaxColdTarget = Math.Max(MinColdTarget, Capacity - MinColdTarget);
         Reset();
     }
 
@@ -251,7 +270,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     private void RunHandHotWhileOver()
     {
         // Each pass clears reference bits, so two passes over the ring always suffice.
-        for (int guard = 2 * _next.Length + 2; Capacity - _coldTarget < _hotWeight && _handHot >= 0 && guard > 0; guard--)
+        for (int guard = 2 * _next.Length + 2; _share.Value - _coldTarget < _hotWeight && _handHot >= 0 && guard > 0; guard--)
         {
             RunHandHot();
         }

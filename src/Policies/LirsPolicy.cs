@@ -38,12 +38,15 @@ internal sealed class LirsPolicy : IEvictionPolicy
     private int _freeCount;
     private long _lirWeight;
 
+    private ShareCapacityTracker _share;
+
     public LirsPolicy(PolicyOptions options)
     {
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
         // 1 % of the capacity for resident HIR entries, at least one unit (the paper's Lhirs).
-        LirTarget = Math.Max(1, options.Capacity - Math.Max(1, options.Capacity / 100));
+        _share = new ShareCapacityTracker(options.Capacity);
+        LirTarget = LirTargetFor(options.Capacity);
         _maxHandles = options.MaxHandles;
         _ghostLimit = EntryWeights.GhostSlots(options);
         int slots = _maxHandles + _ghostLimit;
@@ -67,8 +70,17 @@ internal sealed class LirsPolicy : IEvictionPolicy
     public long Weight => _entries.Total;
     public bool ConcurrentHits => false;
 
-    /// <summary>Llirs: the weight LIR entries may hold.</summary>
-    internal long LirTarget { get; }
+    /// <summary>Llirs: the weight LIR entries may hold (99 % of the capacity; of <see cref="ShareCapacityTracker"/>'s value).</summary>
+    internal long LirTarget { get; private set; }
+
+    private static long LirTargetFor(long capacity) => Math.Max(1, capacity - Math.Max(1, capacity / 100));
+
+    /// <summary>Llirs follows the share capacity; a smaller one demotes the bottom LIR entries now.</summary>
+    private void ApplyShare()
+    {
+        LirTarget = LirTargetFor(_share.Value);
+        Balance(-1);
+    }
 
     /// <summary>Whether a tracked handle is LIR (for tests).</summary>
     internal bool IsLir(int handle) => _isLir[handle];
@@ -89,6 +101,7 @@ internal sealed class LirsPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();   // grows only: demotes nothing
         int ghost = _ghostIndex.Find(keyHash);
         if (ghost >= 0)
         {
@@ -170,6 +183,7 @@ internal sealed class LirsPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
+        if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         int victim = _queue.First(0);
         if (victim >= 0 && victim == newest) victim = _queue.Next(victim);
@@ -196,6 +210,7 @@ internal sealed class LirsPolicy : IEvictionPolicy
         _ghostAge.Clear();
         _ghostIndex.Clear();
         Reset();
+        if (_share.Reset(Capacity)) ApplyShare();
     }
 
     private void Reset()

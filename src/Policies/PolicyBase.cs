@@ -28,7 +28,7 @@ internal abstract class PolicyBase : IEvictionPolicy
     private int _count;
     private long _weight;
     private int _newest = -1;   // the handle added last while it stays tracked (see PendingNewcomer)
-    private long _shareCapacity;  // see ShareCapacity; Capacity until room is made below it
+    private ShareCapacityTracker _shareCapacity;
 
     /// <summary>The lists threaded through the handles; subclasses use them only through the weight-keeping helpers below.</summary>
     protected readonly HandleLists Lists;
@@ -38,7 +38,7 @@ internal abstract class PolicyBase : IEvictionPolicy
         ValidateOptions(options);
         MaxHandles = options.MaxHandles;
         Capacity = options.Capacity;
-        _shareCapacity = Capacity;
+        _shareCapacity = new ShareCapacityTracker(Capacity);
         _listWeight = new long[listCount];
         Lists = new HandleLists(MaxHandles, listCount);
     }
@@ -178,10 +178,8 @@ internal abstract class PolicyBase : IEvictionPolicy
         SetWeight(handle, weight);   // before AddCore links it: a one-time switch fills in 1 for the tracked only
         _count++;
         _weight += weight;
-        if (_weight > _shareCapacity && _shareCapacity < Capacity)
+        if (_shareCapacity.NoteAdded(_weight, Capacity))
         {
-            // The cache grew past what it held when room was last made (its other bound has room again).
-            _shareCapacity = Math.Min(Capacity, _weight);
             ShareCapacityChanged();
         }
         AddCore(handle, keyHash);
@@ -252,22 +250,15 @@ internal abstract class PolicyBase : IEvictionPolicy
         _weight = 0;
         _newest = -1;
         ClearCore();
-        if (_shareCapacity != Capacity)
+        if (_shareCapacity.Reset(Capacity))
         {
-            _shareCapacity = Capacity;
             ShareCapacityChanged();
         }
     }
 
-    /// <summary>
-    /// The capacity a segmented policy's shares are shares of (a window, a protected segment): <see cref="Capacity"/>
-    /// while the capacity is what binds, and the weight held when the owner last made room below it otherwise (an
-    /// engine whose byte budget fills before its entry bound asks for victims with fewer entries than the bound:
-    /// shares of the bound then overran the entries held, and a protected segment of 80 % of the bound held every
-    /// entry ever read twice, so a workload that moved on lost half its hit ratio). It grows back with the weight
-    /// when the owner adds past it without asking for room. Between 1 and <see cref="Capacity"/>.
-    /// </summary>
-    protected long ShareCapacity => _shareCapacity;
+    /// <summary>The capacity a segmented policy's shares are shares of (a window, a protected segment): see
+    /// <see cref="ShareCapacityTracker"/>.</summary>
+    protected long ShareCapacity => _shareCapacity.Value;
 
     /// <summary>
     /// Called by a segmented policy's <see cref="SelectVictim"/> first: room is being made at the weight held now, so
@@ -276,10 +267,8 @@ internal abstract class PolicyBase : IEvictionPolicy
     /// </summary>
     protected void NoteRoomRequest()
     {
-        long share = Math.Clamp(_weight, 1, Capacity);
-        if (share != _shareCapacity)
+        if (_shareCapacity.NoteRoomRequest(_weight, Capacity))
         {
-            _shareCapacity = share;
             ShareCapacityChanged();
         }
     }
@@ -287,7 +276,7 @@ internal abstract class PolicyBase : IEvictionPolicy
     /// <summary>
     /// Resets <see cref="ShareCapacity"/> to the capacity (a W-TinyLFU window shadow whose capacity its owner changed).
     /// </summary>
-    protected void ResetShareCapacity() => _shareCapacity = Capacity;
+    protected void ResetShareCapacity() => _shareCapacity = new ShareCapacityTracker(Capacity);
 
     /// <summary>
     /// <see cref="ShareCapacity"/> moved: a segmented policy recomputes its limits from it (without evicting: the

@@ -18,10 +18,13 @@ internal sealed class TwoQPolicy : IEvictionPolicy
     private readonly GhostHistory _a1Out;
     private long _inWeight;
 
+    private ShareCapacityTracker _share;
+
     public TwoQPolicy(PolicyOptions options)
     {
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
+        _share = new ShareCapacityTracker(options.Capacity);
         InTarget = Math.Max(1, options.Capacity / 4);
         OutTarget = Math.Max(1, options.Capacity / 2);
         _entries = new EntryWeights(options.MaxHandles);
@@ -36,11 +39,19 @@ internal sealed class TwoQPolicy : IEvictionPolicy
     public long Weight => _entries.Total;
     public bool ConcurrentHits => false;
 
-    /// <summary>Kin: A1in's share of the capacity (25 %).</summary>
-    internal long InTarget { get; }
+    /// <summary>Kin: A1in's share of the capacity (25 %; of <see cref="ShareCapacityTracker"/>'s value).</summary>
+    internal long InTarget { get; private set; }
 
-    /// <summary>Kout: the weight of history A1out remembers (50 % of the capacity).</summary>
-    internal long OutTarget { get; }
+    /// <summary>Kout: the weight of history A1out remembers (50 % of the capacity; of <see cref="ShareCapacityTracker"/>'s value).</summary>
+    internal long OutTarget { get; private set; }
+
+    /// <summary>Kin and Kout follow the share capacity; A1out forgets what no longer fits.</summary>
+    private void ApplyShare()
+    {
+        InTarget = Math.Max(1, _share.Value / 4);
+        OutTarget = Math.Max(1, _share.Value / 2);
+        while (_a1Out.Weight(0) > OutTarget && _a1Out.RemoveOldest(0)) { }
+    }
 
     /// <summary>Whether a tracked handle is in Am (for tests).</summary>
     internal bool IsInAm(int handle) => _lists.ListOf(handle) == Am;
@@ -58,6 +69,7 @@ internal sealed class TwoQPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();
         int ghost = _a1Out.Find(keyHash);
         if (ghost >= 0)
         {
@@ -98,6 +110,7 @@ internal sealed class TwoQPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
+        if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         // The classical 2Q reclaims before it inserts: leave the newcomer out of A1in's size.
         long inWeight = _inWeight - (newest >= 0 && _lists.ListOf(newest) == A1In ? _entries.WeightOf(newest) : 0);
@@ -117,6 +130,7 @@ internal sealed class TwoQPolicy : IEvictionPolicy
         _lists.Clear();
         _a1Out.Clear();
         _inWeight = 0;
+        if (_share.Reset(Capacity)) ApplyShare();
     }
 
     private int Tail(int list, int skip)

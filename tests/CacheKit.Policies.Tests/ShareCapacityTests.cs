@@ -104,6 +104,68 @@ public sealed class ShareCapacityTests
         Assert.That((policy.WindowMaximum, policy.ProtectedMaximum), Is.EqualTo((100L, 810L)), "Clear: the capacity again");
     }
 
+    [TestCase(PolicyKind.Slru)]
+    [TestCase(PolicyKind.WTinyLfu)]
+    [TestCase(PolicyKind.Lirs)]
+    [TestCase(PolicyKind.TwoQ)]
+    [TestCase(PolicyKind.ClockPro)]
+    [TestCase(PolicyKind.S3Fifo)]
+    public void Invariants_hold_while_the_weight_held_when_room_is_made_shrinks_and_grows(PolicyKind kind)
+    {
+        // The owner's other bound moves (200, 120, 300, 50 entries, then a clear and 100): the shares shrink with
+        // room made below capacity and grow back with adds; every 25 calls the policy checks its own invariants.
+        IEvictionPolicy policy = Create(kind);
+        var validate = policy.GetType().GetMethod("ValidateInvariants",
+            System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public)!;
+        var random = new Random(11);
+        var handleOf = new Dictionary<int, int>();
+        var keyOf = new Dictionary<int, int>();
+        var free = new Stack<int>(Enumerable.Range(0, 1_024).Reverse());
+        int calls = 0;
+        foreach (int held in new[] { 200, 120, 300, 50, -1, 100 })
+        {
+            if (held < 0)
+            {
+                policy.Clear();
+                handleOf.Clear();
+                keyOf.Clear();
+                free = new Stack<int>(Enumerable.Range(0, 1_024).Reverse());
+                validate.Invoke(policy, null);
+                continue;
+            }
+            for (int i = 0; i < 5_000; i++)
+            {
+                int key = (int)Math.Min(999, Math.Floor(1_000 * Math.Pow(random.NextDouble(), 2)));
+                ulong hash = PolicyDriver.HashOf(key);
+                if (handleOf.TryGetValue(key, out int h))
+                {
+                    policy.OnHit(h, hash);
+                }
+                else
+                {
+                    policy.OnMiss(hash);
+                    while (policy.Count >= held)
+                    {
+                        int victim = policy.SelectVictim();
+                        policy.OnRemove(victim);
+                        handleOf.Remove(keyOf[victim]);
+                        keyOf.Remove(victim);
+                        free.Push(victim);
+                    }
+                    int handle = free.Pop();
+                    policy.OnAdd(handle, hash, 1);
+                    handleOf[key] = handle;
+                    keyOf[handle] = key;
+                }
+                if (++calls % 25 == 0)
+                {
+                    validate.Invoke(policy, null);
+                }
+            }
+            Assert.That(policy.Count, Is.LessThanOrEqualTo(held));
+        }
+    }
+
     [Test]
     public void Over_capacity_the_shares_stay_shares_of_the_capacity()
     {
