@@ -183,7 +183,10 @@ internal abstract class PolicyBase : IEvictionPolicy
             ShareCapacityChanged();
         }
         AddCore(handle, keyHash);
-        _newest = handle;
+        // Pending only while this add has the weight over capacity, i.e. until the eviction it calls for is done
+        // (found by a review, 2026-11-29: kept until the next add, it shielded an entry added long before from a
+        // later update's eviction and sent SIEVE's hand back to the tail when a removal passed it).
+        _newest = _weight > Capacity ? handle : -1;
     }
 
     public void OnUpdate(int handle, ulong keyHash, long newWeight)
@@ -218,6 +221,10 @@ internal abstract class PolicyBase : IEvictionPolicy
         Debug.Assert(!Lists.IsLinked(handle), "a removed handle is unlinked");
         _count--;
         _weight -= WeightOf(handle);
+        if (_weight <= Capacity)
+        {
+            _newest = -1;   // room is made: the newcomer is an ordinary resident (RemoveCore above still saw it pending)
+        }
         if (_weights is not null)
         {
             _weights[handle] = 0;
@@ -286,15 +293,16 @@ internal abstract class PolicyBase : IEvictionPolicy
     {
     }
 
-    /// <summary>The handle added last while it stays tracked (and no victim was asked for within capacity since), else -1.</summary>
+    /// <summary>The handle added last while its add keeps the weight over capacity (the eviction it calls for is not
+    /// done), else -1.</summary>
     protected int NewestHandle => _newest;
 
     /// <summary>
     /// The newcomer a victim is being chosen for, for a policy whose classical form evicts before it inserts (SIEVE,
-    /// CLOCK, S3-FIFO): the owner's protocol adds first, so while the weight is over capacity the handle added last is
-    /// pending and must be passed over (-1 when it is the only entry). Asked within capacity, the owner is making room
-    /// before it adds (the engine's slab path, TinyLFU admission's comparison): nothing is pending, and the handle
-    /// added last is forgotten, an ordinary resident from then on.
+    /// CLOCK, S3-FIFO): the owner's protocol adds first, so the handle whose add put the weight over capacity is pending
+    /// until the removals bring it back within, and must be passed over (-1 when it is the only entry). Over capacity
+    /// through an update nothing is pending. Asked within capacity, the owner is making room before it adds (the
+    /// engine's slab path, TinyLFU admission's comparison): nothing is pending either.
     /// </summary>
     protected int PendingNewcomer()
     {
