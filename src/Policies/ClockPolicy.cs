@@ -4,8 +4,9 @@ namespace CacheKit.Policies;
 /// sweep clears set bits and gives those entries another round.</summary>
 /// <remarks>
 /// The clock is the list itself: the tail is under the hand; a second chance moves the entry to
-/// the head, which is the same as advancing the hand past it. A sweep visits at most
-/// <see cref="PolicyBase.Count"/> + 1 entries: after one full turn every bit is clear.
+/// the head, which is the same as advancing the hand past it. A sweep takes at most
+/// <see cref="PolicyBase.Count"/> + 2 steps (the loop's bound; single-threaded Count + 1 suffice: after one full turn
+/// every bit is clear, and passing a pending newcomer is one step).
 /// Concurrency notes: <see cref="HitCore"/> writes one byte; a race with the sweep loses at most
 /// that one reference.
 /// </remarks>

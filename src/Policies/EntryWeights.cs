@@ -17,7 +17,8 @@ namespace CacheKit.Policies;
 /// whenever a victim is asked for, also from an owner that makes room before it adds (the engine's slab path when
 /// its byte budget binds): there the entry added last is spared once more, one resident out of the sweep (a
 /// contract these policies' tests pin, ARC's and CAR's target arithmetic among them). SIEVE, CLOCK and S3-FIFO,
-/// whose sweeps move entries, forget their newest handle when asked within capacity instead.</para>
+/// whose sweeps pass the newcomer by (SIEVE's and CLOCK's hands, S3-FIFO's queues), do not: their newcomer is pending
+/// only until the eviction its add called for is done (<c>PolicyBase.PendingNewcomer</c>).</para>
 /// <para><b>Evictions versus removals.</b> Ghost histories record only evictions: a handle removed
 /// right after <see cref="LastVictim"/> named it was evicted; any other removal was a deletion.</para>
 /// </remarks>
