@@ -31,6 +31,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
     {
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
+        _share = new ShareCapacityTracker(options.Capacity);
         _entries = new EntryWeights(options.MaxHandles);
         _lists = new HandleLists(options.MaxHandles, 2);
         _ghosts = new GhostHistory(EntryWeights.GhostSlots(options), 2);
@@ -38,6 +39,20 @@ internal sealed class ArcPolicy : IEvictionPolicy
 
     public string Name => "ARC";
     public long Capacity { get; }
+
+    private ShareCapacityTracker _share;
+
+    /// <summary>The paper's c: the capacity, or the weight held when room was last made below it
+    /// (<see cref="ShareCapacityTracker"/>: an engine whose byte budget binds first).</summary>
+    private long C => _share.Value;
+
+    /// <summary>c moved: p stays within [0, c] and the histories are trimmed to c's bounds.</summary>
+    private void ApplyShare()
+    {
+        _p = Math.Min(_p, C);
+        while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
+        while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+    }
     public int MaxHandles => _entries.MaxHandles;
     public int Count => _entries.Count;
     public long Weight => _entries.Total;
@@ -66,6 +81,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();
         _newcomerFromB2 = false;
         int ghost = _ghosts.Find(keyHash);
         if (ghost >= 0)
@@ -74,7 +90,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
             if (_ghosts.ListOf(ghost) == B1)
             {
                 long step = AdaptationStep(weight, b2 / b1);
-                _p = step >= Capacity - _p ? Capacity : _p + step;   // min(c, p + step) without overflow
+                _p = step >= C - _p ? C : _p + step;   // min(c, p + step) without overflow
             }
             else
             {
@@ -88,11 +104,11 @@ internal sealed class ArcPolicy : IEvictionPolicy
             return;
         }
         // A complete miss (case IV): make room in the directory before inserting.
-        if (_t1Weight + _ghosts.Weight(B1) + weight > Capacity)
+        if (_t1Weight + _ghosts.Weight(B1) + weight > C)
         {
             // Case A, |L1| = c: drop B1's LRU (when T1 fills L1 alone, its LRU leaves unremembered,
             // which OnRemove's trim does).
-            while (_t1Weight + _ghosts.Weight(B1) + weight > Capacity && _ghosts.RemoveOldest(B1)) { }
+            while (_t1Weight + _ghosts.Weight(B1) + weight > C && _ghosts.RemoveOldest(B1)) { }
         }
         else
         {
@@ -121,7 +137,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         {
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
-            while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
+            while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
             while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
@@ -129,6 +145,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
+        if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         // REPLACE(x, p) runs before the paper inserts x: leave the newcomer out of |T1|.
         long t1 = _t1Weight - (newest >= 0 && _lists.ListOf(newest) == T1 ? _entries.WeightOf(newest) : 0);
@@ -148,6 +165,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         _ghosts.Clear();
         _t1Weight = _t2Weight = 0;
         _p = 0;
+        _share.Reset(Capacity);
         _newcomerFromB2 = false;
     }
 
@@ -160,7 +178,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
     private long AdaptationStep(long weight, long ratio)
     {
         ratio = Math.Max(1, ratio);
-        return ratio > Capacity / weight ? Capacity : weight * ratio;
+        return ratio > C / weight ? C : weight * ratio;
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
@@ -171,7 +189,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
     /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
     /// and as many ghosts, each at most 2^32), so subtracting c is exact.
     /// </summary>
-    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - C > C;
 
     private void Promote(int handle)
     {
@@ -201,6 +219,6 @@ internal sealed class ArcPolicy : IEvictionPolicy
         long w1 = 0;
         for (int h = _lists.First(T1); h >= 0; h = _lists.Next(h)) w1 += _entries.WeightOf(h);
         if (w1 != _t1Weight || w1 + _t2Weight != _entries.Total) throw new InvalidOperationException("list weights are wrong");
-        if (_p < 0 || _p > Capacity) throw new InvalidOperationException($"p = {_p} outside [0, {Capacity}]");
+        if (_p < 0 || _p > C) throw new InvalidOperationException($"p = {_p} outside [0, {C}]");
     }
 }

@@ -36,6 +36,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     {
         EntryWeights.ValidateOptions(options);
         Capacity = options.Capacity;
+        _share = new ShareCapacityTracker(options.Capacity);
         _entries = new EntryWeights(options.MaxHandles);
         _clocks = new HandleLists(options.MaxHandles, 2);
         _ghosts = new GhostHistory(EntryWeights.GhostSlots(options), 2);
@@ -44,6 +45,20 @@ internal sealed class CarPolicy : IEvictionPolicy
 
     public string Name => "CAR";
     public long Capacity { get; }
+
+    private ShareCapacityTracker _share;
+
+    /// <summary>The paper's c: the capacity, or the weight held when room was last made below it
+    /// (<see cref="ShareCapacityTracker"/>: an engine whose byte budget binds first).</summary>
+    private long C => _share.Value;
+
+    /// <summary>c moved: p stays within [0, c] and the histories are trimmed to c's bounds.</summary>
+    private void ApplyShare()
+    {
+        _p = Math.Min(_p, C);
+        while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
+        while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+    }
     public int MaxHandles => _entries.MaxHandles;
     public int Count => _entries.Count;
     public long Weight => _entries.Total;
@@ -62,6 +77,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();
         AdaptTarget();
         _referenced[handle] = 0;
         int ghost = _ghosts.Find(keyHash);
@@ -101,7 +117,7 @@ internal sealed class CarPolicy : IEvictionPolicy
         {
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
-            while (_t1Weight + _ghosts.Weight(B1) > Capacity && _ghosts.RemoveOldest(B1)) { }
+            while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
             while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
         }
         _entries.Forget(handle);
@@ -109,6 +125,7 @@ internal sealed class CarPolicy : IEvictionPolicy
 
     public int SelectVictim()
     {
+        if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
         int n = _entries.Count;
         if (n <= 1)
         {
@@ -161,6 +178,7 @@ internal sealed class CarPolicy : IEvictionPolicy
         _ghosts.Clear();
         _t1Weight = _t2Weight = 0;
         _p = 0;
+        _share.Reset(Capacity);
         _pendingGhostList = -1;
     }
 
@@ -178,7 +196,7 @@ internal sealed class CarPolicy : IEvictionPolicy
         {
             long b1 = _ghosts.Weight(B1) + w, b2 = _ghosts.Weight(B2);
             long step = AdaptationStep(w, b2 / b1);
-            _p = step >= Capacity - _p ? Capacity : _p + step;
+            _p = step >= C - _p ? C : _p + step;
         }
         else
         {
@@ -193,7 +211,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     private long AdaptationStep(long weight, long ratio)
     {
         ratio = Math.Max(1, ratio);
-        return ratio > Capacity / weight ? Capacity : weight * ratio;
+        return ratio > C / weight ? C : weight * ratio;
     }
 
     private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
@@ -204,7 +222,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
     /// and as many ghosts, each at most 2^32), so subtracting c is exact.
     /// </summary>
-    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - Capacity > Capacity;
+    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - C > C;
 
     private int Tail(int list, int skip)
     {
@@ -223,6 +241,6 @@ internal sealed class CarPolicy : IEvictionPolicy
         long w1 = 0;
         for (int h = _clocks.First(T1); h >= 0; h = _clocks.Next(h)) w1 += _entries.WeightOf(h);
         if (w1 != _t1Weight || w1 + _t2Weight != _entries.Total) throw new InvalidOperationException("clock weights are wrong");
-        if (_p < 0 || _p > Capacity) throw new InvalidOperationException($"p = {_p} outside [0, {Capacity}]");
+        if (_p < 0 || _p > C) throw new InvalidOperationException($"p = {_p} outside [0, {C}]");
     }
 }

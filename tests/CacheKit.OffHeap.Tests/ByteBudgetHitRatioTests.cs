@@ -65,6 +65,7 @@ public class ByteBudgetHitRatioTests
     [TestCase(CachePolicy.ClockPro)]
     [TestCase(CachePolicy.S3Fifo)]
     [TestCase(CachePolicy.Arc)]
+    [TestCase(CachePolicy.Car)]
     public void After_a_workload_shift_a_byte_bound_cache_keeps_the_hit_ratio_of_an_entry_bound_one(CachePolicy policy)
     {
         // 2 MiB of 1,000-byte values: ~1,900 entries under an entry bound of 8,192 (2 MiB / 256). The same cache

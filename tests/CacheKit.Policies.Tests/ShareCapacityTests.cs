@@ -110,6 +110,8 @@ public sealed class ShareCapacityTests
     [TestCase(PolicyKind.TwoQ)]
     [TestCase(PolicyKind.ClockPro)]
     [TestCase(PolicyKind.S3Fifo)]
+    [TestCase(PolicyKind.Arc)]
+    [TestCase(PolicyKind.Car)]
     public void Invariants_hold_while_the_weight_held_when_room_is_made_shrinks_and_grows(PolicyKind kind)
     {
         // The owner's other bound moves (200, 120, 300, 50 entries, then a clear and 100): the shares shrink with

@@ -21,18 +21,21 @@ public sealed class AdaptiveTargetArithmeticTests
     [Test]
     public void Arc_target_stays_within_capacity_when_a_heavy_key_returns_from_a_light_ghost()
     {
-        // A 16 GiB byte budget. B2 ends up holding 2^32 - 1 bytes of history and B1 one byte, so when
-        // the one-byte key returns weighing 2^32 (a legal weight), the step is 2^32 x (2^32 - 1) / 1:
-        // p + step wrapped to a negative p (and the B2 side could wrap p above the capacity).
+        // A 16 GiB byte budget, evicted only over capacity (so c stays the capacity: ShareCapacityTracker). B2 ends
+        // up holding 2^32 bytes of history and B1 one byte, so when the one-byte key returns weighing 2^32 the step is
+        // 2^32 x 2^32 / 1: p + step wrapped to a negative p (and the B2 side could wrap p above the capacity).
         var arc = new ArcPolicy(new PolicyOptions { MaxHandles = 8, Capacity = 1L << 34 });
-        arc.OnAdd(0, Hash(2), PolicyOptions.MaxWeight - 1);   // B
-        arc.OnHit(0, Hash(2));                                // B -> T2
-        arc.OnAdd(1, Hash(1), 1);                             // A -> T1
-        Assert.That(EvictOne(arc), Is.EqualTo(0));            // T1 without the newcomer is empty: B (T2) -> B2
-        arc.OnAdd(0, Hash(3), 1);                             // C -> T1
-        Assert.That(EvictOne(arc), Is.EqualTo(1));            // |T1| = 1 > p = 0: A -> B1
+        for (int k = 0; k < 4; k++)
+        {
+            arc.OnAdd(k, Hash(10 + k), PolicyOptions.MaxWeight);   // K0..K3 fill c
+            arc.OnHit(k, Hash(10 + k));                             // -> T2 (K0 its LRU)
+        }
+        arc.OnAdd(4, Hash(1), 1);                                   // A -> T1, over c
+        Assert.That(EvictOne(arc), Is.EqualTo(0));                  // T1 without the newcomer is empty: K0 (T2) -> B2
+        arc.OnAdd(0, Hash(3), PolicyOptions.MaxWeight);             // C -> T1, over c
+        Assert.That(EvictOne(arc), Is.EqualTo(4));                  // |T1| without C = 1 > p = 0: A -> B1
         Assert.That(arc.GhostListOf(Hash(1)), Is.EqualTo(0));
-        arc.OnAdd(1, Hash(1), PolicyOptions.MaxWeight);       // A returns from B1, heavy
+        arc.OnAdd(4, Hash(1), PolicyOptions.MaxWeight);             // A returns from B1, heavy
         Assert.That(arc.TargetT1, Is.InRange(0L, arc.Capacity));
         Assert.That(arc.TargetT1, Is.EqualTo(arc.Capacity), "the step exceeds c, so p saturates at c");
         arc.ValidateInvariants();
@@ -41,16 +44,24 @@ public sealed class AdaptiveTargetArithmeticTests
     [Test]
     public void Arc_target_stays_at_or_above_zero_when_a_heavy_key_returns_from_a_light_B2_ghost()
     {
-        // The mirror case: B1 holds 2^32 - 1 bytes, B2 one byte, and the B2 key returns weighing 2^32.
+        // The mirror case, evicted only over capacity: B1 holds 2^32 bytes, B2 one byte, and the B2 key returns
+        // weighing 2^32: p - step wrapped above the capacity.
         var arc = new ArcPolicy(new PolicyOptions { MaxHandles = 8, Capacity = 1L << 34 });
-        arc.OnAdd(0, Hash(1), 1);                             // A
-        arc.OnHit(0, Hash(1));                                // A -> T2
-        arc.OnAdd(1, Hash(2), PolicyOptions.MaxWeight - 1);   // B -> T1 (newcomer)
-        Assert.That(EvictOne(arc), Is.EqualTo(0));            // A (T2) -> B2
-        arc.OnAdd(0, Hash(3), 1);                             // C -> T1
-        Assert.That(EvictOne(arc), Is.EqualTo(1));            // B -> B1
+        arc.OnAdd(0, Hash(1), 1);                                   // A
+        arc.OnHit(0, Hash(1));                                      // A -> T2
+        for (int k = 1; k <= 4; k++)
+        {
+            arc.OnAdd(k, Hash(10 + k), PolicyOptions.MaxWeight);    // K1..K4 -> T1; K4 takes the weight over c
+        }
+        Assert.That(EvictOne(arc), Is.EqualTo(1));                  // T1 without K4: K1 -> B1
+        for (int k = 2; k <= 4; k++)
+        {
+            arc.OnHit(k, Hash(10 + k));                             // K2..K4 -> T2, behind A
+        }
+        arc.OnAdd(1, Hash(20), PolicyOptions.MaxWeight);            // N -> T1, over c
+        Assert.That(EvictOne(arc), Is.EqualTo(0));                  // T1 without N is empty: A (T2's LRU) -> B2
         Assert.That(arc.GhostListOf(Hash(1)), Is.EqualTo(1));
-        arc.OnAdd(1, Hash(1), PolicyOptions.MaxWeight);       // A returns from B2, heavy
+        arc.OnAdd(0, Hash(1), PolicyOptions.MaxWeight);             // A returns from B2, heavy
         Assert.That(arc.TargetT1, Is.InRange(0L, arc.Capacity));
         Assert.That(arc.TargetT1, Is.Zero);
         arc.ValidateInvariants();
