@@ -1130,6 +1130,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
             }
         }
 
+        // The byte budget binds (usually below the policy's entry bound): the segmented policies take their shares of
+        // the entries held now, not of the bound (IEvictionPolicy.OnRoomNeededBelowCapacity; docs/engine.md).
+        _policy.OnRoomNeededBelowCapacity();
         if (askAdmission && !_policy.ShouldAdmit(hash, 1))
         {
             return false;

@@ -143,9 +143,14 @@ internal sealed class ArcPolicy : IEvictionPolicy
         _entries.Forget(handle);
     }
 
-    public int SelectVictim()
+    /// <inheritdoc/>
+    public void OnRoomNeededBelowCapacity()
     {
         if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
+    }
+
+    public int SelectVictim()
+    {
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         // REPLACE(x, p) runs before the paper inserts x: leave the newcomer out of |T1|.
         long t1 = _t1Weight - (newest >= 0 && _lists.ListOf(newest) == T1 ? _entries.WeightOf(newest) : 0);

@@ -123,9 +123,14 @@ internal sealed class CarPolicy : IEvictionPolicy
         _entries.Forget(handle);
     }
 
-    public int SelectVictim()
+    /// <inheritdoc/>
+    public void OnRoomNeededBelowCapacity()
     {
         if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
+    }
+
+    public int SelectVictim()
+    {
         int n = _entries.Count;
         if (n <= 1)
         {

@@ -179,9 +179,14 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         _entries.Forget(handle);
     }
 
-    public int SelectVictim()
+    /// <inheritdoc/>
+    public void OnRoomNeededBelowCapacity()
     {
         if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
+    }
+
+    public int SelectVictim()
+    {
         int victim = -1;
         for (int step = 0; step < MaxSweep && _handCold >= 0; step++)
         {

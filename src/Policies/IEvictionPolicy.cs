@@ -93,6 +93,18 @@ public interface IEvictionPolicy
     }
 
     /// <summary>
+    /// The owner's own bound (an engine's byte budget) binds before <see cref="Capacity"/>: it is about to ask for
+    /// victims (and admission) with <see cref="Weight"/> below the capacity. Segmented policies then take their shares
+    /// (a window, a protected segment, a LIR set, a ghost history's bound) of the weight held now rather than of the
+    /// capacity, until adds take the weight past it again; without this a cache whose budget fills first kept shares
+    /// of a capacity it never reached (an 80 % protected segment held every entry ever read twice). Owners that
+    /// evict only over the capacity never call it. The default does nothing.
+    /// </summary>
+    void OnRoomNeededBelowCapacity()
+    {
+    }
+
+    /// <summary>
     /// Hint, second stage, after <see cref="Prefetch"/> was called for a whole batch: prefetch what can
     /// be found only by reading the first stage's memory (e.g. the list neighbours of the entry).
     /// No state change, no observable effect; the default does nothing.

@@ -181,9 +181,14 @@ internal sealed class LirsPolicy : IEvictionPolicy
         _entries.Forget(handle);
     }
 
-    public int SelectVictim()
+    /// <inheritdoc/>
+    public void OnRoomNeededBelowCapacity()
     {
         if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
+    }
+
+    public int SelectVictim()
+    {
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         int victim = _queue.First(0);
         if (victim >= 0 && victim == newest) victim = _queue.Next(victim);

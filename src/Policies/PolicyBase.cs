@@ -268,11 +268,10 @@ internal abstract class PolicyBase : IEvictionPolicy
     protected long ShareCapacity => _shareCapacity.Value;
 
     /// <summary>
-    /// Called by a segmented policy's <see cref="SelectVictim"/> first: room is being made at the weight held now, so
-    /// that weight (at most the capacity) becomes <see cref="ShareCapacity"/>; <see cref="ShareCapacityChanged"/>
-    /// runs when it moved. Over capacity (a newcomer pending) it is the capacity.
+    /// The owner's own bound binds first (<see cref="IEvictionPolicy.OnRoomNeededBelowCapacity"/>): the weight held now
+    /// (at most the capacity) becomes <see cref="ShareCapacity"/>; <see cref="ShareCapacityChanged"/> runs when it moved.
     /// </summary>
-    protected void NoteRoomRequest()
+    public void OnRoomNeededBelowCapacity()
     {
         if (_shareCapacity.NoteRoomRequest(_weight, Capacity))
         {

@@ -54,12 +54,10 @@ internal sealed class S3FifoPolicy : PolicyBase
         // neither counted in the small queue's size nor a candidate, and stays at the head of its queue.
         int newest = PendingNewcomer();
         long newcomerInSmall = newest >= 0 && Lists.ListOf(newest) == Small ? WeightOf(newest) : 0;
-        // The small queue's share is of what the cache holds when it must make room: the capacity when the
-        // capacity binds (a count-bounded cache is full then, so this is the paper's 10 % of the cache), the
-        // weight held when something else binds first (an engine whose byte budget fills before its entry
-        // bound: a share of the bound there kept most residents in the small queue, 819 of 1,920 in a review).
-        long held = Weight - (newest >= 0 ? WeightOf(newest) : 0);
-        long smallTarget = Math.Max(1, (long)(Math.Min(Capacity, held) * SmallFraction));
+        // 10 % of the capacity, or of the weight held when the owner's own bound made it ask for room below the
+        // capacity (PolicyBase.ShareCapacity: an engine whose byte budget fills first; a share of its entry bound
+        // kept most residents in the small queue, 819 of 1,920 in a review).
+        long smallTarget = Math.Max(1, (long)(ShareCapacity * SmallFraction));
         int victim = -1;
         long limit = 5L * Count + 2;   // long: 5 x Count overflows an int above 429M entries (MaxHandles allows 2^30)
         for (long step = 0; step < limit && victim < 0; step++)

@@ -2,7 +2,7 @@ namespace CacheKit.Policies;
 
 /// <summary>Segmented LRU (Karedla, Love and Wherry, 1994): newcomers enter a probation segment;
 /// a second access promotes them to a protected segment (80% of capacity by weight; of
-/// <see cref="PolicyBase.ShareCapacity"/> when room is made below capacity) whose
+/// <see cref="PolicyBase.ShareCapacity"/> once the owner's own bound binds first) whose
 /// overflow is demoted back to probation. The probation tail is evicted.</summary>
 /// <remarks>Two lists, head = most recent. Reads reorder, so <see cref="ConcurrentHits"/> is false.
 /// Invariant: protected weight is at most <c>_maxProtected</c> after every call, unless a single
@@ -32,7 +32,6 @@ internal sealed class SlruPolicy : PolicyBase
 
     public override int SelectVictim()
     {
-        NoteRoomRequest();
         int h = Lists.Last(Probation);
         return h >= 0 ? h : Lists.Last(Protected);
     }

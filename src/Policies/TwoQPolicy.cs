@@ -108,9 +108,14 @@ internal sealed class TwoQPolicy : IEvictionPolicy
         _entries.Forget(handle);
     }
 
-    public int SelectVictim()
+    /// <inheritdoc/>
+    public void OnRoomNeededBelowCapacity()
     {
         if (_share.NoteRoomRequest(_entries.Total, Capacity)) ApplyShare();
+    }
+
+    public int SelectVictim()
+    {
         int newest = _entries.Count > 1 ? _entries.Newest : -1;
         // The classical 2Q reclaims before it inserts: leave the newcomer out of A1in's size.
         long inWeight = _inWeight - (newest >= 0 && _lists.ListOf(newest) == A1In ? _entries.WeightOf(newest) : 0);

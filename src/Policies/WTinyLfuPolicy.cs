@@ -246,7 +246,6 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     public override int SelectVictim()
     {
-        NoteRoomRequest();
         if (Count == 0)
         {
             return -1;
@@ -461,8 +460,8 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     }
 
     /// <summary>
-    /// The segments' limits follow <see cref="PolicyBase.ShareCapacity"/> (room made below the capacity: an engine whose
-    /// byte budget binds first), at the window's current share. A protected overflow moves to probation now; a window
+    /// The segments' limits follow <see cref="PolicyBase.ShareCapacity"/> (the owner's own bound binds first: an engine
+    /// whose byte budget fills before its entry bound), at the window's current share. A protected overflow moves to probation now; a window
     /// overflow at the next add, as when the adaptive choice shrinks the window.
     /// </summary>
     protected override void ShareCapacityChanged()

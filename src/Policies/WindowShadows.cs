@@ -345,11 +345,11 @@ internal sealed class WindowShadows
     }
 
     /// <summary>
-    /// The real cache's share capacity moved (<see cref="PolicyBase.ShareCapacity"/>: its owner makes room below the
-    /// entry capacity, as an engine whose byte budget binds first): the shadows model a cache of
+    /// The real cache's share capacity moved (<see cref="PolicyBase.ShareCapacity"/>: its owner's own bound binds before the
+    /// entry capacity, as an engine's byte budget): the shadows model a cache of
     /// <paramref name="capacity"/> entries from now on, so their capacity, their shared sketches' sample periods and
     /// the decision epoch follow it, and each shadow evicts what no longer fits. Entry-count shadows only (downsampling
-    /// shadows model a byte budget, whose share capacity never moves: the owner evicts over the capacity there).
+    /// shadows model a byte-budget policy, whose owner evicts over the capacity).
     /// </summary>
     public void FollowCapacity(long capacity)
     {

@@ -68,6 +68,7 @@ public sealed class PreAddVictimTests
         {
             policy.OnHit(k - 1, PolicyDriver.HashOf(k));
         }
+        policy.OnRoomNeededBelowCapacity();
         Assert.That(policy.SelectVictim() + 1, Is.EqualTo(151));
     }
 

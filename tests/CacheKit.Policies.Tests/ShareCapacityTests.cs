@@ -35,6 +35,7 @@ public sealed class ShareCapacityTests
             policy.OnMiss(PolicyDriver.HashOf(key));
             if (policy.Count >= Held)
             {
+                policy.OnRoomNeededBelowCapacity();
                 int victim = policy.SelectVictim();
                 Assert.That(victim, Is.GreaterThanOrEqualTo(0));
                 policy.OnRemove(victim);
@@ -89,7 +90,8 @@ public sealed class ShareCapacityTests
             policy.OnAdd(k, PolicyDriver.HashOf(k + 1), 1);
         }
         Assert.That(policy.WindowMaximum, Is.EqualTo(100), "not asked for room: the capacity binds");
-        int victim = policy.SelectVictim();   // room made with 200 held
+        policy.OnRoomNeededBelowCapacity();   // room made with 200 held
+        int victim = policy.SelectVictim();
         Assert.That((policy.WindowMaximum, policy.ProtectedMaximum), Is.EqualTo((20L, 162L)));
         policy.OnRemove(victim);
         policy.OnAdd(victim, PolicyDriver.HashOf(5_000), 1);   // back to 200: not past what was held
@@ -148,6 +150,7 @@ public sealed class ShareCapacityTests
                     policy.OnMiss(hash);
                     while (policy.Count >= held)
                     {
+                        policy.OnRoomNeededBelowCapacity();
                         int victim = policy.SelectVictim();
                         policy.OnRemove(victim);
                         handleOf.Remove(keyOf[victim]);
@@ -171,7 +174,7 @@ public sealed class ShareCapacityTests
     [Test]
     public void Over_capacity_the_shares_stay_shares_of_the_capacity()
     {
-        // The simulator's protocol (add, then evict while over capacity) never makes room below the capacity: its
+        // The simulator's protocol (add, then evict while over capacity) never says its own bound binds: its
         // figures are unchanged (the whole suite compared bit for bit).
         var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu,
             new PolicyOptions { MaxHandles = 64, Capacity = 10, WindowFraction = 0.2, Seed = 7 });
@@ -181,5 +184,118 @@ public sealed class ShareCapacityTests
         }
         policy.OnRemove(policy.SelectVictim());
         Assert.That((policy.WindowMaximum, policy.ProtectedMaximum), Is.EqualTo((2L, 7L)));
+    }
+}
+
+/// <summary>
+/// Found by a review of the share capacity (2026-11-29): the shares must move only when the owner says its own bound
+/// binds, not whenever a victim is asked for below the capacity (TinyLFU admission's query, an eviction round's later
+/// victims), and TinyLFU admission's duel is only for an add that went over capacity. Each failed on the first form.
+/// </summary>
+[TestFixture]
+public sealed class ShareCapacityProtocolTests
+{
+    private static ulong H(int key) => PolicyDriver.HashOf(key);
+
+    /// <summary>The simulator's protocol after an add: victims until the weight is within capacity.</summary>
+    private static List<int> EvictWhileOver(IEvictionPolicy p)
+    {
+        var victims = new List<int>();
+        while (p.Weight > p.Capacity)
+        {
+            int v = p.SelectVictim();
+            victims.Add(v);
+            p.OnRemove(v);
+        }
+        return victims;
+    }
+
+    [Test]
+    public void S3Fifo_small_target_stays_a_share_of_the_capacity_through_a_weighted_eviction_round()
+    {
+        // Capacity 100: A1..A4 (22 each, read once), B (5), C1..C7 (1 each) fill it; N (1) goes over: A1..A4 move
+        // to main, B goes. Then a 30-weight newcomer: small holds 8 < 10, so main's tail goes (A1), and again (A2),
+        // and the round is done. A target taken from the weight left after each victim fell to 7 and took C1, C2.
+        var p = PolicyFactory.Create(PolicyKind.S3Fifo, new PolicyOptions { MaxHandles = 64, Capacity = 100 });
+        for (int i = 0; i < 4; i++)
+        {
+            p.OnAdd(i, H(i), 22);
+        }
+        for (int i = 0; i < 4; i++)
+        {
+            p.OnHit(i, H(i));
+        }
+        p.OnAdd(4, H(4), 5);
+        for (int i = 5; i < 12; i++)
+        {
+            p.OnAdd(i, H(i), 1);
+        }
+        p.OnAdd(12, H(12), 1);
+        Assert.That(EvictWhileOver(p), Is.EqualTo(new[] { 4 }));
+        p.OnAdd(13, H(13), 30);
+        Assert.That(EvictWhileOver(p), Is.EqualTo(new[] { 0, 1 }));
+    }
+
+    [Test]
+    public void A_refused_TinyLfu_admission_query_below_capacity_changes_no_later_eviction()
+    {
+        // SLRU behind TinyLFU admission, weighted: ShouldAdmit is asked when the newcomer will not fit, with the
+        // weight below the capacity, and asks the inner policy for its victim. That query must not shrink SLRU's
+        // protected segment (it demoted a protected entry for good, which a later round then evicted).
+        List<int> Run(bool askFirst)
+        {
+            var p = PolicyFactory.Create(PolicyKind.Slru, new PolicyOptions { MaxHandles = 64, Capacity = 100, TinyLfuAdmission = true, Seed = 3 });
+            for (int i = 0; i < 8; i++)
+            {
+                p.OnMiss(H(i));
+                p.OnAdd(i, H(i), 10);
+            }
+            for (int i = 0; i < 8; i++)
+            {
+                p.OnHit(i, H(i));   // P0..P7 protected (80 of 80)
+            }
+            p.OnMiss(H(8));
+            p.OnAdd(8, H(8), 10);   // Q in probation: 90
+            if (askFirst)
+            {
+                p.OnMiss(H(100));
+                Assert.That(p.ShouldAdmit(H(100), 15), Is.False, "R, seen once, loses to Q");
+            }
+            p.OnMiss(H(9));
+            p.OnAdd(9, H(9), 10);   // S: 100, no room needed
+            for (int i = 0; i < 4; i++)
+            {
+                p.OnMiss(H(200));
+            }
+            Assert.That(p.ShouldAdmit(H(200), 20), Is.True);
+            p.OnAdd(20, H(200), 20);
+            return EvictWhileOver(p);
+        }
+        Assert.That(Run(askFirst: true), Is.EqualTo(Run(askFirst: false)));
+    }
+
+    [Test]
+    public void TinyLfu_admission_duels_only_a_newcomer_whose_add_went_over_capacity()
+    {
+        // The engine's byte-bound path makes room before each add, within capacity. The wrapper kept the last add as
+        // its newcomer, so the next insert's first victim request duelled that entry (added long before) and evicted
+        // it instead of the inner policy's victim.
+        var p = PolicyFactory.Create(PolicyKind.Lru, new PolicyOptions { MaxHandles = 64, Capacity = 10, TinyLfuAdmission = true });
+        for (int i = 0; i < 5; i++)
+        {
+            p.OnMiss(H(1));
+        }
+        p.OnAdd(0, H(1), 1);   // key 1: the LRU tail, frequent
+        for (int k = 2; k <= 5; k++)
+        {
+            p.OnMiss(H(k));
+            p.OnAdd(k - 1, H(k), 1);
+        }
+        for (int k = 2; k <= 5; k++)
+        {
+            p.OnHit(k - 1, H(k));
+        }
+        p.OnRoomNeededBelowCapacity();
+        Assert.That(p.SelectVictim(), Is.EqualTo(0), "LRU's victim, key 1 (before: key 5, the last add)");
     }
 }
