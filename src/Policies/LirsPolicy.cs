@@ -101,7 +101,7 @@ internal sealed class LirsPolicy : IEvictionPolicy
     public void OnAdd(int handle, ulong keyHash, long weight)
     {
         _entries.Add(handle, keyHash, weight);
-        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();   // grows only: demotes nothing
+        if (_share.NoteAdded(_entries.Total, Capacity)) ApplyShare();   // grows only (Balance then demotes only a LIR set over even the larger target)
         int ghost = _ghostIndex.Find(keyHash);
         if (ghost >= 0)
         {
