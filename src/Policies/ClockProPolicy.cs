@@ -86,7 +86,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     /// <see cref="ShareCapacityTracker"/>'s value, as the ceiling, the hot share and the test periods' weight.</summary>
     internal long MinColdTarget { get; private set; }
 
-    /// <summary>The cold target's ceiling: 99 % of the capacity.</summary>
+    /// <summary>The cold target's ceiling: 99 % of the capacity (of the share capacity, as the floor).</summary>
     internal long MaxColdTarget { get; private set; }
 
     /// <summary>The cold target's bounds, the hot share and the ghosts' weight follow the share capacity.</summary>

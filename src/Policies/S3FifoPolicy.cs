@@ -56,7 +56,7 @@ internal sealed class S3FifoPolicy : PolicyBase
         long newcomerInSmall = newest >= 0 && Lists.ListOf(newest) == Small ? WeightOf(newest) : 0;
         // 10 % of the capacity, or of the weight held when the owner's own bound made it ask for room below the
         // capacity (PolicyBase.ShareCapacity: an engine whose byte budget fills first; a share of its entry bound
-        // kept most residents in the small queue, 819 of 1,920 in a review).
+        // kept 819 of 1,920 residents in the small queue in a review).
         long smallTarget = Math.Max(1, (long)(ShareCapacity * SmallFraction));
         int victim = -1;
         long limit = 5L * Count + 2;   // long: 5 x Count overflows an int above 429M entries (MaxHandles allows 2^30)

@@ -1,8 +1,9 @@
 namespace CacheKit.Policies;
 
 /// <summary>
-/// The capacity a segmented policy's shares are shares of (LIRS's LIR set, 2Q's A1in and A1out, CLOCK-Pro's cold
-/// target, SLRU's and W-TinyLFU's segments): the policy's capacity while the capacity is what binds, and the weight
+/// The capacity a segmented policy's shares are shares of (through <c>PolicyBase</c>: W-TinyLFU's segments, sketch
+/// period and window shadows, SLRU's protected segment, S3-FIFO's small queue; its own: LIRS's LIR set, 2Q's A1in and
+/// A1out, CLOCK-Pro's cold-target bounds and hot share, ARC's and CAR's c, TinyLFU admission's sketch period): the policy's capacity while the capacity is what binds, and the weight
 /// held when the owner last said its own bound binds first (<see cref="IEvictionPolicy.OnRoomNeededBelowCapacity"/>)
 /// otherwise. An engine whose byte budget fills before its entry bound asks for victims with fewer entries than the
 /// bound; shares of the bound then overran the entries held (an 80 %

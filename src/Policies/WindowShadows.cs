@@ -349,7 +349,8 @@ internal sealed class WindowShadows
     /// entry capacity, as an engine's byte budget): the shadows model a cache of
     /// <paramref name="capacity"/> entries from now on, so their capacity, their shared sketches' sample periods and
     /// the decision epoch follow it, and each shadow evicts what no longer fits. Entry-count shadows only (downsampling
-    /// shadows model a byte-budget policy, whose owner evicts over the capacity).
+    /// shadows model a byte-budget policy, whose owner evicts over the capacity). Only the shared sketches' periods follow:
+    /// shadows with sketches of their own (the tests' reference, <c>shareSketch: false</c>) keep theirs.
     /// </summary>
     public void FollowCapacity(long capacity)
     {

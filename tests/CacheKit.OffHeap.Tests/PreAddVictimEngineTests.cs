@@ -7,8 +7,9 @@ namespace CacheKit.OffHeap.Tests;
 /// the shard asks the policy for victims BEFORE it adds the newcomer (Shard.TryAllocateWithRoomUnsynchronized), so the
 /// entry added last is an ordinary resident. SIEVE and CLOCK must examine it like any other: it is the only entry never
 /// read here (the sole unvisited / unreferenced one), so each of them evicts it. (S3-FIFO is covered at the policy level,
-/// PreAddVictimTests: here its small-queue target, 10 % of the nominal entry bound of 8,192, is 819 against 1,920
-/// residents, so the small queue drains below it before it reaches the last entry and the victim comes from main.)
+/// PreAddVictimTests: here, as its algorithm says, the read entries move from the small queue to main with their counters
+/// reset, the small queue falls below its target, 10 % of the 1,920 held since 2026-11-29 (819, of the entry bound,
+/// before), before it reaches the last entry, and main's tail, key 1, is the victim: checked, not asserted here.)
 /// </summary>
 [TestFixture]
 public sealed class PreAddVictimEngineTests
