@@ -18,7 +18,7 @@ namespace CacheKit.Policies;
 internal sealed class ArcPolicy : IEvictionPolicy
 {
     private const int T1 = 0, T2 = 1;     // resident lists
-    private const int B1 = 0, B2 = 1;     // ghost lists
+    private const int B1 = ArcDirectory.B1, B2 = ArcDirectory.B2;     // ghost lists
 
     private readonly EntryWeights _entries;
     private readonly HandleLists _lists;
@@ -40,6 +40,11 @@ internal sealed class ArcPolicy : IEvictionPolicy
     public string Name => "ARC";
     public long Capacity { get; }
 
+    public int MaxHandles => _entries.MaxHandles;
+    public int Count => _entries.Count;
+    public long Weight => _entries.Total;
+    public bool ConcurrentHits => false;
+
     private ShareCapacityTracker _share;
 
     /// <summary>The paper's c: the capacity, or the weight held when room was last made below it
@@ -50,13 +55,8 @@ internal sealed class ArcPolicy : IEvictionPolicy
     private void ApplyShare()
     {
         _p = Math.Min(_p, C);
-        while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
-        while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+        ArcDirectory.Trim(_ghosts, _t1Weight, _t2Weight, C);
     }
-    public int MaxHandles => _entries.MaxHandles;
-    public int Count => _entries.Count;
-    public long Weight => _entries.Total;
-    public bool ConcurrentHits => false;
 
     /// <summary>The adaptive target weight of T1 (for tests).</summary>
     internal long TargetT1 => _p;
@@ -89,12 +89,12 @@ internal sealed class ArcPolicy : IEvictionPolicy
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2);
             if (_ghosts.ListOf(ghost) == B1)
             {
-                long step = AdaptationStep(weight, b2 / b1);
+                long step = ArcDirectory.AdaptationStep(weight, b2 / b1, C);
                 _p = step >= C - _p ? C : _p + step;   // min(c, p + step) without overflow
             }
             else
             {
-                long step = AdaptationStep(weight, b1 / b2);
+                long step = ArcDirectory.AdaptationStep(weight, b1 / b2, C);
                 _p = step >= _p ? 0 : _p - step;                     // max(0, p - step) without overflow
                 _newcomerFromB2 = true;
             }
@@ -137,8 +137,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         {
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
-            while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
-            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            ArcDirectory.Trim(_ghosts, _t1Weight, _t2Weight, C);
         }
         _entries.Forget(handle);
     }
@@ -174,27 +173,7 @@ internal sealed class ArcPolicy : IEvictionPolicy
         _newcomerFromB2 = false;
     }
 
-    /// <summary>
-    /// The paper's δ = weight × max(1, ratio), capped at c: p moves within [0, c], so a larger step changes
-    /// nothing. The cap also keeps the product in range: the newcomer's weight (up to 2^32) need not be its
-    /// ghost's, so a heavy key returning from a light ghost (ratio up to ~2^33 at a 2^34 budget) wrapped p
-    /// negative, or above c on the B2 side.
-    /// </summary>
-    private long AdaptationStep(long weight, long ratio)
-    {
-        ratio = Math.Max(1, ratio);
-        return ratio > C / weight ? C : weight * ratio;
-    }
-
-    private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
-
-    /// <summary>
-    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
-    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
-    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
-    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
-    /// </summary>
-    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - C > C;
+    private bool OverDirectoryBound(long extra) => ArcDirectory.OverBound(_ghosts, _t1Weight + _t2Weight, extra, C);
 
     private void Promote(int handle)
     {

@@ -21,7 +21,7 @@ internal sealed class CarPolicy : IEvictionPolicy
     internal const int MaxSweep = 4096;
 
     private const int T1 = 0, T2 = 1;
-    private const int B1 = 0, B2 = 1;
+    private const int B1 = ArcDirectory.B1, B2 = ArcDirectory.B2;
 
     private readonly EntryWeights _entries;
     private readonly HandleLists _clocks;
@@ -46,6 +46,11 @@ internal sealed class CarPolicy : IEvictionPolicy
     public string Name => "CAR";
     public long Capacity { get; }
 
+    public int MaxHandles => _entries.MaxHandles;
+    public int Count => _entries.Count;
+    public long Weight => _entries.Total;
+    public bool ConcurrentHits => true;   // a hit is one byte store
+
     private ShareCapacityTracker _share;
 
     /// <summary>The paper's c: the capacity, or the weight held when room was last made below it
@@ -56,13 +61,8 @@ internal sealed class CarPolicy : IEvictionPolicy
     private void ApplyShare()
     {
         _p = Math.Min(_p, C);
-        while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
-        while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+        ArcDirectory.Trim(_ghosts, _t1Weight, _t2Weight, C);
     }
-    public int MaxHandles => _entries.MaxHandles;
-    public int Count => _entries.Count;
-    public long Weight => _entries.Total;
-    public bool ConcurrentHits => true;   // a hit is one byte store
 
     /// <summary>The adaptive target weight of T1 (for tests; a ghost hit counts once its evictions are done).</summary>
     internal long TargetT1 => _p;
@@ -117,8 +117,7 @@ internal sealed class CarPolicy : IEvictionPolicy
         {
             int ghostList = list == T1 ? B1 : B2;
             _ghosts.Add(ghostList, _entries.HashOf(handle), weight, ghostList);
-            while (_t1Weight + _ghosts.Weight(B1) > C && _ghosts.RemoveOldest(B1)) { }
-            while (OverDirectoryBound(0) && (_ghosts.RemoveOldest(B2) || _ghosts.RemoveOldest(B1))) { }
+            ArcDirectory.Trim(_ghosts, _t1Weight, _t2Weight, C);
         }
         _entries.Forget(handle);
     }
@@ -200,34 +199,17 @@ internal sealed class CarPolicy : IEvictionPolicy
         if (_pendingGhostList == B1)
         {
             long b1 = _ghosts.Weight(B1) + w, b2 = _ghosts.Weight(B2);
-            long step = AdaptationStep(w, b2 / b1);
+            long step = ArcDirectory.AdaptationStep(w, b2 / b1, C);
             _p = step >= C - _p ? C : _p + step;
         }
         else
         {
             long b1 = _ghosts.Weight(B1), b2 = _ghosts.Weight(B2) + w;
-            long step = AdaptationStep(w, b1 / b2);
+            long step = ArcDirectory.AdaptationStep(w, b1 / b2, C);
             _p = step >= _p ? 0 : _p - step;
         }
         _pendingGhostList = -1;
     }
-
-    /// <summary>The paper's δ = weight × max(1, ratio), capped at c (see <see cref="AdaptTarget"/>).</summary>
-    private long AdaptationStep(long weight, long ratio)
-    {
-        ratio = Math.Max(1, ratio);
-        return ratio > C / weight ? C : weight * ratio;
-    }
-
-    private long DirectoryWeight => _t1Weight + _t2Weight + _ghosts.Weight(B1) + _ghosts.Weight(B2);
-
-    /// <summary>
-    /// |T1| + |T2| + |B1| + |B2| + <paramref name="extra"/> &gt; 2c, written so it cannot overflow: 2c wrapped
-    /// to -2 for c = long.MaxValue (an owner that evicts only for reasons of its own), and every eviction
-    /// then dropped the whole ghost history. The directory weight stays below 2^63 (at most 2^29 handles
-    /// and as many ghosts, each at most 2^32), so subtracting c is exact.
-    /// </summary>
-    private bool OverDirectoryBound(long extra) => DirectoryWeight + extra - C > C;
 
     private int Tail(int list, int skip)
     {
