@@ -90,7 +90,7 @@ public static class Catalog
     /// <summary>The real engine with <paramref name="kind"/> and <paramref name="shards"/> shards, bounded by entry count
     /// (null under byte capacity, and at a size below the shard count, which the engine refuses: each shard holds an entry at least).</summary>
     public static TargetSpec Engine(PolicyKind kind, int shards = 1) =>
-        new(EngineTarget.NameOf(kind, shards), (_, cap) => cap.Weighted || cap.Value < shards ? null : new EngineTarget(kind, cap.Value, shards));
+        new(EngineTarget.NameOf(kind, shards), (_, cap) => cap.Weighted ? EngineTarget.TryForByteBudget(kind, cap.Value, shards) : cap.Value < shards ? null : new EngineTarget(kind, cap.Value, shards));
 
     /// <summary>Every kind of <see cref="PolicyKind"/> this build can create, in enum order.</summary>
     public static IEnumerable<PolicyKind> AvailableKinds() => Enum.GetValues<PolicyKind>().Where(k => IsAvailable(k));

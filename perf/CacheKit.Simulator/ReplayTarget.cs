@@ -47,3 +47,14 @@ public readonly record struct Capacity(long Value, bool Weighted)
         return (int)Math.Min(Math.Min(fit, trace.DistinctKeys) + 1, int.MaxValue - 64);
     }
 }
+
+/// <summary>
+/// A target with something to say about its cell beyond hits (the engine under a byte budget: the requests it could not
+/// store and the memory its entries took); read after the replay, before the target is disposed, and printed under the
+/// trace's tables.
+/// </summary>
+public interface IReplayNote
+{
+    /// <summary>The note, or null when there is nothing to say.</summary>
+    string? Note { get; }
+}

@@ -24,7 +24,25 @@ public static class Report
             sb.Append("\nByte hit ratio (%):\n\n");
             AppendTable(sb, r, byteRatio: true);
         }
+        AppendNotes(sb, r);
         return sb.ToString();
+    }
+
+    /// <summary>The targets' notes on their cells (<see cref="IReplayNote"/>), row by row, in column order.</summary>
+    private static void AppendNotes(StringBuilder sb, TraceResults r)
+    {
+        bool first = true;
+        foreach (string policy in r.Policies)
+        {
+            foreach (Capacity c in r.Capacities)
+            {
+                if (r.Get(policy, c)?.Note is string note)
+                {
+                    sb.Append(first ? "\nNotes:\n\n" : "").Append(Inv, $"- {policy} at {c.Label}: {note}.\n");
+                    first = false;
+                }
+            }
+        }
     }
 
     private static void AppendTable(StringBuilder sb, TraceResults r, bool byteRatio)

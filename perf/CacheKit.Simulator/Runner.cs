@@ -5,6 +5,9 @@ namespace CacheKit.Simulator;
 /// <summary>The outcome of replaying one trace through one target at one capacity.</summary>
 public sealed record CellResult(string Policy, Capacity Capacity, long Requests, long Hits, long Bytes, long ByteHits, double Seconds)
 {
+    /// <summary>The target's note on this cell (<see cref="IReplayNote"/>), or null.</summary>
+    public string? Note { get; init; }
+
     /// <summary>Hit ratio in percent.</summary>
     public double HitRatio => Requests == 0 ? 0 : 100.0 * Hits / Requests;
 
@@ -85,8 +88,9 @@ public static class Runner
             }
         }
         progress?.Invoke(keyIds.Length & (ProgressStep - 1));
+        string? note = (target as IReplayNote)?.Note;
         (target as IDisposable)?.Dispose();
-        return new CellResult(target.Name, capacity, keyIds.Length, hits, bytes, byteHits, sw.Elapsed.TotalSeconds);
+        return new CellResult(target.Name, capacity, keyIds.Length, hits, bytes, byteHits, sw.Elapsed.TotalSeconds) { Note = note };
     }
 
     /// <summary>

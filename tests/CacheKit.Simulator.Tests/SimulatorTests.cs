@@ -118,6 +118,27 @@ public sealed class SimulatorTests
     }
 
     [Test]
+    public void Engine_rows_under_a_byte_budget_store_each_object_at_its_size_and_note_what_they_could_not_store()
+    {
+        TargetSpec engine = Catalog.Build("noopt,engine", admission: false, windows: [], readDrops: [])[0];
+        const long Budget = 4L << 20;
+        // Keys 1 and 2 small, key 3 larger than the engine's largest value at this budget (57,328 B with 64 KiB pages),
+        // key 1 again with a new size: a hit, then stored at the new size.
+        Trace trace = Trace.FromKeys("sized", [1, 2, 1, 3, 3, 2, 1, 1], [100, 2_000, 100, 100_000, 100_000, 2_000, 500, 500]);
+        TraceResults results = Runner.Run(trace, [new Capacity(Budget, Weighted: true)], [engine], jobs: 1, new PlainProgress(TextWriter.Null, perCell: false));
+        CellResult cell = results.Get(engine.Name, new Capacity(Budget, Weighted: true))!;
+
+        Assert.That(cell.Hits, Is.EqualTo(4), "the second 1, the second 2 and the last two 1s hit (a size change is a hit, then an overwrite); the oversized 3 never does");
+        Assert.That(cell.ByteHits, Is.EqualTo(100 + 2_000 + 500 + 500), "byte hits count the request's size");
+        Assert.That(cell.Note, Does.StartWith("2 requests above the engine's largest value (57,328 B) not stored; at the end 2 entries held"), cell.Note);
+        Assert.That(Report.Markdown(results), Does.Contain("- Engine(W-TinyLFU) at 4 MiB: 2 requests above"), "the note is printed under the tables");
+
+        // A budget too small for the shards' pages and index: no cell, not an exception.
+        TargetSpec wide = Catalog.Build("noopt,engine@256", admission: false, windows: [], readDrops: [])[0];
+        Assert.That(wide.Create(trace, new Capacity(Budget, Weighted: true)), Is.Null);
+    }
+
+    [Test]
     public void Seed_spread_repeats_the_main_run_for_its_seed_and_restores_the_seed()
     {
         string tracesDir = Path.GetDirectoryName(FindTrace("gli.trace.gz"))!;
