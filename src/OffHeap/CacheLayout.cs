@@ -12,7 +12,8 @@ internal readonly record struct CacheLayout(
     int BucketsPerShard,
     long? MaxEntries,
     int MaxValueBytes,
-    int MaxEntryBytes)
+    int MaxEntryBytes,
+    int SizeClassStepsPerDoubling)
 {
     /// <summary>Most shards (the shard is picked by the top 8 bits of the hash).</summary>
     public const int MaxShards = 256;
@@ -29,8 +30,9 @@ internal readonly record struct CacheLayout(
 
     /// <summary>
     /// With automatic shards and page size, each shard gets at least this many pages of budget: a
-    /// shard needs a page per size class in use, or it keeps reclaiming whole pages (the default
-    /// table has 70 classes with 64 KiB pages, 102 with 1 MiB pages).
+    /// shard needs a page per size class in use, or it keeps reclaiming whole pages (the finest table has 70 classes
+    /// with 64 KiB pages, 102 with 1 MiB pages; below 256 pages per shard the engine takes a coarser one:
+    /// <see cref="SizeClassSteps"/>).
     /// </summary>
     private const long MinPagesPerShard = 128;
 
@@ -40,6 +42,21 @@ internal readonly record struct CacheLayout(
     /// that sized it is named (a larger index used to be allocated and zeroed first, then refused by the policy).
     /// </summary>
     public const int MaxBucketsPerShard = (1 << 30) / IndexBucket.SlotCount;
+
+    /// <summary>
+    /// Size classes per doubling above 128 B (<see cref="SizeClassTable.CreateDefault(int, int)"/>) from the pages each
+    /// shard's budget holds: an arena keeps about a page per class in use, so with few pages the classes must be few
+    /// or a wide mix of sizes leaves much of the budget in partly filled pages. 8 (a chunk at most 12.5 % over the
+    /// request) from 256 pages per shard, 4 (25 %) from 64, else 2 (50 %). Measured on the AdaptSize trace and the
+    /// Twitter size profiles (docs/engine.md, "Caveat"): with fewer pages the coarser table held more entries and hit
+    /// more; from 256 pages the two were within 0.12 points either way, and a narrow mix (where few classes are in use)
+    /// only pays the coarser rounding, so the finer table stays. Entries up to 128 B keep 8-byte steps either way.
+    /// </summary>
+    internal static int SizeClassSteps(long pageBudgetBytes, int shards, int pageSize)
+    {
+        long pagesPerShard = Math.Max(0, pageBudgetBytes) / shards / pageSize;
+        return pagesPerShard >= 256 ? 8 : pagesPerShard >= 64 ? 4 : 2;
+    }
 
     /// <summary>Native bytes of all shards' indexes.</summary>
     public long IndexBytes => (long)ShardCount * BucketsPerShard * 64;
@@ -255,6 +272,7 @@ internal readonly record struct CacheLayout(
                 : new ArgumentOutOfRangeException(nameof(o.MaxEntries), o.MaxEntries, $"The index would need {buckets} buckets per shard; the limit is {MaxBucketsPerShard} (lower MaxEntries or raise ShardCount).");
         }
 
-        return new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes);
+        return new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes,
+            SizeClassSteps(o.CapacityBytes - (shards * buckets * 64), shards, pageSize));
     }
 }

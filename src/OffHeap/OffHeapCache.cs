@@ -82,7 +82,7 @@ public sealed partial class OffHeapCache : IDisposable
         _seed = options.HashSeed ?? BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
         _shardShift = 8 - BitOperations.Log2((uint)layout.ShardCount);
 
-        var slabOptions = new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize };
+        var slabOptions = new SlabOptions { BudgetBytes = options.CapacityBytes, PageSize = layout.PageSize, SizeClassStepsPerDoubling = layout.SizeClassStepsPerDoubling };
         if (options.PoisonFreedMemory is bool poison)
         {
             slabOptions.PoisonFreedMemory = poison;

@@ -1102,7 +1102,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// A chunk for <paramref name="size"/> bytes: free chunk or new page; else reclaim expired entries; else give back
     /// another class's spare empty page; else (admission permitting) evict policy victims, at most the per-insert cap; else take one page
     /// from another size class if the arena says one should move; else evict policy victims up to the
-    /// cap once more. False when none of that made room.
+    /// cap once more; else, for a class holding no page and if no page was reclaimed, empty the page of another class
+    /// with the fewest live chunks (at most the cap of them). False when none of that made room.
     /// </summary>
     private bool TryAllocateWithRoomUnsynchronized(int size, ulong hash, bool askAdmission, out SlabHandle handle)
     {
@@ -1155,7 +1156,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // The victims freed chunks of other classes only: the size mix may have shifted. If this class
         // holds less than its fair share of pages (the arena judges by recent demand), take one page
         // of the class furthest above its share and evict what still lives on it.
-        if (_arena.TryPickPageToReclaim(classIndex, out int pageId))
+        bool reclaimedAPage = _arena.TryPickPageToReclaim(classIndex, out int pageId);
+        if (reclaimedAPage)
         {
             int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
             for (int i = 0; i < live; i++)
@@ -1178,6 +1180,26 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 break;
             }
             EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
+            if (_arena.TryAllocate(size, out handle))
+            {
+                return true;
+            }
+        }
+
+        // Still nothing. A class that holds a page is refused here (the per-insert cap; on a trace this keeps what the
+        // cache holds, as admission would). A class with no page at all, in an arena where every class in use holds
+        // one (few pages per shard), would be refused for good: the share rules take only from a class of two or
+        // more pages, and victims spread over other classes rarely empty one. For it, and if no page was reclaimed
+        // above (at most one per insert), empty the page of another class with the fewest live chunks (a spare the
+        // victims left first) when it holds no more than the per-insert cap. A differential run found a shard of 16
+        // pages holding 8 entries refusing every set of a class it had no page for.
+        if (!reclaimedAPage && _arena.TryPickPageForAClassWithNone(classIndex, _maxEvictionsPerInsert, out pageId))
+        {
+            int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
+            for (int i = 0; i < live; i++)
+            {
+                EvictChunkUnsynchronized(_reclaimScratch[i]);
+            }
             if (_arena.TryAllocate(size, out handle))
             {
                 return true;

@@ -8,11 +8,12 @@ namespace CacheKit.Slab;
 /// 64-byte-aligned page is 8-byte aligned) and at most the page size. Immutable.
 /// </summary>
 /// <remarks>
-/// <para>The default table (<see cref="CreateDefault"/>) keeps internal waste low for small entries:</para>
+/// <para>The default table (<see cref="CreateDefault(int)"/>) keeps internal waste low for small entries:</para>
 /// <list type="bullet">
 /// <item>16 to 128 bytes in steps of 8 (at most 7 bytes, at most 50% at 16 B but under 6% from 128 B);</item>
 /// <item>above 128 bytes, eight steps per power of two (step = 2^k / 8 in [2^k, 2^(k+1)]), so a chunk
-/// is at most 12.5% larger than the request and about 6% on average, up to PageSize / 8;</item>
+/// is at most 12.5% larger than the request and about 6% on average, up to PageSize / 8 (four or two steps with
+/// <see cref="CreateDefault(int, int)"/>, which the cache engine takes when a shard has few pages);</item>
 /// <item>above PageSize / 8, the sizes PageSize / n for n = 7..1 (rounded down to 8), so the big
 /// classes waste almost nothing at the end of the page.</item>
 /// </list>
@@ -67,24 +68,40 @@ public sealed class SizeClassTable
 
     /// <summary>
     /// The default table for <paramref name="pageSize"/>: fine steps for small sizes (see the remarks of
-    /// <see cref="SizeClassTable"/>), largest class = <paramref name="pageSize"/>.
+    /// <see cref="SizeClassTable"/>), largest class = <paramref name="pageSize"/>. Eight classes per doubling above 128 B.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">pageSize is not a power of two in [64 KiB, 64 MiB].</exception>
-    public static SizeClassTable CreateDefault(int pageSize)
+    public static SizeClassTable CreateDefault(int pageSize) => CreateDefault(pageSize, MaxStepsPerDoubling);
+
+    /// <summary>Most classes per doubling above 128 B (<see cref="CreateDefault(int, int)"/>); also the default.</summary>
+    public const int MaxStepsPerDoubling = 8;
+
+    /// <summary>
+    /// The default table for <paramref name="pageSize"/> with <paramref name="stepsPerDoubling"/> classes per doubling from
+    /// 128 B to PageSize / 8 (2, 4 or 8: a chunk at most 50 %, 25 % or 12.5 % larger than the request above 128 B). Fewer
+    /// classes waste more inside a chunk but leave fewer partly filled pages: an arena keeps about a page per class in use,
+    /// so with few pages (a small budget per shard) and a wide mix of sizes the coarser table holds more entries.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">pageSize is not a power of two in [64 KiB, 64 MiB], or stepsPerDoubling is not 2, 4 or 8.</exception>
+    public static SizeClassTable CreateDefault(int pageSize, int stepsPerDoubling)
     {
         ValidatePageSize(pageSize, nameof(pageSize));
+        if (stepsPerDoubling is not (2 or 4 or 8))
+        {
+            throw new ArgumentOutOfRangeException(nameof(stepsPerDoubling), stepsPerDoubling, "stepsPerDoubling must be 2, 4 or 8.");
+        }
         var sizes = new List<int>();
         for (int s = 16; s <= 128; s += 8)
         {
             sizes.Add(s);
         }
 
-        // Eight steps per doubling from 128 up to PageSize / 8.
+        // stepsPerDoubling steps per doubling from 128 up to PageSize / 8 (each a multiple of 8: 128 / 8 = 16).
         int geometricLimit = pageSize / 8;
         for (int power = 128; power < geometricLimit; power *= 2)
         {
-            int step = power / 8;
-            for (int i = 1; i <= 8; i++)
+            int step = power / stepsPerDoubling;
+            for (int i = 1; i <= stepsPerDoubling; i++)
             {
                 sizes.Add(power + (i * step));
             }

@@ -494,6 +494,77 @@ public sealed unsafe class SlabArena
     }
 
     /// <summary>
+    /// The last resort for a class that holds no page in this arena, once evictions within the fair-share rules of
+    /// <see cref="TryPickPageToReclaim"/> made no room (they give such a class a page only from a class holding two or
+    /// more, so where every class in use holds one page it could never store anything): the page of another class
+    /// with the fewest live chunks, whatever that class's share, if it holds at most <paramref name="maxLiveChunks"/> (the
+    /// caller's cap on evictions for one insert). A class that holds a page gets nothing here (room comes from inside
+    /// it, or the write is refused). A spare empty page is given back to the pool at once, as there.
+    /// Same protocol as <see cref="TryPickPageToReclaim"/> (the caller evicts what
+    /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists). Cost: O(classes + pages held).
+    /// </summary>
+    /// <returns>False when the class holds a page, or the arena holds no page of another class with at most maxLiveChunks live.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public bool TryPickPageForAClassWithNone(int forClassIndex, int maxLiveChunks, out int pageId)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)forClassIndex >= (uint)_classes.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
+        }
+
+        if (_cls[forClassIndex].Pages > 0)
+        {
+            pageId = None;
+            return false;
+        }
+
+        if (_reclaimPage != None)
+        {
+            pageId = _reclaimPage;
+            return true;
+        }
+
+        if (ReleaseForeignSpare(forClassIndex, out pageId))
+        {
+            return true;
+        }
+
+        int best = None;
+        for (int c = 0; c < _cls.Length; c++)
+        {
+            if (c == forClassIndex || _cls[c].Pages == 0)
+            {
+                continue;
+            }
+
+            for (int list = 2 * c; list <= (2 * c) + 1; list++)
+            {
+                for (int p = _head[list]; p != None; p = _pages[p].Next)
+                {
+                    if (_pages[p].Live <= maxLiveChunks && (best == None || _pages[p].Live < _pages[best].Live))
+                    {
+                        best = p;
+                    }
+                }
+            }
+        }
+
+        if (best == None)
+        {
+            pageId = None;
+            return false;
+        }
+
+        Debug.Assert(_pages[best].Live > 0, "with no spare left, every listed page has a live chunk");
+        Unlink(best);
+        _reclaimPage = best;
+        pageId = best;
+        return true;
+    }
+
+    /// <summary>
     /// Writes handles of the live chunks of page <paramref name="pageId"/> into <paramref name="destination"/> and returns
     /// how many; 0 if this arena does not hold the page (for example a spare already given back to the pool).
     /// A span of <see cref="MaxChunksPerPage"/> always suffices.

@@ -20,9 +20,15 @@ public sealed class SlabOptions
 
     /// <summary>
     /// Strictly ascending chunk sizes in bytes, each a multiple of 8 and at most <see cref="PageSize"/>;
-    /// <see langword="null"/> selects <see cref="SizeClassTable.CreateDefault(int)"/>.
+    /// <see langword="null"/> selects <see cref="SizeClassTable.CreateDefault(int, int)"/> with <see cref="SizeClassStepsPerDoubling"/>.
     /// </summary>
     public IReadOnlyList<int>? SizeClasses { get; set; }
+
+    /// <summary>
+    /// Classes per doubling above 128 B of the default table, when <see cref="SizeClasses"/> is null: 2, 4 or 8 (default).
+    /// Fewer suit a budget of few pages per arena with widely mixed sizes (docs/slab.md).
+    /// </summary>
+    public int SizeClassStepsPerDoubling { get; set; } = SizeClassTable.MaxStepsPerDoubling;
 
     /// <summary>
     /// Test mode (poison on free): every freed chunk (after its 4-byte free-list link) and every page acquired or

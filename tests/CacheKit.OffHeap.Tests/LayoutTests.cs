@@ -168,6 +168,123 @@ public class LayoutTests
     }
 
     /// <summary>
+    /// The engine's size classes follow the pages each shard's budget holds (an arena keeps about a page per class in
+    /// use): 8 per doubling from 256 pages per shard, 4 from 64, else 2.
+    /// </summary>
+    [TestCase(4L << 20, 0, 2)]      // 64 KiB pages, 1 shard: ~60 pages after the index
+    [TestCase(16L << 20, 1, 4)]     // ~240 pages
+    [TestCase(64L << 20, 8, 4)]     // 8 shards of ~124 pages
+    [TestCase(64L << 20, 2, 8)]     // 2 shards of ~500 pages
+    [TestCase(1L << 30, 0, 8)]      // 256 KiB pages, 8 shards of ~480 pages
+    public void SizeClassStepsFollowThePagesPerShard(long capacityBytes, int shards, int expectedSteps)
+    {
+        var options = new OffHeapCacheOptions { CapacityBytes = capacityBytes, ShardCount = shards };
+        CacheLayout layout = CacheLayout.Compute(options, processorCount: 2);
+        long pagesPerShard = (capacityBytes - layout.IndexBytes) / layout.ShardCount / layout.PageSize;
+        TestContext.Out.WriteLine($"{capacityBytes >> 20} MiB, {layout.ShardCount} shards of {pagesPerShard} pages of {layout.PageSize}: {layout.SizeClassStepsPerDoubling} steps");
+        Assert.That(layout.SizeClassStepsPerDoubling, Is.EqualTo(expectedSteps));
+    }
+
+    /// <summary>
+    /// With few pages per shard and a wide mix of sizes, most of a finely classed budget sat in partly filled pages: a
+    /// 4 MiB cache replaying the AdaptSize CDN trace held 1.1 MiB of keys and values in 4 MiB (docs/engine.md). Here a
+    /// 4 MiB cache (one shard of ~60 pages) is filled with sizes spread log-uniformly over 100 B to 40 KB.
+    /// </summary>
+    [Test]
+    public void ASmallBudgetWithWidelyMixedSizesKeepsMostOfItsPagesInEntries()
+    {
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4L << 20, HashSeed = 11 });
+        var rng = new Random(12);
+        var value = new byte[40_000];
+        var read = new byte[40_000];
+        for (int i = 0; i < 40_000; i++)
+        {
+            int key = rng.Next(20_000);
+            int size = (int)(100 * Math.Pow(400, (key * 0.618033988749895) % 1.0));   // per key, log-uniform in [100, 40,000)
+            if (!cache.TryGet(TestKeys.Key(key), read, out _))
+            {
+                cache.Set(TestKeys.Key(key), value.AsSpan(0, size));
+            }
+        }
+        CacheStatistics stats = cache.GetStatistics();
+        double held = (double)stats.PayloadBytes / stats.CapacityBytes;
+        TestContext.Out.WriteLine($"{stats.Count} entries, {stats.PayloadBytes} payload bytes of {stats.CapacityBytes} ({held:P1}), {stats.Evictions} evictions");
+        Assert.That(held, Is.GreaterThan(0.40));
+        cache.ValidateInvariants();
+    }
+
+    /// <summary>
+    /// A shard of four pages, each cut to another class and holding 24 entries inserted round-robin. A set of a fifth
+    /// class (no page in the shard) used to be refused: no class holds two pages to give one, and the 32 LRU victims
+    /// (8 per page) empty none. Now the page with the fewest live chunks (16, at most the per-insert cap of 16) is
+    /// emptied for it, and the budget still holds. With 40 entries per page (24 left after the victims) it is still
+    /// refused: the last resort takes no more than the cap.
+    /// </summary>
+    [Test]
+    public void ASetOfAClassWithNoPageIsStoredWhenEveryClassHoldsOnePage()
+    {
+        const int Page = 64 * 1024;
+        var evicted = new List<EvictionReason>();
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = (4L * Page) + (16 * 1024),   // four pages beside the index of 1,000 entries (~15 KB)
+            MaxEntries = 1_000,
+            PageSize = Page,
+            ShardCount = 1,
+            Policy = CachePolicy.Lru,
+            EvictionListener = (_, reason) => evicted.Add(reason),
+        });
+        static byte[] Key(int id) => BitConverter.GetBytes((long)id);   // 8 bytes: entry = 8-byte header + 8 + value
+        int[] valueSizes = [200, 300, 450, 700];   // entries of 216, 316, 466 and 716 bytes: four classes in any table
+        for (int i = 0; i < 96; i++)
+        {
+            Assert.That(cache.Set(Key(i), new byte[valueSizes[i % 4]]), Is.True, $"fill {i}");
+        }
+        CacheStatistics full = cache.GetStatistics();
+        Assert.That((full.Count, full.Evictions), Is.EqualTo((96L, 0L)));
+        Assert.That(full.NativeBytes + Page, Is.GreaterThan(full.CapacityBytes), "no room for a fifth page");
+
+        Assert.That(cache.Set(Key(1_000), new byte[900]), Is.True, "a 916-byte entry, a class with no page");
+        Assert.That(cache.TryGet(Key(1_000), new byte[900], out int written) && written == 900, Is.True);
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That(after.NativeBytes, Is.LessThanOrEqualTo(after.CapacityBytes));
+        Assert.That(after.Count, Is.EqualTo(96 - 32 - (24 - 8) + 1), "32 victims (8 per page), then the rest of the emptiest page");
+        Assert.That(evicted.Count(r => r == EvictionReason.PageReclaimed), Is.EqualTo(16));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void TheLastResortForAClassWithNoPageEvictsNoMoreThanThePerInsertCap()
+    {
+        const int Page = 64 * 1024;
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = (4L * Page) + (16 * 1024), MaxEntries = 1_000, PageSize = Page, ShardCount = 1, Policy = CachePolicy.Lru,
+        });
+        static byte[] Key(int id) => BitConverter.GetBytes((long)id);
+        int[] valueSizes = [200, 300, 450, 700];
+        for (int i = 0; i < 160; i++)
+        {
+            Assert.That(cache.Set(Key(i), new byte[valueSizes[i % 4]]), Is.True, $"fill {i}");
+        }
+        Assert.That(cache.Set(Key(1_000), new byte[900]), Is.False, "24 entries left on the emptiest page, above the cap of 16: refused");
+        CacheStatistics after = cache.GetStatistics();
+        Assert.That((after.Count, after.Rejections, after.PageReclaims), Is.EqualTo((160L - 32, 1L, 0L)));
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void SizeClassStepsChangeAt64And256PagesPerShard()
+    {
+        const int Page = 1 << 16;
+        Assert.That(CacheLayout.SizeClassSteps(63L * Page, 1, Page), Is.EqualTo(2));
+        Assert.That(CacheLayout.SizeClassSteps(64L * Page, 1, Page), Is.EqualTo(4));
+        Assert.That(CacheLayout.SizeClassSteps((256L * 4 * Page) - 1, 4, Page), Is.EqualTo(4));
+        Assert.That(CacheLayout.SizeClassSteps(256L * 4 * Page, 4, Page), Is.EqualTo(8));
+        Assert.That(CacheLayout.SizeClassSteps(-1, 1, Page), Is.EqualTo(2), "a budget the index fills (refused elsewhere) is not a negative page count");
+    }
+
+    /// <summary>
     /// What a cache accepts must not depend on the machine: the page size (which caps the largest value) comes from
     /// the options alone; only the shard count follows the processors. A user's review found a 256 MiB cache taking
     /// 100 KB values on 2 to 4 cores and refusing them on 8 or more (page = budget / shards / 128).

@@ -28,6 +28,38 @@ public class SizeClassTableTests
         }
     }
 
+    [TestCase(1 << 16, 2, 15 + 12 + 7)]
+    [TestCase(1 << 16, 4, 15 + 24 + 7)]
+    [TestCase(1 << 16, 8, 15 + 48 + 7)]
+    [TestCase(1 << 20, 4, 15 + 40 + 7)]
+    public void Coarser_default_tables_keep_the_small_steps_and_the_page_classes_and_bound_the_waste_by_their_step(int pageSize, int steps, int classes)
+    {
+        SizeClassTable t = SizeClassTable.CreateDefault(pageSize, steps);
+        SizeClassTable finest = SizeClassTable.CreateDefault(pageSize);
+        Assert.That(t.Count, Is.EqualTo(classes), "15 classes to 128 B, steps per doubling to PageSize / 8, PageSize / 7..1");
+        Assert.That((t.MinChunkSize, t.MaxChunkSize), Is.EqualTo((finest.MinChunkSize, finest.MaxChunkSize)), "the same smallest and largest chunk");
+        for (int c = 1; c < t.Count; c++)
+        {
+            Assert.That(t[c] % 8, Is.Zero, $"class {c}");
+            Assert.That(t[c], Is.GreaterThan(t[c - 1]), $"class {c}");
+            if (t[c] <= 128)
+            {
+                Assert.That(t[c], Is.EqualTo(finest[c]), "up to 128 B every table has 8-byte steps");
+            }
+            else if (t[c] <= pageSize / 8)
+            {
+                Assert.That(t[c] - t[c - 1], Is.LessThanOrEqualTo(t[c - 1] / steps), $"class {c}: a chunk at most 1/{steps} over the class below");
+            }
+        }
+        Assert.That(SizeClassTable.CreateDefault(pageSize, 8).Count, Is.EqualTo(finest.Count), "8 steps is the default table");
+        foreach (int bad in new[] { 0, 1, 3, 16 })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => SizeClassTable.CreateDefault(pageSize, bad));
+            Assert.That(e!.ParamName, Is.EqualTo("stepsPerDoubling"));
+            Assert.That(e.Message, Does.Contain("2, 4 or 8"));
+        }
+    }
+
     [Test]
     public void ClassOf_is_the_smallest_class_that_fits_for_every_size()
     {

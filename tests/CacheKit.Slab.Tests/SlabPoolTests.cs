@@ -37,6 +37,19 @@ public unsafe class SlabPoolTests
     }
 
     [Test]
+    public void The_default_classes_take_the_options_steps_per_doubling()
+    {
+        using var coarse = new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClassStepsPerDoubling = 2 });
+        using var fine = new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page });
+        Assert.That(coarse.Classes.Count, Is.EqualTo(SizeClassTable.CreateDefault(Page, 2).Count));
+        Assert.That(fine.Classes.Count, Is.EqualTo(SizeClassTable.CreateDefault(Page).Count));
+        Assert.That(coarse.Classes.Count, Is.LessThan(fine.Classes.Count));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new SlabPool(new SlabOptions { BudgetBytes = Page, PageSize = Page, SizeClassStepsPerDoubling = 5 }));
+        Assert.That(ex!.ParamName, Is.EqualTo("SizeClassStepsPerDoubling"));
+        Assert.That(ex.Message, Does.Contain("2, 4 or 8"));
+    }
+
+    [Test]
     public void Bad_size_classes_are_rejected_naming_the_option()
     {
         // SlabPool's options name the classes SizeClasses; the exception named "sizes" (SizeClassTable.Create's parameter).
