@@ -31,7 +31,7 @@ internal readonly record struct CacheLayout(
     /// <summary>
     /// With automatic shards and page size, each shard gets at least this many pages of budget: a
     /// shard needs a page per size class in use, or it keeps reclaiming whole pages (the finest table has 70 classes
-    /// with 64 KiB pages, 102 with 1 MiB pages; below 256 pages per shard the engine takes a coarser one:
+    /// with 64 KiB pages, 102 with 1 MiB pages; with fewer pages per shard than this the engine takes a coarser one:
     /// <see cref="SizeClassSteps"/>).
     /// </summary>
     private const long MinPagesPerShard = 128;
@@ -44,18 +44,20 @@ internal readonly record struct CacheLayout(
     public const int MaxBucketsPerShard = (1 << 30) / IndexBucket.SlotCount;
 
     /// <summary>
-    /// Size classes per doubling above 128 B (<see cref="SizeClassTable.CreateDefault(int, int)"/>) from the pages each
-    /// shard's budget holds: an arena keeps about a page per class in use, so with few pages the classes must be few
-    /// or a wide mix of sizes leaves much of the budget in partly filled pages. 8 (a chunk at most 12.5 % over the
-    /// request) from 256 pages per shard, 4 (25 %) from 64, else 2 (50 %). Measured on the AdaptSize trace and the
-    /// Twitter size profiles (docs/engine.md, "Caveat"): with fewer pages the coarser table held more entries and hit
-    /// more; from 256 pages the two were within 0.12 points either way, and a narrow mix (where few classes are in use)
-    /// only pays the coarser rounding, so the finer table stays. Entries up to 128 B keep 8-byte steps either way.
+    /// Size classes per doubling above 128 B (<see cref="SizeClassTable.CreateDefault(int, int)"/>) from the pages of
+    /// budget each shard has (<c>CapacityBytes / shards / PageSize</c>, the measure of <see cref="MinPagesPerShard"/>): 8 (a
+    /// chunk at most 12.5 % over the request) from MinPagesPerShard, so every automatic layout from 8 MiB keeps the finest
+    /// table; 4 (25 %) from 64; else 2 (50 %). An arena keeps about a page per class in use, so with fewer pages a wide
+    /// mix of sizes leaves most of the budget in partly filled pages under the finest table: measured on the AdaptSize
+    /// trace and the Twitter size profiles (docs/engine.md, "Caveat"), a shard of 16 pages lost up to 16 points to it.
+    /// A narrow mix only pays the coarser rounding (about 1 point with 4 steps, 2.5 with 2, on 1,016-1,115-byte
+    /// entries), and around 128 pages the two weigh about the same, so the finest table stays there. Entries up to
+    /// 128 B keep 8-byte steps either way.
     /// </summary>
-    internal static int SizeClassSteps(long pageBudgetBytes, int shards, int pageSize)
+    internal static int SizeClassSteps(long capacityBytes, int shards, int pageSize)
     {
-        long pagesPerShard = Math.Max(0, pageBudgetBytes) / shards / pageSize;
-        return pagesPerShard >= 256 ? 8 : pagesPerShard >= 64 ? 4 : 2;
+        long pagesPerShard = capacityBytes / shards / pageSize;
+        return pagesPerShard >= MinPagesPerShard ? 8 : pagesPerShard >= 64 ? 4 : 2;
     }
 
     /// <summary>Native bytes of all shards' indexes.</summary>
@@ -273,6 +275,6 @@ internal readonly record struct CacheLayout(
         }
 
         return new CacheLayout(pageSize, shards, (int)buckets, o.MaxEntries, o.MaxValueBytes ?? largestValue, maxEntryBytes,
-            SizeClassSteps(o.CapacityBytes - (shards * buckets * 64), shards, pageSize));
+            SizeClassSteps(o.CapacityBytes, shards, pageSize));
     }
 }

@@ -71,7 +71,8 @@ public sealed class OffHeapCacheOptions
     public int AverageEntrySizeHint { get; set; } = 256;
 
     /// <summary>Most live entries one insert may evict through the policy to make room for its bytes before giving up (then at
-    /// most one page reclaim; for a size class with no page in its shard, a page of at most this many entries). Default 16; in [1, 1024]. The entry-count bound (<see cref="MaxEntries"/>) is kept by a
+    /// most one page reclaim, which for a size class with no page in its shard may also be the emptiest page of another class
+    /// if it holds at most this many entries). Default 16; in [1, 1024]. The entry-count bound (<see cref="MaxEntries"/>) is kept by a
     /// separate step of at most one more eviction than this (normally one).</summary>
     public int MaxEvictionsPerInsert { get; set; } = 16;
 

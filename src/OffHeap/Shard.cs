@@ -1191,7 +1191,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // one (few pages per shard), would be refused for good: the share rules take only from a class of two or
         // more pages, and victims spread over other classes rarely empty one. For it, and if no page was reclaimed
         // above (at most one per insert), empty the page of another class with the fewest live chunks (a spare the
-        // victims left first) when it holds no more than the per-insert cap. A differential run found a shard of 16
+        // victims left first) when it holds no more than the per-insert cap. A differential run found a shard of 15
         // pages holding 8 entries refusing every set of a class it had no page for.
         if (!reclaimedAPage && _arena.TryPickPageForAClassWithNone(classIndex, _maxEvictionsPerInsert, out pageId))
         {

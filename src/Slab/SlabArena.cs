@@ -504,7 +504,7 @@ public sealed unsafe class SlabArena
     /// <see cref="GetLiveChunks(int, Span{SlabHandle})"/> lists). Cost: O(classes + pages held).
     /// </summary>
     /// <returns>False when the class holds a page, or the arena holds no page of another class with at most maxLiveChunks live.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">forClassIndex is not a class index, or maxLiveChunks is below 1.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public bool TryPickPageForAClassWithNone(int forClassIndex, int maxLiveChunks, out int pageId)
     {
@@ -513,6 +513,7 @@ public sealed unsafe class SlabArena
         {
             throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
         }
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLiveChunks, 1);
 
         if (_cls[forClassIndex].Pages > 0)
         {

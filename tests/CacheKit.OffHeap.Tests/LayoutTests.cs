@@ -168,30 +168,48 @@ public class LayoutTests
     }
 
     /// <summary>
-    /// The engine's size classes follow the pages each shard's budget holds (an arena keeps about a page per class in
-    /// use): 8 per doubling from 256 pages per shard, 4 from 64, else 2.
+    /// The engine's size classes follow the pages of budget each shard has (an arena keeps about a page per class in
+    /// use): 8 per doubling from 128 pages per shard, 4 from 64, else 2. Every automatic layout from 8 MiB has 128 pages
+    /// per shard or more, so it keeps the finest table on any processor count.
     /// </summary>
-    [TestCase(4L << 20, 0, 2)]      // 64 KiB pages, 1 shard: ~60 pages after the index
-    [TestCase(16L << 20, 1, 4)]     // ~240 pages
-    [TestCase(64L << 20, 8, 4)]     // 8 shards of ~124 pages
-    [TestCase(64L << 20, 2, 8)]     // 2 shards of ~500 pages
-    [TestCase(1L << 30, 0, 8)]      // 256 KiB pages, 8 shards of ~480 pages
+    [TestCase(4L << 20, 0, 4)]      // 64 KiB pages, 1 shard of 64 pages
+    [TestCase(4L << 20, 2, 2)]      // 2 shards of 32
+    [TestCase(8L << 20, 8, 2)]      // 8 shards of 16
+    [TestCase(16L << 20, 4, 4)]     // 4 shards of 64
+    [TestCase(16L << 20, 0, 8)]     // automatic: 2 shards of 128
+    [TestCase(64L << 20, 8, 8)]     // 8 shards of 128
+    [TestCase(1L << 30, 0, 8)]      // 256 KiB pages, 8 shards of 512 on 2 processors
     public void SizeClassStepsFollowThePagesPerShard(long capacityBytes, int shards, int expectedSteps)
     {
         var options = new OffHeapCacheOptions { CapacityBytes = capacityBytes, ShardCount = shards };
         CacheLayout layout = CacheLayout.Compute(options, processorCount: 2);
-        long pagesPerShard = (capacityBytes - layout.IndexBytes) / layout.ShardCount / layout.PageSize;
+        long pagesPerShard = capacityBytes / layout.ShardCount / layout.PageSize;
         TestContext.Out.WriteLine($"{capacityBytes >> 20} MiB, {layout.ShardCount} shards of {pagesPerShard} pages of {layout.PageSize}: {layout.SizeClassStepsPerDoubling} steps");
         Assert.That(layout.SizeClassStepsPerDoubling, Is.EqualTo(expectedSteps));
+    }
+
+    [TestCase(8L << 20)]
+    [TestCase(64L << 20)]
+    [TestCase(256L << 20)]
+    [TestCase(1L << 30)]
+    [TestCase(4L << 30)]
+    public void EveryAutomaticLayoutFrom8MiBKeepsTheFinestSizeClassesOnAnyProcessorCount(long capacityBytes)
+    {
+        foreach (int processors in new[] { 1, 2, 4, 8, 16, 64 })
+        {
+            CacheLayout layout = CacheLayout.Compute(new OffHeapCacheOptions { CapacityBytes = capacityBytes }, processors);
+            Assert.That(layout.SizeClassStepsPerDoubling, Is.EqualTo(8), $"{capacityBytes >> 20} MiB on {processors} processors: {layout.ShardCount} shards");
+        }
     }
 
     /// <summary>
     /// With few pages per shard and a wide mix of sizes, most of a finely classed budget sat in partly filled pages: a
     /// 4 MiB cache replaying the AdaptSize CDN trace held 1.1 MiB of keys and values in 4 MiB (docs/engine.md). Here a
-    /// 4 MiB cache (one shard of ~60 pages) is filled with sizes spread log-uniformly over 100 B to 40 KB.
+    /// 4 MiB cache (one shard of 64 pages, so 4 classes per doubling) is filled with sizes spread log-uniformly over
+    /// 100 B to 40 KB: 49.2 % of the budget ends in keys and values (25.2 % with the finest table).
     /// </summary>
     [Test]
-    public void ASmallBudgetWithWidelyMixedSizesKeepsMostOfItsPagesInEntries()
+    public void ASmallBudgetWithWidelyMixedSizesKeepsOver40PercentOfItInEntries()
     {
         using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4L << 20, HashSeed = 11 });
         var rng = new Random(12);
@@ -217,8 +235,8 @@ public class LayoutTests
     /// A shard of four pages, each cut to another class and holding 24 entries inserted round-robin. A set of a fifth
     /// class (no page in the shard) used to be refused: no class holds two pages to give one, and the 32 LRU victims
     /// (8 per page) empty none. Now the page with the fewest live chunks (16, at most the per-insert cap of 16) is
-    /// emptied for it, and the budget still holds. With 40 entries per page (24 left after the victims) it is still
-    /// refused: the last resort takes no more than the cap.
+    /// emptied for it, and the budget still holds. With 40 entries per page it is still refused (the next test): 32 are
+    /// left on each page after the victims, and the last resort takes no more than the cap.
     /// </summary>
     [Test]
     public void ASetOfAClassWithNoPageIsStoredWhenEveryClassHoldsOnePage()
@@ -267,21 +285,20 @@ public class LayoutTests
         {
             Assert.That(cache.Set(Key(i), new byte[valueSizes[i % 4]]), Is.True, $"fill {i}");
         }
-        Assert.That(cache.Set(Key(1_000), new byte[900]), Is.False, "24 entries left on the emptiest page, above the cap of 16: refused");
+        Assert.That(cache.Set(Key(1_000), new byte[900]), Is.False, "32 entries left on the emptiest page, above the cap of 16: refused");
         CacheStatistics after = cache.GetStatistics();
         Assert.That((after.Count, after.Rejections, after.PageReclaims), Is.EqualTo((160L - 32, 1L, 0L)));
         cache.ValidateInvariants();
     }
 
     [Test]
-    public void SizeClassStepsChangeAt64And256PagesPerShard()
+    public void SizeClassStepsChangeAt64And128PagesPerShard()
     {
         const int Page = 1 << 16;
-        Assert.That(CacheLayout.SizeClassSteps(63L * Page, 1, Page), Is.EqualTo(2));
+        Assert.That(CacheLayout.SizeClassSteps(64L * Page - 1, 1, Page), Is.EqualTo(2));
         Assert.That(CacheLayout.SizeClassSteps(64L * Page, 1, Page), Is.EqualTo(4));
-        Assert.That(CacheLayout.SizeClassSteps((256L * 4 * Page) - 1, 4, Page), Is.EqualTo(4));
-        Assert.That(CacheLayout.SizeClassSteps(256L * 4 * Page, 4, Page), Is.EqualTo(8));
-        Assert.That(CacheLayout.SizeClassSteps(-1, 1, Page), Is.EqualTo(2), "a budget the index fills (refused elsewhere) is not a negative page count");
+        Assert.That(CacheLayout.SizeClassSteps((128L * 4 * Page) - 1, 4, Page), Is.EqualTo(4));
+        Assert.That(CacheLayout.SizeClassSteps(128L * 4 * Page, 4, Page), Is.EqualTo(8));
     }
 
     /// <summary>

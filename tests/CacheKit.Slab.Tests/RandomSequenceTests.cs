@@ -42,7 +42,8 @@ public unsafe class RandomSequenceTests
 
         void Reclaim(SlabArena arena, int a, int forClass, int step)
         {
-            if (!arena.TryPickPageToReclaim(forClass, out int page))
+            // As the engine does: the share rules first, then (for a class with no page) the emptiest page within a cap.
+            if (!arena.TryPickPageToReclaim(forClass, out int page) && !arena.TryPickPageForAClassWithNone(forClass, 1 + (step % 64), out page))
             {
                 return;
             }

@@ -184,6 +184,56 @@ public unsafe class SlabArenaTests
     }
 
     [Test]
+    public void A_class_with_no_page_may_take_the_emptiest_page_of_another_class_within_the_cap()
+    {
+        using SlabPool pool = NewPool(pages: 3);
+        SlabArena arena = pool.CreateArena();
+        int a = pool.Classes.ClassOf(100), b = pool.Classes.ClassOf(1000), c = pool.Classes.ClassOf(3000), none = pool.Classes.ClassOf(6000);
+        var handles = new Dictionary<int, List<SlabHandle>> { [a] = [], [b] = [], [c] = [] };
+        foreach ((int size, int count) in new[] { (100, 10), (1000, 3), (3000, 6) })
+        {
+            for (int i = 0; i < count; i++)
+            {
+                Assert.That(arena.TryAllocate(size, out SlabHandle h), Is.True);
+                handles[pool.Classes.ClassOf(size)].Add(h);
+            }
+        }
+        Assert.That(arena.TryAllocate(6000, out _), Is.False, "three pages, three classes: none left");
+        Assert.That(arena.TryPickPageToReclaim(none, out _), Is.False, "the share rules take no class's only page");
+
+        Assert.That(arena.TryPickPageForAClassWithNone(a, 16, out _), Is.False, "a class that holds a page gets nothing");
+        Assert.That(arena.TryPickPageForAClassWithNone(none, 2, out _), Is.False, "every page holds more than the cap");
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryPickPageForAClassWithNone(none, 0, out _));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryPickPageForAClassWithNone(pool.Classes.Count, 1, out _));
+
+        Assert.That(arena.TryPickPageForAClassWithNone(none, 3, out int page), Is.True);
+        Assert.That(page, Is.EqualTo(handles[b][0].PageId), "the page with the fewest live chunks (3)");
+        Assert.That(arena.TryPickPageForAClassWithNone(none, 3, out int again) && again == page, Is.True, "returned again until empty");
+        pool.ValidateInvariants();
+        var live = new SlabHandle[arena.MaxChunksPerPage];
+        Assert.That(arena.GetLiveChunks(page, live), Is.EqualTo(3));
+        for (int i = 0; i < 3; i++)
+        {
+            arena.Free(live[i]);
+        }
+        Assert.That(arena.TryAllocate(6000, out SlabHandle big), Is.True, "the emptied page went back to the pool and serves the class");
+        Assert.That(big.PageId, Is.EqualTo(page));
+        pool.ValidateInvariants();
+
+        // A spare empty page of another class goes first, whatever the cap.
+        foreach (SlabHandle h in handles[c])
+        {
+            arena.Free(h);
+        }
+        arena.Free(big);   // class 6000's page empties and becomes its spare; class 3000's page is its spare
+        int tiny = pool.Classes.ClassOf(20_000);
+        Assert.That(arena.TryPickPageForAClassWithNone(tiny, 1, out int spare), Is.True);
+        Assert.That(arena.GetLiveChunks(spare, live), Is.Zero, "a spare is given back to the pool at once");
+        Assert.That(pool.GetStatistics().FreePages, Is.EqualTo(1));
+        pool.ValidateInvariants();
+    }
+
+    [Test]
     public void Reclaim_empties_a_page_of_another_class_back_into_the_pool()
     {
         using SlabPool pool = NewPool(pages: 2);
