@@ -87,8 +87,10 @@ public static class Catalog
         yield return new TargetSpec(MemoryCacheName, (_, cap) => new MemoryCacheTarget(cap.Value));
     }
 
-    /// <summary>The real engine with <paramref name="kind"/> and <paramref name="shards"/> shards, bounded by entry count
-    /// (null under byte capacity, and at a size below the shard count, which the engine refuses: each shard holds an entry at least).</summary>
+    /// <summary>The real engine with <paramref name="kind"/> and <paramref name="shards"/> shards: bounded by entry count (null at a
+    /// size below the shard count, which the engine refuses: each shard holds an entry at least), or under byte capacity by
+    /// <see cref="OffHeapCacheOptions.CapacityBytes"/> (<see cref="EngineTarget.ForByteBudget"/>; null when the budget is too
+    /// small for the shards).</summary>
     public static TargetSpec Engine(PolicyKind kind, int shards = 1) =>
         new(EngineTarget.NameOf(kind, shards), (_, cap) => cap.Weighted ? EngineTarget.TryForByteBudget(kind, cap.Value, shards) : cap.Value < shards ? null : new EngineTarget(kind, cap.Value, shards));
 

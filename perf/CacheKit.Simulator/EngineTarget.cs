@@ -58,8 +58,8 @@ public sealed class EngineTarget : IReplayTarget, IReplayNote, IDisposable
     }
 
     /// <summary>
-    /// An engine with <paramref name="policy"/> in its default configuration under a byte budget of
-    /// <paramref name="budgetBytes"/>, for a trace with object sizes: no <see cref="OffHeapCacheOptions.MaxEntries"/>,
+    /// An engine with <paramref name="policy"/> and <paramref name="shards"/> shards under a byte budget of
+    /// <paramref name="budgetBytes"/>, for a trace with object sizes, its other options at their defaults: no <see cref="OffHeapCacheOptions.MaxEntries"/>,
     /// the default entry-size hint, page size and largest value, so the budget pays for the index, the entry headers,
     /// the size-class rounding and partly filled pages, as it does for a user. Each object is stored as a value of its
     /// size; one above <see cref="OffHeapCache.MaxValueBytes"/> is not stored (counted in <see cref="Oversized"/>).

@@ -26,8 +26,8 @@ namespace CacheKit.Simulator
               --weighted                    byte capacity: weights are object sizes (format C, twitter); adds byte hit ratio
               --policies LIST               all (default) | policies | peers | opt | noopt | a PolicyKind (lru, wtinylfu,
                                             s3fifo, ...) | concurrentlru | concurrentlfu | memorycache
-                                            | engine[:POLICY][@SHARDS] (the real OffHeapCache: MaxEntries, or with
-                                            --weighted CapacityBytes in the default configuration)
+                                            | engine[:POLICY][@SHARDS] (the real OffHeapCache, 1 shard or SHARDS:
+                                            MaxEntries, or with --weighted CapacityBytes, other options default)
               --admission                   adds TinyLFU-admission variants of each policy
               --windows 0.01,0.1,...        adds W-TinyLFU with those fixed window fractions (adaptivity check)
               --read-drop 0.1,0.5           adds LRU/SLRU/W-TinyLFU variants that drop that fraction of hits (lossy read buffer)
