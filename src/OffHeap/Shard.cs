@@ -1157,17 +1157,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // holds less than its fair share of pages (the arena judges by recent demand), take one page
         // of the class furthest above its share and evict what still lives on it.
         bool reclaimedAPage = _arena.TryPickPageToReclaim(classIndex, out int pageId);
-        if (reclaimedAPage)
+        if (reclaimedAPage && TryEmptyPageAndAllocateUnsynchronized(pageId, size, out handle))
         {
-            int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
-            for (int i = 0; i < live; i++)
-            {
-                EvictChunkUnsynchronized(_reclaimScratch[i]);
-            }
-            if (_arena.TryAllocate(size, out handle))
-            {
-                return true;
-            }
+            return true;
         }
 
         // No page should move: the class has its share, so room must come from inside it. Keep
@@ -1193,19 +1185,21 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // above (at most one per insert), empty the page of another class with the fewest live chunks (a spare the
         // victims left first) when it holds no more than the per-insert cap. A differential run found a shard of 15
         // pages holding 8 entries refusing every set of a class it had no page for.
-        if (!reclaimedAPage && _arena.TryPickPageForAClassWithNone(classIndex, _maxEvictionsPerInsert, out pageId))
+        return !reclaimedAPage
+            && _arena.TryPickPageForAClassWithNone(classIndex, _maxEvictionsPerInsert, out pageId)
+            && TryEmptyPageAndAllocateUnsynchronized(pageId, size, out handle);
+    }
+
+    /// <summary>Evicts every entry on the page the arena picked to reclaim (the last free gives the page to the pool), then
+    /// allocates <paramref name="size"/> bytes, from that page if no other shard took it first.</summary>
+    private bool TryEmptyPageAndAllocateUnsynchronized(int pageId, int size, out SlabHandle handle)
+    {
+        int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
+        for (int i = 0; i < live; i++)
         {
-            int live = _arena.GetLiveChunks(pageId, _reclaimScratch);
-            for (int i = 0; i < live; i++)
-            {
-                EvictChunkUnsynchronized(_reclaimScratch[i]);
-            }
-            if (_arena.TryAllocate(size, out handle))
-            {
-                return true;
-            }
+            EvictChunkUnsynchronized(_reclaimScratch[i]);
         }
-        return false;
+        return _arena.TryAllocate(size, out handle);
     }
 
     /// <summary>Refuses a write made from this shard's eviction listener (see <see cref="_listenerDepth"/>); the cache's entry

@@ -83,12 +83,15 @@ public sealed class SizeClassTable
     /// so with few pages (a small budget per shard) and a wide mix of sizes the coarser table holds more entries.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">pageSize is not a power of two in [64 KiB, 64 MiB], or stepsPerDoubling is not 2, 4 or 8.</exception>
-    public static SizeClassTable CreateDefault(int pageSize, int stepsPerDoubling)
+    public static SizeClassTable CreateDefault(int pageSize, int stepsPerDoubling) => CreateDefault(pageSize, stepsPerDoubling, nameof(stepsPerDoubling));
+
+    /// <summary><see cref="CreateDefault(int, int)"/>, naming <paramref name="stepsParamName"/> (the caller's option) in its exception.</summary>
+    internal static SizeClassTable CreateDefault(int pageSize, int stepsPerDoubling, string stepsParamName)
     {
         ValidatePageSize(pageSize, nameof(pageSize));
         if (stepsPerDoubling is not (2 or 4 or 8))
         {
-            throw new ArgumentOutOfRangeException(nameof(stepsPerDoubling), stepsPerDoubling, "stepsPerDoubling must be 2, 4 or 8.");
+            throw new ArgumentOutOfRangeException(stepsParamName, stepsPerDoubling, $"{stepsParamName} must be 2, 4 or 8.");
         }
         var sizes = new List<int>();
         for (int s = 16; s <= 128; s += 8)

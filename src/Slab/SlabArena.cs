@@ -415,19 +415,8 @@ public sealed unsafe class SlabArena
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public bool TryPickPageToReclaim(int forClassIndex, out int pageId)
     {
-        _pool.ThrowIfDisposed();
-        if ((uint)forClassIndex >= (uint)_classes.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
-        }
-
-        if (_reclaimPage != None)
-        {
-            pageId = _reclaimPage;
-            return true;
-        }
-
-        if (ReleaseForeignSpare(forClassIndex, out pageId))
+        CheckReclaimArguments(forClassIndex);
+        if (TryPendingOrForeignSpare(forClassIndex, out pageId))
         {
             return true;
         }
@@ -474,23 +463,59 @@ public sealed unsafe class SlabArena
             return false;
         }
 
-        int best = None;
-        for (int list = 2 * victimClass; list <= (2 * victimClass) + 1; list++)
+        int best = FewestLivePage(victimClass, int.MaxValue, None);
+        Debug.Assert(best != None && _pages[best].Live > 0, "a class with pages and no spare has a non-empty page");
+        pageId = BeginReclaim(best);
+        return true;
+    }
+
+    private void CheckReclaimArguments(int forClassIndex)
+    {
+        _pool.ThrowIfDisposed();
+        if ((uint)forClassIndex >= (uint)_classes.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
+        }
+    }
+
+    /// <summary>What every page pick answers first: the page still being reclaimed (until it is empty), else another
+    /// class's spare empty page, given back to the pool at once.</summary>
+    private bool TryPendingOrForeignSpare(int forClassIndex, out int pageId)
+    {
+        if (_reclaimPage != None)
+        {
+            pageId = _reclaimPage;
+            return true;
+        }
+
+        return ReleaseForeignSpare(forClassIndex, out pageId);
+    }
+
+    /// <summary>The page of class <paramref name="c"/> with the fewest live chunks, at most <paramref name="maxLive"/>,
+    /// if it has fewer than page <paramref name="best"/> (or <paramref name="best"/> is None); else <paramref name="best"/>.</summary>
+    private int FewestLivePage(int c, int maxLive, int best)
+    {
+        for (int list = 2 * c; list <= (2 * c) + 1; list++)
         {
             for (int p = _head[list]; p != None; p = _pages[p].Next)
             {
-                if (best == None || _pages[p].Live < _pages[best].Live)
+                if (_pages[p].Live <= maxLive && (best == None || _pages[p].Live < _pages[best].Live))
                 {
                     best = p;
                 }
             }
         }
 
-        Debug.Assert(best != None && _pages[best].Live > 0, "a class with pages and no spare has a non-empty page");
-        Unlink(best);
-        _reclaimPage = best;
-        pageId = best;
-        return true;
+        return best;
+    }
+
+    /// <summary>Marks <paramref name="page"/> as the page being reclaimed: off its class's lists, so nothing is allocated
+    /// from it; the last <see cref="Free"/> of its chunks gives it back to the pool.</summary>
+    private int BeginReclaim(int page)
+    {
+        Unlink(page);
+        _reclaimPage = page;
+        return page;
     }
 
     /// <summary>
@@ -508,26 +533,15 @@ public sealed unsafe class SlabArena
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public bool TryPickPageForAClassWithNone(int forClassIndex, int maxLiveChunks, out int pageId)
     {
-        _pool.ThrowIfDisposed();
-        if ((uint)forClassIndex >= (uint)_classes.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(forClassIndex), forClassIndex, $"forClassIndex must be in [0, {_classes.Count - 1}] (Classes.Count - 1).");
-        }
+        CheckReclaimArguments(forClassIndex);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLiveChunks, 1);
-
         if (_cls[forClassIndex].Pages > 0)
         {
             pageId = None;
             return false;
         }
 
-        if (_reclaimPage != None)
-        {
-            pageId = _reclaimPage;
-            return true;
-        }
-
-        if (ReleaseForeignSpare(forClassIndex, out pageId))
+        if (TryPendingOrForeignSpare(forClassIndex, out pageId))
         {
             return true;
         }
@@ -535,33 +549,19 @@ public sealed unsafe class SlabArena
         int best = None;
         for (int c = 0; c < _cls.Length; c++)
         {
-            if (c == forClassIndex || _cls[c].Pages == 0)
+            if (c != forClassIndex)
             {
-                continue;
-            }
-
-            for (int list = 2 * c; list <= (2 * c) + 1; list++)
-            {
-                for (int p = _head[list]; p != None; p = _pages[p].Next)
-                {
-                    if (_pages[p].Live <= maxLiveChunks && (best == None || _pages[p].Live < _pages[best].Live))
-                    {
-                        best = p;
-                    }
-                }
+                best = FewestLivePage(c, maxLiveChunks, best);
             }
         }
 
         if (best == None)
         {
-            pageId = None;
             return false;
         }
 
         Debug.Assert(_pages[best].Live > 0, "with no spare left, every listed page has a live chunk");
-        Unlink(best);
-        _reclaimPage = best;
-        pageId = best;
+        pageId = BeginReclaim(best);
         return true;
     }
 

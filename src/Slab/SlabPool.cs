@@ -71,16 +71,6 @@ public sealed unsafe class SlabPool : IDisposable
     /// </summary>
     internal static volatile Func<nuint, bool>? AllocationHook;
 
-    /// <summary>The default table, naming the option when the step count is refused.</summary>
-    private static SizeClassTable CreateDefaultClasses(int pageSize, int stepsPerDoubling)
-    {
-        if (stepsPerDoubling is not (2 or 4 or 8))
-        {
-            throw new ArgumentOutOfRangeException(nameof(SlabOptions.SizeClassStepsPerDoubling), stepsPerDoubling, "SizeClassStepsPerDoubling must be 2, 4 or 8.");
-        }
-        return SizeClassTable.CreateDefault(pageSize, stepsPerDoubling);
-    }
-
     /// <summary>Creates a pool; allocates no native memory until pages or blocks are asked for.</summary>
     /// <exception cref="ArgumentNullException">options is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">
@@ -102,7 +92,7 @@ public sealed unsafe class SlabPool : IDisposable
         _budgetBytes = options.BudgetBytes;
         _pageSize = options.PageSize;
         Classes = options.SizeClasses is null
-            ? CreateDefaultClasses(_pageSize, options.SizeClassStepsPerDoubling)
+            ? SizeClassTable.CreateDefault(_pageSize, options.SizeClassStepsPerDoubling, nameof(options.SizeClassStepsPerDoubling))
             : SizeClassTable.Create(options.SizeClasses, _pageSize, nameof(options.SizeClasses));
         _maxPages = (int)Math.Min(_budgetBytes / _pageSize, SlabHandle.MaxPageId + 1L);
         MaxChunksPerPage = _pageSize / Classes.MinChunkSize;
