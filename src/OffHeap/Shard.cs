@@ -624,6 +624,11 @@ internal sealed unsafe class Shard : IReadRecordFilter
         int headerSize = EntryHeader.SizeFor(withExpiryField);
         int entrySize = headerSize + key.Length + value.Length;
 
+        if (existing >= 0 && TryRewriteInPlaceUnsynchronized(existing, hash, home, key, value, expiresAt, withExpiryField, entrySize, recordAccess))
+        {
+            return SetOutcome.Stored;
+        }
+
         long removedBefore = _evictions + _expirations;
         bool admitted = false;
         if (existing < 0 && _policy.Weight >= _policy.Capacity)
@@ -755,6 +760,57 @@ internal sealed unsafe class Shard : IReadRecordFilter
             EvictSlotUnsynchronized(victim, EvictionReason.Capacity);
         }
         return SetOutcome.Stored;
+    }
+
+    /// <summary>
+    /// Replaces the entry in <paramref name="slot"/> (the key's, found under the lock) by writing the new header, key and
+    /// value over the old ones in its chunk, when the new entry takes the same size class: no chunk is allocated or freed,
+    /// so an update neither touches a fresh chunk's cache lines nor makes room (before, an update whose class had no free
+    /// chunk evicted other entries for a chunk it held already). False, changing nothing, when the size class differs.
+    /// </summary>
+    /// <remarks>
+    /// Readers are lock-free, so the rewrite runs inside the slot's bucket sequence lock, as <see cref="TouchUnsynchronized"/>'s
+    /// in-place expiry does: the version is odd while the bytes change, so a reader that starts then retries and one that
+    /// copied across the change fails its version check and retries; a torn header is read only within the chunk's page
+    /// (<see cref="EntryHeader.TryReadBounded"/>). The slot, its word and the policy's handle stay, and so does the probe
+    /// distance (same slot).
+    /// </remarks>
+    private bool TryRewriteInPlaceUnsynchronized(int slot, ulong hash, uint home, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value,
+        long expiresAt, bool withExpiryField, int entrySize, bool recordAccess)
+    {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
+        IndexBucket* bucket = BucketAt(bucketIndex);
+        // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
+        SlabHandle handle = SlotWord.Handle(bucket->Slots[s]);
+        int chunkSize = _arena.GetChunkSize(handle);
+        int newClass = _classes.ClassOf(entrySize);
+        if (newClass < 0 || _classes[newClass] != chunkSize)
+        {
+            return false;   // another size class (or too large for any): a new chunk, as for a new key
+        }
+        uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
+        Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
+        byte* entry = EntryUnsynchronized(handle);
+        EntryHeader old = EntryHeader.Read(entry);
+        Debug.Assert(old.ProbeDistance == distance, "a slot's entry records the slot's probe distance");
+        int headerSize = EntryHeader.SizeFor(withExpiryField);
+
+        uint odd = BeginBucketWrite(bucket);
+        // SAFETY: entrySize (header + key + value) <= chunkSize, the live chunk this slot names (same size class); we hold
+        // the shard's lock, so no other writer touches it, and readers validate against the odd version.
+        EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
+        key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
+        value.CopyTo(new Span<byte>(entry + headerSize + key.Length, value.Length));
+        EndBucketWrite(bucket, odd);
+
+        _payloadBytes += value.Length - (long)old.ValueLength;
+        _ttlCount += (expiresAt != 0 ? 1 : 0) - (old.ExpiresAt != 0 ? 1 : 0);
+        if (recordAccess)
+        {
+            _policy.OnUpdate(slot, hash, 1);   // weight stays 1 and the slot is kept (as the chunk-replacing update)
+        }
+        return true;
     }
 
     /// <summary>

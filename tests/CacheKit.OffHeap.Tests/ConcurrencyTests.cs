@@ -12,6 +12,33 @@ public class ConcurrencyTests
 {
     private static readonly int OpsPerThread = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_STRESS_OPS"), out int n) ? n : 40_000;
 
+    /// <summary>Runs writers (seeds 0..) and readers (seeds after the writers') on threads of their own, all at once, and
+    /// returns what they threw.</summary>
+    internal static List<Exception> RunWritersAndReaders(int writers, Action<int> writer, int readers, Action<int> reader)
+    {
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = new List<Thread>();
+        for (int t = 0; t < writers + readers; t++)
+        {
+            int seed = t;
+            Action body = t < writers ? () => writer(seed) : () => reader(seed);
+            threads.Add(new Thread(() =>
+            {
+                try
+                {
+                    body();
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue(e);
+                }
+            }));
+        }
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        return [.. failures];
+    }
+
     private static byte[] MakeValue(int id, int seq, int payload, Random rng)
     {
         var v = new byte[8 + payload + 8];
@@ -41,8 +68,7 @@ public class ConcurrencyTests
             MaxKeyBytes = 64,
         });
         var keys = Enumerable.Range(0, keySpace).Select(TestKeys.Key).ToArray();
-        long mismatches = 0, hits = 0, errors = 0;
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        long mismatches = 0, hits = 0;
 
         void Writer(int seed)
         {
@@ -114,27 +140,7 @@ public class ConcurrencyTests
             }
         }
 
-        var threads = new List<Thread>();
-        for (int t = 0; t < 4; t++)
-        {
-            int seed = t;
-            Action body = t < 2 ? () => Writer(seed) : () => Reader(seed);
-            threads.Add(new Thread(() =>
-            {
-                try
-                {
-                    body();
-                }
-                catch (Exception e)
-                {
-                    Interlocked.Increment(ref errors);
-                    failures.Enqueue(e);
-                }
-            }));
-        }
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
-
+        var failures = RunWritersAndReaders(2, Writer, 2, Reader);
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
         Assert.That(mismatches, Is.Zero, "a reader got bytes that were never the value of its key");
         cache.ValidateInvariants();
