@@ -187,7 +187,7 @@ internal struct EntryHeader
 
     /// <summary>
     /// Overwrites the expiry field of an entry written with it (<see cref="HasExpiryFlag"/>); the caller holds the
-    /// lock and has made the bucket's version odd (Shard.WriteExpiryInPlaceUnsynchronized: the one in-place change).
+    /// lock and has made the bucket's version odd (Shard.WriteExpiryInPlaceUnsynchronized; the other in-place write is a same-class update).
     /// </summary>
     public static unsafe void WriteExpiry(byte* entry, long expiresAt)
     {

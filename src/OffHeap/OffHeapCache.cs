@@ -455,7 +455,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// </summary>
     /// <remarks>Changes the entry in place (nothing allocated, nothing evicted), except for an entry stored before its
     /// shard held any entry with an expiry: the first finite time to live given to such an entry writes it again with
-    /// room for the expiry, which may make room by evicting, like a <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>.</remarks>
+    /// room for the expiry (in place too when the 8 more bytes keep its size class and it is at most 4 KiB; otherwise in a new
+    /// chunk, which may make room by evicting, like a <see cref="Set(ReadOnlySpan{byte}, ReadOnlySpan{byte}, TimeSpan)"/>).</remarks>
     /// <returns>Whether the entry exists with the new time to live. False when there is no entry, or it is past its
     /// time to live (then it is removed as an expiration, as <see cref="Remove(ReadOnlySpan{byte})"/> does), or, in the rewrite above, when
     /// no room could be made (then the entry is gone, as after a failed set); also when making room evicted the entry itself (it is then absent, as the eviction listener was told).</returns>

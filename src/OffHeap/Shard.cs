@@ -17,7 +17,7 @@ namespace CacheKit.OffHeap;
 /// <remarks>
 /// <para><b>Handles.</b> The policy handle of an entry is its slot number in the index
 /// (<c>bucket * 7 + slot</c>). Entries never move between slots while they live (an update replaces
-/// the chunk in the same slot), so the handle is stable from OnAdd to OnRemove.</para>
+/// or rewrites the chunk in the same slot), so the handle is stable from OnAdd to OnRemove.</para>
 /// <para><b>Probing.</b> A key's window is its home bucket and the next <see cref="ProbeBuckets"/> - 1
 /// buckets (wrapping). Inserts take the first empty slot of the window and raise the overflow count
 /// of every bucket they passed; a full window evicts one of its entries. Lookups stop at the first
@@ -29,9 +29,9 @@ namespace CacheKit.OffHeap;
 /// again, and accept only if it is unchanged. A writer bumps a bucket's version to odd before changing one of its slots and to even
 /// after, and frees a chunk only after unpublishing its slot. So a validated read saw a slot that
 /// pointed at its chunk during the whole copy, and that chunk could not be freed, reused or written
-/// meanwhile (a chunk is written only while free or before its slot is published, with one exception that
-/// keeps the argument: Touch rewrites a published entry's expiry field inside an odd version of the bucket
-/// holding its slot, like a slot change). Pages are never
+/// meanwhile (a chunk is written only while free or before its slot is published, with two exceptions that
+/// keep the argument: Touch rewrites a published entry's expiry field, and an update that keeps its size class
+/// rewrites the whole entry, each inside an odd version of the bucket holding its slot, like a slot change). Pages are never
 /// returned to the system before Dispose, and every read is bounded by the bytes to the page end that
 /// <see cref="SlabArena.ResolveForReader"/> gives (0 for a value naming no allocated page), so even a stale
 /// pointer reads inside a live page. ResolveForReader skips the disposed check: the cache's Enter/Exit
@@ -763,17 +763,29 @@ internal sealed unsafe class Shard : IReadRecordFilter
     }
 
     /// <summary>
+    /// The longest entry an update rewrites in place (<see cref="TryRewriteInPlaceUnsynchronized"/>). The bucket's version
+    /// stays odd for the whole copy, and a reader of any key of that bucket (or probing through it) retries meanwhile and,
+    /// after <see cref="MaxOptimisticReads"/> tries, waits on the shard's lock: a 4 KiB copy takes ~0.1 µs, a value of
+    /// tens of KiB would turn lock-free reads into lock waits. Longer entries go to a new chunk, written before the slot
+    /// changes, as before.
+    /// </summary>
+    internal const int InPlaceRewriteMaxBytes = 4096;
+
+    /// <summary>
     /// Replaces the entry in <paramref name="slot"/> (the key's, found under the lock) by writing the new header, key and
-    /// value over the old ones in its chunk, when the new entry takes the same size class: no chunk is allocated or freed,
-    /// so an update neither touches a fresh chunk's cache lines nor makes room (before, an update whose class had no free
-    /// chunk evicted other entries for a chunk it held already). False, changing nothing, when the size class differs.
+    /// value over the old ones in its chunk, when the new entry takes the same size class and is at most
+    /// <see cref="InPlaceRewriteMaxBytes"/> long: no chunk is allocated or freed, so an update neither touches a fresh
+    /// chunk's cache lines nor makes room (before, an update whose class had no free chunk evicted another entry for a
+    /// chunk it held already). The arena counts the rewrite as its class's demand, as it counted the allocation
+    /// (<see cref="SlabArena.TryKeepChunkFor"/>). False, changing nothing, otherwise.
     /// </summary>
     /// <remarks>
     /// Readers are lock-free, so the rewrite runs inside the slot's bucket sequence lock, as <see cref="TouchUnsynchronized"/>'s
     /// in-place expiry does: the version is odd while the bytes change, so a reader that starts then retries and one that
     /// copied across the change fails its version check and retries; a torn header is read only within the chunk's page
     /// (<see cref="EntryHeader.TryReadBounded"/>). The slot, its word and the policy's handle stay, and so does the probe
-    /// distance (same slot).
+    /// distance (same slot); the key's bytes are equal (the lookup compared them), so they are written again only when the
+    /// header grows (the first expiry stored in the shard) and moves them.
     /// </remarks>
     private bool TryRewriteInPlaceUnsynchronized(int slot, ulong hash, uint home, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value,
         long expiresAt, bool withExpiryField, int entrySize, bool recordAccess)
@@ -783,11 +795,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
         IndexBucket* bucket = BucketAt(bucketIndex);
         // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         SlabHandle handle = SlotWord.Handle(bucket->Slots[s]);
-        int chunkSize = _arena.GetChunkSize(handle);
-        int newClass = _classes.ClassOf(entrySize);
-        if (newClass < 0 || _classes[newClass] != chunkSize)
+        if (entrySize > InPlaceRewriteMaxBytes || !_arena.TryKeepChunkFor(handle, entrySize))
         {
-            return false;   // another size class (or too large for any): a new chunk, as for a new key
+            return false;   // another size class, or long enough to keep readers waiting: a new chunk, as for a new key
         }
         uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
         Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
@@ -795,12 +805,16 @@ internal sealed unsafe class Shard : IReadRecordFilter
         EntryHeader old = EntryHeader.Read(entry);
         Debug.Assert(old.ProbeDistance == distance, "a slot's entry records the slot's probe distance");
         int headerSize = EntryHeader.SizeFor(withExpiryField);
+        Debug.Assert(headerSize >= old.Size, "the expiry field, once stored in a shard, is in every entry written after");
 
         uint odd = BeginBucketWrite(bucket);
-        // SAFETY: entrySize (header + key + value) <= chunkSize, the live chunk this slot names (same size class); we hold
-        // the shard's lock, so no other writer touches it, and readers validate against the odd version.
+        // SAFETY: header + key + value = entrySize <= the size of the live chunk this slot names (the class an allocation of
+        // entrySize takes); we hold the shard's lock, so no other writer touches it, and readers validate against the odd version.
         EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
-        key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
+        if (headerSize != old.Size)
+        {
+            key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
+        }
         value.CopyTo(new Span<byte>(entry + headerSize + key.Length, value.Length));
         EndBucketWrite(bucket, odd);
 
@@ -928,8 +942,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     }
 
     /// <summary>
-    /// Rewrites the expiry field of the published entry <paramref name="handle"/> in <paramref name="slot"/>: the one
-    /// in-place change of a published chunk. Safe for lock-free readers because it happens inside an odd version of
+    /// Rewrites the expiry field of the published entry <paramref name="handle"/> in <paramref name="slot"/> (one of the two
+    /// in-place changes of a published chunk, with <see cref="TryRewriteInPlaceUnsynchronized"/>). Safe for lock-free readers because it happens inside an odd version of
     /// the bucket holding the slot, the bucket every reader of this entry validates against (a reader that read any
     /// of the entry's bytes across the write sees the version move and retries), exactly as a slot change does.
     /// </summary>

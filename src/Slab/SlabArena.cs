@@ -233,6 +233,35 @@ public sealed unsafe class SlabArena
     }
 
     /// <summary>
+    /// Whether live chunk <paramref name="handle"/> is of the class an allocation of <paramref name="size"/> bytes would
+    /// take, so that its owner may write an entry of that size over the one it holds instead of allocating (the engine's
+    /// in-place update). If so the rewrite counts as that class's demand, as the allocation would have: the fair share
+    /// of pages (<see cref="TryPickPageToReclaim"/>) follows the bytes written, and a class whose entries are only ever
+    /// updated would otherwise look idle and lose its pages. Not an allocation: the allocation counters do not move.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The handle is not a live chunk of this arena.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    internal bool TryKeepChunkFor(SlabHandle handle, int size)
+    {
+        _pool.ThrowIfDisposed();
+        ResolveLive(handle, out int c, out _);
+        if ((uint)(size - 1) >= (uint)_maxChunkSize || _classes.ClassOfUnchecked(size) != c)
+        {
+            return false;
+        }
+
+        int chunk = _cls[c].ChunkSize;
+        _cls[c].RecentDemand += chunk;
+        _recentDemandTotal += chunk;
+        if (_recentDemandTotal > _demandWindowBytes)
+        {
+            DecayDemand();
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Frees a chunk this arena handed out. Its first 4 bytes become a free-list link; the page stays readable.
     /// </summary>
     /// <exception cref="InvalidOperationException">

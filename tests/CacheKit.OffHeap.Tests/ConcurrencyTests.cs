@@ -12,12 +12,13 @@ public class ConcurrencyTests
 {
     private static readonly int OpsPerThread = int.TryParse(Environment.GetEnvironmentVariable("CACHEKIT_STRESS_OPS"), out int n) ? n : 40_000;
 
-    /// <summary>Runs writers (seeds 0..) and readers (seeds after the writers') on threads of their own, all at once, and
-    /// returns what they threw.</summary>
+    /// <summary>Runs writers (seeds 0..) and readers (seeds after the writers') on threads of their own, released together
+    /// (a barrier), and returns what they threw.</summary>
     internal static List<Exception> RunWritersAndReaders(int writers, Action<int> writer, int readers, Action<int> reader)
     {
         var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
         var threads = new List<Thread>();
+        using var start = new Barrier(writers + readers);
         for (int t = 0; t < writers + readers; t++)
         {
             int seed = t;
@@ -26,6 +27,7 @@ public class ConcurrencyTests
             {
                 try
                 {
+                    start.SignalAndWait();
                     body();
                 }
                 catch (Exception e)

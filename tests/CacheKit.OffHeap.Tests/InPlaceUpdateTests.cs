@@ -19,8 +19,8 @@ public class InPlaceUpdateTests
     [TestCase(CachePolicy.Sieve)]
     public void UpdatingEveryEntryOfAFullSizeClassEvictsNothing(CachePolicy policy)
     {
-        // One size class fills the whole budget (1,000-byte values: the byte budget binds before the index's entry
-        // bound), so after the fill that class has no free chunk: an update that needed a new chunk evicted an entry.
+        // 1,000-byte values (entries of 1,013-1,039 B, two size classes) fill the budget before the index's entry bound,
+        // so after the fill their classes have no free chunk: an update that needed a new chunk evicted an entry.
         using OffHeapCache cache = TtlTests.Create(new FakeTimeProvider(), capacity: 1 << 20, policy: policy);
         for (int id = 0; id < 3_000; id++)
         {
@@ -30,6 +30,7 @@ public class InPlaceUpdateTests
         Assert.That(filled.Evictions, Is.GreaterThan(0), "the fill went past the budget");
         byte[][] resident = cache.Keys.ToArray();
         Assert.That(resident, Has.Length.EqualTo(filled.Count));
+        long allocations = Allocations(cache);
 
         foreach (byte[] key in resident)
         {
@@ -40,6 +41,7 @@ public class InPlaceUpdateTests
         Assert.That(updated.Evictions, Is.EqualTo(filled.Evictions), "an update in its own chunk makes no room");
         Assert.That(updated.Count, Is.EqualTo(filled.Count));
         Assert.That(updated.NativeBytes, Is.EqualTo(filled.NativeBytes));
+        Assert.That(Allocations(cache), Is.EqualTo(allocations), "every update rewrote its own chunk");
         var buffer = new byte[ValueLength];
         foreach (byte[] key in resident)
         {
@@ -50,17 +52,63 @@ public class InPlaceUpdateTests
     }
 
     [Test]
-    public void AnUpdateToAnotherSizeClassStillMovesTheEntry()
+    public void AnUpdateToAnotherSizeClassOrOver4KiBStillTakesANewChunk()
     {
         using OffHeapCache cache = TtlTests.Create(new FakeTimeProvider());
         byte[] key = TestKeys.Key(7);
         cache.Set(key, TestKeys.Value(7, 0, 100));
+        long allocations = Allocations(cache);
         cache.Set(key, TestKeys.Value(7, 1, 5_000));   // a larger class
-        cache.Set(key, TestKeys.Value(7, 2, 104));     // back to a small class
+        Assert.That(Allocations(cache), Is.EqualTo(allocations + 1));
+        cache.Set(key, TestKeys.Value(7, 2, 5_000));   // the same class, but over 4 KiB: a new chunk (readers never wait on a long copy)
+        Assert.That(Allocations(cache), Is.EqualTo(allocations + 2));
+        cache.Set(key, TestKeys.Value(7, 3, 104));     // back to a small class
+        Assert.That(Allocations(cache), Is.EqualTo(allocations + 3));
+        Assert.That(LiveChunkSizes(cache), Is.EqualTo(new[] { cache.Pool.Classes[cache.Pool.Classes.ClassOf(EntryBytes(key, 104, header: 8))] }),
+            "one live chunk, of the small value's class: the large chunk went back");
         var buffer = new byte[5_000];
         Assert.That(cache.TryGet(key, buffer, out int written), Is.True);
-        Assert.That(buffer.AsSpan(0, written).SequenceEqual(TestKeys.Value(7, 2, 104)), Is.True);
+        Assert.That(buffer.AsSpan(0, written).SequenceEqual(TestKeys.Value(7, 3, 104)), Is.True);
         Assert.That(cache.GetStatistics().PayloadBytes, Is.EqualTo(key.Length + 104));
+        cache.ValidateInvariants();
+    }
+
+    /// <summary>
+    /// An entry stored before its shard held any expiry has an 8-byte header; the first time to live written to it (a
+    /// <c>Set</c> with a TTL, or <c>Touch</c>) needs the 16-byte header, which moves the key and the value by 8 bytes. When
+    /// that keeps the size class it is done in place too.
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TheFirstTimeToLiveGrowsTheHeaderInPlaceWhenTheClassIsKept(bool touch)
+    {
+        var time = new FakeTimeProvider();
+        using OffHeapCache cache = TtlTests.Create(time);
+        byte[] key = TestKeys.Key(11);
+        int length = Enumerable.Range(100, 64).First(v =>
+            cache.Pool.Classes.ClassOf(EntryBytes(key, v, header: 8)) == cache.Pool.Classes.ClassOf(EntryBytes(key, v, header: 16)));
+        byte[] value = TestKeys.Value(11, 0, length);
+        cache.Set(key, value);
+        long allocations = Allocations(cache);
+
+        if (touch)
+        {
+            Assert.That(cache.Touch(key, TimeSpan.FromSeconds(10)), Is.True);
+        }
+        else
+        {
+            value = TestKeys.Value(11, 1, length);
+            Assert.That(cache.Set(key, value, TimeSpan.FromSeconds(10)), Is.True);
+        }
+
+        Assert.That(Allocations(cache), Is.EqualTo(allocations), "rewritten in its own chunk");
+        cache.ValidateInvariants();
+        var buffer = new byte[length];
+        Assert.That(cache.TryGet(key, buffer, out int written), Is.True);
+        Assert.That(buffer.AsSpan(0, written).SequenceEqual(value), Is.True, "key and value moved behind the longer header");
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.That(cache.ContainsKey(key), Is.False, "the time to live written in place applies");
+        Assert.That(cache.RemoveExpired(), Is.EqualTo(1));
         cache.ValidateInvariants();
     }
 
@@ -94,8 +142,9 @@ public class InPlaceUpdateTests
     /// them without a lock: a reader must get a whole value of its key every time. Without the bucket sequence lock around
     /// the rewrite this fails within a few thousand reads (the value is long, so copies overlap rewrites often).
     /// </summary>
-    [Test]
-    public void ReadersRacingInPlaceUpdatesNeverSeeATornValue()
+    [TestCase(false, TestName = "ReadersRacingInPlaceUpdatesNeverSeeATornValue")]
+    [TestCase(true, TestName = "ReadersRacingUpdatesOfMixedLengthsNeverSeeATornValue")]
+    public void ReadersRacingInPlaceUpdatesNeverSeeATornValue(bool mixedLengths)
     {
         using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, PageSize = 64 * 1024 });
         const int Keys = 4, Payload = 2_000;
@@ -104,17 +153,28 @@ public class InPlaceUpdateTests
         {
             cache.Set(keys[id], MakeValue(id, 0, Payload));
         }
-        long reads = 0, torn = 0;
+        long reads = 0, readsWhileWriting = 0, torn = 0;
         int writersDone = 0;
 
         void Writer(int seed)
         {
             try
             {
+                var rng = new Random(seed);
                 for (int i = 1; i <= 60_000; i++)
                 {
                     int id = (i + seed) % Keys;
-                    cache.Set(keys[id], MakeValue(id, i, Payload));
+                    // Mixed: lengths around a size class boundary, so in-place rewrites (with torn lengths between them)
+                    // and chunk swaps race the same readers, and now and then a time to live.
+                    int payload = mixedLengths ? Payload - rng.Next(120) : Payload;
+                    if (mixedLengths && rng.Next(50) == 0)
+                    {
+                        cache.Set(keys[id], MakeValue(id, i, payload), TimeSpan.FromHours(1));
+                    }
+                    else
+                    {
+                        cache.Set(keys[id], MakeValue(id, i, payload));
+                    }
                 }
             }
             finally
@@ -143,6 +203,10 @@ public class InPlaceUpdateTests
                     got = writer.WrittenSpan;
                 }
                 Interlocked.Increment(ref reads);
+                if (Volatile.Read(ref writersDone) < 2)
+                {
+                    Interlocked.Increment(ref readsWhileWriting);
+                }
                 if (!IsValid(got, id))
                 {
                     Interlocked.Increment(ref torn);
@@ -153,10 +217,18 @@ public class InPlaceUpdateTests
         List<Exception> failures = ConcurrencyTests.RunWritersAndReaders(2, Writer, 2, Reader);
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
         Assert.That(torn, Is.Zero, $"torn values among {reads} reads");
-        Assert.That(reads, Is.GreaterThan(2_000));
+        Assert.That(readsWhileWriting, Is.GreaterThan(100), "the readers overlapped the writers");
         Assert.That(cache.GetStatistics().Evictions, Is.Zero);
         cache.ValidateInvariants();
     }
+
+    /// <summary>Chunks handed out by the cache's slab so far (an in-place rewrite hands none out).</summary>
+    private static long Allocations(OffHeapCache cache) => cache.Pool.GetStatistics().Classes.Sum(c => c.TotalAllocations);
+
+    private static int[] LiveChunkSizes(OffHeapCache cache)
+        => cache.Pool.GetStatistics().Classes.Where(c => c.LiveChunks > 0).SelectMany(c => Enumerable.Repeat(c.ChunkSize, (int)c.LiveChunks)).ToArray();
+
+    private static int EntryBytes(byte[] key, int valueLength, int header) => header + key.Length + valueLength;
 
     private static byte[] MakeValue(int id, int seq, int payload)
     {
@@ -169,7 +241,7 @@ public class InPlaceUpdateTests
     }
 
     private static bool IsValid(ReadOnlySpan<byte> v, int id)
-        => v.Length == 16 + 2_000
+        => v.Length > 16 + 1_800 && v.Length <= 16 + 2_000
            && BinaryPrimitives.ReadInt32LittleEndian(v) == id
            && BinaryPrimitives.ReadUInt64LittleEndian(v[^8..]) == XxHash3.HashToUInt64(v[..^8]);
 }

@@ -76,7 +76,8 @@ public class TouchTests
     public void AnEntryStoredWithoutRoomForAnExpiryIsWrittenAgainWithIt()
     {
         // The shard stored no expiry before this entry, so its header has no expiry field: the first finite time to
-        // live rewrites it (same key and value); later touches are in place.
+        // live rewrites it (same key and value), here into another size class (in place when it keeps its class:
+        // InPlaceUpdateTests); later touches are in place.
         var time = new FakeTimeProvider();
         using OffHeapCache cache = TtlTests.Create(time);
         byte[] key = TestKeys.Key(1), value = TestKeys.Value(1, 1, 100), other = TestKeys.Key(2);

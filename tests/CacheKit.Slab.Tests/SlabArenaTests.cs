@@ -233,6 +233,49 @@ public unsafe class SlabArenaTests
         pool.ValidateInvariants();
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void A_chunk_kept_for_a_rewrite_counts_as_its_class_s_demand_and_is_no_allocation(bool rewrites)
+    {
+        // Two pages: one of 100-byte chunks, one holding a single 1,000-byte chunk. The small class keeps allocating
+        // (free one, take one); the large one's entry is only rewritten in place, or not at all.
+        using SlabPool pool = NewPool(pages: 2);
+        SlabArena arena = pool.CreateArena();
+        var small = new List<SlabHandle>();
+        for (int i = 0; i < Page / 104; i++)
+        {
+            Assert.That(arena.TryAllocate(100, out SlabHandle h), Is.True);
+            small.Add(h);
+        }
+        Assert.That(arena.TryAllocate(1000, out SlabHandle big), Is.True);
+        long allocations = pool.GetStatistics().Classes.Sum(c => c.TotalAllocations);
+        for (int i = 0; i < 600; i++)
+        {
+            arena.Free(small[i]);
+            Assert.That(arena.TryAllocate(100, out SlabHandle again), Is.True);
+            small[i] = again;
+            if (rewrites)
+            {
+                Assert.That(arena.TryKeepChunkFor(big, 1000), Is.True);
+            }
+        }
+        Assert.That(pool.GetStatistics().Classes.Sum(c => c.TotalAllocations), Is.EqualTo(allocations + 600), "a kept chunk is not an allocation");
+        Assert.That(arena.TryKeepChunkFor(big, 100), Is.False, "another class");
+        Assert.That(arena.TryKeepChunkFor(big, 5000), Is.False, "another class");
+        Assert.That(arena.TryKeepChunkFor(big, pool.Classes.MaxChunkSize + 1), Is.False, "no class");
+
+        // Only demand decides whether the small class may take the large one's page: a class whose entries are only
+        // rewritten must not look idle.
+        Assert.That(arena.TryPickPageToReclaim(pool.Classes.ClassOf(100), out _), Is.EqualTo(!rewrites));
+        if (!rewrites)
+        {
+            return;
+        }
+        arena.Free(big);
+        Assert.Throws<InvalidOperationException>(() => arena.TryKeepChunkFor(big, 1000), "a freed chunk is not kept");
+        pool.ValidateInvariants();
+    }
+
     [Test]
     public void Reclaim_empties_a_page_of_another_class_back_into_the_pool()
     {
