@@ -806,6 +806,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
         Debug.Assert(old.ProbeDistance == distance, "a slot's entry records the slot's probe distance");
         int headerSize = EntryHeader.SizeFor(withExpiryField);
         Debug.Assert(headerSize >= old.Size, "the expiry field, once stored in a shard, is in every entry written after");
+        Debug.Assert(old.KeyLength == key.Length && new ReadOnlySpan<byte>(entry + old.Size, key.Length).SequenceEqual(key), "the slot holds this key");
+        Debug.Assert(entrySize <= _arena.GetChunkSize(handle), "the new entry fits the chunk it keeps");
 
         uint odd = BeginBucketWrite(bucket);
         // SAFETY: header + key + value = entrySize <= the size of the live chunk this slot names (the class an allocation of
@@ -897,9 +899,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <remarks>
     /// An entry that carries the expiry field is changed in place (<see cref="WriteExpiryInPlaceUnsynchronized"/>):
     /// nothing is allocated or evicted. One stored before this shard held any expiry has no field; a finite expiry then
-    /// needs a chunk with the longer header, so the entry is written again (its own key and value, copied out first), a
-    /// set in everything but the policy access: it may make room like any set, and if there is none the entry is gone
-    /// and the result is false (as a failed set drops the key's older value).
+    /// needs the longer header, so the entry is written again (its own key and value, copied out first), a set in
+    /// everything but the policy access: in place when the 8 more bytes keep its size class (up to
+    /// <see cref="InPlaceRewriteMaxBytes"/>), else into a new chunk, which may make room like any set, and if there is
+    /// none the entry is gone and the result is false (as a failed set drops the key's older value).
     /// </remarks>
     /// <param name="hash">The hash of <paramref name="key"/>, a key no other thread can change (the caller's copy).</param>
     /// <param name="key">The key, stable.</param>
@@ -929,7 +932,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
 
         // Written again with the field. The copy is of the stored key and value: the chunk may be freed while making
-        // room, and the stored key (not the caller's buffer, which another thread may be changing) is what `hash` names.
+        // room, or rewritten in place (the longer header moves the key and value over the bytes they are copied from),
+        // and the stored key (not the caller's buffer, which another thread may be changing) is what `hash` names.
         // SAFETY: a published entry's chunk holds its header (BaseSize: no field), key and value.
         using var copy = new StableCopy(new ReadOnlySpan<byte>(EntryUnsynchronized(handle) + EntryHeader.BaseSize, header.KeyLength + (int)header.ValueLength),
                                         stackalloc byte[StableCopy.StackBytes]);

@@ -39,8 +39,9 @@ public sealed unsafe class SlabArena
     /// <summary>The byte freed memory is filled with in poison mode (<see cref="SlabOptions.PoisonFreedMemory"/>).</summary>
     internal const byte PoisonByte = 0xDB;
 
-    // Demand counters are halved each time a quarter of the held page bytes has been allocated: they weigh
-    // roughly the last half turnover of the arena's memory, so a shifted mix wins its pages within a turnover.
+    // Demand counters are halved each time a quarter of the held page bytes has been allocated (or rewritten in place,
+    // TryKeepChunkFor): they weigh roughly the last half turnover of the arena's memory, so a shifted mix wins its pages
+    // within a turnover.
     private const int DemandWindowDivisor = 4;
 
     // Pages a class must be below its fair share to receive a page, and above it to give one (see TryPickPageToReclaim).
@@ -219,14 +220,10 @@ public sealed unsafe class SlabArena
         cls.HandedOutTotal += chunk;
         cls.RequestedTotal += size;
 
-        // Demand counts served allocations only: counting failed attempts too would inflate the share of a class
-        // that is evicting within itself (each of its allocations retried) and make pages chase it back and forth.
-        cls.RecentDemand += chunk;
-        _recentDemandTotal += chunk;
-        if (_recentDemandTotal > _demandWindowBytes)
-        {
-            DecayDemand();
-        }
+        // Demand counts served allocations (and in-place rewrites) only: counting failed attempts too would inflate the
+        // share of a class that is evicting within itself (each of its allocations retried) and make pages chase it
+        // back and forth.
+        CountDemand(c);
 
         handle = SlabHandle.Create(page, index * chunk);
         return true;
@@ -250,6 +247,14 @@ public sealed unsafe class SlabArena
             return false;
         }
 
+        CountDemand(c);
+        return true;
+    }
+
+    /// <summary>A chunk of class <paramref name="c"/> served (allocated or kept for a rewrite): its bytes count as the class's
+    /// recent demand.</summary>
+    private void CountDemand(int c)
+    {
         int chunk = _cls[c].ChunkSize;
         _cls[c].RecentDemand += chunk;
         _recentDemandTotal += chunk;
@@ -257,8 +262,6 @@ public sealed unsafe class SlabArena
         {
             DecayDemand();
         }
-
-        return true;
     }
 
     /// <summary>
@@ -1032,6 +1035,6 @@ internal struct ClassState
     /// <summary>Bytes requested so far.</summary>
     public long RequestedTotal;
 
-    /// <summary>Recent demand in chunk bytes of allocations served; halved with every demand window.</summary>
+    /// <summary>Recent demand in chunk bytes of allocations served and of in-place rewrites; halved with every demand window.</summary>
     public long RecentDemand;
 }

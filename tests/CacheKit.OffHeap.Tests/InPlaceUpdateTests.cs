@@ -64,11 +64,19 @@ public class InPlaceUpdateTests
         Assert.That(Allocations(cache), Is.EqualTo(allocations + 2));
         cache.Set(key, TestKeys.Value(7, 3, 104));     // back to a small class
         Assert.That(Allocations(cache), Is.EqualTo(allocations + 3));
+        int atLimit = 4_096 - 8 - key.Length;           // header + key + value = 4,096 B: the longest entry rewritten in place
+        cache.Set(key, TestKeys.Value(7, 4, atLimit));
+        cache.Set(key, TestKeys.Value(7, 5, atLimit));
+        Assert.That(Allocations(cache), Is.EqualTo(allocations + 4), "4,096 B: in place");
+        cache.Set(key, TestKeys.Value(7, 6, atLimit + 1));
+        cache.Set(key, TestKeys.Value(7, 7, atLimit + 1));
+        Assert.That(Allocations(cache), Is.EqualTo(allocations + 6), "4,097 B: a new chunk each time");
+        cache.Set(key, TestKeys.Value(7, 8, 104));
         Assert.That(LiveChunkSizes(cache), Is.EqualTo(new[] { cache.Pool.Classes[cache.Pool.Classes.ClassOf(EntryBytes(key, 104, header: 8))] }),
             "one live chunk, of the small value's class: the large chunk went back");
         var buffer = new byte[5_000];
         Assert.That(cache.TryGet(key, buffer, out int written), Is.True);
-        Assert.That(buffer.AsSpan(0, written).SequenceEqual(TestKeys.Value(7, 3, 104)), Is.True);
+        Assert.That(buffer.AsSpan(0, written).SequenceEqual(TestKeys.Value(7, 8, 104)), Is.True);
         Assert.That(cache.GetStatistics().PayloadBytes, Is.EqualTo(key.Length + 104));
         cache.ValidateInvariants();
     }
@@ -154,6 +162,7 @@ public class InPlaceUpdateTests
             cache.Set(keys[id], MakeValue(id, 0, Payload));
         }
         long reads = 0, readsWhileWriting = 0, torn = 0;
+        long allocations = Allocations(cache);
         int writersDone = 0;
 
         void Writer(int seed)
@@ -164,9 +173,10 @@ public class InPlaceUpdateTests
                 for (int i = 1; i <= 60_000; i++)
                 {
                     int id = (i + seed) % Keys;
-                    // Mixed: lengths around a size class boundary, so in-place rewrites (with torn lengths between them)
-                    // and chunk swaps race the same readers, and now and then a time to live.
-                    int payload = mixedLengths ? Payload - rng.Next(120) : Payload;
+                    // Mixed: two length ranges in two size classes (this shard of 64 pages cuts 4 classes per doubling:
+                    // 1,792 and 2,048 B), so in-place rewrites (with torn lengths between them) and chunk swaps race the
+                    // same readers, and now and then a time to live.
+                    int payload = !mixedLengths ? Payload : rng.Next(2) == 0 ? 1_700 + rng.Next(40) : Payload - rng.Next(40);
                     if (mixedLengths && rng.Next(50) == 0)
                     {
                         cache.Set(keys[id], MakeValue(id, i, payload), TimeSpan.FromHours(1));
@@ -218,6 +228,15 @@ public class InPlaceUpdateTests
         Assert.That(failures, Is.Empty, string.Join("\n", failures));
         Assert.That(torn, Is.Zero, $"torn values among {reads} reads");
         Assert.That(readsWhileWriting, Is.GreaterThan(100), "the readers overlapped the writers");
+        long swaps = Allocations(cache) - allocations;
+        if (mixedLengths)
+        {
+            Assert.That(swaps, Is.InRange(1, (2 * 60_000) - 1), "both paths ran: chunk swaps and in-place rewrites");
+        }
+        else
+        {
+            Assert.That(swaps, Is.Zero, "every update rewrote its chunk in place");
+        }
         Assert.That(cache.GetStatistics().Evictions, Is.Zero);
         cache.ValidateInvariants();
     }
@@ -241,7 +260,7 @@ public class InPlaceUpdateTests
     }
 
     private static bool IsValid(ReadOnlySpan<byte> v, int id)
-        => v.Length > 16 + 1_800 && v.Length <= 16 + 2_000
+        => v.Length >= 16 + 1_700 && v.Length <= 16 + 2_000
            && BinaryPrimitives.ReadInt32LittleEndian(v) == id
            && BinaryPrimitives.ReadUInt64LittleEndian(v[^8..]) == XxHash3.HashToUInt64(v[..^8]);
 }
