@@ -177,6 +177,15 @@ internal sealed unsafe class Shard : IReadRecordFilter
         return _buckets + index;
     }
 
+    /// <summary>The bucket holding index slot <paramref name="slot"/> (a policy handle), and the slot's place in it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private IndexBucket* BucketOfSlot(int slot, out int slotInBucket)
+    {
+        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
+        slotInBucket = slot - (int)(bucketIndex * IndexBucket.SlotCount);
+        return BucketAt(bucketIndex);
+    }
+
     // ------------------------------------------------------------------ reads (lock-free)
 
     /// <summary>Looks the key up without a lock; copies the value into <paramref name="sink"/> on a hit.</summary>
@@ -624,7 +633,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         int headerSize = EntryHeader.SizeFor(withExpiryField);
         int entrySize = headerSize + key.Length + value.Length;
 
-        if (existing >= 0 && TryRewriteInPlaceUnsynchronized(existing, hash, home, key, value, expiresAt, withExpiryField, entrySize, recordAccess))
+        if (existing >= 0 && TryRewriteInPlaceUnsynchronized(existing, hash, key, value, expiresAt, withExpiryField, entrySize, recordAccess))
         {
             return SetOutcome.Stored;
         }
@@ -787,23 +796,18 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// distance (same slot); the key's bytes are equal (the lookup compared them), so they are written again only when the
     /// header grows (the first expiry stored in the shard) and moves them.
     /// </remarks>
-    private bool TryRewriteInPlaceUnsynchronized(int slot, ulong hash, uint home, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value,
+    private bool TryRewriteInPlaceUnsynchronized(int slot, ulong hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value,
         long expiresAt, bool withExpiryField, int entrySize, bool recordAccess)
     {
-        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        int s = slot - (int)(bucketIndex * IndexBucket.SlotCount);
-        IndexBucket* bucket = BucketAt(bucketIndex);
+        IndexBucket* bucket = BucketOfSlot(slot, out int s);
         // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount, block alive until Dispose).
         SlabHandle handle = SlotWord.Handle(bucket->Slots[s]);
         if (entrySize > InPlaceRewriteMaxBytes || !_arena.TryKeepChunkFor(handle, entrySize))
         {
             return false;   // another size class, or long enough to keep readers waiting: a new chunk, as for a new key
         }
-        uint distance = bucketIndex >= home ? bucketIndex - home : bucketIndex + _bucketCount - home;
-        Debug.Assert(distance < ProbeBuckets, "slot outside the key's window");
         byte* entry = EntryUnsynchronized(handle);
-        EntryHeader old = EntryHeader.Read(entry);
-        Debug.Assert(old.ProbeDistance == distance, "a slot's entry records the slot's probe distance");
+        EntryHeader old = EntryHeader.Read(entry);   // same slot, so the same probe distance is written back
         int headerSize = EntryHeader.SizeFor(withExpiryField);
         Debug.Assert(headerSize >= old.Size, "the expiry field, once stored in a shard, is in every entry written after");
         Debug.Assert(old.KeyLength == key.Length && new ReadOnlySpan<byte>(entry + old.Size, key.Length).SequenceEqual(key), "the slot holds this key");
@@ -812,7 +816,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         uint odd = BeginBucketWrite(bucket);
         // SAFETY: header + key + value = entrySize <= the size of the live chunk this slot names (the class an allocation of
         // entrySize takes); we hold the shard's lock, so no other writer touches it, and readers validate against the odd version.
-        EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, (byte)distance, expiresAt, withExpiryField);
+        EntryHeader.Write(entry, (uint)value.Length, (ushort)key.Length, old.ProbeDistance, expiresAt, withExpiryField);
         if (headerSize != old.Size)
         {
             key.CopyTo(new Span<byte>(entry + headerSize, key.Length));
@@ -982,9 +986,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <summary>The word of index slot <paramref name="slot"/> (bucket <c>slot / SlotCount</c>, which must exist).</summary>
     private ulong SlotWordUnsynchronized(int slot)
     {
-        uint bucketIndex = (uint)slot / IndexBucket.SlotCount;
-        // SAFETY: BucketAt asserts bucketIndex < _bucketCount; callers hold Gate inside an operation (index alive).
-        return BucketAt(bucketIndex)->Slots[slot - (int)(bucketIndex * IndexBucket.SlotCount)];
+        // SAFETY: BucketAt asserts the bucket index < _bucketCount; callers hold Gate inside an operation (index alive).
+        return BucketOfSlot(slot, out int s)->Slots[s];
     }
 
     /// <summary>The readers' expiry test (now ≥ ExpiresAt), for writers that hold the lock.</summary>
