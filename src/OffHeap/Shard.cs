@@ -73,6 +73,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     private readonly uint _bucketCount;
     private readonly IEvictionPolicy _policy;
     private readonly ReadBuffer? _readBuffer;      // null when the policy takes concurrent hits
+    private readonly HitSkipFilter? _skippableHits; // hits the policy would ignore: not buffered (null: none)
     private readonly TimeProvider _time;
     private readonly EvictionListener? _listener;
     private readonly long _seed;
@@ -140,6 +141,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         _bucketCount = bucketCount;
         _policy = policy;
         _readBuffer = policy.ConcurrentHits ? null : new ReadBuffer(readBufferStripes, hitFilter: this);
+        _skippableHits = _readBuffer is not null ? (policy as PolicyBase)?.SkippableHits : null;
         _replayWorkItem = _readBuffer is not null && backgroundReadReplay ? new ReplayWorkItem(owner, this) : null;
         _time = time;
         _listener = listener;
@@ -247,7 +249,13 @@ internal sealed unsafe class Shard : IReadRecordFilter
         ReadBuffer? readBuffer = _readBuffer;
         if (readBuffer is not null)
         {
-            RecordBufferedRead(readBuffer, result, slot, hash);
+            // A hit the policy would ignore (its entry was just moved to its segment's head) is not buffered: the
+            // replay would drop it. Read without the lock: a stale answer buffers a record the replay ignores, or
+            // drops one hit (lossy, as a full stripe is).
+            if (result == ReadResult.Miss || _skippableHits is not { } skippable || !skippable.IsSkippable(slot, hash))
+            {
+                RecordBufferedRead(readBuffer, result, slot, hash);
+            }
         }
         else if (result == ReadResult.Miss)
         {

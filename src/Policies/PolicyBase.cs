@@ -318,6 +318,10 @@ internal abstract class PolicyBase : IEvictionPolicy
     /// <summary>Records an access to a tracked handle.</summary>
     protected abstract void HitCore(int handle, ulong keyHash);
 
+    /// <summary>The hits this policy ignores now (<see cref="HitSkipFilter"/>), for an owner that buffers reads to
+    /// leave out; null when it ignores none.</summary>
+    internal virtual HitSkipFilter? SkippableHits => null;
+
     /// <summary>A tracked handle's weight changed by <paramref name="delta"/> (list weights already adjusted); counts as an access.</summary>
     protected virtual void UpdateCore(int handle, ulong keyHash, long delta) => HitCore(handle, keyHash);
 

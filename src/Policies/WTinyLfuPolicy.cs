@@ -119,6 +119,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private RecentMisses _recentMisses;   // misses replayed and not yet followed by their add (AddCore)
 
+    // Protected entries moved to the head so recently that their hits are ignored (HitSkipFilter; null for a
+    // shadow, whose owner replays the sampled requests). Owner policies only.
+    private readonly HitSkipFilter? _skipFilter;
+    private int _stampMovesLeft = 1;   // protected moves left in the skip filter's epoch
+
     private readonly WindowShadows? _shadows;   // adaptive mode: picks the window (null when fixed, or a follower)
     // Sharded engine, large shards: one decision for all shards (SharedWindowChoice). The leader owns shadows and
     // publishes; a follower has none and takes the published choice at its next add. Null: the policy decides alone.
@@ -156,6 +161,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             "a shared sketch serves fixed-window policies only, and never resizes (each sharer would resize it at its own moment)");
         _hashes = new ulong[MaxHandles];
         _recordsAccesses = sharedSketch is null;
+        _skipFilter = sharedSketch is null ? new HitSkipFilter(MaxHandles) : null;   // a shadow's owner samples its hits
         _sketch = sharedSketch ?? CreateSketch(Capacity, MaxHandles, options.Seed, memory);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
@@ -180,6 +186,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
                 _longSketch = CreateSketch(Capacity, MaxHandles, options.Seed, WindowShadows.LongMemory);
             }
         }
+        SyncSkipFilterSample();
         ResetLimits();
     }
 
@@ -223,6 +230,8 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     public override string Name => _adaptive ? "W-TinyLFU" : $"W-TinyLFU({InitialFraction:0.###})";
 
     public override bool ConcurrentHits => false;
+
+    internal override HitSkipFilter? SkippableHits => _skipFilter;
 
     /// <summary>The window's share of capacity at start (and always, when not adaptive).</summary>
     internal double InitialFraction { get; }
@@ -341,6 +350,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void HitMixed(int handle, ulong keyHash, ulong mixed)
     {
+        if (_skipFilter is not null && _skipFilter.IsStamped(handle))
+        {
+            // Moved to the protected head in this epoch: neither moved nor counted (HitSkipFilter); the shadows still
+            // see a sampled request (without them: sprite at 2,000 -0.8, AdaptSize at 16 MiB -0.8).
+            Adapt(keyHash, handle);
+            return;
+        }
         RecordAccessMixed(keyHash, mixed);
         Touch(handle);
         Adapt(keyHash, handle);
@@ -379,6 +395,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             _candidate = Lists.Previous(_candidate);
         }
         ForgetCandidate(handle);
+        _skipFilter?.Clear(handle);
         _duelVictim = -1;
         _duelCandidate = -1;
         if (Weight - WeightOf(handle) <= Capacity)
@@ -399,8 +416,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _duelCandidate = -1;
         _duelVictim = -1;
         _sparedTail = -1;
+        _skipFilter?.Clear();
+        _stampMovesLeft = 1;
         _recentMisses.Clear();
         _shadows?.Clear();
+        SyncSkipFilterSample();
         _useLongSketch = false;
         ResetLimits();
         _followedBest = WindowShadows.InitialBest;   // ResetLimits set the initial window
@@ -476,6 +496,16 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             _longSketch?.SetSamplePeriodFor(ShareCapacity * WindowShadows.LongMemory);
         }
         _shadows?.FollowCapacity(ShareCapacity);
+        SyncSkipFilterSample();
+    }
+
+    /// <summary>The skip filter must not skip the keys the shadows sample: their hits still go to the shadows.</summary>
+    private void SyncSkipFilterSample()
+    {
+        if (_shadows is not null)
+        {
+            _skipFilter?.SetSample(_shadows.Salt, _shadows.Threshold);
+        }
     }
 
     /// <summary>Records an access in the segment order.</summary>
@@ -490,6 +520,35 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         else
         {
             MoveFirstWithin(list, handle);   // window or protected: to the head of its own segment
+            if (list == Protected)
+            {
+                NoteProtectedMove(handle);
+            }
+        }
+    }
+
+    /// <summary>A protected entry moved to the segment's head: its hits are skipped for the rest of the epoch, which
+    /// ends after a quarter of the segment's count of moves (so such an entry stays in the segment's newest quarter).</summary>
+    private void NoteProtectedMove(int handle)
+    {
+        if (_skipFilter is null)
+        {
+            return;
+        }
+        _skipFilter.Stamp(handle);
+        if (--_stampMovesLeft > 0)
+        {
+            return;
+        }
+        _stampMovesLeft = Math.Max(1, Lists.Count(Protected) >> 2);
+        if (_skipFilter.NextEpoch())
+        {
+            // The epoch number wrapped: only protected entries hold stamps (leaving clears them), so clearing theirs
+            // clears all; O(count) once per 255 epochs of count / 4 moves.
+            for (int h = Lists.First(Protected); h >= 0; h = Lists.Next(h))
+            {
+                _skipFilter.Clear(h);
+            }
         }
     }
 
@@ -498,6 +557,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     {
         ForgetCandidate(handle);
         MoveFirst(Protected, handle);
+        NoteProtectedMove(handle);   // before the overflow leaves: a heavy entry may be its own overflow
         DemoteFromProtected();
     }
 
@@ -529,6 +589,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             {
                 break;
             }
+            _skipFilter?.Clear(h);
             MoveFirst(Probation, h);
         }
     }
@@ -605,7 +666,9 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     private void AdaptSampled(ulong keyHash, int handle)
     {
-        if (!_shadows!.RecordSampled(keyHash, WeightOf(handle)))
+        bool recorded = _shadows!.RecordSampled(keyHash, WeightOf(handle));
+        SyncSkipFilterSample();   // the sample may have shrunk (byte budget)
+        if (!recorded)
         {
             return;
         }
@@ -669,6 +732,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
                     break;
                 }
                 ForgetCandidate(h);
+                _skipFilter?.Clear(h);
                 MoveFirst(Window, h);
             }
         }
@@ -681,6 +745,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _sketch.ValidateInvariants();
         _longSketch?.ValidateInvariants();
         _shadows?.ValidateInvariants();
+        _skipFilter?.ValidateInvariants(h => Lists.ListOf(h) == Protected);
+        if (_skipFilter is not null && (_skipFilter.SampleSalt, _skipFilter.SampleThreshold) != (_shadows?.Salt ?? 0, _shadows?.Threshold ?? 0))
+        {
+            throw new InvalidOperationException("W-TinyLFU's skip filter does not know the shadows' sample");
+        }
         if (_useLongSketch && _longSketch is null)
         {
             throw new InvalidOperationException("W-TinyLFU uses a long-memory sketch it does not have");

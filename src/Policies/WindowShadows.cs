@@ -171,6 +171,12 @@ internal sealed class WindowShadows
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
 
+    /// <summary>The salt of the sample: a key is sampled when <c>HashMix.Mix(keyHash ^ Salt) &gt;&gt; 40</c> is below <see cref="Threshold"/>.</summary>
+    internal ulong Salt => _salt;
+
+    /// <summary>The sample's threshold now (<see cref="IsSampled"/>).</summary>
+    internal ulong Threshold => _threshold;
+
     /// <summary>The share of the keys the shadows replay now.</summary>
     internal double SampleRate => _threshold / (double)FullThreshold;
 

@@ -299,4 +299,62 @@ public sealed class ReaderDrainTests
         Assert.That(decreases, Is.Zero, "no records replayed from inside the listener");
         cache.ValidateInvariants();
     }
+    [Test]
+    public void HitsThePolicyWouldIgnoreAreNotBuffered()
+    {
+        // Two shards of 8,192 entries share one window choice: shard 1 follows shard 0 and has no window shadows, so no
+        // key of its is sampled. An entry moved to the protected head stays stamped (HitSkipFilter) until a quarter of
+        // the segment's count of moves later; its reads change nothing in the policy then, and a reader leaves them out
+        // of the buffer.
+        using var cache = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 32 << 20, MaxEntries = 16_384, ShardCount = 2, HashSeed = 7, ReadBufferStripes = 1,
+        });
+        byte[] value = new byte[100];
+        var follower = cache.Shards[1];
+        var ofFollower = new List<byte[]>();
+        for (int k = 0; k < 400; k++)   // about 200 per shard: all but the newest 82 leave the window for probation
+        {
+            byte[] key = BitConverter.GetBytes(k);
+            cache.Set(key, value);
+            if (cache.ShardOf(cache.Hash(key)) == follower)
+            {
+                ofFollower.Add(key);
+            }
+        }
+        Assert.That(((WTinyLfuPolicy)follower.Policy).FollowsSharedWindow, Is.True, "precondition: shard 1 follows shard 0");
+        byte[] unread = BitConverter.GetBytes(-1);
+
+        void ReadAll(IEnumerable<byte[]> keys)
+        {
+            Span<byte> destination = stackalloc byte[128];
+            foreach (byte[] key in keys)
+            {
+                Assert.That(cache.TryGet(key, destination, out _), Is.True);
+            }
+        }
+
+        // Every key of shard 1 read once and replayed (a write drains the buffer): ~120 entries in protected, epochs of ~30 moves.
+        ReadAll(ofFollower.Take(120));
+        cache.Remove(unread);
+        List<byte[]> hot = ofFollower.Take(10).ToList();
+        // Twice more, replayed each time: the second round moves in an epoch that began before it or during the first,
+        // so every hot entry ends stamped in an epoch that 10 moves cannot end.
+        ReadAll(hot);
+        cache.Remove(unread);
+        ReadAll(hot);
+        cache.Remove(unread);
+        Assert.That(follower.PendingReads, Is.Zero);
+
+        long hitsBefore = cache.GetStatistics().Hits;
+        ReadAll(hot);
+        ReadAll(hot);
+        ReadAll(hot);
+        Assert.That(follower.PendingReads, Is.Zero, "the stamped entries' reads were left out");
+        Assert.That(cache.GetStatistics().Hits - hitsBefore, Is.EqualTo(30), "and still counted as hits");
+
+        // A key of shard 1 still in probation (read never): its read is buffered.
+        ReadAll([ofFollower[150]]);
+        Assert.That(follower.PendingReads, Is.EqualTo(1));
+    }
 }

@@ -536,4 +536,84 @@ public sealed class WTinyLfuTests
         Assert.That(policy.Weight, Is.EqualTo(130));
         Assert.DoesNotThrow(policy.ValidateInvariants);
     }
+
+    private static ulong Hash(int h) => (ulong)(h + 1) * 0x9E3779B97F4A7C15UL;
+
+    /// <summary>100 entries of weight 1 in a fixed 1 % window: after the fill probation holds handles 0..98 (the window
+    /// handle 99); one hit each promotes 0..79 to protected (limit 89).</summary>
+    private static WTinyLfuPolicy PolicyWithEightyPromoted(out HitSkipFilter filter)
+    {
+        var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 100, MaxHandles = 100, WindowFraction = 0.01 });
+        for (int h = 0; h < 100; h++)
+        {
+            policy.OnAdd(h, Hash(h), 1);
+        }
+        for (int h = 0; h < 80; h++)
+        {
+            policy.OnHit(h, Hash(h));
+        }
+        filter = policy.SkippableHits!;
+        Assert.That(filter, Is.Not.Null);
+        return policy;
+    }
+
+    [Test]
+    public void A_protected_hit_right_after_its_move_is_ignored_until_a_quarter_of_the_segment_has_moved()
+    {
+        WTinyLfuPolicy policy = PolicyWithEightyPromoted(out HitSkipFilter filter);
+        Assert.That(filter.IsStamped(99), Is.False, "the window entry was never moved to the protected head");
+
+        // A hit that moves handle 5 to the protected head (it was promoted long ago, many epochs back): counted.
+        Assert.That(filter.IsStamped(5), Is.False, "promoted 74 moves ago");
+        int before = policy.Sketch.Frequency(Hash(5));
+        policy.OnHit(5, Hash(5));
+        Assert.That(policy.Sketch.Frequency(Hash(5)), Is.EqualTo(before + 1), "a hit that moves the entry counts");
+        Assert.That(filter.IsStamped(5), Is.True);
+
+        // Hits right after: ignored (no count, no move).
+        for (int i = 0; i < 5; i++)
+        {
+            policy.OnHit(5, Hash(5));
+        }
+        Assert.That(policy.Sketch.Frequency(Hash(5)), Is.EqualTo(before + 1), "ignored hits do not count");
+        policy.ValidateInvariants();
+
+        // An epoch lasts a quarter of the protected count (80 / 4 = 20 moves): after 20 other moves it has ended.
+        for (int h = 30; h < 50; h++)
+        {
+            policy.OnHit(h, Hash(h));
+        }
+        Assert.That(filter.IsStamped(5), Is.False, "the epoch ended");
+        policy.OnHit(5, Hash(5));
+        Assert.That(policy.Sketch.Frequency(Hash(5)), Is.EqualTo(before + 2), "counted again");
+
+        // Leaving the segment clears the stamp: removed, the handle is not skippable.
+        Assert.That(filter.IsStamped(5), Is.True);
+        policy.OnRemove(5);
+        Assert.That(filter.IsStamped(5), Is.False);
+        policy.ValidateInvariants();
+    }
+
+    [Test]
+    public void After_the_epoch_number_wraps_no_old_stamp_reads_as_current()
+    {
+        // 80 protected entries (epochs of 20 moves); hits cycle over 0..39 only, so 40..79 stay in protected,
+        // unmoved, with the stamps of their promotion. 12,000 hits run through 600 epochs: the 1-byte epoch wraps
+        // twice, and without clearing the segment's stamps at a wrap, the old ones would read as current again.
+        WTinyLfuPolicy policy = PolicyWithEightyPromoted(out HitSkipFilter filter);
+        for (int i = 0; i < 12_000; i++)
+        {
+            int h = i % 40;
+            policy.OnHit(h, Hash(h));
+            if (i < 40)
+            {
+                continue;   // the promotions' last epoch is still running
+            }
+            for (int idle = 40; idle < 80; idle++)
+            {
+                Assert.That(filter.IsStamped(idle), Is.False, $"hit {i}: handle {idle} has not moved for {i} hits");
+            }
+        }
+        policy.ValidateInvariants();
+    }
 }
