@@ -540,16 +540,8 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         {
             return;
         }
-        _stampMovesLeft = Math.Max(1, Lists.Count(Protected) >> 2);
-        if (_skipFilter.NextEpoch())
-        {
-            // The epoch number wrapped: only protected entries hold stamps (leaving clears them), so clearing theirs
-            // clears all; O(count) once per 255 epochs of count / 4 moves.
-            for (int h = Lists.First(Protected); h >= 0; h = Lists.Next(h))
-            {
-                _skipFilter.Clear(h);
-            }
-        }
+        _skipFilter.NextEpoch();
+        _stampMovesLeft = Math.Max(1, Lists.Count(Protected) >> 2);   // at most HitSkipFilter.MaxEpochMoves
     }
 
     /// <summary>A probation hit: to the protected head, the protected overflow back to probation.</summary>

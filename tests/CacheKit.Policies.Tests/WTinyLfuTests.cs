@@ -595,11 +595,12 @@ public sealed class WTinyLfuTests
     }
 
     [Test]
-    public void After_the_epoch_number_wraps_no_old_stamp_reads_as_current()
+    public void An_entry_not_moved_since_an_earlier_epoch_is_never_stamped()
     {
-        // 80 protected entries (epochs of 20 moves); hits cycle over 0..39 only, so 40..79 stay in protected,
-        // unmoved, with the stamps of their promotion. 12,000 hits run through 600 epochs: the 1-byte epoch wraps
-        // twice, and without clearing the segment's stamps at a wrap, the old ones would read as current again.
+        // 80 protected entries (epochs of 20 moves); hits cycle over 0..39 only, so 40..79 stay in protected, unmoved
+        // since their promotion. 12,000 hits run through 600 epochs (an epoch number in a byte would have wrapped
+        // twice, and without clearing every stamp at a wrap the old ones read as current again): each epoch's end
+        // unstamps exactly what it stamped.
         WTinyLfuPolicy policy = PolicyWithEightyPromoted(out HitSkipFilter filter);
         for (int i = 0; i < 12_000; i++)
         {
