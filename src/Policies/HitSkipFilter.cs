@@ -69,10 +69,10 @@ internal sealed class HitSkipFilter
     /// policy now: stamped, and not a key the policy samples.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool IsSkippable(int handle, ulong keyHash)
-        => IsStamped(handle) && (_sampleThreshold == 0 || (HashMix.Mix(keyHash ^ _sampleSalt) >> 40) >= _sampleThreshold);
+        => IsStamped(handle) && (_sampleThreshold == 0 || !WindowShadows.InSample(keyHash, _sampleSalt, _sampleThreshold));
 
-    /// <summary>The keys the policy samples: those whose <c>HashMix.Mix(keyHash ^ salt) &gt;&gt; 40</c> is below
-    /// <paramref name="threshold"/> (0: none).</summary>
+    /// <summary>The keys the policy samples: those <see cref="WindowShadows.InSample"/> finds in the sample of this salt and
+    /// threshold (0: none).</summary>
     public void SetSample(ulong salt, ulong threshold)
     {
         _sampleSalt = salt;

@@ -171,7 +171,7 @@ internal sealed class WindowShadows
     /// <c>Fractions.Length</c> for the long memory.</summary>
     public int Best { get; private set; }
 
-    /// <summary>The salt of the sample: a key is sampled when <c>HashMix.Mix(keyHash ^ Salt) &gt;&gt; 40</c> is below <see cref="Threshold"/>.</summary>
+    /// <summary>The salt of the sample (<see cref="InSample"/>).</summary>
     internal ulong Salt => _salt;
 
     /// <summary>The sample's threshold now (<see cref="IsSampled"/>).</summary>
@@ -218,7 +218,12 @@ internal sealed class WindowShadows
 
     /// <summary>Whether a request for this key is in the sample the shadows replay (a fixed, seeded share of the keys).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsSampled(ulong keyHash) => (HashMix.Mix(keyHash ^ _salt) >> 40) < _threshold;
+    public bool IsSampled(ulong keyHash) => InSample(keyHash, _salt, _threshold);
+
+    /// <summary>The sample's rule, for a copy of <see cref="Salt"/> and <see cref="Threshold"/> (<see cref="HitSkipFilter"/>
+    /// tests it without the owner's lock): whether the top 24 bits of the salted, mixed hash are below the threshold.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool InSample(ulong keyHash, ulong salt, ulong threshold) => (HashMix.Mix(keyHash ^ salt) >> 40) < threshold;
 
     /// <summary><see cref="Record"/> for a request already found <see cref="IsSampled"/>.</summary>
     public bool RecordSampled(ulong keyHash, long weight)

@@ -617,4 +617,33 @@ public sealed class WTinyLfuTests
         }
         policy.ValidateInvariants();
     }
+    [Test]
+    public void A_stamped_entry_whose_key_the_window_shadows_sample_is_not_skippable()
+    {
+        // 10,000 entries: the shadows replay about 2,048 / 10,000 of the keys. Their hits must reach the policy even
+        // right after a move (the shadows still take them); the others' may be left out.
+        var policy = new WTinyLfuPolicy(new PolicyOptions { Capacity = 10_000, MaxHandles = 10_000 });
+        for (int h = 0; h < 10_000; h++)
+        {
+            policy.OnAdd(h, Hash(h), 1);
+        }
+        HitSkipFilter filter = policy.SkippableHits!;
+        Assert.That(filter.SampleThreshold, Is.GreaterThan(0UL).And.LessThan(1UL << 24), "a partial sample");
+        int sampled = 0, skippable = 0;
+        for (int h = 0; h < 200; h++)
+        {
+            policy.OnHit(h, Hash(h));   // probation -> protected: stamped (epochs are a quarter of the protected count, and the first ones short)
+            if (!filter.IsStamped(h))
+            {
+                continue;
+            }
+            bool inSample = WindowShadows.InSample(Hash(h), filter.SampleSalt, filter.SampleThreshold);
+            Assert.That(filter.IsSkippable(h, Hash(h)), Is.EqualTo(!inSample), $"handle {h}");
+            sampled += inSample ? 1 : 0;
+            skippable += inSample ? 0 : 1;
+        }
+        policy.ValidateInvariants();   // the filter's sample is the shadows'
+        Assert.That(sampled, Is.GreaterThan(0));
+        Assert.That(skippable, Is.GreaterThan(sampled));
+    }
 }
