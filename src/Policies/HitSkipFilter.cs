@@ -23,16 +23,17 @@ namespace CacheKit.Policies;
 /// <para><b>Concurrency.</b> Written only by the policy's owner under its lock; readers of an owner that buffers
 /// reads call <see cref="IsSkippable"/> without it. A racing reader sees an old or a new bit or sample: it may buffer
 /// a hit that the replay ignores, or skip one hit the policy would have taken (a lossy read, as the read buffer's
-/// drops are). Every index is checked, so a stale handle never reads out of bounds.</para>
-/// <para>Invariants: the handles listed in this epoch hold every set bit (<c>_listed</c> entries of
-/// <c>_stampedThisEpoch</c>, a handle listed again after it left and came back); a set bit belongs to an entry of the
+/// drops are). Every index is checked, so a stale handle never reads out of bounds. The fields readers read (the bitmap's
+/// reference and the sample) change only when the sample does; the log of an epoch's stamps, written at every move,
+/// is an object of its own, so a move does not take this object's cache line from the cores that read it.</para>
+/// <para>Invariants: the handles logged in this epoch hold every set bit (the first <c>Count</c> of the log's
+/// <c>Handles</c>, a handle logged again after it left and came back); a set bit belongs to an entry of the
 /// segment.</para>
 /// </remarks>
 internal sealed class HitSkipFilter
 {
     private readonly ulong[] _bits;             // bit h % 64 of word h / 64: handle h stamped in this epoch
-    private readonly int[] _stampedThisEpoch;   // the handles stamped since the epoch began, in order
-    private int _listed;
+    private readonly StampLog _log;             // the handles stamped since the epoch began (owner only)
     private ulong _sampleSalt;
     private ulong _sampleThreshold;   // keys whose mixed hash's top 24 bits are below it are sampled; 0: none
 
@@ -40,7 +41,14 @@ internal sealed class HitSkipFilter
     public HitSkipFilter(int maxHandles)
     {
         _bits = new ulong[(maxHandles + 63) >> 6];
-        _stampedThisEpoch = new int[MaxEpochMoves(maxHandles)];
+        _log = new StampLog(MaxEpochMoves(maxHandles));
+    }
+
+    /// <summary>The handles stamped in this epoch, in order: written at every move, read only by the owner.</summary>
+    private sealed class StampLog(int capacity)
+    {
+        public readonly int[] Handles = new int[capacity];
+        public int Count;
     }
 
     /// <summary>The most moves an epoch may last for a policy over <paramref name="maxHandles"/> handles: a quarter of them
@@ -54,7 +62,7 @@ internal sealed class HitSkipFilter
     internal ulong SampleThreshold => _sampleThreshold;
 
     /// <summary>Bytes of managed memory held.</summary>
-    public long FootprintBytes => (long)_bits.Length * sizeof(ulong) + (long)_stampedThisEpoch.Length * sizeof(int);
+    public long FootprintBytes => (long)_bits.Length * sizeof(ulong) + (long)_log.Handles.Length * sizeof(int);
 
     /// <summary>Whether the policy moved <paramref name="handle"/> to its segment's head in this epoch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -75,8 +83,11 @@ internal sealed class HitSkipFilter
     /// threshold (0: none).</summary>
     public void SetSample(ulong salt, ulong threshold)
     {
-        _sampleSalt = salt;
-        _sampleThreshold = threshold;
+        if (salt != _sampleSalt || threshold != _sampleThreshold)   // written only on a change: readers read this line
+        {
+            _sampleSalt = salt;
+            _sampleThreshold = threshold;
+        }
     }
 
     /// <summary>The policy moved <paramref name="handle"/> to its segment's head: stamped until the epoch ends. The
@@ -88,19 +99,20 @@ internal sealed class HitSkipFilter
         if ((word & bit) == 0)
         {
             word |= bit;
-            _stampedThisEpoch[_listed++] = handle;   // in range: one listing per move, at most MaxEpochMoves moves
+            _log.Handles[_log.Count++] = handle;   // in range: one entry per move, at most MaxEpochMoves moves
         }
     }
 
     /// <summary>Ends the epoch: nothing is stamped. O(handles stamped in it).</summary>
     public void NextEpoch()
     {
-        for (int i = 0; i < _listed; i++)
+        StampLog log = _log;
+        for (int i = 0; i < log.Count; i++)
         {
-            int handle = _stampedThisEpoch[i];
+            int handle = log.Handles[i];
             _bits[handle >> 6] &= ~(1UL << handle);
         }
-        _listed = 0;
+        log.Count = 0;
     }
 
     /// <summary>The entry left the segment (or the cache): not stamped.</summary>
@@ -111,13 +123,13 @@ internal sealed class HitSkipFilter
     public void Clear()
     {
         Array.Clear(_bits);
-        _listed = 0;
+        _log.Count = 0;
     }
 
     /// <summary>Debug check: every stamped handle is listed and satisfies <paramref name="inSegment"/>.</summary>
     internal void ValidateInvariants(Func<int, bool> inSegment)
     {
-        var listed = new HashSet<int>(_stampedThisEpoch.AsSpan(0, _listed).ToArray());
+        var listed = new HashSet<int>(_log.Handles.AsSpan(0, _log.Count).ToArray());
         for (int word = 0; word < _bits.Length; word++)
         {
             for (ulong rest = _bits[word]; rest != 0; rest &= rest - 1)
@@ -125,7 +137,7 @@ internal sealed class HitSkipFilter
                 int h = (word << 6) + BitOperations.TrailingZeroCount(rest);
                 if (!listed.Contains(h))
                 {
-                    throw new InvalidOperationException($"HitSkipFilter: handle {h} is stamped but not listed in this epoch");
+                    throw new InvalidOperationException($"HitSkipFilter: handle {h} is stamped but not logged in this epoch");
                 }
                 if (!inSegment(h))
                 {
