@@ -194,6 +194,16 @@ public sealed partial class OffHeapCache : IDisposable
         return result == ReadResult.Hit;
     }
 
+    /// <summary>The typed facade's lookup of a <c>byte[]</c> value: on a hit, the value in a new array of its length
+    /// (<see cref="NewArraySink"/>), counted as <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> is.</summary>
+    internal bool TryGetNewArray(ReadOnlySpan<byte> key, [NotNullWhen(true)] out byte[]? value)
+    {
+        var sink = default(NewArraySink);
+        bool hit = Read(key, ref sink, out _) == ReadResult.Hit;
+        value = hit ? sink.Array : null;
+        return hit;
+    }
+
     /// <summary>
     /// <see cref="TryGet(ReadOnlySpan{byte}, Span{byte}, out int)"/> with a destination that overlaps the key (one
     /// buffer for both): an optimistic attempt that fails validation has already copied value bytes over the key,

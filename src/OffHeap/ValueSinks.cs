@@ -42,6 +42,35 @@ internal ref struct SpanSink(Span<byte> destination) : IValueSink
     }
 }
 
+/// <summary>The value in a new array of its exact length (the typed facade's <c>byte[]</c> values): one copy, no buffer between.</summary>
+/// <remarks>It allocates in <see cref="GetBuffer"/>, so it asks the lookup to validate the entry first, as a caller's
+/// writer does (<see cref="CallsCallerCode"/>): a length read from a torn header never sizes an array. A retry that
+/// finds the same length reuses the array.</remarks>
+internal struct NewArraySink : IValueSink
+{
+    /// <summary>The array of the last <see cref="GetBuffer"/>; after a hit, the value.</summary>
+    public byte[]? Array { get; private set; }
+
+    public readonly bool CopiesValue => true;
+
+    public readonly bool CallsCallerCode => true;
+
+    public readonly bool TakesPrefix => false;
+
+    public Span<byte> GetBuffer(int length)
+    {
+        if (Array is null || Array.Length != length)
+        {
+            Array = length == 0 ? [] : GC.AllocateUninitializedArray<byte>(length);
+        }
+        return Array;
+    }
+
+    public readonly void Commit(int length)
+    {
+    }
+}
+
 /// <summary>The first bytes of the value, as many as the destination holds (the distributed cache's header read).</summary>
 internal ref struct PrefixSink(Span<byte> destination) : IValueSink
 {

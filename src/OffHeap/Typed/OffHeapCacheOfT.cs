@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CacheKit.OffHeap;
 
@@ -10,7 +12,8 @@ namespace CacheKit.OffHeap;
 /// </summary>
 /// <remarks>
 /// With <see cref="UnmanagedSerializer{T}"/> keys and values, <see cref="TryGetValue"/> and
-/// <see cref="Set(TKey, TValue)"/> allocate nothing (serialization goes through per-thread buffers).
+/// <see cref="Set(TKey, TValue)"/> allocate nothing (the bytes of the built-in serializers' keys and values are put on
+/// the stack or used in place; other serializers write into per-thread buffers).
 /// Each call borrows the thread's key and value buffers for its duration, so a serializer may itself use typed caches,
 /// this one included, and an eviction listener may read them (a listener may not write to its own cache: see
 /// <see cref="EvictionListener"/>): a call made while the buffers are out gets buffers of its own (and allocates them).
@@ -31,6 +34,23 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     private readonly ICacheSerializer<TValue> _values;
     private readonly bool _ownsCache;
 
+    // Shortcuts for the built-in serializers, decided once: their bytes are known without calling them, so a call
+    // skips the per-thread buffers and the interface calls (the bytes stored are the same either way). A string key is
+    // encoded into a stack buffer and an unmanaged key copied there; an unmanaged value is stored from, and read into,
+    // its own bytes; a byte[] value is read into an array of its exact length. Everything else goes through the
+    // serializer and the thread's buffers.
+    private readonly bool _keysAreUtf8;       // _keys is the built-in Utf8StringSerializer
+    private readonly bool _keysAreRaw;        // _keys is an UnmanagedSerializer<TKey>
+    private readonly bool _valuesAreArrays;   // _values is the built-in ByteArraySerializer
+    private readonly bool _valuesAreRaw;      // _values is an UnmanagedSerializer<TValue> of at most RawValueStackBytes
+
+    /// <summary>Stack bytes for a key on the shortcut paths: strings of up to a third as many characters (3 UTF-8 bytes
+    /// a UTF-16 unit at most), unmanaged keys of up to as many bytes; longer keys use the thread's buffer.</summary>
+    private const int KeyScratchBytes = 192;
+
+    /// <summary>The largest unmanaged value read through a stack buffer.</summary>
+    private const int RawValueStackBytes = 256;
+
     /// <summary>Creates a typed cache that owns a new <see cref="OffHeapCache"/>.</summary>
     /// <param name="options">The byte cache's options.</param>
     /// <param name="keySerializer">Key serializer; null = <see cref="CacheSerializers.GetDefault{T}"/>.</param>
@@ -42,6 +62,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         _values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
         _cache = new OffHeapCache(options);
         _ownsCache = true;
+        (_keysAreUtf8, _keysAreRaw, _valuesAreArrays, _valuesAreRaw) = Shortcuts(_keys, _values);
     }
 
     /// <summary>
@@ -67,7 +88,15 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         _values = valueSerializer ?? CacheSerializers.GetDefault<TValue>();
         _cache = bytes;
         _ownsCache = ownsCache;
+        (_keysAreUtf8, _keysAreRaw, _valuesAreArrays, _valuesAreRaw) = Shortcuts(_keys, _values);
     }
+
+    /// <summary>Which shortcuts the serializers allow (see the fields).</summary>
+    private static (bool KeysAreUtf8, bool KeysAreRaw, bool ValuesAreArrays, bool ValuesAreRaw) Shortcuts(ICacheSerializer<TKey> keys, ICacheSerializer<TValue> values)
+        => (keys is Utf8StringSerializer,
+            keys is UnmanagedSerializer<TKey> && Unsafe.SizeOf<TKey>() <= KeyScratchBytes,
+            values is ByteArraySerializer,
+            values is UnmanagedSerializer<TValue> && Unsafe.SizeOf<TValue>() <= RawValueStackBytes);
 
     /// <summary>The byte cache underneath (statistics, span access).</summary>
     public OffHeapCache Bytes => _cache;
@@ -106,21 +135,67 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ArgumentException">A string key is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
+        if (_valuesAreArrays)
+        {
+            bool hit = _cache.TryGetNewArray(keyBytes.Bytes, out byte[]? array);
+            value = hit ? (TValue)(object)array! : default;
+            return hit;
+        }
+        if (_valuesAreRaw && TryReadRaw(keyBytes.Bytes, out bool found, out value))
+        {
+            return found;
+        }
         using var lease = new ValueLease();
         return lease.TryRead(_cache, keyBytes.Bytes, _values, out value);
     }
+
+    /// <summary>
+    /// The lookup of an unmanaged value into a stack buffer of its size: true when that decided it (a hit, with
+    /// <paramref name="found"/> true, or a miss); false when the stored value is longer than <typeparamref name="TValue"/>
+    /// (written through the byte API): nothing was counted, and the caller's general path reports it as the serializer does.
+    /// </summary>
+    [SkipLocalsInit]
+    private bool TryReadRaw(ReadOnlySpan<byte> key, out bool found, [MaybeNullWhen(false)] out TValue value)
+    {
+        int size = Unsafe.SizeOf<TValue>();
+        Span<byte> scratch = stackalloc byte[RawValueStackBytes];
+        scratch = scratch[..size];
+        found = _cache.TryGetIntoSeparateBuffer(key, scratch, out int length);
+        if (found)
+        {
+            // A shorter stored value: the serializer's own refusal (ArgumentException), as on the general path.
+            value = length == size ? Unsafe.ReadUnaligned<TValue>(ref MemoryMarshal.GetReference(scratch)) : _values.Deserialize(scratch[..length]);
+            return true;
+        }
+        value = default;
+        return length == 0;   // 0: a miss; else too long for the buffer
+    }
+
+    /// <summary>The bytes an <see cref="UnmanagedSerializer{T}"/> writes for <paramref name="value"/>: its own, in place.</summary>
+    private static ReadOnlySpan<byte> RawBytes(ref TValue value)
+        => MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<TValue, byte>(ref value), Unsafe.SizeOf<TValue>());
 
     /// <summary>Stores <paramref name="value"/> with the default time to live; false if admission refused it.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a null value: refused by the serializers of <see cref="CacheSerializers.GetDefault{T}"/>; <see cref="SystemTextJsonSerializer{T}"/> stores it).</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key or value is longer than the cache accepts (parameter <c>key</c> or <c>value</c>).</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool Set(TKey key, TValue value)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
+        if (_valuesAreRaw)
+        {
+            return _cache.Set(keyBytes.Bytes, RawBytes(ref value));
+        }
+        if (_valuesAreArrays && value is byte[] array)   // (a null one: the serializer's refusal, below)
+        {
+            return _cache.Set(keyBytes.Bytes, array);
+        }
         using var lease = new ValueLease();
         return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value));
     }
@@ -131,9 +206,18 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool Set(TKey key, TValue value, TimeSpan timeToLive)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
+        if (_valuesAreRaw)
+        {
+            return _cache.Set(keyBytes.Bytes, RawBytes(ref value), timeToLive);
+        }
+        if (_valuesAreArrays && value is byte[] array)
+        {
+            return _cache.Set(keyBytes.Bytes, array, timeToLive);
+        }
         using var lease = new ValueLease();
         return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value), timeToLive);
     }
@@ -314,9 +398,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool TryRemove(TKey key)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         return _cache.Remove(keyBytes.Bytes);
     }
 
@@ -470,9 +555,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is longer than <see cref="OffHeapCache.MaxKeyBytes"/>.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool ContainsKey(TKey key)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         return _cache.ContainsKey(keyBytes.Bytes);
     }
 
@@ -567,6 +653,32 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         }
     }
 
+    /// <summary>
+    /// The key's bytes in <paramref name="scratch"/> when a built-in serializer's shortcut fits it there (a string of at
+    /// most a third as many characters, an unmanaged key), else in a key buffer lent for the call (<see cref="SerializeKey(TKey)"/>).
+    /// The same bytes and the same refusals either way.
+    /// </summary>
+    private KeyLease SerializeKey(TKey key, Span<byte> scratch)
+    {
+        if (_keysAreUtf8 && key is string text && text.Length <= scratch.Length / 3)   // null: the general path refuses it
+        {
+            try
+            {
+                return new KeyLease(scratch[..StrictUtf8.GetBytes(text, scratch, "value")]);
+            }
+            catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
+            {
+                throw Renamed(e, "key");   // a lone surrogate, reported as the serializer's is below
+            }
+        }
+        if (_keysAreRaw)
+        {
+            Unsafe.WriteUnaligned(ref MemoryMarshal.GetReference(scratch), key);   // KeyScratchBytes >= sizeof(TKey) (Shortcuts)
+            return new KeyLease(scratch[..Unsafe.SizeOf<TKey>()]);
+        }
+        return SerializeKey(key);
+    }
+
     /// <summary>Serializes <paramref name="key"/> into a key buffer lent for the call (see <see cref="KeyLease"/>).</summary>
     private KeyLease SerializeKey(TKey key)
     {
@@ -608,11 +720,24 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// a serializer or listener that calls a typed cache during the call gets a buffer of its own, so it cannot overwrite
     /// the key being looked up or stored. <see cref="Dispose"/> puts the buffer back.
     /// </summary>
-    private readonly ref struct KeyLease(ArrayBufferWriter<byte> buffer)
+    private readonly ref struct KeyLease
     {
-        public ReadOnlySpan<byte> Bytes => buffer.WrittenSpan;
+        private readonly ArrayBufferWriter<byte>? _buffer;   // null: the key is _bytes (the caller's stack)
+        private readonly ReadOnlySpan<byte> _bytes;
 
-        public void Dispose() => TypedCallBuffers.ReturnKey(buffer);
+        public KeyLease(ArrayBufferWriter<byte> buffer) => _buffer = buffer;
+
+        public KeyLease(ReadOnlySpan<byte> bytes) => _bytes = bytes;
+
+        public ReadOnlySpan<byte> Bytes => _buffer is null ? _bytes : _buffer.WrittenSpan;
+
+        public void Dispose()
+        {
+            if (_buffer is not null)
+            {
+                TypedCallBuffers.ReturnKey(_buffer);
+            }
+        }
     }
 
     [DoesNotReturn]
