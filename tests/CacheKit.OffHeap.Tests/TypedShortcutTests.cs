@@ -50,6 +50,14 @@ public class TypedShortcutTests
         Assert.That(cache.TryGetValue(key, out read) ? read : null, Is.EqualTo(value));
         Assert.That(cache.TryRemove(key), Is.True);
         Assert.That(cache.Bytes.TryGet(keyBytes, new byte[200], out _), Is.False);
+
+        Assert.That(cache.TryAdd(key, value), Is.True);
+        Assert.That(cache.TryAdd(key, [9]), Is.False);
+        Assert.That(cache.TryUpdate(key, [4, 5]), Is.True);
+        Assert.That(cache.Touch(key, TimeSpan.FromMinutes(5)), Is.True);
+        Assert.That(cache.Bytes.TryGet(keyBytes, new byte[200], out written), Is.True);
+        Assert.That(written, Is.EqualTo(2));
+        Assert.That(cache.TryRemove(key, out byte[]? removed) ? removed : null, Is.EqualTo(new byte[] { 4, 5 }));
         Assert.That(cache.Count, Is.Zero);
     }
 
@@ -71,6 +79,10 @@ public class TypedShortcutTests
         Assert.That(() => cache.TryGetValue(shortKey, out _), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
         Assert.That(() => cache.ContainsKey(shortKey), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
         Assert.That(() => cache.TryRemove(shortKey), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => cache.TryAdd(shortKey, [1]), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => cache.TryUpdate(shortKey, [1]), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => cache.Touch(shortKey, TimeSpan.FromMinutes(1)), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        Assert.That(() => cache.TryRemove(shortKey, out _), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
         Assert.That(() => cache.Set(null!, [1]), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("key"));
         Assert.That(cache.Count, Is.Zero);
     }

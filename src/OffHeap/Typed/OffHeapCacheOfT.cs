@@ -369,10 +369,11 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool TryAdd(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         using var lease = new ValueLease();
         return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfAbsent);
     }
@@ -386,10 +387,11 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// or the serialized key or value is too long.</exception>
     /// <exception cref="ArgumentException">A string key or value is not valid UTF-16 (a lone surrogate).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool TryUpdate(TKey key, TValue value, TimeSpan? timeToLive = null)
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         using var lease = new ValueLease();
         return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfPresent);
     }
@@ -412,9 +414,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The serialized key is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool TryRemove(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         using var lease = new ValueLease();
         return lease.TryRemove(_cache, keyBytes.Bytes, _values, out value);
     }
@@ -545,9 +548,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeToLive"/> is not positive (other than
     /// <see cref="Timeout.InfiniteTimeSpan"/>), or the serialized key is too long.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    [SkipLocalsInit]
     public bool Touch(TKey key, TimeSpan timeToLive)
     {
-        using KeyLease keyBytes = SerializeKey(key);
+        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
         return _cache.Touch(keyBytes.Bytes, timeToLive);
     }
 
