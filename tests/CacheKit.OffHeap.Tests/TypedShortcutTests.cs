@@ -150,6 +150,12 @@ public class TypedShortcutTests
         Assert.That(cache.Set(9L, point, TimeSpan.FromMinutes(1)), Is.True);
         Assert.That(cache.TryGetValue(9L, out back) ? back : default, Is.EqualTo(point));
         Assert.That(cache.ContainsKey(9L) && cache.TryRemove(9L) && !cache.ContainsKey(9L), Is.True);
+
+        Assert.That(cache.TryAdd(9L, other) && !cache.TryAdd(9L, point), Is.True);
+        Assert.That(cache.TryUpdate(9L, point, TimeSpan.FromMinutes(1)) && !cache.TryUpdate(10L, point), Is.True);
+        Assert.That(cache.Bytes.TryGet(BitConverter.GetBytes(9L), read, out written), Is.True);
+        Assert.That(read[..written].ToArray(), Is.EqualTo(MemoryMarshal.AsBytes(new ReadOnlySpan<Point>(in point)).ToArray()));
+        Assert.That(cache.ContainsKey(10L), Is.False);
     }
 
     [TestCase(3)]     // shorter than Point: read through the stack buffer, refused by the serializer

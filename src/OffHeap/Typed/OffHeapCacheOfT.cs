@@ -175,6 +175,23 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         return length == 0;   // 0: a miss; else too long for the buffer
     }
 
+    /// <summary>A set of <paramref name="value"/>'s bytes, taken with the built-in serializers' shortcuts (see the fields) or
+    /// else through the thread's value buffer. (<see cref="Set(TKey, TValue, TimeSpan)"/> has its own: it checks the time to
+    /// live after the value, as the byte cache's <c>Set</c> does.)</summary>
+    private bool SetValue(ReadOnlySpan<byte> key, ref TValue value, long ttlTicks, SetCondition condition)
+    {
+        if (_valuesAreRaw)
+        {
+            return _cache.SetCore(key, RawBytes(ref value), ttlTicks, condition);
+        }
+        if (_valuesAreArrays && value is byte[] array)   // (a null one: the serializer's refusal, below)
+        {
+            return _cache.SetCore(key, array, ttlTicks, condition);
+        }
+        using var lease = new ValueLease();
+        return _cache.SetCore(key, lease.Serialize(_values, value), ttlTicks, condition);
+    }
+
     /// <summary>The bytes an <see cref="UnmanagedSerializer{T}"/> writes for <paramref name="value"/>: its own, in place.</summary>
     private static ReadOnlySpan<byte> RawBytes(ref TValue value)
         => MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<TValue, byte>(ref value), Unsafe.SizeOf<TValue>());
@@ -188,16 +205,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     public bool Set(TKey key, TValue value)
     {
         using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
-        if (_valuesAreRaw)
-        {
-            return _cache.Set(keyBytes.Bytes, RawBytes(ref value));
-        }
-        if (_valuesAreArrays && value is byte[] array)   // (a null one: the serializer's refusal, below)
-        {
-            return _cache.Set(keyBytes.Bytes, array);
-        }
-        using var lease = new ValueLease();
-        return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value));
+        return SetValue(keyBytes.Bytes, ref value, _cache.ToTimestampTicksOrDefault(null, nameof(value)), SetCondition.Always);
     }
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
@@ -214,7 +222,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         {
             return _cache.Set(keyBytes.Bytes, RawBytes(ref value), timeToLive);
         }
-        if (_valuesAreArrays && value is byte[] array)
+        if (_valuesAreArrays && value is byte[] array)   // (a null one: the serializer's refusal, below)
         {
             return _cache.Set(keyBytes.Bytes, array, timeToLive);
         }
@@ -374,8 +382,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
         using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
-        using var lease = new ValueLease();
-        return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfAbsent);
+        return SetValue(keyBytes.Bytes, ref value, ttlTicks, SetCondition.IfAbsent);
     }
 
     /// <summary>Replaces the value only if the key has a live entry, atomically (a key removed or expired meanwhile is
@@ -392,8 +399,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     {
         long ttlTicks = _cache.ToTimestampTicksOrDefault(timeToLive, nameof(timeToLive));
         using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
-        using var lease = new ValueLease();
-        return _cache.SetCore(keyBytes.Bytes, lease.Serialize(_values, value), ttlTicks, SetCondition.IfPresent);
+        return SetValue(keyBytes.Bytes, ref value, ttlTicks, SetCondition.IfPresent);
     }
 
     /// <summary>Removes the key; false if it was absent.</summary>
