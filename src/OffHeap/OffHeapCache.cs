@@ -854,6 +854,9 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>A time to live in timestamp ticks, or the cache's default when none is given (the typed facade's optional one).</summary>
     /// <exception cref="ArgumentOutOfRangeException">Zero or negative, other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    /// <summary>The time to live of a write that names none, in timestamp ticks (0: never expires).</summary>
+    internal long DefaultTimeToLiveTicks => _defaultTtlTicks;
+
     internal long ToTimestampTicksOrDefault(TimeSpan? timeToLive, string paramName)
         => timeToLive is { } ttl ? ToTimestampTicks(ttl, paramName) : _defaultTtlTicks;
 

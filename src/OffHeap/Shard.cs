@@ -489,10 +489,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 }
                 else
                 {
-                    if (sink.CallsCallerCode)
+                    if (sink.ValidatesBeforeBuffer)
                     {
-                        // The caller's IBufferWriter is asked for `length` bytes: validate first, so that it
-                        // is never asked for a length decoded from a header being rewritten.
+                        // The sink is asked for `length` bytes (a caller's IBufferWriter, or an array of that size):
+                        // validate first, so that it never sees a length decoded from a header being rewritten.
                         Volatile.ReadBarrier();
                         // SAFETY: the bucket is live (as above).
                         if (Volatile.Read(ref bucket->Version) != version)

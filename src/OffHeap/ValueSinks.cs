@@ -10,9 +10,13 @@ internal interface IValueSink
     /// <summary>Whether the value is wanted at all.</summary>
     bool CopiesValue { get; }
 
-    /// <summary>Whether <see cref="GetBuffer"/> calls the caller's code (an <see cref="IBufferWriter{T}"/>):
-    /// then the lookup validates the entry before asking, so that code never sees a length read from a torn header.</summary>
+    /// <summary>Whether <see cref="GetBuffer"/> calls the caller's code (an <see cref="IBufferWriter{T}"/>): then the buffer
+    /// it returns is checked against the key (a failed optimistic copy would overwrite the key being looked up).</summary>
     bool CallsCallerCode { get; }
+
+    /// <summary>Whether the lookup validates the entry before <see cref="GetBuffer"/>, so that the length it is asked for
+    /// is never one read from a torn header: true when that length reaches the caller's code or sizes an allocation.</summary>
+    bool ValidatesBeforeBuffer { get; }
 
     /// <summary>Whether a buffer shorter than the value takes the value's first bytes (a hit) instead of meaning "too small".</summary>
     bool TakesPrefix { get; }
@@ -33,6 +37,8 @@ internal ref struct SpanSink(Span<byte> destination) : IValueSink
 
     public readonly bool CallsCallerCode => false;
 
+    public readonly bool ValidatesBeforeBuffer => false;
+
     public readonly bool TakesPrefix => false;
 
     public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
@@ -43,9 +49,9 @@ internal ref struct SpanSink(Span<byte> destination) : IValueSink
 }
 
 /// <summary>The value in a new array of its exact length (the typed facade's <c>byte[]</c> values): one copy, no buffer between.</summary>
-/// <remarks>It allocates in <see cref="GetBuffer"/>, so it asks the lookup to validate the entry first, as a caller's
-/// writer does (<see cref="CallsCallerCode"/>): a length read from a torn header never sizes an array. A retry that
-/// finds the same length reuses the array.</remarks>
+/// <remarks>It allocates in <see cref="GetBuffer"/>, so it asks the lookup to validate the entry first
+/// (<see cref="ValidatesBeforeBuffer"/>): a length read from a torn header never sizes an array. A retry that finds the
+/// same length reuses the array.</remarks>
 internal struct NewArraySink : IValueSink
 {
     /// <summary>The array of the last <see cref="GetBuffer"/>; after a hit, the value.</summary>
@@ -53,7 +59,9 @@ internal struct NewArraySink : IValueSink
 
     public readonly bool CopiesValue => true;
 
-    public readonly bool CallsCallerCode => true;
+    public readonly bool CallsCallerCode => false;
+
+    public readonly bool ValidatesBeforeBuffer => true;
 
     public readonly bool TakesPrefix => false;
 
@@ -80,6 +88,8 @@ internal ref struct PrefixSink(Span<byte> destination) : IValueSink
 
     public readonly bool CallsCallerCode => false;
 
+    public readonly bool ValidatesBeforeBuffer => false;
+
     public readonly bool TakesPrefix => true;
 
     public readonly Span<byte> GetBuffer(int length) => _destination.Length >= length ? _destination[..length] : _destination;
@@ -94,6 +104,8 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
     public bool CopiesValue => true;
 
     public bool CallsCallerCode => true;
+
+    public bool ValidatesBeforeBuffer => true;
 
     public bool TakesPrefix => false;
 
@@ -116,6 +128,8 @@ internal readonly struct NoCopySink : IValueSink
     public bool CopiesValue => false;
 
     public bool CallsCallerCode => false;
+
+    public bool ValidatesBeforeBuffer => false;
 
     public bool TakesPrefix => false;
 

@@ -176,8 +176,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     }
 
     /// <summary>A set of <paramref name="value"/>'s bytes, taken with the built-in serializers' shortcuts (see the fields) or
-    /// else through the thread's value buffer. (<see cref="Set(TKey, TValue, TimeSpan)"/> has its own: it checks the time to
-    /// live after the value, as the byte cache's <c>Set</c> does.)</summary>
+    /// else through the thread's value buffer.</summary>
     private bool SetValue(ReadOnlySpan<byte> key, ref TValue value, long ttlTicks, SetCondition condition)
     {
         if (_valuesAreRaw)
@@ -205,7 +204,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     public bool Set(TKey key, TValue value)
     {
         using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
-        return SetValue(keyBytes.Bytes, ref value, _cache.ToTimestampTicksOrDefault(null, nameof(value)), SetCondition.Always);
+        return SetValue(keyBytes.Bytes, ref value, _cache.DefaultTimeToLiveTicks, SetCondition.Always);
     }
 
     /// <summary>Stores <paramref name="value"/> expiring after <paramref name="timeToLive"/> (<see cref="Timeout.InfiniteTimeSpan"/>: never);
@@ -218,13 +217,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     public bool Set(TKey key, TValue value, TimeSpan timeToLive)
     {
         using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
-        if (_valuesAreRaw)
+        if (_valuesAreRaw || (_valuesAreArrays && value is not null))
         {
-            return _cache.Set(keyBytes.Bytes, RawBytes(ref value), timeToLive);
-        }
-        if (_valuesAreArrays && value is byte[] array)   // (a null one: the serializer's refusal, below)
-        {
-            return _cache.Set(keyBytes.Bytes, array, timeToLive);
+            // These shortcuts cannot refuse the value, so checking the time to live first keeps the order of refusals.
+            return SetValue(keyBytes.Bytes, ref value, _cache.ToTimestampTicks(timeToLive, nameof(timeToLive)), SetCondition.Always);
         }
         using var lease = new ValueLease();
         return _cache.Set(keyBytes.Bytes, lease.Serialize(_values, value), timeToLive);
