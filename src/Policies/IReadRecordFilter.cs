@@ -13,4 +13,11 @@ public interface IReadRecordFilter
     /// <param name="handle">The record's handle, within the policy's handles.</param>
     /// <param name="keyHash">The hash the reader looked the key up with.</param>
     bool IsCurrent(int handle, ulong keyHash);
+
+    /// <summary>Whether the owner holds an entry whose key hashed to <paramref name="keyHash"/> (a match of the
+    /// hash's tag may stand for it). Called by the drainer for a miss record, with the owner's lock held: true means
+    /// the key was added after it missed, and that add was replayed first and counted the access, so the miss is
+    /// dropped rather than counted a second time.</summary>
+    /// <param name="keyHash">The hash the reader looked the key up with.</param>
+    bool HoldsKeyOf(ulong keyHash);
 }

@@ -137,11 +137,12 @@ public sealed class ReadBuffer
     }
 
     /// <summary>
-    /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because a writer
-    /// drains just before it adds a key it has usually just missed: its miss record is then among the last misses
-    /// replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it counts the add;
-    /// the policy remembers the last <see cref="RecentMisses.Size"/> misses). Drained first, the other stripes'
-    /// misses would sit between the two, and with more than a few of them the key would count twice.
+    /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because a drain
+    /// before a write usually precedes the add of a key its caller has just missed: that miss record is then among
+    /// the last misses replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it
+    /// counts the add; the policy remembers the last <see cref="RecentMisses.Size"/> misses). Drained first, the other
+    /// stripes' misses would sit between the two, and with more than a few of them the key would count twice. (The
+    /// engine's writes drain only their own stripe: <see cref="DrainOwnStripeUnsynchronized"/>.)
     /// </summary>
     internal int DrainAllEndingWith(IEvictionPolicy policy, int lastStripe)
     {
@@ -158,8 +159,10 @@ public sealed class ReadBuffer
     /// thread's stripe (the one its <see cref="TryRecordHit"/> and <see cref="TryRecordMiss"/> append
     /// to) into <paramref name="policy"/>. A reader that finds its stripe full calls this, so the
     /// work one read does under the lock is bounded (a full drain replays up to 64 records per
-    /// stripe, each touching the policy's memory at random). Same locking rule as
-    /// <see cref="DrainUnsynchronized"/>.
+    /// stripe, each touching the policy's memory at random); the engine's writes call it with
+    /// <see cref="SlotsPerStripe"/>, their whole stripe. Same locking rule as
+    /// <see cref="DrainUnsynchronized"/>. A miss record whose key the owner holds by then is dropped
+    /// (<see cref="IReadRecordFilter.HoldsKeyOf"/>).
     /// </summary>
     /// <param name="policy">The policy to feed.</param>
     /// <param name="maxRecords">The most records to replay, at least 1.</param>
@@ -208,6 +211,12 @@ public sealed class ReadBuffer
                     else if (handle >= 0 && _hitFilter is not null && !_hitFilter.IsCurrent(handle, hash))
                     {
                         handle = IgnoredRecord;   // the entry read is gone; the handle may hold another key now
+                    }
+                    else if (handle == MissRecord && _hitFilter is not null && _hitFilter.HoldsKeyOf(hash))
+                    {
+                        // Added since it missed (usually by the very caller that missed, whose add was replayed first
+                        // because its miss sat in another core's stripe): the add counted that access already.
+                        handle = IgnoredRecord;
                     }
                     handles[n] = handle;
                     hashes[n] = hash;

@@ -13,13 +13,15 @@ public class RoomForOwnKeyTests
     private static byte[] K(int i) => BitConverter.GetBytes((long)i);
 
     /// <summary>One shard of two 64 KiB pages (LRU, no expiry stored yet), filled with 100-byte values until the first
-    /// eviction, then key 0 set and made the LRU tail by reading every other key.</summary>
+    /// eviction, then key 0 set and made the LRU tail by reading every other key. One read-buffer stripe: a write
+    /// replays only its own core's stripe, so reads recorded on another core (the test thread moved) could still be
+    /// pending at the write that needs key 0 to be the tail.</summary>
     private static OffHeapCache FullCacheWithKeyZeroOldest(List<(long Key, EvictionReason Reason)> heard)
     {
         var cache = new OffHeapCache(new OffHeapCacheOptions
         {
             CapacityBytes = (16 * 1024) + (2 * 65536), PageSize = 65536, ShardCount = 1, MaxEntries = 1000, Policy = CachePolicy.Lru,
-            TimeProvider = new FakeTimeProvider(), HashSeed = 5,
+            TimeProvider = new FakeTimeProvider(), HashSeed = 5, ReadBufferStripes = 1,
             EvictionListener = (k, r) => heard.Add((BitConverter.ToInt64(k), r)),
         });
         byte[] value = new byte[100];

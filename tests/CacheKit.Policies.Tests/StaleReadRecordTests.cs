@@ -27,6 +27,7 @@ public sealed class StaleReadRecordTests
     {
         public readonly Dictionary<int, ulong> Held = [];
         public bool IsCurrent(int handle, ulong keyHash) => Held.TryGetValue(handle, out ulong h) && h == keyHash;
+        public bool HoldsKeyOf(ulong keyHash) => Held.ContainsValue(keyHash);
     }
 
     [Test]
@@ -67,6 +68,26 @@ public sealed class StaleReadRecordTests
 
         // The record was for key 0, which is gone: key 100 was never read and must stay in probation.
         Assert.That(ListOf(policy, 0), Is.EqualTo(Probation), "a hit recorded for key 0 promoted key 100 (the key now under its handle) to protected");
+    }
+
+    [Test]
+    public void AMissRecordOfAKeyTheOwnerHoldsByTheReplayIsDropped()
+    {
+        // The owner added key 5 before the miss that preceded that add was replayed (the two were recorded on different
+        // cores): the add counted the access, so the miss must not count it again. Key 6 is still absent: its miss counts.
+        var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 16, Capacity = 10 });
+        var owner = new Owner();
+        var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        Assert.That(buffer.TryRecordMiss(H(5)), Is.True);
+        Assert.That(buffer.TryRecordMiss(H(6)), Is.True);
+        policy.OnAdd(0, H(5), 1);
+        owner.Held[0] = H(5);
+        int held = policy.Sketch.Frequency(H(5)), absent = policy.Sketch.Frequency(H(6));
+
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(2), "both records are consumed");
+        Assert.That(policy.Sketch.Frequency(H(5)), Is.EqualTo(held), "the held key's late miss was counted");
+        Assert.That(policy.Sketch.Frequency(H(6)), Is.EqualTo(absent + 1));
+        policy.ValidateInvariants();
     }
 
     [Test]
