@@ -392,17 +392,19 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// the lock holder pulled their cache lines over (and clearing them sent them back) while every other writer of
     /// the shard waited; draining only its own stripe gave 1.3-1.5× from 4 threads on (17.7 against 12.0 Mops/s at
     /// 16), hit ratio the same within 0.1 point. Another core's stripe is drained by that core's next write, or by its
-    /// readers once full (<see cref="TryDrainOwnStripe"/>). The writer's own miss of the key it adds is usually in this stripe and so
-    /// replayed just before the add, which counts the pair once (W-TinyLFU's recent misses); when it sits in another
-    /// core's stripe (the thread moved; an <c>await</c> between the lookup and the add), the add counts the access
-    /// and the miss, replayed later, is dropped because the key is present then (<see cref="HoldsKeyOf"/>).
+    /// readers once full (<see cref="TryDrainOwnStripe"/>). The writer's own miss of the key it adds is usually in
+    /// this stripe and so replayed just before the add, which counts the pair once (W-TinyLFU's recent misses); when
+    /// it sits in another core's stripe (the thread moved; an <c>await</c> between the lookup and the add), the add
+    /// counts the access and the miss, replayed later, is dropped because the key is present then
+    /// (<see cref="HoldsKeyOf"/>).
     /// </summary>
     private void DrainOwnStripeBeforeWrite() => _readBuffer?.DrainOwnStripeUnsynchronized(_policy, ReadBuffer.SlotsPerStripe);
 
     /// <summary>
-    /// The read buffer's check of a miss record: whether the index holds a key with <paramref name="keyHash"/>'s tag
-    /// in that hash's probe window (a live or an expired entry; 1 in 65,536 other keys' entries match the tag too,
-    /// and the miss then goes uncounted: harmless to the structures).
+    /// The read buffer's check of a miss record: whether the index holds a live entry with <paramref name="keyHash"/>'s
+    /// tag in that hash's probe window. Not an expired one: a get that found its key expired missed with the entry
+    /// still there, and that miss counts. (1 in 65,536 other keys' entries match the tag too, and the miss then goes
+    /// uncounted: harmless to the structures.) Only a tag match reads an entry's header, for its expiry.
     /// </summary>
     /// <remarks>Called by drains only, as <see cref="IsCurrent"/>.</remarks>
     public bool HoldsKeyOf(ulong keyHash)
@@ -412,14 +414,17 @@ internal sealed unsafe class Shard : IReadRecordFilter
         uint home = HomeBucket(keyHash);
         for (uint d = 0; d < ProbeBuckets; d++)
         {
-            IndexBucket* bucket = BucketAt(Wrap(home + d));
+            uint bucketIndex = Wrap(home + d);
+            IndexBucket* bucket = BucketAt(bucketIndex);
             // SAFETY: the bucket pointer comes from BucketAt (index < _bucketCount); the index is alive (see IsCurrent).
             for (uint candidates = IndexBucket.MatchTags(bucket, tag); candidates != 0; candidates &= candidates - 1)
             {
-                // SAFETY: the bit's index < SlotCount (MatchTags sets bits 0..6 only); the bucket is live (as above).
-                if (bucket->Slots[BitOperations.TrailingZeroCount(candidates)] != 0)
+                int s = BitOperations.TrailingZeroCount(candidates);
+                // SAFETY: s < SlotCount (MatchTags sets bits 0..6 only); the bucket is live (as above). An empty slot
+                // matches tag 0: only a used one counts, and its entry is published (we hold the lock).
+                if (bucket->Slots[s] != 0 && !IsExpiredUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s))
                 {
-                    return true;   // an empty slot matches tag 0: only a used one counts
+                    return true;
                 }
             }
             // SAFETY: as above.

@@ -1,4 +1,5 @@
 using CacheKit.Policies;
+using Microsoft.Extensions.Time.Testing;
 
 namespace CacheKit.OffHeap.Tests;
 
@@ -14,9 +15,10 @@ public sealed class LateMissRecordTests
 {
     private static byte[] Key(int k) => BitConverter.GetBytes(k);
 
-    private static OffHeapCache NewCache() => new(new OffHeapCacheOptions
+    private static OffHeapCache NewCache(TimeProvider? time = null) => new(new OffHeapCacheOptions
     {
         CapacityBytes = 16 << 20, MaxEntries = 100, ShardCount = 1, HashSeed = 7, ReadBufferStripes = 1,
+        TimeProvider = time ?? TimeProvider.System,
     });
 
     [Test]
@@ -35,6 +37,31 @@ public sealed class LateMissRecordTests
         {
             Assert.That(shard.HoldsKeyOf(cache.Hash(Key(1))), Is.False, "removed");
         }
+    }
+
+    [Test]
+    public void AnExpiredEntryIsNotHeldSoTheMissThatFoundItExpiredCounts()
+    {
+        // A get that finds its key expired misses with the entry still in the index (readers do not remove it); that
+        // miss was no lookup of a key added later, so the drain must count it.
+        var time = new FakeTimeProvider();
+        using OffHeapCache cache = NewCache(time);
+        Shard shard = cache.Shards[0];
+        var policy = (WTinyLfuPolicy)shard.Policy;
+        ulong expiring = cache.Hash(Key(1));
+        cache.Set(Key(1), new byte[16], TimeSpan.FromSeconds(1));
+        cache.Set(Key(2), new byte[16]);
+        time.Advance(TimeSpan.FromSeconds(2));
+        lock (shard.Gate)
+        {
+            Assert.That(shard.HoldsKeyOf(expiring), Is.False, "expired");
+            Assert.That(shard.HoldsKeyOf(cache.Hash(Key(2))), Is.True, "no time to live");
+        }
+        int before = policy.Sketch.Frequency(expiring);
+        Assert.That(cache.TryGet(Key(1), new byte[64], out _), Is.False);
+        cache.Remove(Key(3));   // a write: drains the stripe (the expired entry is still in the index)
+        Assert.That(policy.Sketch.Frequency(expiring), Is.EqualTo(before + 1), "the miss on the expired entry was not counted");
+        cache.ValidateInvariants();
     }
 
     [Test]
