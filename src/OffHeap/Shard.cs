@@ -395,19 +395,20 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// readers once full (<see cref="TryDrainOwnStripe"/>). The writer's own miss of the key it adds is usually in
     /// this stripe and so replayed just before the add, which counts the pair once (W-TinyLFU's recent misses); when
     /// it sits in another core's stripe (the thread moved; an <c>await</c> between the lookup and the add), the add
-    /// counts the access and the miss, replayed later, is dropped because the key is present then
-    /// (<see cref="HoldsKeyOf"/>).
+    /// counts the access, and the miss, replayed later, finds the key present (<see cref="HandleOfLiveKey"/>) and is
+    /// dropped if that add counted itself (<see cref="IEvictionPolicy.TryCancelLateMiss"/>). Used by the sets,
+    /// <c>Touch</c> and the conditional writes; a remove replays every stripe (<see cref="RemoveUnsynchronized"/>).
     /// </summary>
     private void DrainOwnStripeBeforeWrite() => _readBuffer?.DrainOwnStripeUnsynchronized(_policy, ReadBuffer.SlotsPerStripe);
 
     /// <summary>
-    /// The read buffer's check of a miss record: whether the index holds a live entry with <paramref name="keyHash"/>'s
-    /// tag in that hash's probe window. Not an expired one: a get that found its key expired missed with the entry
-    /// still there, and that miss counts. (1 in 65,536 other keys' entries match the tag too, and the miss then goes
-    /// uncounted: harmless to the structures.) Only a tag match reads an entry's header, for its expiry.
+    /// The read buffer's check of a miss record: the slot (policy handle) of a live entry with <paramref name="keyHash"/>'s
+    /// tag in that hash's probe window, or -1. Not an expired one: a get that found its key expired missed with the
+    /// entry still there, and that miss counts. (1 in 65,536 other keys' entries match the tag too: the policy then
+    /// answers for that entry's add, harmless to the structures.) Only a tag match reads an entry's header, for its expiry.
     /// </summary>
     /// <remarks>Called by drains only, as <see cref="IsCurrent"/>.</remarks>
-    public bool HoldsKeyOf(ulong keyHash)
+    public int HandleOfLiveKey(ulong keyHash)
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "drains hold the shard's lock");
         ulong tag = SlotWord.TagOf(keyHash);
@@ -422,18 +423,19 @@ internal sealed unsafe class Shard : IReadRecordFilter
                 int s = BitOperations.TrailingZeroCount(candidates);
                 // SAFETY: s < SlotCount (MatchTags sets bits 0..6 only); the bucket is live (as above). An empty slot
                 // matches tag 0: only a used one counts, and its entry is published (we hold the lock).
-                if (bucket->Slots[s] != 0 && !IsExpiredUnsynchronized((int)(bucketIndex * IndexBucket.SlotCount) + s))
+                int slot = (int)(bucketIndex * IndexBucket.SlotCount) + s;
+                if (bucket->Slots[s] != 0 && !IsExpiredUnsynchronized(slot))
                 {
-                    return true;
+                    return slot;
                 }
             }
             // SAFETY: as above.
             if (bucket->Overflow == 0)
             {
-                return false;
+                return -1;
             }
         }
-        return false;
+        return -1;
     }
 
     /// <summary>
@@ -910,7 +912,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
     {
         ThrowIfInListener();
         valueLength = 0;
-        DrainOwnStripeBeforeWrite();
+        // Every stripe, not only this core's: a hit of the key recorded on another core and left pending would otherwise
+        // be replayed after the key is added again (an invalidate-then-reload usually takes the same slot, which the
+        // hit filter cannot tell from the old entry's) and credit the new entry with its predecessor's read.
+        _readBuffer?.DrainUnsynchronized(_policy);
         int slot = FindLiveSlotUnsynchronized(hash, key);
         if (slot < 0)
         {

@@ -113,4 +113,15 @@ public interface IEvictionPolicy
     void PrefetchDependent(int handle)
     {
     }
+
+    /// <summary>
+    /// The owner is about to replay a miss of the key it now tracks under <paramref name="handle"/>: the miss was
+    /// recorded before that key's add but is replayed after it (an owner whose read buffer replays each core's
+    /// records separately; the lookup and the add ran on different cores). True when the add counted the access
+    /// itself, because no miss of the key had been replayed before it: the policy forgets that, and the owner drops
+    /// the miss, so the lookup and its add count once. False: the owner replays the miss as usual
+    /// (<see cref="OnMiss"/>). Called under the same rule as <see cref="OnMiss"/>. The default returns false.
+    /// </summary>
+    /// <param name="handle">A tracked handle (the owner found the key under it).</param>
+    bool TryCancelLateMiss(int handle) => false;
 }

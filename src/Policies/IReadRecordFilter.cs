@@ -5,7 +5,8 @@ namespace CacheKit.Policies;
 /// names a handle and the key hash it was read with; by the time a <see cref="ReadBuffer"/> replays it, the
 /// owner may have removed that entry and given the handle to another key (the engine reuses index slots as
 /// handles). Without a filter the replay would move or count the new key's entry, which was never read. A buffered
-/// miss is checked too: if its key was added before the miss is replayed, the add counted that access.
+/// miss is checked too: if its key was added before the miss is replayed, that add may have counted the access
+/// already (<see cref="IEvictionPolicy.TryCancelLateMiss"/>).
 /// </summary>
 public interface IReadRecordFilter
 {
@@ -15,10 +16,11 @@ public interface IReadRecordFilter
     /// <param name="keyHash">The hash the reader looked the key up with.</param>
     bool IsCurrent(int handle, ulong keyHash);
 
-    /// <summary>Whether the owner holds a live entry whose key hashed to <paramref name="keyHash"/> (a match of the
-    /// hash's tag may stand for it). Called by the drainer for a miss record, with the owner's lock held: true means
-    /// the key was added after it missed, and that add was replayed first and counted the access, so the miss is
-    /// dropped rather than counted a second time.</summary>
+    /// <summary>The handle of the owner's live entry whose key hashed to <paramref name="keyHash"/> (a match of the
+    /// hash's tag may stand for it), or -1. Called by the drainer for a miss record, with the owner's lock held: a
+    /// handle means the key was added after it missed; the drainer then asks the policy whether that add counted the
+    /// access (<see cref="IEvictionPolicy.TryCancelLateMiss"/>) and drops the miss if so. The default returns -1
+    /// (every miss is replayed).</summary>
     /// <param name="keyHash">The hash the reader looked the key up with.</param>
-    bool HoldsKeyOf(ulong keyHash);
+    int HandleOfLiveKey(ulong keyHash) => -1;
 }

@@ -241,6 +241,9 @@ internal abstract class PolicyBase : IEvictionPolicy
     {
     }
 
+    /// <inheritdoc/>
+    public virtual bool TryCancelLateMiss(int handle) => false;
+
     public abstract int SelectVictim();
 
     public virtual bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;

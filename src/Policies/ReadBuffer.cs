@@ -161,8 +161,8 @@ public sealed class ReadBuffer
     /// work one read does under the lock is bounded (a full drain replays up to 64 records per
     /// stripe, each touching the policy's memory at random); the engine's writes call it with
     /// <see cref="SlotsPerStripe"/>, their whole stripe. Same locking rule as
-    /// <see cref="DrainUnsynchronized"/>. A miss record whose key the owner holds by then is dropped
-    /// (<see cref="IReadRecordFilter.HoldsKeyOf"/>).
+    /// <see cref="DrainUnsynchronized"/>. A miss record of a key added meanwhile by an add that counted the access
+    /// itself is dropped (<see cref="IReadRecordFilter.HandleOfLiveKey"/>, <see cref="IEvictionPolicy.TryCancelLateMiss"/>).
     /// </summary>
     /// <param name="policy">The policy to feed.</param>
     /// <param name="maxRecords">The most records to replay, at least 1.</param>
@@ -212,10 +212,10 @@ public sealed class ReadBuffer
                     {
                         handle = IgnoredRecord;   // the entry read is gone; the handle may hold another key now
                     }
-                    else if (handle == MissRecord && _hitFilter is not null && _hitFilter.HoldsKeyOf(hash))
+                    else if (handle == MissRecord && _hitFilter is not null && IsLateMissOfACountedAdd(policy, hash))
                     {
-                        // Added since it missed (usually by the very caller that missed, whose add was replayed first
-                        // because its miss sat in another core's stripe): the add counted that access already.
+                        // Added since it missed, by an add that counted the access itself (usually the very caller
+                        // that missed, whose add was replayed first because its miss sat in another core's stripe).
                         handle = IgnoredRecord;
                     }
                     handles[n] = handle;
@@ -270,6 +270,14 @@ public sealed class ReadBuffer
             Volatile.Write(ref _heads[CounterIndex(s)], head);
         }
         return drained;
+    }
+
+    /// <summary>Whether a miss of <paramref name="hash"/> is replayed after the add of its key, which counted the access
+    /// (the policy forgets that it did: the pair counts once).</summary>
+    private bool IsLateMissOfACountedAdd(IEvictionPolicy policy, ulong hash)
+    {
+        int handle = _hitFilter!.HandleOfLiveKey(hash);
+        return handle >= 0 && handle < policy.MaxHandles && policy.TryCancelLateMiss(handle);
     }
 
     /// <summary>Records appended and not yet drained, over all stripes (exact only while nothing appends or drains).</summary>

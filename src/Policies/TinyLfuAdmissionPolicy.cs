@@ -28,6 +28,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     private readonly ulong[] _hashes;        // key hash per tracked handle
     private int _newcomer = -1;              // the last added handle while its admission is undecided
     private RecentMisses _recentMisses;      // misses replayed and not yet followed by their add (OnAdd)
+    private readonly BlindAddMarks _blindAdds;   // adds that counted themselves (TryCancelLateMiss)
     private ShareCapacityTracker _share;     // the sketch's sample period follows it (OnRoomNeededBelowCapacity)
 
     public TinyLfuAdmissionPolicy(IEvictionPolicy inner, PolicyOptions options)
@@ -36,6 +37,7 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         PolicyBase.ValidateOptions(options);
         _inner = inner;
         _hashes = new ulong[inner.MaxHandles];
+        _blindAdds = new BlindAddMarks(inner.MaxHandles);
         _sketch = WTinyLfuPolicy.CreateSketch(inner.Capacity, inner.MaxHandles, options.Seed);
         _share = new ShareCapacityTracker(inner.Capacity);
         Name = inner.Name + "+TinyLFU";
@@ -75,7 +77,12 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         _hashes[handle] = keyHash;
         if (!_recentMisses.TryConsume(keyHash))
         {
-            _sketch.Increment(keyHash);   // a put without a lookup before it
+            _sketch.Increment(keyHash);   // a put without a lookup before it (or whose lookup's miss is replayed later)
+            _blindAdds.Set(handle);
+        }
+        else
+        {
+            _blindAdds.Clear(handle);
         }
         _newcomer = _inner.Weight > _inner.Capacity ? handle : -1;
         if (_share.NoteAdded(_inner.Weight, _inner.Capacity))
@@ -101,12 +108,18 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         if (!_recentMisses.TryConsume(keyHash))
         {
             _sketch.Increment(keyHash);   // as in OnAdd: after the key's own miss (an expired entry replaced) it is that one access
+            _blindAdds.Set(handle);
+        }
+        else
+        {
+            _blindAdds.Clear(handle);
         }
     }
 
     public void OnRemove(int handle)
     {
         _inner.OnRemove(handle);
+        _blindAdds.Clear(handle);
         if (handle == _newcomer || _inner.Weight <= _inner.Capacity)
         {
             _newcomer = -1;
@@ -142,7 +155,11 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
             _sketch.SetSamplePeriodFor(_share.Value);
         }
         _recentMisses.Clear();
+        _blindAdds.ClearAll();
     }
+
+    /// <inheritdoc/>
+    public bool TryCancelLateMiss(int handle) => _blindAdds.TryConsume(handle);
 
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);

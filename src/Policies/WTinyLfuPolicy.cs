@@ -118,6 +118,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     private int _sparedTail = -1;
 
     private RecentMisses _recentMisses;   // misses replayed and not yet followed by their add (AddCore)
+    private readonly BlindAddMarks? _blindAdds;   // adds that counted themselves (TryCancelLateMiss); null for a shadow
 
     // Protected entries moved to the head so recently that their hits are ignored (HitSkipFilter; null for a
     // shadow, whose owner replays the sampled requests). Owner policies only.
@@ -162,6 +163,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _hashes = new ulong[MaxHandles];
         _recordsAccesses = sharedSketch is null;
         _skipFilter = sharedSketch is null ? new HitSkipFilter(MaxHandles) : null;   // a shadow's owner samples its hits
+        _blindAdds = sharedSketch is null ? new BlindAddMarks(MaxHandles) : null;   // a shadow counts nothing
         _sketch = sharedSketch ?? CreateSketch(Capacity, MaxHandles, options.Seed, memory);
         _adaptive = options.WindowFraction is null;
         InitialFraction = options.WindowFraction ?? InitialWindowFraction;
@@ -253,6 +255,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
 
     public override void OnMiss(ulong keyHash) => MissMixed(keyHash, _sketch.Mix(keyHash));
 
+    /// <inheritdoc/>
+    public override bool TryCancelLateMiss(int handle)
+    {
+        AssertTracked(handle);
+        return _blindAdds is not null && _blindAdds.TryConsume(handle);
+    }
+
     public override int SelectVictim()
     {
         if (Count == 0)
@@ -312,8 +321,9 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
             "with a shared sketch every add follows the miss of its key (the owner counted that access once)");
         if (!_recentMisses.TryConsume(keyHash))
         {
-            // A put without a lookup before it: count the access here.
+            // A put without a lookup before it (or whose lookup's miss is replayed later): count the access here.
             RecordAccess(keyHash);
+            _blindAdds?.Set(handle);
         }
         if (_recordsAccesses)
         {
@@ -377,6 +387,11 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         if (!_recentMisses.TryConsume(keyHash))
         {
             RecordAccess(keyHash);   // a set of a stored key; after its own miss (the entry had expired) it is that one access
+            _blindAdds?.Set(handle);
+        }
+        else
+        {
+            _blindAdds?.Clear(handle);
         }
         Touch(handle);
         EvictFromWindow();
@@ -396,6 +411,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         }
         ForgetCandidate(handle);
         _skipFilter?.Clear(handle);
+        _blindAdds?.Clear(handle);
         _duelVictim = -1;
         _duelCandidate = -1;
         if (Weight - WeightOf(handle) <= Capacity)
@@ -417,6 +433,7 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _duelVictim = -1;
         _sparedTail = -1;
         _skipFilter?.Clear();
+        _blindAdds?.ClearAll();
         _stampMovesLeft = 1;
         _recentMisses.Clear();
         _shadows?.Clear();

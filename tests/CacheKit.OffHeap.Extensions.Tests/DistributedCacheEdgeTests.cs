@@ -118,8 +118,9 @@ public sealed class DistributedCacheEdgeTests
     {
         // A read of a sliding entry is one counted lookup plus a renewal (a touch of its time to live); the renewal is
         // not an access for the policy, so each Get/Refresh counts once. Here A is read 2x and B 3x; LFU must evict
-        // A (less used), not B, whether or not A slides.
-        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu });
+        // A (less used), not B, whether or not A slides. One read-buffer stripe: a set replays only its own core's
+        // stripe, so B's reads recorded on another core (the test thread moved) could be pending at Set("C").
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu, ReadBufferStripes = 1 });
         var distributed = new OffHeapDistributedCache(cache);
         var optionsA = aIsSliding
             ? new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromHours(1) }
@@ -170,7 +171,7 @@ public sealed class DistributedCacheEdgeTests
     public void A_refresh_of_a_sliding_entry_counts_one_access_in_the_policy()
     {
         // As above, through Refresh: A (sliding) is refreshed 2x, B read 3x; LFU evicts A.
-        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu });
+        using var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 2, Policy = CachePolicy.Lfu, ReadBufferStripes = 1 });
         var distributed = new OffHeapDistributedCache(cache);
         distributed.Set("A", [1], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromHours(1) });
         distributed.Set("B", [2], new DistributedCacheEntryOptions());

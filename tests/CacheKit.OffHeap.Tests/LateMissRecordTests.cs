@@ -4,11 +4,12 @@ using Microsoft.Extensions.Time.Testing;
 namespace CacheKit.OffHeap.Tests;
 
 /// <summary>
-/// A write replays only its own core's read-buffer stripe (Shard.DrainOwnStripeBeforeWrite), so a caller's miss
-/// recorded on one core can be replayed after the add of that key made on another (the thread moved; an await between
-/// the lookup and the add). The add counted the access; the late miss must not count it again
-/// (IReadRecordFilter.HoldsKeyOf), or a key looked up and added across cores would enter W-TinyLFU with twice the
-/// frequency of one looked up and added on one core.
+/// A set replays only its own core's read-buffer stripe (Shard.DrainOwnStripeBeforeWrite), so a caller's miss recorded
+/// on one core can be replayed after the add of that key made on another (the thread moved; an await between the lookup
+/// and the add). That add found no replayed miss and counted the access itself; the late miss must then not count it
+/// again (IReadRecordFilter.HandleOfLiveKey, IEvictionPolicy.TryCancelLateMiss), or a key looked up and added across
+/// cores would enter W-TinyLFU with twice the frequency of one looked up and added on one core. Other callers' misses
+/// of the key still count.
 /// </summary>
 [TestFixture]
 public sealed class LateMissRecordTests
@@ -21,26 +22,29 @@ public sealed class LateMissRecordTests
         TimeProvider = time ?? TimeProvider.System,
     });
 
+    private static ReadBuffer BufferOf(Shard shard) =>
+        (ReadBuffer)typeof(Shard).GetField("_readBuffer", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(shard)!;
+
     [Test]
-    public void TheShardHoldsTheKeysItStoresAndNoOthers()
+    public void TheShardFindsTheKeysItStoresAndNoOthers()
     {
         using OffHeapCache cache = NewCache();
         cache.Set(Key(1), new byte[16]);
         Shard shard = cache.Shards[0];
         lock (shard.Gate)
         {
-            Assert.That(shard.HoldsKeyOf(cache.Hash(Key(1))), Is.True);
-            Assert.That(Enumerable.Range(2, 200).Where(k => shard.HoldsKeyOf(cache.Hash(Key(k)))), Is.Empty, "keys never stored (seed 7: no tag collides)");
+            Assert.That(shard.HandleOfLiveKey(cache.Hash(Key(1))), Is.GreaterThanOrEqualTo(0));
+            Assert.That(Enumerable.Range(2, 200).Where(k => shard.HandleOfLiveKey(cache.Hash(Key(k))) >= 0), Is.Empty, "keys never stored (seed 7: no tag collides)");
         }
         cache.Remove(Key(1));
         lock (shard.Gate)
         {
-            Assert.That(shard.HoldsKeyOf(cache.Hash(Key(1))), Is.False, "removed");
+            Assert.That(shard.HandleOfLiveKey(cache.Hash(Key(1))), Is.EqualTo(-1), "removed");
         }
     }
 
     [Test]
-    public void AnExpiredEntryIsNotHeldSoTheMissThatFoundItExpiredCounts()
+    public void AnExpiredEntryIsNotFoundSoTheMissThatFoundItExpiredCounts()
     {
         // A get that finds its key expired misses with the entry still in the index (readers do not remove it); that
         // miss was no lookup of a key added later, so the drain must count it.
@@ -49,43 +53,68 @@ public sealed class LateMissRecordTests
         Shard shard = cache.Shards[0];
         var policy = (WTinyLfuPolicy)shard.Policy;
         ulong expiring = cache.Hash(Key(1));
-        cache.Set(Key(1), new byte[16], TimeSpan.FromSeconds(1));
+        cache.Set(Key(1), new byte[16], TimeSpan.FromSeconds(1));   // a blind add: it counts the access, and says so
         cache.Set(Key(2), new byte[16]);
         time.Advance(TimeSpan.FromSeconds(2));
         lock (shard.Gate)
         {
-            Assert.That(shard.HoldsKeyOf(expiring), Is.False, "expired");
-            Assert.That(shard.HoldsKeyOf(cache.Hash(Key(2))), Is.True, "no time to live");
+            Assert.That(shard.HandleOfLiveKey(expiring), Is.EqualTo(-1), "expired");
+            Assert.That(shard.HandleOfLiveKey(cache.Hash(Key(2))), Is.GreaterThanOrEqualTo(0), "no time to live");
         }
         int before = policy.Sketch.Frequency(expiring);
         Assert.That(cache.TryGet(Key(1), new byte[64], out _), Is.False);
-        cache.Remove(Key(3));   // a write: drains the stripe (the expired entry is still in the index)
+        cache.Set(Key(3), new byte[16]);   // a write: replays the stripe (the expired entry is still in the index)
         Assert.That(policy.Sketch.Frequency(expiring), Is.EqualTo(before + 1), "the miss on the expired entry was not counted");
         cache.ValidateInvariants();
     }
 
     [Test]
-    public void AMissReplayedAfterItsKeyWasAddedIsNotCountedAgain()
+    public void AMissReplayedAfterTheAddThatCountedItIsNotCountedAgain()
     {
         using OffHeapCache cache = NewCache();
         Shard shard = cache.Shards[0];
         var policy = (WTinyLfuPolicy)shard.Policy;
-        var buffer = (ReadBuffer)typeof(Shard).GetField("_readBuffer", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(shard)!;
+        ReadBuffer buffer = BufferOf(shard);
         ulong added = cache.Hash(Key(1)), absent = cache.Hash(Key(2));
 
-        cache.Set(Key(1), new byte[16]);   // a blind add: it counts the access itself
+        cache.Set(Key(1), new byte[16]);   // no miss replayed before it: the add counts the access itself
         int addedBefore = policy.Sketch.Frequency(added);
         int absentBefore = policy.Sketch.Frequency(absent);
         Assume.That(addedBefore, Is.EqualTo(1));
 
-        // The misses that preceded the add (of key 1) and of a key never added (2), published late; the next write drains them.
+        // The miss that preceded the add of key 1, and one of key 2 (never added), published late; the next set replays them.
         Assert.That(buffer.TryRecordMiss(added), Is.True);
         Assert.That(buffer.TryRecordMiss(absent), Is.True);
-        cache.Remove(Key(3));
-
-        Assert.That(cache.PendingReads, Is.Zero, "the write drained the stripe");
-        Assert.That(policy.Sketch.Frequency(added), Is.EqualTo(addedBefore), "the late miss of a key added since counted it a second time");
+        cache.Set(Key(3), new byte[16]);
+        Assert.That(cache.PendingReads, Is.Zero, "the write replayed the stripe");
+        Assert.That(policy.Sketch.Frequency(added), Is.EqualTo(addedBefore), "the late miss of a key whose add counted it was counted again");
         Assert.That(policy.Sketch.Frequency(absent), Is.EqualTo(absentBefore + 1), "a miss of a key still absent counts");
+
+        // The add's count cancels one late miss only: a second caller's miss of key 1 counts.
+        Assert.That(buffer.TryRecordMiss(added), Is.True);
+        cache.Set(Key(4), new byte[16]);
+        Assert.That(policy.Sketch.Frequency(added), Is.EqualTo(addedBefore + 1), "another caller's miss of the key was dropped");
+        cache.ValidateInvariants();
+    }
+
+    [Test]
+    public void AnotherCallersLateMissCountsWhenTheAddFollowedItsOwnMiss()
+    {
+        // A stampede: the adder's own miss was replayed before its add (which then counted nothing); another caller's
+        // miss of the same key, replayed after the add, is an access of its own and counts.
+        using OffHeapCache cache = NewCache();
+        Shard shard = cache.Shards[0];
+        var policy = (WTinyLfuPolicy)shard.Policy;
+        ReadBuffer buffer = BufferOf(shard);
+        ulong key = cache.Hash(Key(1));
+        Assert.That(cache.TryGet(Key(1), new byte[64], out _), Is.False);
+        cache.Set(Key(1), new byte[16]);   // replays the miss first, then adds: one access
+        int before = policy.Sketch.Frequency(key);
+        Assume.That(before, Is.EqualTo(1));
+
+        Assert.That(buffer.TryRecordMiss(key), Is.True);
+        cache.Set(Key(2), new byte[16]);
+        Assert.That(policy.Sketch.Frequency(key), Is.EqualTo(before + 1), "the other caller's miss was dropped");
         cache.ValidateInvariants();
     }
 }

@@ -27,7 +27,7 @@ public sealed class StaleReadRecordTests
     {
         public readonly Dictionary<int, ulong> Held = [];
         public bool IsCurrent(int handle, ulong keyHash) => Held.TryGetValue(handle, out ulong h) && h == keyHash;
-        public bool HoldsKeyOf(ulong keyHash) => Held.ContainsValue(keyHash);
+        public int HandleOfLiveKey(ulong keyHash) => Held.Where(p => p.Value == keyHash).Select(p => p.Key).DefaultIfEmpty(-1).First();
     }
 
     [Test]
@@ -71,23 +71,60 @@ public sealed class StaleReadRecordTests
     }
 
     [Test]
-    public void AMissRecordOfAKeyTheOwnerHoldsByTheReplayIsDropped()
+    public void AMissRecordReplayedAfterTheAddThatCountedItIsDropped()
     {
         // The owner added key 5 before the miss that preceded that add was replayed (the two were recorded on different
-        // cores): the add counted the access, so the miss must not count it again. Key 6 is still absent: its miss counts.
+        // cores): the add counted the access, so that miss must not count it again, and only that one. Key 6 is still
+        // absent: its miss counts. Key 7's add followed its own replayed miss (it counted nothing): a late miss of key 7
+        // is another caller's and counts.
         var policy = (WTinyLfuPolicy)PolicyFactory.Create(PolicyKind.WTinyLfu, new PolicyOptions { MaxHandles = 16, Capacity = 10 });
         var owner = new Owner();
         var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        policy.OnMiss(H(7));
+        policy.OnAdd(1, H(7), 1);
+        owner.Held[1] = H(7);
+        Assert.That(buffer.TryRecordMiss(H(5)), Is.True);
         Assert.That(buffer.TryRecordMiss(H(5)), Is.True);
         Assert.That(buffer.TryRecordMiss(H(6)), Is.True);
+        Assert.That(buffer.TryRecordMiss(H(7)), Is.True);
         policy.OnAdd(0, H(5), 1);
         owner.Held[0] = H(5);
-        int held = policy.Sketch.Frequency(H(5)), absent = policy.Sketch.Frequency(H(6));
+        int five = policy.Sketch.Frequency(H(5)), six = policy.Sketch.Frequency(H(6)), seven = policy.Sketch.Frequency(H(7));
 
-        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(2), "both records are consumed");
-        Assert.That(policy.Sketch.Frequency(H(5)), Is.EqualTo(held), "the held key's late miss was counted");
-        Assert.That(policy.Sketch.Frequency(H(6)), Is.EqualTo(absent + 1));
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(4), "every record is consumed");
+        Assert.That(policy.Sketch.Frequency(H(5)), Is.EqualTo(five + 1), "one of key 5's two late misses is its add's, the other counts");
+        Assert.That(policy.Sketch.Frequency(H(6)), Is.EqualTo(six + 1));
+        Assert.That(policy.Sketch.Frequency(H(7)), Is.EqualTo(seven + 1), "key 7's add counted nothing: its late miss counts");
         policy.ValidateInvariants();
+    }
+
+    [TestCase(PolicyKind.WTinyLfu, false)]
+    [TestCase(PolicyKind.Lru, true)]
+    public void AnAddCancelsOneLateMissOnlyIfItCountedItselfAndOnlyWhileItsEntryStays(PolicyKind kind, bool tinyLfuAdmission)
+    {
+        IEvictionPolicy policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 10, TinyLfuAdmission = tinyLfuAdmission });
+        Assume.That(policy.Name, Does.Contain("TinyLFU").IgnoreCase);
+        policy.OnAdd(0, H(0), 1);                          // a blind add: counted
+        Assert.That(policy.TryCancelLateMiss(0), Is.True);
+        Assert.That(policy.TryCancelLateMiss(0), Is.False, "once");
+        policy.OnMiss(H(1));
+        policy.OnAdd(1, H(1), 1);                          // after its own miss: counted nothing
+        Assert.That(policy.TryCancelLateMiss(1), Is.False);
+        policy.OnAdd(2, H(2), 1);
+        policy.OnRemove(2);
+        policy.OnAdd(2, H(3), 1);
+        policy.OnUpdate(2, H(3), 1);                       // a blind update counts too
+        Assert.That(policy.TryCancelLateMiss(2), Is.True);
+        policy.OnAdd(3, H(4), 1);
+        policy.OnRemove(3);
+        policy.OnMiss(H(5));
+        policy.OnAdd(3, H(5), 1);                          // the handle's mark left with its entry
+        Assert.That(policy.TryCancelLateMiss(3), Is.False);
+        policy.OnAdd(4, H(6), 1);
+        policy.Clear();
+        policy.OnMiss(H(6));
+        policy.OnAdd(4, H(6), 1);
+        Assert.That(policy.TryCancelLateMiss(4), Is.False, "Clear forgets the marks");
     }
 
     [Test]

@@ -1,0 +1,38 @@
+namespace CacheKit.Policies;
+
+/// <summary>
+/// A bit per handle: the entry's add (or update) counted its key's access itself, because no miss of the key had been
+/// replayed before it (<see cref="RecentMisses"/>). An owner whose read buffer replays each core's records separately
+/// can replay a caller's miss after that caller's add (the miss sat in another core's stripe); the late miss then
+/// consumes the mark instead of counting again (<see cref="IEvictionPolicy.TryCancelLateMiss"/>), so the lookup and its
+/// add count once, while other callers' misses of the key still count. Allocation-free after construction; used under
+/// the policy's lock.
+/// </summary>
+internal sealed class BlindAddMarks
+{
+    private readonly ulong[] _bits;
+
+    public BlindAddMarks(int maxHandles) => _bits = new ulong[(maxHandles + 63) >> 6];
+
+    /// <summary>Marks <paramref name="handle"/>: its add counted the access.</summary>
+    public void Set(int handle) => _bits[handle >> 6] |= 1UL << handle;
+
+    /// <summary>Unmarks <paramref name="handle"/> (its entry left, or its add followed its own miss).</summary>
+    public void Clear(int handle) => _bits[handle >> 6] &= ~(1UL << handle);
+
+    /// <summary>Whether <paramref name="handle"/> was marked; unmarks it.</summary>
+    public bool TryConsume(int handle)
+    {
+        ref ulong word = ref _bits[handle >> 6];
+        ulong bit = 1UL << handle;
+        if ((word & bit) == 0)
+        {
+            return false;
+        }
+        word &= ~bit;
+        return true;
+    }
+
+    /// <summary>Unmarks every handle.</summary>
+    public void ClearAll() => Array.Clear(_bits);
+}
