@@ -22,8 +22,13 @@ public sealed class LateMissRecordTests
         TimeProvider = time ?? TimeProvider.System,
     });
 
-    private static ReadBuffer BufferOf(Shard shard) =>
-        (ReadBuffer)typeof(Shard).GetField("_readBuffer", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(shard)!;
+    /// <summary>The one shard's policy and read buffer (the tests append records to it as a late reader would).</summary>
+    private static (WTinyLfuPolicy Policy, ReadBuffer Buffer) PartsOf(OffHeapCache cache)
+    {
+        Shard shard = cache.Shards[0];
+        var buffer = (ReadBuffer)typeof(Shard).GetField("_readBuffer", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(shard)!;
+        return ((WTinyLfuPolicy)shard.Policy, buffer);
+    }
 
     [Test]
     public void TheShardFindsTheKeysItStoresAndNoOthers()
@@ -51,7 +56,7 @@ public sealed class LateMissRecordTests
         var time = new FakeTimeProvider();
         using OffHeapCache cache = NewCache(time);
         Shard shard = cache.Shards[0];
-        var policy = (WTinyLfuPolicy)shard.Policy;
+        WTinyLfuPolicy policy = PartsOf(cache).Policy;
         ulong expiring = cache.Hash(Key(1));
         cache.Set(Key(1), new byte[16], TimeSpan.FromSeconds(1));   // a blind add: it counts the access, and says so
         cache.Set(Key(2), new byte[16]);
@@ -72,9 +77,7 @@ public sealed class LateMissRecordTests
     public void AMissReplayedAfterTheAddThatCountedItIsNotCountedAgain()
     {
         using OffHeapCache cache = NewCache();
-        Shard shard = cache.Shards[0];
-        var policy = (WTinyLfuPolicy)shard.Policy;
-        ReadBuffer buffer = BufferOf(shard);
+        (WTinyLfuPolicy policy, ReadBuffer buffer) = PartsOf(cache);
         ulong added = cache.Hash(Key(1)), absent = cache.Hash(Key(2));
 
         cache.Set(Key(1), new byte[16]);   // no miss replayed before it: the add counts the access itself
@@ -103,9 +106,7 @@ public sealed class LateMissRecordTests
         // A stampede: the adder's own miss was replayed before its add (which then counted nothing); another caller's
         // miss of the same key, replayed after the add, is an access of its own and counts.
         using OffHeapCache cache = NewCache();
-        Shard shard = cache.Shards[0];
-        var policy = (WTinyLfuPolicy)shard.Policy;
-        ReadBuffer buffer = BufferOf(shard);
+        (WTinyLfuPolicy policy, ReadBuffer buffer) = PartsOf(cache);
         ulong key = cache.Hash(Key(1));
         Assert.That(cache.TryGet(Key(1), new byte[64], out _), Is.False);
         cache.Set(Key(1), new byte[16]);   // replays the miss first, then adds: one access
