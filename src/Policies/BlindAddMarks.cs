@@ -14,8 +14,18 @@ internal sealed class BlindAddMarks
 
     public BlindAddMarks(int maxHandles) => _bits = new ulong[(maxHandles + 63) >> 6];
 
-    /// <summary>Marks <paramref name="handle"/>: its add counted the access.</summary>
-    public void Set(int handle) => _bits[handle >> 6] |= 1UL << handle;
+    /// <summary>Records whether the add (or update) of <paramref name="handle"/> counted the access itself.</summary>
+    public void Mark(int handle, bool countedItself)
+    {
+        if (countedItself)
+        {
+            _bits[handle >> 6] |= 1UL << handle;
+        }
+        else
+        {
+            Clear(handle);
+        }
+    }
 
     /// <summary>Unmarks <paramref name="handle"/> (its entry left, or its add followed its own miss).</summary>
     public void Clear(int handle) => _bits[handle >> 6] &= ~(1UL << handle);

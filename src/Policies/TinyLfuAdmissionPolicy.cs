@@ -75,15 +75,12 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
         _inner.OnAdd(handle, keyHash, weight);
         _sketch.EnsureCapacity(_inner.Count);
         _hashes[handle] = keyHash;
-        if (!_recentMisses.TryConsume(keyHash))
+        bool countedItself = !_recentMisses.TryConsume(keyHash);
+        if (countedItself)
         {
             _sketch.Increment(keyHash);   // a put without a lookup before it (or whose lookup's miss is replayed later)
-            _blindAdds.Set(handle);
         }
-        else
-        {
-            _blindAdds.Clear(handle);
-        }
+        _blindAdds.Mark(handle, countedItself);
         _newcomer = _inner.Weight > _inner.Capacity ? handle : -1;
         if (_share.NoteAdded(_inner.Weight, _inner.Capacity))
         {
@@ -105,15 +102,12 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     {
         _inner.OnUpdate(handle, keyHash, newWeight);
         _hashes[handle] = keyHash;
-        if (!_recentMisses.TryConsume(keyHash))
+        bool countedItself = !_recentMisses.TryConsume(keyHash);
+        if (countedItself)
         {
             _sketch.Increment(keyHash);   // as in OnAdd: after the key's own miss (an expired entry replaced) it is that one access
-            _blindAdds.Set(handle);
         }
-        else
-        {
-            _blindAdds.Clear(handle);
-        }
+        _blindAdds.Mark(handle, countedItself);
     }
 
     public void OnRemove(int handle)

@@ -319,12 +319,13 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         _hashes[handle] = keyHash;
         Debug.Assert(_recordsAccesses || _recentMisses.Contains(keyHash),
             "with a shared sketch every add follows the miss of its key (the owner counted that access once)");
-        if (!_recentMisses.TryConsume(keyHash))
+        bool countedItself = !_recentMisses.TryConsume(keyHash);
+        if (countedItself)
         {
             // A put without a lookup before it (or whose lookup's miss is replayed later): count the access here.
             RecordAccess(keyHash);
-            _blindAdds?.Set(handle);
         }
+        _blindAdds?.Mark(handle, countedItself);
         if (_recordsAccesses)
         {
             _sketch.EnsureCapacity(Count);   // a shared sketch has its fixed size (constructor)
@@ -384,15 +385,12 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     {
         Debug.Assert(_recordsAccesses, "policies sharing a sketch are never updated (their owner could not count it)");
         _hashes[handle] = keyHash;
-        if (!_recentMisses.TryConsume(keyHash))
+        bool countedItself = !_recentMisses.TryConsume(keyHash);
+        if (countedItself)
         {
             RecordAccess(keyHash);   // a set of a stored key; after its own miss (the entry had expired) it is that one access
-            _blindAdds?.Set(handle);
         }
-        else
-        {
-            _blindAdds?.Clear(handle);
-        }
+        _blindAdds?.Mark(handle, countedItself);
         Touch(handle);
         EvictFromWindow();
         DemoteFromProtected();

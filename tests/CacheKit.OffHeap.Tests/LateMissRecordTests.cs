@@ -30,6 +30,18 @@ public sealed class LateMissRecordTests
         return ((WTinyLfuPolicy)shard.Policy, buffer);
     }
 
+    /// <summary>Misses of <paramref name="hashes"/> published late (their readers were mid-way), then a set of
+    /// <paramref name="writeKey"/>, which replays them.</summary>
+    private static void PublishLateMissesThenSet(OffHeapCache cache, ReadBuffer buffer, int writeKey, params ulong[] hashes)
+    {
+        foreach (ulong hash in hashes)
+        {
+            Assert.That(buffer.TryRecordMiss(hash), Is.True);
+        }
+        cache.Set(Key(writeKey), new byte[16]);
+        Assert.That(cache.PendingReads, Is.Zero, "the set replayed the stripe");
+    }
+
     [Test]
     public void TheShardFindsTheKeysItStoresAndNoOthers()
     {
@@ -85,17 +97,13 @@ public sealed class LateMissRecordTests
         int absentBefore = policy.Sketch.Frequency(absent);
         Assume.That(addedBefore, Is.EqualTo(1));
 
-        // The miss that preceded the add of key 1, and one of key 2 (never added), published late; the next set replays them.
-        Assert.That(buffer.TryRecordMiss(added), Is.True);
-        Assert.That(buffer.TryRecordMiss(absent), Is.True);
-        cache.Set(Key(3), new byte[16]);
-        Assert.That(cache.PendingReads, Is.Zero, "the write replayed the stripe");
+        // The miss that preceded the add of key 1, and one of key 2 (never added).
+        PublishLateMissesThenSet(cache, buffer, 3, added, absent);
         Assert.That(policy.Sketch.Frequency(added), Is.EqualTo(addedBefore), "the late miss of a key whose add counted it was counted again");
         Assert.That(policy.Sketch.Frequency(absent), Is.EqualTo(absentBefore + 1), "a miss of a key still absent counts");
 
         // The add's count cancels one late miss only: a second caller's miss of key 1 counts.
-        Assert.That(buffer.TryRecordMiss(added), Is.True);
-        cache.Set(Key(4), new byte[16]);
+        PublishLateMissesThenSet(cache, buffer, 4, added);
         Assert.That(policy.Sketch.Frequency(added), Is.EqualTo(addedBefore + 1), "another caller's miss of the key was dropped");
         cache.ValidateInvariants();
     }
@@ -113,8 +121,7 @@ public sealed class LateMissRecordTests
         int before = policy.Sketch.Frequency(key);
         Assume.That(before, Is.EqualTo(1));
 
-        Assert.That(buffer.TryRecordMiss(key), Is.True);
-        cache.Set(Key(2), new byte[16]);
+        PublishLateMissesThenSet(cache, buffer, 2, key);
         Assert.That(policy.Sketch.Frequency(key), Is.EqualTo(before + 1), "the other caller's miss was dropped");
         cache.ValidateInvariants();
     }
