@@ -85,8 +85,9 @@ public sealed class OffHeapCacheOptions
     /// replays 8 records into the policy itself under the shard's lock, so one get in 9 pays for 8
     /// replays. true: a reader that finds its stripe half full queues one thread-pool work item that
     /// replays the whole buffer (as Caffeine and BitFaster's ConcurrentLfu do), and its get returns at
-    /// once; a reader still replays inline if the stripe fills before the work item ran. Writers
-    /// replay the whole buffer before each write in both modes.</para>
+    /// once; a reader still replays inline if the stripe fills before the work item ran. In both modes a
+    /// write replays the stripe of the core it runs on before it changes the shard (a remove replays
+    /// every stripe; docs/engine.md, "A write replays only its own core's reads").</para>
     /// <para>true suits machines with idle cores: measured on 2 cores (docs/engine.md, "Background read
     /// replay"), a 1-thread get of 1M entries took 0.7x the time, but 2 threads together did 8-16 % fewer gets than with
     /// inline replay (the pool thread takes a core from them), and a single thread reading faster than

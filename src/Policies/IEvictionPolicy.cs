@@ -124,4 +124,11 @@ public interface IEvictionPolicy
     /// </summary>
     /// <param name="handle">A tracked handle (the owner found the key under it).</param>
     bool TryCancelLateMiss(int handle) => false;
+
+    /// <summary>
+    /// Whether <see cref="TryCancelLateMiss"/> can ever return true. An owner looks a replayed miss's key up (a read of
+    /// its index) only for a policy that says so, so the policies that never cancel pay nothing for the check. A policy
+    /// that overrides <see cref="TryCancelLateMiss"/> must override this too. The default returns false.
+    /// </summary>
+    bool CancelsLateMisses => false;
 }

@@ -244,6 +244,9 @@ internal abstract class PolicyBase : IEvictionPolicy
     /// <inheritdoc/>
     public virtual bool TryCancelLateMiss(int handle) => false;
 
+    /// <inheritdoc/>
+    public virtual bool CancelsLateMisses => false;
+
     public abstract int SelectVictim();
 
     public virtual bool ShouldAdmit(ulong candidateKeyHash, long weight) => true;

@@ -181,6 +181,8 @@ public sealed class ReadBuffer
         long discardBelow = _heads[CounterIndex(s) + DiscardOffset];   // records claimed before the last Clear
         int baseSlot = SlotBase(s);
         int maxHandles = policy.MaxHandles;
+        // A miss is looked up only for a policy that can cancel one (one read of the owner's index per miss record).
+        bool checkLateMisses = _hitFilter is not null && policy.CancelsLateMisses;
         Span<int> handles = stackalloc int[ReplayBatch];   // a hit's handle, or MissRecord / IgnoredRecord
         Span<ulong> hashes = stackalloc ulong[ReplayBatch];
         int drained = 0;
@@ -212,7 +214,7 @@ public sealed class ReadBuffer
                     {
                         handle = IgnoredRecord;   // the entry read is gone; the handle may hold another key now
                     }
-                    else if (handle == MissRecord && _hitFilter is not null && IsLateMissOfACountedAdd(policy, hash))
+                    else if (handle == MissRecord && checkLateMisses && IsLateMissOfACountedAdd(policy, hash))
                     {
                         // Added since it missed, by an add that counted the access itself (usually the very caller
                         // that missed, whose add was replayed first because its miss sat in another core's stripe).

@@ -155,6 +155,9 @@ internal sealed class TinyLfuAdmissionPolicy : IEvictionPolicy
     /// <inheritdoc/>
     public bool TryCancelLateMiss(int handle) => _blindAdds.TryConsume(handle);
 
+    /// <inheritdoc/>
+    public bool CancelsLateMisses => true;
+
     private bool Admit(ulong candidateHash, ulong victimHash) =>
         _sketch.Frequency(candidateHash) > _sketch.Frequency(victimHash);
 

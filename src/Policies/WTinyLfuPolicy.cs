@@ -262,6 +262,9 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
         return _blindAdds is not null && _blindAdds.TryConsume(handle);
     }
 
+    /// <inheritdoc/>
+    public override bool CancelsLateMisses => _blindAdds is not null;   // a shadow keeps no marks (and has no read buffer)
+
     public override int SelectVictim()
     {
         if (Count == 0)

@@ -27,7 +27,12 @@ public sealed class StaleReadRecordTests
     {
         public readonly Dictionary<int, ulong> Held = [];
         public bool IsCurrent(int handle, ulong keyHash) => Held.TryGetValue(handle, out ulong h) && h == keyHash;
-        public int HandleOfLiveKey(ulong keyHash) => Held.Where(p => p.Value == keyHash).Select(p => p.Key).DefaultIfEmpty(-1).First();
+        public int Lookups;
+        public int HandleOfLiveKey(ulong keyHash)
+        {
+            Lookups++;
+            return Held.Where(p => p.Value == keyHash).Select(p => p.Key).DefaultIfEmpty(-1).First();
+        }
     }
 
     [Test]
@@ -104,6 +109,7 @@ public sealed class StaleReadRecordTests
     {
         IEvictionPolicy policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 10, TinyLfuAdmission = tinyLfuAdmission });
         Assume.That(policy.Name, Does.Contain("TinyLFU").IgnoreCase);
+        Assert.That(policy.CancelsLateMisses, Is.True, "its owner must look its late misses up");
         policy.OnAdd(0, H(0), 1);                          // a blind add: counted
         Assert.That(policy.TryCancelLateMiss(0), Is.True);
         Assert.That(policy.TryCancelLateMiss(0), Is.False, "once");
@@ -125,6 +131,27 @@ public sealed class StaleReadRecordTests
         policy.OnMiss(H(6));
         policy.OnAdd(4, H(6), 1);
         Assert.That(policy.TryCancelLateMiss(4), Is.False, "Clear forgets the marks");
+    }
+
+    [Test]
+    public void OnlyAPolicyThatCanCancelALateMissHasItsMissRecordsLookedUp(
+        [Values] PolicyKind kind, [Values] bool tinyLfuAdmission)
+    {
+        IEvictionPolicy policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 10, TinyLfuAdmission = tinyLfuAdmission });
+        var owner = new Owner();
+        var buffer = new ReadBuffer(stripes: 1, hitFilter: owner);
+        policy.OnAdd(0, H(0), 1);                          // a blind add: the only kind a late miss can cancel
+        owner.Held[0] = H(0);
+        Assert.That(buffer.TryRecordMiss(H(0)), Is.True);
+        Assert.That(buffer.TryRecordMiss(H(1)), Is.True);
+
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(2));
+
+        Assert.That(owner.Lookups, Is.EqualTo(policy.CancelsLateMisses ? 2 : 0), policy.Name);
+        if (!policy.CancelsLateMisses)
+        {
+            Assert.That(policy.TryCancelLateMiss(0), Is.False, $"{policy.Name} cancels a late miss its owner never asks about");
+        }
     }
 
     [Test]
