@@ -39,6 +39,43 @@ public class StrictUtf8Tests
     }
 
     [Test]
+    public void ShortTextFillsADestinationOfExactlyItsLengthAndNothingPastIt()
+    {
+        // The short-text path writes 8- and 16-byte blocks, overlapping at the end: every length from 0 to 70 (past its
+        // 64-character limit), all ASCII (0x00 and 0x7F included) or with one character at each position whose low byte
+        // would pass for ASCII if only low bytes were looked at (U+0100, U+7F41) or which is just past it (U+0080).
+        var random = new Random(4321);
+        foreach (char odd in new[] { '\0', '\u0100', '\u7F41', '\u0080', 'é' })
+        {
+            for (int length = 0; length <= 70; length++)
+            {
+                for (int at = odd == '\0' ? -1 : 0; at < length; at++)
+                {
+                    var chars = new char[length];
+                    for (int i = 0; i < length; i++)
+                    {
+                        chars[i] = (char)random.Next(0, 0x80);
+                    }
+                    if (at >= 0)
+                    {
+                        chars[at] = odd;
+                    }
+                    string s = new(chars);
+                    byte[] expected = Encoding.UTF8.GetBytes(s);
+                    byte[] buffer = new byte[expected.Length + 16];
+                    Array.Fill(buffer, (byte)0xEE);
+
+                    int written = StrictUtf8.GetBytes(s, buffer.AsSpan(0, expected.Length), "key");
+
+                    Assert.That(written, Is.EqualTo(expected.Length), $"length {length}, U+{(int)odd:X4} at {at}");
+                    Assert.That(buffer.AsSpan(0, written).ToArray(), Is.EqualTo(expected), $"length {length}, U+{(int)odd:X4} at {at}");
+                    Assert.That(buffer.AsSpan(written).ToArray(), Is.All.EqualTo(0xEE), "nothing written past the span");
+                }
+            }
+        }
+    }
+
+    [Test]
     public void ALoneSurrogateIsRefusedAtItsIndexWhereverItIs()
     {
         foreach (char lone in new[] { '\uD800', '\uDBFF', '\uDC00', '\uDFFF' })

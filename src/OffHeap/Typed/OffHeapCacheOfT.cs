@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -142,7 +143,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         if (_valuesAreArrays)
         {
             bool hit = _cache.TryGetNewArray(keyBytes.Bytes, out byte[]? array);
-            value = hit ? (TValue)(object)array! : default;
+            // The serializer is ByteArraySerializer, an ICacheSerializer<byte[]> (invariant), so TValue is byte[]: a
+            // reinterpretation, not a cast, which the code shared by reference types would check through a type lookup.
+            Debug.Assert(typeof(TValue) == typeof(byte[]), "the byte[] shortcut serves byte[] values only");
+            value = hit ? Unsafe.As<byte[], TValue>(ref array!) : default;
             return hit;
         }
         if (_valuesAreRaw && TryReadRaw(keyBytes.Bytes, out bool found, out value))

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Unicode;
 
@@ -21,6 +24,16 @@ internal static class StrictUtf8
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than the encoded text (ParamName "destination").</exception>
     public static int GetBytes(string text, Span<byte> destination, string paramName)
     {
+        // A short text (a typical key) is first tried in 128-bit blocks (TryNarrowShortAscii), which costs less than
+        // Ascii.FromUtf16's setup; the rest takes the general path, kept out of this method so that its frame (the
+        // message's interpolation) is not set up for every key.
+        return text.Length <= ShortTextChars && text.Length <= destination.Length && TryNarrowShortAscii(text, destination)
+            ? text.Length
+            : GetBytesGeneral(text, destination, paramName);
+    }
+
+    private static int GetBytesGeneral(string text, Span<byte> destination, string paramName)
+    {
         // The ASCII prefix (all of a typical key) by Ascii.FromUtf16, which stops at the first other character (or the
         // destination's end) and reports what it copied; the rest in one pass of Utf8.FromUtf16, which validates as it
         // encodes. The encoder with a throwing fallback took three passes (validate, count, encode), and Utf8.FromUtf16
@@ -37,6 +50,64 @@ internal static class StrictUtf8
             OperationStatus.InvalidData => throw InvalidText(ascii + read, paramName),
             _ => throw new ArgumentException($"The destination ({destination.Length} bytes) is too short for the UTF-8 of a string of {text.Length} characters (up to {3L * text.Length} bytes).", nameof(destination)),
         };
+    }
+
+    /// <summary>Longest text <see cref="TryNarrowShortAscii"/> is tried on (longer ones go to <see cref="Ascii.FromUtf16"/>, whose wider
+    /// vectors win there).</summary>
+    private const int ShortTextChars = 64;
+
+    /// <summary>
+    /// Writes <paramref name="text"/> as ASCII bytes to <c>destination[..text.Length]</c> and returns true when every
+    /// character is ASCII; else returns false, having written an unspecified part of that range (the caller encodes again
+    /// from the start). 8 to 15 characters take two overlapping blocks of 8, 16 or more blocks of 16 (the last one moved
+    /// back to end at the text's end, overlapping the one before: the bytes written twice are the same); below 8, a loop.
+    /// </summary>
+    private static bool TryNarrowShortAscii(ReadOnlySpan<char> text, Span<byte> destination)
+    {
+        Debug.Assert(text.Length <= destination.Length, "the caller checked the room");
+        int n = text.Length;
+        if (n < 8 || !Vector128.IsHardwareAccelerated)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                char c = text[i];
+                if (c > '\u007F')
+                {
+                    return false;
+                }
+                destination[i] = (byte)c;
+            }
+            return true;
+        }
+        ReadOnlySpan<ushort> units = MemoryMarshal.Cast<char, ushort>(text);
+        Vector128<ushort> nonAscii = Vector128.Create((ushort)0xFF80);
+        if (n < 16)
+        {
+            Vector128<ushort> first = Vector128.Create(units[..8]);
+            Vector128<ushort> last = Vector128.Create(units[(n - 8)..]);
+            if (((first | last) & nonAscii) != Vector128<ushort>.Zero)
+            {
+                return false;
+            }
+            Vector128<ulong> bytes = Vector128.Narrow(first, last).AsUInt64();   // bytes 0-7 from first, 8-15 from last
+            MemoryMarshal.Write(destination, bytes.GetElement(0));
+            MemoryMarshal.Write(destination[(n - 8)..], bytes.GetElement(1));
+            return true;
+        }
+        for (int start = 0; ; start = Math.Min(start + 16, n - 16))
+        {
+            Vector128<ushort> low = Vector128.Create(units.Slice(start, 8));
+            Vector128<ushort> high = Vector128.Create(units.Slice(start + 8, 8));
+            if (((low | high) & nonAscii) != Vector128<ushort>.Zero)
+            {
+                return false;
+            }
+            Vector128.Narrow(low, high).CopyTo(destination.Slice(start, 16));
+            if (start == n - 16)
+            {
+                return true;
+            }
+        }
     }
 
     /// <summary>Encodes <paramref name="text"/> into <paramref name="destination"/>.</summary>
