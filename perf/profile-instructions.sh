@@ -13,6 +13,10 @@
 # PROFILE_CACHE_SIM=BYTES also simulates the caches (callgrind --cache-sim: a 48 KiB 12-way L1 data cache, as
 # this host's, and a last level of BYTES, 16-way; 2097152 models this host's 2 MiB L2) and prints the data
 # cache read and write misses per operation beside the instructions. Simulated misses, not time.
+# PROFILE_FUNCTIONS=N also prints the N functions whose instructions grew most between the two runs, per operation
+# (each function's own instructions, callees apart: what the difference of callgrind_annotate's two listings gives).
+# The binary then keeps its symbol table (valgrind cannot read the DWARF 5 debug information NativeAOT writes, so that
+# is stripped from it; the symbols are enough to name functions).
 set -euo pipefail
 cache=${1:-offheap}; entries=${2:-50000}; mode=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,14 +27,25 @@ pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 sim=()
 if [ -n "${PROFILE_CACHE_SIM:-}" ]; then sim=(--cache-sim=yes --D1=49152,12,64 "--LL=${PROFILE_CACHE_SIM},16,64"); fi
-dotnet publish "$root/perf/CacheKit.ProfileAot" -c Release -r linux-x64 -o "$out" -nologo -v q >/dev/null
-# Valgrind gives up on the separate debug-symbol file the publish writes ("possibly corrupted debuginfo").
+functions=${PROFILE_FUNCTIONS:-0}
+publish=()
+if [ "$functions" -gt 0 ]; then
+  publish=(-p:StripSymbols=false)
+  # The link step is incremental: without this a stripped binary of an earlier publish would be reused.
+  rm -rf "$root/perf/CacheKit.ProfileAot/obj/Release/net10.0/linux-x64/native"
+fi
+dotnet publish "$root/perf/CacheKit.ProfileAot" -c Release -r linux-x64 -o "$out" -nologo -v q "${publish[@]}" >/dev/null
+# Valgrind gives up on the separate debug-symbol file the publish writes ("possibly corrupted debuginfo"), and on
+# the same information inside the binary (a link reused from a PROFILE_FUNCTIONS publish): keep only the symbols.
 rm -f "$out/CacheKit.ProfileAot.dbg"
+strip --strip-debug "$out/CacheKit.ProfileAot"
+listings=$(mktemp -d)
 # Prints the program totals: Ir, or with the cache simulation Ir D1mr D1mw DLmr DLmw.
 totals() {
   local f; f=$(mktemp)
   "${pin[@]}" valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$f" "$out/CacheKit.ProfileAot" "$cache" "$entries" "$1" $mode >/dev/null 2>&1
-  callgrind_annotate "$f" 2>/dev/null | awk -v sim="${#sim[@]}" '/PROGRAM TOTALS/ { gsub(",", ""); if (sim > 0) print $1, $9, $11, $15, $17; else print $1; exit }'
+  callgrind_annotate "$f" 2>/dev/null > "$listings/$1.txt"
+  awk -v sim="${#sim[@]}" '/PROGRAM TOTALS/ { gsub(",", ""); if (sim > 0) print $1, $9, $11, $15, $17; else print $1; exit }' "$listings/$1.txt"
   rm -f "$f"
 }
 a=$(totals "$ops_a"); b=$(totals "$ops_b")
@@ -42,3 +57,14 @@ else
     printf "%s: per operation %.0f instructions, L1d misses %.2f read / %.2f write, last-level (%d B) misses %.2f read / %.2f write\n",
       label, ($6-$1)/n, ($7-$2)/n, ($8-$3)/n, ll, ($9-$4)/n, ($10-$5)/n }'
 fi
+if [ "$functions" -gt 0 ]; then
+  # A listing line: "COUNT (PCT%) [more events' COUNT (PCT%)]  FILE:FUNCTION [OBJECT]"; the first count is the
+  # instructions. A function's name is taken up to its first blank (C++ names with arguments are cut, alike in both).
+  per_function() { awk '$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ { for (i = 3; i <= NF; i++) if ($i !~ /^[0-9,(]/) break;
+    if ($i !~ /:/) next; n = $1; gsub(",", "", n); f = $i; sub(/^[^:]*:/, "", f); c[f] += n }
+    END { for (f in c) print f "\t" c[f] }' "$1" | LC_ALL=C sort; }
+  echo "functions whose own instructions grew most per operation ($ops_a -> $ops_b operations):"
+  LC_ALL=C join -t $'\t' -a 2 -e 0 -o 0,1.2,2.2 <(per_function "$listings/$ops_a.txt") <(per_function "$listings/$ops_b.txt") |
+    awk -F '\t' -v n=$(( ops_b - ops_a )) '{ printf "%9.1f  %s\n", ($3 - $2) / n, $1 }' | sort -rn | head -n "$functions"
+fi
+rm -rf "$listings"
