@@ -38,7 +38,7 @@ dotnet publish "$root/perf/CacheKit.ProfileAot" -c Release -r linux-x64 -o "$out
 # Valgrind gives up on the separate debug-symbol file the publish writes ("possibly corrupted debuginfo"), and on
 # the same information inside the binary (a link reused from a PROFILE_FUNCTIONS publish): keep only the symbols.
 rm -f "$out/CacheKit.ProfileAot.dbg"
-strip --strip-debug "$out/CacheKit.ProfileAot"
+if command -v strip >/dev/null; then strip --strip-debug "$out/CacheKit.ProfileAot"; fi
 listings=$(mktemp -d)
 # Prints the program totals: Ir, or with the cache simulation Ir D1mr D1mw DLmr DLmw.
 totals() {
