@@ -22,7 +22,7 @@ public delegate bool EntryVisitor<in TState>(ReadOnlySpan<byte> key, ReadOnlySpa
 /// within an exact byte budget (<see cref="OffHeapCacheOptions.CapacityBytes"/>). Thread-safe in any
 /// mix of calls: writes lock one shard; reads validate optimistically and do not wait for writers, except a read that
 /// keeps losing to writers of its bucket (it then takes the shard lock) and, for policies that buffer hits, the read that
-/// finds its buffer stripe full and replays it (it tries the lock and never waits for it).
+/// finds its buffer stripe full and replays 8 of its records (it tries the lock and never waits for it).
 /// </summary>
 /// <remarks>
 /// <para>A key is hashed with a per-instance seeded XxHash3; the top 8 bits pick the shard. Each shard

@@ -106,8 +106,9 @@ public sealed class OffHeapCacheOptions
     /// <summary>
     /// Stripes of each shard's read buffer; 0 (default) = one per processor. Replays that must repeat hit for
     /// hit (the simulator's engine rows, the engine hit-ratio tests) use 1: with several stripes a thread's
-    /// reads land on the stripe of whichever core it runs on, and a drain replays stripe by stripe, so a
-    /// thread that moves between cores changes the order the policy sees.
+    /// reads land on the stripe of whichever core it runs on, a drain replays stripe by stripe, and a write replays
+    /// only its own core's stripe, so a thread that moves between cores changes the order the policy sees and leaves
+    /// reads pending on the stripe it moved off at its next write.
     /// </summary>
     internal int ReadBufferStripes { get; set; }
 

@@ -367,9 +367,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
 
     /// <summary>
     /// The read buffer's hit filter: whether slot <paramref name="handle"/> still holds a key with
-    /// <paramref name="keyHash"/>'s tag. A hit record can reach the buffer after the drain that preceded its
-    /// key's removal (the reader was between its validated lookup and its append), and the slot may hold
-    /// another key by the time it is replayed; that key was not read. (The 16-bit tag lets 1 in 65,536 such
+    /// <paramref name="keyHash"/>'s tag. A hit record can be replayed after its key's removal: it waited in another
+    /// core's stripe, which a write here does not replay (a set's evictions follow only its own stripe's replay), or
+    /// the reader was between its validated lookup and its append when the drain before the removal ran; by then the
+    /// slot may hold another key, which was not read. (The 16-bit tag lets 1 in 65,536 such
     /// records through: a misplaced hit, harmless to the structures.)
     /// </summary>
     /// <remarks>Called by drains only, which hold <see cref="Gate"/> inside an operation of the cache (a
@@ -391,8 +392,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// (2026-11-30, docs/benchmarks/scaling-16-cores.md): each other stripe's records were written on another core, so
     /// the lock holder pulled their cache lines over (and clearing them sent them back) while every other writer of
     /// the shard waited; draining only its own stripe gave 1.3-1.5× from 4 threads on (17.7 against 12.0 Mops/s at
-    /// 16), hit ratio the same within 0.1 point. Another core's stripe is drained by that core's next write, or by its
-    /// readers once full (<see cref="TryDrainOwnStripe"/>). The writer's own miss of the key it adds is usually in
+    /// 16), hit ratio the same within 0.1 point. Another core's stripe is drained by that core's next write, by its
+    /// readers once full (<see cref="TryDrainOwnStripe"/>), or by a full drain (a remove, the expiry sweep, the
+    /// background replay). The writer's own miss of the key it adds is usually in
     /// this stripe and so replayed just before the add, which counts the pair once (W-TinyLFU's recent misses); when
     /// it sits in another core's stripe (the thread moved; an <c>await</c> between the lookup and the add), the add
     /// counts the access, and the miss, replayed later, finds the key present (<see cref="HandleOfLiveKey"/>) and is
@@ -1427,7 +1429,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
         {
             return 0;
         }
-        // As before any removal: records of the slots about to be emptied are replayed while they still name their entries.
+        // As before a Remove (a set's own removals follow only its own stripe's replay): the records of the slots about to
+        // be emptied are replayed while they still name their entries.
         _readBuffer?.DrainUnsynchronized(_policy);
         long now = _time.GetTimestamp();
         uint end = (uint)Math.Min((ulong)firstBucket + buckets, _bucketCount);

@@ -126,7 +126,9 @@ public sealed class ReadBuffer
     /// Replays every published record into <paramref name="policy"/> (hits as <see cref="IEvictionPolicy.OnHit"/>,
     /// misses as <see cref="IEvictionPolicy.OnMiss"/>). Call with the owner's lock held, from one thread at a time.
     /// Records of handles removed meanwhile are ignored by the policy; records of handles given to another key
-    /// meanwhile are dropped by the hit filter (without one, the new key's entry would take the hit).
+    /// meanwhile are dropped by the hit filter (without one, the new key's entry would take the hit); with a filter and a
+    /// policy that cancels late misses (<see cref="IEvictionPolicy.CancelsLateMisses"/>), a miss of a key added meanwhile
+    /// by an add that counted the access itself is dropped, as in <see cref="DrainOwnStripeUnsynchronized"/>.
     /// </summary>
     /// <param name="policy">The policy to feed.</param>
     /// <returns>The number of records replayed.</returns>
@@ -137,8 +139,9 @@ public sealed class ReadBuffer
     }
 
     /// <summary>
-    /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because a drain
-    /// before a write usually precedes the add of a key its caller has just missed: that miss record is then among
+    /// Drains every stripe, <paramref name="lastStripe"/> last. The drainer's own stripe goes last because, for an
+    /// owner that drains everything before a write (the simulator's policy rows do; the engine's writes drain only their
+    /// own stripe, below), that drain usually precedes the add of a key its caller has just missed: that miss record is then among
     /// the last misses replayed, which is how W-TinyLFU tells a lookup-then-add (one access) from a blind add (it
     /// counts the add; the policy remembers the last <see cref="RecentMisses.Size"/> misses). Drained first, the other
     /// stripes' misses would sit between the two, and with more than a few of them the key would count twice. (The

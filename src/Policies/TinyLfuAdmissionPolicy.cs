@@ -13,8 +13,10 @@ namespace CacheKit.Policies;
 /// the weight over capacity, and ends when the newcomer is removed, or when the weight is back within
 /// capacity (until 2026-11-29 an add within capacity opened one too, so an engine making room below
 /// capacity for its next insert duelled, and could evict, the entry added before: found by a review).</para>
-/// <para><b>Counting.</b> Every access is recorded once: a hit, a miss, an update; an add counts
-/// unless it follows a miss on the same key hash (the usual lookup-miss-then-add sequence).</para>
+/// <para><b>Counting.</b> Every access is recorded once: a hit, a miss, an update; an add (or an update)
+/// counts unless one of the last <see cref="RecentMisses.Size"/> unconsumed misses was of the same key hash (the usual
+/// lookup-miss-then-add sequence), and an add that counted itself is marked, so that a miss of its key replayed after
+/// it (recorded on another core) cancels instead of counting again (<see cref="TryCancelLateMiss"/>).</para>
 /// <para><b>Concurrency.</b> <see cref="ConcurrentHits"/> is false whatever the inner policy says: a hit
 /// writes the sketch, and the sketch is not safe to write from several threads (two readers ending a
 /// sample period together would halve it twice, or flip the doorkeeper's current generation twice and

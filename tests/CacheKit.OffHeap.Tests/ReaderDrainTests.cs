@@ -47,7 +47,7 @@ public sealed class ReaderDrainTests
         Assert.That(buffer.TryRecordHit(999, 999), Is.False, "full again after exactly the drained count");
 
         policy.Hits.Clear();
-        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe), "the writer's full drain takes the rest");
+        Assert.That(buffer.DrainUnsynchronized(policy), Is.EqualTo(ReadBuffer.SlotsPerStripe), "a full drain (a remove's, the sweep's, the background replay's) takes the rest");
         var expected = Enumerable.Range(Shard.ReaderDrainRecords, ReadBuffer.SlotsPerStripe - Shard.ReaderDrainRecords).Select(i => (i, (ulong)i))
             .Concat(Enumerable.Range(100, Shard.ReaderDrainRecords).Select(i => (i, (ulong)i)));
         Assert.That(policy.Hits, Is.EqualTo(expected), "nothing lost or replayed twice");

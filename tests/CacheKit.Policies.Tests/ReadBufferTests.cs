@@ -304,7 +304,8 @@ public sealed class ReadBufferTests
     [Test]
     public void AFullDrainReplaysTheDrainersOwnStripeLastSoALookupMissThenItsAddCountOnce()
     {
-        // A writer drains just before it adds the key it has just missed: its own stripe goes last, so that key's
+        // An owner that drains everything before a write (the simulator's policy rows; the engine's writes drain only their
+        // own stripe) drains just before it adds the key it has just missed: its own stripe goes last, so that key's
         // miss is the last miss W-TinyLFU sees before the add, which it then does not count a second time (a review
         // found other threads' records replayed in between made every such key count twice).
         const ulong K = 0x9E3779B97F4A7C15UL, J = 0xC2B2AE3D27D4EB4FUL;
