@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.IO.Hashing;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using CacheKit.Policies;
 using CacheKit.Slab;
@@ -175,9 +176,23 @@ public sealed partial class OffHeapCache : IDisposable
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool TryGet(ReadOnlySpan<byte> key, Span<byte> destination, out int bytesWritten)
     {
-        return destination.Overlaps(key)
+        return SpansOverlap(key, destination)
             ? TryGetIntoKeyBuffer(key, destination, out bytesWritten)
             : TryGetIntoSeparateBuffer(key, destination, out bytesWritten);
+    }
+
+    /// <summary>
+    /// <c>destination.Overlaps(key)</c>, inlined: the framework's generic check is a call of about 15 instructions on
+    /// every span get. Two byte spans overlap when each starts before the other ends (an empty one overlaps nothing);
+    /// with the offset between their starts, as <see cref="MemoryExtensions.Overlaps{T}(Span{T}, ReadOnlySpan{T})"/>
+    /// computes it (no memory is read through the references).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool SpansOverlap(ReadOnlySpan<byte> key, ReadOnlySpan<byte> destination)
+    {
+        nint offset = Unsafe.ByteOffset(ref MemoryMarshal.GetReference(key), ref MemoryMarshal.GetReference(destination));
+        return key.Length != 0 && destination.Length != 0
+            && ((nuint)offset < (nuint)key.Length || (nuint)(-offset) < (nuint)destination.Length);
     }
 
     /// <summary>

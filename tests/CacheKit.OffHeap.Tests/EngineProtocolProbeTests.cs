@@ -165,6 +165,39 @@ public sealed class EngineProtocolProbeTests
     }
 
     /// <summary>
+    /// The span get's inlined overlap check agrees with the framework's <c>Overlaps</c> on every pair of slices of one
+    /// buffer (empty ones included, at every position) and on slices of two buffers: a wrong "apart" would let a failed
+    /// optimistic attempt write over the key being looked up (the two tests below).
+    /// </summary>
+    [Test]
+    public void TheInlinedOverlapCheckAgreesWithTheFrameworksOnEverySliceOfABuffer()
+    {
+        var one = new byte[20];
+        var other = new byte[20];
+        int checkedPairs = 0;
+        for (int keyStart = 0; keyStart <= one.Length; keyStart++)
+        {
+            for (int keyLength = 0; keyStart + keyLength <= one.Length; keyLength++)
+            {
+                for (int destinationStart = 0; destinationStart <= one.Length; destinationStart++)
+                {
+                    for (int destinationLength = 0; destinationStart + destinationLength <= one.Length; destinationLength++)
+                    {
+                        ReadOnlySpan<byte> key = one.AsSpan(keyStart, keyLength);
+                        Span<byte> same = one.AsSpan(destinationStart, destinationLength);
+                        Span<byte> apart = other.AsSpan(destinationStart, destinationLength);
+                        Assert.That(OffHeapCache.SpansOverlap(key, same), Is.EqualTo(same.Overlaps(key)),
+                            $"key [{keyStart}, +{keyLength}), destination [{destinationStart}, +{destinationLength})");
+                        Assert.That(OffHeapCache.SpansOverlap(key, apart), Is.EqualTo(apart.Overlaps(key)));
+                        checkedPairs++;
+                    }
+                }
+            }
+        }
+        Assert.That(checkedPairs, Is.EqualTo(231 * 231));
+    }
+
+    /// <summary>
     /// A destination that overlaps the key (one buffer: the key at its start, the value read over it). A failed
     /// optimistic attempt copies (torn) value bytes over the key, and the retry then looks up those bytes: a key
     /// present at every instant is reported missing.
