@@ -28,6 +28,10 @@ if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 sim=()
 if [ -n "${PROFILE_CACHE_SIM:-}" ]; then sim=(--cache-sim=yes --D1=49152,12,64 "--LL=${PROFILE_CACHE_SIM},16,64"); fi
 functions=${PROFILE_FUNCTIONS:-0}
+if ! [[ "$functions" =~ ^[0-9]+$ ]]; then echo "PROFILE_FUNCTIONS must be a count of functions (got '$functions')" >&2; exit 2; fi
+if [ "$functions" -gt 0 ] && ! command -v strip >/dev/null; then
+  echo "PROFILE_FUNCTIONS needs binutils' strip (valgrind cannot read the binary's DWARF 5 debug information)" >&2; exit 2
+fi
 publish=()
 if [ "$functions" -gt 0 ]; then
   publish=(-p:StripSymbols=false)
@@ -40,11 +44,12 @@ dotnet publish "$root/perf/CacheKit.ProfileAot" -c Release -r linux-x64 -o "$out
 rm -f "$out/CacheKit.ProfileAot.dbg"
 if command -v strip >/dev/null; then strip --strip-debug "$out/CacheKit.ProfileAot"; fi
 listings=$(mktemp -d)
+trap 'rm -rf "$listings"' EXIT
 # Prints the program totals: Ir, or with the cache simulation Ir D1mr D1mw DLmr DLmw.
 totals() {
   local f; f=$(mktemp)
   "${pin[@]}" valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$f" "$out/CacheKit.ProfileAot" "$cache" "$entries" "$1" $mode >/dev/null 2>&1
-  callgrind_annotate "$f" 2>/dev/null > "$listings/$1.txt"
+  callgrind_annotate --threshold=100 "$f" 2>/dev/null > "$listings/$1.txt"
   awk -v sim="${#sim[@]}" '/PROGRAM TOTALS/ { gsub(",", ""); if (sim > 0) print $1, $9, $11, $15, $17; else print $1; exit }' "$listings/$1.txt"
   rm -f "$f"
 }
@@ -58,13 +63,13 @@ else
       label, ($6-$1)/n, ($7-$2)/n, ($8-$3)/n, ll, ($9-$4)/n, ($10-$5)/n }'
 fi
 if [ "$functions" -gt 0 ]; then
-  # A listing line: "COUNT (PCT%) [more events' COUNT (PCT%)]  FILE:FUNCTION [OBJECT]"; the first count is the
-  # instructions. A function's name is taken up to its first blank (C++ names with arguments are cut, alike in both).
-  per_function() { awk '$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ { for (i = 3; i <= NF; i++) if ($i !~ /^[0-9,(]/) break;
-    if ($i !~ /:/) next; n = $1; gsub(",", "", n); f = $i; sub(/^[^:]*:/, "", f); c[f] += n }
+  # A listing line: "COUNT (PCT%) [more events' COUNT (PCT%), or . for none]  FILE:FUNCTION [OBJECT]"; the first
+  # count is the instructions, and the first field with a colon is FILE:FUNCTION (counts and percentages have none).
+  # A function's name is taken up to its first blank (C++ names with arguments are cut, alike in both runs).
+  per_function() { awk '$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ { for (i = 3; i <= NF && $i !~ /:/; i++) ; if (i > NF) next;
+    n = $1; gsub(",", "", n); f = $i; sub(/^[^:]*:/, "", f); c[f] += n }
     END { for (f in c) print f "\t" c[f] }' "$1" | LC_ALL=C sort; }
   echo "functions whose own instructions grew most per operation ($ops_a -> $ops_b operations):"
   LC_ALL=C join -t $'\t' -a 2 -e 0 -o 0,1.2,2.2 <(per_function "$listings/$ops_a.txt") <(per_function "$listings/$ops_b.txt") |
-    awk -F '\t' -v n=$(( ops_b - ops_a )) '{ printf "%9.1f  %s\n", ($3 - $2) / n, $1 }' | sort -rn | head -n "$functions"
+    awk -F '\t' -v n=$(( ops_b - ops_a )) '{ printf "%9.1f  %s\n", ($3 - $2) / n, $1 }' | sort -rn | awk -v n="$functions" 'NR <= n'
 fi
-rm -rf "$listings"
