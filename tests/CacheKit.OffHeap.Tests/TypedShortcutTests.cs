@@ -76,7 +76,11 @@ public class TypedShortcutTests
         Assert.That(inBuffer.InnerException, Is.InstanceOf<ArgumentException>());
         Assert.That(onStack.Message, Does.Contain("lone surrogate at index 2"));
         Assert.That(inBuffer.Message, Does.Contain("lone surrogate at index 100"));
-        Assert.That(() => cache.TryGetValue(shortKey, out _), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
+        var onGet = Assert.Throws<ArgumentException>(() => cache.TryGetValue(shortKey, out _));
+        Assert.That(onGet!.ParamName, Is.EqualTo("key"));
+        Assert.That(onGet.GetType(), Is.EqualTo(onStack.GetType()));
+        Assert.That(onGet.InnerException, Is.InstanceOf<ArgumentException>(), "the get's own shortcut renames the refusal too");
+        Assert.That(onGet.Message, Is.EqualTo(onStack.Message));
         Assert.That(() => cache.ContainsKey(shortKey), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
         Assert.That(() => cache.TryRemove(shortKey), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));
         Assert.That(() => cache.TryAdd(shortKey, [1]), Throws.ArgumentException.With.Property("ParamName").EqualTo("key"));

@@ -139,7 +139,16 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     [SkipLocalsInit]
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        using KeyLease keyBytes = SerializeKey(key, stackalloc byte[KeyScratchBytes]);
+        Span<byte> scratch = stackalloc byte[KeyScratchBytes];
+        if (_valuesAreArrays && _keysAreUtf8 && key is string text && text.Length <= KeyScratchBytes / 3)
+        {
+            // The commonest typed cache, <string, byte[]>, without the key lease (SerializeKey's stack path, inlined).
+            bool stored = _cache.TryGetNewArray(scratch[..EncodeShortKey(text, scratch)], out byte[]? bytes);
+            Debug.Assert(typeof(TValue) == typeof(byte[]), "the byte[] shortcut serves byte[] values only");
+            value = stored ? Unsafe.As<byte[], TValue>(ref bytes!) : default;
+            return stored;
+        }
+        using KeyLease keyBytes = SerializeKey(key, scratch);
         if (_valuesAreArrays)
         {
             bool hit = _cache.TryGetNewArray(keyBytes.Bytes, out byte[]? array);
@@ -672,14 +681,7 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     {
         if (_keysAreUtf8 && key is string text && text.Length <= scratch.Length / 3)   // null: the general path refuses it
         {
-            try
-            {
-                return new KeyLease(scratch[..StrictUtf8.GetBytes(text, scratch, "value")]);
-            }
-            catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
-            {
-                throw Renamed(e, "key");   // a lone surrogate, reported as the serializer's is below
-            }
+            return new KeyLease(scratch[..EncodeShortKey(text, scratch)]);
         }
         if (_keysAreRaw)
         {
@@ -687,6 +689,26 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
             return new KeyLease(scratch[..Unsafe.SizeOf<TKey>()]);
         }
         return SerializeKey(key);
+    }
+
+    /// <summary>The UTF-8 of a string key into <paramref name="scratch"/> (at least 3 bytes a character); returns its length.</summary>
+    /// <exception cref="ArgumentException">A lone surrogate, named "key" and wrapping the encoder's refusal, as the
+    /// serializer's is on the general path.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int EncodeShortKey(string text, Span<byte> scratch)
+        => StrictUtf8.TryGetShortAsciiBytes(text, scratch) ? text.Length : EncodeShortKeyGeneral(text, scratch);
+
+    /// <summary><see cref="EncodeShortKey"/> for a text that is not short ASCII (its refusal renamed here, apart from the hot path).</summary>
+    private static int EncodeShortKeyGeneral(string text, Span<byte> scratch)
+    {
+        try
+        {
+            return StrictUtf8.GetBytes(text, scratch, "value");
+        }
+        catch (ArgumentException e) when (e.ParamName == "value" && e.GetType() == typeof(ArgumentException))
+        {
+            throw Renamed(e, "key");   // a lone surrogate, reported as the serializer's is below
+        }
     }
 
     /// <summary>Serializes <paramref name="key"/> into a key buffer lent for the call (see <see cref="KeyLease"/>).</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text;
@@ -27,10 +28,16 @@ internal static class StrictUtf8
         // A short text (a typical key) is first tried in 128-bit blocks (TryNarrowShortAscii), which costs less than
         // Ascii.FromUtf16's setup; the rest takes the general path, kept out of this method so that its frame (the
         // message's interpolation) is not set up for every key.
-        return text.Length <= ShortTextChars && text.Length <= destination.Length && TryNarrowShortAscii(text, destination)
-            ? text.Length
-            : GetBytesGeneral(text, destination, paramName);
+        return TryGetShortAsciiBytes(text, destination) ? text.Length : GetBytesGeneral(text, destination, paramName);
     }
+
+    /// <summary>Writes a text of at most <see cref="ShortTextChars"/> ASCII characters to <paramref name="destination"/>
+    /// (one byte a character, what <see cref="GetBytes(string, Span{byte}, string)"/> writes for it) and returns true;
+    /// false for any other text, or a destination shorter than the text, which <see cref="GetBytes(string, Span{byte}, string)"/>
+    /// then encodes (or refuses).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryGetShortAsciiBytes(string text, Span<byte> destination)
+        => text.Length <= ShortTextChars && text.Length <= destination.Length && TryNarrowShortAscii(text, destination);
 
     private static int GetBytesGeneral(string text, Span<byte> destination, string paramName)
     {
