@@ -140,23 +140,14 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
         Span<byte> scratch = stackalloc byte[KeyScratchBytes];
-        if (_valuesAreArrays && _keysAreUtf8 && key is string text && text.Length <= KeyScratchBytes / 3)
+        if (_valuesAreArrays && TryEncodeStringKey(key, scratch, out int length))
         {
-            // The commonest typed cache, <string, byte[]>, without the key lease (SerializeKey's stack path, inlined).
-            bool stored = _cache.TryGetNewArray(scratch[..EncodeShortKey(text, scratch)], out byte[]? bytes);
-            Debug.Assert(typeof(TValue) == typeof(byte[]), "the byte[] shortcut serves byte[] values only");
-            value = stored ? Unsafe.As<byte[], TValue>(ref bytes!) : default;
-            return stored;
+            return TryGetArray(scratch[..length], out value);   // the commonest typed cache, <string, byte[]>: no key lease
         }
         using KeyLease keyBytes = SerializeKey(key, scratch);
         if (_valuesAreArrays)
         {
-            bool hit = _cache.TryGetNewArray(keyBytes.Bytes, out byte[]? array);
-            // The serializer is ByteArraySerializer, an ICacheSerializer<byte[]> (invariant), so TValue is byte[]: a
-            // reinterpretation, not a cast, which the code shared by reference types would check through a type lookup.
-            Debug.Assert(typeof(TValue) == typeof(byte[]), "the byte[] shortcut serves byte[] values only");
-            value = hit ? Unsafe.As<byte[], TValue>(ref array!) : default;
-            return hit;
+            return TryGetArray(keyBytes.Bytes, out value);
         }
         if (_valuesAreRaw && TryReadRaw(keyBytes.Bytes, out bool found, out value))
         {
@@ -164,6 +155,18 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         }
         using var lease = new ValueLease();
         return lease.TryRead(_cache, keyBytes.Bytes, _values, out value);
+    }
+
+    /// <summary>The lookup of a <c>byte[]</c> value (<see cref="_valuesAreArrays"/>) into an array of its exact length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryGetArray(ReadOnlySpan<byte> key, [MaybeNullWhen(false)] out TValue value)
+    {
+        bool hit = _cache.TryGetNewArray(key, out byte[]? array);
+        // The serializer is ByteArraySerializer, an ICacheSerializer<byte[]> (invariant), so TValue is byte[]: a
+        // reinterpretation, not a cast, which the code shared by reference types would check through a type lookup.
+        Debug.Assert(typeof(TValue) == typeof(byte[]), "the byte[] shortcut serves byte[] values only");
+        value = hit ? Unsafe.As<byte[], TValue>(ref array!) : default;
+        return hit;
     }
 
     /// <summary>
@@ -679,9 +682,9 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
     /// </summary>
     private KeyLease SerializeKey(TKey key, Span<byte> scratch)
     {
-        if (_keysAreUtf8 && key is string text && text.Length <= scratch.Length / 3)   // null: the general path refuses it
+        if (TryEncodeStringKey(key, scratch, out int length))
         {
-            return new KeyLease(scratch[..EncodeShortKey(text, scratch)]);
+            return new KeyLease(scratch[..length]);
         }
         if (_keysAreRaw)
         {
@@ -689,6 +692,20 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
             return new KeyLease(scratch[..Unsafe.SizeOf<TKey>()]);
         }
         return SerializeKey(key);
+    }
+
+    /// <summary>With the built-in string serializer, a key of at most a third as many characters as <paramref name="scratch"/>
+    /// has bytes, encoded there (a null key is left to the general path, which refuses it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryEncodeStringKey(TKey key, Span<byte> scratch, out int length)
+    {
+        if (_keysAreUtf8 && key is string text && text.Length <= scratch.Length / 3)
+        {
+            length = EncodeShortKey(text, scratch);
+            return true;
+        }
+        length = 0;
+        return false;
     }
 
     /// <summary>The UTF-8 of a string key into <paramref name="scratch"/> (at least 3 bytes a character); returns its length.</summary>
