@@ -91,6 +91,41 @@ public class TypedShortcutTests
         Assert.That(cache.Count, Is.Zero);
     }
 
+    /// <summary>A <c>Nullable&lt;T&gt;</c> key takes the unmanaged key's stack path, which refused nothing: a null key was
+    /// stored (as its bytes) by Set, TryAdd, Touch and the indexer and found by TryGetValue, while GetOrAdd's miss path and
+    /// AddOrUpdate refused it (found by an adversarial review, 2026-11-30). Every member refuses it now.</summary>
+    [Test]
+    public void A_null_nullable_key_is_refused_by_every_member()
+    {
+        using var cache = new OffHeapCache<int?, int>(Options());
+        Assert.That(cache.Set(7, 70), Is.True);
+        var members = new (string Name, Action Call)[]
+        {
+            ("Set", () => cache.Set(null, 5)),
+            ("Set with a time to live", () => cache.Set(null, 5, TimeSpan.FromMinutes(1))),
+            ("TryAdd", () => cache.TryAdd(null, 5)),
+            ("TryUpdate", () => cache.TryUpdate(null, 5)),
+            ("indexer set", () => cache[null] = 5),
+            ("indexer get", () => _ = cache[null]),
+            ("TryGetValue", () => cache.TryGetValue(null, out _)),
+            ("ContainsKey", () => cache.ContainsKey(null)),
+            ("Touch", () => cache.Touch(null, TimeSpan.FromMinutes(1))),
+            ("TryRemove", () => cache.TryRemove(null)),
+            ("TryRemove with the value", () => cache.TryRemove(null, out _)),
+            ("TryRemove(KeyValuePair)", () => cache.TryRemove(new KeyValuePair<int?, int>(null, 5))),
+            ("TryUpdateIfEquals", () => cache.TryUpdateIfEquals(null, 6, 5)),
+            ("GetOrAdd", () => cache.GetOrAdd(null, _ => 5)),
+            ("AddOrUpdate", () => cache.AddOrUpdate(null, 5, (_, v) => v)),
+        };
+        foreach ((string name, Action call) in members)
+        {
+            Assert.That(() => call(), Throws.InstanceOf<ArgumentNullException>().With.Property("ParamName").EqualTo("key"), name);
+        }
+        Assert.That(cache.Count, Is.EqualTo(1), "nothing stored under the null key's bytes");
+        Assert.That(cache.Keys, Is.EqualTo(new int?[] { 7 }));
+        Assert.That(cache.TryGetValue(7, out int value) ? value : -1, Is.EqualTo(70));
+    }
+
     [Test]
     public void A_string_key_longer_than_the_cache_allows_is_refused_on_the_stack_path_too()
     {

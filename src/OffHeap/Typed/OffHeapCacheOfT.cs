@@ -688,6 +688,10 @@ public sealed class OffHeapCache<TKey, TValue> : IEnumerable<KeyValuePair<TKey, 
         }
         if (_keysAreRaw)
         {
+            if (s_keyMayBeNull && key is null)
+            {
+                ThrowKeyNull();   // a null Nullable<T>: refused as on the general path (its bytes would be a key of their own)
+            }
             Unsafe.WriteUnaligned(ref MemoryMarshal.GetReference(scratch), key);   // KeyScratchBytes >= sizeof(TKey) (Shortcuts)
             return new KeyLease(scratch[..Unsafe.SizeOf<TKey>()]);
         }
