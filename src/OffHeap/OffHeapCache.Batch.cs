@@ -69,7 +69,7 @@ public sealed partial class OffHeapCache
                 try
                 {
                     long expiresAt = ExpiresAt(ttlTicks);
-                    lock (shard.Gate)
+                    using (shard.EnterGate())
                     {
                         for (int k = begin; k < end; k++)
                         {

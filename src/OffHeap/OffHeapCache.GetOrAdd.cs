@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 
 namespace CacheKit.OffHeap;
 
@@ -334,25 +335,42 @@ public sealed partial class OffHeapCache
 
     /// <summary>Waits for the flight's completion; a caller inside factories also looks for a cross-flow cycle.</summary>
     /// <exception cref="AggregateException">The flight failed or was cancelled (as <see cref="Task.Wait(CancellationToken)"/>).</exception>
+    /// <remarks>From inside an eviction listener the wait is bounded (<see cref="Shard.ListenerWaitLimit"/>): the listener's
+    /// thread holds its cache's shard lock, which the flight's leader may need (its factory writing to that cache).</remarks>
     private static void WaitForFlight(Flight flight, FlightChain? running, CancellationToken cancellationToken)
     {
-        if (running is null)
+        bool inListener = Shard.IsInAnyListener;
+        if (running is null && !inListener)
         {
             flight.Completion.Task.Wait(cancellationToken);   // no factory runs here, so nobody can be waiting for this caller
             return;
         }
-        MarkWaiting(running, flight);
+        if (running is not null)
+        {
+            MarkWaiting(running, flight);
+        }
         try
         {
             int looks = 0;
+            long start = Stopwatch.GetTimestamp();
             while (!flight.Completion.Task.Wait(CycleCheckInterval, cancellationToken))
             {
-                looks = CheckForCycle(running, flight, looks);
+                if (running is not null)
+                {
+                    looks = CheckForCycle(running, flight, looks);
+                }
+                if (inListener && Stopwatch.GetElapsedTime(start) >= Shard.ListenerWaitLimit)
+                {
+                    Shard.ThrowListenerWaitedTooLong("a running GetOrAdd factory");
+                }
             }
         }
         finally
         {
-            UnmarkWaiting(running, flight);
+            if (running is not null)
+            {
+                UnmarkWaiting(running, flight);
+            }
         }
     }
 

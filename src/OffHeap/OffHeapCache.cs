@@ -460,7 +460,7 @@ public sealed partial class OffHeapCache : IDisposable
         Shard shard = ShardOf(hash);
         try
         {
-            lock (shard.Gate)
+            using (shard.EnterGate())
             {
                 InvalidateFlightUnderShardLock(stable.Bytes, hash);
                 return shard.RemoveUnsynchronized(hash, stable.Bytes, compareValue, comparisonValue, copyValue, destination, out valueLength);
@@ -507,7 +507,7 @@ public sealed partial class OffHeapCache : IDisposable
             InvalidateAllFlights();
             foreach (Shard shard in _shards)
             {
-                lock (shard.Gate)
+                using (shard.EnterGate())
                 {
                     shard.ClearUnsynchronized();
                 }
@@ -551,7 +551,7 @@ public sealed partial class OffHeapCache : IDisposable
             {
                 for (uint first = 0; first < shard.BucketCount; first += RemoveExpiredBatchBuckets)
                 {
-                    lock (shard.Gate)
+                    using (shard.EnterGate())
                     {
                         removed += shard.RemoveExpiredUnsynchronized(first, RemoveExpiredBatchBuckets);
                     }
@@ -710,7 +710,7 @@ public sealed partial class OffHeapCache : IDisposable
         ref OperationCounters.Stripe stripe = ref Enter();
         try
         {
-            lock (shard.Gate)
+            using (shard.EnterGate())
             {
                 return shard.CopyEntriesUnsynchronized(slot, batch);
             }
@@ -900,7 +900,7 @@ public sealed partial class OffHeapCache : IDisposable
         try
         {
             long expiresAt = ExpiresAt(ttlTicks);
-            lock (shard.Gate)
+            using (shard.EnterGate())
             {
                 if (touchOnly)
                 {

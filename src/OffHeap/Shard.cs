@@ -86,8 +86,64 @@ internal sealed unsafe class Shard : IReadRecordFilter
     // failure reaches a caller instead of being lost on a pool thread (it would end the process there).
     private int _replayFaulted;
 
-    /// <summary>The shard's write lock.</summary>
+    /// <summary>The shard's write lock. Operations of the cache take it through <see cref="EnterGate"/>.</summary>
     public readonly Lock Gate = new();
+
+    /// <summary>
+    /// How long an operation made from inside an eviction listener (of any cache) waits for a shard lock, or for a
+    /// <c>GetOrAdd</c> flight, before it gives up. The listener's thread holds its own cache's shard lock, so two caches
+    /// whose listeners write to each other from two threads would otherwise wait for each other forever (each thread
+    /// holding one lock and waiting for the other's; found by an adversarial review, 2026-11-30). As long as the cycle
+    /// detection of <c>GetOrAdd</c>'s factories: a real cycle waits that long, a lock held briefly never.
+    /// </summary>
+    internal static readonly TimeSpan ListenerWaitLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Takes <see cref="Gate"/> for an operation of the cache (dispose the result to release it). Outside eviction
+    /// listeners it waits as <c>lock</c> does; inside one it waits at most <see cref="ListenerWaitLimit"/>, then throws
+    /// <see cref="InvalidOperationException"/> with nothing changed. One thread-static read more than <c>lock</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal GateHold EnterGate()
+    {
+        if (t_listenerOf is null)
+        {
+            Gate.Enter();
+        }
+        else
+        {
+            EnterGateFromListener();
+        }
+        return new GateHold(Gate);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void EnterGateFromListener()
+    {
+        // Re-entrant: a listener reading its own shard (a contended read) gets the lock it already holds at once.
+        if (!Gate.TryEnter(ListenerWaitLimit))
+        {
+            ThrowListenerWaitedTooLong("a shard lock");
+        }
+    }
+
+    /// <summary>The cache's lock of one shard, held until disposed (<see cref="EnterGate"/>).</summary>
+    internal readonly ref struct GateHold
+    {
+        private readonly Lock _gate;
+
+        internal GateHold(Lock gate) => _gate = gate;
+
+        public void Dispose() => _gate.Exit();
+    }
+
+    /// <summary>Throws the refusal of an operation that an eviction listener made and that waited past <see cref="ListenerWaitLimit"/>.</summary>
+    [DoesNotReturn]
+    internal static void ThrowListenerWaitedTooLong(string waitedFor)
+        => throw new InvalidOperationException(
+            $"An operation called from an eviction listener waited {ListenerWaitLimit.TotalSeconds:0} s for {waitedFor} of another cache and gave up; nothing was changed. " +
+            "A listener runs under its own cache's shard lock, so listeners of two caches that write to each other from two threads wait for each other (a cycle). " +
+            "Hand such work from the listener to another thread (a queue), or let only one of the caches' listeners write to the other.");
 
     // Counters written only under Gate and read without it (Volatile), so a snapshot may be a few
     // operations behind. Hits and misses are the cache's (OperationCounters, striped per processor).
@@ -230,7 +286,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
             }
         }
 
-        lock (Gate)
+        using (EnterGate())
         {
             long outcome = TryReadOnce(hash, key, ref sink, out valueLength);
             if (outcome == RetryRead)

@@ -348,6 +348,125 @@ public class ThrowingListenerTests
     }
 
     [Test]
+    public void ListenersOfTwoCachesThatWriteToEachOtherFromTwoThreadsGiveUpInsteadOfDeadlocking()
+    {
+        // Each thread holds its cache's shard lock while its listener runs; A's listener writes to B while B's writes to A,
+        // from two threads at once: each waits for the lock the other holds. That hung forever (found by an adversarial
+        // review, 2026-11-30); a listener's wait for another cache's lock is now bounded, and the write that gave up
+        // throws out of the listener (and so out of the Set that evicted), nothing changed.
+        OffHeapCache? a = null, b = null;
+        using var bothInListeners = new Barrier(2);
+        int rendezvous = 1;   // the first eviction of each cache meets the other's; later ones write straight through
+        bool writeThrough = true;
+        var thrown = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        EvictionListener WriteTo(Func<OffHeapCache> other) => (key, _) =>
+        {
+            if (Volatile.Read(ref rendezvous) == 1)
+            {
+                bothInListeners.SignalAndWait(TimeSpan.FromSeconds(10));
+                Volatile.Write(ref rendezvous, 0);
+            }
+            if (Volatile.Read(ref writeThrough))
+            {
+                other().Set(key, [2]);
+            }
+        };
+        a = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru, EvictionListener = WriteTo(() => b!) });
+        b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru, EvictionListener = WriteTo(() => a) });
+        using (a)
+        using (b)
+        {
+            a.Set([1], [1]);
+            b.Set([101], [1]);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var writers = new[] { (Cache: a, Key: (byte)2), (Cache: b, Key: (byte)102) }.Select(w => new Thread(() =>
+            {
+                try
+                {
+                    w.Cache.Set([w.Key], [1]);   // evicts the cache's one entry: its listener runs, holding the cache's lock
+                }
+                catch (InvalidOperationException e)
+                {
+                    thrown.Enqueue(e);
+                }
+            })
+            {
+                IsBackground = true,   // a deadlock fails the Join below instead of hanging the test host
+            }).ToList();
+            writers.ForEach(w => w.Start());
+            Assert.That(writers.All(w => w.Join(TimeSpan.FromSeconds(30))), Is.True, "no deadlock");
+            // Once one gave up, the other's write goes through and may evict in turn, whose listener's write to the outer
+            // cache is refused as always: so other refusals may be queued beside the one looked for.
+            Assert.That(thrown.Select(e => e.Message), Has.Some.Contains("eviction listener waited 5 s for a shard lock of another cache"), "at least one of the two writes gave up");
+            Assert.That(started.Elapsed, Is.GreaterThanOrEqualTo(Shard.ListenerWaitLimit - TimeSpan.FromMilliseconds(100)), "a real cycle waits the limit out");
+            a.ValidateInvariants();
+            b.ValidateInvariants();
+            Assert.That(a.Count, Is.LessThanOrEqualTo(1));
+            Assert.That(b.Count, Is.LessThanOrEqualTo(1));
+            Volatile.Write(ref writeThrough, false);   // else A's eviction writes B, whose eviction's write to A is refused (nested)
+            Assert.That(a.Set([3], [1]) && b.Set([103], [1]), Is.True, "both caches work on");
+        }
+    }
+
+    [Test]
+    public void AListenersWaitForAnotherCachesGetOrAddWhoseFactoryNeedsTheListenersLockGivesUp()
+    {
+        // Thread 2 leads B's GetOrAdd of a key; its factory writes to A. Thread 1 runs A's listener (holding A's lock) and
+        // asks B for the same key, so it waits for thread 2's flight, whose factory waits for A's lock: a cycle through a
+        // flight, not two locks. The listener's wait for the flight is bounded too.
+        var leaderStarted = new ManualResetEventSlim();
+        var listenerRunning = new ManualResetEventSlim();
+        using var b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        Exception? listenerError = null;
+        int fired = 0;   // the first eviction only: the leader's own write to A evicts again later
+        using var a = new OffHeapCache(new OffHeapCacheOptions
+        {
+            CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru,
+            EvictionListener = (_, _) =>
+            {
+                if (Interlocked.Exchange(ref fired, 1) != 0)
+                {
+                    return;
+                }
+                listenerRunning.Set();
+                leaderStarted.Wait(TimeSpan.FromSeconds(10));
+                try
+                {
+                    b.GetOrAdd([7], 0, static (_, _, w) => w.Write<byte>([1]), new ArrayBufferWriter<byte>());
+                }
+                catch (InvalidOperationException e)
+                {
+                    listenerError = e;
+                }
+            },
+        });
+        a.Set([1], [1]);
+        var leader = new Thread(() =>
+        {
+            b.GetOrAdd([7], a, (_, cache, w) =>
+            {
+                leaderStarted.Set();   // the flight is registered: the listener's GetOrAdd joins it
+                cache.Set([50], [5]);  // not from a listener: waits for A's lock as long as it takes
+                w.Write<byte>([7]);
+            }, new ArrayBufferWriter<byte>());
+        })
+        {
+            IsBackground = true,
+        };
+        var evictor = new Thread(() => a.Set([2], [1])) { IsBackground = true };   // evicts [1]: A's listener runs
+        evictor.Start();
+        Assert.That(listenerRunning.Wait(TimeSpan.FromSeconds(10)), Is.True);
+        leader.Start();
+        Assert.That(evictor.Join(TimeSpan.FromSeconds(30)) && leader.Join(TimeSpan.FromSeconds(30)), Is.True, "no deadlock");
+        Assert.That(listenerError, Is.InstanceOf<InvalidOperationException>());
+        Assert.That(listenerError!.Message, Does.Contain("waited 5 s for a running GetOrAdd factory of another cache"));
+        var stored = new byte[1];
+        Assert.That(b.TryGet([7], stored, out _) ? stored[0] : -1, Is.EqualTo(7), "the leader stored its value once the listener gave up");
+        a.ValidateInvariants();
+        b.ValidateInvariants();
+    }
+
+    [Test]
     public void AnIdleEmptyPageOfAnotherClassIsGivenUpBeforeAnyLiveEntryIsEvicted()
     {
         // A size class with no free chunk and no page to take evicted a whole round of policy victims (16 live entries)
