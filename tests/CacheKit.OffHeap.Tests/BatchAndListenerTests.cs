@@ -373,8 +373,6 @@ public class ThrowingListenerTests
         };
         a = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru, EvictionListener = WriteTo(() => b!) });
         b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru, EvictionListener = WriteTo(() => a) });
-        using (a)
-        using (b)
         {
             a.Set([1], [1]);
             b.Set([101], [1]);
@@ -394,7 +392,11 @@ public class ThrowingListenerTests
                 IsBackground = true,   // a deadlock fails the Join below instead of hanging the test host
             }).ToList();
             writers.ForEach(w => w.Start());
-            Assert.That(writers.All(w => w.Join(TimeSpan.FromSeconds(30))), Is.True, "no deadlock");
+            if (!writers.All(w => w.Join(TimeSpan.FromSeconds(30))))
+            {
+                // Not disposed: Dispose would wait for the stuck operations, hanging the test run instead of failing it.
+                Assert.Fail("deadlock: each listener's write waits for the lock the other thread holds");
+            }
             // Once one gave up, the other's write goes through and may evict in turn, whose listener's write to the outer
             // cache is refused as always: so other refusals may be queued beside the one looked for.
             Assert.That(thrown.Select(e => e.Message), Has.Some.Contains("eviction listener waited 5 s for a shard lock of another cache"), "at least one of the two writes gave up");
@@ -405,6 +407,8 @@ public class ThrowingListenerTests
             Assert.That(b.Count, Is.LessThanOrEqualTo(1));
             Volatile.Write(ref writeThrough, false);   // else A's eviction writes B, whose eviction's write to A is refused (nested)
             Assert.That(a.Set([3], [1]) && b.Set([103], [1]), Is.True, "both caches work on");
+            a.Dispose();
+            b.Dispose();
         }
     }
 
@@ -416,10 +420,11 @@ public class ThrowingListenerTests
         // flight, not two locks. The listener's wait for the flight is bounded too.
         var leaderStarted = new ManualResetEventSlim();
         var listenerRunning = new ManualResetEventSlim();
-        using var b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
+        // Not `using`: after a deadlock Dispose would wait for the stuck operations (the test must fail, not hang).
+        var b = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 4 << 20, ShardCount = 1 });
         Exception? listenerError = null;
         int fired = 0;   // the first eviction only: the leader's own write to A evicts again later
-        using var a = new OffHeapCache(new OffHeapCacheOptions
+        var a = new OffHeapCache(new OffHeapCacheOptions
         {
             CapacityBytes = 4 << 20, ShardCount = 1, MaxEntries = 1, Policy = CachePolicy.Lru,
             EvictionListener = (_, _) =>
@@ -457,13 +462,18 @@ public class ThrowingListenerTests
         evictor.Start();
         Assert.That(listenerRunning.Wait(TimeSpan.FromSeconds(10)), Is.True);
         leader.Start();
-        Assert.That(evictor.Join(TimeSpan.FromSeconds(30)) && leader.Join(TimeSpan.FromSeconds(30)), Is.True, "no deadlock");
+        if (!(evictor.Join(TimeSpan.FromSeconds(30)) && leader.Join(TimeSpan.FromSeconds(30))))
+        {
+            Assert.Fail("deadlock: the listener waits for the flight, whose factory waits for the listener's lock");
+        }
         Assert.That(listenerError, Is.InstanceOf<InvalidOperationException>());
         Assert.That(listenerError!.Message, Does.Contain("waited 5 s for a running GetOrAdd factory of another cache"));
         var stored = new byte[1];
         Assert.That(b.TryGet([7], stored, out _) ? stored[0] : -1, Is.EqualTo(7), "the leader stored its value once the listener gave up");
         a.ValidateInvariants();
         b.ValidateInvariants();
+        a.Dispose();
+        b.Dispose();
     }
 
     [Test]
