@@ -18,7 +18,10 @@ public enum EvictionReason
 /// Dispose of this cache, for any key, throws <see cref="InvalidOperationException"/> (out of the operation that evicted,
 /// unless the listener catches it). Reads are allowed (for policies that buffer hits, a read of that shard is not replayed
 /// into the policy, which is in the middle of the eviction; lock-free-hit policies such as CLOCK or SIEVE count it as any
-/// concurrent hit). Other caches may be used. If it throws, the eviction still completes (the cache stays
+/// concurrent hit). Other caches may be used; since the listener holds its shard's lock, a wait inside it for another cache's
+/// lock or for another caller's GetOrAdd of a key is bounded (5 s: two caches whose listeners write to each other from two
+/// threads would otherwise wait for each other forever), after which that call throws <see cref="InvalidOperationException"/>
+/// with nothing changed. Let at most one of two caches' listeners write to the other. If it throws, the eviction still completes (the cache stays
 /// consistent) and the exception propagates to the caller of the operation that evicted.
 /// Not reported: a value the caller's own call replaces or removes (a Set or update of the key that stores its value,
 /// a Remove of a live entry, Clear), and a live older value that a Set drops when it cannot store its new one (if that

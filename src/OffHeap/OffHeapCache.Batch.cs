@@ -112,8 +112,8 @@ public sealed partial class OffHeapCache
     /// <paramref name="destination"/>'s <c>GetSpan</c> returned memory overlapping the key being read (the values and lengths of
     /// the keys before it are written).</exception>
     /// <exception cref="ArgumentOutOfRangeException">A key is too long (checked before any lookup; ParamName <c>keys</c>, and the message names the item, <c>keys[i]</c>).</exception>
-    /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>
-    /// (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c>, or
+    /// disposed it from <c>GetSpan</c> or <c>Advance</c> (as for <see cref="TryGet(ReadOnlySpan{byte}, IBufferWriter{byte})"/>).</exception>
     /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned fewer bytes than it was
     /// asked for (ParamName <c>destination</c>; the values before it are written).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
@@ -130,7 +130,7 @@ public sealed partial class OffHeapCache
             CheckKey(keys[i].Span, nameof(keys), i);   // a refusal names the item: "keys[3]: key is ..."
         }
         int hits = 0;
-        var sink = new BufferWriterSink(destination);
+        var sink = new BufferWriterSink(destination, this);
         for (int i = 0; i < keys.Length; i++)
         {
             bool hit = Read(keys[i].Span, ref sink, out int length) == ReadResult.Hit;

@@ -59,7 +59,10 @@ public sealed partial class OffHeapCache
     /// <exception cref="ArgumentOutOfRangeException">Key too long, value too large, or time to live not positive (other than <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
     /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory overlapping the key.</exception>
     /// <exception cref="InvalidOperationException">Called from inside this key's own factory (directly or through factories it started): it would wait for itself.
-    /// Or called from a factory for a key whose factory, in another caller, waits for this caller's (a cycle across callers).</exception>
+    /// Or called from a factory for a key whose factory, in another caller, waits for this caller's (a cycle across callers).
+    /// Or <paramref name="destination"/>'s <c>GetSpan</c> or <c>Advance</c> disposed this cache while a hit was copied (a
+    /// lookup's destination runs inside the lookup, which Dispose would wait for). Or, from an eviction listener, a wait of
+    /// over five seconds for another caller's flight of the key (see <see cref="EvictionListener"/>).</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public bool GetOrAdd<TState>(ReadOnlySpan<byte> key, TState state, ValueFactory<TState> factory, IBufferWriter<byte> destination,
         TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)

@@ -239,7 +239,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// <remarks><paramref name="destination"/>'s <c>GetSpan</c> may run while the key's shard is locked (a contended
     /// read), so it must not call this cache. A write from there takes effect, but if it keeps moving the entry
     /// being read the lookup ends with <see cref="InvalidOperationException"/> (never a torn value);
-    /// <see cref="Dispose"/> from there never returns (it waits for this lookup).</remarks>
+    /// <see cref="Dispose"/> from there (or from <c>Advance</c>) throws <see cref="InvalidOperationException"/>: it would
+    /// wait for this lookup, which is calling it.</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="destination"/> wrote to this cache from <c>GetSpan</c> (see remarks).</exception>
     /// <exception cref="ArgumentException"><paramref name="destination"/>'s <c>GetSpan</c> returned memory that overlaps
@@ -250,7 +251,7 @@ public sealed partial class OffHeapCache : IDisposable
     public bool TryGet(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var sink = new BufferWriterSink(destination);
+        var sink = new BufferWriterSink(destination, this);
         return Read(key, ref sink, out _) == ReadResult.Hit;
     }
 
@@ -756,6 +757,7 @@ public sealed partial class OffHeapCache : IDisposable
     public void Dispose()
     {
         Shard.ThrowIfInListenerOf(this);
+        ThrowIfInCallerCodeOf(this);
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
@@ -767,6 +769,66 @@ public sealed partial class OffHeapCache : IDisposable
         _pool.Dispose();
     }
 
+    // ------------------------------------------------------------------ caller code inside a lookup
+
+    // The cache whose lookup is running a caller's IBufferWriter (GetSpan or Advance) on this thread, or null; and the
+    // caches further out when such calls nest (a destination that looks up another cache with a destination of its own).
+    // Dispose of one of them from there would wait for the lookup that is calling it, forever (found by an adversarial
+    // review, 2026-11-30): it throws instead. The outer list is allocated on the first nesting only.
+    [ThreadStatic]
+    private static OffHeapCache? t_callerCodeOf;
+
+    [ThreadStatic]
+    private static OffHeapCache?[]? t_outerCallerCodeOf;
+
+    [ThreadStatic]
+    private static int t_outerCallerCodeCount;
+
+    /// <summary>Marks this thread as running <paramref name="cache"/>'s caller code; returns what to pass to <see cref="ExitCallerCode"/>.</summary>
+    internal static OffHeapCache? EnterCallerCode(OffHeapCache cache)
+    {
+        OffHeapCache? outer = t_callerCodeOf;
+        if (outer is not null)
+        {
+            OffHeapCache?[] list = t_outerCallerCodeOf ??= new OffHeapCache?[4];
+            if (t_outerCallerCodeCount == list.Length)
+            {
+                Array.Resize(ref list, list.Length * 2);
+                t_outerCallerCodeOf = list;
+            }
+            list[t_outerCallerCodeCount++] = outer;
+        }
+        t_callerCodeOf = cache;
+        return outer;
+    }
+
+    /// <summary>Ends <see cref="EnterCallerCode"/> (in a finally block).</summary>
+    internal static void ExitCallerCode(OffHeapCache? outer)
+    {
+        t_callerCodeOf = outer;
+        if (outer is not null)
+        {
+            t_outerCallerCodeOf![--t_outerCallerCodeCount] = null;
+        }
+    }
+
+    private static void ThrowIfInCallerCodeOf(OffHeapCache cache)
+    {
+        if (t_callerCodeOf is null)
+        {
+            return;
+        }
+        bool inside = ReferenceEquals(t_callerCodeOf, cache);
+        for (int i = 0; !inside && i < t_outerCallerCodeCount; i++)
+        {
+            inside = ReferenceEquals(t_outerCallerCodeOf![i], cache);
+        }
+        if (inside)
+        {
+            throw new InvalidOperationException("Dispose was called from a destination's GetSpan or Advance, which run inside a lookup of this cache; Dispose waits for every running operation, so it would wait for this one forever. Dispose the cache after the lookup returns.");
+        }
+    }
+
     // ------------------------------------------------------------------ internals
 
     /// <summary>
@@ -775,7 +837,7 @@ public sealed partial class OffHeapCache : IDisposable
     /// </summary>
     internal bool TryGetUncounted(ReadOnlySpan<byte> key, IBufferWriter<byte> destination)
     {
-        var sink = new BufferWriterSink(destination);
+        var sink = new BufferWriterSink(destination, this);
         return ReadUncounted(key, ref sink, out _) == ReadResult.Hit;
     }
 

@@ -99,7 +99,13 @@ internal ref struct PrefixSink(Span<byte> destination) : IValueSink
     }
 }
 
-internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSink
+/// <summary>
+/// A caller's <see cref="IBufferWriter{T}"/>. Its <c>GetSpan</c> and <c>Advance</c> run inside a lookup of
+/// <paramref name="cache"/> (an operation that <see cref="OffHeapCache.Dispose"/> waits for), so they run marked as the
+/// cache's caller code (<see cref="OffHeapCache.EnterCallerCode"/>): a Dispose of that cache from them throws instead of
+/// waiting for itself.
+/// </summary>
+internal readonly struct BufferWriterSink(IBufferWriter<byte> writer, OffHeapCache cache) : IValueSink
 {
     public bool CopiesValue => true;
 
@@ -111,7 +117,16 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
 
     public Span<byte> GetBuffer(int length)
     {
-        Span<byte> span = writer.GetSpan(length);
+        Span<byte> span;
+        OffHeapCache? outer = OffHeapCache.EnterCallerCode(cache);
+        try
+        {
+            span = writer.GetSpan(length);
+        }
+        finally
+        {
+            OffHeapCache.ExitCallerCode(outer);
+        }
         if (span.Length < length)
         {
             // As Remove(key, IBufferWriter) reports it (a bare slice exception read as the key-length refusal; found by review).
@@ -120,7 +135,18 @@ internal readonly struct BufferWriterSink(IBufferWriter<byte> writer) : IValueSi
         return span[..length];
     }
 
-    public void Commit(int length) => writer.Advance(length);
+    public void Commit(int length)
+    {
+        OffHeapCache? outer = OffHeapCache.EnterCallerCode(cache);
+        try
+        {
+            writer.Advance(length);
+        }
+        finally
+        {
+            OffHeapCache.ExitCallerCode(outer);
+        }
+    }
 }
 
 internal readonly struct NoCopySink : IValueSink

@@ -186,6 +186,123 @@ public sealed class CallerRaceTests
         Assert.That(cache.PendingReads, Is.EqualTo(1), "the hit waits in the read buffer");
     }
 
+    /// <summary>A destination that disposes a cache from its GetSpan or its Advance (and otherwise appends normally).</summary>
+    private sealed class DisposingWriter(Func<OffHeapCache> victim, bool inAdvance) : IBufferWriter<byte>
+    {
+        private readonly ArrayBufferWriter<byte> _inner = new();
+
+        public List<Exception> Thrown { get; } = [];
+
+        public void Advance(int count)
+        {
+            if (inAdvance)
+            {
+                DisposeVictim();
+            }
+            _inner.Advance(count);
+        }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => _inner.GetMemory(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            if (!inAdvance)
+            {
+                DisposeVictim();
+            }
+            return _inner.GetSpan(sizeHint);
+        }
+
+        private void DisposeVictim()
+        {
+            try
+            {
+                victim().Dispose();
+            }
+            catch (InvalidOperationException e)
+            {
+                Thrown.Add(e);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>A destination that looks the key up in another cache, into <paramref name="inner"/> (a lookup nested in a lookup).</summary>
+    private sealed class NestingWriter(OffHeapCache other, byte[] key, IBufferWriter<byte> inner) : IBufferWriter<byte>
+    {
+        private readonly ArrayBufferWriter<byte> _own = new();
+
+        public void Advance(int count) => _own.Advance(count);
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => _own.GetMemory(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            other.TryGet(key, inner);
+            return _own.GetSpan(sizeHint);
+        }
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ADestinationThatDisposesTheCacheItReadsFromGetsAnExceptionInsteadOfWaitingForItself(bool inAdvance)
+    {
+        // A lookup's destination runs inside the lookup, an operation Dispose waits for: Dispose from there waited forever
+        // in TryGetMany and GetOrAdd's hit (documented for TryGet alone; found by an adversarial review, 2026-11-30). Each
+        // such Dispose now throws, and the cache is not disposed. Not `using`: should a Dispose hang again, the Join fails.
+        var cache = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        byte[] key = "dispose-me"u8.ToArray();
+        cache.Set(key, Value);
+        var other = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        other.Set(key, Value);
+        var calls = new (string Name, Func<IBufferWriter<byte>, object> Call)[]
+        {
+            ("TryGet", w => cache.TryGet(key, w)),
+            ("TryGetMany", w => cache.TryGetMany([key, key], w, new int[2])),
+            ("GetOrAdd (a hit)", w => cache.GetOrAdd(key, 0, static (_, _, v) => v.Write<byte>([1]), w)),
+            ("a lookup of another cache nested in this one's", w => cache.TryGet(key, new NestingWriter(other, key, w))),
+        };
+        var outcomes = new List<string>();
+        var worker = new Thread(() =>
+        {
+            foreach ((string name, Func<IBufferWriter<byte>, object> call) in calls)
+            {
+                var writer = new DisposingWriter(() => cache, inAdvance);
+                try
+                {
+                    call(writer);
+                    outcomes.Add(name + ": returned");
+                }
+                catch (InvalidOperationException e) when (writer.Thrown.Contains(e))
+                {
+                    outcomes.Add(name + ": Dispose refused");
+                }
+            }
+        })
+        {
+            IsBackground = true,
+        };
+        worker.Start();
+        if (!worker.Join(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Fail("a Dispose from a destination waited for the lookup that called it: " + string.Join("; ", outcomes));
+        }
+        Assert.That(outcomes, Is.EqualTo(calls.Select(c => c.Name + ": Dispose refused")));
+        Assert.That(cache.ContainsKey(key), Is.True, "not disposed");
+        cache.ValidateInvariants();
+        var copy = new byte[Value.Length];
+        Assert.That(cache.TryGet(key, copy, out _) && copy.SequenceEqual(Value), Is.True);
+        cache.Dispose();
+        Assert.That(() => cache.ContainsKey(key), Throws.InstanceOf<ObjectDisposedException>(), "a Dispose outside any lookup still disposes");
+        // Disposing the other cache (the inner lookup's) from the inner destination is refused the same way.
+        var innerWriter = new DisposingWriter(() => other, inAdvance);
+        using var third = new OffHeapCache(new OffHeapCacheOptions { CapacityBytes = 16 << 20, MaxEntries = 1000 });
+        third.Set(key, Value);
+        Assert.That(() => third.TryGet(key, new NestingWriter(other, key, innerWriter)), Throws.InvalidOperationException);
+        Assert.That(innerWriter.Thrown, Has.Count.EqualTo(1));
+        other.Dispose();
+    }
+
     /// <summary>A destination whose GetSpan writes to the cache it is reading from.</summary>
     private sealed class ReentrantWriter(OffHeapCache cache, byte[] key) : IBufferWriter<byte>
     {
