@@ -137,7 +137,12 @@ public static class Catalog
         var kinds = new List<PolicyKind>();
         var engines = new List<(PolicyKind Kind, int Shards)>();
         bool opt = true, lru = false, lfu = false, mc = false;
-        foreach (string item in policies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        string[] items = policies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (items.Length == 0)
+        {
+            throw new ArgumentException($"--policies names no policy (got '{policies}')", nameof(policies));
+        }
+        foreach (string item in items)
         {
             string n = Normalize(item);
             int shards = 1;

@@ -52,7 +52,9 @@ namespace CacheKit.Simulator
             {
                 return RunCore(args);
             }
-            catch (Exception ex) when (ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FormatException)
+            // IOException covers a missing file or folder and an --out that cannot be written; OverflowException a number too
+            // large for its option (before, both left an unhandled exception's stack trace; found by review).
+            catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or FormatException or OverflowException)
             {
                 Console.Error.WriteLine($"error: {ex.Message}");
                 return 2;
@@ -69,14 +71,14 @@ namespace CacheKit.Simulator
             }
             if (opts.TryGetValue("seed", out string? seedText))
             {
-                Catalog.Seed = int.Parse(seedText, NumberStyles.Integer, CultureInfo.InvariantCulture);
+                Catalog.Seed = ParseInt("seed", seedText, int.MinValue);
             }
             if (opts.ContainsKey("self-test"))
             {
                 return SelfTest.Run(Console.Out) ? 0 : 1;
             }
             string? root = FindRepoRoot();
-            int jobs = opts.TryGetValue("jobs", out string? j) ? Math.Max(1, int.Parse(j, NumberStyles.Integer, CultureInfo.InvariantCulture)) : 1;
+            int jobs = opts.TryGetValue("jobs", out string? j) ? ParseInt("jobs", j, 1) : 1;
             string commandLine = "dotnet run -c Release --project perf/CacheKit.Simulator -- " + string.Join(' ', args);
 
             if (opts.TryGetValue("suite", out string? suite))
@@ -95,8 +97,9 @@ namespace CacheKit.Simulator
                 }
                 string outDir = opts.TryGetValue("out", out string? o) ? o : Path.Combine(root ?? ".", "results", "sim", "suite-" + suite);
                 int[] extraSeeds = opts.TryGetValue("seeds", out string? seedList)
-                    ? [.. seedList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => int.Parse(x, NumberStyles.Integer, CultureInfo.InvariantCulture))]
+                    ? [.. seedList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => ParseInt("seeds", x, int.MinValue))]
                     : [];
+                EnsureWritable(outDir);
                 return WithProgress(p => Suite.Run(suite, tracesDir, outDir, jobs, commandLine, p, Console.Out, opts.GetValueOrDefault("policies", "all"), extraSeeds));
             }
 
@@ -114,6 +117,7 @@ namespace CacheKit.Simulator
                 ParseFractions(opts, "read-drop", allowOne: false),
                 opts.ContainsKey("read-buffer"));
             string dir = opts.TryGetValue("out", out string? od) ? od : Path.Combine(root ?? ".", "results", "sim", Report.Stem(trace.Name));
+            EnsureWritable(dir);
             TraceResults results = WithProgress(p => Runner.Run(trace, capacities, specs, jobs, p));
             Report.WriteAll(results, dir, Report.Stem(trace.Name));
             Console.WriteLine();
@@ -196,6 +200,32 @@ namespace CacheKit.Simulator
             return list;
         }
 
+        /// <summary>An integer option's value, or an <see cref="ArgumentException"/> that names the option.</summary>
+        private static int ParseInt(string option, string text, int min)
+        {
+            if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value) || value < min)
+            {
+                throw new ArgumentException($"--{option} takes an integer in [{min}, {int.MaxValue}] (got '{text}')", option);
+            }
+            return value;
+        }
+
+        /// <summary>
+        /// Creates the output folder and checks that a file can be written there before any replay runs: an --out naming an
+        /// existing file, or a folder without write access, failed only when the report was written, after the whole run.
+        /// </summary>
+        private static void EnsureWritable(string dir)
+        {
+            if (File.Exists(dir))
+            {
+                throw new ArgumentException($"--out {dir} is a file, not a folder", "out");
+            }
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".write-check-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+
         private static string TracesDir(Dictionary<string, string> opts, string? root) => opts.TryGetValue("traces-dir", out string? d)
             ? d
             : Path.Combine(root is null ? "." : Path.GetDirectoryName(root) ?? ".", "shared", "traces");
@@ -247,7 +277,9 @@ namespace CacheKit.Simulator
                 }
                 else if (Valued.Contains(key))
                 {
-                    string? value = inline ?? (i + 1 < args.Length ? args[++i] : null);
+                    // A following option is not taken as the value (`--out --admission` wrote to a folder named
+                    // "--admission" and dropped the flag; found by review).
+                    string? value = inline ?? (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : null);
                     opts[key] = value ?? throw new ArgumentException($"--{key} needs a value", nameof(args));
                 }
                 else

@@ -209,11 +209,17 @@ public static class Synthetic
 
     private static int Arg(string[] p, int index, int fallback, string what) => p.Length > index ? ParseInt(p[index], what) : fallback;
 
+    /// <summary>The most requests a synthetic workload may have (4 bytes of key id each, and more for the replays).</summary>
+    public const int MaxRequests = 200_000_000;
+
     private static int ParseInt(string s, string what)
     {
-        if (!int.TryParse(s.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < 1)
+        // N is bounded (2^31 - 1 requests ran out of memory building the list; found by review); key counts are
+        // bounded by each generator (Zipf: ZipfSampler.MaxKeys).
+        int max = what == "N" ? MaxRequests : int.MaxValue;
+        if (!int.TryParse(s.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < 1 || v > max)
         {
-            throw new ArgumentException($"{what} must be a positive integer (got '{s}')", what);
+            throw new ArgumentException($"{what} must be an integer in [1, {max:N0}] (got '{s}')", what);
         }
         return v;
     }

@@ -48,8 +48,22 @@ public static class TraceReaders
         {
             throw new FileNotFoundException($"trace file not found: {path}", path);
         }
-        using Stream stream = OpenMaybeGzip(path);
-        return Read(stream, format, name ?? NameOf(path));
+        Trace trace;
+        try
+        {
+            using Stream stream = OpenMaybeGzip(path);
+            trace = Read(stream, format, name ?? NameOf(path));
+        }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal) && !e.Message.StartsWith(name ?? NameOf(path), StringComparison.Ordinal))
+        {
+            // The decompressor's own refusals ("unsupported compression method", ...) do not name the file.
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        if (trace.Length == 0)
+        {
+            throw new InvalidDataException($"{path}: the trace holds no requests (empty, or only '*' lines)");
+        }
+        return trace;
     }
 
     /// <summary>Reads a trace from an already decompressed stream.</summary>
@@ -61,13 +75,14 @@ public static class TraceReaders
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "unknown trace format"),
     };
 
-    /// <summary>Opens a file, decompressing it when it starts with the gzip magic bytes.</summary>
+    /// <summary>Opens a file, decompressing it when it starts with the gzip magic bytes (and then checking, at its end,
+    /// that the data was whole: <see cref="CheckedGzipStream"/>).</summary>
     public static Stream OpenMaybeGzip(string path)
     {
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         int b0 = file.ReadByte(), b1 = file.ReadByte();
         file.Position = 0;
-        return b0 == 0x1F && b1 == 0x8B ? new BufferedStream(new GZipStream(file, CompressionMode.Decompress), 1 << 16) : file;
+        return b0 == 0x1F && b1 == 0x8B ? new BufferedStream(new CheckedGzipStream(file, path), 1 << 16) : file;
     }
 
     private static Trace ReadA(Stream stream, string name)
@@ -212,5 +227,84 @@ public static class TraceReaders
         }
         Trace t = builder.Build();
         return new Trace(string.Join("+", nameParts), t.KeyIds, t.Keys, t.Sizes);
+    }
+}
+
+/// <summary>
+/// A gzip file's decompressed bytes, checked against the file's trailer when they end. <see cref="GZipStream"/> ends a
+/// truncated file quietly, as if it were whole: a cut-off trace replayed as a shorter one (its last key cut short too)
+/// and printed a table (found by review, 2026-11-30). At the end of the data the CRC-32 and length of what was read
+/// must equal the trailer's (the file's last 8 bytes); a file of several gzip members (concatenated files) is refused
+/// too, since only its last member's trailer is there to check against.
+/// </summary>
+internal sealed class CheckedGzipStream(FileStream file, string path) : Stream
+{
+    private readonly GZipStream _inner = new(file, CompressionMode.Decompress);
+    private readonly System.IO.Hashing.Crc32 _crc = new();
+    private long _length;
+    private bool _checked;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int got = _inner.Read(buffer);
+        if (got > 0)
+        {
+            _crc.Append(buffer[..got]);
+            _length += got;
+        }
+        else if (!buffer.IsEmpty && !_checked)
+        {
+            _checked = true;
+            CheckTrailer();
+        }
+        return got;
+    }
+
+    private void CheckTrailer()
+    {
+        Span<byte> trailer = stackalloc byte[8];
+        long size = file.Length;
+        bool whole = size >= 18;   // the smallest member: 10 header bytes, an empty deflate block's 2, 8 trailer bytes
+        uint crc = 0, isize = 0;
+        if (whole)
+        {
+            using var again = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            again.Position = size - 8;
+            again.ReadExactly(trailer);
+            crc = BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+            isize = BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]);
+            whole = crc == _crc.GetCurrentHashAsUInt32() && isize == (uint)_length;
+        }
+        if (!whole)
+        {
+            throw new InvalidDataException(
+                $"{path}: the gzip data is cut short or corrupt: {_length:N0} bytes were decompressed with CRC-32 {_crc.GetCurrentHashAsUInt32():x8}, " +
+                $"the file's trailer records {isize:N0} bytes with CRC-32 {crc:x8} (a file of several gzip members is not read either: decompress it, or recompress it as one)");
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }

@@ -34,6 +34,93 @@ public sealed class SimulatorTests
     }
 
     [Test]
+    public void A_cut_short_or_empty_trace_is_refused_naming_the_file()
+    {
+        // GZipStream ends a truncated file quietly: a cut-off trace replayed as a shorter one, its last key cut short too,
+        // and printed a table with exit code 0 (found by review, 2026-11-30). Now the data is checked against the trailer.
+        string dir = Path.Combine(Path.GetTempPath(), "cachekit-sim-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            byte[] whole = File.ReadAllBytes(FindTrace("cs.trace.gz"));
+            string cut = Path.Combine(dir, "cut.trace.gz");
+            File.WriteAllBytes(cut, whole[..3000]);
+            Assert.That(() => TraceReaders.Read(cut, TraceFormat.A),
+                Throws.InstanceOf<InvalidDataException>().With.Message.StartsWith(cut).And.Message.Contains("cut short or corrupt"));
+            string lastByteFlipped = Path.Combine(dir, "flipped.trace.gz");
+            byte[] flipped = [.. whole];
+            flipped[^5] ^= 1;   // a byte of the trailer's CRC-32
+            File.WriteAllBytes(lastByteFlipped, flipped);
+            Assert.That(() => TraceReaders.Read(lastByteFlipped, TraceFormat.A), Throws.InstanceOf<InvalidDataException>());
+            string twoMembers = Path.Combine(dir, "two.trace.gz");
+            File.WriteAllBytes(twoMembers, [.. whole, .. whole]);
+            Assert.That(() => TraceReaders.Read(twoMembers, TraceFormat.A),
+                Throws.InstanceOf<InvalidDataException>().With.Message.Contains("several gzip members"));
+            string empty = Path.Combine(dir, "empty.txt");
+            File.WriteAllText(empty, "*\n\n*\n");
+            Assert.That(() => TraceReaders.Read(empty, TraceFormat.A),
+                Throws.InstanceOf<InvalidDataException>().With.Message.StartsWith(empty).And.Message.Contains("no requests"));
+            string notGzip = Path.Combine(dir, "bad.gz");
+            File.WriteAllBytes(notGzip, [0x1F, 0x8B, (byte)'h', (byte)'e', (byte)'l', (byte)'l', (byte)'o']);
+            Assert.That(() => TraceReaders.Read(notGzip, TraceFormat.A), Throws.InstanceOf<InvalidDataException>().With.Message.StartsWith(notGzip));
+            Assert.That(TraceReaders.Read(FindTrace("cs.trace.gz"), TraceFormat.A).Length, Is.EqualTo(6781), "a whole file reads as before");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestCase("--seed", "99999999999")]
+    [TestCase("--seed", "abc")]
+    [TestCase("--jobs", "-3")]
+    [TestCase("--jobs", "0")]
+    [TestCase("--policies", ",")]
+    [TestCase("--synthetic", "loop:1:2147483647")]
+    public void A_bad_option_value_is_an_error_naming_the_option_with_exit_code_2(string option, string value)
+    {
+        // Each of these crashed with an unhandled exception (exit 134), or was taken silently (found by review, 2026-11-30).
+        string[] args = option == "--synthetic"
+            ? [option, value, "--sizes", "5", "--policies", "lru"]
+            : ["--synthetic", "loop:10:100", "--sizes", "5", "--policies", "lru", option, value];
+        (int code, string error) = RunSimulator(args);
+        Assert.That(code, Is.EqualTo(2), error);
+        Assert.That(error, Does.StartWith("error: ").And.Contain(option == "--synthetic" ? "N must be" : option.TrimStart('-')));
+    }
+
+    [Test]
+    public void An_output_folder_that_is_a_file_or_an_option_taken_as_a_value_is_refused_before_any_replay()
+    {
+        string file = Path.GetTempFileName();
+        try
+        {
+            (int code, string error) = RunSimulator(["--synthetic", "loop:10:100", "--sizes", "5", "--policies", "lru", "--out", file]);
+            Assert.That((code, error), Is.EqualTo((2, $"error: --out {file} is a file, not a folder (Parameter 'out')")));
+            (code, error) = RunSimulator(["--synthetic", "loop:10:100", "--sizes", "5", "--out", "--admission"]);
+            Assert.That((code, error), Is.EqualTo((2, "error: --out needs a value (Parameter 'args')")), "not a folder named '--admission'");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private static (int Code, string Error) RunSimulator(string[] args)
+    {
+        TextWriter savedError = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            return (SimulatorMain.Run(args), error.ToString().Trim());
+        }
+        finally
+        {
+            Console.SetError(savedError);
+        }
+    }
+
+    [Test]
     public void An_object_that_grows_past_the_budget_on_a_hit_is_removed_and_the_others_stay()
     {
         // Byte capacity 100: nine objects of 10, then object 5 grows to 200. Updating its weight would make
