@@ -12,6 +12,10 @@ const string Usage = """
              --caches cd,mc,lru,fastlru,lfu,lfufg,offheap,typed --no-redis --install-redis --out DIR
              --no-throughput --no-memory --no-hit --isolated --help
     """;
+// The bounds of entry counts (--entries, --memory-entries, --big-entries): below 1,000 the per-entry figures are noise,
+// and Workload keys are ints.
+const int MinEntries = 1000;
+const int MaxEntries = 100_000_000;
 // The options each verb reads ("child", "points" and "profile" are the harness's own verbs).
 string[] runOptions = ["seconds", "repeats", "threads", "entries", "bound", "values", "memory-entries", "big-entries", "latency-seconds", "latency",
     "caches", "no-redis", "install-redis", "out", "no-throughput", "no-memory", "no-hit", "isolated"];
@@ -45,7 +49,27 @@ if (unknown.Length > 0)
     Console.Error.WriteLine(Usage);
     return 2;
 }
-double Num(string name, double fallback) => opts.TryGetValue(name, out string? v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+// Option values, checked here (a NaN or infinite --seconds passed the range check and crashed minutes later, a value too large
+// for an integer option crashed with an unhandled overflow, a missing value read as "true"; found by review, 2026-11-30).
+string Value(string name) => opts.TryGetValue(name, out string? v)
+    ? (v == "true" ? throw new ArgumentException($"--{name} needs a value") : v)
+    : throw new ArgumentException($"--{name} is required for '{verb}'");
+double Num(string name, double fallback, double min, double max)
+{
+    if (!opts.ContainsKey(name))
+    {
+        return fallback;
+    }
+    string text = Value(name);
+    return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && v >= min && v <= max
+        ? v
+        : throw new ArgumentException($"--{name} takes a number in [{min}, {max}] (got '{text}')");
+}
+long Int(string text, string name, long min, long max) =>
+    long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max
+        ? v
+        : throw new ArgumentException($"--{name} takes an integer in [{min:N0}, {max:N0}] (got '{text}')");
+int IntOption(string name, int fallback, int min, int max) => opts.ContainsKey(name) ? (int)Int(Value(name), name, min, max) : fallback;
 static ValueMix ParseValues(string values) => values.ToLowerInvariant() switch
 {
     "100" => ValueMix.Bytes100,
@@ -53,20 +77,23 @@ static ValueMix ParseValues(string values) => values.ToLowerInvariant() switch
     "twitter" => ValueMix.Twitter,
     _ => throw new ArgumentException($"--values must be 100, 1k or twitter (got '{values}')"),
 };
-long[] Longs(string name, long[] fallback) => opts.TryGetValue(name, out string? v) ? [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, CultureInfo.InvariantCulture))] : fallback;
+long[] Longs(string name, long[] fallback) => opts.ContainsKey(name)
+    ? [.. Value(name).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => Int(x, name, MinEntries, MaxEntries))]
+    : fallback;
 
 try
 {
     if (verb == "child")
     {
-        return Memory.ChildMain(opts["cache"], (long)Num("entries", 1_000_000), (int)Num("value", 100), Num("latency-seconds", 2));
+        return Memory.ChildMain(Value("cache"), opts.ContainsKey("entries") ? Int(Value("entries"), "entries", 1, MaxEntries) : 1_000_000,
+            IntOption("value", 100, 1, 1 << 20), Num("latency-seconds", 2, 0.001, 3600));
     }
     if (verb == "points")
     {
         // One cache's throughput points in a process of its own (Suite.MeasureIsolated starts it).
-        return Suite.PointsChild(opts["cache"], opts["mix"] == "get" ? Mix.GetOnly : Mix.GetSet90_10,
-            [.. opts["threads"].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))], Num("seconds", 0.3), (int)Num("repeats", 3),
-            (int)Num("entries", 1_000_000), (int)Num("bound", 100_000), ParseValues(opts.GetValueOrDefault("values", "100")));
+        return Suite.PointsChild(Value("cache"), Value("mix") == "get" ? Mix.GetOnly : Mix.GetSet90_10,
+            [.. Value("threads").Split(',').Select(t => (int)Int(t, "threads", 1, 1024))], Num("seconds", 0.3, 0.001, 3600), IntOption("repeats", 3, 1, 1000),
+            IntOption("entries", 1_000_000, MinEntries, MaxEntries), IntOption("bound", 100_000, 1, MaxEntries), ParseValues(opts.GetValueOrDefault("values", "100")));
     }
     if (verb == "profile")
     {
@@ -75,7 +102,7 @@ try
         // --mixed: the cache must be full (its sets insert and evict): Warm runs until it holds its bound, over
         // a 2^20-position stream (2^18 positions hold ~84K distinct keys of 1M, fewer than a 100K bound).
         bool mixed = opts.ContainsKey("mixed");
-        var w = Workload.Create((int)Num("entries", 100_000), ValueMix.Bytes100, mixed ? 1 << 20 : 1 << 18);
+        var w = Workload.Create(IntOption("entries", 100_000, MinEntries, MaxEntries), ValueMix.Bytes100, mixed ? 1 << 20 : 1 << 18);
         string name = Caches.FromShortName(opts.GetValueOrDefault("cache", "offheap"));
         int capacity = mixed ? w.KeyCount / 10 : w.KeyCount + w.KeyCount / 20;
         using CacheAdapter cache = Caches.Create(name, w, capacity);
@@ -83,7 +110,7 @@ try
         {
             Throughput.Fill(cache, w);
         }
-        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, (long)Num("gets", 100_000), untilCount: mixed ? capacity : 0);
+        Throughput.Warm(cache, w, mixed ? Mix.GetSet90_10 : Mix.GetOnly, opts.ContainsKey("gets") ? Int(Value("gets"), "gets", 1, long.MaxValue) : 100_000, untilCount: mixed ? capacity : 0);
         Console.WriteLine($"{name}: {cache.Count} entries");
         return 0;
     }
@@ -116,12 +143,12 @@ try
             Console.Error.WriteLine(Usage);
             return 2;
     }
-    settings.Seconds = Num("seconds", settings.Seconds);
-    settings.Repeats = (int)Num("repeats", settings.Repeats);
-    settings.MaxThreads = (int)Num("threads", settings.MaxThreads);
-    settings.Entries = (int)Num("entries", settings.Entries);
-    settings.EvictionCapacity = (int)Num("bound", settings.EvictionCapacity);
-    settings.LatencySeconds = Num("latency-seconds", Num("latency", settings.LatencySeconds));
+    settings.Seconds = Num("seconds", settings.Seconds, 0.001, 3600);
+    settings.Repeats = IntOption("repeats", settings.Repeats, 1, 1000);
+    settings.MaxThreads = IntOption("threads", settings.MaxThreads, 1, 1024);
+    settings.Entries = IntOption("entries", settings.Entries, MinEntries, MaxEntries);
+    settings.EvictionCapacity = IntOption("bound", settings.EvictionCapacity, 1, MaxEntries);
+    settings.LatencySeconds = Num("latency-seconds", Num("latency", settings.LatencySeconds, 0.001, 3600), 0.001, 3600);
     settings.MemoryEntries = Longs("memory-entries", [.. settings.MemoryEntries]);
     settings.BigEntries = Longs("big-entries", [.. settings.BigEntries]);
     if (opts.TryGetValue("values", out string? values))
@@ -138,11 +165,16 @@ try
     settings.RunMemory &= !opts.ContainsKey("no-memory");
     settings.RunHitRatios &= !opts.ContainsKey("no-hit");
     settings.InstallRedis = opts.ContainsKey("install-redis");
-    settings.OutputDirectory = opts.GetValueOrDefault("out", settings.OutputDirectory);
-    if (settings.Seconds <= 0 || settings.Repeats < 1 || settings.MaxThreads < 1 || settings.Entries < 1000 || settings.LatencySeconds <= 0)
+    settings.OutputDirectory = opts.ContainsKey("out") ? Value("out") : settings.OutputDirectory;
+    // The report is written at the end: an --out naming a file, or a folder without write access, lost the whole run.
+    if (File.Exists(settings.OutputDirectory))
     {
-        throw new ArgumentException("--seconds and --latency-seconds must be > 0, --repeats and --threads ≥ 1, --entries ≥ 1000");
+        throw new ArgumentException($"--out {settings.OutputDirectory} is a file, not a folder");
     }
+    Directory.CreateDirectory(settings.OutputDirectory);
+    string writeCheck = Path.Combine(settings.OutputDirectory, $".write-check-{Environment.ProcessId}");
+    File.WriteAllBytes(writeCheck, []);
+    File.Delete(writeCheck);
 
     Console.WriteLine($"CacheKit.OffHeap headline ({verb}) on {HeadlineReport.Machine()}");
     if (CacheAdapter.PeersReadValues)
@@ -161,7 +193,7 @@ try
     Console.WriteLine($"Report: {report} (run time {results.Elapsed.TotalSeconds:F0} s)");
     return 0;
 }
-catch (Exception e) when (e is ArgumentException or FormatException)
+catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;

@@ -267,9 +267,12 @@ public sealed unsafe class SlabArena
     /// <summary>
     /// Frees a chunk this arena handed out. Its first 4 bytes become a free-list link; the page stays readable.
     /// </summary>
+    /// <remarks>A handle names a page of the pool and an offset in it, not the pool: a handle of another pool that happens to
+    /// name a live chunk of this arena (the same page number and offset) frees that chunk. Keep each handle with the pool
+    /// that made it.</remarks>
     /// <exception cref="InvalidOperationException">
-    /// The handle is not a live chunk of this arena (double free, another arena's or pool's handle, not a chunk
-    /// boundary); nothing is changed.
+    /// The handle is not a live chunk of this arena (double free, another arena's handle, a handle of another pool that names
+    /// no live chunk here, not a chunk boundary); nothing is changed.
     /// </exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public void Free(SlabHandle handle)
