@@ -11,8 +11,13 @@ namespace CacheKit.Policies;
 internal sealed class BlindAddMarks
 {
     private readonly ulong[] _bits;
+    private readonly int _maxHandles;
 
-    public BlindAddMarks(int maxHandles) => _bits = new ulong[(maxHandles + 63) >> 6];
+    public BlindAddMarks(int maxHandles)
+    {
+        _maxHandles = maxHandles;
+        _bits = new ulong[(maxHandles + 63) >> 6];
+    }
 
     /// <summary>Records whether the add (or update) of <paramref name="handle"/> counted the access itself.</summary>
     public void Mark(int handle, bool countedItself)
@@ -30,9 +35,16 @@ internal sealed class BlindAddMarks
     /// <summary>Unmarks <paramref name="handle"/> (its entry left, or its add followed its own miss).</summary>
     public void Clear(int handle) => _bits[handle >> 6] &= ~(1UL << handle);
 
-    /// <summary>Whether <paramref name="handle"/> was marked; unmarks it.</summary>
+    /// <summary>Whether <paramref name="handle"/> was marked; unmarks it. An untracked handle has no mark (its removal cleared it).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="handle"/> is outside [0, maxHandles): the public
+    /// <see cref="IEvictionPolicy.TryCancelLateMiss"/> reaches here with the caller's handle (an index outside the bit array
+    /// leaked an <see cref="IndexOutOfRangeException"/>; found by review, 2026-11-30).</exception>
     public bool TryConsume(int handle)
     {
+        if ((uint)handle >= (uint)_maxHandles)
+        {
+            throw new ArgumentOutOfRangeException(nameof(handle), handle, $"A handle must be in [0, {_maxHandles}).");
+        }
         ref ulong word = ref _bits[handle >> 6];
         ulong bit = 1UL << handle;
         if ((word & bit) == 0)

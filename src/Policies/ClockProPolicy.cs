@@ -51,6 +51,9 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     private long _coldTarget;
     private ShareCapacityTracker _share;
 
+    /// <summary>Cold-hand steps taken by <see cref="SelectVictim"/> (tests bound a sweep's length with it).</summary>
+    internal long SweepSteps { get; set; }
+
     public ClockProPolicy(PolicyOptions options)
     {
         EntryWeights.ValidateOptions(options);
@@ -155,7 +158,10 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         }
         if (!evicted) LinkPending();
         long weight = _entries.WeightOf(handle);
-        if (evicted && _hot[handle] == 0)
+        // A second live key with the same 64-bit hash already left a ghost: keep that one (as LIRS does). Two ghosts of
+        // one hash broke the index (an assert in Debug; in Release a ghost left unindexed, then an IndexOutOfRangeException
+        // and a tracked handle outside the ring; found by review, 2026-11-30).
+        if (evicted && _hot[handle] == 0 && _ghostIndex.Find(_entries.HashOf(handle)) < 0)
         {
             // An unreferenced cold entry leaves: it stays in the clock as a ghost in its test period.
             _coldWeight -= weight;
@@ -188,8 +194,23 @@ internal sealed class ClockProPolicy : IEvictionPolicy
     public int SelectVictim()
     {
         int victim = -1;
+        // A whole turn of the cold hand without a victim means every resident is hot: the hot hand demotes none while hot
+        // weight is within its limit, which leaves out the waiting newcomer, so the sweep ran all MaxSweep steps and fell
+        // back to AnyResident (15.6 us per eviction; found by review, 2026-11-30). Then the hot hand demotes one.
+        int turn = RingLength();
+        int sinceTurn = 0;
         for (int step = 0; step < MaxSweep && _handCold >= 0; step++)
         {
+            if (++sinceTurn > turn)
+            {
+                DemoteOneHot();   // its hand may end test periods, and a ring of ghosts can empty
+                sinceTurn = 0;
+                if (_handCold < 0)
+                {
+                    break;
+                }
+            }
+            SweepSteps++;
             int x = _handCold;
             if (x < _maxHandles && _hot[x] == 0)
             {
@@ -281,11 +302,13 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         }
     }
 
-    private void RunHandHot()
+    /// <summary>One step of the hot hand; true when it demoted a hot entry.</summary>
+    private bool RunHandHot()
     {
         if (_handHot == _handTest) RunHandTest();
-        if (_handHot < 0) return;
+        if (_handHot < 0) return false;
         int x = _handHot;
+        bool demoted = false;
         if (x < _maxHandles && _hot[x] != 0)
         {
             if (_referenced[x] != 0)
@@ -298,9 +321,11 @@ internal sealed class ClockProPolicy : IEvictionPolicy
                 long w = _entries.WeightOf(x);
                 _hotWeight -= w;
                 _coldWeight += w;
+                demoted = true;
             }
         }
         _handHot = _next[_handHot];
+        return demoted;
     }
 
     private void RunHandTest()
@@ -371,6 +396,21 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         if (_handCold == node) _handCold = replacement;
         if (_handTest == node) _handTest = replacement;
         _next[node] = _prev[node] = -1;
+    }
+
+    /// <summary>Nodes in the ring: the tracked residents but the waiting newcomer, and the ghosts in their test period.</summary>
+    private int RingLength() => _entries.Count - (_pending >= 0 ? 1 : 0) + (_freeGhosts.Length - _freeGhostCount);
+
+    /// <summary>Runs the hot hand until it demotes one hot entry (two turns clear every reference bit on the way).</summary>
+    private void DemoteOneHot()
+    {
+        for (int guard = 2 * _next.Length + 2; _handHot >= 0 && guard > 0; guard--)
+        {
+            if (RunHandHot())
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>A resident entry when the sweep found none (only reachable with huge weights or a

@@ -122,7 +122,9 @@ public interface IEvictionPolicy
     /// the miss, so the lookup and its add count once. False: the owner replays the miss as usual
     /// (<see cref="OnMiss"/>). Called under the same rule as <see cref="OnMiss"/>. The default returns false.
     /// </summary>
-    /// <param name="handle">A tracked handle (the owner found the key under it).</param>
+    /// <param name="handle">A tracked handle (the owner found the key under it); an untracked one has nothing to cancel (false).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="handle"/> is outside [0, <see cref="MaxHandles"/>) (policies
+    /// that can cancel; the default checks nothing).</exception>
     bool TryCancelLateMiss(int handle) => false;
 
     /// <summary>

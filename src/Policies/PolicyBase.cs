@@ -372,7 +372,7 @@ internal abstract class PolicyBase : IEvictionPolicy
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void CheckRange(int handle)
+    private protected void CheckRange(int handle)
     {
         if ((uint)handle >= (uint)MaxHandles)
         {

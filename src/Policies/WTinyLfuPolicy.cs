@@ -258,7 +258,8 @@ internal sealed partial class WTinyLfuPolicy : PolicyBase
     /// <inheritdoc/>
     public override bool TryCancelLateMiss(int handle)
     {
-        AssertTracked(handle);
+        // Not asserted tracked: the handle is the caller's (an untracked one has no mark, its removal cleared it).
+        CheckRange(handle);
         return _blindAdds is not null && _blindAdds.TryConsume(handle);
     }
 

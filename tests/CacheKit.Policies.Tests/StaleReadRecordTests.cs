@@ -105,6 +105,24 @@ public sealed class StaleReadRecordTests
 
     [TestCase(PolicyKind.WTinyLfu, false)]
     [TestCase(PolicyKind.Lru, true)]
+    [TestCase(PolicyKind.Sieve, true)]
+    public void TryCancelLateMissRefusesAHandleOutOfRangeAndFindsNothingToCancelForAnUntrackedOne(PolicyKind kind, bool tinyLfuAdmission)
+    {
+        // The public method indexed the marks with the caller's handle unchecked: -1, 64 or int.MaxValue leaked an
+        // IndexOutOfRangeException, and in Debug an untracked handle failed an assert (found by review, 2026-11-30).
+        IEvictionPolicy policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 8, Capacity = 4, TinyLfuAdmission = tinyLfuAdmission });
+        foreach (int handle in new[] { -1, 8, 64, int.MaxValue, int.MinValue })
+        {
+            Assert.That(() => policy.TryCancelLateMiss(handle), Throws.InstanceOf<ArgumentOutOfRangeException>()
+                .With.Property("ParamName").EqualTo("handle").And.Message.Contains("[0, 8)"), $"handle {handle}");
+        }
+        Assert.That(policy.TryCancelLateMiss(3), Is.False, "untracked: nothing to cancel");
+        policy.OnAdd(3, H(3), 1);
+        Assert.That(policy.TryCancelLateMiss(3), Is.True, "a blind add is still cancelled once");
+    }
+
+    [TestCase(PolicyKind.WTinyLfu, false)]
+    [TestCase(PolicyKind.Lru, true)]
     public void AnAddCancelsOneLateMissOnlyIfItCountedItselfAndOnlyWhileItsEntryStays(PolicyKind kind, bool tinyLfuAdmission)
     {
         IEvictionPolicy policy = PolicyFactory.Create(kind, new PolicyOptions { MaxHandles = 16, Capacity = 10, TinyLfuAdmission = tinyLfuAdmission });

@@ -231,4 +231,59 @@ public sealed class KnownAnswerTests
         Assert.That(Evicted(o), Is.EqualTo("AC"));
         Assert.That(gdsf.Inflation, Is.EqualTo(0.02 + 1.0 / 45).Within(1e-12));
     }
+
+    [Test]
+    public void ClockProKeepsOneGhostWhenTwoLiveKeysShareAHash()
+    {
+        // Found by review (2026-11-30): two live keys with the same 64-bit hash each left a ghost when evicted; the second
+        // ghost broke the ghost index (Debug: an assert; Release: a ghost left unindexed, then an IndexOutOfRangeException
+        // and a tracked handle outside the ring). The engine's seeded hash makes this rare, but the interface does not
+        // promise distinct hashes.
+        var p = (ClockProPolicy)PolicyFactory.Create(PolicyKind.ClockPro, new PolicyOptions { MaxHandles = 4, Capacity = 2 });
+        p.OnAdd(0, 101, 1);
+        p.OnAdd(1, 102, 1);
+        p.OnAdd(2, 100, 1);
+        Assert.That(p.SelectVictim(), Is.EqualTo(1));
+        p.OnRemove(1);
+        p.OnHit(2, 100);
+        p.OnAdd(1, 101, 1);   // a second live key with hash 101
+        Assert.That(p.SelectVictim(), Is.EqualTo(0));
+        p.OnRemove(0);        // the first ghost of hash 101
+        p.OnAdd(0, 102, 1);
+        Assert.That(p.SelectVictim(), Is.EqualTo(1));
+        p.OnRemove(1);        // hash 101 again: one ghost is kept
+        p.ValidateInvariants();
+        p.OnAdd(1, 101, 1);
+        p.ValidateInvariants();
+        Assert.That(p.Count, Is.EqualTo(3));
+        for (int round = 0; round < 20; round++)   // the clock goes on working
+        {
+            int victim = p.SelectVictim();
+            Assert.That(victim, Is.InRange(0, 2));
+            p.OnRemove(victim);
+            p.OnAdd(victim, 101 + (ulong)(round % 3), 1);   // three hashes for three keys at a time: collisions go on
+            p.ValidateInvariants();
+        }
+    }
+
+    [Test]
+    public void ClockProFindsAVictimInOneTurnWhenEveryResidentIsHot()
+    {
+        // Found by review (2026-11-30): with every resident hot and the hot weight within its limit (which leaves out the
+        // waiting newcomer), the hot hand demoted nothing, so the cold hand swept all MaxSweep steps and fell back to the
+        // first resident: 15.6 us per eviction. Now a fruitless turn lets the hot hand demote one entry.
+        var p = (ClockProPolicy)PolicyFactory.Create(PolicyKind.ClockPro, new PolicyOptions { MaxHandles = 16, Capacity = 1000 });
+        for (int i = 0; i < 9; i++)
+        {
+            p.OnAdd(i, (ulong)i + 1, 100);   // warm-up: all hot
+        }
+        p.OnAdd(9, 500, 200);                // a cold newcomer: 1,100 > 1,000
+        Assert.That(Enumerable.Range(0, 9).All(p.IsHot), Is.True, "the situation: every resident in the ring is hot");
+        p.SweepSteps = 0;
+        int victim = p.SelectVictim();
+        Assert.That(victim, Is.InRange(0, 8));
+        Assert.That(p.SweepSteps, Is.LessThanOrEqualTo(2 * 9 + 2), "one turn to find no cold entry, at most one more to reach the demoted one");
+        p.OnRemove(victim);
+        p.ValidateInvariants();
+    }
 }
