@@ -196,17 +196,18 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         int victim = -1;
         // A whole turn of the cold hand without a victim means every resident is hot: the hot hand demotes none while hot
         // weight is within its limit, which leaves out the waiting newcomer, so the sweep ran all MaxSweep steps and fell
-        // back to AnyResident (15.6 us per eviction; found by review, 2026-11-30). Then the hot hand demotes one.
-        int turn = RingLength();
-        int sinceTurn = 0;
+        // back to AnyResident (15.6 us per eviction; found by review, 2026-11-30). After a turn (at most half the cap, so
+        // that a large ring gets there too) the hot hand's next demotion is the victim: it is what the cold hand would
+        // evict on reaching it, a turn later.
+        int turn = Math.Min(RingLength(), MaxSweep / 2);
         for (int step = 0; step < MaxSweep && _handCold >= 0; step++)
         {
-            if (++sinceTurn > turn)
+            if (step == turn)
             {
-                DemoteOneHot();   // its hand may end test periods, and a ring of ghosts can empty
-                sinceTurn = 0;
-                if (_handCold < 0)
+                int demoted = DemoteOneHot();
+                if (demoted >= 0)
                 {
+                    victim = demoted;
                     break;
                 }
             }
@@ -302,13 +303,11 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         }
     }
 
-    /// <summary>One step of the hot hand; true when it demoted a hot entry.</summary>
-    private bool RunHandHot()
+    private void RunHandHot()
     {
         if (_handHot == _handTest) RunHandTest();
-        if (_handHot < 0) return false;
+        if (_handHot < 0) return;
         int x = _handHot;
-        bool demoted = false;
         if (x < _maxHandles && _hot[x] != 0)
         {
             if (_referenced[x] != 0)
@@ -321,11 +320,9 @@ internal sealed class ClockProPolicy : IEvictionPolicy
                 long w = _entries.WeightOf(x);
                 _hotWeight -= w;
                 _coldWeight += w;
-                demoted = true;
             }
         }
         _handHot = _next[_handHot];
-        return demoted;
     }
 
     private void RunHandTest()
@@ -398,19 +395,40 @@ internal sealed class ClockProPolicy : IEvictionPolicy
         _next[node] = _prev[node] = -1;
     }
 
+    /// <summary>Ghosts in their test period (for tests).</summary>
+    internal int GhostCount => _freeGhosts.Length - _freeGhostCount;
+
     /// <summary>Nodes in the ring: the tracked residents but the waiting newcomer, and the ghosts in their test period.</summary>
     private int RingLength() => _entries.Count - (_pending >= 0 ? 1 : 0) + (_freeGhosts.Length - _freeGhostCount);
 
-    /// <summary>Runs the hot hand until it demotes one hot entry (two turns clear every reference bit on the way).</summary>
-    private void DemoteOneHot()
+    /// <summary>
+    /// Moves the hot hand to the next unreferenced hot entry, clearing reference bits on the way, and demotes it; returns it,
+    /// or -1 when none is found within <see cref="MaxSweep"/> steps (no hot resident, or all referenced twice over). Unlike
+    /// <see cref="RunHandHot"/> it does not push the test hand: this is one eviction's fallback, and a ring of ghosts alone
+    /// lost every ghost when it did (found by review, 2026-11-30).
+    /// </summary>
+    private int DemoteOneHot()
     {
-        for (int guard = 2 * _next.Length + 2; _handHot >= 0 && guard > 0; guard--)
+        for (int step = 0; step < MaxSweep && _handHot >= 0; step++)
         {
-            if (RunHandHot())
+            SweepSteps++;
+            int x = _handHot;
+            _handHot = _next[x];
+            if (x < _maxHandles && _hot[x] != 0)
             {
-                return;
+                if (_referenced[x] != 0)
+                {
+                    _referenced[x] = 0;
+                    continue;
+                }
+                _hot[x] = 0;
+                long w = _entries.WeightOf(x);
+                _hotWeight -= w;
+                _coldWeight += w;
+                return x;
             }
         }
+        return -1;
     }
 
     /// <summary>A resident entry when the sweep found none (only reachable with huge weights or a

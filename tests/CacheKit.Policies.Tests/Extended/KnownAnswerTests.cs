@@ -282,8 +282,62 @@ public sealed class KnownAnswerTests
         p.SweepSteps = 0;
         int victim = p.SelectVictim();
         Assert.That(victim, Is.InRange(0, 8));
-        Assert.That(p.SweepSteps, Is.LessThanOrEqualTo(2 * 9 + 2), "one turn to find no cold entry, at most one more to reach the demoted one");
+        Assert.That(p.SweepSteps, Is.LessThanOrEqualTo(2 * 9 + 2), "one turn to find no cold entry, then the hot hand's first demotion");
+        Assert.That(p.IsHot(victim), Is.False, "the victim is the entry the hot hand demoted");
         p.OnRemove(victim);
+        p.ValidateInvariants();
+    }
+
+    [Test]
+    public void ClockProFindsAVictimWithinTheSweepCapWhenEveryResidentOfALargeRingIsHot()
+    {
+        // The first form of the fix demoted after a whole turn and let the cold hand come round to the demoted entry: with
+        // more than about 2,048 residents two turns did not fit in the 4,096-step cap, and a hot entry was evicted by the
+        // fallback (found by the last look at the session's diff, 2026-11-30).
+        var p = (ClockProPolicy)PolicyFactory.Create(PolicyKind.ClockPro, new PolicyOptions { MaxHandles = 4000, Capacity = 300_000 });
+        for (int i = 0; i < 2970; i++)
+        {
+            p.OnAdd(i, (ulong)i + 1, 100);   // warm-up: all hot (297,000 of 300,000 less the 1 % cold floor)
+        }
+        p.OnAdd(2970, 99_999, 10_000);       // a cold newcomer: 307,000 > 300,000
+        Assert.That(Enumerable.Range(0, 2970).All(p.IsHot), Is.True);
+        p.SweepSteps = 0;
+        int victim = p.SelectVictim();
+        Assert.That(victim, Is.InRange(0, 2969));
+        Assert.That(p.IsHot(victim), Is.False, "a demoted entry, not a hot one taken by the fallback");
+        Assert.That(p.SweepSteps, Is.LessThanOrEqualTo(ClockProPolicy.MaxSweep / 2 + 2));
+        p.OnRemove(victim);
+        p.ValidateInvariants();
+    }
+
+    [Test]
+    public void ClockProKeepsItsGhostsWhenASweepFindsNoResidentAtAll()
+    {
+        // The ring holds only ghosts and the newcomer is heavier than the capacity: the fallback demotion finds no hot entry
+        // and must not push the test hand on the way (the first form did, through the hot hand, and dropped every ghost).
+        var p = (ClockProPolicy)PolicyFactory.Create(PolicyKind.ClockPro, new PolicyOptions { MaxHandles = 64, Capacity = 20 });
+        var live = new List<int>();
+        for (int key = 0; key < 60; key++)
+        {
+            int handle = Enumerable.Range(0, 64).First(h => !live.Contains(h));
+            p.OnAdd(handle, (ulong)key + 1000, 1);
+            live.Add(handle);
+            while (live.Count > 20)
+            {
+                int victim = p.SelectVictim();
+                p.OnRemove(victim);
+                live.Remove(victim);
+            }
+        }
+        foreach (int handle in live)
+        {
+            p.OnRemove(handle);   // removed by the owner, not evicted: no ghost, the ring keeps only the ghosts
+        }
+        int ghosts = p.GhostCount;
+        Assert.That(ghosts, Is.GreaterThan(0), "the situation: a ring of ghosts");
+        p.OnAdd(0, 5000, 25);   // heavier than the capacity
+        Assert.That(p.SelectVictim(), Is.EqualTo(0), "no resident but the newcomer");
+        Assert.That(p.GhostCount, Is.EqualTo(ghosts), "no ghost lost to the sweep");
         p.ValidateInvariants();
     }
 }
