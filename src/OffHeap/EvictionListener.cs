@@ -20,8 +20,9 @@ public enum EvictionReason
 /// into the policy, which is in the middle of the eviction; lock-free-hit policies such as CLOCK or SIEVE count it as any
 /// concurrent hit). Other caches may be used; since the listener holds its shard's lock, a wait inside it for another cache's
 /// lock or for another caller's GetOrAdd of a key is bounded (5 s: two caches whose listeners write to each other from two
-/// threads would otherwise wait for each other forever), after which that call throws <see cref="InvalidOperationException"/>
-/// with nothing changed. Let at most one of two caches' listeners write to the other. If it throws, the eviction still completes (the cache stays
+/// threads would otherwise wait for each other forever; a lock or factory held that long by another thread also ends it), after
+/// which that call throws <see cref="InvalidOperationException"/> having made no change after the wait (Clear, RemoveExpired and
+/// SetMany, which take several locks in turn, keep what they did before it). Let at most one of two caches' listeners write to the other. If it throws, the eviction still completes (the cache stays
 /// consistent) and the exception propagates to the caller of the operation that evicted.
 /// Not reported: a value the caller's own call replaces or removes (a Set or update of the key that stores its value,
 /// a Remove of a live entry, Clear), and a live older value that a Set drops when it cannot store its new one (if that

@@ -18,6 +18,8 @@ public sealed partial class OffHeapCache
     /// item: the items applied before it stay (they are applied shard by shard, not in input order), that item and all
     /// not yet applied are not stored, and the cache stays consistent. An exception from the eviction listener stops the
     /// call the same way.</exception>
+    /// <exception cref="InvalidOperationException">Called from this cache's eviction listener; or from another cache's, after
+    /// waiting 5 s for a shard lock (see <see cref="EvictionListener"/>): the items stored before that stay stored.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     public int SetMany(ReadOnlySpan<KeyValuePair<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>> items, TimeSpan? timeToLive = null)
     {

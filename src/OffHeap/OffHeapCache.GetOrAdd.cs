@@ -364,7 +364,7 @@ public sealed partial class OffHeapCache
                 }
                 if (inListener && Stopwatch.GetElapsedTime(start) >= Shard.ListenerWaitLimit)
                 {
-                    Shard.ThrowListenerWaitedTooLong("a running GetOrAdd factory");
+                    Shard.ThrowListenerWaitedTooLong("another caller's GetOrAdd factory of the key");
                 }
             }
         }

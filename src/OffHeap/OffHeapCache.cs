@@ -499,6 +499,9 @@ public sealed partial class OffHeapCache : IDisposable
 
     /// <summary>Removes every entry (statistics counters are kept).</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Called from this cache's eviction listener; or from another cache's, after
+    /// waiting 5 s for one of this cache's shard locks (see <see cref="EvictionListener"/>): the shards cleared before that stay
+    /// cleared.</exception>
     public void Clear()
     {
         Shard.ThrowIfInListenerOf(this);
@@ -538,7 +541,8 @@ public sealed partial class OffHeapCache : IDisposable
     /// <returns>The number of entries removed.</returns>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
     /// <exception cref="InvalidOperationException">Called from this cache's eviction listener (which runs inside an eviction,
-    /// under a shard's lock), as for every write; a listener may sweep another cache.</exception>
+    /// under a shard's lock), as for every write; a listener may sweep another cache, but gives up after waiting 5 s for one
+    /// of its shard locks (see <see cref="EvictionListener"/>; the shards swept before that stay swept).</exception>
     /// <remarks>An exception thrown by the eviction listener propagates; the entries removed before it stay removed (the
     /// one being reported included), the rest stay until the next sweep.</remarks>
     public long RemoveExpired()

@@ -101,7 +101,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <summary>
     /// Takes <see cref="Gate"/> for an operation of the cache (dispose the result to release it). Outside eviction
     /// listeners it waits as <c>lock</c> does; inside one it waits at most <see cref="ListenerWaitLimit"/>, then throws
-    /// <see cref="InvalidOperationException"/> with nothing changed. One thread-static read more than <c>lock</c>.
+    /// <see cref="InvalidOperationException"/>, having changed nothing under this lock. One thread-static read more than <c>lock</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal GateHold EnterGate()
@@ -123,7 +123,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         // Re-entrant: a listener reading its own shard (a contended read) gets the lock it already holds at once.
         if (!Gate.TryEnter(ListenerWaitLimit))
         {
-            ThrowListenerWaitedTooLong("a shard lock");
+            ThrowListenerWaitedTooLong("a shard lock (of another cache, or of another shard of its own)");
         }
     }
 
@@ -141,8 +141,10 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [DoesNotReturn]
     internal static void ThrowListenerWaitedTooLong(string waitedFor)
         => throw new InvalidOperationException(
-            $"An operation called from an eviction listener waited {ListenerWaitLimit.TotalSeconds:0} s for {waitedFor} of another cache and gave up; nothing was changed. " +
-            "A listener runs under its own cache's shard lock, so listeners of two caches that write to each other from two threads wait for each other (a cycle). " +
+            $"An operation called from an eviction listener waited {ListenerWaitLimit.TotalSeconds:0} s for {waitedFor} and gave up there: it made no change " +
+            "after that wait (Clear, RemoveExpired and SetMany keep what they did under the locks taken before it). " +
+            "A listener runs under its own cache's shard lock, so most likely the listeners of two caches write to each other from two threads and wait " +
+            "for each other (a cycle); or a lock or a GetOrAdd factory was held for longer than that. " +
             "Hand such work from the listener to another thread (a queue), or let only one of the caches' listeners write to the other.");
 
     // Counters written only under Gate and read without it (Volatile), so a snapshot may be a few
