@@ -86,7 +86,9 @@ internal sealed unsafe class Shard : IReadRecordFilter
     // failure reaches a caller instead of being lost on a pool thread (it would end the process there).
     private int _replayFaulted;
 
-    /// <summary>The shard's write lock. Operations of the cache take it through <see cref="EnterGate"/>.</summary>
+    /// <summary>The shard's write lock. Every operation that can run inside an eviction listener takes it through
+    /// <see cref="EnterGate"/>; the background replay (a pool thread), the reader's own-stripe drain (<c>TryEnter</c>, never
+    /// waits) and the test-only invariant check take it directly.</summary>
     public readonly Lock Gate = new();
 
     /// <summary>
@@ -94,7 +96,8 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <c>GetOrAdd</c> flight, before it gives up. The listener's thread holds its own cache's shard lock, so two caches
     /// whose listeners write to each other from two threads would otherwise wait for each other forever (each thread
     /// holding one lock and waiting for the other's; found by an adversarial review, 2026-11-30). As long as the cycle
-    /// detection of <c>GetOrAdd</c>'s factories: a real cycle waits that long, a lock held briefly never.
+    /// detection of <c>GetOrAdd</c>'s factories: a real cycle waits that long instead of forever; a lock or factory held
+    /// longer than that by another thread also ends the wait (the bound cannot tell the two apart).
     /// </summary>
     internal static readonly TimeSpan ListenerWaitLimit = TimeSpan.FromSeconds(5);
 
