@@ -775,59 +775,21 @@ public sealed partial class OffHeapCache : IDisposable
 
     // ------------------------------------------------------------------ caller code inside a lookup
 
-    // The cache whose lookup is running a caller's IBufferWriter (GetSpan or Advance) on this thread, or null; and the
-    // caches further out when such calls nest (a destination that looks up another cache with a destination of its own).
-    // Dispose of one of them from there would wait for the lookup that is calling it, forever (found by an adversarial
-    // review, 2026-11-30): it throws instead. The outer list is allocated on the first nesting only.
+    // The caches whose lookup is running a caller's IBufferWriter (GetSpan or Advance) on this thread. Dispose of one of
+    // them from there would wait for the lookup that is calling it, forever (found by an adversarial review, 2026-11-30):
+    // it throws instead.
     [ThreadStatic]
-    private static OffHeapCache? t_callerCodeOf;
-
-    [ThreadStatic]
-    private static OffHeapCache?[]? t_outerCallerCodeOf;
-
-    [ThreadStatic]
-    private static int t_outerCallerCodeCount;
+    private static CacheNesting t_callerCode;
 
     /// <summary>Marks this thread as running <paramref name="cache"/>'s caller code; returns what to pass to <see cref="ExitCallerCode"/>.</summary>
-    internal static OffHeapCache? EnterCallerCode(OffHeapCache cache)
-    {
-        OffHeapCache? outer = t_callerCodeOf;
-        if (outer is not null)
-        {
-            OffHeapCache?[] list = t_outerCallerCodeOf ??= new OffHeapCache?[4];
-            if (t_outerCallerCodeCount == list.Length)
-            {
-                Array.Resize(ref list, list.Length * 2);
-                t_outerCallerCodeOf = list;
-            }
-            list[t_outerCallerCodeCount++] = outer;
-        }
-        t_callerCodeOf = cache;
-        return outer;
-    }
+    internal static OffHeapCache? EnterCallerCode(OffHeapCache cache) => t_callerCode.Enter(cache);
 
     /// <summary>Ends <see cref="EnterCallerCode"/> (in a finally block).</summary>
-    internal static void ExitCallerCode(OffHeapCache? outer)
-    {
-        t_callerCodeOf = outer;
-        if (outer is not null)
-        {
-            t_outerCallerCodeOf![--t_outerCallerCodeCount] = null;
-        }
-    }
+    internal static void ExitCallerCode(OffHeapCache? outer) => t_callerCode.Exit(outer);
 
     private static void ThrowIfInCallerCodeOf(OffHeapCache cache)
     {
-        if (t_callerCodeOf is null)
-        {
-            return;
-        }
-        bool inside = ReferenceEquals(t_callerCodeOf, cache);
-        for (int i = 0; !inside && i < t_outerCallerCodeCount; i++)
-        {
-            inside = ReferenceEquals(t_outerCallerCodeOf![i], cache);
-        }
-        if (inside)
+        if (t_callerCode.Contains(cache))
         {
             throw new InvalidOperationException("Dispose was called from a destination's GetSpan or Advance, which run inside a lookup of this cache; Dispose waits for every running operation, so it would wait for this one forever. Dispose the cache after the lookup returns.");
         }

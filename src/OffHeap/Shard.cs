@@ -109,7 +109,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal GateHold EnterGate()
     {
-        if (t_listenerOf is null)
+        if (t_listeners.Innermost is null)
         {
             Gate.Enter();
         }
@@ -170,21 +170,12 @@ internal sealed unsafe class Shard : IReadRecordFilter
     // and leave the outer loop with stale handles.
     private int _listenerDepth;
 
-    // The cache whose eviction listener this thread is running, or null (saved and restored around each call, so a
-    // listener of one cache may use another cache). Every write entry point of the cache checks it before taking any
-    // shard lock (ThrowIfInListenerOf): a listener writing to another shard of its cache took that shard's lock while
-    // holding its own, and two threads doing that toward each other's shards deadlocked (found by review).
+    // The caches whose eviction listeners this thread is running (entered and left around each call, so a listener of
+    // one cache may use another cache). Every write entry point of the cache checks it before taking any shard lock
+    // (ThrowIfInListenerOf): a listener writing to another shard of its cache took that shard's lock while holding its
+    // own, and two threads doing that toward each other's shards deadlocked (found by review).
     [ThreadStatic]
-    private static OffHeapCache? t_listenerOf;
-
-    // The caches whose listeners run further out on this thread, when listeners nest across caches (A's listener
-    // writes to B, whose listener runs): without them B's listener could write to A, or dispose it, unrefused (found by
-    // review). Allocated on the first nesting only, so a plain eviction allocates nothing.
-    [ThreadStatic]
-    private static OffHeapCache?[]? t_outerListenersOf;
-
-    [ThreadStatic]
-    private static int t_outerListenerCount;
+    private static CacheNesting t_listeners;
 
     private readonly OffHeapCache _owner;
 
@@ -1421,39 +1412,14 @@ internal sealed unsafe class Shard : IReadRecordFilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void ThrowIfInListenerOf(OffHeapCache cache)
     {
-        OffHeapCache? listening = t_listenerOf;
-        if (listening is not null && (ReferenceEquals(listening, cache) || IsOuterListenerOf(cache)))
+        if (t_listeners.Innermost is not null && t_listeners.Contains(cache))
         {
             ThrowWriteFromListener();
         }
     }
 
     /// <summary>Whether this thread is inside any cache's eviction listener (and so holds that cache's shard lock).</summary>
-    internal static bool IsInAnyListener => t_listenerOf is not null;
-
-    private static void PushOuterListenerOf(OffHeapCache cache)
-    {
-        OffHeapCache?[] outer = t_outerListenersOf ??= new OffHeapCache?[4];
-        if (t_outerListenerCount == outer.Length)
-        {
-            Array.Resize(ref outer, outer.Length * 2);
-            t_outerListenersOf = outer;
-        }
-        outer[t_outerListenerCount++] = cache;
-    }
-
-    private static bool IsOuterListenerOf(OffHeapCache cache)
-    {
-        OffHeapCache?[]? outer = t_outerListenersOf;
-        for (int i = 0; i < t_outerListenerCount; i++)
-        {
-            if (ReferenceEquals(outer![i], cache))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    internal static bool IsInAnyListener => t_listeners.Innermost is not null;
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -1606,12 +1572,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
 
         _listenerDepth++;
-        OffHeapCache? outerListenerOf = t_listenerOf;
-        if (outerListenerOf is not null)
-        {
-            PushOuterListenerOf(outerListenerOf);
-        }
-        t_listenerOf = _owner;
+        OffHeapCache? outerListenerOf = t_listeners.Enter(_owner);
         try
         {
             // SAFETY: published entry under the lock; the chunk is freed only after the listener returns.
@@ -1619,11 +1580,7 @@ internal sealed unsafe class Shard : IReadRecordFilter
         }
         finally
         {
-            t_listenerOf = outerListenerOf;
-            if (outerListenerOf is not null)
-            {
-                t_outerListenerCount--;
-            }
+            t_listeners.Exit(outerListenerOf);
             _listenerDepth--;
             // Even if the listener throws, the eviction completes: the cache stays consistent and the
             // exception reaches the caller of the operation that evicted.
