@@ -107,37 +107,21 @@ internal sealed unsafe class Shard : IReadRecordFilter
     /// <see cref="InvalidOperationException"/>, having changed nothing under this lock. One thread-static read more than <c>lock</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal GateHold EnterGate()
-    {
-        if (t_listeners.Innermost is null)
-        {
-            Gate.Enter();
-        }
-        else
-        {
-            EnterGateFromListener();
-        }
-        return new GateHold(Gate);
-    }
+    internal Lock.Scope EnterGate() => t_listeners.Innermost is null ? Gate.EnterScope() : EnterGateFromListener();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void EnterGateFromListener()
+    private Lock.Scope EnterGateFromListener()
     {
         // Re-entrant: a listener reading its own shard (a contended read) gets the lock it already holds at once.
         if (!Gate.TryEnter(ListenerWaitLimit))
         {
             ThrowListenerWaitedTooLong("a shard lock (of another cache, or of another shard of its own)");
         }
-    }
-
-    /// <summary>The cache's lock of one shard, held until disposed (<see cref="EnterGate"/>).</summary>
-    internal readonly ref struct GateHold
-    {
-        private readonly Lock _gate;
-
-        internal GateHold(Lock gate) => _gate = gate;
-
-        public void Dispose() => _gate.Exit();
+        // The lock is held: a scope re-enters it at once, and the hold taken above is given back, so the scope's
+        // Dispose releases it (the only way to get a Lock.Scope for a lock taken with a timeout).
+        Lock.Scope scope = Gate.EnterScope();
+        Gate.Exit();
+        return scope;
     }
 
     /// <summary>Throws the refusal of an operation that an eviction listener made and that waited past <see cref="ListenerWaitLimit"/>.</summary>

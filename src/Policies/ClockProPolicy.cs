@@ -316,13 +316,19 @@ internal sealed class ClockProPolicy : IEvictionPolicy
             }
             else
             {
-                _hot[x] = 0;
-                long w = _entries.WeightOf(x);
-                _hotWeight -= w;
-                _coldWeight += w;
+                Demote(x);
             }
         }
         _handHot = _next[_handHot];
+    }
+
+    /// <summary>A hot resident turns cold (its weight moves from the hot share to the cold one).</summary>
+    private void Demote(int handle)
+    {
+        _hot[handle] = 0;
+        long w = _entries.WeightOf(handle);
+        _hotWeight -= w;
+        _coldWeight += w;
     }
 
     private void RunHandTest()
@@ -421,10 +427,7 @@ internal sealed class ClockProPolicy : IEvictionPolicy
                     _referenced[x] = 0;
                     continue;
                 }
-                _hot[x] = 0;
-                long w = _entries.WeightOf(x);
-                _hotWeight -= w;
-                _coldWeight += w;
+                Demote(x);
                 return x;
             }
         }
